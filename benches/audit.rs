@@ -1,0 +1,241 @@
+//! Audit benchmark: list + fetch + parse + verify a generated, signed cache, on file:// and on
+//! Garage over loopback, side by side with `nix store verify --all --no-contents` on the same
+//! file:// copy. Prints figures; asserts nothing about time.
+//!
+//!   cargo bench --bench audit                       # 100,000 paths
+//!   NARSCOPE_BENCH_PATHS=20000 cargo bench --bench audit
+//!
+//! Needs `garage` (see README) and, for the Nix column, `nix` (Debian's nix-bin).
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use narscope::nix::SecretKey;
+use narscope::storage::{CacheUrl, PutOptions};
+
+struct Run {
+    wall: Duration,
+    peak_rss_kib: u64,
+    paths: u64,
+    exit: i32,
+}
+
+/// Run a command, polling its peak RSS (VmHWM) until it exits.
+fn measure(cmd: &mut Command) -> Run {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let out_reader = {
+        let mut so = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut so, &mut s).ok();
+            s
+        })
+    };
+    let err_reader = {
+        let mut se = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut se, &mut s).ok();
+            s
+        })
+    };
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            for line in status.lines() {
+                if let Some(v) = line.strip_prefix("VmHWM:") {
+                    let kib: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    peak = peak.max(kib);
+                }
+            }
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let wall = start.elapsed();
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let paths = serde_json::from_str::<serde_json::Value>(&stdout)
+        .ok()
+        .and_then(|v| v["paths"].as_array().map(|a| a.len() as u64))
+        .unwrap_or(0);
+    if !matches!(status.code(), Some(0)) {
+        eprintln!("  (exit {:?}; stderr: {})", status.code(), stderr.trim());
+    }
+    Run {
+        wall,
+        peak_rss_kib: peak,
+        paths,
+        exit: status.code().unwrap_or(-1),
+    }
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn print(label: &str, r: &Run, n: u64) {
+    println!(
+        "{label:<38} {:>8.2} s  {:>9.0} paths/s  peak RSS {:>6.1} MB  (checked {}, exit {})",
+        r.wall.as_secs_f64(),
+        rate(n, r.wall),
+        r.peak_rss_kib as f64 / 1024.0,
+        r.paths,
+        r.exit
+    );
+}
+
+fn upload(dir: &Path, url: &str) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = narscope::storage::open(&CacheUrl::parse(url).expect("url"))
+            .await
+            .expect("open");
+        let store = Arc::clone(&store);
+        let files: Vec<_> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .collect();
+        let results: Vec<_> = futures::stream::iter(files)
+            .map(|e| {
+                let store = store.clone();
+                async move {
+                    let key = e.file_name().to_string_lossy().to_string();
+                    let body = std::fs::read(e.path()).expect("read");
+                    store.put(&key, body.into(), &PutOptions::default()).await
+                }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        assert_eq!(failed, 0, "upload failures");
+    });
+}
+
+fn main() {
+    // `cargo bench` passes --bench; ignore arguments.
+    let n: usize = std::env::var("NARSCOPE_BENCH_PATHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let bin = env!("CARGO_BIN_EXE_narscope");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("cache");
+    println!(
+        "narscope audit benchmark: {n} signed narinfos; {} cores; {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
+            .unwrap_or_default()
+    );
+    let t = Instant::now();
+    let key = SecretKey::generate("bench-1").expect("key");
+    let public = narscope::demo::write_synthetic_cache(&dir, n, &key).expect("generate");
+    println!("generated in {:.1} s", t.elapsed().as_secs_f64());
+    let pk = public.to_string();
+    let file_url = format!("file://{}", dir.display());
+
+    let nr = measure(
+        Command::new(bin)
+            .args([
+                "verify",
+                &file_url,
+                "--no-config",
+                "--json",
+                "--trusted-key",
+                &pk,
+            ])
+            .env_remove("RUST_LOG"),
+    );
+    print("narscope verify, file://", &nr, n as u64);
+
+    let nix_run = if Command::new("nix").arg("--version").output().is_ok() {
+        let xdg = tempfile::tempdir().expect("tempdir");
+        let r = measure(
+            Command::new("nix")
+                .args([
+                    "store",
+                    "verify",
+                    "--all",
+                    "--no-contents",
+                    "--store",
+                    &file_url,
+                    "--trusted-public-keys",
+                    &pk,
+                ])
+                .env(
+                    "NIX_CONFIG",
+                    "experimental-features = nix-command\nsubstituters =",
+                )
+                .env("NIX_REMOTE", "")
+                .env("XDG_CACHE_HOME", xdg.path()),
+        );
+        print("nix store verify --all --no-contents", &r, n as u64);
+        Some(r)
+    } else {
+        println!("nix not found: skipping the Nix comparison");
+        None
+    };
+
+    match common::garage::Garage::try_shared() {
+        Some(g) => {
+            g.set_env();
+            let bucket = g.fresh_bucket();
+            let url = g.url(&bucket, "");
+            let t = Instant::now();
+            upload(&dir, &url);
+            println!(
+                "uploaded to Garage in {:.1} s ({:.0} objects/s)",
+                t.elapsed().as_secs_f64(),
+                rate(n as u64, t.elapsed())
+            );
+            let gr = measure(
+                Command::new(bin)
+                    .args([
+                        "verify",
+                        &url,
+                        "--no-config",
+                        "--json",
+                        "--trusted-key",
+                        &pk,
+                    ])
+                    .envs(g.env()),
+            );
+            print("narscope verify, Garage (loopback)", &gr, n as u64);
+        }
+        None => println!("NARSCOPE_SKIP_GARAGE set: skipping Garage"),
+    }
+    if let Some(nix) = nix_run {
+        println!(
+            "speed-up on file:// vs nix store verify: {:.1}x",
+            nix.wall.as_secs_f64() / nr.wall.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! A binary cache opened through a storage backend: nix-cache-info, narinfo listing and fetching.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+
+use crate::compression::{self, CompressionError};
+use crate::nix::narinfo::NarInfoError;
+use crate::nix::store_path::hash_part_from_narinfo_key;
+use crate::nix::{CacheInfo, NarInfo, StorePath};
+use crate::storage::{self, CacheUrl, ObjectMeta, PutCondition, PutOptions, Store, StoreError};
+
+/// The key of the cache description file.
+pub const CACHE_INFO_KEY: &str = "nix-cache-info";
+
+/// Default number of narinfo requests in flight.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Why a narinfo could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The storage backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The narinfo is malformed.
+    #[error(transparent)]
+    NarInfo(#[from] NarInfoError),
+    /// The object carries a Content-Encoding narscope cannot undo.
+    #[error(transparent)]
+    Encoding(#[from] CompressionError),
+    /// A narinfo that should exist does not.
+    #[error("{0}: no such narinfo in the cache")]
+    Missing(String),
+    /// An argument that names no store path.
+    #[error("'{0}' is not a store path, store path base name or 32-character hash part")]
+    BadPathArg(String),
+}
+
+/// An open binary cache.
+pub struct Cache {
+    url: CacheUrl,
+    store: Arc<dyn Store>,
+}
+
+impl Cache {
+    /// Open the cache at `url` (no request is made yet).
+    pub async fn open(url: &CacheUrl) -> Result<Cache, StoreError> {
+        let store = storage::open(url).await?;
+        Ok(Cache {
+            url: url.clone(),
+            store,
+        })
+    }
+
+    /// Wrap an already opened store.
+    pub fn from_store(url: CacheUrl, store: Arc<dyn Store>) -> Cache {
+        Cache { url, store }
+    }
+
+    /// The cache's URL.
+    pub fn url(&self) -> &CacheUrl {
+        &self.url
+    }
+
+    /// The storage backend.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A name for `key` in messages: the store's description and the key.
+    pub fn origin(&self, key: &str) -> String {
+        format!("{}: {key}", self.store.describe())
+    }
+
+    /// Read `nix-cache-info`, if present.
+    pub async fn cache_info(&self) -> Result<Option<CacheInfo>, CacheError> {
+        match self.store.get(CACHE_INFO_KEY).await? {
+            None => Ok(None),
+            Some(obj) => {
+                let origin = self.origin(CACHE_INFO_KEY);
+                let bytes = compression::decode_content_encoding(
+                    &obj.bytes,
+                    obj.content_encoding.as_deref(),
+                    &origin,
+                )?;
+                let text = String::from_utf8_lossy(&bytes);
+                Ok(Some(CacheInfo::parse(&text)))
+            }
+        }
+    }
+
+    /// Write `nix-cache-info`, creating it only if absent where the server can guarantee that.
+    pub async fn write_cache_info(&self, info: &CacheInfo) -> Result<(), StoreError> {
+        let opts = PutOptions {
+            content_type: Some("text/x-nix-cache-info".into()),
+            condition: PutCondition::None,
+        };
+        self.store
+            .put(CACHE_INFO_KEY, info.to_text().into_bytes().into(), &opts)
+            .await?;
+        Ok(())
+    }
+
+    /// Every narinfo key of the cache, page by page, listed as concurrent prefix scans.
+    pub fn narinfo_keys(
+        &self,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<Vec<ObjectMeta>, StoreError>> + Send + use<> {
+        storage::list_root_parallel(self.store.clone(), concurrency.clamp(1, 32)).map(|page| {
+            page.map(|p| {
+                p.objects
+                    .into_iter()
+                    .filter(|o| hash_part_from_narinfo_key(&o.key).is_some())
+                    .collect()
+            })
+        })
+    }
+
+    /// Fetch and parse one narinfo by key. `Ok(None)` when it does not exist.
+    pub async fn fetch_narinfo(
+        &self,
+        key: &str,
+    ) -> Result<Option<(ObjectMeta, NarInfo)>, CacheError> {
+        let Some(obj) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        let origin = self.origin(key);
+        let info = if obj.content_encoding.is_some() || compression::sniff(&obj.bytes).is_some() {
+            let plain = compression::decode_content_encoding(
+                &obj.bytes,
+                obj.content_encoding.as_deref(),
+                &origin,
+            )?;
+            NarInfo::parse_bytes(&plain, &origin)?
+        } else {
+            NarInfo::parse_bytes(&obj.bytes, &origin)?
+        };
+        Ok(Some((obj.meta, info)))
+    }
+
+    /// Fetch many narinfos with at most `concurrency` requests in flight, in completion order.
+    /// Listing errors in the input pass through in-band.
+    pub fn fetch_narinfos<S>(
+        self: &Arc<Self>,
+        keys: S,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<Fetched, StoreError>> + Send + use<S>
+    where
+        S: Stream<Item = Result<ObjectMeta, StoreError>> + Send,
+    {
+        let cache = self.clone();
+        keys.map(move |meta| {
+            let cache = cache.clone();
+            async move {
+                let meta = meta?;
+                let result = match cache.fetch_narinfo(&meta.key).await {
+                    Ok(Some((m, info))) => {
+                        let meta = ObjectMeta { key: meta.key, ..m };
+                        return Ok(Fetched {
+                            meta,
+                            result: Ok(info),
+                        });
+                    }
+                    Ok(None) => Err(CacheError::Missing(cache.origin(&meta.key))),
+                    Err(e) => Err(e),
+                };
+                Ok(Fetched { meta, result })
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+    }
+
+    /// Every narinfo key as a flat stream of objects (listing errors in-band).
+    pub fn narinfo_key_stream(
+        &self,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<ObjectMeta, StoreError>> + Send + use<> {
+        self.narinfo_keys(concurrency).flat_map(|page| match page {
+            Ok(objs) => {
+                futures::stream::iter(objs.into_iter().map(Ok).collect::<Vec<_>>()).left_stream()
+            }
+            Err(e) => futures::stream::iter(vec![Err(e)]).right_stream(),
+        })
+    }
+}
+
+/// One fetched narinfo (or why it could not be read).
+pub struct Fetched {
+    /// The object as listed (key, size, mtime, etag).
+    pub meta: ObjectMeta,
+    /// The parsed narinfo.
+    pub result: Result<NarInfo, CacheError>,
+}
+
+/// Turn a user's argument into a narinfo key: an absolute store path, a base name
+/// (`hash-name`), a bare 32-character hash part, or `hash.narinfo`.
+pub fn narinfo_key_for(arg: &str) -> Result<String, CacheError> {
+    let arg = arg.trim().trim_end_matches('/');
+    if hash_part_from_narinfo_key(arg).is_some() {
+        return Ok(arg.to_string());
+    }
+    if let Ok(p) = StorePath::parse_any(arg) {
+        return Ok(p.narinfo_key());
+    }
+    let key = format!("{arg}.narinfo");
+    if hash_part_from_narinfo_key(&key).is_some() {
+        return Ok(key);
+    }
+    Err(CacheError::BadPathArg(arg.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_arguments_resolve_to_narinfo_keys() {
+        let k = "vxjiwkjkn7x4079qvh1jkl5pn05j2aw0.narinfo";
+        for arg in [
+            "/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo",
+            "vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo",
+            "vxjiwkjkn7x4079qvh1jkl5pn05j2aw0",
+            "vxjiwkjkn7x4079qvh1jkl5pn05j2aw0.narinfo",
+            "/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo/",
+        ] {
+            assert_eq!(narinfo_key_for(arg).unwrap(), k, "{arg}");
+        }
+        for bad in [
+            "",
+            "foo",
+            "/nix/store/short-foo",
+            "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+        ] {
+            let e = narinfo_key_for(bad).unwrap_err().to_string();
+            assert!(e.contains("is not a store path"), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! What each subcommand does.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::output::{ProgressLine, size, table};
+use super::{Cli, Command, TrustArgs};
+use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
+use crate::cache::{Cache, narinfo_key_for};
+use crate::config::{self, Config};
+use crate::nix::{CacheInfo, SecretKey, TrustedKeys, check_path, fingerprint};
+use crate::storage::{self, CacheUrl};
+
+/// Exit code for failures that are not verdicts (bit 4 of `nix store verify`).
+pub const EXIT_ERROR: i32 = 4;
+
+/// Run a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let cfg = if cli.no_config {
+        Config::default()
+    } else {
+        Config::load(cli.config.as_deref())?
+    };
+    let concurrency = cli
+        .concurrency
+        .or(cfg.concurrency)
+        .unwrap_or(crate::cache::DEFAULT_CONCURRENCY)
+        .max(1);
+    let ctx = Ctx {
+        cfg,
+        no_config: cli.no_config,
+        concurrency,
+    };
+    match cli.command {
+        Command::Ls { cache, trust, json } => ctx.ls(&cache, &trust, json).await,
+        Command::Show {
+            cache,
+            path,
+            trust,
+            json,
+        } => ctx.show(&cache, &path, &trust, json).await,
+        Command::Verify {
+            cache,
+            paths,
+            trust,
+            contents,
+            nar_concurrency,
+            json,
+            long,
+        } => {
+            let opts = AuditOptions {
+                concurrency,
+                contents,
+                nar_concurrency,
+            };
+            ctx.verify(&cache, &paths, &trust, &opts, json, long).await
+        }
+        Command::Info { cache, trust, json } => ctx.info(&cache, &trust, json).await,
+        Command::Init {
+            cache,
+            priority,
+            want_mass_query,
+        } => ctx.init(&cache, priority, want_mass_query).await,
+        Command::Keygen {
+            name,
+            secret_key_file,
+            public_key_file,
+            force,
+        } => keygen(&name, &secret_key_file, &public_key_file, force),
+        Command::Demo { dir } => ctx.demo(dir).await,
+    }
+}
+
+struct Ctx {
+    cfg: Config,
+    no_config: bool,
+    concurrency: usize,
+}
+
+impl Ctx {
+    async fn open<'a>(
+        &'a self,
+        arg: &'a str,
+    ) -> Result<(Arc<Cache>, Option<&'a config::NamedCache>)> {
+        let (url, named) = self.cfg.resolve_cache(arg);
+        let url = CacheUrl::parse(url).with_context(|| format!("cache '{arg}'"))?;
+        let cache = Cache::open(&url).await?;
+        Ok((Arc::new(cache), named))
+    }
+
+    fn keys(
+        &self,
+        trust: &TrustArgs,
+        named: Option<&config::NamedCache>,
+    ) -> Result<Arc<TrustedKeys>> {
+        let (keys, sources) =
+            config::trusted_keys(&trust.trusted_keys, &self.cfg, named, self.no_config)?;
+        for s in &sources {
+            tracing::info!("trusting {} (from {})", s.key, s.source);
+        }
+        Ok(Arc::new(keys))
+    }
+
+    async fn run_audit(
+        &self,
+        cache: &Arc<Cache>,
+        paths: &[String],
+        keys: Arc<TrustedKeys>,
+        opts: &AuditOptions,
+    ) -> Result<Vec<PathReport>> {
+        let progress = Arc::new(AuditProgress::default());
+        let line = ProgressLine::start(progress.clone(), "checking");
+        let res = audit::audit(cache.clone(), paths, keys, opts, progress).await;
+        line.finish().await;
+        let mut reports = res?;
+        reports.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+        Ok(reports)
+    }
+
+    async fn ls(&self, arg: &str, trust: &TrustArgs, json: bool) -> Result<i32> {
+        let (cache, named) = self.open(arg).await?;
+        let keys = self.keys(trust, named)?;
+        let opts = AuditOptions {
+            concurrency: self.concurrency,
+            ..AuditOptions::default()
+        };
+        let reports = self.run_audit(&cache, &[], keys, &opts).await?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            let doc = json!({ "cache": cache.url().to_string(), "paths": reports });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            return Ok(0);
+        }
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.store_path.clone().unwrap_or_else(|| r.key.clone()),
+                    r.nar_size.map(size).unwrap_or_default(),
+                    r.file_size.map(size).unwrap_or_default(),
+                    r.compression.clone().unwrap_or_default(),
+                    r.status.to_string(),
+                ]
+            })
+            .collect();
+        write!(
+            out,
+            "{}",
+            table(
+                &["STORE PATH", "NAR", "FILE", "COMPRESSION", "STATUS"],
+                &rows
+            )
+        )?;
+        writeln!(out, "{} paths", reports.len())?;
+        Ok(0)
+    }
+
+    async fn show(&self, arg: &str, path: &str, trust: &TrustArgs, json: bool) -> Result<i32> {
+        let (cache, named) = self.open(arg).await?;
+        let keys = self.keys(trust, named)?;
+        let key = narinfo_key_for(path)?;
+        let Some((meta, info)) = cache.fetch_narinfo(&key).await? else {
+            bail!(
+                "{}: no such narinfo (is {path} in this cache?)",
+                cache.origin(&key)
+            );
+        };
+        let report = PathReport::judge(&key, &info, &keys);
+        let verdict = check_path(&info, &keys);
+        let nar = match audit::nar_key(&info.url) {
+            Ok(k) => cache.store().head(&k).await?.map(|m| (k, m)),
+            Err(_) => None,
+        };
+        let fp = fingerprint(
+            &info.store_path,
+            &info.nar_hash,
+            info.nar_size,
+            &info.references,
+        );
+        let mut out = std::io::stdout().lock();
+        if json {
+            let doc = json!({
+                "key": key,
+                "storePath": info.store_path.to_absolute(),
+                "url": info.url,
+                "compression": info.compression_name(),
+                "fileHash": info.file_hash.as_ref().map(|h| h.to_nix32()),
+                "fileSize": info.file_size,
+                "narHash": info.nar_hash.to_nix32(),
+                "narSize": info.nar_size,
+                "references": info.references.iter().map(|r| r.to_absolute()).collect::<Vec<_>>(),
+                "deriver": info.deriver.as_ref().map(|d| d.to_absolute()),
+                "ca": info.ca.as_ref().map(|c| c.to_string()),
+                "signatures": info.sigs,
+                "sigChecks": report.signatures,
+                "status": report.status,
+                "reasons": report.reasons,
+                "fingerprint": fp,
+                "narExists": nar.is_some(),
+                "narObjectSize": nar.as_ref().map(|(_, m)| m.size),
+                "lastModified": meta.last_modified.map(rfc3339),
+                "quirks": info.quirks().iter().map(|q| q.to_string()).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            return Ok(0);
+        }
+        let mut rows = vec![
+            vec!["StorePath".into(), info.store_path.to_absolute()],
+            vec!["URL".into(), info.url.clone()],
+            vec!["Compression".into(), info.compression_name().to_string()],
+        ];
+        if let Some(h) = &info.file_hash {
+            rows.push(vec!["FileHash".into(), h.to_nix32()]);
+        }
+        if let Some(s) = info.file_size {
+            rows.push(vec!["FileSize".into(), format!("{s} ({})", size(s))]);
+        }
+        rows.push(vec!["NarHash".into(), info.nar_hash.to_nix32()]);
+        rows.push(vec![
+            "NarSize".into(),
+            format!("{} ({})", info.nar_size, size(info.nar_size)),
+        ]);
+        let refs: Vec<String> = info.references.iter().map(|r| r.base_name()).collect();
+        rows.push(vec![
+            "References".into(),
+            if refs.is_empty() {
+                "(none)".into()
+            } else {
+                refs.join("\n             ")
+            },
+        ]);
+        if let Some(d) = &info.deriver {
+            rows.push(vec!["Deriver".into(), d.base_name()]);
+        }
+        if let Some(ca) = &info.ca {
+            rows.push(vec!["CA".into(), ca.to_string()]);
+        }
+        rows.push(vec![
+            "NAR object".into(),
+            match &nar {
+                Some((k, m)) => format!("{k} exists, {}", size(m.size)),
+                None => "MISSING".into(),
+            },
+        ]);
+        if let Some(t) = meta.last_modified {
+            rows.push(vec!["Modified".into(), rfc3339(t)]);
+        }
+        for r in &mut rows {
+            r[0].push(':');
+        }
+        write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
+        writeln!(out, "\nSignatures:")?;
+        if verdict.sigs.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for s in &report.signatures {
+            let detail = s
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            writeln!(out, "  {:<24} {}{detail}", s.key_name, s.outcome)?;
+        }
+        writeln!(out, "\nVerdict: {}", report.status)?;
+        for r in &report.reasons {
+            writeln!(out, "  - {r}")?;
+        }
+        for q in info.quirks() {
+            writeln!(out, "  - quirk: {q}")?;
+        }
+        writeln!(out, "Fingerprint: {fp}")?;
+        Ok(0)
+    }
+
+    async fn verify(
+        &self,
+        arg: &str,
+        paths: &[String],
+        trust: &TrustArgs,
+        opts: &AuditOptions,
+        json: bool,
+        long: bool,
+    ) -> Result<i32> {
+        let (cache, named) = self.open(arg).await?;
+        let keys = self.keys(trust, named)?;
+        if keys.is_empty() {
+            tracing::warn!("no trusted keys: only content-addressed paths can pass");
+        }
+        let reports = self.run_audit(&cache, paths, keys, opts).await?;
+        let code = audit::exit_code(&reports);
+        let summary = audit::summarize(&reports);
+        let mut out = std::io::stdout().lock();
+        if json {
+            let counts: BTreeMap<&str, usize> =
+                summary.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            let doc = json!({
+                "cache": cache.url().to_string(),
+                "contents": opts.contents,
+                "paths": reports,
+                "summary": counts,
+                "exitCode": code,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            return Ok(code);
+        }
+        for r in &reports {
+            let good = matches!(r.status, Status::Trusted | Status::ContentAddressed);
+            if good && !long {
+                continue;
+            }
+            let name = r.store_path.as_deref().unwrap_or(&r.key);
+            let why = r
+                .reasons
+                .first()
+                .map(|s| format!("  ({s})"))
+                .unwrap_or_default();
+            writeln!(out, "{:<17} {name}{why}", r.status.as_str())?;
+        }
+        let parts: Vec<String> = summary
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        writeln!(
+            out,
+            "checked {} paths{}: {}",
+            reports.len(),
+            if opts.contents { " with contents" } else { "" },
+            if parts.is_empty() {
+                "nothing to check".into()
+            } else {
+                parts.join(", ")
+            }
+        )?;
+        Ok(code)
+    }
+
+    async fn info(&self, arg: &str, trust: &TrustArgs, json: bool) -> Result<i32> {
+        let (cache, named) = self.open(arg).await?;
+        let keys = self.keys(trust, named)?;
+        let cache_info = cache.cache_info().await?;
+        let opts = AuditOptions {
+            concurrency: self.concurrency,
+            ..AuditOptions::default()
+        };
+        let reports = self.run_audit(&cache, &[], keys, &opts).await?;
+        // Everything stored under the cache root, NARs and litter included.
+        let mut objects = 0u64;
+        let mut stored = 0u64;
+        let mut pages = std::pin::pin!(storage::list_prefix(cache.store().clone(), String::new()));
+        while let Some(page) = pages.next().await {
+            for o in page?.objects {
+                objects += 1;
+                stored += o.size;
+            }
+        }
+        let nar_bytes: u64 = reports.iter().filter_map(|r| r.nar_size).sum();
+        let file_bytes: u64 = reports.iter().filter_map(|r| r.file_size).sum();
+        let mut mix: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for r in &reports {
+            if let Some(c) = &r.compression {
+                let e = mix.entry(c.clone()).or_default();
+                e.0 += 1;
+                e.1 += r.file_size.unwrap_or(0);
+            }
+        }
+        let summary = audit::summarize(&reports);
+        let mut out = std::io::stdout().lock();
+        if json {
+            let doc = json!({
+                "cache": cache.url().to_string(),
+                "cacheInfo": cache_info.as_ref().map(|c| json!({
+                    "storeDir": c.store_dir,
+                    "wantMassQuery": c.want_mass_query,
+                    "priority": c.priority,
+                })),
+                "paths": reports.len(),
+                "narBytes": nar_bytes,
+                "fileBytes": file_bytes,
+                "objects": objects,
+                "storedBytes": stored,
+                "compression": mix.iter().map(|(k, (n, b))| (k.clone(), json!({"paths": n, "fileBytes": b}))).collect::<serde_json::Map<_, _>>(),
+                "verdicts": summary.iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            return Ok(0);
+        }
+        let ci = match &cache_info {
+            None => "MISSING (Nix writes it on first push; `narscope init` writes one)".into(),
+            Some(c) => {
+                let mut s = format!("StoreDir {}", c.store_dir);
+                if let Some(w) = c.want_mass_query {
+                    s.push_str(&format!(", WantMassQuery {}", u8::from(w)));
+                }
+                if let Some(p) = c.priority {
+                    s.push_str(&format!(", Priority {p}"));
+                }
+                s
+            }
+        };
+        let n = reports.len().max(1) as f64;
+        let mix_s: Vec<String> = mix
+            .iter()
+            .map(|(k, (c, b))| format!("{k} {c} ({:.0}%, {})", *c as f64 * 100.0 / n, size(*b)))
+            .collect();
+        let verdicts: Vec<String> = summary
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        let rows = vec![
+            vec!["cache:".into(), cache.url().to_string()],
+            vec!["nix-cache-info:".into(), ci],
+            vec!["paths:".into(), reports.len().to_string()],
+            vec![
+                "NAR bytes:".into(),
+                format!("{} ({nar_bytes})", size(nar_bytes)),
+            ],
+            vec![
+                "file bytes:".into(),
+                format!("{} (FileSize of all narinfos)", size(file_bytes)),
+            ],
+            vec![
+                "stored bytes:".into(),
+                format!("{} in {objects} objects", size(stored)),
+            ],
+            vec!["compression:".into(), mix_s.join(", ")],
+            vec!["verdicts:".into(), verdicts.join(", ")],
+        ];
+        write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
+        Ok(0)
+    }
+
+    async fn init(&self, arg: &str, priority: Option<i64>, want_mass_query: bool) -> Result<i32> {
+        let (cache, _) = self.open(arg).await?;
+        let created = cache.store().ensure_container().await?;
+        let mut wanted = CacheInfo::new();
+        wanted.priority = priority;
+        if want_mass_query {
+            wanted.want_mass_query = Some(true);
+        }
+        let wanted_text = wanted.to_text();
+        if let Some(existing) = cache.cache_info().await? {
+            let existing_text = existing.to_text();
+            if existing_text == wanted_text {
+                println!(
+                    "{} already has this nix-cache-info; nothing to do",
+                    cache.url()
+                );
+                return Ok(0);
+            }
+            bail!(
+                "{} already has a different nix-cache-info; refusing to overwrite it.\n--- existing\n{}--- wanted\n{}",
+                cache.origin(crate::cache::CACHE_INFO_KEY),
+                existing_text,
+                wanted_text
+            );
+        }
+        cache.write_cache_info(&wanted).await?;
+        println!(
+            "{} {}; wrote nix-cache-info:\n{}",
+            if created { "created" } else { "initialised" },
+            cache.url(),
+            wanted_text.trim_end()
+        );
+        Ok(0)
+    }
+
+    async fn demo(&self, dir: Option<std::path::PathBuf>) -> Result<i32> {
+        let dir = match dir {
+            Some(d) => d,
+            None => crate::demo::default_dir()?,
+        };
+        let demo = crate::demo::write_demo_cache(&dir)?;
+        println!("wrote a demo cache to {}", dir.display());
+        println!("its signing key is trusted here: {}\n", demo.public_key);
+        let url = CacheUrl::File(dir.clone());
+        let cache = Arc::new(Cache::open(&url).await?);
+        let mut keys = TrustedKeys::new();
+        keys.add(demo.public_key.clone());
+        let opts = AuditOptions {
+            concurrency: self.concurrency,
+            contents: true,
+            ..AuditOptions::default()
+        };
+        let reports = self.run_audit(&cache, &[], Arc::new(keys), &opts).await?;
+        let mut out = std::io::stdout().lock();
+        for r in &reports {
+            let name = r.store_path.as_deref().unwrap_or(&r.key);
+            let why = r
+                .reasons
+                .first()
+                .map(|s| format!("  ({s})"))
+                .unwrap_or_default();
+            writeln!(out, "{:<17} {name}{why}", r.status.as_str())?;
+        }
+        writeln!(
+            out,
+            "\nTry: narscope verify {} --trusted-key '{}' --contents",
+            dir.display(),
+            demo.public_key
+        )?;
+        Ok(0)
+    }
+}
+
+fn sort_key(r: &PathReport) -> (&str, &str) {
+    let name = r
+        .store_path
+        .as_deref()
+        .and_then(|p| p.rsplit('/').next())
+        .and_then(|b| b.get(33..))
+        .unwrap_or("");
+    (name, r.key.as_str())
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn keygen(name: &str, secret: &Path, public: &Path, force: bool) -> Result<i32> {
+    let sk = SecretKey::generate(name)?;
+    let pk = sk.public_key();
+    for p in [secret, public] {
+        if p.exists() && !force {
+            bail!(
+                "{} exists; refusing to overwrite it (use --force)",
+                p.display()
+            );
+        }
+    }
+    write_private(secret, sk.to_file_text().as_bytes())
+        .with_context(|| format!("cannot write secret key {}", secret.display()))?;
+    std::fs::write(public, pk.to_string())
+        .with_context(|| format!("cannot write public key {}", public.display()))?;
+    println!("wrote secret key {} (keep it private)", secret.display());
+    println!("wrote public key {}: {pk}", public.display());
+    Ok(0)
+}
+
+/// Write a file only its owner can read, replacing it atomically.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("key"),
+        std::process::id()
+    ));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if let Some(d) = dir {
+        let _ = std::fs::File::open(d).and_then(|f| f.sync_all());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_072_000);
+        assert_eq!(rfc3339(t), "2025-11-25T12:00:00Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}

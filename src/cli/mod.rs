@@ -1,0 +1,159 @@
+//! The `narscope` command line: every command works on S3 and file:// caches alike.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use commands::{EXIT_ERROR, run};
+
+const CACHE_HELP: &str = "CACHE is a Nix store URL — s3://bucket[/prefix]?region=…&endpoint=…&scheme=…&profile=…&addressing-style=path|virtual|auto, file:///abs/path or a plain directory — or the name of a cache in narscope's config file.";
+
+const AFTER_HELP: &str = "\
+Trusted keys come from --trusted-key flags, narscope's config file (trusted-keys, and per cache
+[caches.NAME] trusted-keys) and nix.conf (trusted-public-keys, extra-trusted-public-keys, the
+public halves of secret-key-files; Nix's default cache.nixos.org-1 key when unset).
+--no-config uses the flags only.
+
+S3 credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE or ?profile=, ~/.aws/credentials and ~/.aws/config (SSO included).
+
+Examples:
+  narscope ls 's3://my-cache?region=eu-west-1'
+  narscope verify 's3://nix?endpoint=https://nyc3.digitaloceanspaces.com&region=nyc3' --trusted-key 'my-cache-1:…'
+  narscope show file:///srv/nix-cache /nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo
+  narscope keygen my-cache-1 --secret-key-file cache.sec --public-key-file cache.pub";
+
+/// narscope: see, audit and maintain Nix binary caches in S3-compatible storage or local directories.
+#[derive(Debug, Parser)]
+#[command(name = "narscope", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// narscope's config file [default: <config dir>/narscope/config.toml, or $NARSCOPE_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Ignore narscope's config file and nix.conf: trust only --trusted-key flags.
+    #[arg(long, global = true)]
+    pub no_config: bool,
+    /// Requests in flight when fetching narinfos [default: 64, or `concurrency` in the config].
+    #[arg(long, global = true, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// More logging on stderr (-v info, -vv debug). Also RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by commands that judge signatures.
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct TrustArgs {
+    /// Trust this public key, NAME:BASE64 as in nix.conf's trusted-public-keys (repeatable).
+    #[arg(long = "trusted-key", value_name = "NAME:BASE64")]
+    pub trusted_keys: Vec<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the store paths in a cache with sizes, compression and signature verdicts.
+    #[command(after_help = CACHE_HELP)]
+    Ls {
+        /// The cache.
+        cache: String,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one narinfo: every field, its signatures and whether its NAR exists.
+    #[command(after_help = CACHE_HELP)]
+    Show {
+        /// The cache.
+        cache: String,
+        /// A store path, its base name (hash-name) or its 32-character hash part.
+        path: String,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every path's signatures as Nix would (and with --contents, its NAR).
+    ///
+    /// One verdict per path: trusted, content-addressed (no trusted signature but the CA store
+    /// path recomputes), untrusted (signatures, none valid under a trusted key), invalid (a
+    /// signature under a trusted key's name that does not verify), unsigned; with --contents
+    /// also corrupt (NAR missing, or FileHash/FileSize/NarHash/NarSize mismatch); error when a
+    /// narinfo cannot be read. Exit code as `nix store verify`: bitmask of 1 corrupt,
+    /// 2 not trusted, 4 other error; 0 when all is well.
+    #[command(after_help = CACHE_HELP)]
+    Verify {
+        /// The cache.
+        cache: String,
+        /// Check only these store paths (default: every narinfo in the cache).
+        paths: Vec<String>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Download every NAR, decompress it and check its hashes and sizes.
+        #[arg(long)]
+        contents: bool,
+        /// NAR downloads in flight with --contents.
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        nar_concurrency: usize,
+        /// Print one JSON document: {cache, paths: [{storePath, status, signatures, reasons}], summary}.
+        #[arg(long)]
+        json: bool,
+        /// Print every path, not only those with problems.
+        #[arg(short, long)]
+        long: bool,
+    },
+    /// Totals: paths, NAR bytes, stored bytes, compression mix and verdict counts.
+    #[command(after_help = CACHE_HELP)]
+    Info {
+        /// The cache.
+        cache: String,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a cache: the bucket (where the provider allows it) or directory, and nix-cache-info.
+    ///
+    /// Refuses to overwrite an existing nix-cache-info that says something else.
+    #[command(after_help = CACHE_HELP)]
+    Init {
+        /// The cache.
+        cache: String,
+        /// Priority: lower numbers are preferred by Nix (cache.nixos.org uses 40).
+        #[arg(long, value_name = "N")]
+        priority: Option<i64>,
+        /// Write WantMassQuery: 1 (lets Nix query many paths at once).
+        #[arg(long)]
+        want_mass_query: bool,
+    },
+    /// Generate an ed25519 signing key pair in Nix's format (as nix-store --generate-binary-cache-key).
+    Keygen {
+        /// The key name, conventionally host-N, e.g. cache.example.org-1.
+        name: String,
+        /// Where to write the secret key (created with mode 0600; never printed).
+        #[arg(long, value_name = "FILE")]
+        secret_key_file: PathBuf,
+        /// Where to write the public key (give its contents to trusted-public-keys).
+        #[arg(long, value_name = "FILE")]
+        public_key_file: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a demo cache (a realistic mix of good and broken paths) and audit it.
+    Demo {
+        /// Where to write it [default: <data dir>/narscope/demo-cache].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,116 @@
+//! Small helpers for human output: sizes, tables and a progress line on stderr.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::audit::AuditProgress;
+
+/// Bytes as a human size: "1.50 MiB".
+pub fn size(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
+
+/// Print rows as left-aligned columns (the last column is not padded).
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, c) in cells.enumerate() {
+            if i + 1 == cols {
+                l.push_str(c);
+            } else {
+                l.push_str(c);
+                let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+                l.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// A progress line on stderr, redrawn a few times a second while an audit runs,
+/// only when stderr is a terminal. Dropping the guard clears the line.
+pub struct ProgressLine {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ProgressLine {
+    /// Start drawing `progress` (no-op when stderr is not a terminal).
+    pub fn start(progress: Arc<AuditProgress>, what: &'static str) -> ProgressLine {
+        if !std::io::stderr().is_terminal() {
+            return ProgressLine {
+                stop: None,
+                task: None,
+            };
+        }
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = &mut rx => break,
+                    _ = tick.tick() => {
+                        let listed = progress.listed.load(Ordering::Relaxed);
+                        let done = progress.judged.load(Ordering::Relaxed);
+                        let more = if progress.listing_done.load(Ordering::Relaxed) { "" } else { "+" };
+                        eprint!("\r\x1b[2K{what}: {done}/{listed}{more} paths");
+                    }
+                }
+            }
+            eprint!("\r\x1b[2K");
+        });
+        ProgressLine {
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stop and clear the line.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["A", "BB", "C"],
+            &[
+                vec!["xxx".into(), "y".into(), "z".into()],
+                vec!["1".into(), "22".into(), "".into()],
+            ],
+        );
+        assert_eq!(t, "A    BB  C\nxxx  y   z\n1    22\n");
+    }
+
+    #[test]
+    fn sizes_are_binary_units() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1536), "1.50 KiB");
+    }
+}

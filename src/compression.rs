@@ -1,0 +1,749 @@
+//! Compression codecs named by a narinfo's `Compression` field.
+//!
+//! Decoding is chosen by that field (never by the NAR key's extension). We can read
+//! `none`, `xz`, `bzip2`, `zstd`, `gzip` and `br`, and write all of them but `gzip` and `br`.
+//! Everything here is synchronous, streaming `std::io` code.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+/// A compression algorithm, spelt as Nix spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// `none`: stored as-is.
+    None,
+    /// `xz` (Nix's default for `nix copy`).
+    Xz,
+    /// `bzip2` (what a narinfo without a `Compression` line means).
+    Bzip2,
+    /// `zstd`.
+    Zstd,
+    /// `gzip` (read-only here).
+    Gzip,
+    /// `br`, Brotli (read-only here).
+    Br,
+}
+
+/// Names Nix knows but this crate cannot decode.
+const UNSUPPORTED: &[&str] = &["lz4", "lzip", "lzma", "lzop", "grzip", "lrzip", "compress"];
+
+/// Why a compression name, level or stream was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompressionError {
+    /// A name Nix accepts but narscope does not implement.
+    #[error("compression {0:?} is valid for Nix but not supported by narscope")]
+    Unsupported(String),
+    /// A name that is no compression Nix knows.
+    #[error("unknown compression {0:?}")]
+    Unknown(String),
+    /// We can decode this algorithm but not produce it.
+    #[error("compression {0} can be read but not written")]
+    NotWritable(Compression),
+    /// A level outside the algorithm's range.
+    #[error(
+        "invalid {compression} compression level {level} (allowed: {min}..={max}, or -1 for the default)"
+    )]
+    InvalidLevel {
+        /// The algorithm.
+        compression: Compression,
+        /// The level asked for.
+        level: i32,
+        /// Lowest allowed level.
+        min: i32,
+        /// Highest allowed level.
+        max: i32,
+    },
+    /// An HTTP `Content-Encoding` we cannot undo.
+    #[error("{origin}: unsupported Content-Encoding {encoding:?}")]
+    UnknownContentEncoding {
+        /// The object concerned.
+        origin: String,
+        /// The header value.
+        encoding: String,
+    },
+    /// Decoding failed: corrupt or truncated data.
+    #[error("{origin}: cannot decode {compression} data: {source}")]
+    Decode {
+        /// The object concerned.
+        origin: String,
+        /// The codec used.
+        compression: String,
+        /// The decoder's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The decoded object is larger than [`MAX_DECODED_OBJECT`].
+    #[error("{origin}: decoded object exceeds {MAX_DECODED_OBJECT} bytes")]
+    TooLarge {
+        /// The object concerned.
+        origin: String,
+    },
+    /// Setting up an encoder failed.
+    #[error("cannot start a {compression} encoder: {source}")]
+    Encoder {
+        /// The algorithm.
+        compression: Compression,
+        /// The library's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Largest object [`decode_content_encoding`] will produce (guards against decompression bombs).
+pub const MAX_DECODED_OBJECT: u64 = 256 * 1024 * 1024;
+
+impl Compression {
+    /// Interpret a narinfo `Compression` value; missing or empty means `bzip2`, as in Nix.
+    pub fn from_narinfo_field(v: Option<&str>) -> Result<Compression, CompressionError> {
+        match v {
+            None | Some("") => Ok(Compression::Bzip2),
+            Some(name) => name.parse(),
+        }
+    }
+
+    /// The name as Nix spells it (`none`, `xz`, `bzip2`, `zstd`, `gzip`, `br`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Xz => "xz",
+            Compression::Bzip2 => "bzip2",
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+            Compression::Br => "br",
+        }
+    }
+
+    /// What Nix appends after `.nar` in a NAR key (`.xz`, `.bz2`, `.zst`, `.br`, or nothing).
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Compression::Xz => ".xz",
+            Compression::Bzip2 => ".bz2",
+            Compression::Zstd => ".zst",
+            Compression::Br => ".br",
+            Compression::None | Compression::Gzip => "",
+        }
+    }
+
+    /// Whether [`encoder`] can produce this format.
+    pub fn can_write(&self) -> bool {
+        Self::all_writable().contains(self)
+    }
+
+    /// Every format [`encoder`] can produce.
+    pub fn all_writable() -> &'static [Compression] {
+        &[
+            Compression::None,
+            Compression::Xz,
+            Compression::Bzip2,
+            Compression::Zstd,
+        ]
+    }
+
+    /// Every format [`decoder`] can read.
+    pub fn all() -> &'static [Compression] {
+        &[
+            Compression::None,
+            Compression::Xz,
+            Compression::Bzip2,
+            Compression::Zstd,
+            Compression::Gzip,
+            Compression::Br,
+        ]
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = CompressionError;
+
+    /// Parse a Nix compression name (case-sensitive, as Nix is).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Compression::None),
+            "xz" => Ok(Compression::Xz),
+            "bzip2" => Ok(Compression::Bzip2),
+            "zstd" => Ok(Compression::Zstd),
+            "gzip" => Ok(Compression::Gzip),
+            "br" => Ok(Compression::Br),
+            other if UNSUPPORTED.contains(&other) => {
+                Err(CompressionError::Unsupported(other.to_string()))
+            }
+            other => Err(CompressionError::Unknown(other.to_string())),
+        }
+    }
+}
+
+impl serde::Serialize for Compression {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Compression {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A streaming decoder for `c` over the compressed stream `r`.
+///
+/// Multi-stream xz, multi-member gzip and bzip2, and multi-frame zstd are read to the end.
+/// Corrupt or truncated input shows up as an `io::Error` from `read`.
+pub fn decoder<'a, R: Read + Send + 'a>(c: Compression, r: R) -> Box<dyn Read + Send + 'a> {
+    match c {
+        Compression::None => Box::new(r),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(r) {
+            Ok(d) => Box::new(d),
+            Err(e) => Box::new(FailingReader(Some(e))),
+        },
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Br => Box::new(brotli::Decompressor::new(r, 64 * 1024)),
+    }
+}
+
+/// A reader whose first read reports a setup error.
+struct FailingReader(Option<io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("decoder could not be created")))
+    }
+}
+
+/// A streaming compressor; call [`Encoder::finish`] to write the trailer and get `W` back.
+pub struct Encoder<W: Write> {
+    inner: EncoderInner<W>,
+}
+
+enum EncoderInner<W: Write> {
+    None(W),
+    Xz(liblzma::write::XzEncoder<W>),
+    Bzip2(bzip2::write::BzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    /// Finish the compressed stream, flush, and return the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        let mut w = match self.inner {
+            EncoderInner::None(w) => w,
+            EncoderInner::Xz(e) => e.finish()?,
+            EncoderInner::Bzip2(e) => e.finish()?,
+            EncoderInner::Zstd(e) => e.finish()?,
+        };
+        w.flush()?;
+        Ok(w)
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            EncoderInner::None(w) => w.write(buf),
+            EncoderInner::Xz(e) => e.write(buf),
+            EncoderInner::Bzip2(e) => e.write(buf),
+            EncoderInner::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            EncoderInner::None(w) => w.flush(),
+            EncoderInner::Xz(e) => e.flush(),
+            EncoderInner::Bzip2(e) => e.flush(),
+            EncoderInner::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+fn check_level(
+    compression: Compression,
+    level: Option<i32>,
+    default: i32,
+    min: i32,
+    max: i32,
+) -> Result<i32, CompressionError> {
+    match level {
+        // -1 is Nix's `compression-level` default, meaning "library default".
+        None | Some(-1) => Ok(default),
+        Some(l) if (min..=max).contains(&l) => Ok(l),
+        Some(level) => Err(CompressionError::InvalidLevel {
+            compression,
+            level,
+            min,
+            max,
+        }),
+    }
+}
+
+/// A compressor for `c` writing into `w`.
+///
+/// `level` `None` (or `Some(-1)`, Nix's default) picks xz 6, zstd 3, bzip2 9; explicit
+/// levels must be in range (xz 0–9, bzip2 1–9, zstd's own range). `gzip` and `br` are
+/// refused with [`CompressionError::NotWritable`]; `none` ignores the level.
+pub fn encoder<W: Write + Send>(
+    c: Compression,
+    level: Option<i32>,
+    w: W,
+) -> Result<Encoder<W>, CompressionError> {
+    let inner = match c {
+        Compression::None => EncoderInner::None(w),
+        Compression::Xz => {
+            let l = check_level(c, level, 6, 0, 9)?;
+            EncoderInner::Xz(liblzma::write::XzEncoder::new(w, l.unsigned_abs()))
+        }
+        Compression::Bzip2 => {
+            let l = check_level(c, level, 9, 1, 9)?;
+            EncoderInner::Bzip2(bzip2::write::BzEncoder::new(
+                w,
+                bzip2::Compression::new(l.unsigned_abs()),
+            ))
+        }
+        Compression::Zstd => {
+            let range = zstd::compression_level_range();
+            let l = check_level(c, level, 3, *range.start(), *range.end())?;
+            let err = |source| CompressionError::Encoder {
+                compression: c,
+                source,
+            };
+            let mut e = zstd::stream::write::Encoder::new(w, l).map_err(err)?;
+            // Like the zstd CLI: a frame checksum, so corruption is detected when reading.
+            e.include_checksum(true).map_err(err)?;
+            EncoderInner::Zstd(e)
+        }
+        Compression::Gzip | Compression::Br => return Err(CompressionError::NotWritable(c)),
+    };
+    Ok(Encoder { inner })
+}
+
+/// Recognise a compressed object by its magic bytes (zstd, xz, bzip2, gzip).
+///
+/// Brotli has no magic and `None` means "no known magic", not [`Compression::None`].
+pub fn sniff(bytes: &[u8]) -> Option<Compression> {
+    if bytes.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        Some(Compression::Zstd)
+    } else if bytes.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0x00]) {
+        Some(Compression::Xz)
+    } else if bytes.starts_with(b"BZh") {
+        Some(Compression::Bzip2)
+    } else if bytes.starts_with(&[0x1F, 0x8B]) {
+        Some(Compression::Gzip)
+    } else {
+        None
+    }
+}
+
+/// One `Content-Encoding` token, mapped to what we can undo.
+enum Coding {
+    Identity,
+    Algo(Compression),
+    Deflate,
+}
+
+fn parse_coding(token: &str) -> Option<Coding> {
+    match token.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" | "none" => Some(Coding::Identity),
+        "gzip" | "x-gzip" => Some(Coding::Algo(Compression::Gzip)),
+        "br" => Some(Coding::Algo(Compression::Br)),
+        "zstd" => Some(Coding::Algo(Compression::Zstd)),
+        "xz" => Some(Coding::Algo(Compression::Xz)),
+        "bzip2" => Some(Coding::Algo(Compression::Bzip2)),
+        "deflate" => Some(Coding::Deflate),
+        _ => None,
+    }
+}
+
+fn read_limited(mut r: impl Read, origin: &str, what: &str) -> Result<Vec<u8>, CompressionError> {
+    let mut out = Vec::new();
+    (&mut r)
+        .take(MAX_DECODED_OBJECT + 1)
+        .read_to_end(&mut out)
+        .map_err(|source| CompressionError::Decode {
+            origin: origin.to_string(),
+            compression: what.to_string(),
+            source,
+        })?;
+    if out.len() as u64 > MAX_DECODED_OBJECT {
+        return Err(CompressionError::TooLarge {
+            origin: origin.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn decode_one(bytes: &[u8], coding: &Coding, origin: &str) -> Result<Vec<u8>, CompressionError> {
+    match coding {
+        Coding::Identity => Ok(bytes.to_vec()),
+        Coding::Deflate => read_limited(flate2::read::ZlibDecoder::new(bytes), origin, "deflate"),
+        Coding::Algo(c) => {
+            // A transport (or the SDK) may already have undone the encoding while leaving the
+            // header: if the codec has magic bytes and they are absent, the data is plain.
+            let has_magic = matches!(
+                c,
+                Compression::Zstd | Compression::Xz | Compression::Bzip2 | Compression::Gzip
+            );
+            if has_magic && sniff(bytes) != Some(*c) {
+                return Ok(bytes.to_vec());
+            }
+            match read_limited(decoder(*c, bytes), origin, c.name()) {
+                // Brotli has no magic: plain UTF-8 text that fails to decode was not encoded.
+                Err(CompressionError::Decode { .. })
+                    if *c == Compression::Br && std::str::from_utf8(bytes).is_ok() =>
+                {
+                    Ok(bytes.to_vec())
+                }
+                other => other,
+            }
+        }
+    }
+}
+
+/// Undo the encoding of a small object (narinfo, `.ls`, log) and return its plain bytes.
+///
+/// `content_encoding` is the `Content-Encoding` header or `x-amz-meta-content-encoding`
+/// metadata (a comma-separated list is undone last-first). Without one, magic bytes decide
+/// (zstd, xz, bzip2, gzip); otherwise the bytes are returned as they are. Errors name
+/// `origin`.
+pub fn decode_content_encoding(
+    bytes: &[u8],
+    content_encoding: Option<&str>,
+    origin: &str,
+) -> Result<Vec<u8>, CompressionError> {
+    let header = content_encoding.map(str::trim).unwrap_or_default();
+    if header.is_empty() {
+        return match sniff(bytes) {
+            Some(c) => decode_one(bytes, &Coding::Algo(c), origin),
+            None => Ok(bytes.to_vec()),
+        };
+    }
+    let mut codings = Vec::new();
+    for token in header.split(',') {
+        match parse_coding(token) {
+            Some(c) => codings.push(c),
+            None => {
+                return Err(CompressionError::UnknownContentEncoding {
+                    origin: origin.to_string(),
+                    encoding: header.to_string(),
+                });
+            }
+        }
+    }
+    let mut data = bytes.to_vec();
+    for coding in codings.iter().rev() {
+        data = decode_one(&data, coding, origin)?;
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic, moderately compressible test data.
+    fn sample(len: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let words: [&[u8]; 6] = [
+            b"nix ",
+            b"store ",
+            b"/nix/store/",
+            b"narinfo\n",
+            b"0123",
+            b"zz ",
+        ];
+        let mut out = Vec::with_capacity(len + 16);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x.is_multiple_of(3) {
+                out.push((x >> 24) as u8);
+            } else {
+                out.extend_from_slice(words[(x % 6) as usize]);
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn compress(c: Compression, level: Option<i32>, data: &[u8]) -> Vec<u8> {
+        let mut e = encoder(c, level, Vec::new()).unwrap();
+        // Several writes, as a streaming producer would do.
+        for chunk in data.chunks(100_000) {
+            e.write_all(chunk).unwrap();
+        }
+        e.finish().unwrap()
+    }
+
+    fn decompress(c: Compression, data: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        decoder(c, data).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trip_every_writable_codec() {
+        let big = sample(1 << 20);
+        for &c in Compression::all_writable() {
+            for data in [&big[..], &[][..]] {
+                let enc = compress(c, None, data);
+                if c != Compression::None {
+                    assert_eq!(sniff(&enc), Some(c), "{c}");
+                    if !data.is_empty() {
+                        assert!(enc.len() < data.len(), "{c} should compress");
+                    }
+                }
+                assert_eq!(decompress(c, &enc).unwrap(), data, "{c} len {}", data.len());
+            }
+        }
+    }
+
+    #[test]
+    fn levels() {
+        let data = sample(20_000);
+        for (c, level) in [
+            (Compression::Xz, 0),
+            (Compression::Xz, 3),
+            (Compression::Bzip2, 1),
+            (Compression::Zstd, 19),
+            (Compression::Zstd, -5),
+            (Compression::Zstd, -1),
+            (Compression::None, 42),
+        ] {
+            let enc = compress(c, Some(level), &data);
+            assert_eq!(decompress(c, &enc).unwrap(), data, "{c} {level}");
+        }
+        for (c, level) in [
+            (Compression::Xz, 10),
+            (Compression::Xz, -2),
+            (Compression::Bzip2, 0),
+            (Compression::Bzip2, 10),
+            (Compression::Zstd, 23),
+        ] {
+            let err = encoder(c, Some(level), Vec::new()).err().unwrap();
+            assert!(
+                matches!(err, CompressionError::InvalidLevel { .. }),
+                "{c} {level}: {err}"
+            );
+        }
+        for c in [Compression::Gzip, Compression::Br] {
+            assert!(!c.can_write());
+            let err = encoder(c, None, Vec::new()).err().unwrap();
+            assert!(matches!(err, CompressionError::NotWritable(x) if x == c));
+        }
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn brotli(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(data).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn decodes_gzip_and_brotli_from_other_encoders() {
+        let data = sample(300_000);
+        assert_eq!(decompress(Compression::Gzip, &gzip(&data)).unwrap(), data);
+        assert_eq!(decompress(Compression::Br, &brotli(&data)).unwrap(), data);
+        assert_eq!(decompress(Compression::Br, &brotli(b"")).unwrap(), b"");
+    }
+
+    #[test]
+    fn concatenated_streams_decode_fully() {
+        let (a, b) = (sample(70_000), b"second part".to_vec());
+        let whole = [a.clone(), b.clone()].concat();
+        let mut zst = zstd::encode_all(&a[..], 3).unwrap();
+        zst.extend(zstd::encode_all(&b[..], 1).unwrap());
+        assert_eq!(decompress(Compression::Zstd, &zst).unwrap(), whole);
+        let mut xz = compress(Compression::Xz, None, &a);
+        xz.extend(compress(Compression::Xz, Some(1), &b));
+        assert_eq!(decompress(Compression::Xz, &xz).unwrap(), whole);
+        let mut bz = compress(Compression::Bzip2, None, &a);
+        bz.extend(compress(Compression::Bzip2, None, &b));
+        assert_eq!(decompress(Compression::Bzip2, &bz).unwrap(), whole);
+        let mut gz = gzip(&a);
+        gz.extend(gzip(&b));
+        assert_eq!(decompress(Compression::Gzip, &gz).unwrap(), whole);
+    }
+
+    #[test]
+    fn corrupt_and_truncated_streams_are_errors() {
+        let data = sample(200_000);
+        let encoded: Vec<(Compression, Vec<u8>)> = vec![
+            (Compression::Xz, compress(Compression::Xz, None, &data)),
+            (
+                Compression::Bzip2,
+                compress(Compression::Bzip2, None, &data),
+            ),
+            (Compression::Zstd, compress(Compression::Zstd, None, &data)),
+            (Compression::Gzip, gzip(&data)),
+            (Compression::Br, brotli(&data)),
+        ];
+        for (c, enc) in &encoded {
+            let half = &enc[..enc.len() / 2];
+            assert!(decompress(*c, half).is_err(), "{c}: truncated");
+            let mut flipped = enc.clone();
+            let mid = flipped.len() / 2;
+            for b in &mut flipped[mid..mid + 16] {
+                *b ^= 0x5A;
+            }
+            assert!(decompress(*c, &flipped).is_err(), "{c}: corrupted");
+            let garbage = sample(5000);
+            assert!(decompress(*c, &garbage).is_err(), "{c}: garbage");
+        }
+    }
+
+    #[test]
+    fn narinfo_field_names() {
+        use Compression as C;
+        let ok: &[(Option<&str>, C)] = &[
+            (None, C::Bzip2),
+            (Some(""), C::Bzip2),
+            (Some("none"), C::None),
+            (Some("xz"), C::Xz),
+            (Some("bzip2"), C::Bzip2),
+            (Some("zstd"), C::Zstd),
+            (Some("gzip"), C::Gzip),
+            (Some("br"), C::Br),
+        ];
+        for (field, want) in ok {
+            assert_eq!(C::from_narinfo_field(*field).unwrap(), *want, "{field:?}");
+        }
+        for name in ["lz4", "lzip", "lzma", "lzop", "grzip", "lrzip", "compress"] {
+            let err = C::from_narinfo_field(Some(name)).unwrap_err();
+            assert!(
+                matches!(&err, CompressionError::Unsupported(n) if n == name),
+                "{err}"
+            );
+        }
+        for name in ["brotli", "XZ", "zst", "7z"] {
+            let err = C::from_narinfo_field(Some(name)).unwrap_err();
+            assert!(
+                matches!(&err, CompressionError::Unknown(n) if n == name),
+                "{err}"
+            );
+        }
+        let table = [
+            (C::None, "none", ""),
+            (C::Xz, "xz", ".xz"),
+            (C::Bzip2, "bzip2", ".bz2"),
+            (C::Zstd, "zstd", ".zst"),
+            (C::Gzip, "gzip", ""),
+            (C::Br, "br", ".br"),
+        ];
+        for (c, name, ext) in table {
+            assert_eq!(c.name(), name);
+            assert_eq!(c.extension(), ext);
+            assert_eq!(name.parse::<C>().unwrap(), c);
+            assert_eq!(c.to_string(), name);
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<C>(&format!("\"{name}\"")).unwrap(),
+                c
+            );
+        }
+        assert!("".parse::<C>().is_err());
+        assert_eq!(C::all().iter().filter(|c| c.can_write()).count(), 4);
+    }
+
+    #[test]
+    fn encoders_and_decoders_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        for &c in Compression::all_writable() {
+            assert_send(&encoder(c, None, Vec::new()).unwrap());
+        }
+        let d = decoder(Compression::Xz, std::io::empty());
+        assert_send(&d);
+    }
+
+    #[test]
+    fn sniff_table() {
+        assert_eq!(sniff(&[0x28, 0xB5, 0x2F, 0xFD, 0]), Some(Compression::Zstd));
+        assert_eq!(
+            sniff(&[0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0]),
+            Some(Compression::Xz)
+        );
+        assert_eq!(sniff(b"BZh91AY&SY"), Some(Compression::Bzip2));
+        assert_eq!(sniff(&[0x1F, 0x8B, 8]), Some(Compression::Gzip));
+        assert_eq!(sniff(&gzip(b"x")), Some(Compression::Gzip));
+        assert_eq!(sniff(b"StorePath: /nix/store/x"), None);
+        assert_eq!(sniff(b"{\"version\":1}"), None);
+        assert_eq!(sniff(&[0x28, 0xB5, 0x2F]), None);
+        assert_eq!(sniff(&[0xFD, 0x37, 0x7A, 0x58, 0x5A]), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn content_encoding() {
+        let plain = b"StorePath: /nix/store/abc-x\nURL: nar/x.nar\n".to_vec();
+        let zst = compress(Compression::Zstd, None, &plain);
+        let xz = compress(Compression::Xz, None, &plain);
+        let origin = "s3://bucket/abc.narinfo";
+        for (bytes, header) in [
+            (&zst, Some("zstd")),
+            (&zst, None),
+            (&zst, Some(" ZSTD ")),
+            (&xz, Some("xz")),
+            (&xz, None),
+            (&gzip(&plain), Some("gzip")),
+            (&gzip(&plain), Some("x-gzip")),
+            (&gzip(&plain), None),
+            (&brotli(&plain), Some("br")),
+            (&plain, None),
+            (&plain, Some("identity")),
+            (&plain, Some("")),
+            // Already decoded by a transport but header kept.
+            (&plain, Some("zstd")),
+            (&plain, Some("br")),
+        ] {
+            assert_eq!(
+                decode_content_encoding(bytes, header, origin).unwrap(),
+                plain,
+                "{header:?}"
+            );
+        }
+        // Stacked codings are undone last-first.
+        let stacked = gzip(&zst);
+        assert_eq!(
+            decode_content_encoding(&stacked, Some("zstd, gzip"), origin).unwrap(),
+            plain
+        );
+
+        let err = decode_content_encoding(&plain, Some("lz4"), origin).unwrap_err();
+        assert!(matches!(
+            err,
+            CompressionError::UnknownContentEncoding { .. }
+        ));
+        assert!(err.to_string().contains(origin), "{err}");
+
+        let mut bad = zst.clone();
+        bad.truncate(bad.len() - 3);
+        let err = decode_content_encoding(&bad, Some("zstd"), origin).unwrap_err();
+        assert!(matches!(err, CompressionError::Decode { .. }), "{err}");
+        assert!(err.to_string().starts_with(origin), "{err}");
+
+        let binary_garbage = [0x8Bu8, 0xFF, 0x00, 0x13, 0x99];
+        let err = decode_content_encoding(&binary_garbage, Some("br"), origin).unwrap_err();
+        assert!(matches!(err, CompressionError::Decode { .. }), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! narscope: read, audit and maintain Nix binary caches.
+//!
+//! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`)
+//! never touches a terminal; the CLI (`cli`) and the dashboard are built on top of it.
+
+pub mod audit;
+pub mod cache;
+pub mod cli;
+pub mod compression;
+pub mod config;
+pub mod demo;
+pub mod nar;
+pub mod nix;
+pub mod storage;

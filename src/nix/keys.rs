@@ -1,0 +1,506 @@
+//! Ed25519 signing keys, public keys and signatures in Nix's `<name>:<base64>` form.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use thiserror::Error;
+
+use super::hash::{base64_decode, base64_encode};
+
+/// The default `trusted-public-keys` entry of Nix.
+pub const CACHE_NIXOS_ORG_KEY: &str =
+    "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
+
+/// Why a key or signature was rejected. Never carries secret key material.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KeyError {
+    /// No `:` separating name and data.
+    #[error("{what} has no ':' between key name and base64 data")]
+    MissingColon {
+        /// "secret key", "public key" or "signature '<text>'".
+        what: String,
+    },
+    /// Empty key name.
+    #[error("{what} has an empty key name")]
+    EmptyName {
+        /// What was being parsed.
+        what: String,
+    },
+    /// A key name for a new key containing ':' or nothing.
+    #[error("invalid key name '{0}': must be non-empty and must not contain ':'")]
+    BadName(String),
+    /// Base64 that does not decode.
+    #[error("{what} '{name}' is not valid base64: {cause}")]
+    BadBase64 {
+        /// What was being parsed.
+        what: String,
+        /// Key name.
+        name: String,
+        /// What was wrong (never includes secret bytes).
+        cause: String,
+    },
+    /// Decoded data of the wrong length.
+    #[error("{what} '{name}' is not valid: {len} bytes, expected {expected}")]
+    WrongLength {
+        /// What was being parsed.
+        what: String,
+        /// Key name.
+        name: String,
+        /// Decoded length.
+        len: usize,
+        /// Required length.
+        expected: usize,
+    },
+    /// The public half stored in a secret key file does not match its seed.
+    #[error("secret key '{0}' is not valid: its public half does not match its seed")]
+    PublicHalfMismatch(String),
+    /// 32 bytes that are not an Ed25519 point.
+    #[error("public key '{0}' is not a valid Ed25519 point")]
+    BadPoint(String),
+    /// The system random number generator failed.
+    #[error("cannot generate key '{name}': random number generator failed: {cause}")]
+    Random {
+        /// Key name.
+        name: String,
+        /// The OS error.
+        cause: String,
+    },
+}
+
+fn check_new_name(name: &str) -> Result<(), KeyError> {
+    if name.is_empty() || name.contains(':') {
+        return Err(KeyError::BadName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Splits `<name>:<data>`, the name being everything before the first ':'.
+fn split_named<'a>(text: &'a str, what: &str) -> Result<(&'a str, &'a str), KeyError> {
+    let (name, data) = text.split_once(':').ok_or_else(|| KeyError::MissingColon {
+        what: what.to_owned(),
+    })?;
+    if name.is_empty() {
+        return Err(KeyError::EmptyName {
+            what: what.to_owned(),
+        });
+    }
+    Ok((name, data))
+}
+
+/// Decodes base64 into exactly `N` bytes.
+fn decode_fixed<const N: usize>(data: &str, what: &str, name: &str) -> Result<[u8; N], KeyError> {
+    let bytes = base64_decode(data).map_err(|cause| KeyError::BadBase64 {
+        what: what.to_owned(),
+        name: name.to_owned(),
+        cause,
+    })?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| KeyError::WrongLength {
+        what: what.to_owned(),
+        name: name.to_owned(),
+        len: bytes.len(),
+        expected: N,
+    })
+}
+
+/// An Ed25519 secret key with its name. `Debug` shows only the name.
+#[derive(Clone)]
+pub struct SecretKey {
+    name: String,
+    key: SigningKey,
+}
+
+impl SecretKey {
+    /// Parses a secret key file: `<name>:<base64 of seed(32) || public(32)>`.
+    /// Surrounding whitespace and newlines inside the base64 are tolerated.
+    pub fn parse(text: &str) -> Result<SecretKey, KeyError> {
+        let (name, data) = split_named(text.trim(), "secret key")?;
+        // Never echo the base64 of a secret key in an error.
+        let bytes: [u8; 64] = decode_fixed(data, "secret key", name).map_err(|e| match e {
+            KeyError::BadBase64 { what, name, .. } => KeyError::BadBase64 {
+                what,
+                name,
+                cause: "invalid character".to_owned(),
+            },
+            other => other,
+        })?;
+        let mut bytes = bytes;
+        let mut seed = [0u8; 32];
+        let mut public = [0u8; 32];
+        let (s, p) = bytes.split_at(32);
+        seed.copy_from_slice(s);
+        public.copy_from_slice(p);
+        bytes.fill(0);
+        let key = SigningKey::from_bytes(&seed);
+        seed.fill(0);
+        if key.verifying_key().as_bytes() != &public {
+            return Err(KeyError::PublicHalfMismatch(name.to_owned()));
+        }
+        Ok(SecretKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+
+    /// Generates a fresh key from the OS random number generator.
+    pub fn generate(name: &str) -> Result<SecretKey, KeyError> {
+        check_new_name(name)?;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| KeyError::Random {
+            name: name.to_owned(),
+            cause: e.to_string(),
+        })?;
+        let key = SigningKey::from_bytes(&seed);
+        seed.fill(0);
+        Ok(SecretKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+
+    /// Builds a key from a 32-byte seed (deterministic; for tests and imports).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<SecretKey, KeyError> {
+        check_new_name(name)?;
+        Ok(SecretKey {
+            name: name.to_owned(),
+            key: SigningKey::from_bytes(seed),
+        })
+    }
+
+    /// The key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file contents `nix-store --generate-binary-cache-key` writes: no trailing newline.
+    pub fn to_file_text(&self) -> String {
+        let bytes = self.key.to_keypair_bytes();
+        let mut s = String::with_capacity(self.name.len() + 89);
+        s.push_str(&self.name);
+        s.push(':');
+        s.push_str(&base64_encode(&bytes));
+        s
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey {
+            name: self.name.clone(),
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// Signs a fingerprint (Ed25519, deterministic, like libsodium's `crypto_sign_detached`).
+    pub fn sign(&self, fingerprint: &str) -> Signature {
+        Signature {
+            key_name: self.name.clone(),
+            bytes: self.key.sign(fingerprint.as_bytes()).to_bytes(),
+        }
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretKey")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An Ed25519 public key with its name.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    name: String,
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// Parses `<name>:<base64 of 32 bytes>` (surrounding whitespace tolerated).
+    pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
+        let text = text.trim();
+        let (name, data) = split_named(text, &format!("public key '{text}'"))?;
+        let bytes: [u8; 32] = decode_fixed(data, "public key", name)?;
+        let key =
+            VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPoint(text.to_owned()))?;
+        Ok(PublicKey {
+            name: name.to_owned(),
+            key,
+        })
+    }
+
+    /// The key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Ed25519 key.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
+    /// Checks `sig` over `fingerprint` with strict Ed25519 verification. Ignores names.
+    pub fn verify(&self, fingerprint: &str, sig: &Signature) -> bool {
+        let s = ed25519_dalek::Signature::from_bytes(&sig.bytes);
+        self.key.verify_strict(fingerprint.as_bytes(), &s).is_ok()
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, base64_encode(self.key.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        PublicKey::parse(s)
+    }
+}
+
+/// A detached signature `<key name>:<base64 of 64 bytes>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Signature {
+    /// Name of the key that made it (text before the first ':').
+    pub key_name: String,
+    /// The Ed25519 signature.
+    pub bytes: [u8; 64],
+}
+
+impl Signature {
+    /// Parses `<name>:<base64>`: non-empty name, exactly 64 decoded bytes.
+    pub fn parse(s: &str) -> Result<Signature, KeyError> {
+        let what = || format!("signature '{s}'");
+        let (name, data) = split_named(s, &what())?;
+        let bytes: [u8; 64] = decode_fixed(data, "signature", name)?;
+        Ok(Signature {
+            key_name: name.to_owned(),
+            bytes,
+        })
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.key_name, base64_encode(&self.bytes))
+    }
+}
+
+impl FromStr for Signature {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Signature::parse(s)
+    }
+}
+
+/// A set of trusted public keys, looked up by name; the first key added under a name wins.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys {
+    keys: Vec<PublicKey>,
+}
+
+impl TrustedKeys {
+    /// An empty set.
+    pub fn new() -> Self {
+        TrustedKeys::default()
+    }
+
+    /// Parses a whitespace-separated list as in `trusted-public-keys`.
+    pub fn parse_list(s: &str) -> Result<TrustedKeys, KeyError> {
+        let mut keys = TrustedKeys::new();
+        for k in s.split_whitespace() {
+            keys.add(PublicKey::parse(k)?);
+        }
+        Ok(keys)
+    }
+
+    /// Adds a key unless one with the same name is already present.
+    pub fn add(&mut self, k: PublicKey) {
+        if self.get(k.name()).is_none() {
+            self.keys.push(k);
+        }
+    }
+
+    /// The key with this name.
+    pub fn get(&self, name: &str) -> Option<&PublicKey> {
+        self.keys.iter().find(|k| k.name == name)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True if there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The keys, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &PublicKey> {
+        self.keys.iter()
+    }
+}
+
+impl FromIterator<PublicKey> for TrustedKeys {
+    fn from_iter<I: IntoIterator<Item = PublicKey>>(iter: I) -> Self {
+        let mut keys = TrustedKeys::new();
+        for k in iter {
+            keys.add(k);
+        }
+        keys
+    }
+}
+
+impl Extend<PublicKey> for TrustedKeys {
+    fn extend<I: IntoIterator<Item = PublicKey>>(&mut self, iter: I) {
+        for k in iter {
+            self.add(k);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The published throwaway key from the doc (§4.4b). Never use in production.
+    pub(crate) const TEST_SECRET: &str = "cache.example.com-1:cCta2MEsRNuYCgWYyeRXLyfoFpKhQJKn8gLMeXWAb7vIpRKKo/3JoxJ24OYa3DxT2JVV38KjK/1ywHWuMe2JEw==";
+    pub(crate) const TEST_PUBLIC: &str =
+        "cache.example.com-1:yKUSiqP9yaMSduDmGtw8U9iVVd/Coyv9csB1rjHtiRM=";
+
+    #[test]
+    fn secret_key_roundtrip() {
+        let sk = SecretKey::parse(TEST_SECRET).unwrap();
+        assert_eq!(sk.name(), "cache.example.com-1");
+        assert_eq!(sk.to_file_text(), TEST_SECRET);
+        assert_eq!(sk.public_key().to_string(), TEST_PUBLIC);
+        // Trailing newline / whitespace tolerated, newline inside base64 too.
+        let with_nl = format!("{TEST_SECRET}\n");
+        assert_eq!(
+            SecretKey::parse(&with_nl).unwrap().to_file_text(),
+            TEST_SECRET
+        );
+        let (a, b) = TEST_SECRET.split_at(40);
+        assert_eq!(
+            SecretKey::parse(&format!("{a}\n{b}  \n"))
+                .unwrap()
+                .to_file_text(),
+            TEST_SECRET
+        );
+        let dbg = format!("{sk:?}");
+        assert_eq!(dbg, "SecretKey { name: \"cache.example.com-1\", .. }");
+    }
+
+    #[test]
+    fn secret_key_errors_hide_material() {
+        // Public half of another key: mismatch.
+        let mut bytes = base64_decode(TEST_SECRET.split_once(':').unwrap().1).unwrap();
+        bytes[40] ^= 1;
+        let bad = format!("cache.example.com-1:{}", base64_encode(&bytes));
+        let err = SecretKey::parse(&bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret key 'cache.example.com-1' is not valid: its public half does not match its seed"
+        );
+        let short = format!("k:{}", base64_encode(&bytes[..63]));
+        assert_eq!(
+            SecretKey::parse(&short).unwrap_err().to_string(),
+            "secret key 'k' is not valid: 63 bytes, expected 64"
+        );
+        let secret_b64 = TEST_SECRET.split_once(':').unwrap().1;
+        let garbled = format!("k:{}!{}", &secret_b64[..20], &secret_b64[20..]);
+        let msg = SecretKey::parse(&garbled).unwrap_err().to_string();
+        assert_eq!(msg, "secret key 'k' is not valid base64: invalid character");
+        assert!(!msg.contains(&secret_b64[..20]));
+        assert_eq!(
+            SecretKey::parse(secret_b64).unwrap_err().to_string(),
+            "secret key has no ':' between key name and base64 data"
+        );
+        assert_eq!(
+            SecretKey::parse(&format!(":{secret_b64}"))
+                .unwrap_err()
+                .to_string(),
+            "secret key has an empty key name"
+        );
+    }
+
+    #[test]
+    fn generate_roundtrip() {
+        let sk = SecretKey::generate("demo-1").unwrap();
+        let text = sk.to_file_text();
+        assert!(text.starts_with("demo-1:"));
+        assert!(!text.ends_with('\n'));
+        assert_eq!(text.len(), "demo-1:".len() + 88);
+        let back = SecretKey::parse(&text).unwrap();
+        assert_eq!(back.public_key(), sk.public_key());
+        assert_eq!(sk.public_key().to_string().len(), 51);
+        let other = SecretKey::generate("demo-1").unwrap();
+        assert_ne!(other.public_key(), sk.public_key());
+        assert!(SecretKey::generate("").is_err());
+        assert!(SecretKey::generate("a:b").is_err());
+    }
+
+    #[test]
+    fn public_key_parse() {
+        let pk = PublicKey::parse(TEST_PUBLIC).unwrap();
+        assert_eq!(pk.name(), "cache.example.com-1");
+        assert_eq!(pk.to_string(), TEST_PUBLIC);
+        assert_eq!(PublicKey::parse(&format!(" {TEST_PUBLIC}\n")).unwrap(), pk);
+        let nixos = PublicKey::parse(CACHE_NIXOS_ORG_KEY).unwrap();
+        assert_eq!(nixos.to_string(), CACHE_NIXOS_ORG_KEY);
+        assert_eq!(
+            PublicKey::parse("k:AAAA").unwrap_err().to_string(),
+            "public key 'k' is not valid: 3 bytes, expected 32"
+        );
+        assert!(PublicKey::parse("nocolon").is_err());
+    }
+
+    #[test]
+    fn signature_parse() {
+        let s = "cache.example.com-1:5SLzsRkKi90vHor0O595UqtjbW7VpXluVVXETfgnelaILr40R1JRW8Dc7VmaeEJmjDICxb8oVCKmNm2sexSBCw==";
+        let sig = Signature::parse(s).unwrap();
+        assert_eq!(sig.key_name, "cache.example.com-1");
+        assert_eq!(sig.to_string(), s);
+        assert_eq!(
+            Signature::parse("garbage").unwrap_err().to_string(),
+            "signature 'garbage' has no ':' between key name and base64 data"
+        );
+        assert_eq!(
+            Signature::parse("k:").unwrap_err().to_string(),
+            "signature 'k' is not valid: 0 bytes, expected 64"
+        );
+        assert_eq!(
+            Signature::parse(":abc").unwrap_err().to_string(),
+            "signature ':abc' has an empty key name"
+        );
+    }
+
+    #[test]
+    fn trusted_keys_first_wins() {
+        let a = PublicKey::parse(TEST_PUBLIC).unwrap();
+        let other = SecretKey::generate("cache.example.com-1")
+            .unwrap()
+            .public_key();
+        let mut keys = TrustedKeys::new();
+        assert!(keys.is_empty());
+        keys.add(a.clone());
+        keys.add(other);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys.get("cache.example.com-1"), Some(&a));
+        assert!(keys.get("nope").is_none());
+        let list =
+            TrustedKeys::parse_list(&format!("{TEST_PUBLIC} {CACHE_NIXOS_ORG_KEY}")).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            list.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            ["cache.example.com-1", "cache.nixos.org-1"]
+        );
+    }
+}

@@ -1,0 +1,623 @@
+//! Path fingerprints and Nix's trust rules for narinfos.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::content_address::compute_ca_path;
+use super::hash::{Hash, HashEncoding};
+use super::keys::{PublicKey, Signature, TrustedKeys};
+use super::narinfo::NarInfo;
+use super::store_path::{STORE_DIR, StorePath};
+
+/// The string Nix signs: `1;<path>;<algo>:<nix32>;<size>;<sorted ref paths joined by ','>`.
+/// References are deduplicated and sorted bytewise, whatever order they come in.
+pub fn fingerprint(
+    path: &StorePath,
+    nar_hash: &Hash,
+    nar_size: u64,
+    references: &[StorePath],
+) -> String {
+    let mut refs: Vec<&StorePath> = references.iter().collect();
+    refs.sort_unstable();
+    refs.dedup();
+    fingerprint_with(path, nar_hash, nar_size, refs.into_iter())
+}
+
+/// The fingerprint with references in the given order (no sorting).
+fn fingerprint_with<'a>(
+    path: &StorePath,
+    nar_hash: &Hash,
+    nar_size: u64,
+    refs: impl ExactSizeIterator<Item = &'a StorePath>,
+) -> String {
+    let per_path = STORE_DIR.len() + 1 + 32 + 1 + 40;
+    let mut s = String::with_capacity(2 + per_path + 60 + 22 + refs.len() * per_path);
+    s.push_str("1;");
+    s.push_str(STORE_DIR);
+    s.push('/');
+    s.push_str(path.as_base_name());
+    s.push(';');
+    s.push_str(nar_hash.algo().name());
+    s.push(':');
+    s.push_str(&nar_hash.nix32_digest());
+    // Writing to a String cannot fail.
+    let _ = write!(s, ";{nar_size};");
+    for (i, r) in refs.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(STORE_DIR);
+        s.push('/');
+        s.push_str(r.as_base_name());
+    }
+    s
+}
+
+/// The result of checking one `Sig` value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+pub enum SigOutcome {
+    /// Verifies over the standard fingerprint under the trusted key of that name.
+    Valid,
+    /// Trusted key name; verifies only over a legacy fingerprint (which one is said).
+    /// Nix does not accept it.
+    ValidLegacyOnly(String),
+    /// Trusted key name, but does not verify.
+    Invalid,
+    /// No trusted key has this name.
+    UnknownKey,
+    /// Not `<name>:<base64 of 64 bytes>`; the cause is said.
+    Malformed(String),
+}
+
+/// One signature and what checking it gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SigCheck {
+    /// The `Sig` value as written.
+    pub raw: String,
+    /// Key name, if one could be read (text before the first ':').
+    pub key_name: Option<String>,
+    /// The outcome.
+    pub outcome: SigOutcome,
+}
+
+/// Overall trust verdict for a path, as Nix with `require-sigs = true` would see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// At least one signature from a trusted key verifies.
+    Trusted,
+    /// No trusted signature, but the store path recomputes from its CA field.
+    ContentAddressed,
+    /// Signatures present, none usable (unknown keys, legacy-only, malformed).
+    Untrusted,
+    /// A signature under a trusted key's name fails to verify in any form.
+    Invalid,
+    /// No signatures at all.
+    Unsigned,
+}
+
+impl Verdict {
+    /// `trusted`, `content-addressed`, `untrusted`, `invalid` or `unsigned`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Trusted => "trusted",
+            Verdict::ContentAddressed => "content-addressed",
+            Verdict::Untrusted => "untrusted",
+            Verdict::Invalid => "invalid",
+            Verdict::Unsigned => "unsigned",
+        }
+    }
+
+    /// True for verdicts under which Nix would substitute the path.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Verdict::Trusted | Verdict::ContentAddressed)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything [`check_path`] found out about one narinfo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathVerdict {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Each distinct `Sig` value, in file order.
+    pub sigs: Vec<SigCheck>,
+    /// The standard fingerprint that was checked.
+    pub fingerprint: String,
+    /// `Some(true/false)` if the narinfo has a CA field: whether the path recomputes.
+    pub ca_path_ok: Option<bool>,
+    /// Explanations in words.
+    pub reasons: Vec<String>,
+}
+
+/// Longest raw signature text quoted in a reason.
+const MAX_QUOTE: usize = 100;
+
+fn quote(s: &str) -> String {
+    if s.len() <= MAX_QUOTE {
+        return s.to_owned();
+    }
+    let mut end = MAX_QUOTE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", s.get(..end).unwrap_or_default())
+}
+
+/// Applies Nix's trust rules to a narinfo (see [`Verdict`]). Keys are looked up by
+/// the signature's name, as Nix does; a legacy fingerprint (references in narinfo
+/// order) is tried only for trusted-name signatures that fail the standard one.
+pub fn check_path(info: &NarInfo, keys: &TrustedKeys) -> PathVerdict {
+    let fp = fingerprint(
+        &info.store_path,
+        &info.nar_hash,
+        info.nar_size,
+        &info.references,
+    );
+    let mut reasons = Vec::new();
+    let mut sigs = Vec::with_capacity(info.sigs.len());
+    // Trusted-name signatures that failed the standard fingerprint: index into `sigs`.
+    let mut failed: Vec<(usize, &PublicKey, Signature)> = Vec::new();
+
+    for raw in &info.sigs {
+        match Signature::parse(raw) {
+            Ok(sig) => {
+                let outcome = match keys.get(&sig.key_name) {
+                    None => SigOutcome::UnknownKey,
+                    Some(pk) if pk.verify(&fp, &sig) => SigOutcome::Valid,
+                    Some(pk) => {
+                        failed.push((sigs.len(), pk, sig.clone()));
+                        SigOutcome::Invalid
+                    }
+                };
+                sigs.push(SigCheck {
+                    raw: raw.clone(),
+                    key_name: Some(sig.key_name),
+                    outcome,
+                });
+            }
+            Err(e) => {
+                let key_name = raw
+                    .split_once(':')
+                    .map(|(n, _)| n)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned);
+                sigs.push(SigCheck {
+                    raw: raw.clone(),
+                    key_name,
+                    outcome: SigOutcome::Malformed(e.to_string()),
+                });
+            }
+        }
+    }
+
+    let any_valid = sigs.iter().any(|s| s.outcome == SigOutcome::Valid);
+
+    // Legacy form: references in narinfo order, only worth trying when that differs.
+    if !any_valid && !failed.is_empty() {
+        let mut sorted: Vec<&StorePath> = info.references.iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let differs = sorted.len() != info.references.len()
+            || sorted.iter().zip(&info.references).any(|(a, b)| *a != b);
+        if differs {
+            let legacy = fingerprint_with(
+                &info.store_path,
+                &info.nar_hash,
+                info.nar_size,
+                info.references.iter(),
+            );
+            for (idx, pk, sig) in &failed {
+                if pk.verify(&legacy, sig)
+                    && let Some(check) = sigs.get_mut(*idx)
+                {
+                    check.outcome =
+                        SigOutcome::ValidLegacyOnly("valid only over unsorted references".into());
+                }
+            }
+        }
+    }
+
+    for s in &sigs {
+        let name = s.key_name.as_deref().unwrap_or("?");
+        reasons.push(match &s.outcome {
+            SigOutcome::Valid => format!("signed by trusted key {name}"),
+            SigOutcome::ValidLegacyOnly(how) => format!(
+                "signature by trusted key {name} is {how} (legacy fingerprint); Nix rejects it"
+            ),
+            SigOutcome::Invalid => format!("signature by trusted key {name} does not verify"),
+            SigOutcome::UnknownKey => format!("signed by unknown key {name}"),
+            SigOutcome::Malformed(cause) => {
+                format!("malformed signature '{}': {cause}", quote(&s.raw))
+            }
+        });
+    }
+
+    let ca_path_ok = info.ca.as_ref().map(|ca| {
+        match compute_ca_path(
+            info.store_path.name(),
+            ca,
+            &info.references,
+            &info.store_path,
+        ) {
+            Ok(p) if p == info.store_path => true,
+            Ok(p) => {
+                reasons.push(format!(
+                    "path claims to be content-addressed but isn't: CA {ca} gives {p}"
+                ));
+                false
+            }
+            Err(e) => {
+                reasons.push(format!("cannot recompute content-addressed path: {e}"));
+                false
+            }
+        }
+    });
+
+    let trusted_name_invalid = sigs.iter().any(|s| match &s.outcome {
+        SigOutcome::Invalid => true,
+        SigOutcome::Malformed(_) => s.key_name.as_deref().is_some_and(|n| keys.get(n).is_some()),
+        _ => false,
+    });
+
+    let verdict = if any_valid {
+        Verdict::Trusted
+    } else if ca_path_ok == Some(true) {
+        reasons.push("content-addressed: store path recomputes from CA".to_owned());
+        Verdict::ContentAddressed
+    } else if trusted_name_invalid {
+        Verdict::Invalid
+    } else if !sigs.is_empty() {
+        Verdict::Untrusted
+    } else {
+        reasons.push("no signatures".to_owned());
+        Verdict::Unsigned
+    };
+
+    let enc = info.nar_hash_encoding();
+    if enc != HashEncoding::Nix32 {
+        reasons.push(format!(
+            "NarHash is written in {enc} in the narinfo; the fingerprint uses its nix32 form"
+        ));
+    }
+
+    PathVerdict {
+        verdict,
+        sigs,
+        fingerprint: fp,
+        ca_path_ok,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nix::keys::SecretKey;
+    use crate::nix::keys::tests::{TEST_PUBLIC, TEST_SECRET};
+
+    fn sp(s: &str) -> StorePath {
+        StorePath::parse_any(s).unwrap()
+    }
+
+    /// §4.4(b): fingerprints and signatures made by Nix 2.8 with the throwaway key.
+    /// (fingerprint, path, NarHash, NarSize, references, signature)
+    type Vector = (
+        &'static str,
+        &'static str,
+        &'static str,
+        u64,
+        &'static [&'static str],
+        &'static str,
+    );
+
+    const VECTORS: &[Vector] = &[
+        (
+            "1;/nix/store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref;sha256:04a8wmxsrp4q0j3fx1wfj3i5vm6596vqlbfr8lrds75aid3hfq39;160;/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo",
+            "/nix/store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref",
+            "sha256:04a8wmxsrp4q0j3fx1wfj3i5vm6596vqlbfr8lrds75aid3hfq39",
+            160,
+            &["vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo"],
+            "cache.example.com-1:5SLzsRkKi90vHor0O595UqtjbW7VpXluVVXETfgnelaILr40R1JRW8Dc7VmaeEJmjDICxb8oVCKmNm2sexSBCw==",
+        ),
+        (
+            "1;/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt;sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw;120;",
+            "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt",
+            "sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw",
+            120,
+            &[],
+            "cache.example.com-1:kfonPOBv0s/TaXi5X5YcZU3TIoqrc4+aDd7q//+mxXXPxphDndqUnCzc3aaJ3v/DW1h3Y0RACyTVFr0TIyTJAQ==",
+        ),
+        (
+            "1;/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo;sha256:1xngcmsdkdvaycaqjfzvq4gr3gib56p2l8illglnsqzhpss47pxz;120;",
+            "/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo",
+            "sha256:1xngcmsdkdvaycaqjfzvq4gr3gib56p2l8illglnsqzhpss47pxz",
+            120,
+            &[],
+            "cache.example.com-1:hLaVJbStfSEdJ53UbQlhyKT15y89/Dyi23MspK2/zQBB8eyemDelay8vUO8DFs0qla62aEyOmK4wcqnyhFivCg==",
+        ),
+        (
+            "1;/nix/store/xglgicngsyrdq9w7r3i4gd4d12mq2x5a-tree;sha256:1z6lc24y87d2fvdvij404yddclby8qbcmybm61w8ckrxb86617mb;888;",
+            "/nix/store/xglgicngsyrdq9w7r3i4gd4d12mq2x5a-tree",
+            "sha256:1z6lc24y87d2fvdvij404yddclby8qbcmybm61w8ckrxb86617mb",
+            888,
+            &[],
+            "cache.example.com-1:QW+Bd6KcfXzf/KUSLuPPdSQH02lI5pC23o1bVvyQNGcCTX/6+0KWmeMT3Ya0KSv63JgYvaO4yNa59Kgw5ZJaDA==",
+        ),
+    ];
+
+    const CURL_FP: &str = "1;/nix/store/syd87l2rxw8cbsxmxl853h0r6pdwhwjr-curl-7.82.0-bin;sha256:1b4sb93wp679q4zx9k1ignby1yna3z7c4c2ri3wphylbc2dwsys0;196040;/nix/store/0jqd0rlxzra1rs38rdxl43yh6rxchgc6-curl-7.82.0,/nix/store/6w8g7njm4mck5dmjxws0z1xnrxvl81xa-glibc-2.34-115,/nix/store/j5jxw3iy7bbz4a57fh9g2xm2gxmyal8h-zlib-1.2.12,/nix/store/yxvjs9drzsphm9pcf42a4byzj1kb9m7k-openssl-1.1.1n";
+
+    #[test]
+    fn fingerprints_and_signatures_match_nix() {
+        let sk = SecretKey::parse(TEST_SECRET).unwrap();
+        let pk = PublicKey::parse(TEST_PUBLIC).unwrap();
+        for (fp, path, hash, size, refs, sig) in VECTORS {
+            let refs: Vec<StorePath> = refs.iter().map(|r| sp(r)).collect();
+            let got = fingerprint(&sp(path), &Hash::parse(hash).unwrap(), *size, &refs);
+            assert_eq!(&got, fp);
+            let s = sk.sign(fp);
+            assert_eq!(s.to_string(), *sig);
+            assert!(pk.verify(fp, &s));
+        }
+    }
+
+    #[test]
+    fn curl_fingerprint_sorts_references() {
+        // References given out of order and with a duplicate: fingerprint sorts and dedups.
+        let refs: Vec<StorePath> = [
+            "yxvjs9drzsphm9pcf42a4byzj1kb9m7k-openssl-1.1.1n",
+            "0jqd0rlxzra1rs38rdxl43yh6rxchgc6-curl-7.82.0",
+            "j5jxw3iy7bbz4a57fh9g2xm2gxmyal8h-zlib-1.2.12",
+            "6w8g7njm4mck5dmjxws0z1xnrxvl81xa-glibc-2.34-115",
+            "0jqd0rlxzra1rs38rdxl43yh6rxchgc6-curl-7.82.0",
+        ]
+        .iter()
+        .map(|r| sp(r))
+        .collect();
+        let fp = fingerprint(
+            &sp("/nix/store/syd87l2rxw8cbsxmxl853h0r6pdwhwjr-curl-7.82.0-bin"),
+            &Hash::parse("sha256:1b4sb93wp679q4zx9k1ignby1yna3z7c4c2ri3wphylbc2dwsys0").unwrap(),
+            196040,
+            &refs,
+        );
+        assert_eq!(fp, CURL_FP);
+        let sk = SecretKey::parse(TEST_SECRET).unwrap();
+        assert_eq!(
+            sk.sign(&fp).to_string(),
+            "cache.example.com-1:/hcsy64xvXyJC+CZfBquZ6pwnjJVuZ/Ik2tVJraDcLbPmJbjoptCBQ3FO1D5RQRAzjkOp/efwrMthhLoyKM/CA=="
+        );
+    }
+
+    #[test]
+    fn verdict_strings() {
+        assert_eq!(Verdict::ContentAddressed.as_str(), "content-addressed");
+        assert_eq!(
+            serde_json::to_string(&Verdict::ContentAddressed).unwrap(),
+            "\"content-addressed\""
+        );
+        for v in [
+            Verdict::Trusted,
+            Verdict::ContentAddressed,
+            Verdict::Untrusted,
+            Verdict::Invalid,
+            Verdict::Unsigned,
+        ] {
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{v}\""));
+            let back: Verdict = serde_json::from_str(&format!("\"{}\"", v.as_str())).unwrap();
+            assert_eq!(back, v);
+        }
+    }
+
+    mod verdicts {
+        use super::*;
+        use crate::nix::narinfo::tests::{FOO, HELLO, WITHREF, without_line};
+
+        fn trusted() -> TrustedKeys {
+            TrustedKeys::parse_list(TEST_PUBLIC).unwrap()
+        }
+
+        #[test]
+        fn doc_narinfos_are_trusted() {
+            for text in [WITHREF, FOO, HELLO] {
+                let n = NarInfo::parse(text, "x").unwrap();
+                let v = check_path(&n, &trusted());
+                assert_eq!(v.verdict, Verdict::Trusted, "{:?}", v.reasons);
+                assert_eq!(v.sigs.len(), 1);
+                assert_eq!(v.sigs[0].outcome, SigOutcome::Valid);
+                assert_eq!(v.sigs[0].key_name.as_deref(), Some("cache.example.com-1"));
+                assert_eq!(v.fingerprint, n.fingerprint());
+                assert_eq!(v.reasons[0], "signed by trusted key cache.example.com-1");
+            }
+            let v = check_path(&NarInfo::parse(WITHREF, "x").unwrap(), &trusted());
+            assert_eq!(v.fingerprint, VECTORS[0].0);
+            assert_eq!(v.ca_path_ok, None);
+            let v = check_path(&NarInfo::parse(HELLO, "x").unwrap(), &trusted());
+            assert_eq!(v.ca_path_ok, Some(true));
+        }
+
+        #[test]
+        fn ca_paths_without_keys() {
+            for text in [FOO, HELLO] {
+                let n = NarInfo::parse(text, "x").unwrap();
+                let v = check_path(&n, &TrustedKeys::new());
+                assert_eq!(v.verdict, Verdict::ContentAddressed, "{:?}", v.reasons);
+                assert_eq!(v.ca_path_ok, Some(true));
+                assert_eq!(v.sigs[0].outcome, SigOutcome::UnknownKey);
+                assert_eq!(
+                    v.reasons,
+                    vec![
+                        "signed by unknown key cache.example.com-1".to_owned(),
+                        "content-addressed: store path recomputes from CA".to_owned()
+                    ]
+                );
+            }
+            // A CA that does not match the path: no longer content-addressed.
+            let bad = HELLO.replace(
+                "CA: fixed:r:sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw",
+                "CA: fixed:r:sha256:1xngcmsdkdvaycaqjfzvq4gr3gib56p2l8illglnsqzhpss47pxz",
+            );
+            let n = NarInfo::parse(&without_line(&bad, "Sig:"), "x").unwrap();
+            let v = check_path(&n, &TrustedKeys::new());
+            assert_eq!(v.verdict, Verdict::Unsigned);
+            assert_eq!(v.ca_path_ok, Some(false));
+            assert!(v.reasons[0].starts_with(
+                "path claims to be content-addressed but isn't: CA fixed:r:sha256:1xngcmsdkdvaycaqjfzvq4gr3gib56p2l8illglnsqzhpss47pxz gives /nix/store/"
+            ));
+        }
+
+        #[test]
+        fn unsigned() {
+            let n = NarInfo::parse(&without_line(WITHREF, "Sig:"), "x").unwrap();
+            let v = check_path(&n, &trusted());
+            assert_eq!(v.verdict, Verdict::Unsigned);
+            assert!(v.sigs.is_empty());
+            assert_eq!(v.reasons, vec!["no signatures".to_owned()]);
+        }
+
+        #[test]
+        fn unknown_key_is_untrusted() {
+            let n = NarInfo::parse(WITHREF, "x").unwrap();
+            let keys = TrustedKeys::parse_list(crate::nix::keys::CACHE_NIXOS_ORG_KEY).unwrap();
+            let v = check_path(&n, &keys);
+            assert_eq!(v.verdict, Verdict::Untrusted);
+            assert_eq!(
+                v.reasons,
+                vec!["signed by unknown key cache.example.com-1".to_owned()]
+            );
+            // Same bytes, but under another key's name: Nix matches by name, so unknown.
+            let renamed = WITHREF.replace("Sig: cache.example.com-1:", "Sig: hydra.other.net-1:");
+            let v = check_path(&NarInfo::parse(&renamed, "x").unwrap(), &trusted());
+            assert_eq!(v.verdict, Verdict::Untrusted);
+            assert_eq!(v.sigs[0].outcome, SigOutcome::UnknownKey);
+            assert_eq!(
+                v.reasons,
+                vec!["signed by unknown key hydra.other.net-1".to_owned()]
+            );
+        }
+
+        #[test]
+        fn tampered_sig_under_trusted_name_is_invalid() {
+            let tampered = WITHREF.replace(
+                "Sig: cache.example.com-1:5SLz",
+                "Sig: cache.example.com-1:5SLy",
+            );
+            let n = NarInfo::parse(&tampered, "x").unwrap();
+            let v = check_path(&n, &trusted());
+            assert_eq!(v.verdict, Verdict::Invalid);
+            assert_eq!(v.sigs[0].outcome, SigOutcome::Invalid);
+            assert_eq!(
+                v.reasons,
+                vec!["signature by trusted key cache.example.com-1 does not verify".to_owned()]
+            );
+            // A changed NarSize also breaks the signature.
+            let n = NarInfo::parse(&WITHREF.replace("NarSize: 160", "NarSize: 161"), "x").unwrap();
+            assert_eq!(check_path(&n, &trusted()).verdict, Verdict::Invalid);
+            // One good signature is enough even next to a bad one.
+            let both = format!(
+                "{WITHREF}{}",
+                tampered.lines().nth(9).unwrap().to_owned() + "\n"
+            );
+            let n = NarInfo::parse(&both, "x").unwrap();
+            assert_eq!(n.sigs.len(), 2);
+            assert_eq!(check_path(&n, &trusted()).verdict, Verdict::Trusted);
+        }
+
+        #[test]
+        fn malformed_sigs() {
+            let base = without_line(WITHREF, "Sig:");
+            let n = NarInfo::parse(&format!("{base}Sig: garbage\n"), "x").unwrap();
+            let v = check_path(&n, &trusted());
+            assert_eq!(v.verdict, Verdict::Untrusted);
+            assert_eq!(v.sigs[0].key_name, None);
+            assert!(matches!(v.sigs[0].outcome, SigOutcome::Malformed(_)));
+            assert_eq!(
+                v.reasons,
+                vec!["malformed signature 'garbage': signature 'garbage' has no ':' between key name and base64 data".to_owned()]
+            );
+            let n = NarInfo::parse(&format!("{base}Sig: cache.example.com-1:AAAA\n"), "x").unwrap();
+            let v = check_path(&n, &trusted());
+            assert_eq!(v.verdict, Verdict::Invalid);
+            assert_eq!(v.sigs[0].key_name.as_deref(), Some("cache.example.com-1"));
+        }
+
+        #[test]
+        fn legacy_unsorted_references() {
+            let sk = SecretKey::parse(TEST_SECRET).unwrap();
+            let path = sp("/nix/store/xi429w4ddvb1r77978hm7jfb2jsn559r-gcc-3.4.6");
+            let refs = [
+                sp("yxvjs9drzsphm9pcf42a4byzj1kb9m7k-openssl-1.1.1n"),
+                sp("0jqd0rlxzra1rs38rdxl43yh6rxchgc6-curl-7.82.0"),
+            ];
+            let nar_hash = Hash::sha256_of(b"gcc");
+            let unsorted_fp = format!(
+                "1;{path};{};1234;/nix/store/{},/nix/store/{}",
+                nar_hash.to_nix32(),
+                refs[0].base_name(),
+                refs[1].base_name()
+            );
+            let sig = sk.sign(&unsorted_fp);
+            let text = format!(
+                "StorePath: {path}\nURL: nar/x.nar\nCompression: none\nNarHash: {}\nNarSize: 1234\nReferences: {} {}\nSig: {sig}\n",
+                nar_hash.to_nix32(),
+                refs[0].base_name(),
+                refs[1].base_name()
+            );
+            let n = NarInfo::parse(&text, "x").unwrap();
+            assert!(
+                n.quirks()
+                    .contains(&crate::nix::narinfo::Quirk::ReferencesOutOfOrder)
+            );
+            let v = check_path(&n, &trusted());
+            assert_eq!(v.verdict, Verdict::Untrusted);
+            assert_eq!(
+                v.sigs[0].outcome,
+                SigOutcome::ValidLegacyOnly("valid only over unsorted references".to_owned())
+            );
+            assert_eq!(
+                v.reasons,
+                vec!["signature by trusted key cache.example.com-1 is valid only over unsorted references (legacy fingerprint); Nix rejects it".to_owned()]
+            );
+            assert_ne!(v.fingerprint, unsorted_fp);
+            // Re-signed over the standard (sorted) fingerprint it is trusted.
+            let mut fixed = n.clone();
+            assert!(fixed.sign(&sk));
+            assert_eq!(check_path(&fixed, &trusted()).verdict, Verdict::Trusted);
+        }
+
+        #[test]
+        fn hex_nar_hash_is_noted() {
+            let hex = WITHREF.replace(
+                "sha256:04a8wmxsrp4q0j3fx1wfj3i5vm6596vqlbfr8lrds75aid3hfq39",
+                &Hash::parse("sha256:04a8wmxsrp4q0j3fx1wfj3i5vm6596vqlbfr8lrds75aid3hfq39")
+                    .unwrap()
+                    .to_hex(),
+            );
+            let v = check_path(&NarInfo::parse(&hex, "x").unwrap(), &trusted());
+            assert_eq!(v.verdict, Verdict::Trusted);
+            assert_eq!(
+                v.reasons,
+                vec![
+                    "signed by trusted key cache.example.com-1".to_owned(),
+                    "NarHash is written in base16 in the narinfo; the fingerprint uses its nix32 form".to_owned()
+                ]
+            );
+        }
+
+        #[test]
+        fn serializes() {
+            let v = check_path(&NarInfo::parse(WITHREF, "x").unwrap(), &trusted());
+            let j = serde_json::to_value(&v).unwrap();
+            assert_eq!(j["verdict"], "trusted");
+            assert_eq!(j["sigs"][0]["outcome"]["kind"], "valid");
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Storage backends for binary caches: S3-compatible buckets ([`s3::S3Store`]) and local
+//! directories ([`file::FileStore`]), behind one object-store trait, [`Store`].
+//!
+//! Keys are always relative to the cache root: for `s3://bkt/prefix` the S3 prefix is added on
+//! the way out and stripped on the way back; for `file:///srv/cache` a key is a relative path.
+
+pub mod error;
+pub mod file;
+pub mod s3;
+pub mod url;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
+
+use futures::stream::{self, BoxStream, Stream, StreamExt};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Metadata of one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Key relative to the cache root.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when the backend reports one.
+    pub last_modified: Option<SystemTime>,
+    /// Entity tag (S3: as sent by the server, quoted; file://: see [`file`]).
+    pub etag: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, Default)]
+pub struct ListPage {
+    /// Objects, keys relative to the cache root (the S3 prefix stripped), in key order.
+    pub objects: Vec<ObjectMeta>,
+    /// Continuation token for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// A whole object read into memory.
+#[derive(Clone, Debug)]
+pub struct GetResult {
+    /// Its metadata.
+    pub meta: ObjectMeta,
+    /// Its bytes, exactly as stored (never decoded).
+    pub bytes: bytes::Bytes,
+    /// `Content-Encoding`, from the header or from `x-amz-meta-content-encoding`.
+    pub content_encoding: Option<String>,
+}
+
+/// A streaming object body.
+pub type ByteReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
+/// Condition attached to a write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PutCondition {
+    /// Unconditional write.
+    #[default]
+    None,
+    /// Create only: fail with [`StoreErrorKind::PreconditionFailed`] if the key exists.
+    IfNoneMatch,
+    /// Compare-and-swap: fail with [`StoreErrorKind::PreconditionFailed`] unless the current
+    /// object has this etag.
+    IfMatch(String),
+}
+
+/// Options of a write.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    /// `Content-Type` (ignored by the file:// backend).
+    pub content_type: Option<String>,
+    /// Write condition.
+    pub condition: PutCondition,
+}
+
+/// Result of [`Store::delete_many`].
+#[derive(Clone, Debug, Default)]
+pub struct DeleteReport {
+    /// Keys that are gone (including keys that did not exist).
+    pub deleted: Vec<String>,
+    /// Keys that could not be deleted, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+/// What [`Store::probe_conditional_writes`] found out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConditionalSupport {
+    /// `If-None-Match: *` on PUT is honoured.
+    pub if_none_match: bool,
+    /// `If-Match: <etag>` on PUT is honoured.
+    pub if_match: bool,
+}
+
+/// Extra listing options for [`Store::list_page_with`].
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// Only keys without a `/` after the prefix (S3 `Delimiter=/`; no directory descent).
+    pub top_level_only: bool,
+    /// Start after this key (relative to the cache root); ignored when a continuation token is given.
+    pub start_after: Option<String>,
+    /// Page size, at most 1000 (the default).
+    pub max_keys: Option<u32>,
+}
+
+/// Maximum page size of a listing.
+pub const PAGE_SIZE: usize = 1000;
+
+/// An object store holding one binary cache.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Human description naming the location, e.g. `s3://bkt/prefix (endpoint http://127.0.0.1:3900)`
+    /// or `file:///srv/cache`.
+    fn describe(&self) -> String;
+
+    /// One page (≤ 1000 keys) of the recursive listing of `prefix` (relative to the cache root,
+    /// may be `""`), in key order.
+    async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<ListPage, StoreError>;
+
+    /// Like [`Store::list_page`] with [`ListOptions`]. The default implementation filters
+    /// `list_page` (correct, but it walks everything); both backends implement it natively.
+    async fn list_page_with(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+        opts: &ListOptions,
+    ) -> Result<ListPage, StoreError> {
+        let start_after = if token.is_none() {
+            opts.start_after.clone()
+        } else {
+            None
+        };
+        let mut page = self.list_page(prefix, token).await?;
+        page.objects.retain(|o| {
+            let rest = o.key.get(prefix.len()..).unwrap_or_default();
+            !(opts.top_level_only && rest.contains('/'))
+                && start_after.as_deref().is_none_or(|sa| o.key.as_str() > sa)
+        });
+        Ok(page)
+    }
+
+    /// The whole object, or `Ok(None)` if it does not exist. Like Nix, S3 answers 403 for a
+    /// GET count as "missing" (S3 says 403 for missing keys without `s3:ListBucket`), except
+    /// when the server says the credentials themselves are wrong.
+    async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError>;
+
+    /// The object as a stream (for NARs), or `Ok(None)` if it does not exist.
+    async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError>;
+
+    /// The object's metadata, or `Ok(None)` if it does not exist (HTTP 403 counts as missing,
+    /// as in Nix).
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+
+    /// Writes the object. A failed condition gives [`StoreErrorKind::PreconditionFailed`].
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError>;
+
+    /// Writes the object from a local file (S3: multipart above the threshold; file://:
+    /// copy to a temp file and rename).
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError>;
+
+    /// Deletes keys (S3: DeleteObjects in batches of 1000). Missing keys count as deleted.
+    async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError>;
+
+    /// Creates the bucket or directory; `Ok(true)` if it was created, `Ok(false)` if it existed.
+    async fn ensure_container(&self) -> Result<bool, StoreError>;
+
+    /// Finds out whether conditional writes work, by writing and deleting a scratch key under
+    /// `.narscope-probe/`.
+    async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError>;
+}
+
+/// Opens the store a URL names (no network traffic yet; S3 credentials are resolved lazily).
+pub async fn open(url: &CacheUrl) -> Result<Arc<dyn Store>, StoreError> {
+    match url {
+        CacheUrl::S3(u) => Ok(Arc::new(
+            s3::S3Store::connect(u.clone(), s3::S3Options::default()).await?,
+        )),
+        CacheUrl::File(p) => Ok(Arc::new(file::FileStore::new(p.clone()))),
+    }
+}
+
+/// The 32 characters of Nix's base-32 alphabet, in order.
+pub const NIX32_CHARS: &str = "0123456789abcdfghijklmnpqrsvwxyz";
+
+/// True if `key` has the shape of a narinfo key: 32 nix32 characters + `.narinfo`, at the root.
+pub fn is_narinfo_key(key: &str) -> bool {
+    key.len() == 40
+        && key
+            .strip_suffix(".narinfo")
+            .is_some_and(|h| h.chars().all(|c| NIX32_CHARS.contains(c)))
+}
+
+/// True if `key` looks like a temp file left by an interrupted file:// writer
+/// (`<key>.tmp.<pid>.<counter>`, the naming Nix and narscope use).
+pub fn is_temp_litter(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let mut parts = name.rsplitn(3, '.');
+    let counter = parts.next().unwrap_or_default();
+    let pid = parts.next().unwrap_or_default();
+    let rest = parts.next().unwrap_or_default();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(counter) && digits(pid) && rest.ends_with(".tmp") && rest.len() > 4
+}
+
+/// Which keys [`list_root_parallel_with`] returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RootKeys {
+    /// Keys at the cache root only (no `/`): narinfos, `.ls`, `nix-cache-info`, temp litter.
+    /// S3 scans use `Delimiter=/`, so `nar/`, `log/`, … are never walked.
+    #[default]
+    TopLevelOnly,
+    /// Every key of the cache, including `nar/…`, `log/…`, `realisations/…`.
+    All,
+}
+
+/// Page-by-page listing of one prefix (recursive) as a stream. Empty pages are skipped; the
+/// stream ends after the first error.
+pub fn list_prefix(
+    store: Arc<dyn Store>,
+    prefix: String,
+) -> impl Stream<Item = Result<ListPage, StoreError>> + Send {
+    scan(store, prefix, ListOptions::default(), None)
+}
+
+/// [`list_root_parallel_with`] with [`RootKeys::TopLevelOnly`]: every key at the cache root,
+/// exactly once, listed by up to `concurrency` simultaneous scans.
+pub fn list_root_parallel(
+    store: Arc<dyn Store>,
+    concurrency: usize,
+) -> impl Stream<Item = Result<ListPage, StoreError>> + Send {
+    list_root_parallel_with(store, concurrency, RootKeys::TopLevelOnly)
+}
+
+/// Lists the cache as 32 prefix scans, one per nix32 first character (where every narinfo
+/// lives), plus 7 cheap scans that cover every other first character (`e`, `o`, `t`, `u`, and
+/// the key ranges below `0`, between `9` and `a`, and above `z`), so that every key of the
+/// selected kind is returned exactly once. Up to `concurrency` scans run at once; pages are
+/// yielded as they arrive, in no particular order (each page is in key order; its `next` token
+/// belongs to its scan and is only informative). The stream ends after the first error.
+pub fn list_root_parallel_with(
+    store: Arc<dyn Store>,
+    concurrency: usize,
+    keys: RootKeys,
+) -> impl Stream<Item = Result<ListPage, StoreError>> + Send {
+    let top = keys == RootKeys::TopLevelOnly;
+    let mut scans: Vec<BoxStream<'static, Result<ListPage, StoreError>>> = Vec::new();
+    for c in NIX32_CHARS.chars().chain("eotu".chars()) {
+        let opts = ListOptions {
+            top_level_only: top,
+            ..ListOptions::default()
+        };
+        scans.push(scan(store.clone(), c.to_string(), opts, None).boxed());
+    }
+    // Ranges of first characters not covered by the prefix scans above; start_after is the
+    // greatest string starting with the previous scanned character (keys are ≤ 1024 bytes and
+    // no real key continues with U+10FFFF; the range filter keeps the result exact anyway).
+    let ranges: [(Option<&str>, Option<&str>); 3] = [
+        (None, Some("0")),
+        (Some("9\u{10FFFF}"), Some("a")),
+        (Some("z\u{10FFFF}"), None),
+    ];
+    for (after, upper) in ranges {
+        let opts = ListOptions {
+            top_level_only: top,
+            start_after: after.map(str::to_string),
+            max_keys: Some(100),
+        };
+        let range = Range {
+            upper: upper.map(str::to_string),
+        };
+        scans.push(scan(store.clone(), String::new(), opts, Some(range)).boxed());
+    }
+    stream::iter(scans).flatten_unordered(Some(concurrency.max(1)))
+}
+
+/// Upper bound of a range scan; keys whose first character is covered by a prefix scan are
+/// dropped from it.
+#[derive(Clone)]
+struct Range {
+    upper: Option<String>,
+}
+
+fn covered_by_prefix_scan(key: &str) -> bool {
+    key.chars()
+        .next()
+        .is_some_and(|c| NIX32_CHARS.contains(c) || "eotu".contains(c))
+}
+
+struct ScanState {
+    store: Arc<dyn Store>,
+    prefix: String,
+    opts: ListOptions,
+    range: Option<Range>,
+    token: Option<String>,
+    done: bool,
+}
+
+fn scan(
+    store: Arc<dyn Store>,
+    prefix: String,
+    opts: ListOptions,
+    range: Option<Range>,
+) -> impl Stream<Item = Result<ListPage, StoreError>> + Send {
+    let st = ScanState {
+        store,
+        prefix,
+        opts,
+        range,
+        token: None,
+        done: false,
+    };
+    stream::unfold(st, |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            let page = st
+                .store
+                .list_page_with(&st.prefix, st.token.take(), &st.opts)
+                .await;
+            match page {
+                Err(e) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                Ok(mut page) => {
+                    st.token = page.next.clone();
+                    if st.token.is_none() {
+                        st.done = true;
+                    }
+                    if let Some(r) = &st.range {
+                        if let Some(upper) = &r.upper
+                            && page
+                                .objects
+                                .iter()
+                                .any(|o| o.key.as_str() >= upper.as_str())
+                        {
+                            st.done = true;
+                            page.objects.retain(|o| o.key.as_str() < upper.as_str());
+                        }
+                        page.objects.retain(|o| !covered_by_prefix_scan(&o.key));
+                    }
+                    if page.objects.is_empty() {
+                        continue;
+                    }
+                    return Some((Ok(page), st));
+                }
+            }
+        }
+    })
+}
+
+/// Shared implementation of [`Store::probe_conditional_writes`]: write a scratch key with
+/// If-None-Match twice, then If-Match with a wrong and the right etag; delete it.
+pub(crate) async fn probe_conditional(store: &dyn Store) -> Result<ConditionalSupport, StoreError> {
+    let key = format!(".narscope-probe/{}", random_hex());
+    let res = probe_inner(store, &key).await;
+    let cleanup = store.delete_many(std::slice::from_ref(&key)).await;
+    let support = res?;
+    cleanup?;
+    Ok(support)
+}
+
+fn unsupported(e: &StoreError) -> bool {
+    matches!(e.kind, StoreErrorKind::NotSupported | StoreErrorKind::Other)
+}
+
+async fn probe_inner(store: &dyn Store, key: &str) -> Result<ConditionalSupport, StoreError> {
+    let inm = PutOptions {
+        content_type: Some("text/plain".into()),
+        condition: PutCondition::IfNoneMatch,
+    };
+    let plain = PutOptions {
+        content_type: Some("text/plain".into()),
+        condition: PutCondition::None,
+    };
+    let if_none_match = match store.put(key, "probe 1\n".into(), &inm).await {
+        Ok(_) => match store.put(key, "probe 2\n".into(), &inm).await {
+            Ok(_) => false,
+            Err(e) if e.is_precondition_failed() => true,
+            Err(e) if unsupported(&e) => false,
+            Err(e) => return Err(e),
+        },
+        Err(e) if unsupported(&e) => {
+            store.put(key, "probe 1\n".into(), &plain).await?;
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    let wrong = PutOptions {
+        content_type: Some("text/plain".into()),
+        condition: PutCondition::IfMatch("\"narscope-probe-mismatch\"".into()),
+    };
+    let if_match = match store.put(key, "probe 3\n".into(), &wrong).await {
+        Ok(_) => false,
+        Err(e) if unsupported(&e) => false,
+        Err(e) if e.is_precondition_failed() => {
+            // a mismatch is refused; the right etag must be accepted
+            let etag = store.head(key).await?.and_then(|m| m.etag);
+            match etag {
+                Some(etag) => {
+                    let right = PutOptions {
+                        content_type: Some("text/plain".into()),
+                        condition: PutCondition::IfMatch(etag),
+                    };
+                    match store.put(key, "probe 4\n".into(), &right).await {
+                        Ok(_) => true,
+                        Err(e) if e.is_precondition_failed() || unsupported(&e) => false,
+                        Err(e) => return Err(e),
+                    }
+                }
+                None => false,
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(ConditionalSupport {
+        if_none_match,
+        if_match,
+    })
+}
+
+/// 16 random hex digits (time-based if the OS generator fails).
+pub(crate) fn random_hex() -> String {
+    let mut buf = [0u8; 8];
+    if getrandom::fill(&mut buf).is_err() {
+        let t = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        buf = (t as u64 ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_shapes() {
+        assert!(is_narinfo_key("0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r.narinfo"));
+        assert!(!is_narinfo_key("0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5e.narinfo"));
+        assert!(!is_narinfo_key(
+            "0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r.narinfo.tmp.12.3"
+        ));
+        assert!(!is_narinfo_key("nar/0a1b2c3d4f5g6h7i8j9k0l1m.narinfo"));
+        assert!(is_temp_litter("0a1b.narinfo.tmp.1234.0"));
+        assert!(is_temp_litter("nar/xyz.nar.xz.tmp.77.12"));
+        assert!(!is_temp_litter("nar/xyz.nar.xz"));
+        assert!(!is_temp_litter(".tmp.1.2"));
+        assert!(!is_temp_litter("a.tmp.x.2"));
+        assert_eq!(NIX32_CHARS.len(), 32);
+    }
+}

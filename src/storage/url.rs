@@ -1,0 +1,826 @@
+//! Cache URLs in Nix store-URL syntax: `s3://bucket[/prefix]?…` and `file:///path` (or a plain path).
+//!
+//! S3 parameters understood here: `region`, `endpoint`, `scheme`, `profile`, `addressing-style`.
+//! Other Nix store parameters (`compression`, `secret-key`, `write-nar-listing`, …) are accepted and
+//! kept in [`S3Url::params`] so that a URL copied from a Nix configuration works unchanged; a
+//! parameter Nix does not know is an error (it is almost always a typo).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A parsed cache location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheUrl {
+    /// An S3 (or S3-compatible) bucket, optionally below a key prefix.
+    S3(S3Url),
+    /// A local directory used as a `file://` binary cache (always an absolute path).
+    File(PathBuf),
+}
+
+/// An `s3://` cache URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Url {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix below which the cache lives: `""` or `"a/b"` (no slash at either end).
+    pub prefix: String,
+    /// `region=`; `None` means "infer from the endpoint host, else the AWS chain, else us-east-1".
+    pub region: Option<String>,
+    /// Full endpoint URL (`scheme://host[:port]`) after applying `scheme=`; `None` means AWS S3.
+    pub endpoint: Option<String>,
+    /// `profile=`: the AWS profile used for credentials.
+    pub profile: Option<String>,
+    /// `addressing-style=`.
+    pub addressing: AddressingStyle,
+    /// The other (Nix) parameters, in the order given.
+    pub params: Vec<(String, String)>,
+}
+
+/// How the bucket is put into request URLs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AddressingStyle {
+    /// Virtual-hosted for AWS; path-style for custom endpoints and for buckets containing dots.
+    #[default]
+    Auto,
+    /// `https://endpoint/bucket/key`.
+    Path,
+    /// `https://bucket.endpoint/key`.
+    Virtual,
+}
+
+/// A cache URL that could not be parsed; names the URL and says what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cache URL `{url}`: {reason}")]
+pub struct UrlError {
+    /// The URL as given.
+    pub url: String,
+    /// What is wrong, with advice.
+    pub reason: String,
+}
+
+/// Nix store parameters that are accepted (and kept) although narscope does not act on them.
+const NIX_PARAMS: &[&str] = &[
+    "buffer-size",
+    "compression",
+    "compression-level",
+    "index-debug-info",
+    "local-nar-cache",
+    "log-compression",
+    "ls-compression",
+    "multipart-chunk-size",
+    "multipart-threshold",
+    "multipart-upload",
+    "narinfo-compression",
+    "parallel-compression",
+    "path-info-cache-size",
+    "priority",
+    "secret-key",
+    "secret-keys",
+    "storage-class",
+    "system-features",
+    "tls-certificate",
+    "tls-private-key",
+    "trusted",
+    "versionId",
+    "want-mass-query",
+    "write-nar-listing",
+];
+
+fn is_nix_param(name: &str) -> bool {
+    NIX_PARAMS.contains(&name) || name.starts_with("retry-")
+}
+
+impl AddressingStyle {
+    /// The parameter value: `auto`, `path` or `virtual`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressingStyle::Auto => "auto",
+            AddressingStyle::Path => "path",
+            AddressingStyle::Virtual => "virtual",
+        }
+    }
+}
+
+impl fmt::Display for AddressingStyle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AddressingStyle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(AddressingStyle::Auto),
+            "path" => Ok(AddressingStyle::Path),
+            "virtual" => Ok(AddressingStyle::Virtual),
+            other => Err(format!(
+                "addressing-style must be auto, path or virtual, not `{other}`"
+            )),
+        }
+    }
+}
+
+impl CacheUrl {
+    /// Parses `s3://…`, `file:///…` or a plain path (a relative path is made absolute against
+    /// the current directory).
+    pub fn parse(s: &str) -> Result<CacheUrl, UrlError> {
+        let err = |reason: String| UrlError {
+            url: s.to_string(),
+            reason,
+        };
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(err("the URL is empty".into()));
+        }
+        if let Some(rest) = strip_prefix_ci(t, "s3://") {
+            return parse_s3(rest).map(CacheUrl::S3).map_err(err);
+        }
+        if let Some(rest) = strip_prefix_ci(t, "file://") {
+            return parse_file(rest).map(CacheUrl::File).map_err(err);
+        }
+        if let Some(idx) = t.find("://") {
+            let scheme = t.get(..idx).unwrap_or_default().to_ascii_lowercase();
+            let advice = match scheme.as_str() {
+                "http" | "https" => {
+                    " (narscope works on the bucket itself: write s3://<bucket>?endpoint=<this host>; \
+                     an http(s) URL is only a read-only view of a cache)"
+                }
+                "gs" | "gcs" => {
+                    " (Google Cloud Storage: use its S3 interoperability endpoint, s3://<bucket>?endpoint=https://storage.googleapis.com)"
+                }
+                _ => "",
+            };
+            return Err(err(format!(
+                "unsupported scheme `{scheme}://`; use s3://bucket[/prefix]?… or file:///absolute/path{advice}"
+            )));
+        }
+        let path = Path::new(t);
+        let abs = std::path::absolute(path).map_err(|e| {
+            err(format!(
+                "cannot make the relative path absolute against the current directory: {e}"
+            ))
+        })?;
+        Ok(CacheUrl::File(abs))
+    }
+
+    /// A short human label: the URL without its query.
+    pub fn short(&self) -> String {
+        match self {
+            CacheUrl::S3(u) => u.base(),
+            CacheUrl::File(p) => format!("file://{}", encode_path(p)),
+        }
+    }
+}
+
+impl FromStr for CacheUrl {
+    type Err = UrlError;
+    fn from_str(s: &str) -> Result<Self, UrlError> {
+        CacheUrl::parse(s)
+    }
+}
+
+impl fmt::Display for CacheUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheUrl::S3(u) => u.fmt(f),
+            CacheUrl::File(p) => write!(f, "file://{}", encode_path(p)),
+        }
+    }
+}
+
+impl S3Url {
+    /// A plain `s3://bucket` URL with defaults.
+    pub fn new(bucket: impl Into<String>) -> S3Url {
+        S3Url {
+            bucket: bucket.into(),
+            prefix: String::new(),
+            region: None,
+            endpoint: None,
+            profile: None,
+            addressing: AddressingStyle::Auto,
+            params: Vec::new(),
+        }
+    }
+
+    /// `s3://bucket[/prefix]` without parameters.
+    pub fn base(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    /// The prefix as it is put in front of every key: `""` or `"a/b/"`.
+    pub fn key_prefix(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
+    /// Whether requests use path-style addressing, resolving [`AddressingStyle::Auto`].
+    pub fn path_style(&self) -> bool {
+        match self.addressing {
+            AddressingStyle::Path => true,
+            AddressingStyle::Virtual => false,
+            AddressingStyle::Auto => self.endpoint.is_some() || self.bucket.contains('.'),
+        }
+    }
+
+    /// The value of another (Nix) parameter, if given.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The region implied by a well-known provider endpoint host (AWS, DigitalOcean Spaces,
+    /// Backblaze B2, Cloudflare R2), if any.
+    pub fn inferred_region(&self) -> Option<String> {
+        let ep = self.endpoint.as_deref()?;
+        let host = url::Url::parse(ep).ok()?.host_str()?.to_ascii_lowercase();
+        region_from_host(&host)
+    }
+}
+
+/// Region encoded in a provider's endpoint host name.
+fn region_from_host(host: &str) -> Option<String> {
+    let labels: Vec<&str> = host.split('.').collect();
+    if host.ends_with(".r2.cloudflarestorage.com") {
+        return Some("auto".into());
+    }
+    if let Some(rest) = host.strip_suffix(".digitaloceanspaces.com") {
+        return rest.rsplit('.').next().map(str::to_string);
+    }
+    if host.ends_with(".backblazeb2.com") {
+        // s3.<region>.backblazeb2.com
+        return labels
+            .iter()
+            .position(|l| *l == "s3")
+            .and_then(|i| labels.get(i + 1))
+            .filter(|r| **r != "backblazeb2")
+            .map(|r| r.to_string());
+    }
+    if host.ends_with(".amazonaws.com") {
+        // s3.<region>.amazonaws.com, s3-<region>.amazonaws.com, bucket.s3.<region>.amazonaws.com
+        for (i, l) in labels.iter().enumerate() {
+            if *l == "s3" {
+                let next = labels.get(i + 1)?;
+                return if *next == "amazonaws" {
+                    Some("us-east-1".into())
+                } else {
+                    Some(next.to_string())
+                };
+            }
+            if let Some(r) = l.strip_prefix("s3-") {
+                return Some(r.to_string());
+            }
+        }
+    }
+    None
+}
+
+impl fmt::Display for S3Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base())?;
+        let mut q: Vec<(&str, &str)> = Vec::new();
+        if let Some(e) = &self.endpoint {
+            q.push(("endpoint", e));
+        }
+        if let Some(r) = &self.region {
+            q.push(("region", r));
+        }
+        if let Some(p) = &self.profile {
+            q.push(("profile", p));
+        }
+        if self.addressing != AddressingStyle::Auto {
+            q.push(("addressing-style", self.addressing.as_str()));
+        }
+        for (k, v) in &self.params {
+            q.push((k, v));
+        }
+        for (i, (k, v)) in q.iter().enumerate() {
+            let sep = if i == 0 { '?' } else { '&' };
+            write!(f, "{sep}{}={}", encode_component(k), encode_component(v))?;
+        }
+        Ok(())
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+fn parse_s3(rest: &str) -> Result<S3Url, String> {
+    let (location, query) = match rest.split_once('?') {
+        Some((l, q)) => (l, Some(q)),
+        None => (rest, None),
+    };
+    if location.contains('#') {
+        return Err("`#` is not allowed in an s3:// URL".into());
+    }
+    let (bucket, prefix) = match location.split_once('/') {
+        Some((b, p)) => (b, p.trim_matches('/')),
+        None => (location, ""),
+    };
+    if bucket.is_empty() {
+        return Err("the bucket name is empty; write s3://<bucket>[/prefix]".into());
+    }
+    if let Some(c) = bucket
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+    {
+        return Err(format!(
+            "bucket name `{bucket}` contains `{c}`; bucket names use letters, digits, `.`, `-` and `_` \
+             (the endpoint goes in `?endpoint=…`, not in the bucket part)"
+        ));
+    }
+    let prefix = percent_decode(prefix)?;
+    if prefix
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        && !prefix.is_empty()
+    {
+        return Err(format!(
+            "key prefix `{prefix}` has an empty, `.` or `..` segment"
+        ));
+    }
+
+    let mut url = S3Url::new(bucket);
+    url.prefix = prefix;
+    let mut scheme: Option<String> = None;
+    let mut endpoint_raw: Option<String> = None;
+    let mut seen: Vec<String> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        if k.is_empty() {
+            if v.is_empty() {
+                continue;
+            }
+            return Err(format!("parameter `={v}` has no name"));
+        }
+        let own = matches!(
+            k.as_str(),
+            "region" | "endpoint" | "scheme" | "profile" | "addressing-style"
+        );
+        if own {
+            if seen.contains(&k) {
+                return Err(format!("parameter `{k}` is given twice"));
+            }
+            seen.push(k.clone());
+        }
+        match k.as_str() {
+            "region" => {
+                if v.is_empty() {
+                    return Err("region= is empty".into());
+                }
+                url.region = Some(v);
+            }
+            "endpoint" => {
+                if v.is_empty() {
+                    return Err("endpoint= is empty (leave it out for AWS S3)".into());
+                }
+                endpoint_raw = Some(v);
+            }
+            "scheme" => match v.as_str() {
+                "http" | "https" => scheme = Some(v),
+                _ => return Err(format!("scheme must be http or https, not `{v}`")),
+            },
+            "profile" => {
+                if !v.is_empty() {
+                    url.profile = Some(v);
+                }
+            }
+            "addressing-style" => url.addressing = v.parse()?,
+            _ if is_nix_param(&k) => url.params.push((k, v)),
+            _ => {
+                return Err(format!(
+                    "unknown parameter `{k}`; S3 parameters are region, endpoint, scheme, profile and \
+                     addressing-style (Nix store settings such as compression or secret-key are also accepted)"
+                ));
+            }
+        }
+    }
+    match endpoint_raw {
+        Some(raw) => url.endpoint = Some(normalize_endpoint(&raw, scheme.as_deref(), &url.bucket)?),
+        None => {
+            if scheme.as_deref() == Some("http") {
+                return Err(
+                    "scheme=http needs an endpoint=host:port (AWS S3 is only reached over https)"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(url)
+}
+
+/// Turns `endpoint=` (full URL or bare `host[:port]`) into `scheme://host[:port]`.
+fn normalize_endpoint(raw: &str, scheme: Option<&str>, bucket: &str) -> Result<String, String> {
+    let full = if let Some((s, _)) = raw.split_once("://") {
+        let s = s.to_ascii_lowercase();
+        if s != "http" && s != "https" {
+            return Err(format!(
+                "endpoint `{raw}` must be an http:// or https:// URL or a bare host[:port]"
+            ));
+        }
+        if let Some(sch) = scheme
+            && sch != s
+        {
+            return Err(format!(
+                "scheme={sch} contradicts endpoint `{raw}`; drop scheme= (it is deprecated) and keep the full endpoint URL"
+            ));
+        }
+        raw.to_string()
+    } else {
+        format!("{}://{raw}", scheme.unwrap_or("https"))
+    };
+    let parsed =
+        url::Url::parse(&full).map_err(|e| format!("endpoint `{raw}` is not a valid URL: {e}"))?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("endpoint `{raw}` has no host"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "the endpoint must not contain user info; credentials come from the AWS environment, \
+             profile files or `profile=`"
+                .into(),
+        );
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "endpoint `{raw}` has a query or fragment; percent-encode it (endpoint=…%3F…) or remove it"
+        ));
+    }
+    let path = parsed.path().trim_matches('/');
+    if !path.is_empty() {
+        let advice = if path == bucket || path.starts_with(&format!("{bucket}/")) {
+            format!(
+                "; the bucket goes in the s3:// part, so use endpoint={}://{}",
+                parsed.scheme(),
+                host_port(&parsed, host)
+            )
+        } else {
+            String::new()
+        };
+        return Err(format!(
+            "endpoint `{raw}` has a path `/{path}`; an S3 endpoint is scheme://host[:port] only{advice}"
+        ));
+    }
+    let lower = host.to_ascii_lowercase();
+    let bucket_l = bucket.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix(&format!("{bucket_l}."))
+        && rest.contains('.')
+    {
+        let suggestion = if rest.ends_with("amazonaws.com") {
+            match region_from_host(rest) {
+                Some(r) => format!("s3://{bucket}?region={r} (no endpoint is needed for AWS S3)"),
+                None => format!("s3://{bucket} (no endpoint is needed for AWS S3)"),
+            }
+        } else {
+            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let ep = format!("{}://{rest}{port}", parsed.scheme());
+            match region_from_host(rest) {
+                Some(r) => format!("s3://{bucket}?endpoint={ep}&region={r}"),
+                None => format!("s3://{bucket}?endpoint={ep}"),
+            }
+        };
+        return Err(format!(
+            "the endpoint host `{host}` starts with the bucket name `{bucket}` (the bucket's \
+             \"origin\" URL, e.g. as shown by the DigitalOcean console); S3 clients add the bucket \
+             themselves, so give the service endpoint instead: {suggestion}"
+        ));
+    }
+    Ok(format!(
+        "{}://{}",
+        parsed.scheme(),
+        host_port(&parsed, host)
+    ))
+}
+
+fn host_port(u: &url::Url, host: &str) -> String {
+    match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+fn parse_file(rest: &str) -> Result<PathBuf, String> {
+    let (loc, query) = match rest.split_once('?') {
+        Some((l, q)) => (l, Some(q)),
+        None => (rest, None),
+    };
+    if loc.is_empty() {
+        return Err("file:// needs a path: file:///absolute/path".into());
+    }
+    if !loc.starts_with('/') {
+        return Err(format!(
+            "file:// URLs need an absolute path: `file://{loc}` would name the host `{}`; \
+             write file:///absolute/path, or give a plain (possibly relative) path without file://",
+            loc.split('/').next().unwrap_or_default()
+        ));
+    }
+    for (k, _) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if !k.is_empty() && !is_nix_param(&k) {
+            return Err(format!(
+                "unknown parameter `{k}` for a file:// cache (only Nix store settings such as \
+                 compression or secret-key are accepted, and ignored)"
+            ));
+        }
+    }
+    let decoded = percent_decode(loc)?;
+    Ok(PathBuf::from(decoded))
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let raw = s.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw.get(i).copied().unwrap_or_default();
+        if b == b'%' {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent-escape in `{s}`"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("`{s}` decodes to invalid UTF-8"))
+}
+
+fn encode_bytes(s: &[u8], keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn encode_component(s: &str) -> String {
+    encode_bytes(s.as_bytes(), b"-._~:/@,!$'()*;[]")
+}
+
+fn encode_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    encode_bytes(p.as_os_str().as_bytes(), b"-._~:/@,!$'()*;=+&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(s: &str) -> S3Url {
+        match CacheUrl::parse(s) {
+            Ok(CacheUrl::S3(u)) => u,
+            other => panic!("{s}: expected an S3 URL, got {other:?}"),
+        }
+    }
+
+    fn bad(s: &str) -> String {
+        match CacheUrl::parse(s) {
+            Err(e) => e.to_string(),
+            Ok(u) => panic!("{s}: expected an error, got {u:?}"),
+        }
+    }
+
+    #[test]
+    fn aws() {
+        let u = s3("s3://bkt?region=eu-west-1");
+        assert_eq!(u.bucket, "bkt");
+        assert_eq!(u.prefix, "");
+        assert_eq!(u.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(u.endpoint, None);
+        assert!(!u.path_style(), "AWS uses virtual-hosted addressing");
+        assert_eq!(u.to_string(), "s3://bkt?region=eu-west-1");
+        // dotted bucket names force path style on AWS too
+        assert!(s3("s3://my.bkt").path_style());
+        assert!(!s3("s3://bkt?addressing-style=virtual").path_style());
+    }
+
+    #[test]
+    fn provider_examples() {
+        // (url, endpoint, region given, inferred region)
+        let cases = [
+            (
+                "s3://bkt?endpoint=http://127.0.0.1:3900&region=garage",
+                "http://127.0.0.1:3900",
+                Some("garage"),
+                None,
+            ),
+            (
+                "s3://bkt?endpoint=https://nyc3.digitaloceanspaces.com&region=nyc3",
+                "https://nyc3.digitaloceanspaces.com",
+                Some("nyc3"),
+                Some("nyc3"),
+            ),
+            (
+                "s3://bkt?endpoint=https://s3.us-west-004.backblazeb2.com&region=us-west-004",
+                "https://s3.us-west-004.backblazeb2.com",
+                Some("us-west-004"),
+                Some("us-west-004"),
+            ),
+            (
+                "s3://bkt?endpoint=https://0123abcd.r2.cloudflarestorage.com&region=auto",
+                "https://0123abcd.r2.cloudflarestorage.com",
+                Some("auto"),
+                Some("auto"),
+            ),
+            (
+                "s3://nix?endpoint=http://minio.local:9000/&region=us-east-1",
+                "http://minio.local:9000",
+                Some("us-east-1"),
+                None,
+            ),
+            (
+                "s3://bkt?endpoint=https://s3.eu-central-1.amazonaws.com",
+                "https://s3.eu-central-1.amazonaws.com",
+                None,
+                Some("eu-central-1"),
+            ),
+        ];
+        for (url, ep, region, inferred) in cases {
+            let u = s3(url);
+            assert_eq!(u.endpoint.as_deref(), Some(ep), "{url}");
+            assert_eq!(u.region.as_deref(), region, "{url}");
+            assert_eq!(u.inferred_region().as_deref(), inferred, "{url}");
+            assert!(u.path_style(), "{url}: custom endpoints use path style");
+        }
+    }
+
+    #[test]
+    fn scheme_and_bare_host() {
+        let u = s3("s3://bkt?endpoint=127.0.0.1:3900&scheme=http");
+        assert_eq!(u.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+        // scheme is folded into the endpoint and not repeated
+        assert_eq!(u.to_string(), "s3://bkt?endpoint=http://127.0.0.1:3900");
+        let u = s3("s3://bkt?endpoint=minio.example.com");
+        assert_eq!(u.endpoint.as_deref(), Some("https://minio.example.com"));
+        let u = s3("s3://bkt?scheme=https&endpoint=https://minio.example.com:9443");
+        assert_eq!(
+            u.endpoint.as_deref(),
+            Some("https://minio.example.com:9443")
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        let u = s3("s3://bkt/caches/nix/?region=us-east-1");
+        assert_eq!(u.prefix, "caches/nix");
+        assert_eq!(u.key_prefix(), "caches/nix/");
+        assert_eq!(u.base(), "s3://bkt/caches/nix");
+        assert_eq!(s3("s3://bkt/").prefix, "");
+        assert_eq!(s3("s3://bkt").key_prefix(), "");
+        assert_eq!(s3("s3://bkt/a%20b").prefix, "a b");
+    }
+
+    #[test]
+    fn nix_params_kept() {
+        let u = s3(
+            "s3://bkt?compression=zstd&secret-key=/etc/nix/key.sec&write-nar-listing=true&parallel-compression=1&priority=30&want-mass-query=true&trusted=1&multipart-upload=true&retry-attempts=3&profile=ci",
+        );
+        assert_eq!(u.param("compression"), Some("zstd"));
+        assert_eq!(u.param("secret-key"), Some("/etc/nix/key.sec"));
+        assert_eq!(u.param("retry-attempts"), Some("3"));
+        assert_eq!(u.params.len(), 9);
+        assert_eq!(u.profile.as_deref(), Some("ci"));
+    }
+
+    #[test]
+    fn bucket_in_endpoint() {
+        let e = bad("s3://mybkt?endpoint=https://mybkt.nyc3.digitaloceanspaces.com");
+        assert!(e.contains("starts with the bucket name"), "{e}");
+        assert!(
+            e.contains("s3://mybkt?endpoint=https://nyc3.digitaloceanspaces.com&region=nyc3"),
+            "{e}"
+        );
+        let e = bad("s3://mybkt?endpoint=https://mybkt.s3.eu-west-1.amazonaws.com");
+        assert!(e.contains("s3://mybkt?region=eu-west-1"), "{e}");
+        let e = bad("s3://mybkt?endpoint=https://nyc3.digitaloceanspaces.com/mybkt");
+        assert!(
+            e.contains("use endpoint=https://nyc3.digitaloceanspaces.com"),
+            "{e}"
+        );
+        // a bucket literally named like a single-label host is fine
+        let u = s3("s3://localhost?endpoint=http://localhost:3900");
+        assert_eq!(u.endpoint.as_deref(), Some("http://localhost:3900"));
+    }
+
+    #[test]
+    fn bad_urls() {
+        let table = [
+            ("", "empty"),
+            ("s3://", "bucket name is empty"),
+            ("s3:///prefix", "bucket name is empty"),
+            ("s3://bkt?region=", "region= is empty"),
+            ("s3://bkt?endpoint=", "endpoint= is empty"),
+            ("gs://bkt", "unsupported scheme `gs://`"),
+            ("https://cache.nixos.org", "unsupported scheme `https://`"),
+            ("s3://bkt?colour=blue", "unknown parameter `colour`"),
+            ("s3://bkt?region=a&region=b", "given twice"),
+            (
+                "s3://bkt?scheme=ftp&endpoint=h:1",
+                "scheme must be http or https",
+            ),
+            ("s3://bkt?scheme=http", "needs an endpoint"),
+            (
+                "s3://bkt?endpoint=ftp://h:1",
+                "must be an http:// or https://",
+            ),
+            ("s3://bkt?endpoint=https://h:1&scheme=http", "contradicts"),
+            (
+                "s3://bkt?addressing-style=sideways",
+                "addressing-style must be",
+            ),
+            ("s3://bkt?endpoint=https://u:p@h", "user info"),
+            ("s3://b/k?x", "unknown parameter `x`"),
+            ("s3://bk t", "contains ` `"),
+            ("s3://bkt/a//b", "empty, `.` or `..` segment"),
+            ("s3://bkt/a/../b", "empty, `.` or `..` segment"),
+            ("file://relative/dir", "need an absolute path"),
+            ("file://", "needs a path"),
+            (
+                "file:///srv/cache?colour=blue",
+                "unknown parameter `colour`",
+            ),
+        ];
+        for (url, want) in table {
+            let e = bad(url);
+            assert!(e.contains(want), "{url:?}: {e}");
+            assert!(e.contains(&format!("`{url}`")), "error names the URL: {e}");
+        }
+    }
+
+    #[test]
+    fn file_urls() {
+        assert_eq!(
+            CacheUrl::parse("file:///srv/nix%20cache").ok(),
+            Some(CacheUrl::File(PathBuf::from("/srv/nix cache")))
+        );
+        assert_eq!(
+            CacheUrl::parse("file:///srv/cache?compression=zstd").ok(),
+            Some(CacheUrl::File(PathBuf::from("/srv/cache")))
+        );
+        assert_eq!(
+            CacheUrl::parse("/abs/dir").ok(),
+            Some(CacheUrl::File(PathBuf::from("/abs/dir")))
+        );
+        let cwd = std::env::current_dir().unwrap_or_default();
+        assert_eq!(
+            CacheUrl::parse("rel/cache").ok(),
+            Some(CacheUrl::File(cwd.join("rel/cache")))
+        );
+        assert_eq!(
+            CacheUrl::File(PathBuf::from("/srv/nix cache")).to_string(),
+            "file:///srv/nix%20cache"
+        );
+    }
+
+    #[test]
+    fn display_round_trip() {
+        let urls = [
+            "s3://bkt",
+            "s3://bkt/a/b?region=eu-west-1",
+            "s3://bkt?endpoint=http://127.0.0.1:3900&region=garage&addressing-style=path",
+            "s3://bkt?region=us-east-1&profile=ci&compression=zstd&secret-key=/k%20ey&retry-attempts=5",
+            "s3://bkt?endpoint=https://[::1]:9000",
+            "s3://bkt?write-nar-listing=true&narinfo-compression=a%2Bb%26c",
+            "file:///srv/cache",
+            "file:///srv/with%20space/%3Fq%23h%25",
+        ];
+        for s in urls {
+            let u = CacheUrl::parse(s).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(u.to_string(), s, "canonical form");
+            let again: CacheUrl = u.to_string().parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(again, u);
+        }
+        // non-canonical inputs round-trip as values
+        for s in [
+            "s3://bkt/p/?endpoint=h:9000&scheme=http&addressing-style=auto",
+            "S3://bkt?endpoint=HTTPS://Host.Example:443/",
+        ] {
+            let u = CacheUrl::parse(s).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(CacheUrl::parse(&u.to_string()).ok(), Some(u));
+        }
+    }
+}

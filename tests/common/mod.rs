@@ -1,0 +1,48 @@
+//! Test harness shared by the integration tests: a Garage server per test binary
+//! ([`garage::Garage`]) and an in-process s3s-fs server ([`s3s::S3sServer`]).
+#![allow(dead_code)]
+
+pub mod garage;
+pub mod s3s;
+
+#[allow(unused_imports)]
+pub use garage::Garage;
+#[allow(unused_imports)]
+pub use s3s::S3sServer;
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a test server).
+pub fn free_port() -> u16 {
+    free_ports(1).first().copied().unwrap_or(0)
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local_addr").port())
+        .collect()
+}
+
+/// A random lowercase hex string of `n` bytes.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    getrandom_fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> ((i % 16) * 8)) as u8 ^ (std::process::id() as u8);
+        }
+    }
+}
