@@ -8,7 +8,6 @@
 //! Needs `garage` (see README) and, for the Nix column, `nix` (Debian's nix-bin).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::Path;
@@ -137,7 +136,10 @@ fn main() {
         .unwrap_or(100_000);
     let bin = env!("CARGO_BIN_EXE_narscope");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("cache");
+    // NARSCOPE_BENCH_DIR keeps the generated cache (and its key) for repeated runs.
+    let dir = std::env::var_os("NARSCOPE_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("cache"));
     println!(
         "narscope audit benchmark: {n} signed narinfos; {} cores; {}",
         std::thread::available_parallelism()
@@ -156,9 +158,20 @@ fn main() {
             .unwrap_or_default()
     );
     let t = Instant::now();
-    let key = SecretKey::generate("bench-1").expect("key");
-    let public = narscope::demo::write_synthetic_cache(&dir, n, &key).expect("generate");
-    println!("generated in {:.1} s", t.elapsed().as_secs_f64());
+    let key_file = dir.join("bench-key.sec");
+    let public = match std::fs::read_to_string(&key_file) {
+        Ok(k) if dir.join("nix-cache-info").exists() => {
+            println!("reusing the cache in {}", dir.display());
+            SecretKey::parse(&k).expect("key").public_key()
+        }
+        _ => {
+            let key = SecretKey::generate("bench-1").expect("key");
+            let public = narscope::demo::write_synthetic_cache(&dir, n, &key).expect("generate");
+            std::fs::write(&key_file, key.to_file_text()).expect("write key");
+            println!("generated in {:.1} s", t.elapsed().as_secs_f64());
+            public
+        }
+    };
     let pk = public.to_string();
     let file_url = format!("file://{}", dir.display());
 

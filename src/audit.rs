@@ -18,7 +18,9 @@ use crate::cache::{Cache, CacheError, Fetched, narinfo_key_for};
 use crate::compression::{self, Compression};
 use crate::nar;
 use crate::nix::store_path::hash_part_from_narinfo_key;
-use crate::nix::{HashAlgo, NarInfo, SigOutcome, TrustedKeys, Verdict, check_path};
+use crate::nix::{
+    HashAlgo, NarInfo, PathVerdict, SigOutcome, TrustedKeys, Verdict, check_path, check_paths,
+};
 use crate::storage::ObjectMeta;
 use crate::storage::StoreError;
 
@@ -131,12 +133,6 @@ pub struct PathReport {
     /// The Compression field as Nix reads it (missing means bzip2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
-    /// The NAR's URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// References (base names, narinfo order).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<String>,
 }
 
 impl PathReport {
@@ -150,14 +146,16 @@ impl PathReport {
             nar_size: None,
             file_size: None,
             compression: None,
-            url: None,
-            references: Vec::new(),
         }
     }
 
     /// Judge one parsed narinfo found at `key`.
     pub fn judge(key: &str, info: &NarInfo, keys: &TrustedKeys) -> PathReport {
-        let v = check_path(info, keys);
+        Self::from_verdict(key, info, check_path(info, keys))
+    }
+
+    /// The report for a narinfo found at `key`, given its verdict.
+    pub fn from_verdict(key: &str, info: &NarInfo, v: PathVerdict) -> PathReport {
         let mut report = PathReport {
             store_path: Some(info.store_path.to_absolute()),
             key: key.to_string(),
@@ -184,8 +182,6 @@ impl PathReport {
             nar_size: Some(info.nar_size),
             file_size: info.file_size,
             compression: Some(info.compression_name().to_string()),
-            url: Some(info.url.clone()),
-            references: info.references.iter().map(|r| r.base_name()).collect(),
         };
         if hash_part_from_narinfo_key(key) != Some(info.store_path.hash_part()) {
             report.status = Status::Error;
@@ -235,6 +231,50 @@ pub struct AuditProgress {
     pub listing_done: std::sync::atomic::AtomicBool,
 }
 
+/// A path on its way to judgement: its narinfo already fetched (remote stores), or to be read
+/// by the judging thread (local stores).
+enum Pending {
+    Fetched(String, Box<Result<NarInfo, String>>),
+    Unfetched(ObjectMeta),
+}
+
+/// Read (if needed), parse and judge a chunk of paths; signatures are batch-verified.
+fn judge_chunk(
+    cache: &Cache,
+    keys: &TrustedKeys,
+    chunk: Vec<Pending>,
+) -> Vec<(PathReport, Option<NarInfo>)> {
+    let resolved: Vec<(String, Result<NarInfo, String>)> = chunk
+        .into_iter()
+        .map(|item| match item {
+            Pending::Fetched(key, res) => (key, *res),
+            Pending::Unfetched(meta) => {
+                let res = match cache.fetch_narinfo_blocking(&meta.key) {
+                    Ok(Some((_, info))) => Ok(info),
+                    Ok(None) => Err(CacheError::Missing(cache.origin(&meta.key)).to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                (meta.key, res)
+            }
+        })
+        .collect();
+    let infos: Vec<&NarInfo> = resolved
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
+    let mut verdicts = check_paths(&infos, keys).into_iter();
+    resolved
+        .into_iter()
+        .map(|(key, res)| match res {
+            Ok(info) => match verdicts.next() {
+                Some(v) => (PathReport::from_verdict(&key, &info, v), Some(info)),
+                None => (PathReport::judge(&key, &info, keys), Some(info)),
+            },
+            Err(e) => (PathReport::error(key, e), None),
+        })
+        .collect()
+}
+
 /// Audit every narinfo in the cache (`paths` empty) or the given store paths.
 /// Reports come back in no particular order; a listing failure is an error for the whole run.
 pub async fn audit(
@@ -282,15 +322,24 @@ pub async fn audit(
             progress.listing_done.store(true, Ordering::Relaxed);
             Box::pin(stream::iter(metas))
         };
+    // Local stores read narinfos where they are judged (no runtime hop per object); remote
+    // ones fetch with `concurrency` requests in flight first.
+    let local = cache.store().supports_blocking_get();
     let p3 = progress.clone();
-    let items =
-        cache
-            .fetch_narinfos(metas, opts.concurrency)
-            .map(move |f: Result<Fetched, StoreError>| {
+    let items: std::pin::Pin<Box<dyn Stream<Item = Result<Pending, CacheError>> + Send>> = if local
+    {
+        Box::pin(metas.map(|m| m.map(Pending::Unfetched).map_err(CacheError::from)))
+    } else {
+        Box::pin(cache.fetch_narinfos(metas, opts.concurrency).map(
+            move |f: Result<Fetched, StoreError>| {
                 p3.fetched.fetch_add(1, Ordering::Relaxed);
-                f.map(|f| (f.meta.key, f.result.map_err(|e| e.to_string())))
-                    .map_err(CacheError::from)
-            });
+                f.map(|f| {
+                    Pending::Fetched(f.meta.key, Box::new(f.result.map_err(|e| e.to_string())))
+                })
+                .map_err(CacheError::from)
+            },
+        ))
+    };
 
     // Judge in batches on the blocking pool, spread over the cores by rayon.
     let judged = items
@@ -298,6 +347,7 @@ pub async fn audit(
         .map(|chunk| {
             let keys = keys.clone();
             let progress = progress.clone();
+            let cache = cache.clone();
             async move {
                 let mut errs = Vec::new();
                 let mut ok = Vec::with_capacity(chunk.len());
@@ -310,10 +360,8 @@ pub async fn audit(
                 let reports = tokio::task::spawn_blocking(move || {
                     let out: Vec<(PathReport, Option<NarInfo>)> = ok
                         .into_par_iter()
-                        .map(|(key, res)| match res {
-                            Ok(info) => (PathReport::judge(&key, &info, &keys), Some(info)),
-                            Err(e) => (PathReport::error(key, e), None),
-                        })
+                        .chunks(64)
+                        .flat_map_iter(|chunk| judge_chunk(&cache, &keys, chunk))
                         .collect();
                     progress
                         .judged
@@ -489,15 +537,18 @@ fn compare(
     nar: &nar::NarSummary,
 ) -> ContentCheck {
     let mut problems = Vec::new();
-    if let Some(fs) = info.file_size {
-        if fs != file_size {
-            problems.push(format!(
-                "FileSize is {fs} but the object has {file_size} bytes"
-            ));
-        }
+    if let Some(fs) = info.file_size
+        && fs != file_size
+    {
+        problems.push(format!(
+            "FileSize is {fs} but the object has {file_size} bytes"
+        ));
     }
-    if let Some(fh) = &info.file_hash {
-        if fh.algo() == HashAlgo::Sha256 && fh.digest() != file_hash {
+    if let Some(fh) = &info.file_hash
+        && fh.algo() == HashAlgo::Sha256
+        && fh.digest() != file_hash
+    {
+        {
             problems.push(format!(
                 "FileHash is {fh} but the object hashes to {}",
                 crate::nix::Hash::sha256(*file_hash)

@@ -106,7 +106,14 @@ impl Cache {
         &self,
         concurrency: usize,
     ) -> impl Stream<Item = Result<Vec<ObjectMeta>, StoreError>> + Send + use<> {
-        storage::list_root_parallel(self.store.clone(), concurrency.clamp(1, 32)).map(|page| {
+        // Prefix scans pay off against network round trips; a local directory is read from
+        // one cached listing, where many scans would only contend.
+        let scans = if self.store.supports_blocking_get() {
+            concurrency.clamp(1, 2)
+        } else {
+            concurrency.clamp(1, 32)
+        };
+        storage::list_root_parallel(self.store.clone(), scans).map(|page| {
             page.map(|p| {
                 p.objects
                     .into_iter()
@@ -121,9 +128,29 @@ impl Cache {
         &self,
         key: &str,
     ) -> Result<Option<(ObjectMeta, NarInfo)>, CacheError> {
-        let Some(obj) = self.store.get(key).await? else {
-            return Ok(None);
-        };
+        match self.store.get(key).await? {
+            None => Ok(None),
+            Some(obj) => self.parse_narinfo(key, obj).map(Some),
+        }
+    }
+
+    /// [`Cache::fetch_narinfo`] without the async runtime, for local stores
+    /// (see [`Store::supports_blocking_get`]).
+    pub fn fetch_narinfo_blocking(
+        &self,
+        key: &str,
+    ) -> Result<Option<(ObjectMeta, NarInfo)>, CacheError> {
+        match self.store.get_blocking(key)? {
+            None => Ok(None),
+            Some(obj) => self.parse_narinfo(key, obj).map(Some),
+        }
+    }
+
+    fn parse_narinfo(
+        &self,
+        key: &str,
+        obj: storage::GetResult,
+    ) -> Result<(ObjectMeta, NarInfo), CacheError> {
         let origin = self.origin(key);
         let info = if obj.content_encoding.is_some() || compression::sniff(&obj.bytes).is_some() {
             let plain = compression::decode_content_encoding(
@@ -135,7 +162,7 @@ impl Cache {
         } else {
             NarInfo::parse_bytes(&obj.bytes, &origin)?
         };
-        Ok(Some((obj.meta, info)))
+        Ok((obj.meta, info))
     }
 
     /// Fetch many narinfos with at most `concurrency` requests in flight, in completion order.

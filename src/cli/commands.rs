@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::output::{ProgressLine, size, table};
+use super::output::{ProgressLine, size, table, write_paths_doc};
 use super::{Cli, Command, TrustArgs};
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
 use crate::cache::{Cache, narinfo_key_for};
@@ -133,8 +133,8 @@ impl Ctx {
         let reports = self.run_audit(&cache, &[], keys, &opts).await?;
         let mut out = std::io::stdout().lock();
         if json {
-            let doc = json!({ "cache": cache.url().to_string(), "paths": reports });
-            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            let head = [("cache", json!(cache.url().to_string()))];
+            write_paths_doc(out, &head, &reports, &[])?;
             return Ok(0);
         }
         let rows: Vec<Vec<String>> = reports
@@ -299,14 +299,12 @@ impl Ctx {
         if json {
             let counts: BTreeMap<&str, usize> =
                 summary.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-            let doc = json!({
-                "cache": cache.url().to_string(),
-                "contents": opts.contents,
-                "paths": reports,
-                "summary": counts,
-                "exitCode": code,
-            });
-            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            let head = [
+                ("cache", json!(cache.url().to_string())),
+                ("contents", json!(opts.contents)),
+            ];
+            let tail = [("summary", json!(counts)), ("exitCode", json!(code))];
+            write_paths_doc(out, &head, &reports, &tail)?;
             return Ok(code);
         }
         for r in &reports {

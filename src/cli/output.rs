@@ -1,6 +1,6 @@
 //! Small helpers for human output: sizes, tables and a progress line on stderr.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -92,6 +92,42 @@ impl ProgressLine {
     }
 }
 
+/// Write `{ <head fields>, "paths": [ <one report per line> ], <tail fields> }` to `out`
+/// without building the whole document in memory.
+pub fn write_paths_doc<W: Write, T: serde::Serialize>(
+    out: W,
+    head: &[(&str, serde_json::Value)],
+    items: &[T],
+    tail: &[(&str, serde_json::Value)],
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    out.write_all(b"{\n")?;
+    for (k, v) in head {
+        writeln!(
+            out,
+            "  {}: {},",
+            serde_json::to_string(k)?,
+            serde_json::to_string(v)?
+        )?;
+    }
+    out.write_all(b"  \"paths\": [")?;
+    for (i, item) in items.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+        serde_json::to_writer(&mut out, item)?;
+    }
+    out.write_all(if items.is_empty() { b"]" } else { b"\n  ]" })?;
+    for (k, v) in tail {
+        write!(
+            out,
+            ",\n  {}: {}",
+            serde_json::to_string(k)?,
+            serde_json::to_string(v)?
+        )?;
+    }
+    out.write_all(b"\n}\n")?;
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +142,26 @@ mod tests {
             ],
         );
         assert_eq!(t, "A    BB  C\nxxx  y   z\n1    22\n");
+    }
+
+    #[test]
+    fn paths_doc_is_valid_json() {
+        let mut buf = Vec::new();
+        write_paths_doc(
+            &mut buf,
+            &[("cache", serde_json::json!("file:///x"))],
+            &[serde_json::json!({"a": 1}), serde_json::json!({"b": "c"})],
+            &[("exitCode", serde_json::json!(0))],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["cache"], "file:///x");
+        assert_eq!(v["paths"][1]["b"], "c");
+        assert_eq!(v["exitCode"], 0);
+        let mut buf = Vec::new();
+        write_paths_doc::<_, serde_json::Value>(&mut buf, &[], &[], &[]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["paths"].as_array().unwrap().len(), 0);
     }
 
     #[test]

@@ -17,5 +17,7 @@ pub use content_address::ContentAddress;
 pub use hash::{Hash, HashAlgo};
 pub use keys::{PublicKey, SecretKey, Signature, TrustedKeys};
 pub use narinfo::NarInfo;
-pub use signature::{PathVerdict, SigCheck, SigOutcome, Verdict, check_path, fingerprint};
+pub use signature::{
+    PathVerdict, SigCheck, SigOutcome, Verdict, check_path, check_paths, fingerprint,
+};
 pub use store_path::{STORE_DIR, StorePath};

@@ -162,17 +162,77 @@ pub fn check_path(info: &NarInfo, keys: &TrustedKeys) -> PathVerdict {
         info.nar_size,
         &info.references,
     );
+    check_path_with(info, keys, fp, &|_| false)
+}
+
+/// Check many paths at once, with the same results as [`check_path`] on each.
+///
+/// Every well-formed signature under a trusted key's name is first verified in one Ed25519
+/// batch (about twice as fast per signature); only when the batch fails is each signature
+/// verified on its own with `verify_strict`, which gives the exact per-signature outcomes.
+/// A batch accepts exactly the signatures `verify_strict` accepts, except ones deliberately
+/// built by the key's owner with a small-order component, which libsodium (and so Nix) would
+/// reject; weak (small-order) trusted keys are never batched.
+pub fn check_paths(infos: &[&NarInfo], keys: &TrustedKeys) -> Vec<PathVerdict> {
+    let fps: Vec<String> = infos
+        .iter()
+        .map(|i| fingerprint(&i.store_path, &i.nar_hash, i.nar_size, &i.references))
+        .collect();
+    // (path index, sig index) of each batch candidate, and the batch's inputs.
+    let mut cand = Vec::new();
+    let mut msgs: Vec<&[u8]> = Vec::new();
+    let mut sigs = Vec::new();
+    let mut vks = Vec::new();
+    let mut batchable = true;
+    for (i, info) in infos.iter().enumerate() {
+        for (j, raw) in info.sigs.iter().enumerate() {
+            if let Ok(sig) = Signature::parse(raw)
+                && let Some(pk) = keys.get(&sig.key_name)
+            {
+                if pk.verifying_key().is_weak() {
+                    batchable = false;
+                }
+                cand.push((i, j));
+                msgs.push(fps[i].as_bytes());
+                sigs.push(ed25519_dalek::Signature::from_bytes(&sig.bytes));
+                vks.push(*pk.verifying_key());
+            }
+        }
+    }
+    let all_valid =
+        batchable && !cand.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok();
+    let valid: std::collections::HashSet<(usize, usize)> = if all_valid {
+        cand.into_iter().collect()
+    } else {
+        std::collections::HashSet::new()
+    };
+    infos
+        .iter()
+        .zip(fps)
+        .enumerate()
+        .map(|(i, (info, fp))| check_path_with(info, keys, fp, &|j| valid.contains(&(i, j))))
+        .collect()
+}
+
+/// [`check_path`] with the fingerprint computed and some signatures (by index in
+/// `info.sigs`) already known to verify under their trusted key.
+fn check_path_with(
+    info: &NarInfo,
+    keys: &TrustedKeys,
+    fp: String,
+    known_valid: &dyn Fn(usize) -> bool,
+) -> PathVerdict {
     let mut reasons = Vec::new();
     let mut sigs = Vec::with_capacity(info.sigs.len());
     // Trusted-name signatures that failed the standard fingerprint: index into `sigs`.
     let mut failed: Vec<(usize, &PublicKey, Signature)> = Vec::new();
 
-    for raw in &info.sigs {
+    for (j, raw) in info.sigs.iter().enumerate() {
         match Signature::parse(raw) {
             Ok(sig) => {
                 let outcome = match keys.get(&sig.key_name) {
                     None => SigOutcome::UnknownKey,
-                    Some(pk) if pk.verify(&fp, &sig) => SigOutcome::Valid,
+                    Some(pk) if known_valid(j) || pk.verify(&fp, &sig) => SigOutcome::Valid,
                     Some(pk) => {
                         failed.push((sigs.len(), pk, sig.clone()));
                         SigOutcome::Invalid
@@ -610,6 +670,54 @@ mod tests {
                     "NarHash is written in base16 in the narinfo; the fingerprint uses its nix32 form".to_owned()
                 ]
             );
+        }
+
+        #[test]
+        fn batched_checks_match_single_checks() {
+            let tampered = WITHREF.replace(
+                "Sig: cache.example.com-1:5SLz",
+                "Sig: cache.example.com-1:5SLy",
+            );
+            let unsigned = without_line(WITHREF, "Sig:");
+            let unknown = WITHREF.replace("Sig: cache.example.com-1:", "Sig: other-1:");
+            let good: Vec<NarInfo> = [WITHREF, FOO, HELLO]
+                .iter()
+                .map(|t| NarInfo::parse(t, "x").unwrap())
+                .collect();
+            let mut mixed = good.clone();
+            for t in [tampered.as_str(), unsigned.as_str(), unknown.as_str()] {
+                mixed.push(NarInfo::parse(t, "x").unwrap());
+            }
+            // The batch passes (all good) and fails (one tampered): same verdicts either way.
+            for set in [&good, &mixed] {
+                let refs: Vec<&NarInfo> = set.iter().collect();
+                let batched = check_paths(&refs, &trusted());
+                assert_eq!(batched.len(), set.len());
+                for (n, b) in set.iter().zip(&batched) {
+                    let single = check_path(n, &trusted());
+                    assert_eq!(b.verdict, single.verdict);
+                    assert_eq!(b.sigs, single.sigs);
+                    assert_eq!(b.reasons, single.reasons);
+                    assert_eq!(b.fingerprint, single.fingerprint);
+                }
+            }
+            let refs: Vec<&NarInfo> = mixed.iter().collect();
+            let verdicts: Vec<Verdict> = check_paths(&refs, &trusted())
+                .into_iter()
+                .map(|v| v.verdict)
+                .collect();
+            assert_eq!(
+                verdicts,
+                [
+                    Verdict::Trusted,
+                    Verdict::Trusted,
+                    Verdict::Trusted,
+                    Verdict::Invalid,
+                    Verdict::Unsigned,
+                    Verdict::Untrusted
+                ]
+            );
+            assert!(check_paths(&[], &trusted()).is_empty());
         }
 
         #[test]

@@ -37,13 +37,24 @@ struct Inner {
     desc: String,
     fsync: bool,
     dir_cache: Mutex<HashMap<PathBuf, CachedDir>>,
+    /// Held while a directory is read, so concurrent listings read it once, not each.
+    dir_read_lock: Mutex<()>,
     cas_lock: Mutex<()>,
 }
 
 struct CachedDir {
     mtime: SystemTime,
     entries: Arc<Vec<Entry>>,
+    /// Whether the directory had been unchanged for a while when it was read.
+    settled: bool,
+    /// When it was read.
+    read_at: std::time::Instant,
 }
+
+/// How long the listing of a directory that was still changing when read may be reused
+/// (mtime ticks can be coarse, so a same-tick change could go unnoticed): long enough for
+/// one paginated listing of a large cache, short enough for a later listing to see changes.
+const UNSETTLED_REUSE: Duration = Duration::from_secs(10);
 
 /// A directory entry; `sort_name` is the name, plus `/` for directories.
 struct Entry {
@@ -67,6 +78,7 @@ impl FileStore {
                 desc,
                 fsync: true,
                 dir_cache: Mutex::new(HashMap::new()),
+                dir_read_lock: Mutex::new(()),
                 cas_lock: Mutex::new(()),
             }),
         }
@@ -81,6 +93,7 @@ impl FileStore {
                 desc: old.desc.clone(),
                 fsync,
                 dir_cache: Mutex::new(HashMap::new()),
+                dir_read_lock: Mutex::new(()),
                 cas_lock: Mutex::new(()),
             }),
         }
@@ -429,6 +442,16 @@ impl Inner {
         if let Ok(cache) = self.dir_cache.lock()
             && let Some(c) = cache.get(dir)
             && c.mtime == mtime
+            && (c.settled || c.read_at.elapsed() < UNSETTLED_REUSE)
+        {
+            return Ok(c.entries.clone());
+        }
+        // Single flight: whoever gets the lock reads; the others then find it in the cache.
+        let _reading = self.dir_read_lock.lock();
+        if let Ok(cache) = self.dir_cache.lock()
+            && let Some(c) = cache.get(dir)
+            && c.mtime == mtime
+            && (c.settled || c.read_at.elapsed() < UNSETTLED_REUSE)
         {
             return Ok(c.entries.clone());
         }
@@ -464,12 +487,12 @@ impl Inner {
         }
         entries.sort_unstable_by(|a, b| a.sort_name.cmp(&b.sort_name));
         let entries = Arc::new(entries);
-        // Only cache directories that have not changed for a while: mtime ticks can be coarse,
-        // and a change within the same tick would otherwise go unnoticed.
+        // A directory that has not changed for a while is cached until its mtime changes; one
+        // that was still changing only for UNSETTLED_REUSE (see there).
         let settled = SystemTime::now()
             .duration_since(mtime)
             .is_ok_and(|age| age > Duration::from_secs(2));
-        if settled && let Ok(mut cache) = self.dir_cache.lock() {
+        if let Ok(mut cache) = self.dir_cache.lock() {
             if cache.len() >= DIR_CACHE_MAX {
                 cache.clear();
             }
@@ -478,6 +501,8 @@ impl Inner {
                 CachedDir {
                     mtime,
                     entries: entries.clone(),
+                    settled,
+                    read_at: std::time::Instant::now(),
                 },
             );
         }
@@ -631,6 +656,14 @@ impl Store for FileStore {
         let key = prefix.clone();
         self.blocking("list", Some(&key), move |i| i.list(&prefix, token, &opts))
             .await
+    }
+
+    fn supports_blocking_get(&self) -> bool {
+        true
+    }
+
+    fn get_blocking(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
+        self.inner.get(key)
     }
 
     async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {

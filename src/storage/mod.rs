@@ -113,6 +113,23 @@ pub trait Store: Send + Sync + 'static {
     /// or `file:///srv/cache`.
     fn describe(&self) -> String;
 
+    /// Whether [`Store::get_blocking`] works: local backends, where a small read is cheaper
+    /// than a hop through the async runtime.
+    fn supports_blocking_get(&self) -> bool {
+        false
+    }
+
+    /// `get` without the async runtime, callable from any thread (CPU-bound pipelines read
+    /// small objects where they process them). Only where [`Store::supports_blocking_get`].
+    fn get_blocking(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
+        Err(StoreError::new(
+            StoreErrorKind::NotSupported,
+            self.describe(),
+            "GET",
+            format!("blocking reads are not supported (key {key})"),
+        ))
+    }
+
     /// One page (≤ 1000 keys) of the recursive listing of `prefix` (relative to the cache root,
     /// may be `""`), in key order.
     async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<ListPage, StoreError>;
