@@ -21,6 +21,10 @@ use narscope::storage::{CacheUrl, PutOptions};
 
 struct Run {
     wall: Duration,
+    /// CPU seconds (user + system) of the measured process.
+    cpu: f64,
+    /// CPU seconds the whole machine was busy meanwhile (the measured process, and servers).
+    machine_cpu: f64,
     peak_rss_kib: u64,
     paths: u64,
     exit: i32,
@@ -52,7 +56,17 @@ fn measure(cmd: &mut Command) -> Run {
         })
     };
     let mut peak = 0u64;
+    let mut cpu_ticks = 0u64;
+    let busy_before = machine_busy_ticks();
     let status = loop {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Fields after the command name: state is field 3; utime, stime are 14 and 15.
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                cpu_ticks = cpu_ticks.max(t(11) + t(12));
+            }
+        }
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
             for line in status.lines() {
                 if let Some(v) = line.strip_prefix("VmHWM:") {
@@ -67,6 +81,7 @@ fn measure(cmd: &mut Command) -> Run {
         std::thread::sleep(Duration::from_millis(5));
     };
     let wall = start.elapsed();
+    let machine_cpu = machine_busy_ticks().saturating_sub(busy_before) as f64 / 100.0;
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     let paths = serde_json::from_str::<serde_json::Value>(&stdout)
@@ -78,10 +93,33 @@ fn measure(cmd: &mut Command) -> Run {
     }
     Run {
         wall,
+        cpu: cpu_ticks as f64 / 100.0,
+        machine_cpu,
         peak_rss_kib: peak,
         paths,
         exit: status.code().unwrap_or(-1),
     }
+}
+
+/// Busy jiffies of all CPUs since boot (USER_HZ = 100 on Linux).
+fn machine_busy_ticks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?.to_string();
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal
+            Some(
+                v.iter().take(8).sum::<u64>()
+                    - v.get(3).copied().unwrap_or(0)
+                    - v.get(4).copied().unwrap_or(0),
+            )
+        })
+        .unwrap_or(0)
 }
 
 fn rate(n: u64, d: Duration) -> f64 {
@@ -90,10 +128,12 @@ fn rate(n: u64, d: Duration) -> f64 {
 
 fn print(label: &str, r: &Run, n: u64) {
     println!(
-        "{label:<38} {:>8.2} s  {:>9.0} paths/s  peak RSS {:>6.1} MB  (checked {}, exit {})",
+        "{label:<38} {:>7.2} s  {:>7.0} paths/s  peak RSS {:>6.1} MB  CPU {:>5.1} s (machine {:>5.1} s)  (checked {}, exit {})",
         r.wall.as_secs_f64(),
         rate(n, r.wall),
         r.peak_rss_kib as f64 / 1024.0,
+        r.cpu,
+        r.machine_cpu,
         r.paths,
         r.exit
     );
@@ -173,6 +213,10 @@ fn main() {
         }
     };
     let pk = public.to_string();
+    // Warm the page cache so neither tool pays for the disk and both run alike.
+    for e in std::fs::read_dir(&dir).expect("read dir").flatten() {
+        let _ = std::fs::read(e.path());
+    }
     let file_url = format!("file://{}", dir.display());
 
     let nr = measure(

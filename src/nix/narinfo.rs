@@ -388,6 +388,7 @@ fn parse_fields(text: &str, origin: &str) -> Result<NarInfo, NarInfoError> {
     let mut file_size = None;
     let mut nar_hash: Option<(Hash, HashEncoding)> = None;
     let mut nar_size = 0u64;
+    let mut nar_size_line = None;
     let mut references: Vec<StorePath> = Vec::new();
     let mut saw_references = false;
     let mut deriver = None;
@@ -450,7 +451,10 @@ fn parse_fields(text: &str, origin: &str) -> Result<NarInfo, NarInfoError> {
             Field::FileSize => {
                 file_size = Some(parse_number("FileSize", value).map_err(at)?);
             }
-            Field::NarSize => nar_size = parse_number("NarSize", value).map_err(at)?,
+            Field::NarSize => {
+                nar_size = parse_number("NarSize", value).map_err(at)?;
+                nar_size_line = Some(line.no);
+            }
             Field::References => {
                 if !references.is_empty() {
                     return Err(at(NarInfoErrorKind::ExtraReferences));
@@ -513,7 +517,8 @@ fn parse_fields(text: &str, origin: &str) -> Result<NarInfo, NarInfoError> {
         return Err(err(None, NarInfoErrorKind::UrlMissing));
     }
     if nar_size == 0 {
-        return Err(err(None, NarInfoErrorKind::NarSizeMissing));
+        // "NarSize: 0" is named by its line; a missing line by the object alone.
+        return Err(err(nar_size_line, NarInfoErrorKind::NarSizeMissing));
     }
 
     if nar_hash_encoding != HashEncoding::Nix32 {
@@ -1293,7 +1298,7 @@ CA: fixed:r:sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw
             ),
             (
                 base.replace("NarSize: 160", "NarSize: 0"),
-                "NarSize missing or zero",
+                "line 7: NarSize missing or zero",
             ),
             (without_line(base, "NarSize:"), "NarSize missing or zero"),
             (without_line(base, "StorePath:"), "StorePath missing"),

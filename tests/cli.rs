@@ -1,0 +1,417 @@
+//! The `narscope` binary end to end on file:// caches: the demo cache's verdicts, bad input
+//! (malformed narinfos, keys, URLs), and the small commands. S3 and real-Nix behaviour are
+//! covered by `storage_contract.rs` and `nix_interop.rs`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// An empty narscope config, so the user's own config never leaks into a test.
+fn empty_config() -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("narscope-cli-test-{}.toml", std::process::id()));
+    if !p.exists() {
+        std::fs::write(&p, "use-nix-conf = false\n").unwrap();
+    }
+    p
+}
+
+fn narscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_narscope"))
+        .args(args)
+        .env("NARSCOPE_CONFIG", empty_config())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run narscope")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Write the demo cache into a fresh temp dir; returns (dir guard, cache path, public key).
+fn demo() -> (tempfile::TempDir, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let out = narscope(&["demo", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "demo failed: {}", stderr(&out));
+    let pk = std::fs::read_to_string(dir.join("demo-key.pub")).unwrap();
+    (tmp, dir.to_str().unwrap().to_string(), pk)
+}
+
+fn statuses(doc: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = doc["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["storePath"].as_str().unwrap_or("?");
+            let name = name.rsplit('/').next().unwrap()[33..].to_string();
+            (name, p["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn demo_cache_gets_every_verdict() {
+    let (_tmp, cache, pk) = demo();
+    let out = narscope(&[
+        "verify",
+        &cache,
+        "--no-config",
+        "--trusted-key",
+        &pk,
+        "--contents",
+        "--json",
+    ]);
+    // corrupt (1) | not trusted (2)
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expect = [
+        ("bash-5.2p37", "trusted"),
+        ("curl-8.11.0", "corrupt"),
+        ("glibc-2.40-66", "trusted"),
+        ("greeting.txt", "content-addressed"),
+        ("hello-2.12.1", "trusted"),
+        ("jq-1.7.1", "corrupt"),
+        ("nodejs-22.11.0", "invalid"),
+        ("openssl-3.3.2", "unsigned"),
+        ("python3-3.12.8", "trusted"),
+        ("ripgrep-14.1.1", "untrusted"),
+        ("sometool-1.0", "trusted"),
+        ("zlib-1.3.1", "trusted"),
+    ];
+    let got = statuses(&doc);
+    let want: Vec<(String, String)> = expect
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(doc["summary"]["trusted"], 6);
+    assert_eq!(doc["exitCode"], 3);
+    let jq = doc["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["storePath"].as_str().unwrap().ends_with("jq-1.7.1"))
+        .unwrap();
+    assert!(
+        jq["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("NarHash is sha256:"),
+        "{jq}"
+    );
+
+    // Without --contents the NAR problems are invisible and the exit code says only "untrusted".
+    let out = narscope(&["verify", &cache, "--no-config", "--trusted-key", &pk]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "checked 12 paths: 8 trusted, 1 content-addressed, 1 untrusted, 1 invalid, 1 unsigned"
+        ),
+        "{text}"
+    );
+
+    // Trusting nothing: only the content-addressed path passes.
+    let out = narscope(&["verify", &cache, "--no-config", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["content-addressed"], 1);
+    assert_eq!(doc["summary"]["untrusted"], 10);
+
+    // Explicit paths, by full path and by hash part; an argument that is no path is an error.
+    let out = narscope(&["ls", &cache, "--no-config", "--json"]);
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let glibc = all["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["storePath"].as_str().unwrap().to_string())
+        .find(|p| p.ends_with("glibc-2.40-66"))
+        .unwrap();
+    let hash = &glibc["/nix/store/".len().."/nix/store/".len() + 32];
+    let out = narscope(&[
+        "verify",
+        &cache,
+        &glibc,
+        hash,
+        "nonsense",
+        "--no-config",
+        "--trusted-key",
+        &pk,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["trusted"], 2);
+    assert_eq!(doc["summary"]["error"], 1);
+}
+
+#[test]
+fn show_and_info_describe_the_demo() {
+    let (_tmp, cache, pk) = demo();
+    let out = narscope(&["ls", &cache, "--no-config", "--json"]);
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let python = all["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["storePath"].as_str().unwrap().to_string())
+        .find(|p| p.ends_with("python3-3.12.8"))
+        .unwrap();
+    let out = narscope(&[
+        "show",
+        &cache,
+        &python,
+        "--no-config",
+        "--trusted-key",
+        &pk,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["storePath"], python.as_str());
+    assert_eq!(s["status"], "trusted");
+    assert_eq!(s["compression"], "zstd");
+    assert_eq!(s["narExists"], true);
+    assert_eq!(s["references"].as_array().unwrap().len(), 4);
+    assert!(
+        s["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("1;{python};sha256:"))
+    );
+    let out = narscope(&["show", &cache, &python, "--no-config"]);
+    let text = stdout(&out);
+    assert!(text.contains("Verdict: untrusted"), "{text}");
+    assert!(text.contains("narscope-demo-1"), "{text}");
+
+    let out = narscope(&[
+        "info",
+        &cache,
+        "--no-config",
+        "--trusted-key",
+        &pk,
+        "--json",
+    ]);
+    let i: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(i["paths"], 12);
+    assert_eq!(i["cacheInfo"]["priority"], 50);
+    assert_eq!(i["compression"]["zstd"]["paths"], 4);
+    assert_eq!(i["verdicts"]["trusted"], 8);
+    assert!(i["storedBytes"].as_u64().unwrap() > i["fileBytes"].as_u64().unwrap() / 2);
+}
+
+#[test]
+fn malformed_narinfos_are_named_with_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path();
+    std::fs::write(c.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let good = "StorePath: /nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo\nURL: nar/x.nar\nCompression: none\nNarHash: sha256:1xngcmsdkdvaycaqjfzvq4gr3gib56p2l8illglnsqzhpss47pxz\nNarSize: 120\nReferences: \n";
+    std::fs::write(c.join("vxjiwkjkn7x4079qvh1jkl5pn05j2aw0.narinfo"), good).unwrap();
+    let cases = [
+        (
+            "0000000000000000000000000000000a",
+            good.replace("NarSize: 120", "NarSize: 0"),
+            "line 5",
+        ),
+        (
+            "0000000000000000000000000000000b",
+            good.replace('\n', "\r\n"),
+            "line 1",
+        ),
+        (
+            "0000000000000000000000000000000c",
+            good.trim_end().to_string(),
+            "line 6",
+        ),
+        (
+            "0000000000000000000000000000000d",
+            good.replace("URL: nar/x.nar\n", ""),
+            "URL",
+        ),
+        (
+            "0000000000000000000000000000000f",
+            "\u{0}\u{1}garbage".to_string(),
+            "",
+        ),
+    ];
+    for (h, text, _) in &cases {
+        std::fs::write(c.join(format!("{h}.narinfo")), text).unwrap();
+    }
+    let out = narscope(&["verify", c.to_str().unwrap(), "--no-config", "--json"]);
+    // 4: errors; 0 for the CA path foo, which is untrusted without its CA line → 2.
+    assert_eq!(out.status.code(), Some(4 | 2), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths = doc["paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 6);
+    for (h, _, needle) in &cases {
+        let p = paths
+            .iter()
+            .find(|p| p["key"] == format!("{h}.narinfo"))
+            .unwrap_or_else(|| panic!("{h} missing"));
+        assert_eq!(p["status"], "error", "{p}");
+        let reason = p["reasons"][0].as_str().unwrap();
+        assert!(reason.contains(&format!("{h}.narinfo")), "{reason}");
+        assert!(reason.contains(needle), "{h}: {reason}");
+    }
+    // A narinfo whose StorePath belongs to another key is an error too.
+    std::fs::write(c.join("1111111111111111111111111111111a.narinfo"), good).unwrap();
+    let out = narscope(&["verify", c.to_str().unwrap(), "--no-config", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = doc["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "1111111111111111111111111111111a.narinfo")
+        .unwrap()
+        .clone();
+    assert_eq!(p["status"], "error");
+    assert!(
+        p["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not match its key"),
+        "{p}"
+    );
+    // show names the object and the line.
+    let out = narscope(&[
+        "show",
+        c.to_str().unwrap(),
+        "0000000000000000000000000000000a",
+        "--no-config",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    let e = stderr(&out);
+    assert!(
+        e.contains("0000000000000000000000000000000a.narinfo") && e.contains("line 5"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn bad_keys_urls_and_caches_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["verify", "/tmp", "--no-config", "--trusted-key", "nocolon"],
+            "--trusted-key 'nocolon'",
+        ),
+        (
+            &["verify", "/tmp", "--no-config", "--trusted-key", "k:AAAA"],
+            "--trusted-key 'k:AAAA'",
+        ),
+        (&["ls", "s3://", "--no-config"], "s3://"),
+        (&["ls", "ftp://host/x", "--no-config"], "ftp://host/x"),
+        (
+            &[
+                "ls",
+                "s3://b?endpoint=https://b.nyc3.digitaloceanspaces.com",
+                "--no-config",
+            ],
+            "endpoint=https://nyc3.digitaloceanspaces.com",
+        ),
+        (
+            &["ls", "/nonexistent/narscope-cache", "--no-config"],
+            "/nonexistent/narscope-cache",
+        ),
+        (
+            &["show", "/tmp", "not-a-path", "--no-config"],
+            "is not a store path",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = narscope(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        let e = stderr(&out);
+        assert!(e.starts_with("error: "), "{args:?}: {e}");
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
+    }
+    // A config file that does not parse is named.
+    let cfg = tmp.path().join("config.toml");
+    std::fs::write(&cfg, "trusted-key = 1\n").unwrap();
+    let out = narscope(&["ls", "/tmp", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("config.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn keygen_writes_nix_format_and_never_prints_the_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sk = tmp.path().join("k.sec");
+    let pk = tmp.path().join("k.pub");
+    let out = narscope(&[
+        "keygen",
+        "test-1",
+        "--secret-key-file",
+        sk.to_str().unwrap(),
+        "--public-key-file",
+        pk.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let secret = std::fs::read_to_string(&sk).unwrap();
+    let public = std::fs::read_to_string(&pk).unwrap();
+    assert!(secret.starts_with("test-1:") && !secret.ends_with('\n'));
+    assert_eq!(secret.len(), "test-1:".len() + 88);
+    assert!(public.starts_with("test-1:") && !public.ends_with('\n'));
+    assert_eq!(public.len(), "test-1:".len() + 44);
+    let b64 = &secret["test-1:".len()..];
+    assert!(!stdout(&out).contains(b64) && !stderr(&out).contains(b64));
+    assert!(stdout(&out).contains(&public));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Refuses to overwrite.
+    let again = narscope(&[
+        "keygen",
+        "test-1",
+        "--secret-key-file",
+        sk.to_str().unwrap(),
+        "--public-key-file",
+        pk.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(4));
+    assert!(stderr(&again).contains("exists"));
+    assert_eq!(std::fs::read_to_string(&sk).unwrap(), secret);
+}
+
+#[test]
+fn init_writes_cache_info_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("new-cache");
+    let d = dir.to_str().unwrap();
+    let out = narscope(&["init", d, "--priority", "30", "--want-mass-query"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = std::fs::read_to_string(dir.join("nix-cache-info")).unwrap();
+    assert!(info.starts_with("StoreDir: /nix/store\n"), "{info}");
+    assert!(
+        info.contains("WantMassQuery: 1\n") && info.contains("Priority: 30\n"),
+        "{info}"
+    );
+    // Same settings: nothing to do; different ones: refused, file untouched.
+    let out = narscope(&["init", d, "--priority", "30", "--want-mass-query"]);
+    assert!(out.status.success());
+    let out = narscope(&["init", d, "--priority", "10"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("refusing to overwrite"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("nix-cache-info")).unwrap(),
+        info
+    );
+    assert!(Path::new(&dir).is_dir());
+}
