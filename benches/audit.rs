@@ -273,19 +273,29 @@ fn main() {
                 t.elapsed().as_secs_f64(),
                 rate(n as u64, t.elapsed())
             );
-            let gr = measure(
-                Command::new(bin)
-                    .args([
-                        "verify",
-                        &url,
-                        "--no-config",
-                        "--json",
-                        "--trusted-key",
-                        &pk,
-                    ])
-                    .envs(g.env()),
-            );
-            print("narscope verify, Garage (loopback)", &gr, n as u64);
+            // NARSCOPE_BENCH_S3_CONCURRENCY=16,64 compares request concurrencies.
+            let levels =
+                std::env::var("NARSCOPE_BENCH_S3_CONCURRENCY").unwrap_or_else(|_| "64".into());
+            for c in levels.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                let gr = measure(
+                    Command::new(bin)
+                        .args([
+                            "verify",
+                            &url,
+                            "--no-config",
+                            "--json",
+                            "--trusted-key",
+                            &pk,
+                        ])
+                        .args(["--concurrency", c])
+                        .envs(g.env()),
+                );
+                print(
+                    &format!("narscope verify, Garage, {c} in flight"),
+                    &gr,
+                    n as u64,
+                );
+            }
         }
         None => println!("NARSCOPE_SKIP_GARAGE set: skipping Garage"),
     }

@@ -312,13 +312,7 @@ impl Ctx {
             if good && !long {
                 continue;
             }
-            let name = r.store_path.as_deref().unwrap_or(&r.key);
-            let why = r
-                .reasons
-                .first()
-                .map(|s| format!("  ({s})"))
-                .unwrap_or_default();
-            writeln!(out, "{:<17} {name}{why}", r.status.as_str())?;
+            write_verdict_line(&mut out, r)?;
         }
         let parts: Vec<String> = summary
             .iter()
@@ -490,13 +484,7 @@ impl Ctx {
         let reports = self.run_audit(&cache, &[], Arc::new(keys), &opts).await?;
         let mut out = std::io::stdout().lock();
         for r in &reports {
-            let name = r.store_path.as_deref().unwrap_or(&r.key);
-            let why = r
-                .reasons
-                .first()
-                .map(|s| format!("  ({s})"))
-                .unwrap_or_default();
-            writeln!(out, "{:<17} {name}{why}", r.status.as_str())?;
+            write_verdict_line(&mut out, r)?;
         }
         writeln!(
             out,
@@ -506,6 +494,17 @@ impl Ctx {
         )?;
         Ok(0)
     }
+}
+
+/// One line per path: status, store path (or key), and the first reason.
+fn write_verdict_line(out: &mut impl Write, r: &PathReport) -> std::io::Result<()> {
+    let name = r.store_path.as_deref().unwrap_or(&r.key);
+    let why = r
+        .reasons
+        .first()
+        .map(|s| format!("  ({s})"))
+        .unwrap_or_default();
+    writeln!(out, "{:<17} {name}{why}", r.status.as_str())
 }
 
 fn sort_key(r: &PathReport) -> (&str, &str) {
