@@ -8,18 +8,23 @@ export PATH="$HOME/.cargo/bin:$PATH"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-# Real Nix (Debian's nix-bin 2.8, single-user, no daemon).
-if ! command -v nix-store >/dev/null 2>&1; then
-  echo "==> installing nix-bin"
+# Real Nix (Debian's nix-bin 2.8, single-user, no daemon) and tmux (the dashboard's
+# end-to-end test drives it in a real terminal).
+missing=""
+command -v nix-store >/dev/null 2>&1 || missing="$missing nix-bin"
+command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+if [ -n "$missing" ]; then
+  echo "==> installing$missing"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nix-bin >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 $SUDO nix-store --init
 
-# A real S3 server: Garage, built from the crate registry (about 8 minutes on 2 cores, once).
-if ! command -v garage >/dev/null 2>&1; then
+# A real S3 server: Garage, built from the crate registry (about 10 minutes on 2 cores, once),
+# with its LMDB metadata engine (the one Garage recommends, and the fast one for reads).
+if ! garage --version 2>/dev/null | grep -q lmdb; then
   echo "==> installing garage 2.5.0"
-  cargo install --locked garage --version 2.5.0 --no-default-features --features bundled-libs,sqlite
+  cargo install --locked --force garage --version 2.5.0 --no-default-features --features bundled-libs,lmdb,sqlite
 fi
 
 echo "==> cargo fmt --check"
@@ -27,4 +32,5 @@ cargo fmt --check
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "==> cargo test"
-cargo test --locked
+# Snapshots are compared, never written, here.
+INSTA_UPDATE=no CI=true cargo test --locked

@@ -122,13 +122,20 @@ fn machine_busy_ticks() -> u64 {
         .unwrap_or(0)
 }
 
+/// The run with the median wall time.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|r| r.wall);
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
+}
+
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
 fn print(label: &str, r: &Run, n: u64) {
     println!(
-        "{label:<38} {:>7.2} s  {:>7.0} paths/s  peak RSS {:>6.1} MB  CPU {:>5.1} s (machine {:>5.1} s)  (checked {}, exit {})",
+        "{label:<46} {:>7.2} s  {:>7.0} paths/s  peak RSS {:>6.1} MB  CPU {:>5.1} s (machine {:>5.1} s)  (checked {}, exit {})",
         r.wall.as_secs_f64(),
         rate(n, r.wall),
         r.peak_rss_kib as f64 / 1024.0,
@@ -181,21 +188,8 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("cache"));
     println!(
-        "narscope audit benchmark: {n} signed narinfos; {} cores; {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(
-                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
-                    .split(':')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_string())
-            )
-            .unwrap_or_default()
+        "narscope audit benchmark: {n} signed narinfos; {}",
+        common::machine()
     );
     let t = Instant::now();
     let key_file = dir.join("bench-key.sec");
@@ -219,47 +213,76 @@ fn main() {
     }
     let file_url = format!("file://{}", dir.display());
 
-    let nr = measure(
-        Command::new(bin)
-            .args([
-                "verify",
-                &file_url,
-                "--no-config",
-                "--json",
-                "--trusted-key",
-                &pk,
-            ])
-            .env_remove("RUST_LOG"),
-    );
-    print("narscope verify, file://", &nr, n as u64);
-
-    let nix_run = if Command::new("nix").arg("--version").output().is_ok() {
-        let xdg = tempfile::tempdir().expect("tempdir");
-        let r = measure(
-            Command::new("nix")
-                .args([
-                    "store",
-                    "verify",
-                    "--all",
-                    "--no-contents",
-                    "--store",
-                    &file_url,
-                    "--trusted-public-keys",
-                    &pk,
-                ])
-                .env(
-                    "NIX_CONFIG",
-                    "experimental-features = nix-command\nsubstituters =",
-                )
-                .env("NIX_REMOTE", "")
-                .env("XDG_CACHE_HOME", xdg.path()),
-        );
-        print("nix store verify --all --no-contents", &r, n as u64);
-        Some(r)
+    let narscope_cmd = || {
+        let mut c = Command::new(bin);
+        c.args([
+            "verify",
+            &file_url,
+            "--no-config",
+            "--json",
+            "--trusted-key",
+            &pk,
+        ])
+        .env_remove("RUST_LOG");
+        c
+    };
+    let have_nix = Command::new("nix").arg("--version").output().is_ok();
+    let xdg = tempfile::tempdir().expect("tempdir");
+    let nix_cmd = || {
+        let mut c = Command::new("nix");
+        c.args([
+            "store",
+            "verify",
+            "--all",
+            "--no-contents",
+            "--store",
+            &file_url,
+            "--trusted-public-keys",
+            &pk,
+        ])
+        .env(
+            "NIX_CONFIG",
+            "experimental-features = nix-command\nsubstituters =",
+        )
+        .env("NIX_REMOTE", "")
+        .env("XDG_CACHE_HOME", xdg.path());
+        c
+    };
+    // One unmeasured run of each (page cache, lazy init), then NARSCOPE_BENCH_RUNS (default 3)
+    // runs of each, interleaved so both see the same machine; the medians are compared.
+    let runs: usize = std::env::var("NARSCOPE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    measure(&mut narscope_cmd());
+    if have_nix {
+        measure(&mut nix_cmd());
     } else {
         println!("nix not found: skipping the Nix comparison");
-        None
-    };
+    }
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..runs {
+        ours.push(measure(&mut narscope_cmd()));
+        if have_nix {
+            theirs.push(measure(&mut nix_cmd()));
+        }
+    }
+    let nr = median(ours);
+    print(
+        &format!("narscope verify, file:// (median of {runs})"),
+        &nr,
+        n as u64,
+    );
+    let nix_run = (!theirs.is_empty()).then(|| median(theirs));
+    if let Some(r) = &nix_run {
+        print(
+            &format!("nix store verify --all --no-contents ({runs})"),
+            r,
+            n as u64,
+        );
+    }
 
     match common::garage::Garage::try_shared() {
         Some(g) => {

@@ -285,6 +285,21 @@ pub async fn audit(
     progress: Arc<AuditProgress>,
 ) -> Result<Vec<PathReport>, CacheError> {
     let mut out = Vec::new();
+    audit_each(cache, paths, keys, opts, progress, |r| out.push(r)).await?;
+    Ok(out)
+}
+
+/// [`audit`], handing each report to `sink` as soon as it is final instead of collecting them,
+/// so a caller that keeps only part of each report (or only some reports) stays small.
+pub async fn audit_each(
+    cache: Arc<Cache>,
+    paths: &[String],
+    keys: Arc<TrustedKeys>,
+    opts: &AuditOptions,
+    progress: Arc<AuditProgress>,
+    mut sink: impl FnMut(PathReport) + Send,
+) -> Result<(), CacheError> {
+    let mut out = Sink(&mut sink);
     let metas: std::pin::Pin<Box<dyn Stream<Item = Result<ObjectMeta, StoreError>> + Send>> =
         if paths.is_empty() {
             let p = progress.clone();
@@ -360,7 +375,7 @@ pub async fn audit(
                 let reports = tokio::task::spawn_blocking(move || {
                     let out: Vec<(PathReport, Option<NarInfo>)> = ok
                         .into_par_iter()
-                        .chunks(64)
+                        .chunks(256)
                         .flat_map_iter(|chunk| judge_chunk(&cache, &keys, chunk))
                         .collect();
                     progress
@@ -373,7 +388,7 @@ pub async fn audit(
                 (reports, errs)
             }
         })
-        .buffered(2);
+        .buffered(4);
 
     let mut to_check = Vec::new();
     let mut judged = std::pin::pin!(judged);
@@ -412,9 +427,21 @@ pub async fn audit(
                 }
             })
             .buffer_unordered(opts.nar_concurrency.max(1));
-        out.extend(checked.collect::<Vec<_>>().await);
+        let mut checked = std::pin::pin!(checked);
+        while let Some(report) = checked.next().await {
+            out.push(report);
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A report sink with `Vec`'s `push`.
+struct Sink<'a, F: FnMut(PathReport)>(&'a mut F);
+
+impl<F: FnMut(PathReport)> Sink<'_, F> {
+    fn push(&mut self, r: PathReport) {
+        (self.0)(r)
+    }
 }
 
 /// The outcome of downloading and hashing one NAR.

@@ -136,6 +136,15 @@ impl Writer<'_> {
                 info.add_signature(&self.key.sign(&fp));
             }
         }
+        // A file listing, as `nix copy` writes with write-nar-listing=true, for signed paths.
+        if kind == Kind::Signed {
+            let (listing, _) = crate::nar::listing::listing(&nar[..])?;
+            let key = format!("{}.ls", path.hash_part());
+            self.write_file(
+                &key,
+                crate::nar::listing::listing_to_nix_json(&listing).as_bytes(),
+            )?;
+        }
         self.write_file(&path.narinfo_key(), info.to_text().as_bytes())?;
         self.count += 1;
         Ok(())

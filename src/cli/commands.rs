@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::output::{ProgressLine, size, table, write_paths_doc};
-use super::{Cli, Command, TrustArgs};
+use super::output::{ProgressLine, size, table, write_paths_doc, write_paths_doc_raw};
+use super::{Cli, Command, DashboardArgs, TrustArgs};
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
 use crate::cache::{Cache, narinfo_key_for};
 use crate::config::{self, Config};
@@ -37,7 +37,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
         no_config: cli.no_config,
         concurrency,
     };
-    match cli.command {
+    let Some(command) = cli.command else {
+        let Some(cache) = cli.cache else {
+            bail!(
+                "give a CACHE to open (e.g. narscope 's3://bucket?region=…' or narscope /srv/cache), \
+                 or run `narscope demo` to see the dashboard on a demo cache; `narscope --help` lists the commands"
+            );
+        };
+        return ctx
+            .dashboard(&cache, &cli.trust, &cli.dashboard, None)
+            .await;
+    };
+    match command {
         Command::Ls { cache, trust, json } => ctx.ls(&cache, &trust, json).await,
         Command::Show {
             cache,
@@ -73,7 +84,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             public_key_file,
             force,
         } => keygen(&name, &secret_key_file, &public_key_file, force),
-        Command::Demo { dir } => ctx.demo(dir).await,
+        Command::Demo {
+            dir,
+            no_tui,
+            dashboard,
+        } => ctx.demo(dir, no_tui, &dashboard).await,
     }
 }
 
@@ -292,37 +307,62 @@ impl Ctx {
         if keys.is_empty() {
             tracing::warn!("no trusted keys: only content-addressed paths can pass");
         }
-        let reports = self.run_audit(&cache, paths, keys, opts).await?;
-        let code = audit::exit_code(&reports);
-        let summary = audit::summarize(&reports);
+        // Keep only what gets printed: one serialized line per path for --json, the reports
+        // worth a line otherwise. A 100k-path audit then holds a few bytes per good path.
+        let mut counts: BTreeMap<Status, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut code = 0;
+        let mut total = 0usize;
+        let mut lines: Vec<(String, String, Vec<u8>)> = Vec::new();
+        let mut kept: Vec<PathReport> = Vec::new();
+        let mut ser_err = None;
+        let progress = Arc::new(AuditProgress::default());
+        let line = ProgressLine::start(progress.clone(), "checking");
+        let res = audit::audit_each(cache.clone(), paths, keys, opts, progress, |r| {
+            total += 1;
+            code |= r.status.exit_bits();
+            *counts.entry(r.status).or_default() += 1;
+            if json {
+                let (name, key) = sort_key(&r);
+                match serde_json::to_vec(&r) {
+                    Ok(v) => lines.push((name.to_string(), key.to_string(), v)),
+                    Err(e) => ser_err = Some(e),
+                }
+            } else if long || !matches!(r.status, Status::Trusted | Status::ContentAddressed) {
+                kept.push(r);
+            }
+        })
+        .await;
+        line.finish().await;
+        res?;
+        if let Some(e) = ser_err {
+            return Err(e.into());
+        }
         let mut out = std::io::stdout().lock();
         if json {
+            lines.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
             let counts: BTreeMap<&str, usize> =
-                summary.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+                counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
             let head = [
                 ("cache", json!(cache.url().to_string())),
                 ("contents", json!(opts.contents)),
             ];
             let tail = [("summary", json!(counts)), ("exitCode", json!(code))];
-            write_paths_doc(out, &head, &reports, &tail)?;
+            let raw: Vec<&[u8]> = lines.iter().map(|(_, _, v)| v.as_slice()).collect();
+            write_paths_doc_raw(out, &head, &raw, &tail)?;
             return Ok(code);
         }
-        for r in &reports {
-            let good = matches!(r.status, Status::Trusted | Status::ContentAddressed);
-            if good && !long {
-                continue;
-            }
+        kept.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+        for r in &kept {
             write_verdict_line(&mut out, r)?;
         }
-        let parts: Vec<String> = summary
+        let parts: Vec<String> = counts
             .iter()
-            .filter(|(_, n)| *n > 0)
+            .filter(|(_, n)| **n > 0)
             .map(|(s, n)| format!("{n} {s}"))
             .collect();
         writeln!(
             out,
-            "checked {} paths{}: {}",
-            reports.len(),
+            "checked {total} paths{}: {}",
             if opts.contents { " with contents" } else { "" },
             if parts.is_empty() {
                 "nothing to check".into()
@@ -345,7 +385,17 @@ impl Ctx {
         // Everything stored under the cache root, NARs and litter included.
         let mut objects = 0u64;
         let mut stored = 0u64;
-        let mut pages = std::pin::pin!(storage::list_prefix(cache.store().clone(), String::new()));
+        // Local stores list from one cached directory read; remote ones as parallel scans.
+        let scans = if cache.store().supports_blocking_get() {
+            1
+        } else {
+            self.concurrency.clamp(1, 32)
+        };
+        let mut pages = std::pin::pin!(storage::list_root_parallel_with(
+            cache.store().clone(),
+            scans,
+            storage::RootKeys::All
+        ));
         while let Some(page) = pages.next().await {
             for o in page?.objects {
                 objects += 1;
@@ -464,15 +514,34 @@ impl Ctx {
         Ok(0)
     }
 
-    async fn demo(&self, dir: Option<std::path::PathBuf>) -> Result<i32> {
+    async fn demo(
+        &self,
+        dir: Option<std::path::PathBuf>,
+        no_tui: bool,
+        dash: &DashboardArgs,
+    ) -> Result<i32> {
+        use std::io::IsTerminal;
         let dir = match dir {
             Some(d) => d,
             None => crate::demo::default_dir()?,
         };
         let demo = crate::demo::write_demo_cache(&dir)?;
+        let url = CacheUrl::File(dir.clone());
+        if !no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+            let trust = TrustArgs {
+                trusted_keys: vec![demo.public_key.to_string()],
+            };
+            let notice = format!(
+                "demo cache in {}; its key {} is trusted here. Press ? for help.",
+                dir.display(),
+                demo.public_key.name()
+            );
+            return self
+                .dashboard(&url.to_string(), &trust, dash, Some(notice))
+                .await;
+        }
         println!("wrote a demo cache to {}", dir.display());
         println!("its signing key is trusted here: {}\n", demo.public_key);
-        let url = CacheUrl::File(dir.clone());
         let cache = Arc::new(Cache::open(&url).await?);
         let mut keys = TrustedKeys::new();
         keys.add(demo.public_key.clone());
@@ -492,6 +561,54 @@ impl Ctx {
             dir.display(),
             demo.public_key
         )?;
+        Ok(0)
+    }
+}
+
+impl Ctx {
+    async fn dashboard(
+        &self,
+        arg: &str,
+        trust: &TrustArgs,
+        dash: &DashboardArgs,
+        notice: Option<String>,
+    ) -> Result<i32> {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            bail!(
+                "the dashboard needs a terminal; for scripts use `narscope ls`, `verify` or `info` (with --json)"
+            );
+        }
+        let (cache, named) = self.open(arg).await?;
+        let keys = self.keys(trust, named)?;
+        let keymap =
+            crate::tui::keymap::Keymap::with_user(crate::tui::user_file("keymap.toml")?.as_deref())
+                .map_err(|e| anyhow::anyhow!(e))?;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let theme = crate::tui::theme::Theme::load(
+            crate::tui::user_file("theme.toml")?.as_deref(),
+            no_color,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let notice = notice.or_else(|| {
+            keys.is_empty().then(|| {
+                "no trusted keys: only content-addressed paths can pass (add --trusted-key)"
+                    .to_string()
+            })
+        });
+        crate::tui::runtime::run(crate::tui::runtime::TuiOptions {
+            url: cache.url().to_string(),
+            cache,
+            keys,
+            read_only: dash.read_only,
+            persist: !dash.no_index,
+            concurrency: self.concurrency,
+            keymap,
+            theme,
+            log_path: crate::tui::log_path().map(|p| p.display().to_string()),
+            notice,
+        })
+        .await?;
         Ok(0)
     }
 }

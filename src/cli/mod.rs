@@ -20,7 +20,14 @@ public halves of secret-key-files; Nix's default cache.nixos.org-1 key when unse
 S3 credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE or ?profile=, ~/.aws/credentials and ~/.aws/config (SSO included).
 
+The dashboard (narscope CACHE) keeps a local index per cache in the platform cache directory
+(~/.cache/narscope/index on Linux, or $NARSCOPE_CACHE_DIR) so it reopens at once; press ? in
+it for every key. Keys and colours: ~/.config/narscope/keymap.toml and theme.toml, merged over
+the defaults. NO_COLOR turns colours off. Logs: ~/.cache/narscope/narscope.log.
+
 Examples:
+  narscope 's3://my-cache?region=eu-west-1'          # the dashboard
+  narscope demo                                      # a demo cache in the dashboard
   narscope ls 's3://my-cache?region=eu-west-1'
   narscope verify 's3://nix?endpoint=https://nyc3.digitaloceanspaces.com&region=nyc3' --trusted-key 'my-cache-1:…'
   narscope show file:///srv/nix-cache /nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo
@@ -28,7 +35,13 @@ Examples:
 
 /// narscope: see, audit and maintain Nix binary caches in S3-compatible storage or local directories.
 #[derive(Debug, Parser)]
-#[command(name = "narscope", version, about, after_help = AFTER_HELP)]
+#[command(
+    name = "narscope",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// narscope's config file [default: <config dir>/narscope/config.toml, or $NARSCOPE_CONFIG].
     #[arg(long, global = true, value_name = "FILE")]
@@ -42,9 +55,28 @@ pub struct Cli {
     /// More logging on stderr (-v info, -vv debug). Also RUST_LOG.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// What to do.
+    /// Open the dashboard on this cache (a URL as given to `nix copy`, a directory, or a name
+    /// from the config). Without a command, narscope opens the dashboard.
+    #[arg(value_name = "CACHE")]
+    pub cache: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+    /// What to do (default: the dashboard).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// Options of the dashboard.
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct DashboardArgs {
+    /// Hide every action that would change the cache.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Don't keep a local index (in the platform cache directory) between sessions.
+    #[arg(long)]
+    pub no_index: bool,
 }
 
 /// Options shared by commands that judge signatures.
@@ -150,10 +182,16 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Write a demo cache (a realistic mix of good and broken paths) and audit it.
+    /// Write a demo cache (a realistic mix of good and broken paths) and open it in the
+    /// dashboard (on a terminal; otherwise, or with --no-tui, print its audit).
     Demo {
         /// Where to write it [default: <data dir>/narscope/demo-cache].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Print the audit instead of opening the dashboard.
+        #[arg(long)]
+        no_tui: bool,
+        #[command(flatten)]
+        dashboard: DashboardArgs,
     },
 }

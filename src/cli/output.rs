@@ -100,6 +100,30 @@ pub fn write_paths_doc<W: Write, T: serde::Serialize>(
     items: &[T],
     tail: &[(&str, serde_json::Value)],
 ) -> std::io::Result<()> {
+    write_doc(out, head, items.len(), tail, |out, i| {
+        serde_json::to_writer(out, &items[i]).map_err(std::io::Error::from)
+    })
+}
+
+/// [`write_paths_doc`] with items already serialized (each one JSON value).
+pub fn write_paths_doc_raw<W: Write>(
+    out: W,
+    head: &[(&str, serde_json::Value)],
+    items: &[&[u8]],
+    tail: &[(&str, serde_json::Value)],
+) -> std::io::Result<()> {
+    write_doc(out, head, items.len(), tail, |out, i| {
+        out.write_all(items[i])
+    })
+}
+
+fn write_doc<W: Write>(
+    out: W,
+    head: &[(&str, serde_json::Value)],
+    n: usize,
+    tail: &[(&str, serde_json::Value)],
+    mut item: impl FnMut(&mut dyn Write, usize) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     out.write_all(b"{\n")?;
     for (k, v) in head {
@@ -111,11 +135,11 @@ pub fn write_paths_doc<W: Write, T: serde::Serialize>(
         )?;
     }
     out.write_all(b"  \"paths\": [")?;
-    for (i, item) in items.iter().enumerate() {
+    for i in 0..n {
         out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
-        serde_json::to_writer(&mut out, item)?;
+        item(&mut out, i)?;
     }
-    out.write_all(if items.is_empty() { b"]" } else { b"\n  ]" })?;
+    out.write_all(if n == 0 { b"]" } else { b"\n  ]" })?;
     for (k, v) in tail {
         write!(
             out,

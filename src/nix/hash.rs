@@ -369,21 +369,44 @@ fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), String> {
 /// Base64 decoding the way Nix does it: standard alphabet, stops at the first `=`,
 /// skips `\n`, ignores leftover bits.
 pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+    // 0..=63: a digit; SKIP: '\n'; STOP: '='; BAD: anything else.
+    const SKIP: u8 = 0xfe;
+    const STOP: u8 = 0xfd;
+    const BAD: u8 = 0xff;
+    const TABLE: [u8; 256] = {
+        let mut t = [BAD; 256];
+        let mut i = 0;
+        while i < 26 {
+            t[b'A' as usize + i] = i as u8;
+            t[b'a' as usize + i] = 26 + i as u8;
+            i += 1;
+        }
+        let mut d = 0;
+        while d < 10 {
+            t[b'0' as usize + d] = 52 + d as u8;
+            d += 1;
+        }
+        t[b'+' as usize] = 62;
+        t[b'/' as usize] = 63;
+        t[b'\n' as usize] = SKIP;
+        t[b'=' as usize] = STOP;
+        t
+    };
     let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
     let mut acc: u32 = 0;
     let mut bits = 0u32;
-    for (pos, c) in s.char_indices() {
-        let v = match c {
-            '=' => break,
-            '\n' => continue,
-            'A'..='Z' => c as u32 - 'A' as u32,
-            'a'..='z' => c as u32 - 'a' as u32 + 26,
-            '0'..='9' => c as u32 - '0' as u32 + 52,
-            '+' => 62,
-            '/' => 63,
-            _ => return Err(format!("invalid base64 character {c:?} at offset {pos}")),
-        };
-        acc = ((acc << 6) | v) & 0xffff;
+    for (pos, &b) in s.as_bytes().iter().enumerate() {
+        let v = TABLE[b as usize];
+        match v {
+            STOP => break,
+            SKIP => continue,
+            BAD => {
+                let c = s.get(pos..).and_then(|r| r.chars().next()).unwrap_or('?');
+                return Err(format!("invalid base64 character {c:?} at offset {pos}"));
+            }
+            _ => {}
+        }
+        acc = ((acc << 6) | u32::from(v)) & 0xffff;
         bits += 6;
         if bits >= 8 {
             bits -= 8;

@@ -279,12 +279,21 @@ impl Inner {
         if !md.is_file() {
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(usize::try_from(md.len()).unwrap_or(0));
-        match f.read_to_end(&mut buf) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Ok(None),
-            Err(e) => return Err(self.io_err("GET", key, &path, &e)),
+        // Read the size fstat gave, in as few calls as possible (read_to_end would stat again
+        // and probe for more); an object is replaced by rename, so the open file keeps its size.
+        let len = usize::try_from(md.len()).unwrap_or(0);
+        let mut buf = vec![0u8; len];
+        let mut n = 0;
+        while n < len {
+            match f.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(r) => n += r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Ok(None),
+                Err(e) => return Err(self.io_err("GET", key, &path, &e)),
+            }
         }
+        buf.truncate(n);
         Ok(Some(GetResult {
             meta: meta_of(key, &md),
             bytes: bytes::Bytes::from(buf),

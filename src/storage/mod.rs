@@ -7,9 +7,11 @@
 pub mod error;
 pub mod file;
 pub mod s3;
+mod s3_lean;
 pub mod url;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use s3_lean::LeanStats;
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};
@@ -269,14 +271,26 @@ pub fn list_root_parallel_with(
     concurrency: usize,
     keys: RootKeys,
 ) -> impl Stream<Item = Result<ListPage, StoreError>> + Send {
-    let top = keys == RootKeys::TopLevelOnly;
+    list_parallel_under(store, "", concurrency, keys == RootKeys::TopLevelOnly)
+}
+
+/// Every key under `base` (`""` or a directory such as `nar/`), exactly once, listed as one
+/// scan per nix32 character after `base` plus range scans for everything else, as
+/// [`list_root_parallel_with`] does at the root. NAR keys (`nar/<nix32 FileHash>.nar.xz`) spread
+/// evenly over these scans. With `top_only`, keys below a further `/` are skipped.
+pub fn list_parallel_under(
+    store: Arc<dyn Store>,
+    base: &str,
+    concurrency: usize,
+    top_only: bool,
+) -> impl Stream<Item = Result<ListPage, StoreError>> + Send {
     let mut scans: Vec<BoxStream<'static, Result<ListPage, StoreError>>> = Vec::new();
     for c in NIX32_CHARS.chars().chain("eotu".chars()) {
         let opts = ListOptions {
-            top_level_only: top,
+            top_level_only: top_only,
             ..ListOptions::default()
         };
-        scans.push(scan(store.clone(), c.to_string(), opts, None).boxed());
+        scans.push(scan(store.clone(), format!("{base}{c}"), opts, None).boxed());
     }
     // Ranges of first characters not covered by the prefix scans above; start_after is the
     // greatest string starting with the previous scanned character (keys are ≤ 1024 bytes and
@@ -288,14 +302,20 @@ pub fn list_root_parallel_with(
     ];
     for (after, upper) in ranges {
         let opts = ListOptions {
-            top_level_only: top,
-            start_after: after.map(str::to_string),
+            top_level_only: top_only,
+            start_after: match after {
+                Some(a) => Some(format!("{base}{a}")),
+                // Everything under `base` sorts after `base` itself.
+                None if base.is_empty() => None,
+                None => Some(base.to_string()),
+            },
             max_keys: Some(100),
         };
         let range = Range {
-            upper: upper.map(str::to_string),
+            base: base.to_string(),
+            upper: upper.map(|u| format!("{base}{u}")),
         };
-        scans.push(scan(store.clone(), String::new(), opts, Some(range)).boxed());
+        scans.push(scan(store.clone(), base.to_string(), opts, Some(range)).boxed());
     }
     stream::iter(scans).flatten_unordered(Some(concurrency.max(1)))
 }
@@ -304,12 +324,14 @@ pub fn list_root_parallel_with(
 /// dropped from it.
 #[derive(Clone)]
 struct Range {
+    /// The directory scanned (`""` or `nar/`).
+    base: String,
     upper: Option<String>,
 }
 
-fn covered_by_prefix_scan(key: &str) -> bool {
-    key.chars()
-        .next()
+fn covered_by_prefix_scan(base: &str, key: &str) -> bool {
+    key.strip_prefix(base)
+        .and_then(|rest| rest.chars().next())
         .is_some_and(|c| NIX32_CHARS.contains(c) || "eotu".contains(c))
 }
 
@@ -365,7 +387,8 @@ fn scan(
                             st.done = true;
                             page.objects.retain(|o| o.key.as_str() < upper.as_str());
                         }
-                        page.objects.retain(|o| !covered_by_prefix_scan(&o.key));
+                        page.objects
+                            .retain(|o| !covered_by_prefix_scan(&r.base, &o.key));
                     }
                     if page.objects.is_empty() {
                         continue;

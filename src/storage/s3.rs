@@ -75,6 +75,9 @@ pub struct S3Options {
     pub metadata_timeout: Duration,
     /// Time allowed until the response of a transfer (GET, PUT, part upload) starts.
     pub transfer_timeout: Duration,
+    /// Small GETs go through a lean SigV4 client first, falling back to the SDK for anything but
+    /// a plain 200 or `NoSuchKey` (see `s3_lean`). Off: every request goes through the SDK.
+    pub lean_get: bool,
 }
 
 impl Default for S3Options {
@@ -87,6 +90,7 @@ impl Default for S3Options {
             connect_timeout: Duration::from_secs(5),
             metadata_timeout: Duration::from_secs(60),
             transfer_timeout: Duration::from_secs(600),
+            lean_get: true,
         }
     }
 }
@@ -122,6 +126,7 @@ pub struct S3Store {
     endpoint: String,
     desc: String,
     opts: S3Options,
+    lean: Option<super::s3_lean::LeanGet>,
 }
 
 /// What an SDK error boils down to.
@@ -280,6 +285,17 @@ impl S3Store {
             }
         }
         let client = Client::from_conf(b.build());
+        let lean = if opts.lean_get {
+            super::s3_lean::LeanGet::new(
+                &url,
+                &region,
+                sdk.credentials_provider(),
+                opts.connect_timeout,
+                opts.transfer_timeout,
+            )
+        } else {
+            None
+        };
         let endpoint = url
             .endpoint
             .clone()
@@ -296,7 +312,67 @@ impl S3Store {
             endpoint,
             desc,
             opts,
+            lean,
         })
+    }
+
+    /// How the lean GET path has fared (`None` when this store does not use it).
+    pub fn lean_stats(&self) -> Option<super::LeanStats> {
+        self.lean.as_ref().map(|l| l.stats())
+    }
+
+    /// GetObject through the SDK; `None` when missing (403 counting as missing, as in Nix).
+    async fn sdk_get_object(
+        &self,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StoreError> {
+        let full = self.full_key("GET", key)?;
+        match self
+            .client
+            .get_object()
+            .bucket(&self.url.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(o)),
+            Err(e) => {
+                let f = Failure::from_sdk(&e);
+                if f.means_missing() {
+                    return Ok(None);
+                }
+                Err(self.error(f, "GET", Some(key)))
+            }
+        }
+    }
+
+    async fn sdk_get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
+        let Some(out) = self.sdk_get_object(key).await? else {
+            return Ok(None);
+        };
+        let content_encoding = out.content_encoding().map(str::to_string).or_else(|| {
+            out.metadata()
+                .and_then(|m| m.get("content-encoding"))
+                .cloned()
+        });
+        let mut meta = ObjectMeta {
+            key: key.to_string(),
+            size: size_of(out.content_length()),
+            last_modified: to_system_time(out.last_modified()),
+            etag: out.e_tag().map(str::to_string),
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.body_error("GET", key, e))?
+            .into_bytes();
+        meta.size = bytes.len() as u64;
+        Ok(Some(GetResult {
+            meta,
+            bytes,
+            content_encoding,
+        }))
     }
 
     /// The URL this store was opened with.
@@ -780,67 +856,28 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
-        let full = self.full_key("GET", key)?;
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.url.bucket)
-            .key(&full)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let f = Failure::from_sdk(&e);
-                if f.means_missing() {
-                    return Ok(None);
+        use super::s3_lean::LeanOutcome;
+        let Some(lean) = self.lean.as_ref().filter(|l| l.enabled()) else {
+            return self.sdk_get(key).await;
+        };
+        self.full_key("GET", key)?;
+        match lean.get(key).await {
+            LeanOutcome::Found(r) => Ok(Some(r)),
+            LeanOutcome::Missing => Ok(None),
+            LeanOutcome::Fallback(why) => {
+                tracing::trace!("lean GET of {key} fell back to the SDK: {why}");
+                let r = self.sdk_get(key).await;
+                if matches!(r, Ok(Some(_))) {
+                    lean.strike(&why);
                 }
-                return Err(self.error(f, "GET", Some(key)));
+                r
             }
-        };
-        let content_encoding = out.content_encoding().map(str::to_string).or_else(|| {
-            out.metadata()
-                .and_then(|m| m.get("content-encoding"))
-                .cloned()
-        });
-        let mut meta = ObjectMeta {
-            key: key.to_string(),
-            size: size_of(out.content_length()),
-            last_modified: to_system_time(out.last_modified()),
-            etag: out.e_tag().map(str::to_string),
-        };
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.body_error("GET", key, e))?
-            .into_bytes();
-        meta.size = bytes.len() as u64;
-        Ok(Some(GetResult {
-            meta,
-            bytes,
-            content_encoding,
-        }))
+        }
     }
 
     async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
-        let full = self.full_key("GET", key)?;
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.url.bucket)
-            .key(&full)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let f = Failure::from_sdk(&e);
-                if f.means_missing() {
-                    return Ok(None);
-                }
-                return Err(self.error(f, "GET", Some(key)));
-            }
+        let Some(out) = self.sdk_get_object(key).await? else {
+            return Ok(None);
         };
         let meta = ObjectMeta {
             key: key.to_string(),

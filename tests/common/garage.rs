@@ -30,8 +30,14 @@ static SHARED: OnceLock<Garage> = OnceLock::new();
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
 const INSTALL_HINT: &str = "install it with `cargo install garage --version 2.5.0 --locked \
-     --no-default-features --features bundled-libs,sqlite` (about 10 min), or point GARAGE_BIN at \
+     --no-default-features --features bundled-libs,lmdb,sqlite` (about 10 min), or point GARAGE_BIN at \
      a garage binary; set NARSCOPE_SKIP_GARAGE=1 to skip the Garage tests";
+
+/// Garage's metadata engine: `NARSCOPE_GARAGE_DB` (`lmdb` or `sqlite`), default `lmdb`, the
+/// engine Garage recommends.
+fn db_engine() -> String {
+    std::env::var("NARSCOPE_GARAGE_DB").unwrap_or_else(|_| "lmdb".to_string())
+}
 
 fn find_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("GARAGE_BIN") {
@@ -85,7 +91,7 @@ impl Garage {
         let toml = format!(
             r#"metadata_dir = "{d}/meta"
 data_dir = "{d}/data"
-db_engine = "sqlite"
+db_engine = "{engine}"
 replication_factor = 1
 metadata_fsync = false
 data_fsync = false
@@ -108,6 +114,7 @@ admin_token = "narscope-test-admin"
 metrics_token = "narscope-test-metrics"
 "#,
             d = dir.display(),
+            engine = db_engine(),
             secret = super::random_hex(32),
         );
         std::fs::write(&config, toml).expect("write garage.toml");

@@ -1,0 +1,324 @@
+//! Dashboard benchmark: prints figures, asserts nothing about time.
+//!
+//!   cargo bench --bench tui
+//!
+//! 1. A 1,000,000-row index (synthetic rows with references): the time to draw one frame
+//!    (160×48 and 80×24), the time a filter keystroke takes (substring and fuzzy, typed one
+//!    character at a time through the reducer, including the view rebuild), and peak RSS.
+//! 2. A 100,000-path file:// cache scanned once into a persistent index: the warm open (load
+//!    the index, build the view, draw the first full frame), as the dashboard does it.
+//!
+//! NARSCOPE_BENCH_ROWS changes the row count of part 1.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use narscope::index::{Comp, Index, NarInfoSummary, RowData, RowStatus, TextRef};
+use narscope::nix::nix32;
+use narscope::tui::app::{App, Msg};
+use narscope::tui::keymap::Keymap;
+use narscope::tui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Deterministic pseudo-random numbers (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+const NAMES: &[&str] = &[
+    "glibc",
+    "bash",
+    "coreutils",
+    "python3",
+    "perl",
+    "openssl",
+    "zlib",
+    "curl",
+    "gcc",
+    "llvm",
+    "rustc",
+    "nodejs",
+    "hello",
+    "jq",
+    "ripgrep",
+    "systemd",
+    "linux",
+    "firefox",
+    "git",
+    "vim",
+];
+
+fn hash_part(i: u64) -> String {
+    let mut d = [0u8; 20];
+    d[..8].copy_from_slice(&i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+    d[8..16].copy_from_slice(
+        &(i ^ 0xDEAD_BEEF)
+            .wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            .to_le_bytes(),
+    );
+    d[16..].copy_from_slice(&(i as u32).to_le_bytes());
+    nix32::encode(&d)
+}
+
+fn synthetic_index(n: u64) -> Index {
+    let mut idx = Index::new("file:///bench", [0; 32]);
+    let mut rng = Rng(0x1234_5678);
+    let statuses = [
+        RowStatus::Trusted,
+        RowStatus::Trusted,
+        RowStatus::Trusted,
+        RowStatus::Unsigned,
+        RowStatus::Untrusted,
+        RowStatus::ContentAddressed,
+    ];
+    for i in 0..n {
+        let h = hash_part(i);
+        let name = format!(
+            "{}-{}.{}.{}",
+            NAMES[(rng.next() % NAMES.len() as u64) as usize],
+            i % 97,
+            rng.next() % 10,
+            i
+        );
+        let refs: Vec<(String, String)> = (0..(rng.next() % 8))
+            .filter(|_| i > 0)
+            .map(|_| {
+                let j = rng.next() % i;
+                (hash_part(j), String::new())
+            })
+            .collect();
+        idx.list_key(&h, 500, 1_700_000_000 + i as i64, i + 1);
+        idx.apply(&RowData {
+            hash_part: h.clone(),
+            obj_size: 500,
+            mtime: 1_700_000_000 + i as i64,
+            etag: i + 1,
+            info: Some(NarInfoSummary {
+                name,
+                store_hash: h.clone(),
+                url: format!("nar/{h}{h}.nar.xz"),
+                references: refs,
+                nar_size: 1000 + rng.next() % 10_000_000,
+                file_size: Some(300 + rng.next() % 3_000_000),
+                comp: Comp::Xz,
+                ca: false,
+                deriver: true,
+            }),
+            status: statuses[(rng.next() % statuses.len() as u64) as usize],
+            text: TextRef::default(),
+        });
+    }
+    idx
+}
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent {
+        code: KeyCode::Char(c),
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent {
+        code: KeyCode::Char(c),
+        modifiers: KeyModifiers::CONTROL,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn esc() -> Msg {
+    Msg::Key(KeyEvent {
+        code: KeyCode::Esc,
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn frame_times(app: &mut App, w: u16, h: u16, frames: usize) -> (f64, f64) {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut times = Vec::with_capacity(frames);
+    for i in 0..frames {
+        // Move the cursor between frames, as scrolling does.
+        app.update(key(if i % 50 < 25 { 'j' } else { 'k' }));
+        let s = Instant::now();
+        t.draw(|f| narscope::tui::ui::draw(f, app)).unwrap();
+        times.push(s.elapsed());
+    }
+    times.sort();
+    let mean = times.iter().sum::<Duration>() / frames as u32;
+    (ms(mean), ms(times[frames * 99 / 100]))
+}
+
+fn type_filter(app: &mut App, text: &str, fuzzy: bool) -> (f64, f64, usize) {
+    app.update(key('/'));
+    if fuzzy {
+        app.update(ctrl('x'));
+    }
+    let mut times = Vec::new();
+    for c in text.chars() {
+        let s = Instant::now();
+        app.update(key(c));
+        times.push(s.elapsed());
+    }
+    let shown = app.view.rows().len();
+    let s = Instant::now();
+    app.update(esc());
+    times.push(s.elapsed());
+    if fuzzy {
+        app.update(ctrl('x'));
+    }
+    if std::env::var_os("NARSCOPE_BENCH_VERBOSE").is_some() {
+        let each: Vec<String> = times.iter().map(|t| format!("{:.1}", ms(*t))).collect();
+        println!(
+            "  keystrokes of \"{text}\" (ms, the last is esc): {}",
+            each.join(" ")
+        );
+    }
+    let max = times.iter().max().copied().unwrap_or_default();
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    (ms(mean), ms(max), shown)
+}
+
+fn main() {
+    let n: u64 = std::env::var("NARSCOPE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    println!("narscope dashboard benchmark: {}", common::machine());
+
+    // Part 1: a million rows.
+    let t = Instant::now();
+    let idx = synthetic_index(n);
+    println!(
+        "built a {n}-row index in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let index = Arc::new(std::sync::RwLock::new(idx));
+    let t = Instant::now();
+    let mut app = App::new(
+        index,
+        "file:///bench",
+        Keymap::default_map(),
+        Theme::default_theme(false),
+    );
+    println!(
+        "first view (sort by name of {n} rows) in {:.0} ms",
+        ms(t.elapsed())
+    );
+    let (mean, p99) = frame_times(&mut app, 160, 48, 400);
+    println!("frame 160x48 with {n} rows: mean {mean:.2} ms, p99 {p99:.2} ms");
+    let (mean, p99) = frame_times(&mut app, 80, 24, 400);
+    println!("frame  80x24 with {n} rows: mean {mean:.2} ms, p99 {p99:.2} ms");
+    for (q, fuzzy) in [
+        ("python3-4", false),
+        ("zzz", false),
+        ("glbc", true),
+        ("rgrep1", true),
+    ] {
+        let (mean, max, shown) = type_filter(&mut app, q, fuzzy);
+        let how = if fuzzy { "fuzzy" } else { "substring" };
+        println!(
+            "filter keystroke, {how} \"{q}\" over {n} rows: mean {mean:.1} ms, worst {max:.1} ms ({shown} shown)"
+        );
+    }
+    let t = Instant::now();
+    app.update(key('s'));
+    println!("re-sort {n} rows by NAR size: {:.0} ms", ms(t.elapsed()));
+    println!(
+        "RSS with {n} rows indexed: {:.0} MB now, peak {:.0} MB",
+        rss_kib("VmRSS:") as f64 / 1024.0,
+        rss_kib("VmHWM:") as f64 / 1024.0
+    );
+    drop(app);
+
+    // Part 2: warm open of a 100k-path cache.
+    let paths: usize = std::env::var("NARSCOPE_BENCH_WARM_PATHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let state_dir = dir.path().join("state");
+    // SAFETY: set before any thread of this benchmark reads it.
+    unsafe { std::env::set_var("NARSCOPE_CACHE_DIR", &state_dir) };
+    let key = narscope::nix::SecretKey::generate("bench-1").unwrap();
+    let public = narscope::demo::write_synthetic_cache(&cache_dir, paths, &key).unwrap();
+    let url = narscope::storage::CacheUrl::File(cache_dir.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut keys = narscope::nix::TrustedKeys::new();
+    keys.add(public);
+    let keys = Arc::new(keys);
+    let cold = Instant::now();
+    rt.block_on(async {
+        let cache = Arc::new(narscope::cache::Cache::open(&url).await.unwrap());
+        let opened = narscope::index::scan::open_index(&url.to_string(), true);
+        narscope::index::scan::scan(
+            cache,
+            opened.index.clone(),
+            keys.clone(),
+            Default::default(),
+            Arc::default(),
+            Arc::new(|| {}),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        opened.save().unwrap();
+    });
+    println!(
+        "cold scan of a {paths}-path file:// cache into the index: {:.2} s",
+        cold.elapsed().as_secs_f64()
+    );
+    let mut opens = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let opened = narscope::index::scan::open_index(&url.to_string(), true);
+        assert!(opened.loaded, "index reloads");
+        let load = t.elapsed();
+        let app = App::new(
+            opened.index.clone(),
+            &url.to_string(),
+            Keymap::default_map(),
+            Theme::default_theme(false),
+        );
+        let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        term.draw(|f| narscope::tui::ui::draw(f, &app)).unwrap();
+        opens.push((t.elapsed(), load));
+        drop(opened);
+    }
+    opens.sort();
+    let (total, load) = opens[opens.len() / 2];
+    println!(
+        "warm open of {paths} paths to the first full frame: {:.0} ms (median of 5; loading the index {:.0} ms)",
+        ms(total),
+        ms(load)
+    );
+}

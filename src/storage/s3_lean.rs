@@ -1,0 +1,367 @@
+//! A lean signed GET for small objects, beside the AWS SDK.
+//!
+//! An audit fetches one small narinfo per path, and on a fast link the SDK's per-request work
+//! (its interceptor and retry machinery) costs more CPU than the request itself. This path signs a
+//! plain HTTP/1.1 GET with SigV4 and sends it on a pooled hyper client. It only ever answers
+//! the two clear cases, and hands everything else to the SDK, which then decides exactly as it
+//! does without this path:
+//! - 200: the object;
+//! - 404 whose body says `NoSuchKey`: missing;
+//! - anything else (403, other 404s, 3xx, 5xx, network errors, timeouts, credential errors):
+//!   [`LeanOutcome::Fallback`], and the caller repeats the request through the SDK (retries,
+//!   error translation and advice included).
+//!
+//! If the SDK keeps succeeding where this path fell back (an endpoint layout it does not know),
+//! the caller turns it off for the rest of the session ([`LeanGet::strike`]).
+
+use super::{GetResult, ObjectMeta, S3Url};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Consecutive "fell back, then the SDK succeeded" events after which the lean path is off.
+const STRIKES_TO_DISABLE: u32 = 8;
+/// Credentials are refreshed this long before they expire.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(120);
+/// Largest 404 body read to look for `NoSuchKey`.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// What a lean GET found.
+pub(super) enum LeanOutcome {
+    /// 200, with the object.
+    Found(GetResult),
+    /// 404 `NoSuchKey`.
+    Missing,
+    /// Anything else: ask the SDK. The string says why (for the debug log).
+    Fallback(String),
+}
+
+/// Counters, for tests and the benchmark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeanStats {
+    /// Requests answered by the lean path (found or missing).
+    pub answered: u64,
+    /// Requests handed to the SDK.
+    pub fallbacks: u64,
+    /// Whether the lean path is still in use.
+    pub enabled: bool,
+}
+
+/// The lean GET client of one [`super::s3::S3Store`].
+pub(super) struct LeanGet {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// `scheme://authority` requests go to.
+    origin: String,
+    /// The Host header (signed and sent).
+    host: String,
+    /// Encoded path up to the object key: `/bucket/prefix/` (path style) or `/prefix/`.
+    path_prefix: String,
+    region: String,
+    provider: SharedCredentialsProvider,
+    credentials: tokio::sync::Mutex<Option<Credentials>>,
+    timeout: Duration,
+    enabled: AtomicBool,
+    strikes: AtomicU32,
+    answered: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+impl LeanGet {
+    /// A lean client for `url`, or `None` where the request layout is not one this path knows
+    /// (an endpoint with a path, no credentials) or TLS cannot be set up; the SDK then does
+    /// every GET.
+    pub(super) fn new(
+        url: &S3Url,
+        region: &str,
+        provider: Option<SharedCredentialsProvider>,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Option<LeanGet> {
+        let provider = provider?;
+        let (scheme, endpoint_host) = match &url.endpoint {
+            Some(ep) => {
+                let uri: http::Uri = ep.parse().ok()?;
+                if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+                    return None;
+                }
+                (uri.scheme_str()?.to_string(), uri.authority()?.to_string())
+            }
+            None => {
+                let suffix = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                ("https".to_string(), format!("s3.{region}.{suffix}"))
+            }
+        };
+        if scheme != "http" && scheme != "https" {
+            return None;
+        }
+        let root = encode_path(&url.key_prefix());
+        let (host, path_prefix) = if url.path_style() {
+            (
+                endpoint_host,
+                format!("/{}/{root}", encode_path(&url.bucket)),
+            )
+        } else {
+            (
+                format!("{}.{endpoint_host}", url.bucket),
+                format!("/{root}"),
+            )
+        };
+        let provider_tls = rustls::crypto::aws_lc_rs::default_provider();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider_tls)
+            .ok()?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build(https);
+        Some(LeanGet {
+            client,
+            origin: format!("{scheme}://{host}"),
+            host,
+            path_prefix,
+            region: region.to_string(),
+            provider,
+            credentials: tokio::sync::Mutex::new(None),
+            timeout,
+            enabled: AtomicBool::new(true),
+            strikes: AtomicU32::new(0),
+            answered: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+        })
+    }
+
+    pub(super) fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn stats(&self) -> LeanStats {
+        LeanStats {
+            answered: self.answered.load(Ordering::Relaxed),
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            enabled: self.enabled(),
+        }
+    }
+
+    /// Records that the SDK succeeded where this path fell back; enough of those in a row turn
+    /// the lean path off.
+    pub(super) fn strike(&self, why: &str) {
+        let n = self.strikes.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= STRIKES_TO_DISABLE && self.enabled.swap(false, Ordering::Relaxed) {
+            tracing::debug!(
+                "lean S3 GET turned off after {n} fallbacks the SDK answered (last: {why})"
+            );
+        }
+    }
+
+    /// GET `key` (relative to the cache root).
+    pub(super) async fn get(&self, key: &str) -> LeanOutcome {
+        let outcome = match tokio::time::timeout(self.timeout, self.try_get(key)).await {
+            Ok(o) => o,
+            Err(_) => LeanOutcome::Fallback(format!("no answer within {:?}", self.timeout)),
+        };
+        match &outcome {
+            LeanOutcome::Fallback(_) => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+                self.strikes.store(0, Ordering::Relaxed);
+            }
+        }
+        outcome
+    }
+
+    async fn try_get(&self, key: &str) -> LeanOutcome {
+        let path = format!("{}{}", self.path_prefix, encode_path(key));
+        let uri = format!("{}{path}", self.origin);
+        let creds = match self.credentials().await {
+            Ok(c) => c,
+            Err(e) => return LeanOutcome::Fallback(e),
+        };
+        let mut req = match http::Request::builder()
+            .method(http::Method::GET)
+            .uri(&uri)
+            .header(http::header::HOST, &self.host)
+            .body(Empty::<Bytes>::new())
+        {
+            Ok(r) => r,
+            Err(e) => return LeanOutcome::Fallback(format!("request: {e}")),
+        };
+        if let Err(e) = self.sign(&mut req, &uri, creds) {
+            return LeanOutcome::Fallback(e);
+        }
+        let resp = match self.client.request(req).await {
+            Ok(r) => r,
+            Err(e) => return LeanOutcome::Fallback(format!("transport: {e}")),
+        };
+        let status = resp.status();
+        let (parts, body) = resp.into_parts();
+        match status.as_u16() {
+            200 => {
+                let bytes = match body.collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(e) => return LeanOutcome::Fallback(format!("body: {e}")),
+                };
+                let h = &parts.headers;
+                let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+                if let Some(len) = text("content-length").and_then(|v| v.parse::<u64>().ok())
+                    && len != bytes.len() as u64
+                {
+                    return LeanOutcome::Fallback(format!(
+                        "body of {} bytes, Content-Length {len}",
+                        bytes.len()
+                    ));
+                }
+                let content_encoding = text("content-encoding")
+                    .or_else(|| text("x-amz-meta-content-encoding"))
+                    .map(str::to_string);
+                let last_modified = text("last-modified").and_then(|v| {
+                    aws_smithy_types::DateTime::from_str(
+                        v,
+                        aws_smithy_types::date_time::Format::HttpDate,
+                    )
+                    .ok()
+                    .and_then(|d| SystemTime::try_from(d).ok())
+                });
+                LeanOutcome::Found(GetResult {
+                    meta: ObjectMeta {
+                        key: key.to_string(),
+                        size: bytes.len() as u64,
+                        last_modified,
+                        etag: text("etag").map(str::to_string),
+                    },
+                    bytes,
+                    content_encoding,
+                })
+            }
+            404 => {
+                let limited = http_body_util::Limited::new(body, MAX_ERROR_BODY);
+                match limited.collect().await.map(|b| b.to_bytes()) {
+                    Ok(b) if contains(&b, b"<Code>NoSuchKey</Code>") => LeanOutcome::Missing,
+                    _ => LeanOutcome::Fallback("404 without NoSuchKey".to_string()),
+                }
+            }
+            s => LeanOutcome::Fallback(format!("HTTP {s}")),
+        }
+    }
+
+    fn sign(
+        &self,
+        req: &mut http::Request<Empty<Bytes>>,
+        uri: &str,
+        creds: Credentials,
+    ) -> Result<(), String> {
+        let mut settings = SigningSettings::default();
+        // S3's rules: the path is signed as sent (encoded once, never normalised), and the
+        // payload hash travels in x-amz-content-sha256.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let identity = creds.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| format!("signing parameters: {e}"))?
+            .into();
+        let headers = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let signable = SignableRequest::new("GET", uri, headers, SignableBody::Bytes(&[]))
+            .map_err(|e| format!("signing: {e}"))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| format!("signing: {e}"))?
+            .into_parts();
+        instructions.apply_to_request_http1x(req);
+        Ok(())
+    }
+
+    /// Current credentials, refreshed from the provider shortly before they expire. Errors
+    /// are only reasons to fall back: the SDK reports credential problems properly.
+    async fn credentials(&self) -> Result<Credentials, String> {
+        let mut cached = self.credentials.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = match c.expiry() {
+                None => true,
+                Some(t) => t > SystemTime::now() + CREDENTIALS_MARGIN,
+            };
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let c = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("credentials: {e}"))?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// Percent-encodes a key path as S3 expects: everything but RFC 3986 unreserved characters and
+/// `/`.
+pub(super) fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_s3() {
+        assert_eq!(encode_path("a/b c+d%é~_.-"), "a/b%20c%2Bd%25%C3%A9~_.-");
+        assert_eq!(encode_path("0123abc.narinfo"), "0123abc.narinfo");
+    }
+
+    #[test]
+    fn finds_no_such_key() {
+        assert!(contains(
+            b"<?xml?><Error><Code>NoSuchKey</Code></Error>",
+            b"<Code>NoSuchKey</Code>"
+        ));
+        assert!(!contains(
+            b"<Error><Code>NoSuchBucket</Code></Error>",
+            b"<Code>NoSuchKey</Code>"
+        ));
+    }
+}

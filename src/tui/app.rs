@@ -1,0 +1,1279 @@
+//! The dashboard's state and its reducer: [`App::update`] takes a [`Msg`], changes the state
+//! and returns the [`Effect`]s to run. It does no I/O and never waits; everything slow is an
+//! effect whose result comes back as a message.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+use super::detail::Detail;
+use super::keymap::{Action, Key, Keymap, Mode};
+use super::theme::Theme;
+use super::view::{SortKey, StatusFilter, View};
+use crate::index::scan::{ScanProgress, ScanSummary};
+use crate::index::{Index, Problems, RowId, Totals};
+use crate::jobs::{JobEvent, JobHandle, JobId, JobState};
+
+/// A pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// The store path list.
+    List,
+    /// The selected narinfo.
+    Details,
+    /// Its signatures.
+    Signatures,
+    /// Totals and problems.
+    Overview,
+    /// Background jobs.
+    Jobs,
+}
+
+impl Focus {
+    const CYCLE: [Focus; 5] = [
+        Focus::List,
+        Focus::Details,
+        Focus::Signatures,
+        Focus::Overview,
+        Focus::Jobs,
+    ];
+
+    /// The pane's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Focus::List => "Store paths",
+            Focus::Details => "Details",
+            Focus::Signatures => "Signatures",
+            Focus::Overview => "Overview",
+            Focus::Jobs => "Jobs",
+        }
+    }
+}
+
+/// A one-line text input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineInput {
+    /// The text.
+    pub text: String,
+    /// Cursor position, in characters.
+    pub cursor: usize,
+}
+
+/// What a key did to a [`LineInput`].
+enum Edit {
+    Changed,
+    Unchanged,
+    Submit,
+    Cancel,
+}
+
+impl LineInput {
+    fn with(text: &str) -> LineInput {
+        LineInput {
+            text: text.to_string(),
+            cursor: text.chars().count(),
+        }
+    }
+
+    fn byte_at(&self, cursor: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(cursor)
+            .map(|(i, _)| i)
+            .unwrap_or(self.text.len())
+    }
+
+    fn key(&mut self, k: &KeyEvent) -> Edit {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Enter => Edit::Submit,
+            KeyCode::Esc => Edit::Cancel,
+            KeyCode::Char('c') if ctrl => Edit::Cancel,
+            KeyCode::Char('u') if ctrl => {
+                let b = self.byte_at(self.cursor);
+                self.text.replace_range(..b, "");
+                self.cursor = 0;
+                Edit::Changed
+            }
+            KeyCode::Char('w') if ctrl => {
+                let b = self.byte_at(self.cursor);
+                let head = &self.text[..b];
+                let keep = head.trim_end().rfind(' ').map(|i| i + 1).unwrap_or(0);
+                self.text.replace_range(keep..b, "");
+                self.cursor = self.text[..keep].chars().count();
+                Edit::Changed
+            }
+            KeyCode::Char(c) if !ctrl => {
+                let b = self.byte_at(self.cursor);
+                self.text.insert(b, c);
+                self.cursor += 1;
+                Edit::Changed
+            }
+            KeyCode::Backspace if self.cursor > 0 => {
+                let b = self.byte_at(self.cursor - 1);
+                self.text.remove(b);
+                self.cursor -= 1;
+                Edit::Changed
+            }
+            KeyCode::Delete if self.cursor < self.text.chars().count() => {
+                let b = self.byte_at(self.cursor);
+                self.text.remove(b);
+                Edit::Changed
+            }
+            KeyCode::Left => {
+                self.cursor = self.cursor.saturating_sub(1);
+                Edit::Unchanged
+            }
+            KeyCode::Right => {
+                self.cursor = (self.cursor + 1).min(self.text.chars().count());
+                Edit::Unchanged
+            }
+            KeyCode::Home => {
+                self.cursor = 0;
+                Edit::Unchanged
+            }
+            KeyCode::End => {
+                self.cursor = self.text.chars().count();
+                Edit::Unchanged
+            }
+            _ => Edit::Unchanged,
+        }
+    }
+}
+
+/// What a confirmed dialog starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Quit although jobs are running.
+    Quit,
+    /// Deep-verify these rows.
+    VerifyContents(Vec<RowId>),
+}
+
+/// A confirmation dialog. It defaults to Cancel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirm {
+    /// Title.
+    pub title: String,
+    /// What will happen, one line each (scrollable).
+    pub lines: Vec<String>,
+    /// The confirm button's label.
+    pub yes_label: String,
+    /// Whether the confirm button is highlighted.
+    pub yes_selected: bool,
+    /// First line shown.
+    pub scroll: usize,
+    /// Whether this destroys something (drawn in the danger colour).
+    pub destructive: bool,
+    /// What confirming does.
+    pub then: Confirmed,
+}
+
+/// An overlay on top of the panes; it takes the keys while open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    /// None.
+    None,
+    /// Help, scrolled to a line.
+    Help {
+        /// First line shown.
+        scroll: usize,
+    },
+    /// The `:` command line.
+    Command(LineInput),
+    /// A confirmation.
+    Confirm(Confirm),
+}
+
+/// Status line severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Information; goes away at the next key.
+    Info,
+    /// A warning; goes away at the next key.
+    Warn,
+    /// An error; stays until a key is pressed.
+    Error,
+}
+
+/// A status line message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// Severity.
+    pub level: Level,
+    /// Text.
+    pub text: String,
+}
+
+/// Messages into the reducer.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key press.
+    Key(KeyEvent),
+    /// A mouse event.
+    Mouse(MouseEvent),
+    /// The terminal was resized.
+    Resize,
+    /// The index changed.
+    IndexChanged,
+    /// A scan started.
+    ScanStarted(Arc<ScanProgress>, Arc<JobHandle>),
+    /// A scan ended.
+    ScanFinished(Result<ScanSummary, String>),
+    /// A detail was loaded.
+    DetailLoaded(Box<Detail>),
+    /// A job started.
+    JobStarted(Arc<JobHandle>),
+    /// A job reported.
+    Job(JobEvent),
+    /// Time passed (sent while something runs).
+    Tick,
+    /// The index was saved (or not).
+    Saved(Result<bool, String>),
+    /// The clipboard write went out.
+    Copied(Result<(), String>),
+}
+
+/// Work for the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Leave.
+    Quit,
+    /// Start a scan (refresh).
+    Scan,
+    /// Load the detail of a row (the newest request wins).
+    LoadDetail(RowId),
+    /// Start a deep verification of these rows.
+    VerifyContents(Vec<RowId>),
+    /// Cancel a job.
+    CancelJob(JobId),
+    /// Put text on the clipboard.
+    Copy(String),
+    /// Save the index.
+    Save,
+}
+
+/// Where panes were drawn (for the mouse).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Areas {
+    /// The list pane.
+    pub list: Rect,
+    /// The first row of the list (below the column header).
+    pub list_rows_top: u16,
+    /// Details.
+    pub details: Rect,
+    /// Signatures.
+    pub signatures: Rect,
+    /// Overview.
+    pub overview: Rect,
+    /// Jobs.
+    pub jobs: Rect,
+}
+
+/// The dashboard.
+pub struct App {
+    /// The index shown.
+    pub index: Arc<RwLock<Index>>,
+    /// The cache URL.
+    pub url: String,
+    /// Hide every action that changes the cache.
+    pub read_only: bool,
+    /// Keys.
+    pub keymap: Keymap,
+    /// Colours.
+    pub theme: Theme,
+    /// Sort and filters.
+    pub view: View,
+    /// Cursor position in the view.
+    pub cursor: usize,
+    /// First row shown.
+    pub offset: usize,
+    /// The selected row (kept across refreshes).
+    pub selected: Option<RowId>,
+    /// Marked rows.
+    pub marks: BTreeSet<RowId>,
+    /// Focused pane.
+    pub focus: Focus,
+    /// Which pane the right-hand side shows.
+    pub inspector: Focus,
+    /// The open overlay.
+    pub overlay: Overlay,
+    /// The `/` filter being typed.
+    pub filter_input: Option<LineInput>,
+    /// The loaded detail of the selected row.
+    pub detail: Option<Arc<Detail>>,
+    /// Whether a detail load is outstanding.
+    pub detail_loading: bool,
+    /// Scroll of the details pane.
+    pub detail_scroll: u16,
+    /// Scroll of the signatures pane.
+    pub sig_scroll: u16,
+    /// Scroll of the overview.
+    pub overview_scroll: u16,
+    /// Selection among references and referrers in the details pane.
+    pub ref_cursor: usize,
+    /// Rows left by Follow (Back returns).
+    pub history: Vec<RowId>,
+    /// The running scan's counters.
+    pub scan: Option<Arc<ScanProgress>>,
+    /// Whether a scan runs.
+    pub scanning: bool,
+    /// How the last scan went.
+    pub last_scan: Option<Result<ScanSummary, String>>,
+    /// Jobs, newest last.
+    pub jobs: Vec<Arc<JobHandle>>,
+    /// Selected job.
+    pub job_cursor: usize,
+    /// The status line.
+    pub notice: Option<Notice>,
+    /// Rows the list showed last frame (set while drawing).
+    pub list_height: Cell<usize>,
+    /// Where panes were drawn last frame.
+    pub areas: Cell<Areas>,
+    /// The first list row drawn last frame.
+    pub drawn_offset: Cell<usize>,
+    /// Set by Quit.
+    pub quit: bool,
+    /// The clock shown (ages); injected so tests are stable.
+    pub now: SystemTime,
+    /// The log file, shown in help.
+    pub log_path: Option<String>,
+    /// Whether the index was loaded from disk.
+    pub warm: bool,
+    /// Ticks seen (drives the spinner).
+    pub ticks: u64,
+    /// Whether the user has moved the cursor (until then it stays on the first row).
+    pub user_moved: bool,
+    in_key: bool,
+    view_dirty: bool,
+    last_rebuild: Option<Instant>,
+    rebuild_cost: Duration,
+    stats: Option<(u64, Arc<(Totals, Problems)>)>,
+}
+
+impl App {
+    /// A dashboard over `index`.
+    pub fn new(index: Arc<RwLock<Index>>, url: &str, keymap: Keymap, theme: Theme) -> App {
+        let mut app = App {
+            index,
+            url: url.to_string(),
+            read_only: false,
+            keymap,
+            theme,
+            view: View::default(),
+            cursor: 0,
+            offset: 0,
+            selected: None,
+            marks: BTreeSet::new(),
+            focus: Focus::List,
+            inspector: Focus::Details,
+            overlay: Overlay::None,
+            filter_input: None,
+            detail: None,
+            detail_loading: false,
+            detail_scroll: 0,
+            sig_scroll: 0,
+            overview_scroll: 0,
+            ref_cursor: 0,
+            history: Vec::new(),
+            scan: None,
+            scanning: false,
+            last_scan: None,
+            jobs: Vec::new(),
+            job_cursor: 0,
+            notice: None,
+            list_height: Cell::new(20),
+            areas: Cell::new(Areas::default()),
+            drawn_offset: Cell::new(0),
+            quit: false,
+            now: SystemTime::now(),
+            log_path: None,
+            warm: false,
+            ticks: 0,
+            user_moved: false,
+            in_key: false,
+            view_dirty: true,
+            last_rebuild: None,
+            rebuild_cost: Duration::ZERO,
+            stats: None,
+        };
+        app.rebuild();
+        app
+    }
+
+    /// Read the index.
+    pub fn idx(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Totals and problems of the current index (recomputed when it changed).
+    pub fn stats(&mut self) -> Arc<(Totals, Problems)> {
+        let generation = self.idx().generation;
+        if let Some((g, s)) = &self.stats
+            && *g == generation
+        {
+            return s.clone();
+        }
+        let s = {
+            let idx = self.idx();
+            Arc::new((idx.totals(), idx.problems()))
+        };
+        self.stats = Some((generation, s.clone()));
+        s
+    }
+
+    /// The stats as last computed (for drawing, which cannot recompute).
+    pub fn cached_stats(&self) -> Option<Arc<(Totals, Problems)>> {
+        self.stats.as_ref().map(|(_, s)| s.clone())
+    }
+
+    /// Any job (other than scans) still running.
+    pub fn running_jobs(&self) -> usize {
+        self.jobs.iter().filter(|j| j.is_running()).count()
+    }
+
+    fn notify(&mut self, level: Level, text: impl Into<String>) {
+        // Background news does not push away a warning the user has not seen.
+        if level == Level::Info
+            && self.notice.as_ref().is_some_and(|n| n.level != Level::Info)
+            && !self.in_key
+        {
+            return;
+        }
+        self.notice = Some(Notice {
+            level,
+            text: text.into(),
+        });
+    }
+
+    /// Handle one message.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match msg {
+            Msg::Key(k) => {
+                if k.kind == crossterm::event::KeyEventKind::Press {
+                    self.in_key = true;
+                    self.on_key(k, &mut fx);
+                    self.in_key = false;
+                }
+            }
+            Msg::Mouse(m) => self.on_mouse(m, &mut fx),
+            Msg::Resize => {}
+            Msg::IndexChanged => {
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, false);
+            }
+            Msg::Tick => {
+                self.now = SystemTime::now();
+                self.ticks += 1;
+                self.maybe_rebuild(&mut fx, false);
+            }
+            Msg::ScanStarted(p, h) => {
+                self.scan = Some(p);
+                self.scanning = true;
+                self.jobs.push(h);
+            }
+            Msg::ScanFinished(r) => {
+                self.scanning = false;
+                match &r {
+                    Ok(s) => {
+                        let what = if self.warm && s.fetched == 0 && s.removed == 0 {
+                            "nothing changed".to_string()
+                        } else {
+                            format!(
+                                "{} fetched, {} re-judged, {} removed",
+                                s.fetched, s.rejudged, s.removed
+                            )
+                        };
+                        self.notify(
+                            Level::Info,
+                            format!(
+                                "scanned {} narinfos and {} NARs in {:.1} s: {what}",
+                                s.listed, s.nars, s.seconds
+                            ),
+                        );
+                        fx.push(Effect::Save);
+                    }
+                    Err(e) => self.notify(Level::Error, format!("scan failed: {e}")),
+                }
+                self.last_scan = Some(r);
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, true);
+            }
+            Msg::DetailLoaded(d) => {
+                if Some(d.id) == self.selected {
+                    let same = self.detail.as_ref().is_some_and(|o| o.id == d.id);
+                    if !same {
+                        self.ref_cursor = 0;
+                        self.detail_scroll = 0;
+                        self.sig_scroll = 0;
+                    }
+                    self.detail = Some(Arc::new(*d));
+                    self.detail_loading = false;
+                }
+            }
+            Msg::JobStarted(h) => {
+                self.notify(Level::Info, format!("started job #{}: {}", h.id, h.title));
+                self.jobs.push(h);
+                self.job_cursor = self.jobs.len() - 1;
+            }
+            Msg::Job(JobEvent::Progress(_)) => {
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, false);
+            }
+            Msg::Job(JobEvent::Finished(id, state)) => {
+                if let Some(j) = self.jobs.iter().find(|j| j.id == id) {
+                    let failed = j.progress.failed.load(Ordering::Relaxed);
+                    let done = j.progress.done.load(Ordering::Relaxed);
+                    let (level, text) = match &state {
+                        JobState::Done if failed > 0 => (
+                            Level::Warn,
+                            format!(
+                                "job #{id} {}: {done} done, {failed} failed (see Jobs)",
+                                j.title
+                            ),
+                        ),
+                        JobState::Done => {
+                            (Level::Info, format!("job #{id} {}: {done} done", j.title))
+                        }
+                        JobState::Failed(e) => (Level::Error, format!("job #{id} failed: {e}")),
+                        JobState::Cancelled => (Level::Warn, format!("job #{id} cancelled")),
+                        JobState::Running => (Level::Info, String::new()),
+                    };
+                    if j.kind != crate::jobs::JobKind::Scan {
+                        self.notify(level, text);
+                        fx.push(Effect::Save);
+                    }
+                }
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, true);
+                if let Some(id) = self.selected {
+                    fx.push(Effect::LoadDetail(id));
+                }
+            }
+            Msg::Saved(Err(e)) => self.notify(Level::Warn, format!("index not saved: {e}")),
+            Msg::Saved(Ok(_)) => {}
+            Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
+            Msg::Copied(Ok(())) => {}
+        }
+        fx
+    }
+
+    /// Rebuild the view now if it is stale, or (while a scan streams rows in) if the last
+    /// rebuild is old enough for its cost.
+    fn maybe_rebuild(&mut self, fx: &mut Vec<Effect>, force: bool) {
+        if !self.view_dirty && !force {
+            return;
+        }
+        let throttle = if self.scanning {
+            (self.rebuild_cost * 4).max(Duration::from_millis(150))
+        } else {
+            Duration::ZERO
+        };
+        if !force && self.last_rebuild.is_some_and(|t| t.elapsed() < throttle) {
+            return;
+        }
+        let before = self.selected;
+        self.rebuild();
+        if self.selected != before
+            && let Some(id) = self.selected
+        {
+            self.request_detail(id, fx);
+        }
+    }
+
+    /// Rebuild the view from the index, keeping the selected row.
+    pub fn rebuild(&mut self) {
+        let t = Instant::now();
+        {
+            let index = self.index.clone();
+            let idx = index.read().unwrap_or_else(|p| p.into_inner());
+            self.view.refresh(&idx);
+            self.marks
+                .retain(|&m| (m as usize) < idx.len() && idx.row(m).is_live());
+        }
+        if self.inspector == Focus::Overview {
+            self.stats();
+        }
+        self.rebuild_cost = t.elapsed();
+        self.last_rebuild = Some(Instant::now());
+        self.view_dirty = false;
+        let n = self.view.rows().len();
+        if !self.user_moved {
+            self.cursor = 0;
+            self.selected = self.view.rows().first().copied();
+        }
+        match self.selected.and_then(|id| self.view.position(id)) {
+            Some(pos) => self.cursor = pos,
+            None => {
+                self.cursor = self.cursor.min(n.saturating_sub(1));
+                self.selected = self.view.rows().get(self.cursor).copied();
+            }
+        }
+        self.scroll_to_cursor();
+    }
+
+    fn scroll_to_cursor(&mut self) {
+        let h = self.list_height.get().max(1);
+        self.offset = self.offset.max(self.drawn_offset.get().min(self.cursor));
+        if self.cursor < self.offset {
+            self.offset = self.cursor;
+        } else if self.cursor >= self.offset + h {
+            self.offset = self.cursor + 1 - h;
+        }
+        let n = self.view.rows().len();
+        if self.offset + h > n {
+            self.offset = n.saturating_sub(h);
+        }
+    }
+
+    fn request_detail(&mut self, id: RowId, fx: &mut Vec<Effect>) {
+        if self.detail.as_ref().is_none_or(|d| d.id != id) {
+            self.detail_loading = true;
+        }
+        fx.push(Effect::LoadDetail(id));
+    }
+
+    fn select_pos(&mut self, pos: usize, fx: &mut Vec<Effect>) {
+        self.user_moved = true;
+        let n = self.view.rows().len();
+        if n == 0 {
+            self.cursor = 0;
+            self.selected = None;
+            return;
+        }
+        self.cursor = pos.min(n - 1);
+        let id = self.view.rows()[self.cursor];
+        self.scroll_to_cursor();
+        if self.selected != Some(id) {
+            self.selected = Some(id);
+            self.request_detail(id, fx);
+        }
+    }
+
+    /// Select a row by id, clearing filters if it is hidden by them.
+    fn select_row(&mut self, id: RowId, fx: &mut Vec<Effect>) {
+        let hidden = {
+            let idx = self.idx();
+            (id as usize) >= idx.len() || !idx.row(id).is_live()
+        };
+        if hidden {
+            self.notify(Level::Warn, "that path is not in the cache");
+            return;
+        }
+        if self.view.position(id).is_none() {
+            self.view.query.clear();
+            self.view.status = StatusFilter::All;
+            self.rebuild();
+            self.notify(Level::Info, "filters cleared to show the path");
+        }
+        if let Some(pos) = self.view.position(id) {
+            self.selected = None;
+            self.select_pos(pos, fx);
+        }
+    }
+
+    fn on_key(&mut self, k: KeyEvent, fx: &mut Vec<Effect>) {
+        // Errors stay until a key; everything else goes with it.
+        if self.notice.is_some() {
+            self.notice = None;
+        }
+        if let Some(mut input) = self.filter_input.take() {
+            let fuzzy_key = Key::from_event(&k)
+                .and_then(|key| self.keymap.action(Mode::Normal, &key))
+                == Some(Action::ToggleFuzzy);
+            if fuzzy_key {
+                self.filter_input = Some(input);
+                self.act(Action::ToggleFuzzy, fx);
+                return;
+            }
+            match input.key(&k) {
+                Edit::Submit => {}
+                Edit::Cancel => {
+                    self.view.query.clear();
+                    self.refilter(fx);
+                }
+                Edit::Changed => {
+                    self.view.query = input.text.clone();
+                    self.refilter(fx);
+                    self.filter_input = Some(input);
+                }
+                Edit::Unchanged => self.filter_input = Some(input),
+            }
+            return;
+        }
+        let key = Key::from_event(&k);
+        match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::None => {}
+            Overlay::Help { mut scroll } => {
+                match key.and_then(|k| self.keymap.action(Mode::Help, &k)) {
+                    Some(Action::Close) => return,
+                    Some(Action::Down) => scroll += 1,
+                    Some(Action::Up) => scroll = scroll.saturating_sub(1),
+                    Some(Action::PageDown) => scroll += 10,
+                    Some(Action::PageUp) => scroll = scroll.saturating_sub(10),
+                    _ => {}
+                }
+                self.overlay = Overlay::Help { scroll };
+                return;
+            }
+            Overlay::Command(mut input) => {
+                match input.key(&k) {
+                    Edit::Submit => self.command(&input.text.clone(), fx),
+                    Edit::Cancel => {}
+                    Edit::Changed | Edit::Unchanged => self.overlay = Overlay::Command(input),
+                }
+                return;
+            }
+            Overlay::Confirm(mut c) => {
+                match key.and_then(|k| self.keymap.action(Mode::Confirm, &k)) {
+                    Some(Action::Confirm) => self.confirmed(c.then, fx),
+                    Some(Action::Cancel) => self.notify(Level::Info, "cancelled"),
+                    Some(Action::ToggleChoice) => {
+                        c.yes_selected = !c.yes_selected;
+                        self.overlay = Overlay::Confirm(c);
+                    }
+                    Some(Action::Choose) => {
+                        if c.yes_selected {
+                            self.confirmed(c.then, fx)
+                        } else {
+                            self.notify(Level::Info, "cancelled")
+                        }
+                    }
+                    Some(Action::Down) => {
+                        c.scroll = (c.scroll + 1).min(c.lines.len().saturating_sub(1));
+                        self.overlay = Overlay::Confirm(c);
+                    }
+                    Some(Action::Up) => {
+                        c.scroll = c.scroll.saturating_sub(1);
+                        self.overlay = Overlay::Confirm(c);
+                    }
+                    _ => self.overlay = Overlay::Confirm(c),
+                }
+                return;
+            }
+        }
+        let Some(key) = key else { return };
+        let Some(action) = self.keymap.action(Mode::Normal, &key) else {
+            return;
+        };
+        self.act(action, fx);
+    }
+
+    fn refilter(&mut self, fx: &mut Vec<Effect>) {
+        let before = self.selected;
+        self.rebuild();
+        if self.selected != before
+            && let Some(id) = self.selected
+        {
+            self.request_detail(id, fx);
+        }
+    }
+
+    fn confirmed(&mut self, what: Confirmed, fx: &mut Vec<Effect>) {
+        match what {
+            Confirmed::Quit => {
+                self.quit = true;
+                fx.push(Effect::Quit);
+            }
+            Confirmed::VerifyContents(ids) => fx.push(Effect::VerifyContents(ids)),
+        }
+    }
+
+    fn page(&self) -> usize {
+        self.list_height.get().max(1)
+    }
+
+    /// Perform an action (keys and the command line both end here).
+    pub fn act(&mut self, action: Action, fx: &mut Vec<Effect>) {
+        if self.read_only && action.is_mutating() {
+            self.notify(Level::Warn, format!("{action} is disabled: read-only mode"));
+            return;
+        }
+        match action {
+            Action::Quit => {
+                let n = self.running_jobs();
+                if n > 0 {
+                    self.overlay = Overlay::Confirm(Confirm {
+                        title: "Quit?".into(),
+                        lines: vec![format!(
+                            "{n} job(s) are still running; quitting cancels them."
+                        )],
+                        yes_label: "Quit".into(),
+                        yes_selected: false,
+                        scroll: 0,
+                        destructive: false,
+                        then: Confirmed::Quit,
+                    });
+                } else {
+                    self.quit = true;
+                    fx.push(Effect::Quit);
+                }
+            }
+            Action::ForceQuit => {
+                self.quit = true;
+                fx.push(Effect::Quit);
+            }
+            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Action::Down => self.move_by(1, fx),
+            Action::Up => self.move_by(-1, fx),
+            Action::PageDown => self.move_by(self.page() as isize, fx),
+            Action::PageUp => self.move_by(-(self.page() as isize), fx),
+            Action::HalfPageDown => self.move_by((self.page() / 2).max(1) as isize, fx),
+            Action::HalfPageUp => self.move_by(-((self.page() / 2).max(1) as isize), fx),
+            Action::Top => self.move_to_end(false, fx),
+            Action::Bottom => self.move_to_end(true, fx),
+            Action::NextPane | Action::PrevPane => {
+                let i = Focus::CYCLE
+                    .iter()
+                    .position(|f| *f == self.focus)
+                    .unwrap_or(0);
+                let n = Focus::CYCLE.len();
+                let j = if action == Action::NextPane {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.set_focus(Focus::CYCLE[j]);
+            }
+            Action::FocusList => self.set_focus(Focus::List),
+            Action::FocusDetails => self.set_focus(Focus::Details),
+            Action::FocusSignatures => self.set_focus(Focus::Signatures),
+            Action::FocusOverview => self.set_focus(Focus::Overview),
+            Action::FocusJobs => self.set_focus(Focus::Jobs),
+            Action::Filter => {
+                self.focus = Focus::List;
+                self.filter_input = Some(LineInput::with(&self.view.query));
+            }
+            Action::ClearFilter => {
+                if self.view.query.is_empty() && self.view.status == StatusFilter::All {
+                    if self.focus != Focus::List {
+                        self.focus = Focus::List;
+                    }
+                    return;
+                }
+                self.view.query.clear();
+                self.view.status = StatusFilter::All;
+                self.refilter(fx);
+                self.notify(Level::Info, "filters cleared");
+            }
+            Action::ToggleFuzzy => {
+                self.view.fuzzy = !self.view.fuzzy;
+                self.refilter(fx);
+                let how = if self.view.fuzzy {
+                    "fuzzy"
+                } else {
+                    "substring"
+                };
+                self.notify(Level::Info, format!("filter: {how} matching"));
+            }
+            Action::CycleStatusFilter => {
+                self.view.status = self.view.status.next();
+                self.refilter(fx);
+            }
+            Action::OnlyProblems => {
+                self.view.status = if self.view.status == StatusFilter::Problems {
+                    StatusFilter::All
+                } else {
+                    StatusFilter::Problems
+                };
+                self.refilter(fx);
+            }
+            Action::SortNext => {
+                self.view.sort = self.view.sort.next();
+                self.view.desc = matches!(self.view.sort, SortKey::NarSize | SortKey::FileSize);
+                self.refilter(fx);
+            }
+            Action::SortReverse => {
+                self.view.desc = !self.view.desc;
+                self.refilter(fx);
+            }
+            Action::ToggleMark => {
+                if let Some(id) = self.selected {
+                    if !self.marks.remove(&id) {
+                        self.marks.insert(id);
+                    }
+                    self.move_by(1, fx);
+                }
+            }
+            Action::MarkAllInView => {
+                let rows: Vec<RowId> = self.view.rows().to_vec();
+                let n = rows.len();
+                self.marks.extend(rows);
+                self.notify(
+                    Level::Info,
+                    format!("marked {n} rows ({} in all)", self.marks.len()),
+                );
+            }
+            Action::ClearMarks => {
+                let n = self.marks.len();
+                self.marks.clear();
+                self.notify(Level::Info, format!("{n} marks cleared"));
+            }
+            Action::Follow => self.follow(fx),
+            Action::Back => {
+                if let Some(id) = self.history.pop() {
+                    self.select_row(id, fx);
+                }
+            }
+            Action::CopyPath => {
+                if let Some(id) = self.selected {
+                    let p = self.idx().store_path(id);
+                    self.notify(Level::Info, format!("copied {p}"));
+                    fx.push(Effect::Copy(p));
+                }
+            }
+            Action::CommandLine => self.overlay = Overlay::Command(LineInput::default()),
+            Action::Refresh => {
+                if self.scanning {
+                    self.notify(Level::Info, "a scan is already running");
+                } else {
+                    fx.push(Effect::Scan);
+                }
+            }
+            Action::VerifyContents => {
+                let ids: Vec<RowId> = if self.marks.is_empty() {
+                    self.selected.into_iter().collect()
+                } else {
+                    self.marks.iter().copied().collect()
+                };
+                self.confirm_verify(ids);
+            }
+            Action::CancelJob => {
+                let job = if self.focus == Focus::Jobs {
+                    self.jobs.get(self.job_cursor).filter(|j| j.is_running())
+                } else {
+                    self.jobs.iter().rev().find(|j| j.is_running())
+                };
+                match job {
+                    Some(j) => {
+                        let id = j.id;
+                        self.notify(Level::Info, format!("cancelling job #{id}"));
+                        fx.push(Effect::CancelJob(id));
+                    }
+                    None => self.notify(Level::Info, "no running job to cancel"),
+                }
+            }
+            Action::Close
+            | Action::Confirm
+            | Action::Cancel
+            | Action::ToggleChoice
+            | Action::Choose => {}
+        }
+    }
+
+    fn confirm_verify(&mut self, ids: Vec<RowId>) {
+        if ids.is_empty() {
+            self.notify(Level::Info, "nothing selected to verify");
+            return;
+        }
+        let (bytes, sample): (u64, Vec<String>) = {
+            let idx = self.idx();
+            let bytes = ids
+                .iter()
+                .map(|&i| idx.row(i).file_size().unwrap_or(idx.row(i).nar_size))
+                .sum();
+            let sample = ids.iter().take(200).map(|&i| idx.store_path(i)).collect();
+            (bytes, sample)
+        };
+        let mut lines = vec![format!(
+            "Download and check {} NAR(s), about {}:",
+            ids.len(),
+            human(bytes)
+        )];
+        lines.extend(sample);
+        if ids.len() > 200 {
+            lines.push(format!("… and {} more", ids.len() - 200));
+        }
+        self.overlay = Overlay::Confirm(Confirm {
+            title: "Deep-verify NARs".into(),
+            lines,
+            yes_label: "Verify".into(),
+            yes_selected: false,
+            scroll: 0,
+            destructive: false,
+            then: Confirmed::VerifyContents(ids),
+        });
+    }
+
+    fn set_focus(&mut self, f: Focus) {
+        self.focus = f;
+        if f != Focus::List {
+            self.inspector = f;
+        }
+        if f == Focus::Overview {
+            self.stats();
+        }
+    }
+
+    /// References then referrers of the loaded detail, as the details pane lists them.
+    pub fn ref_targets(&self) -> Vec<RowId> {
+        match &self.detail {
+            Some(d) if Some(d.id) == self.selected => {
+                d.references.iter().chain(&d.referrers).copied().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn follow(&mut self, fx: &mut Vec<Effect>) {
+        if self.focus == Focus::List {
+            self.set_focus(Focus::Details);
+            return;
+        }
+        if self.focus != Focus::Details {
+            return;
+        }
+        let targets = self.ref_targets();
+        let Some(&target) = targets.get(self.ref_cursor) else {
+            self.notify(Level::Info, "no reference to follow");
+            return;
+        };
+        if let Some(cur) = self.selected {
+            self.history.push(cur);
+        }
+        self.select_row(target, fx);
+    }
+
+    fn move_by(&mut self, delta: isize, fx: &mut Vec<Effect>) {
+        match self.focus {
+            Focus::List => {
+                let pos = self.cursor as isize + delta;
+                self.select_pos(pos.max(0) as usize, fx);
+            }
+            Focus::Details => {
+                let n = self.ref_targets().len();
+                if n > 0 && delta.abs() == 1 {
+                    let c = self.ref_cursor as isize + delta;
+                    self.ref_cursor = c.clamp(0, n as isize - 1) as usize;
+                } else {
+                    self.detail_scroll = (self.detail_scroll as isize + delta).max(0) as u16;
+                }
+            }
+            Focus::Signatures => {
+                self.sig_scroll = (self.sig_scroll as isize + delta).max(0) as u16;
+            }
+            Focus::Overview => {
+                self.overview_scroll = (self.overview_scroll as isize + delta).max(0) as u16;
+            }
+            Focus::Jobs => {
+                let n = self.jobs.len();
+                if n > 0 {
+                    let c = self.job_cursor as isize + delta;
+                    self.job_cursor = c.clamp(0, n as isize - 1) as usize;
+                }
+            }
+        }
+    }
+
+    fn move_to_end(&mut self, end: bool, fx: &mut Vec<Effect>) {
+        match self.focus {
+            Focus::List => {
+                let n = self.view.rows().len();
+                self.select_pos(if end { n.saturating_sub(1) } else { 0 }, fx);
+            }
+            Focus::Details => {
+                self.ref_cursor = if end {
+                    self.ref_targets().len().saturating_sub(1)
+                } else {
+                    0
+                };
+                if !end {
+                    self.detail_scroll = 0;
+                }
+            }
+            Focus::Signatures => self.sig_scroll = 0,
+            Focus::Overview => self.overview_scroll = 0,
+            Focus::Jobs => {
+                self.job_cursor = if end {
+                    self.jobs.len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+        }
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent, fx: &mut Vec<Effect>) {
+        if self.overlay != Overlay::None {
+            return;
+        }
+        let a = self.areas.get();
+        let pos = Position::new(m.column, m.row);
+        let pane = [
+            (a.list, Focus::List),
+            (a.details, Focus::Details),
+            (a.signatures, Focus::Signatures),
+            (a.overview, Focus::Overview),
+            (a.jobs, Focus::Jobs),
+        ]
+        .into_iter()
+        .find(|(r, _)| r.contains(pos))
+        .map(|(_, f)| f);
+        match m.kind {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let d = if m.kind == MouseEventKind::ScrollDown {
+                    3
+                } else {
+                    -3
+                };
+                let prev = self.focus;
+                if let Some(p) = pane {
+                    self.focus = p;
+                }
+                self.move_by(d, fx);
+                self.focus = prev;
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                let Some(p) = pane else { return };
+                self.set_focus(p);
+                if p == Focus::List && m.row >= a.list_rows_top {
+                    self.offset = self.drawn_offset.get();
+                    let row = self.offset + usize::from(m.row - a.list_rows_top);
+                    if row < self.view.rows().len() {
+                        self.select_pos(row, fx);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Run a `:` command.
+    pub fn command(&mut self, line: &str, fx: &mut Vec<Effect>) {
+        let mut words = line.split_whitespace();
+        let Some(cmd) = words.next() else { return };
+        let rest: Vec<&str> = words.collect();
+        let arg = rest.join(" ");
+        match cmd {
+            "q" | "quit" => self.act(Action::Quit, fx),
+            "q!" | "quit!" => self.act(Action::ForceQuit, fx),
+            "help" | "h" | "keys" => self.act(Action::Help, fx),
+            "sort" => {
+                let key = rest.first().and_then(|k| SortKey::parse(k));
+                match key {
+                    Some(k) => {
+                        self.view.sort = k;
+                        self.view.desc = match rest.get(1).copied() {
+                            Some("desc") => true,
+                            Some("asc") => false,
+                            _ => matches!(k, SortKey::NarSize | SortKey::FileSize),
+                        };
+                        self.refilter(fx);
+                    }
+                    None => self.notify(
+                        Level::Error,
+                        "usage: sort name|size|stored|age|verdict [asc|desc]",
+                    ),
+                }
+            }
+            "only" | "status" => match StatusFilter::parse(arg.trim()) {
+                Some(f) => {
+                    self.view.status = f;
+                    self.refilter(fx);
+                }
+                None => self.notify(
+                    Level::Error,
+                    "usage: only all|problems|trusted|content-addressed|untrusted|invalid|unsigned|corrupt|error|pending",
+                ),
+            },
+            "all" => {
+                self.view.status = StatusFilter::All;
+                self.refilter(fx);
+            }
+            "filter" | "f" => {
+                self.view.query = arg;
+                self.refilter(fx);
+            }
+            "fuzzy" => {
+                self.view.fuzzy = match rest.first().copied() {
+                    Some("off") => false,
+                    Some("on") | None => true,
+                    Some(_) => !self.view.fuzzy,
+                };
+                self.refilter(fx);
+            }
+            "goto" | "g" | "show" => {
+                let found = self.idx().find_path(arg.trim());
+                match found {
+                    Some(id) => {
+                        if let Some(cur) = self.selected {
+                            self.history.push(cur);
+                        }
+                        self.select_row(id, fx)
+                    }
+                    None => self.notify(Level::Error, format!("'{arg}' is not in the cache")),
+                }
+            }
+            "refresh" | "r" => self.act(Action::Refresh, fx),
+            "verify" => {
+                let ids: Vec<RowId> = match rest.first().copied() {
+                    Some("view") | Some("all") => self.view.rows().to_vec(),
+                    Some("selected") => self.selected.into_iter().collect(),
+                    Some("marked") => self.marks.iter().copied().collect(),
+                    None if !self.marks.is_empty() => self.marks.iter().copied().collect(),
+                    None => self.selected.into_iter().collect(),
+                    Some(other) => {
+                        self.notify(
+                            Level::Error,
+                            format!("usage: verify [marked|selected|view] (not '{other}')"),
+                        );
+                        return;
+                    }
+                };
+                self.confirm_verify(ids);
+            }
+            "mark" => match rest.first().copied() {
+                Some("all") | Some("view") => self.act(Action::MarkAllInView, fx),
+                Some("none") | Some("clear") => self.act(Action::ClearMarks, fx),
+                _ => self.notify(Level::Error, "usage: mark all|none"),
+            },
+            "copy" | "y" => self.act(Action::CopyPath, fx),
+            "cancel" => match rest.first().and_then(|s| s.trim_start_matches('#').parse::<u64>().ok()) {
+                Some(id) => {
+                    if self.jobs.iter().any(|j| j.id == id && j.is_running()) {
+                        fx.push(Effect::CancelJob(id));
+                    } else {
+                        self.notify(Level::Error, format!("no running job #{id}"));
+                    }
+                }
+                None => self.act(Action::CancelJob, fx),
+            },
+            other => {
+                if let Some(a) = Action::from_name(other) {
+                    self.act(a, fx);
+                } else {
+                    self.notify(
+                        Level::Error,
+                        format!("unknown command '{other}' (see ? for commands)"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Sizes as humans read them (binary units).
+pub fn human(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
+
+/// An age: `42s`, `5m`, `3h`, `12d`, `2y`.
+pub fn age(now: SystemTime, then: Option<SystemTime>) -> String {
+    let Some(then) = then else {
+        return "-".into();
+    };
+    let s = now.duration_since(then).map(|d| d.as_secs()).unwrap_or(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        86_400..31_536_000 => format!("{}d", s / 86_400),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}

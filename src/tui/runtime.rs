@@ -1,0 +1,321 @@
+//! The event loop: one inbox, drained in bursts; the reducer; the effects; a redraw at most
+//! every 16 ms and only when something changed. Terminal input, scans, detail loads and jobs
+//! all report through the inbox.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::app::{App, Effect, Msg};
+use super::keymap::Keymap;
+use super::theme::Theme;
+use crate::cache::Cache;
+use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
+use crate::jobs::{JobEvent, JobHandle, JobKind, JobNotify, Runner};
+use crate::nix::TrustedKeys;
+
+/// How the dashboard is started.
+pub struct TuiOptions {
+    /// The cache.
+    pub cache: Arc<Cache>,
+    /// Its URL as shown.
+    pub url: String,
+    /// Trusted keys.
+    pub keys: Arc<TrustedKeys>,
+    /// Hide mutating actions.
+    pub read_only: bool,
+    /// Keep the index on disk.
+    pub persist: bool,
+    /// narinfo requests in flight.
+    pub concurrency: usize,
+    /// Keys.
+    pub keymap: Keymap,
+    /// Colours.
+    pub theme: Theme,
+    /// Where logs go (shown in help).
+    pub log_path: Option<String>,
+    /// Something to show in the status line at start.
+    pub notice: Option<String>,
+}
+
+/// Debounce of detail loads while the cursor moves.
+const DETAIL_DEBOUNCE: Duration = Duration::from_millis(40);
+/// Shortest time between frames.
+const FRAME: Duration = Duration::from_millis(16);
+/// Tick while something runs.
+const TICK: Duration = Duration::from_millis(100);
+
+struct Runtime {
+    tx: UnboundedSender<Msg>,
+    cache: Arc<Cache>,
+    keys: Arc<TrustedKeys>,
+    opened: Arc<Opened>,
+    runner: Runner,
+    concurrency: usize,
+    jobs: Vec<Arc<JobHandle>>,
+    pending_detail: Option<(u32, Instant)>,
+    copies: Vec<String>,
+}
+
+impl Runtime {
+    fn job_notify(&self) -> JobNotify {
+        let tx = self.tx.clone();
+        Arc::new(move |e: JobEvent| {
+            let _ = tx.send(Msg::Job(e));
+        })
+    }
+
+    fn run(&mut self, fx: Effect) -> bool {
+        match fx {
+            Effect::Quit => return false,
+            Effect::Scan => self.start_scan(),
+            Effect::LoadDetail(id) => {
+                self.pending_detail = Some((id, Instant::now() + DETAIL_DEBOUNCE));
+            }
+            Effect::VerifyContents(ids) => {
+                let n = ids.len();
+                let cache = self.cache.clone();
+                let index = self.opened.index.clone();
+                let keys = self.keys.clone();
+                let h = self.runner.spawn(
+                    JobKind::VerifyContents,
+                    format!("deep-verify {n} path(s)"),
+                    self.job_notify(),
+                    move |job, notify| {
+                        crate::jobs::verify_contents(cache, index, keys, ids, 8, job, notify)
+                    },
+                );
+                self.jobs.push(h.clone());
+                let _ = self.tx.send(Msg::JobStarted(h));
+            }
+            Effect::CancelJob(id) => {
+                if let Some(j) = self.jobs.iter().find(|j| j.id == id) {
+                    j.cancel.cancel();
+                }
+            }
+            Effect::Copy(text) => self.copies.push(text),
+            Effect::Save => {
+                let opened = self.opened.clone();
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let r = opened.save().map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Saved(r));
+                });
+            }
+        }
+        true
+    }
+
+    fn start_scan(&mut self) {
+        let progress = Arc::new(ScanProgress::default());
+        let cache = self.cache.clone();
+        let index = self.opened.index.clone();
+        let keys = self.keys.clone();
+        let tx = self.tx.clone();
+        let opts = ScanOptions {
+            concurrency: self.concurrency,
+            list_nars: true,
+        };
+        let p2 = progress.clone();
+        let tx_changed = self.tx.clone();
+        let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let _ = tx_changed.send(Msg::IndexChanged);
+        });
+        let h = self.runner.spawn(
+            JobKind::Scan,
+            format!("scan {}", self.cache.url()),
+            self.job_notify(),
+            move |job, _| async move {
+                let r = scan(cache, index, keys, opts, p2, changed, job.cancel.clone()).await;
+                let out = r.as_ref().map(|_| ()).map_err(|e| e.to_string());
+                if let Ok(s) = &r {
+                    job.progress
+                        .done
+                        .store(s.listed, std::sync::atomic::Ordering::Relaxed);
+                }
+                let _ = tx.send(Msg::ScanFinished(r.map_err(|e| e.to_string())));
+                out
+            },
+        );
+        self.jobs.push(h.clone());
+        let _ = self.tx.send(Msg::ScanStarted(progress, h));
+    }
+
+    fn start_detail(&mut self, id: u32) {
+        let cache = self.cache.clone();
+        let index = self.opened.index.clone();
+        let keys = self.keys.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let d = super::detail::load(cache, index, keys, id).await;
+            let _ = tx.send(Msg::DetailLoaded(Box::new(d)));
+        });
+    }
+}
+
+fn input_task(tx: UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            let msg = match ev {
+                Ok(Event::Key(k)) => Msg::Key(k),
+                Ok(Event::Mouse(m)) => Msg::Mouse(m),
+                Ok(Event::Resize(_, _)) => Msg::Resize,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!("terminal input failed: {e}");
+                    break;
+                }
+            };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Restores the terminal however the loop ends.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// Run the dashboard until the user quits.
+pub async fn run(opts: TuiOptions) -> Result<()> {
+    let opened = Arc::new(open_index(&opts.url, opts.persist));
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    let mut app = App::new(opened.index.clone(), &opts.url, opts.keymap, opts.theme);
+    app.read_only = opts.read_only;
+    app.log_path = opts.log_path;
+    app.warm = opened.loaded;
+    if let Some(w) = opened.warning.clone().or(opts.notice) {
+        app.notice = Some(super::app::Notice {
+            level: super::app::Level::Warn,
+            text: w,
+        });
+    }
+    let mut rt = Runtime {
+        tx: tx.clone(),
+        cache: opts.cache,
+        keys: opts.keys,
+        opened: opened.clone(),
+        runner: Runner::new(),
+        concurrency: opts.concurrency,
+        jobs: Vec::new(),
+        pending_detail: None,
+        copies: Vec::new(),
+    };
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let _guard = TerminalGuard;
+    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture).ok();
+    input_task(tx.clone());
+
+    if let Some(id) = app.selected {
+        rt.run(Effect::LoadDetail(id));
+    }
+    rt.run(Effect::Scan);
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    'outer: loop {
+        if dirty {
+            let wait = last_draw
+                .map(|t| FRAME.saturating_sub(t.elapsed()))
+                .unwrap_or_default();
+            if wait.is_zero() {
+                draw(&mut terminal, &app)?;
+                for text in rt.copies.drain(..) {
+                    let _ = tx.send(Msg::Copied(osc52(&text)));
+                }
+                last_draw = Some(Instant::now());
+                dirty = false;
+            }
+        }
+        let busy = app.scanning || app.running_jobs() > 0;
+        let mut timeout = if dirty {
+            FRAME.saturating_sub(last_draw.map(|t| t.elapsed()).unwrap_or_default())
+        } else if busy {
+            TICK
+        } else {
+            Duration::from_secs(3600)
+        };
+        if let Some((_, at)) = rt.pending_detail {
+            timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+        }
+        let first = tokio::time::timeout(timeout, rx.recv()).await;
+        let mut msgs = Vec::new();
+        match first {
+            Ok(Some(m)) => msgs.push(m),
+            Ok(None) => break,
+            Err(_) if busy && !dirty => msgs.push(Msg::Tick),
+            Err(_) => {}
+        }
+        drain(&mut rx, &mut msgs);
+        for m in msgs {
+            for fx in app.update(m) {
+                if !rt.run(fx) {
+                    break 'outer;
+                }
+            }
+            dirty = true;
+        }
+        if let Some((id, at)) = rt.pending_detail
+            && Instant::now() >= at
+        {
+            rt.pending_detail = None;
+            rt.start_detail(id);
+        }
+        if app.quit {
+            break;
+        }
+    }
+    // Leave: stop jobs, keep what the scan learnt.
+    for j in &rt.jobs {
+        j.cancel.cancel();
+    }
+    drop(terminal);
+    let save = tokio::task::spawn_blocking(move || opened.save());
+    if let Ok(Err(e)) = save.await {
+        tracing::warn!("index not saved: {e}");
+    }
+    Ok(())
+}
+
+fn drain(rx: &mut UnboundedReceiver<Msg>, msgs: &mut Vec<Msg>) {
+    while msgs.len() < 10_000 {
+        match rx.try_recv() {
+            Ok(m) => msgs.push(m),
+            Err(_) => break,
+        }
+    }
+}
+
+fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> Result<()> {
+    let mut out = std::io::stdout();
+    crossterm::queue!(out, crossterm::terminal::BeginSynchronizedUpdate).ok();
+    terminal
+        .draw(|f| super::ui::draw(f, app))
+        .context("drawing failed")?;
+    crossterm::queue!(out, crossterm::terminal::EndSynchronizedUpdate).ok();
+    out.flush().ok();
+    Ok(())
+}
+
+/// Put text on the clipboard through the terminal (OSC 52; works over ssh and in tmux with
+/// `set-clipboard on`).
+fn osc52(text: &str) -> Result<(), String> {
+    let b64 = crate::nix::hash::base64_encode(text.as_bytes());
+    let mut out = std::io::stdout();
+    write!(out, "\x1b]52;c;{b64}\x07")
+        .and_then(|_| out.flush())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,724 @@
+//! Reducer tests on [`App::update`], snapshots of every pane and overlay (insta, on ratatui's
+//! `TestBackend`), and exact-buffer checks where colour carries the meaning. The fixture is the
+//! real demo cache, scanned through the real file:// backend.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEvent,
+    MouseEventKind,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::{Color, Modifier};
+
+use super::app::{App, Confirmed, Effect, Focus, Level, Msg, Overlay};
+use super::detail;
+use super::keymap::Keymap;
+use super::theme::Theme;
+use super::ui;
+use super::view::{SortKey, StatusFilter};
+use crate::cache::Cache;
+use crate::index::scan::{ScanOptions, ScanProgress, open_index, scan};
+use crate::index::{RowId, RowStatus};
+use crate::nix::TrustedKeys;
+use crate::storage::CacheUrl;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    cache: Arc<Cache>,
+    keys: Arc<TrustedKeys>,
+    app: App,
+}
+
+const NOW: u64 = 1_750_000_000;
+
+async fn fixture_with(no_color: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = crate::demo::write_demo_cache(&dir.path().join("demo")).unwrap();
+    let url = CacheUrl::File(demo.dir.clone());
+    let cache = Arc::new(Cache::open(&url).await.unwrap());
+    let mut keys = TrustedKeys::new();
+    keys.add(demo.public_key.clone());
+    let keys = Arc::new(keys);
+    let opened = open_index(&url.to_string(), false);
+    scan(
+        cache.clone(),
+        opened.index.clone(),
+        keys.clone(),
+        ScanOptions::default(),
+        Arc::new(ScanProgress::default()),
+        Arc::new(|| {}),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    {
+        // Fixed ages: every narinfo five hours old.
+        let mut idx = opened.index.write().unwrap();
+        for r in idx.rows_mut() {
+            r.mtime = (NOW - 5 * 3600) as i64;
+        }
+        idx.generation += 1;
+    }
+    let mut app = App::new(
+        opened.index.clone(),
+        "file:///srv/demo-cache",
+        Keymap::default_map(),
+        Theme::default_theme(no_color),
+    );
+    app.now = UNIX_EPOCH + Duration::from_secs(NOW);
+    app.log_path = Some("/home/op/.cache/narscope/narscope.log".into());
+    app.rebuild();
+    Fixture {
+        _dir: dir,
+        cache,
+        keys,
+        app,
+    }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(false).await
+}
+
+impl Fixture {
+    /// Deliver a message and then every LoadDetail it asks for (the runtime's job).
+    async fn send(&mut self, msg: Msg) -> Vec<Effect> {
+        let fx = self.app.update(msg);
+        for f in &fx {
+            if let Effect::LoadDetail(id) = f {
+                let d = detail::load(
+                    self.cache.clone(),
+                    self.app.index.clone(),
+                    self.keys.clone(),
+                    *id,
+                )
+                .await;
+                self.app.update(Msg::DetailLoaded(Box::new(d)));
+            }
+        }
+        fx
+    }
+
+    async fn key(&mut self, c: char) -> Vec<Effect> {
+        self.send(Msg::Key(key(KeyCode::Char(c)))).await
+    }
+
+    async fn code(&mut self, c: KeyCode) -> Vec<Effect> {
+        self.send(Msg::Key(key(c))).await
+    }
+
+    async fn keys(&mut self, s: &str) {
+        for c in s.chars() {
+            self.key(c).await;
+        }
+    }
+
+    async fn load_selected(&mut self) {
+        if let Some(id) = self.app.selected {
+            let d = detail::load(
+                self.cache.clone(),
+                self.app.index.clone(),
+                self.keys.clone(),
+                id,
+            )
+            .await;
+            self.app.update(Msg::DetailLoaded(Box::new(d)));
+        }
+    }
+
+    fn name(&self, id: RowId) -> String {
+        self.app.idx().name(id).to_string()
+    }
+
+    fn selected_name(&self) -> String {
+        self.name(self.app.selected.unwrap())
+    }
+
+    fn find(&self, name: &str) -> RowId {
+        let idx = self.app.idx();
+        idx.live().find(|&i| idx.name(i) == name).unwrap()
+    }
+
+    async fn select(&mut self, name: &str) {
+        let focus = self.app.focus;
+        self.app.update(Msg::Key(key(KeyCode::Char('1'))));
+        let id = self.find(name);
+        let pos = self.app.view.position(id).unwrap();
+        self.app.update(Msg::Key(key(KeyCode::Char('g'))));
+        for _ in 0..pos {
+            self.app.update(Msg::Key(key(KeyCode::Char('j'))));
+        }
+        self.load_selected().await;
+        assert_eq!(self.selected_name(), name);
+        self.app.focus = focus;
+    }
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    KeyEvent {
+        code,
+        modifiers,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    }
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent {
+        code: KeyCode::Char(c),
+        modifiers: KeyModifiers::CONTROL,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    }
+}
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, app)).unwrap();
+    t
+}
+
+fn text(app: &App, w: u16, h: u16) -> String {
+    let t = render(app, w, h);
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn snap(name: &str, app: &App, w: u16, h: u16) {
+    let t = text(app, w, h);
+    let filters = vec![
+        (r"\d+\.\d/s", "[rate]"),
+        (r"file:///tmp/\.tmp\w+", "file:///[tmp]"),
+    ];
+    insta::with_settings!({filters => filters, prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(name, t);
+    });
+}
+
+#[tokio::test]
+async fn list_panes_at_both_sizes() {
+    let mut f = fixture().await;
+    f.load_selected().await;
+    snap("list_80x24", &f.app, 80, 24);
+    snap("list_160x48", &f.app, 160, 48);
+}
+
+#[tokio::test]
+async fn details_and_signatures_of_paths() {
+    let mut f = fixture().await;
+    f.select("hello-2.12.1").await;
+    f.code(KeyCode::Tab).await;
+    assert_eq!(f.app.focus, Focus::Details);
+    snap("details_hello_160x48", &f.app, 160, 48);
+    f.select("ripgrep-14.1.1").await;
+    f.key('3').await;
+    snap("signatures_untrusted_80x24", &f.app, 80, 24);
+    f.select("nodejs-22.11.0").await;
+    snap("signatures_invalid_160x48", &f.app, 160, 48);
+}
+
+#[tokio::test]
+async fn overview_jobs_help_confirm_and_inputs() {
+    let mut f = fixture().await;
+    f.load_selected().await;
+    f.key('4').await;
+    snap("overview_160x48", &f.app, 160, 48);
+    snap("overview_80x24", &f.app, 80, 24);
+    f.key('5').await;
+    snap("jobs_empty_80x24", &f.app, 80, 24);
+    f.key('1').await;
+    f.key('?').await;
+    snap("help_80x24", &f.app, 80, 24);
+    snap("help_160x48", &f.app, 160, 48);
+    f.code(KeyCode::Esc).await;
+    f.key(' ').await;
+    f.key(' ').await;
+    f.key('V').await;
+    snap("confirm_verify_80x24", &f.app, 80, 24);
+    f.code(KeyCode::Esc).await;
+    f.key('/').await;
+    f.keys("lib").await;
+    snap("filter_typing_80x24", &f.app, 80, 24);
+    f.code(KeyCode::Enter).await;
+    f.key(':').await;
+    f.keys("sort size").await;
+    snap("command_line_80x24", &f.app, 80, 24);
+}
+
+#[tokio::test]
+async fn jobs_pane_shows_progress_and_errors() {
+    let mut f = fixture().await;
+    f.key('M').await;
+    f.send(Msg::Key(ctrl('a'))).await;
+    let ids: Vec<RowId> = f.app.marks.iter().copied().collect();
+    let runner = crate::jobs::Runner::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let notify: crate::jobs::JobNotify = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let (cache, index, keys) = (f.cache.clone(), f.app.index.clone(), f.keys.clone());
+    let h = runner.spawn(
+        crate::jobs::JobKind::VerifyContents,
+        "deep-verify 12 path(s)",
+        notify,
+        move |job, n| crate::jobs::verify_contents(cache, index, keys, ids, 1, job, n),
+    );
+    f.app.update(Msg::JobStarted(h.clone()));
+    loop {
+        let e = rx.recv().await.unwrap();
+        let done = matches!(e, crate::jobs::JobEvent::Finished(..));
+        f.send(Msg::Job(e)).await;
+        if done {
+            break;
+        }
+    }
+    // The corrupt and the dangling NAR were found; the corrupt one is marked in the list.
+    let errors = h.progress.errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("missing")), "{errors:?}");
+    let corrupt = f.app.idx().totals().by_status[RowStatus::Corrupt as usize];
+    assert_eq!(corrupt, 2);
+    assert_eq!(f.app.notice.as_ref().unwrap().level, Level::Warn);
+    f.key('5').await;
+    snap("jobs_finished_160x48", &f.app, 160, 48);
+}
+
+#[tokio::test]
+async fn navigation_keeps_the_cursor_in_bounds_and_pages() {
+    let mut f = fixture().await;
+    let n = f.app.view.rows().len();
+    assert_eq!(n, 12);
+    assert_eq!(f.app.cursor, 0);
+    f.key('k').await;
+    assert_eq!(f.app.cursor, 0);
+    f.key('G').await;
+    assert_eq!(f.app.cursor, n - 1);
+    f.key('j').await;
+    assert_eq!(f.app.cursor, n - 1);
+    f.key('g').await;
+    f.app.list_height.set(5);
+    f.code(KeyCode::PageDown).await;
+    assert_eq!(f.app.cursor, 5);
+    assert_eq!(f.app.offset, 1, "the cursor row stays in the window");
+    let fx = f.send(Msg::Key(ctrl('d'))).await;
+    assert_eq!(f.app.cursor, 7);
+    assert!(fx.contains(&Effect::LoadDetail(f.app.selected.unwrap())));
+    f.code(KeyCode::PageUp).await;
+    assert_eq!(f.app.cursor, 2);
+}
+
+#[tokio::test]
+async fn filters_sort_and_status_views() {
+    let mut f = fixture().await;
+    f.key('/').await;
+    f.keys("lib").await;
+    assert!(f.app.filter_input.is_some());
+    let names: Vec<String> = f.app.view.rows().iter().map(|&i| f.name(i)).collect();
+    assert_eq!(names, ["glibc-2.40-66", "zlib-1.3.1"]);
+    f.code(KeyCode::Enter).await;
+    assert!(f.app.filter_input.is_none());
+    assert_eq!(f.app.view.query, "lib");
+    f.code(KeyCode::Esc).await;
+    assert_eq!(f.app.view.rows().len(), 12);
+    // Fuzzy: "hlo" finds hello only when fuzzy.
+    f.key('/').await;
+    f.keys("hlo").await;
+    assert_eq!(f.app.view.rows().len(), 0);
+    f.send(Msg::Key(ctrl('x'))).await;
+    assert!(f.app.view.fuzzy);
+    assert_eq!(f.app.view.rows().len(), 1);
+    f.code(KeyCode::Esc).await;
+    assert!(f.app.view.query.is_empty() && f.app.filter_input.is_none());
+
+    f.key('v').await;
+    assert_eq!(f.app.view.status, StatusFilter::Problems);
+    let problems: Vec<String> = f.app.view.rows().iter().map(|&i| f.name(i)).collect();
+    for p in [
+        "openssl-3.3.2",
+        "ripgrep-14.1.1",
+        "nodejs-22.11.0",
+        "curl-8.11.0",
+    ] {
+        assert!(problems.contains(&p.to_string()), "{p} in {problems:?}");
+    }
+    assert!(!problems.contains(&"glibc-2.40-66".to_string()));
+    f.key('v').await;
+    assert_eq!(f.app.view.status, StatusFilter::Only(RowStatus::Unsigned));
+    assert_eq!(f.app.view.rows().len(), 1);
+    assert_eq!(f.selected_name(), "openssl-3.3.2");
+    f.key('!').await;
+    assert_eq!(f.app.view.status, StatusFilter::Problems);
+    f.key('!').await;
+    assert_eq!(f.app.view.status, StatusFilter::All);
+
+    f.key('s').await;
+    assert_eq!(f.app.view.sort, SortKey::NarSize);
+    assert!(f.app.view.desc, "sizes sort largest first");
+    let sizes: Vec<u64> = {
+        let idx = f.app.idx();
+        f.app
+            .view
+            .rows()
+            .iter()
+            .map(|&i| idx.row(i).nar_size)
+            .collect()
+    };
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    f.key('S').await;
+    assert!(!f.app.view.desc);
+}
+
+#[tokio::test]
+async fn the_cursor_stays_on_its_key_when_rows_change() {
+    let mut f = fixture().await;
+    f.select("python3-3.12.8").await;
+    let id = f.app.selected.unwrap();
+    // A filter that keeps it, then one that moves rows above it away.
+    f.app.command("filter 3", &mut Vec::new());
+    assert_eq!(f.app.selected, Some(id));
+    assert_eq!(f.app.view.rows()[f.app.cursor], id);
+    f.app.command("filter", &mut Vec::new());
+    assert_eq!(f.app.selected, Some(id));
+    // The index changes under the view (a new generation): still on python.
+    f.app.index.write().unwrap().generation += 1;
+    f.send(Msg::IndexChanged).await;
+    assert_eq!(f.app.selected, Some(id));
+    // Sorting moves the row, not the cursor's target.
+    f.key('s').await;
+    assert_eq!(f.app.selected, Some(id));
+    assert_eq!(f.app.view.rows()[f.app.cursor], id);
+}
+
+#[tokio::test]
+async fn follow_references_and_go_back() {
+    let mut f = fixture().await;
+    f.select("hello-2.12.1").await;
+    f.code(KeyCode::Enter).await;
+    assert_eq!(
+        f.app.focus,
+        Focus::Details,
+        "enter on the list focuses details"
+    );
+    let targets = f.app.ref_targets();
+    assert!(!targets.is_empty());
+    let glibc = f.find("glibc-2.40-66");
+    let pos = targets.iter().position(|&t| t == glibc).unwrap();
+    for _ in 0..pos {
+        f.key('j').await;
+    }
+    f.code(KeyCode::Enter).await;
+    assert_eq!(f.selected_name(), "glibc-2.40-66");
+    assert_eq!(f.app.detail.as_ref().unwrap().id, glibc);
+    assert!(f.app.detail.as_ref().unwrap().referrers.len() >= 5);
+    f.code(KeyCode::Backspace).await;
+    assert_eq!(f.selected_name(), "hello-2.12.1");
+    // A reference hidden by a filter: following clears the filter to show it.
+    f.app.command("filter hello", &mut Vec::new());
+    f.load_selected().await;
+    f.key('2').await;
+    let targets = f.app.ref_targets();
+    let pos = targets.iter().position(|&t| t == glibc).unwrap();
+    f.key('g').await;
+    for _ in 0..pos {
+        f.key('j').await;
+    }
+    f.code(KeyCode::Enter).await;
+    assert_eq!(f.selected_name(), "glibc-2.40-66");
+    assert!(f.app.view.query.is_empty());
+}
+
+#[tokio::test]
+async fn marks_and_deep_verify_ask_first_defaulting_to_cancel() {
+    let mut f = fixture().await;
+    f.key(' ').await;
+    f.key(' ').await;
+    assert_eq!(f.app.marks.len(), 2);
+    assert_eq!(f.app.cursor, 2, "space marks and moves on");
+    let fx = f.key('V').await;
+    assert!(fx.is_empty());
+    let Overlay::Confirm(c) = &f.app.overlay else {
+        panic!("no confirmation: {:?}", f.app.overlay)
+    };
+    assert!(!c.yes_selected, "defaults to Cancel");
+    assert!(c.lines[0].contains("2 NAR(s)"), "{:?}", c.lines);
+    // Enter presses the highlighted button: Cancel.
+    let fx = f.code(KeyCode::Enter).await;
+    assert!(fx.is_empty());
+    assert_eq!(f.app.overlay, Overlay::None);
+    f.key('V').await;
+    f.code(KeyCode::Tab).await;
+    let fx = f.code(KeyCode::Enter).await;
+    let marked: Vec<RowId> = f.app.marks.iter().copied().collect();
+    assert_eq!(fx, vec![Effect::VerifyContents(marked.clone())]);
+    f.key('V').await;
+    let fx = f.key('y').await;
+    assert_eq!(fx, vec![Effect::VerifyContents(marked)]);
+    f.key('M').await;
+    assert!(f.app.marks.is_empty());
+    // Without marks, the selected row.
+    f.key('V').await;
+    let Overlay::Confirm(c) = &f.app.overlay else {
+        panic!()
+    };
+    assert_eq!(
+        c.then,
+        Confirmed::VerifyContents(vec![f.app.selected.unwrap()])
+    );
+}
+
+#[tokio::test]
+async fn quit_copy_refresh_and_commands() {
+    let mut f = fixture().await;
+    let fx = f.key('y').await;
+    let p = f.app.idx().store_path(f.app.selected.unwrap());
+    assert_eq!(fx, vec![Effect::Copy(p)]);
+    assert_eq!(f.key('R').await, vec![Effect::Scan]);
+    f.app.scanning = true;
+    assert!(f.key('R').await.is_empty(), "one scan at a time");
+    f.app.scanning = false;
+
+    let mut fx = Vec::new();
+    f.app.command("sort age desc", &mut fx);
+    assert_eq!((f.app.view.sort, f.app.view.desc), (SortKey::Age, true));
+    f.app.command("only untrusted", &mut fx);
+    assert_eq!(f.app.view.rows().len(), 1);
+    f.app.command("all", &mut fx);
+    let hash = {
+        let idx = f.app.idx();
+        idx.hash_part(f.find("jq-1.7.1"))
+    };
+    f.app.command(&format!("goto {hash}"), &mut fx);
+    assert_eq!(f.selected_name(), "jq-1.7.1");
+    f.app.command(
+        "goto /nix/store/00000000000000000000000000000000-nope",
+        &mut fx,
+    );
+    assert_eq!(f.app.notice.as_ref().unwrap().level, Level::Error);
+    f.app.command("frobnicate", &mut fx);
+    assert!(
+        f.app
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("unknown command")
+    );
+    f.app.command("sort sideways", &mut fx);
+    assert!(f.app.notice.as_ref().unwrap().text.contains("usage"));
+
+    // The command line itself: typed, then Enter.
+    f.key(':').await;
+    f.keys("only unsigned").await;
+    f.code(KeyCode::Enter).await;
+    assert_eq!(f.app.view.status, StatusFilter::Only(RowStatus::Unsigned));
+    assert_eq!(f.app.overlay, Overlay::None);
+
+    // Quitting with a job running asks first.
+    let runner = crate::jobs::Runner::new();
+    let h = runner.spawn(
+        crate::jobs::JobKind::VerifyContents,
+        "slow",
+        Arc::new(|_| {}),
+        |_, _| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        },
+    );
+    f.app.update(Msg::JobStarted(h.clone()));
+    assert!(f.key('q').await.is_empty());
+    assert!(matches!(f.app.overlay, Overlay::Confirm(_)));
+    assert!(f.key('n').await.is_empty());
+    assert!(!f.app.quit);
+    f.key('x').await;
+    f.key('q').await;
+    assert_eq!(f.key('y').await, vec![Effect::Quit]);
+    assert!(f.app.quit);
+    h.cancel.cancel();
+}
+
+#[tokio::test]
+async fn stale_details_are_ignored_and_mouse_works() {
+    let mut f = fixture().await;
+    f.load_selected().await;
+    let first = f.app.selected.unwrap();
+    let other = f.find("zlib-1.3.1");
+    let d = detail::load(f.cache.clone(), f.app.index.clone(), f.keys.clone(), other).await;
+    f.app.update(Msg::DetailLoaded(Box::new(d)));
+    assert_eq!(
+        f.app.detail.as_ref().unwrap().id,
+        first,
+        "a late answer for another row"
+    );
+
+    // Draw once so the panes' places are known, then click the fourth row.
+    render(&f.app, 160, 48);
+    let a = f.app.areas.get();
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: a.list.x + 5,
+        row: a.list_rows_top + 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    f.send(Msg::Mouse(click)).await;
+    assert_eq!(f.app.cursor, 3);
+    let scroll = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: a.list.x + 5,
+        row: a.list_rows_top + 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    f.send(Msg::Mouse(scroll)).await;
+    assert_eq!(f.app.cursor, 6);
+    let on_details = MouseEvent {
+        column: a.details.x + 2,
+        row: a.details.y + 2,
+        ..click
+    };
+    f.send(Msg::Mouse(on_details)).await;
+    assert_eq!(f.app.focus, Focus::Details);
+}
+
+/// Where the badge of a row is drawn (first list row is `list_rows_top`).
+fn badge(t: &Terminal<TestBackend>, app: &App, pos: usize) -> (String, Color, Modifier) {
+    let a = app.areas.get();
+    let cell = &t.backend().buffer()[(a.list.x + 2, a.list_rows_top + pos as u16)];
+    (cell.symbol().to_string(), cell.fg, cell.modifier)
+}
+
+#[tokio::test]
+async fn verdict_badges_have_their_colour_and_symbol() {
+    let mut f = fixture().await;
+    f.key('j').await; // keep the selection highlight off the rows checked below
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    f.key('j').await;
+    let t = render(&f.app, 160, 48);
+    let want = [
+        ("bash-5.2p37", "✓", Color::Green),
+        ("greeting.txt", "◆", Color::Cyan),
+        ("ripgrep-14.1.1", "?", Color::Yellow),
+        ("nodejs-22.11.0", "✗", Color::Red),
+        ("openssl-3.3.2", "○", Color::Magenta),
+    ];
+    for (name, sym, color) in want {
+        let id = f.find(name);
+        let pos = f.app.view.position(id).unwrap();
+        let (s, fg, m) = badge(&t, &f.app, pos);
+        assert_eq!((s.as_str(), fg), (sym, color), "{name}");
+        if name.starts_with("nodejs") {
+            assert!(m.contains(Modifier::BOLD), "invalid is bold");
+        }
+    }
+    // NO_COLOR: no colours at all, the symbols still differ.
+    let mut mono = fixture_with(true).await;
+    mono.key('G').await;
+    let t = render(&mono.app, 160, 48);
+    let buf = t.backend().buffer();
+    for y in 0..48 {
+        for x in 0..160 {
+            let c = &buf[(x, y)];
+            assert!(
+                matches!(c.fg, Color::Reset) && matches!(c.bg, Color::Reset),
+                "colour at {x},{y}"
+            );
+        }
+    }
+    let id = mono.find("nodejs-22.11.0");
+    let (s, _, _) = badge(&t, &mono.app, mono.app.view.position(id).unwrap());
+    assert_eq!(s, "✗");
+}
+
+#[tokio::test]
+async fn the_confirm_dialog_highlights_cancel_until_moved() {
+    let mut f = fixture().await;
+    f.key('V').await;
+    let t = render(&f.app, 80, 24);
+    let buf = t.backend().buffer();
+    let find = |label: &str| {
+        for y in 0..24u16 {
+            let row: String = (0..80u16)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            if let Some(i) = row.find(label) {
+                let x = row[..i].chars().count() as u16;
+                return (x, y);
+            }
+        }
+        panic!("{label} not drawn");
+    };
+    let (cx, cy) = find("Cancel (n)");
+    let (vx, vy) = find("Verify (y)");
+    let sel_bg = buf[(cx, cy)].bg;
+    assert_ne!(sel_bg, Color::Reset, "Cancel is highlighted");
+    assert_eq!(buf[(vx, vy)].bg, Color::Reset, "Verify is not");
+}
+
+#[tokio::test]
+async fn an_empty_cache_and_a_running_scan_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let opened = open_index("file:///srv/empty", false);
+    let mut app = App::new(
+        opened.index.clone(),
+        "file:///srv/empty",
+        Keymap::default_map(),
+        Theme::default_theme(false),
+    );
+    app.now = SystemTime::UNIX_EPOCH;
+    snap("empty_80x24", &app, 80, 24);
+    let p = Arc::new(ScanProgress::default());
+    p.listed.store(1234, std::sync::atomic::Ordering::Relaxed);
+    p.to_fetch.store(1234, std::sync::atomic::Ordering::Relaxed);
+    p.fetched.store(200, std::sync::atomic::Ordering::Relaxed);
+    let runner = crate::jobs::Runner::new();
+    let h = runner.spawn(
+        crate::jobs::JobKind::Scan,
+        "scan",
+        Arc::new(|_| {}),
+        |_, _| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        },
+    );
+    app.update(Msg::ScanStarted(p, h.clone()));
+    assert!(app.scanning);
+    let t = text(&app, 120, 24);
+    assert!(
+        t.contains("scanning: 1,234 listed, 200/1,234 fetched"),
+        "{t}"
+    );
+    assert!(t.contains("loading…"), "{t}");
+    h.cancel.cancel();
+    app.update(Msg::ScanFinished(Err(
+        "s3://b: the bucket does not exist".into()
+    )));
+    assert_eq!(app.notice.as_ref().unwrap().level, Level::Error);
+    let t = text(&app, 80, 24);
+    assert!(
+        t.contains("scan failed: s3://b: the bucket does not exist"),
+        "{t}"
+    );
+}

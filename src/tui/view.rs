@@ -1,0 +1,564 @@
+//! The list's view of the index: sort order and filters, as vectors of row ids.
+//!
+//! Sorting builds an id vector (never moves rows), with a 16-byte prefix key so most
+//! comparisons are one integer compare; filtering walks that order in parallel. A filter that
+//! only grows (the user typing on) narrows the previous result instead of starting over.
+
+use rayon::prelude::*;
+
+use crate::index::{Index, Row, RowId, RowStatus, flags};
+use crate::nix::nix32;
+
+/// Sort columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// Store path name, then hash.
+    Name,
+    /// NarSize.
+    NarSize,
+    /// FileSize (stored size).
+    FileSize,
+    /// Narinfo age (newest first when descending).
+    Age,
+    /// Verdict, worst first.
+    Verdict,
+}
+
+impl SortKey {
+    /// The cycle `s` walks.
+    pub const ALL: [SortKey; 5] = [
+        SortKey::Name,
+        SortKey::NarSize,
+        SortKey::FileSize,
+        SortKey::Age,
+        SortKey::Verdict,
+    ];
+
+    /// The name shown and used by `:sort`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::NarSize => "size",
+            SortKey::FileSize => "stored",
+            SortKey::Age => "age",
+            SortKey::Verdict => "verdict",
+        }
+    }
+
+    /// Parse [`SortKey::as_str`].
+    pub fn parse(s: &str) -> Option<SortKey> {
+        SortKey::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The next key in the cycle.
+    pub fn next(self) -> SortKey {
+        let i = SortKey::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        SortKey::ALL[(i + 1) % SortKey::ALL.len()]
+    }
+}
+
+/// Which verdicts are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Everything.
+    All,
+    /// One verdict.
+    Only(RowStatus),
+    /// Anything not trusted, or broken (NAR missing, StorePath not matching its key).
+    Problems,
+}
+
+impl StatusFilter {
+    /// The cycle `v` walks.
+    pub const CYCLE: [StatusFilter; 9] = [
+        StatusFilter::All,
+        StatusFilter::Problems,
+        StatusFilter::Only(RowStatus::Unsigned),
+        StatusFilter::Only(RowStatus::Untrusted),
+        StatusFilter::Only(RowStatus::Invalid),
+        StatusFilter::Only(RowStatus::Corrupt),
+        StatusFilter::Only(RowStatus::Error),
+        StatusFilter::Only(RowStatus::ContentAddressed),
+        StatusFilter::Only(RowStatus::Trusted),
+    ];
+
+    /// The name shown and used by `:only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::All => "all",
+            StatusFilter::Problems => "problems",
+            StatusFilter::Only(s) => s.as_str(),
+        }
+    }
+
+    /// Parse [`StatusFilter::as_str`].
+    pub fn parse(s: &str) -> Option<StatusFilter> {
+        match s {
+            "all" => Some(StatusFilter::All),
+            "problems" => Some(StatusFilter::Problems),
+            other => RowStatus::parse(other).map(StatusFilter::Only),
+        }
+    }
+
+    /// The next filter in the cycle.
+    pub fn next(self) -> StatusFilter {
+        let i = StatusFilter::CYCLE
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(0);
+        StatusFilter::CYCLE[(i + 1) % StatusFilter::CYCLE.len()]
+    }
+}
+
+/// The parameters a view was built with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Built {
+    generation: u64,
+    sort: SortKey,
+    desc: bool,
+    query: String,
+    fuzzy: bool,
+    status: StatusFilter,
+}
+
+/// Sorted, filtered row ids.
+#[derive(Clone, Debug)]
+pub struct View {
+    /// Sort column.
+    pub sort: SortKey,
+    /// Descending.
+    pub desc: bool,
+    /// Text filter.
+    pub query: String,
+    /// Fuzzy instead of substring matching.
+    pub fuzzy: bool,
+    /// Verdict filter.
+    pub status: StatusFilter,
+    order: Vec<RowId>,
+    rows: Vec<RowId>,
+    built: Option<Built>,
+    lower: Lower,
+}
+
+/// Every row's name in ASCII lowercase, by row id, in one arena. Full filters walk it (and
+/// the rows) in id order, front to back, and then keep the sort order's ids that matched.
+#[derive(Clone, Debug, Default)]
+struct Lower {
+    generation: u64,
+    bytes: Vec<u8>,
+    /// (offset, length) of each row's name.
+    spans: Vec<(u32, u32)>,
+}
+
+impl Lower {
+    fn build(idx: &Index) -> Lower {
+        // In parallel chunks of ids, then joined with their offsets moved.
+        let chunks: Vec<Lower> = (0..idx.len() as RowId)
+            .into_par_iter()
+            .chunks(1 << 16)
+            .map(|ids| {
+                let mut bytes = Vec::with_capacity(ids.len() * 24);
+                let mut spans = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let n = idx.name(id).as_bytes();
+                    let off = bytes.len();
+                    bytes.extend_from_slice(n);
+                    bytes[off..].make_ascii_lowercase();
+                    spans.push((off as u32, n.len() as u32));
+                }
+                Lower {
+                    generation: 0,
+                    bytes,
+                    spans,
+                }
+            })
+            .collect();
+        let total: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+        let mut bytes = Vec::with_capacity(total);
+        let mut spans = Vec::with_capacity(idx.len());
+        for c in chunks {
+            let base = bytes.len() as u32;
+            bytes.extend_from_slice(&c.bytes);
+            spans.extend(c.spans.into_iter().map(|(o, l)| (o + base, l)));
+        }
+        Lower {
+            generation: idx.generation,
+            bytes,
+            spans,
+        }
+    }
+
+    fn name(&self, id: RowId) -> &[u8] {
+        let (o, l) = self.spans.get(id as usize).copied().unwrap_or((0, 0));
+        self.bytes
+            .get(o as usize..(o + l) as usize)
+            .unwrap_or_default()
+    }
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View {
+            sort: SortKey::Name,
+            desc: false,
+            query: String::new(),
+            fuzzy: false,
+            status: StatusFilter::All,
+            order: Vec::new(),
+            rows: Vec::new(),
+            built: None,
+            lower: Lower::default(),
+        }
+    }
+}
+
+fn prefix_key(s: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = s.len().min(16);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
+fn verdict_rank(s: RowStatus) -> u8 {
+    match s {
+        RowStatus::Corrupt => 0,
+        RowStatus::Invalid => 1,
+        RowStatus::Error => 2,
+        RowStatus::Unsigned => 3,
+        RowStatus::Untrusted => 4,
+        RowStatus::Pending => 5,
+        RowStatus::ContentAddressed => 6,
+        RowStatus::Trusted => 7,
+    }
+}
+
+/// A text matcher: smart-case substring on the name (and on the hash part for hash-like
+/// queries), or fuzzy on the name.
+struct Matcher<'a> {
+    query: String,
+    finder: memchr::memmem::Finder<'a>,
+    /// The query has no uppercase: match the lowercase names.
+    lower: bool,
+    hashlike: bool,
+    /// Fuzzy by a plain subsequence test: an ASCII query without nucleo's pattern syntax.
+    subsequence: Option<Vec<u8>>,
+    fuzzy: Option<nucleo_matcher::pattern::Pattern>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(query: &'a str, fuzzy: bool) -> Matcher<'a> {
+        use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+        let lower = !query.chars().any(|c| c.is_uppercase());
+        // One character: fuzzy and substring agree, and substring is faster.
+        let fuzzy = fuzzy && query.chars().count() > 1;
+        let plain = query.is_ascii()
+            && lower
+            && !query.contains(|c: char| c.is_whitespace() || "^$!'\\".contains(c));
+        Matcher {
+            query: query.to_string(),
+            finder: memchr::memmem::Finder::new(query.as_bytes()),
+            lower,
+            hashlike: query.len() >= 3 && nix32::is_nix32(query),
+            subsequence: (fuzzy && plain).then(|| query.as_bytes().to_vec()),
+            fuzzy: (fuzzy && !plain)
+                .then(|| Pattern::parse(query, CaseMatching::Smart, Normalization::Smart)),
+        }
+    }
+
+    /// Whether row `id` matches.
+    fn matches(
+        &self,
+        idx: &Index,
+        lower: &Lower,
+        id: RowId,
+        m: &mut nucleo_matcher::Matcher,
+        buf: &mut Vec<char>,
+    ) -> bool {
+        if self.query.is_empty() {
+            return true;
+        }
+        if let Some(q) = &self.subsequence {
+            let mut it = lower.name(id).iter();
+            return q.iter().all(|c| it.any(|b| b == c));
+        }
+        if let Some(p) = &self.fuzzy {
+            let hay = nucleo_matcher::Utf32Str::new(idx.name(id), buf);
+            return p.score(hay, m).is_some();
+        }
+        let hit = if self.lower {
+            self.finder.find(lower.name(id)).is_some()
+        } else {
+            self.finder.find(idx.name(id).as_bytes()).is_some()
+        };
+        hit || (self.hashlike && idx.hash_part(id).contains(self.query.as_str()))
+    }
+}
+
+impl View {
+    /// The visible rows, in order.
+    pub fn rows(&self) -> &[RowId] {
+        &self.rows
+    }
+
+    /// Live rows before filtering.
+    pub fn total(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the view must be rebuilt for this index.
+    pub fn is_stale(&self, idx: &Index) -> bool {
+        self.built.as_ref() != Some(&self.wanted(idx))
+    }
+
+    fn wanted(&self, idx: &Index) -> Built {
+        Built {
+            generation: idx.generation,
+            sort: self.sort,
+            desc: self.desc,
+            query: self.query.clone(),
+            fuzzy: self.fuzzy,
+            status: self.status,
+        }
+    }
+
+    /// Bring the view up to date with `idx` and the current sort and filters.
+    pub fn refresh(&mut self, idx: &Index) {
+        let want = self.wanted(idx);
+        let old = self.built.take();
+        let order_ok = old.as_ref().is_some_and(|b| {
+            b.generation == want.generation && b.sort == want.sort && b.desc == want.desc
+        });
+        if !order_ok {
+            self.order = sorted(idx, self.sort, self.desc);
+        }
+        // Narrow the previous result when only the query grew.
+        let narrowing = order_ok
+            && old.as_ref().is_some_and(|b| {
+                // A longer query matches a subset: substrings extend, and fuzzy matches are
+                // subsequences.
+                b.status == want.status
+                    && b.fuzzy == want.fuzzy
+                    && want.query.starts_with(&b.query)
+                    && !b.query.is_empty()
+                    && b.query.chars().any(|c| c.is_uppercase())
+                        == want.query.chars().any(|c| c.is_uppercase())
+            });
+        // Built with the order, so that no keystroke pays for it.
+        if self.lower.generation != idx.generation || self.lower.spans.len() != idx.len() {
+            self.lower = Lower::build(idx);
+        }
+        let m = Matcher::new(&self.query, self.fuzzy);
+        let (lower, status, rows) = (&self.lower, self.status, idx.rows());
+        let keep = |nm: &mut nucleo_matcher::Matcher, buf: &mut Vec<char>, id: RowId| {
+            accepts(status, &rows[id as usize]) && m.matches(idx, lower, id, nm, buf)
+        };
+        self.rows = if self.query.is_empty() && self.status == StatusFilter::All {
+            self.order.clone()
+        } else if narrowing {
+            self.rows
+                .par_iter()
+                .copied()
+                .with_min_len(4096)
+                .map_init(matcher_state, |(nm, buf), id| {
+                    keep(nm, buf, id).then_some(id)
+                })
+                .flatten_iter()
+                .collect()
+        } else {
+            // Test every row in id order (sequential memory), then keep the order's hits.
+            let hit: Vec<bool> = (0..rows.len() as RowId)
+                .into_par_iter()
+                .with_min_len(8192)
+                .map_init(matcher_state, |(nm, buf), id| {
+                    rows[id as usize].is_live() && keep(nm, buf, id)
+                })
+                .collect();
+            self.order
+                .iter()
+                .copied()
+                .filter(|&id| hit[id as usize])
+                .collect()
+        };
+        self.built = Some(want);
+    }
+
+    /// Position of a row in the view.
+    pub fn position(&self, id: RowId) -> Option<usize> {
+        self.rows.par_iter().position_first(|&r| r == id)
+    }
+}
+
+fn sorted(idx: &Index, sort: SortKey, desc: bool) -> Vec<RowId> {
+    let rows = idx.rows();
+    let mut ids: Vec<RowId> = (0..rows.len() as RowId)
+        .into_par_iter()
+        .filter(|&i| rows[i as usize].is_live())
+        .collect();
+    let by_name = |a: RowId, b: RowId| {
+        let (na, nb) = (idx.name(a), idx.name(b));
+        na.cmp(nb)
+            .then_with(|| rows[a as usize].digest.cmp(&rows[b as usize].digest))
+    };
+    match sort {
+        SortKey::Name => {
+            let mut keyed: Vec<(u128, RowId)> = ids
+                .par_iter()
+                .map(|&i| (prefix_key(idx.name(i)), i))
+                .collect();
+            keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| by_name(a.1, b.1)));
+            ids = keyed.into_iter().map(|(_, i)| i).collect();
+        }
+        SortKey::NarSize => {
+            ids.par_sort_unstable_by(|&a, &b| {
+                rows[a as usize]
+                    .nar_size
+                    .cmp(&rows[b as usize].nar_size)
+                    .then_with(|| by_name(a, b))
+            });
+        }
+        SortKey::FileSize => {
+            let fs = |i: RowId| rows[i as usize].file_size().unwrap_or(0);
+            ids.par_sort_unstable_by(|&a, &b| fs(a).cmp(&fs(b)).then_with(|| by_name(a, b)));
+        }
+        SortKey::Age => {
+            // Ascending age: newest first.
+            ids.par_sort_unstable_by(|&a, &b| {
+                rows[b as usize]
+                    .mtime
+                    .cmp(&rows[a as usize].mtime)
+                    .then_with(|| by_name(a, b))
+            });
+        }
+        SortKey::Verdict => {
+            ids.par_sort_unstable_by(|&a, &b| {
+                verdict_rank(rows[a as usize].status)
+                    .cmp(&verdict_rank(rows[b as usize].status))
+                    .then_with(|| by_name(a, b))
+            });
+        }
+    }
+    if desc {
+        ids.reverse();
+    }
+    ids
+}
+
+fn matcher_state() -> (nucleo_matcher::Matcher, Vec<char>) {
+    (
+        nucleo_matcher::Matcher::new(nucleo_matcher::Config::DEFAULT),
+        Vec::new(),
+    )
+}
+
+fn accepts(f: StatusFilter, r: &Row) -> bool {
+    match f {
+        StatusFilter::All => true,
+        StatusFilter::Only(s) => r.status == s,
+        StatusFilter::Problems => {
+            !r.status.is_good() || r.flags & (flags::NAR_MISSING | flags::KEY_MISMATCH) != 0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::tests::info;
+    use crate::nix::{NarInfo, SecretKey, TrustedKeys};
+
+    fn sample() -> (Index, Vec<NarInfo>) {
+        let key = SecretKey::from_seed("k-1", &[3; 32]).unwrap();
+        let mut keys = TrustedKeys::new();
+        keys.add(key.public_key());
+        let mut infos = vec![
+            info("1", "zlib-1.3", &[]),
+            info("22", "hello-2.12", &[]),
+            info("333", "Glibc-2.40", &[]),
+            info("4444", "bash-5.2", &[]),
+        ];
+        infos[0].sign(&key);
+        infos[3].sign(&key);
+        let idx = Index::from_narinfos("file:///s", &keys, infos.iter());
+        (idx, infos)
+    }
+
+    fn names(idx: &Index, v: &View) -> Vec<String> {
+        v.rows().iter().map(|&i| idx.name(i).to_string()).collect()
+    }
+
+    #[test]
+    fn sorts_and_filters() {
+        let (idx, infos) = sample();
+        let mut v = View::default();
+        v.refresh(&idx);
+        assert_eq!(
+            names(&idx, &v),
+            ["Glibc-2.40", "bash-5.2", "hello-2.12", "zlib-1.3"]
+        );
+        v.sort = SortKey::NarSize;
+        v.desc = true;
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v)[0], "bash-5.2", "largest NAR first");
+        v.sort = SortKey::Verdict;
+        v.desc = false;
+        v.refresh(&idx);
+        assert_eq!(idx.row(v.rows()[0]).status, RowStatus::Unsigned);
+
+        v.sort = SortKey::Name;
+        v.query = "l".into();
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v), ["Glibc-2.40", "hello-2.12", "zlib-1.3"]);
+        v.query = "li".into();
+        assert!(v.is_stale(&idx));
+        v.refresh(&idx);
+        assert_eq!(
+            names(&idx, &v),
+            ["Glibc-2.40", "zlib-1.3"],
+            "smart case: lower matches upper"
+        );
+        v.query = "Gl".into();
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v), ["Glibc-2.40"]);
+        v.query = "gl".into();
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v), ["Glibc-2.40"]);
+        // Fuzzy: letters in order, not adjacent.
+        v.query = "hlo".into();
+        v.refresh(&idx);
+        assert!(v.rows().is_empty());
+        v.fuzzy = true;
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v), ["hello-2.12"]);
+        // A hash prefix finds its path.
+        v.fuzzy = false;
+        let h = infos[1].store_path.hash_part()[..6].to_string();
+        v.query = h;
+        v.refresh(&idx);
+        assert!(v.rows().iter().any(|&i| idx.name(i) == "hello-2.12"));
+
+        v.query.clear();
+        v.status = StatusFilter::Only(RowStatus::Trusted);
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v), ["bash-5.2", "zlib-1.3"]);
+        v.status = StatusFilter::Problems;
+        v.refresh(&idx);
+        assert_eq!(names(&idx, &v), ["Glibc-2.40", "hello-2.12"]);
+        let id = v.rows()[1];
+        assert_eq!(v.position(id), Some(1));
+    }
+
+    #[test]
+    fn cycles_wrap() {
+        assert_eq!(SortKey::Verdict.next(), SortKey::Name);
+        assert_eq!(StatusFilter::All.next(), StatusFilter::Problems);
+        assert_eq!(
+            StatusFilter::Only(RowStatus::Trusted).next(),
+            StatusFilter::All
+        );
+        assert_eq!(
+            StatusFilter::parse("unsigned"),
+            Some(StatusFilter::Only(RowStatus::Unsigned))
+        );
+        assert_eq!(SortKey::parse("age"), Some(SortKey::Age));
+    }
+}

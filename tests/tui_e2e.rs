@@ -1,0 +1,206 @@
+//! The dashboard end to end in a real terminal (tmux), against the demo cache uploaded to a
+//! real Garage server: open, wait for rows, filter, follow a reference, open help, quit, and
+//! check the screen text and a clean exit.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Garage;
+use narscope::storage::{self, CacheUrl, PutOptions};
+
+struct Tmux {
+    socket: String,
+    exit_file: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", "e2e", k]);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn literal(&self, text: &str) {
+        self.run(&["send-keys", "-t", "e2e", "-l", text]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    /// Wait until the screen passes `ok`; panics with the screen after 30 s.
+    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+async fn upload(dir: &Path, url: &str) {
+    let store = storage::open(&CacheUrl::parse(url).unwrap()).await.unwrap();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let key = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if key.ends_with(".sec") {
+                continue;
+            }
+            let body = std::fs::read(&p).unwrap();
+            store
+                .put(&key, body.into(), &PutOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_terminal_against_garage() {
+    let Some(g) = Garage::try_shared() else {
+        return;
+    };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is needed for this test (apt-get install tmux)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = narscope::demo::write_demo_cache(&tmp.path().join("demo")).unwrap();
+    let bucket = g.fresh_bucket();
+    let url = g.url(&bucket, "");
+    upload(&demo.dir, &url).await;
+
+    let tmux = Tmux {
+        socket: format!("narscope-e2e-{}", common::random_hex(4)),
+        exit_file: tmp.path().join("exit"),
+    };
+    let mut env = g.env();
+    env.push((
+        "NARSCOPE_CACHE_DIR".into(),
+        tmp.path().join("cache").display().to_string(),
+    ));
+    env.push((
+        "NARSCOPE_CONFIG_DIR".into(),
+        tmp.path().join("config").display().to_string(),
+    ));
+    let env: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", sh_quote(v)))
+        .collect();
+    let cmd = format!(
+        "env {} {} {} --no-config --trusted-key {}; echo $? > {}",
+        env.join(" "),
+        env!("CARGO_BIN_EXE_narscope"),
+        sh_quote(&url),
+        sh_quote(&demo.public_key.to_string()),
+        tmux.exit_file.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &cmd,
+    ]);
+
+    // Rows arrive, and the scan finishes with every narinfo and NAR listed.
+    let s = tmux.wait("the scan", |s| s.contains("scanned 12 narinfos"));
+    assert!(s.contains("12 paths"), "{s}");
+    for name in ["bash-5.2p37", "glibc-2.40-66", "hello-2.12.1", "zlib-1.3.1"] {
+        assert!(s.contains(name), "{name} missing:\n{s}");
+    }
+    assert!(
+        s.contains("curl-8.11.0 [no NAR]"),
+        "the dangling narinfo is flagged:\n{s}"
+    );
+
+    // Filter.
+    tmux.keys(&["/"]);
+    tmux.literal("bash");
+    let s = tmux.wait("the filter", |s| s.contains("1 of 12"));
+    assert!(s.contains("filter \"bash\""), "{s}");
+    assert!(!s.contains("zlib-1.3.1"), "{s}");
+    tmux.keys(&["Enter"]);
+
+    // Follow bash's reference (glibc): Enter focuses details, Enter follows.
+    tmux.wait("bash's details", |s| s.contains("References (1)"));
+    tmux.keys(&["Enter", "Enter"]);
+    let s = tmux.wait("glibc's details", |s| {
+        s.contains("Referrers (") && s.contains("glibc-2.40-66") && !s.contains("References (1)")
+    });
+    assert!(s.contains("filters cleared to show the path"), "{s}");
+    // Back.
+    tmux.keys(&["BSpace"]);
+    tmux.wait("bash again", |s| s.contains("References (1)"));
+
+    // Help.
+    tmux.keys(&["?"]);
+    let s = tmux.wait("help", |s| s.contains("show this help"));
+    assert!(s.contains("Verdicts") || s.contains("Keys"), "{s}");
+    tmux.keys(&["Escape"]);
+    tmux.wait("help closed", |s| !s.contains("show this help"));
+
+    // Quit: a clean exit and the terminal back to normal.
+    tmux.keys(&["q"]);
+    let t = Instant::now();
+    let code = loop {
+        if let Ok(c) = std::fs::read_to_string(&tmux.exit_file) {
+            break c;
+        }
+        if t.elapsed() > Duration::from_secs(15) {
+            panic!("narscope did not exit; screen:\n{}", tmux.screen());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code.trim(), "0");
+    // The index was kept for the next session.
+    let kept = std::fs::read_dir(tmp.path().join("cache").join("index"))
+        .unwrap()
+        .flatten()
+        .any(|d| d.path().join("index.bin").is_file());
+    assert!(kept, "no index.bin written");
+}
