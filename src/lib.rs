@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod index;
 pub mod jobs;
+pub mod localstore;
 pub mod nar;
 pub mod nix;
 pub mod storage;

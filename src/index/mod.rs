@@ -762,6 +762,26 @@ impl Index {
         }
     }
 
+    /// Mark one row removed (its narinfo was deleted).
+    pub fn mark_removed(&mut self, id: RowId) {
+        if let Some(r) = self.rows.get_mut(id as usize)
+            && r.is_live()
+        {
+            r.flags |= flags::REMOVED;
+            self.generation += 1;
+        }
+    }
+
+    /// Drop deleted objects from the NAR listing.
+    pub fn forget_nars(&mut self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        self.nars.retain(|n| !gone.contains(n.key.as_str()));
+        self.generation += 1;
+    }
+
     /// Mark every live row whose id is not in `seen` as removed (after a complete listing).
     pub fn retain_listed(&mut self, seen: &[bool]) {
         let mut changed = false;

@@ -218,6 +218,12 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let _guard = TerminalGuard;
     crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture).ok();
+    // ratatui's hook restores the screen on a panic; mouse reporting must go off too.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        previous(info);
+    }));
     input_task(tx.clone());
 
     if let Some(id) = app.selected {

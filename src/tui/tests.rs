@@ -203,7 +203,7 @@ fn text(app: &App, w: u16, h: u16) -> String {
 fn snap(name: &str, app: &App, w: u16, h: u16) {
     let t = text(app, w, h);
     let filters = vec![
-        (r"\d+\.\d/s", "[rate]"),
+        (r"in \d+\.\d s", "in [time]"),
         (r"file:///tmp/\.tmp\w+", "file:///[tmp]"),
     ];
     insta::with_settings!({filters => filters, prepend_module_to_snapshot => false}, {

@@ -847,10 +847,15 @@ fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
         } else {
             thousands(done)
         };
-        let mut extra = format!(" {:>8.1}/s", j.rate());
-        if let Some(eta) = j.eta() {
-            extra.push_str(&format!(" ETA {}s", eta.as_secs()));
-        }
+        let mut extra = if j.is_running() {
+            let mut e = format!(" {:.1}/s", j.rate());
+            if let Some(eta) = j.eta() {
+                e.push_str(&format!(" ETA {}s", eta.as_secs()));
+            }
+            e
+        } else {
+            format!(" in {:.1} s", j.elapsed().as_secs_f64())
+        };
         let bytes = p.bytes_done.load(Ordering::Relaxed);
         if bytes > 0 {
             extra.push_str(&format!(" {}", human(bytes)));

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+pub mod delete;
+pub mod sign;
+
 use crate::audit::{ContentCheck, check_contents};
 use crate::cache::Cache;
 use crate::index::{Index, RowId, RowStatus};

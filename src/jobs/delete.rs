@@ -1,0 +1,326 @@
+//! Deleting paths from a cache without breaking anything that stays.
+//!
+//! A [`plan`] is made from a complete index: the narinfos to delete (with `cascade`, every path
+//! that references them, transitively), the referrers that would be left broken otherwise, the
+//! NARs and `.ls` listings that no remaining narinfo needs (NARs can be shared), and the bytes
+//! freed. [`execute`] then deletes narinfos first, referrers before what they reference (level
+//! by level, in batches of at most 1000), and only then the NARs and listings, so that a reader
+//! never finds a narinfo whose NAR or references are gone.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+use super::{JobHandle, JobNotify};
+use crate::cache::Cache;
+use crate::index::{Index, RowId, flags};
+
+/// What a deletion would do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletePlan {
+    /// Rows whose narinfo goes, in deletion order (referrers first), grouped by level.
+    pub levels: Vec<Vec<RowId>>,
+    /// Rows added because they reference a target (with cascade).
+    pub cascaded: Vec<RowId>,
+    /// (referrer, target): live referrers that would be left with a missing reference. A plan
+    /// with any of these is refused unless cascading.
+    pub broken: Vec<(RowId, RowId)>,
+    /// NAR keys deleted (no remaining narinfo points to them).
+    pub nar_keys: Vec<String>,
+    /// NAR keys kept because a remaining narinfo shares them.
+    pub shared_nars: Vec<String>,
+    /// `.ls` listings deleted.
+    pub ls_keys: Vec<String>,
+    /// Bytes of NAR objects freed (listing sizes, else FileSize).
+    pub nar_bytes: u64,
+}
+
+impl DeletePlan {
+    /// Every row whose narinfo goes.
+    pub fn rows(&self) -> impl Iterator<Item = RowId> + '_ {
+        self.levels.iter().flatten().copied()
+    }
+
+    /// Number of narinfos deleted.
+    pub fn narinfos(&self) -> usize {
+        self.levels.iter().map(Vec::len).sum()
+    }
+
+    /// Whether the plan may run: nothing left broken.
+    pub fn is_safe(&self) -> bool {
+        self.broken.is_empty()
+    }
+
+    /// Delete requests it costs (batches of 1000 per level, then NARs and listings).
+    pub fn requests(&self) -> usize {
+        let per = |n: usize| n.div_ceil(1000);
+        self.levels.iter().map(|l| per(l.len())).sum::<usize>()
+            + per(self.nar_keys.len() + self.ls_keys.len())
+    }
+}
+
+/// Plan deleting `targets` (live rows). With `cascade`, their referrers go too.
+pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
+    // Referrers of every live row.
+    let mut referrers: HashMap<RowId, Vec<RowId>> = HashMap::new();
+    for r in idx.live() {
+        for &t in idx.refs(r) {
+            if t != r {
+                referrers.entry(t).or_default().push(r);
+            }
+        }
+    }
+    let mut set: BTreeSet<RowId> = targets
+        .iter()
+        .copied()
+        .filter(|&t| (t as usize) < idx.len() && idx.row(t).is_live())
+        .collect();
+    let mut p = DeletePlan::default();
+    if cascade {
+        let mut stack: Vec<RowId> = set.iter().copied().collect();
+        while let Some(x) = stack.pop() {
+            for &r in referrers.get(&x).map(Vec::as_slice).unwrap_or_default() {
+                if set.insert(r) {
+                    p.cascaded.push(r);
+                    stack.push(r);
+                }
+            }
+        }
+        p.cascaded.sort_unstable();
+    } else {
+        for &t in &set {
+            for &r in referrers.get(&t).map(Vec::as_slice).unwrap_or_default() {
+                if !set.contains(&r) {
+                    p.broken.push((r, t));
+                }
+            }
+        }
+        p.broken.sort_unstable();
+    }
+    // Levels: a row goes after every referrer of it in the set.
+    let mut level: HashMap<RowId, usize> = HashMap::new();
+    fn depth(
+        x: RowId,
+        set: &BTreeSet<RowId>,
+        referrers: &HashMap<RowId, Vec<RowId>>,
+        level: &mut HashMap<RowId, usize>,
+        visiting: &mut HashSet<RowId>,
+    ) -> usize {
+        if let Some(&l) = level.get(&x) {
+            return l;
+        }
+        if !visiting.insert(x) {
+            return 0; // a cycle (only self-references exist in Nix; be safe anyway)
+        }
+        let l = referrers
+            .get(&x)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| set.contains(r))
+            .map(|&r| depth(r, set, referrers, level, visiting) + 1)
+            .max()
+            .unwrap_or(0);
+        visiting.remove(&x);
+        level.insert(x, l);
+        l
+    }
+    let mut visiting = HashSet::new();
+    for &x in &set {
+        let l = depth(x, &set, &referrers, &mut level, &mut visiting);
+        if p.levels.len() <= l {
+            p.levels.resize(l + 1, Vec::new());
+        }
+        p.levels[l].push(x);
+    }
+    // NARs: deleted unless a remaining narinfo points to the same key.
+    let nar_of = |r: RowId| crate::audit::nar_key(idx.url_of(r)).ok();
+    let mut kept: HashSet<String> = HashSet::new();
+    for r in idx.live().filter(|r| !set.contains(r)) {
+        if let Some(k) = nar_of(r) {
+            kept.insert(k);
+        }
+    }
+    let mut nars = BTreeSet::new();
+    for &r in &set {
+        if let Some(k) = nar_of(r) {
+            if kept.contains(&k) {
+                p.shared_nars.push(k);
+            } else if !idx.row(r).has(flags::NAR_MISSING) && nars.insert(k.clone()) {
+                p.nar_bytes += idx
+                    .nar(&k)
+                    .map(|n| n.size)
+                    .or(idx.row(r).file_size())
+                    .unwrap_or(0);
+            }
+        }
+        if idx.row(r).has(flags::HAS_LS) {
+            p.ls_keys.push(format!("{}.ls", idx.hash_part(r)));
+        }
+    }
+    p.shared_nars.sort();
+    p.shared_nars.dedup();
+    p.nar_keys = nars.into_iter().collect();
+    p.ls_keys.sort();
+    p
+}
+
+/// What [`execute`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteSummary {
+    /// narinfos deleted.
+    pub narinfos: u64,
+    /// NARs deleted.
+    pub nars: u64,
+    /// `.ls` listings deleted.
+    pub listings: u64,
+    /// Keys that could not be deleted.
+    pub failed: u64,
+}
+
+/// Carry out a safe plan (see the module docs). Stops before the NARs if any narinfo could not
+/// be deleted, so nothing a remaining narinfo needs is touched. Deleted rows are marked
+/// removed in `index`.
+pub async fn execute(
+    cache: Arc<Cache>,
+    index: Arc<RwLock<Index>>,
+    plan: DeletePlan,
+    job: Arc<JobHandle>,
+    notify: JobNotify,
+) -> Result<DeleteSummary, String> {
+    if !plan.is_safe() {
+        return Err(format!(
+            "refusing: {} remaining path(s) reference what would be deleted (use cascade)",
+            plan.broken.len()
+        ));
+    }
+    let p = job.progress.clone();
+    let total = plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len();
+    p.total.store(total as u64, Ordering::Relaxed);
+    p.bytes_total.store(plan.nar_bytes, Ordering::Relaxed);
+    let mut s = DeleteSummary::default();
+    let keys_of = |rows: &[RowId]| -> Vec<(RowId, String)> {
+        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+        rows.iter().map(|&r| (r, idx.narinfo_key(r))).collect()
+    };
+    for (i, level) in plan.levels.iter().enumerate() {
+        let keys = keys_of(level);
+        for chunk in keys.chunks(1000) {
+            p.set_current(format!("narinfos, level {}", i + 1));
+            let names: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
+            let rep = cache
+                .store()
+                .delete_many(&names)
+                .await
+                .map_err(|e| e.to_string())?;
+            let gone: HashSet<&String> = rep.deleted.iter().collect();
+            {
+                let mut idx = index.write().unwrap_or_else(|e| e.into_inner());
+                for (r, k) in chunk {
+                    if gone.contains(k) {
+                        idx.mark_removed(*r);
+                    }
+                }
+            }
+            s.narinfos += rep.deleted.len() as u64;
+            s.failed += rep.failed.len() as u64;
+            for (k, why) in &rep.failed {
+                p.error(format!("{}: {why}", cache.origin(k)));
+            }
+            p.done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            notify(super::JobEvent::Progress(job.id));
+        }
+        if s.failed > 0 {
+            return Err(format!(
+                "{} narinfo(s) could not be deleted; stopped before their references and NARs",
+                s.failed
+            ));
+        }
+    }
+    let rest: Vec<String> = plan.nar_keys.iter().chain(&plan.ls_keys).cloned().collect();
+    for chunk in rest.chunks(1000) {
+        p.set_current("NARs and listings");
+        let rep = cache
+            .store()
+            .delete_many(chunk)
+            .await
+            .map_err(|e| e.to_string())?;
+        for k in &rep.deleted {
+            if k.ends_with(".ls") {
+                s.listings += 1;
+            } else {
+                s.nars += 1;
+            }
+        }
+        s.failed += rep.failed.len() as u64;
+        for (k, why) in &rep.failed {
+            p.error(format!("{}: {why}", cache.origin(k)));
+        }
+        p.done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        notify(super::JobEvent::Progress(job.id));
+    }
+    {
+        let mut idx = index.write().unwrap_or_else(|e| e.into_inner());
+        idx.forget_nars(&plan.nar_keys);
+    }
+    p.bytes_done.store(plan.nar_bytes, Ordering::Relaxed);
+    p.set_current(String::new());
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::NarObject;
+    use crate::index::tests::info;
+    use crate::nix::TrustedKeys;
+
+    #[test]
+    fn plans_refuse_broken_referrers_and_cascade_in_order() {
+        let keys = TrustedKeys::new();
+        let lib = info("lib", "lib-1", &[]);
+        let mid = info("mid", "mid-1", &[&lib]);
+        let app = info("app", "app-1", &[&mid, &lib]);
+        let other = info("other", "other-1", &[]);
+        let mut twin = info("twin", "twin-1", &[]);
+        twin.url = lib.url.clone(); // shares lib's NAR
+        let mut idx = Index::from_narinfos("file:///x", &keys, [&lib, &mid, &app, &other, &twin]);
+        idx.set_nars(
+            [&lib, &mid, &app, &other]
+                .iter()
+                .map(|i| NarObject {
+                    key: i.url.clone(),
+                    size: 100,
+                    mtime: 0,
+                })
+                .collect(),
+        );
+        let id = |i: &crate::nix::NarInfo| idx.find(i.store_path.hash_part()).unwrap();
+        let (lib_id, mid_id, app_id, other_id) = (id(&lib), id(&mid), id(&app), id(&other));
+
+        let p = plan(&idx, &[lib_id], false);
+        assert!(!p.is_safe());
+        assert_eq!(p.broken, {
+            let mut b = vec![(mid_id, lib_id), (app_id, lib_id)];
+            b.sort();
+            b
+        });
+
+        let p = plan(&idx, &[lib_id], true);
+        assert!(p.is_safe());
+        assert_eq!(p.narinfos(), 3);
+        // app (no referrer) first, then mid, then lib.
+        assert_eq!(p.levels, vec![vec![app_id], vec![mid_id], vec![lib_id]]);
+        // lib's NAR is shared with twin: kept.
+        assert_eq!(p.shared_nars, vec![lib.url.clone()]);
+        assert_eq!(p.nar_keys.len(), 2);
+        assert!(!p.nar_keys.contains(&lib.url));
+        assert_eq!(p.nar_bytes, 200);
+        assert_eq!(p.requests(), 4);
+
+        let p = plan(&idx, &[other_id], false);
+        assert!(p.is_safe());
+        assert_eq!(p.nar_keys, vec![other.url.clone()]);
+    }
+}

@@ -1,0 +1,366 @@
+//! Signing narinfos in place (and dropping a retired key's signatures).
+//!
+//! Each narinfo is read with its ETag, edited (only `Sig` lines change: a signature is added
+//! unless the same one is there; signatures under the signing key's name that do not verify
+//! are replaced; `--remove-key` drops a name), and written back. Where the server honours
+//! `If-Match` the write is a compare-and-swap and a concurrent change makes it re-read and try
+//! again; elsewhere the write is a plain overwrite, as `nix store sign` does, and the job says
+//! so.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+
+use super::{JobHandle, JobNotify, Throttle};
+use crate::cache::Cache;
+use crate::compression;
+use crate::index::{self, Index, NarInfoSummary, RowData, RowStatus};
+use crate::nix::{NarInfo, SecretKey, TrustedKeys};
+use crate::storage::{PutCondition, PutOptions};
+
+/// Content type of narinfo objects, as Nix uploads them.
+pub const NARINFO_CONTENT_TYPE: &str = "text/x-nix-narinfo";
+
+/// Compare-and-swap attempts per narinfo before giving up on it.
+const CAS_ATTEMPTS: usize = 5;
+
+/// What a sign job does.
+#[derive(Clone)]
+pub struct SignOptions {
+    /// The key to sign with (`None`: only remove signatures).
+    pub key: Option<Arc<SecretKey>>,
+    /// Drop every signature under this key name.
+    pub remove_key: Option<String>,
+    /// narinfos in flight.
+    pub concurrency: usize,
+    /// Compute the changes, write nothing.
+    pub dry_run: bool,
+}
+
+/// What a sign job did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignSummary {
+    /// narinfos rewritten (or that would be, with `dry_run`).
+    pub changed: u64,
+    /// narinfos that already had the signature and nothing to remove.
+    pub unchanged: u64,
+    /// Signatures added.
+    pub added: u64,
+    /// Signatures removed (retired key, or not verifying under the signing key's name).
+    pub removed: u64,
+    /// narinfos that could not be done (see the job's errors).
+    pub failed: u64,
+    /// Whether writes were compare-and-swap (`If-Match`).
+    pub compare_and_swap: bool,
+    /// Writes retried because the narinfo changed in between.
+    pub retries: u64,
+}
+
+/// The change to one narinfo: its new text, or `None` when nothing changes.
+pub fn edit(
+    info: &mut NarInfo,
+    key: Option<&SecretKey>,
+    remove_key: Option<&str>,
+) -> (Option<String>, u64, u64) {
+    let before = info.to_text();
+    let mut removed = 0u64;
+    if let Some(name) = remove_key {
+        removed += info.remove_signatures_by_key(name) as u64;
+    }
+    let mut added = 0u64;
+    if let Some(k) = key {
+        // A signature under our name that does not verify is garbage: replace it.
+        let public = k.public_key();
+        let fp = info.fingerprint();
+        let bad: Vec<String> = info
+            .sigs
+            .iter()
+            .filter(|s| {
+                crate::nix::Signature::parse(s)
+                    .is_ok_and(|sig| sig.key_name == k.name() && !public.verify(&fp, &sig))
+            })
+            .cloned()
+            .collect();
+        if !bad.is_empty() {
+            removed += bad.len() as u64;
+            info.sigs.retain(|s| !bad.contains(s));
+        }
+        if info.sign(k) {
+            added += 1;
+        }
+    }
+    let after = info.to_text();
+    ((after != before).then_some(after), added, removed)
+}
+
+/// Sign the narinfos with keys `narinfo_keys` (see the module docs). When `index` is given,
+/// its rows are updated with the new texts and verdicts (judged under `trusted`).
+#[allow(clippy::too_many_arguments)]
+pub async fn sign(
+    cache: Arc<Cache>,
+    narinfo_keys: Vec<String>,
+    opts: SignOptions,
+    trusted: Arc<TrustedKeys>,
+    index: Option<Arc<RwLock<Index>>>,
+    job: Arc<JobHandle>,
+    notify: JobNotify,
+) -> Result<SignSummary, String> {
+    let p = job.progress.clone();
+    p.total.store(narinfo_keys.len() as u64, Ordering::Relaxed);
+    let cas = if opts.dry_run {
+        false
+    } else {
+        p.set_current("probing conditional writes");
+        match cache.store().probe_conditional_writes().await {
+            Ok(s) => s.if_match,
+            Err(e) => return Err(format!("cannot write to {}: {e}", cache.store().describe())),
+        }
+    };
+    if !cas && !opts.dry_run {
+        tracing::warn!(
+            "{} does not honour If-Match: narinfos are overwritten without compare-and-swap \
+             (as nix store sign does); a concurrent writer could lose its change",
+            cache.store().describe()
+        );
+    }
+    let summary = Arc::new(std::sync::Mutex::new(SignSummary {
+        compare_and_swap: cas,
+        ..SignSummary::default()
+    }));
+    let throttle = Throttle::default();
+    let work = futures::stream::iter(narinfo_keys)
+        .map(|key| {
+            let cache = cache.clone();
+            let opts = opts.clone();
+            let p = p.clone();
+            let summary = summary.clone();
+            let index = index.clone();
+            let trusted = trusted.clone();
+            async move {
+                p.set_current(key.clone());
+                match sign_one(&cache, &key, &opts, cas).await {
+                    Ok(r) => {
+                        let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+                        s.retries += r.retries;
+                        s.added += r.added;
+                        s.removed += r.removed;
+                        match r.written {
+                            Some((info, text, meta)) => {
+                                s.changed += 1;
+                                drop(s);
+                                if let Some(index) = &index {
+                                    update_index(index, &key, &info, &text, meta, &trusted);
+                                }
+                            }
+                            None => s.unchanged += 1,
+                        }
+                    }
+                    Err(e) => {
+                        summary.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
+                        p.error(e);
+                    }
+                }
+                p.done.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1));
+    let mut work = std::pin::pin!(work);
+    while work.next().await.is_some() {
+        if throttle.ready() {
+            notify(super::JobEvent::Progress(job.id));
+        }
+    }
+    p.set_current(String::new());
+    let s = summary.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(s)
+}
+
+struct OneResult {
+    /// The narinfo written (or that would be), its text and the new object's metadata.
+    written: Option<(NarInfo, String, Option<crate::storage::ObjectMeta>)>,
+    added: u64,
+    removed: u64,
+    retries: u64,
+}
+
+async fn sign_one(
+    cache: &Cache,
+    key: &str,
+    opts: &SignOptions,
+    cas: bool,
+) -> Result<OneResult, String> {
+    let origin = cache.origin(key);
+    let mut retries = 0;
+    for _ in 0..CAS_ATTEMPTS {
+        let obj = match cache.store().get(key).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Err(format!("{origin}: no such narinfo")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let bytes = compression::decode_content_encoding(
+            &obj.bytes,
+            obj.content_encoding.as_deref(),
+            &origin,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut info = NarInfo::parse_bytes(&bytes, &origin).map_err(|e| e.to_string())?;
+        if index::digest_of(info.store_path.hash_part())
+            != key.strip_suffix(".narinfo").and_then(index::digest_of)
+        {
+            return Err(format!(
+                "{origin} holds StorePath {}: refusing to sign a narinfo stored under another key",
+                info.store_path
+            ));
+        }
+        let (text, added, removed) =
+            edit(&mut info, opts.key.as_deref(), opts.remove_key.as_deref());
+        let Some(text) = text else {
+            return Ok(OneResult {
+                written: None,
+                added,
+                removed,
+                retries,
+            });
+        };
+        if opts.dry_run {
+            return Ok(OneResult {
+                written: Some((info, text, None)),
+                added,
+                removed,
+                retries,
+            });
+        }
+        let condition = match (&obj.meta.etag, cas) {
+            (Some(e), true) => PutCondition::IfMatch(e.clone()),
+            _ => PutCondition::None,
+        };
+        let put = PutOptions {
+            content_type: Some(NARINFO_CONTENT_TYPE.into()),
+            condition,
+        };
+        match cache
+            .store()
+            .put(key, text.clone().into_bytes().into(), &put)
+            .await
+        {
+            Ok(meta) => {
+                return Ok(OneResult {
+                    written: Some((info, text, Some(meta))),
+                    added,
+                    removed,
+                    retries,
+                });
+            }
+            Err(e) if e.is_precondition_failed() => {
+                retries += 1;
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!(
+        "{origin}: changed {CAS_ATTEMPTS} times while being signed; left as it is"
+    ))
+}
+
+fn update_index(
+    index: &RwLock<Index>,
+    key: &str,
+    info: &NarInfo,
+    text: &str,
+    meta: Option<crate::storage::ObjectMeta>,
+    trusted: &TrustedKeys,
+) {
+    let report = crate::audit::PathReport::judge(key, info, trusted);
+    let mut idx = index.write().unwrap_or_else(|e| e.into_inner());
+    let stored = idx
+        .blob()
+        .and_then(|b| b.append_many(&[text.as_bytes()]).ok())
+        .and_then(|v| v.into_iter().next())
+        .unwrap_or_default();
+    let Some(hash) = key.strip_suffix(".narinfo") else {
+        return;
+    };
+    let (obj_size, mtime, etag) = match &meta {
+        Some(m) => (
+            m.size,
+            index::unix_secs(m.last_modified),
+            index::etag_hash(m.etag.as_deref()),
+        ),
+        None => (text.len() as u64, i64::MIN, 0),
+    };
+    idx.apply(&RowData {
+        hash_part: hash.to_string(),
+        obj_size,
+        mtime,
+        etag,
+        info: Some(NarInfoSummary::of(info)),
+        status: RowStatus::from(report.status),
+        text: stored,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nix::{Hash, StorePath};
+
+    fn narinfo() -> NarInfo {
+        let sp = StorePath::from_base_name("7mykfhyl4pazcsisxzsv1n1163xd1gzx-foo-1.0").unwrap();
+        let text = format!(
+            "StorePath: {}\nURL: nar/x.nar.xz\nCompression: xz\nNarHash: {}\nNarSize: 120\nReferences: \nSig: other-1:{}\n",
+            sp,
+            Hash::sha256_of(b"foo"),
+            crate::nix::hash::base64_encode(&[7u8; 64])
+        );
+        NarInfo::parse(&text, "t").unwrap()
+    }
+
+    #[test]
+    fn edits_touch_only_sig_lines_and_are_idempotent() {
+        let k = SecretKey::from_seed("mine-1", &[1; 32]).unwrap();
+        let mut info = narinfo();
+        let before = info.to_text();
+        let (text, added, removed) = edit(&mut info, Some(&k), None);
+        let text = text.expect("a signature was added");
+        assert_eq!((added, removed), (1, 0));
+        let old: Vec<&str> = before.lines().collect();
+        let new: Vec<&str> = text.lines().collect();
+        assert_eq!(new.len(), old.len() + 1);
+        assert!(
+            new.starts_with(&old),
+            "only a Sig line is appended:\n{text}"
+        );
+        assert!(new.last().unwrap().starts_with("Sig: mine-1:"));
+        // Signing again changes nothing.
+        let mut again = NarInfo::parse(&text, "t").unwrap();
+        assert_eq!(edit(&mut again, Some(&k), None), (None, 0, 0));
+        // Key rotation: drop the other key.
+        let (t2, a2, r2) = edit(&mut again, None, Some("other-1"));
+        assert_eq!((a2, r2), (0, 1));
+        assert!(!t2.unwrap().contains("other-1:"));
+    }
+
+    #[test]
+    fn a_bad_signature_under_our_name_is_replaced() {
+        let k = SecretKey::from_seed("mine-1", &[1; 32]).unwrap();
+        let mut info = narinfo();
+        info.add_signature(
+            &crate::nix::Signature::parse(&format!(
+                "mine-1:{}",
+                crate::nix::hash::base64_encode(&[9u8; 64])
+            ))
+            .unwrap(),
+        );
+        let (text, added, removed) = edit(&mut info, Some(&k), None);
+        assert_eq!((added, removed), (1, 1));
+        let text = text.unwrap();
+        assert_eq!(text.matches("Sig: mine-1:").count(), 1);
+        let mut keys = TrustedKeys::new();
+        keys.add(k.public_key());
+        let v = crate::nix::check_path(&NarInfo::parse(&text, "t").unwrap(), &keys);
+        assert_eq!(v.verdict, crate::nix::Verdict::Trusted);
+    }
+}
