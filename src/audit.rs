@@ -133,6 +133,12 @@ pub struct PathReport {
     /// The Compression field as Nix reads it (missing means bzip2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
+    /// URL of the NAR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// References, as base names (`hash-name`), in narinfo order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
 }
 
 impl PathReport {
@@ -146,6 +152,8 @@ impl PathReport {
             nar_size: None,
             file_size: None,
             compression: None,
+            url: None,
+            references: Vec::new(),
         }
     }
 
@@ -182,6 +190,8 @@ impl PathReport {
             nar_size: Some(info.nar_size),
             file_size: info.file_size,
             compression: Some(info.compression_name().to_string()),
+            url: Some(info.url.clone()),
+            references: info.references.iter().map(|r| r.base_name()).collect(),
         };
         if hash_part_from_narinfo_key(key) != Some(info.store_path.hash_part()) {
             report.status = Status::Error;

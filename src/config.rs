@@ -9,6 +9,7 @@
 //! # read nix.conf's trusted-public-keys too (default true)
 //! use-nix-conf = true
 //! concurrency = 64
+//! signing-key-file = "/etc/nix/cache.sec"   # the dashboard signs and pushes with it
 //!
 //! [caches.prod]
 //! url = "s3://my-cache?region=eu-west-1"
@@ -43,6 +44,8 @@ pub struct Config {
     pub use_nix_conf: Option<bool>,
     /// Default number of requests in flight.
     pub concurrency: Option<usize>,
+    /// The dashboard's signing key (for sign and push).
+    pub signing_key_file: Option<PathBuf>,
     /// Named caches: `narscope verify prod`.
     #[serde(default)]
     pub caches: BTreeMap<String, NamedCache>,

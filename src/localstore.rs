@@ -61,7 +61,11 @@ fn nix_config() -> String {
 }
 
 fn run(mut c: Command) -> Result<Vec<u8>, LocalStoreError> {
-    let desc = format!("{c:?}");
+    let desc = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
     let out = c
         .output()
         .map_err(|e| LocalStoreError::NoNix(desc.clone(), e))?;

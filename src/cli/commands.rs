@@ -89,17 +89,98 @@ pub async fn run(cli: Cli) -> Result<i32> {
             no_tui,
             dashboard,
         } => ctx.demo(dir, no_tui, &dashboard).await,
+        Command::Sign {
+            cache,
+            paths,
+            key_file,
+            all,
+            unsigned,
+            remove_key,
+            dry_run,
+            trust,
+            json,
+        } => {
+            super::jobs::sign_cmd(
+                &ctx,
+                &cache,
+                &paths,
+                key_file.as_deref(),
+                all,
+                unsigned,
+                remove_key,
+                dry_run,
+                &trust,
+                json,
+            )
+            .await
+        }
+        Command::Push {
+            cache,
+            paths,
+            key_file,
+            compression,
+            level,
+            jobs,
+            json,
+        } => {
+            super::jobs::push_cmd(
+                &ctx,
+                &cache,
+                &paths,
+                key_file.as_deref(),
+                &compression,
+                level,
+                jobs,
+                json,
+            )
+            .await
+        }
+        Command::Pull {
+            cache,
+            paths,
+            to,
+            recursive,
+            into_store,
+            trust,
+            json,
+        } => {
+            super::jobs::pull_cmd(
+                &ctx, &cache, &paths, to, recursive, into_store, &trust, json,
+            )
+            .await
+        }
+        Command::Delete {
+            cache,
+            paths,
+            unsigned,
+            untrusted,
+            cascade,
+            dry_run,
+            yes,
+            trust,
+            json,
+        } => {
+            super::jobs::delete_cmd(
+                &ctx, &cache, &paths, unsigned, untrusted, cascade, dry_run, yes, &trust, json,
+            )
+            .await
+        }
     }
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     cfg: Config,
     no_config: bool,
     concurrency: usize,
 }
 
 impl Ctx {
-    async fn open<'a>(
+    /// narinfo requests in flight.
+    pub(crate) fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    pub(crate) async fn open<'a>(
         &'a self,
         arg: &'a str,
     ) -> Result<(Arc<Cache>, Option<&'a config::NamedCache>)> {
@@ -109,7 +190,7 @@ impl Ctx {
         Ok((Arc::new(cache), named))
     }
 
-    fn keys(
+    pub(crate) fn keys(
         &self,
         trust: &TrustArgs,
         named: Option<&config::NamedCache>,
@@ -596,7 +677,17 @@ impl Ctx {
                     .to_string()
             })
         });
+        let key_file = dash
+            .key_file
+            .clone()
+            .or_else(|| self.cfg.signing_key_file.clone());
+        let signing_key = key_file
+            .as_deref()
+            .map(super::jobs::load_key)
+            .transpose()?
+            .map(Arc::new);
         crate::tui::runtime::run(crate::tui::runtime::TuiOptions {
+            signing_key,
             url: cache.url().to_string(),
             cache,
             keys,

@@ -1,6 +1,7 @@
 //! The `narscope` command line: every command works on S3 and file:// caches alike.
 
 mod commands;
+mod jobs;
 mod output;
 
 use std::path::PathBuf;
@@ -77,6 +78,10 @@ pub struct DashboardArgs {
     /// Don't keep a local index (in the platform cache directory) between sessions.
     #[arg(long)]
     pub no_index: bool,
+    /// The secret key for signing and pushing from the dashboard [default: signing-key-file
+    /// in the config].
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Options shared by commands that judge signatures.
@@ -181,6 +186,119 @@ pub enum Command {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+    },
+    /// Add signatures to narinfos in place (only Sig lines change), or drop a retired key's.
+    ///
+    /// Uses compare-and-swap (If-Match) where the server honours it and says when it cannot.
+    /// A signature under the signing key's name that does not verify is replaced.
+    #[command(after_help = CACHE_HELP)]
+    Sign {
+        /// The cache.
+        cache: String,
+        /// Sign these store paths.
+        paths: Vec<String>,
+        /// The secret key (as made by `narscope keygen` or `nix-store --generate-binary-cache-key`).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// Every narinfo of the cache (each is read; only those without a valid signature by
+        /// the key, or with one of --remove-key, are rewritten).
+        #[arg(long)]
+        all: bool,
+        /// The narinfos without a valid signature by this key (the same writes as --all).
+        #[arg(long)]
+        unsigned: bool,
+        /// Drop every signature under this key name (key rotation).
+        #[arg(long, value_name = "NAME")]
+        remove_key: Option<String>,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upload local store paths with their whole closure, in Nix's order.
+    ///
+    /// NARs are streamed from the store, compressed in parallel and uploaded before their
+    /// narinfos, references before referrers; paths already present are skipped, and
+    /// nix-cache-info is written if missing. With --key-file every narinfo is signed.
+    #[command(after_help = CACHE_HELP)]
+    Push {
+        /// The cache.
+        cache: String,
+        /// Store paths to push (with their closures).
+        paths: Vec<String>,
+        /// Sign with this secret key.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// NAR compression: zstd, xz, bzip2 or none.
+        #[arg(long, default_value = "zstd")]
+        compression: String,
+        /// Compression level (xz 0–9, zstd 1–22, bzip2 1–9).
+        #[arg(long, value_name = "N")]
+        level: Option<i32>,
+        /// Paths compressed and uploaded at once [default: the number of cores].
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download paths, checking their signatures before any NAR and their hashes after.
+    #[command(after_help = CACHE_HELP)]
+    Pull {
+        /// The cache.
+        cache: String,
+        /// Store paths (or hashes) to pull.
+        paths: Vec<String>,
+        /// Unpack each path into DIR/<hash>-<name>.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Also pull everything the paths reference.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Import the closure into the local Nix store through `nix copy`, so Nix checks it too.
+        #[arg(long)]
+        into_store: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete paths from the cache, showing the plan first and never breaking a referrer.
+    ///
+    /// narinfos go first (referrers before what they reference), then NARs and .ls listings
+    /// that no remaining narinfo needs. A path that something else still references is refused
+    /// unless --cascade deletes the referrers too.
+    #[command(after_help = CACHE_HELP)]
+    Delete {
+        /// The cache.
+        cache: String,
+        /// Store paths to delete.
+        paths: Vec<String>,
+        /// Every unsigned path.
+        #[arg(long)]
+        unsigned: bool,
+        /// Every path whose signatures are all untrusted or invalid.
+        #[arg(long)]
+        untrusted: bool,
+        /// Also delete every path that references a deleted one.
+        #[arg(long)]
+        cascade: bool,
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before deleting.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a demo cache (a realistic mix of good and broken paths) and open it in the
     /// dashboard (on a terminal; otherwise, or with --no-tui, print its audit).

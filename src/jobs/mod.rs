@@ -14,6 +14,8 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub mod delete;
+pub mod pull;
+pub mod push;
 pub mod sign;
 
 use crate::audit::{ContentCheck, check_contents};
@@ -34,6 +36,14 @@ pub enum JobKind {
     VerifyContents,
     /// (Re)build the local index from the cache.
     Scan,
+    /// Add or remove signatures.
+    Sign,
+    /// Upload local store paths.
+    Push,
+    /// Download paths.
+    Pull,
+    /// Delete paths.
+    Delete,
 }
 
 impl JobKind {
@@ -42,6 +52,10 @@ impl JobKind {
         match self {
             JobKind::VerifyContents => "verify",
             JobKind::Scan => "scan",
+            JobKind::Sign => "sign",
+            JobKind::Push => "push",
+            JobKind::Pull => "pull",
+            JobKind::Delete => "delete",
         }
     }
 }

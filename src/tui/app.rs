@@ -153,6 +153,10 @@ pub enum Confirmed {
     Quit,
     /// Deep-verify these rows.
     VerifyContents(Vec<RowId>),
+    /// Sign these rows.
+    Sign(Vec<RowId>),
+    /// Carry out this deletion plan.
+    Delete(Box<crate::jobs::delete::DeletePlan>),
 }
 
 /// A confirmation dialog. It defaults to Cancel.
@@ -250,6 +254,14 @@ pub enum Effect {
     LoadDetail(RowId),
     /// Start a deep verification of these rows.
     VerifyContents(Vec<RowId>),
+    /// Sign these rows with the signing key.
+    Sign(Vec<RowId>),
+    /// Carry out a deletion plan.
+    Delete(Box<crate::jobs::delete::DeletePlan>),
+    /// Push local store paths (with their closures).
+    Push(Vec<String>),
+    /// Pull paths (with their closures) into a directory.
+    Pull(Vec<String>, std::path::PathBuf),
     /// Cancel a job.
     CancelJob(JobId),
     /// Put text on the clipboard.
@@ -345,6 +357,8 @@ pub struct App {
     pub log_path: Option<String>,
     /// Whether the index was loaded from disk.
     pub warm: bool,
+    /// The name of the signing key (`None`: signing is off).
+    pub signing_key: Option<String>,
     /// Ticks seen (drives the spinner).
     pub ticks: u64,
     /// Whether the user has moved the cursor (until then it stays on the first row).
@@ -394,6 +408,7 @@ impl App {
             now: SystemTime::now(),
             log_path: None,
             warm: false,
+            signing_key: None,
             ticks: 0,
             user_moved: false,
             in_key: false,
@@ -782,6 +797,11 @@ impl App {
                 fx.push(Effect::Quit);
             }
             Confirmed::VerifyContents(ids) => fx.push(Effect::VerifyContents(ids)),
+            Confirmed::Sign(ids) => fx.push(Effect::Sign(ids)),
+            Confirmed::Delete(plan) => {
+                self.marks.clear();
+                fx.push(Effect::Delete(plan))
+            }
         }
     }
 
@@ -944,6 +964,14 @@ impl App {
                 };
                 self.confirm_verify(ids);
             }
+            Action::Sign => {
+                let ids = self.targets();
+                self.confirm_sign(ids);
+            }
+            Action::Delete => {
+                let ids = self.targets();
+                self.confirm_delete(ids, false);
+            }
             Action::CancelJob => {
                 let job = if self.focus == Focus::Jobs {
                     self.jobs.get(self.job_cursor).filter(|j| j.is_running())
@@ -965,6 +993,117 @@ impl App {
             | Action::ToggleChoice
             | Action::Choose => {}
         }
+    }
+
+    /// The marked rows, else the selected one.
+    fn targets(&self) -> Vec<RowId> {
+        if self.marks.is_empty() {
+            self.selected.into_iter().collect()
+        } else {
+            self.marks.iter().copied().collect()
+        }
+    }
+
+    fn confirm_sign(&mut self, ids: Vec<RowId>) {
+        let Some(key) = self.signing_key.clone() else {
+            self.notify(
+                Level::Error,
+                "no signing key: start narscope with --key-file SK (or set signing-key-file in the config)",
+            );
+            return;
+        };
+        if ids.is_empty() {
+            self.notify(Level::Info, "nothing selected to sign");
+            return;
+        }
+        let mut lines = vec![format!(
+            "Add a signature by {key} to {} narinfo(s); only their Sig lines change \
+             (compare-and-swap where the server supports it):",
+            ids.len()
+        )];
+        {
+            let idx = self.idx();
+            lines.extend(
+                ids.iter()
+                    .take(200)
+                    .map(|&i| format!("  {}", idx.base_name(i))),
+            );
+        }
+        if ids.len() > 200 {
+            lines.push(format!("… and {} more", ids.len() - 200));
+        }
+        self.overlay = Overlay::Confirm(Confirm {
+            title: "Sign narinfos".into(),
+            lines,
+            yes_label: "Sign".into(),
+            yes_selected: false,
+            scroll: 0,
+            destructive: false,
+            then: Confirmed::Sign(ids),
+        });
+    }
+
+    fn confirm_delete(&mut self, ids: Vec<RowId>, cascade: bool) {
+        if ids.is_empty() {
+            self.notify(Level::Info, "nothing selected to delete");
+            return;
+        }
+        let (plan, lines) = {
+            let idx = self.idx();
+            if !idx.nars_listed {
+                drop(idx);
+                self.notify(
+                    Level::Warn,
+                    "wait for the scan to list the NARs before deleting",
+                );
+                return;
+            }
+            let mut plan = crate::jobs::delete::plan(&idx, &ids, cascade);
+            let mut lines = Vec::new();
+            if !plan.is_safe() {
+                let n: std::collections::BTreeSet<RowId> =
+                    plan.broken.iter().map(|b| b.0).collect();
+                lines.push(format!("{} path(s) reference these and go too:", n.len()));
+                let mut seen = std::collections::BTreeSet::new();
+                for (r, _) in &plan.broken {
+                    if seen.insert(*r) {
+                        lines.push(format!("  + {}", idx.base_name(*r)));
+                    }
+                }
+                plan = crate::jobs::delete::plan(&idx, &ids, true);
+                lines.push(String::new());
+            }
+            lines.push(format!(
+                "Delete {} narinfo(s), {} NAR(s) ({}) and {} listing(s) in {} request(s):",
+                plan.narinfos(),
+                plan.nar_keys.len(),
+                human(plan.nar_bytes),
+                plan.ls_keys.len(),
+                plan.requests()
+            ));
+            let rows: Vec<RowId> = plan.rows().collect();
+            lines.extend(
+                rows.iter()
+                    .take(500)
+                    .map(|&r| format!("  - {}", idx.base_name(r))),
+            );
+            if rows.len() > 500 {
+                lines.push(format!("  … and {} more", rows.len() - 500));
+            }
+            for k in &plan.shared_nars {
+                lines.push(format!("  kept: {k} (shared with a remaining path)"));
+            }
+            (plan, lines)
+        };
+        self.overlay = Overlay::Confirm(Confirm {
+            title: "Delete from the cache".into(),
+            lines,
+            yes_label: "Delete".into(),
+            yes_selected: false,
+            scroll: 0,
+            destructive: true,
+            then: Confirmed::Delete(Box::new(plan)),
+        });
     }
 
     fn confirm_verify(&mut self, ids: Vec<RowId>) {
@@ -1227,6 +1366,72 @@ impl App {
                     }
                 };
                 self.confirm_verify(ids);
+            }
+            "sign" | "delete" => {
+                let mutating = if cmd == "sign" { Action::Sign } else { Action::Delete };
+                if self.read_only {
+                    self.notify(Level::Warn, format!("{cmd} is disabled: read-only mode"));
+                    return;
+                }
+                let cascade = rest.contains(&"--cascade");
+                let which = rest.iter().copied().find(|w| !w.starts_with("--"));
+                let ids: Vec<RowId> = match which {
+                    Some("view") | Some("all") => self.view.rows().to_vec(),
+                    Some("selected") => self.selected.into_iter().collect(),
+                    Some("marked") => self.marks.iter().copied().collect(),
+                    Some("unsigned") => {
+                        let idx = self.idx();
+                        self.view
+                            .rows()
+                            .iter()
+                            .copied()
+                            .filter(|&r| idx.row(r).status == crate::index::RowStatus::Unsigned)
+                            .collect()
+                    }
+                    None => self.targets(),
+                    Some(other) => {
+                        self.notify(
+                            Level::Error,
+                            format!("usage: {cmd} [marked|selected|view|unsigned]{} (not '{other}')", if cmd == "delete" { " [--cascade]" } else { "" }),
+                        );
+                        return;
+                    }
+                };
+                if mutating == Action::Sign {
+                    self.confirm_sign(ids);
+                } else {
+                    self.confirm_delete(ids, cascade);
+                }
+            }
+            "push" => {
+                if self.read_only {
+                    self.notify(Level::Warn, "push is disabled: read-only mode");
+                } else if rest.is_empty() {
+                    self.notify(Level::Error, "usage: push STORE-PATH…");
+                } else {
+                    let paths: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+                    self.notify(Level::Info, format!("pushing {} path(s) and their closures", paths.len()));
+                    fx.push(Effect::Push(paths));
+                }
+            }
+            "pull" => {
+                let to = rest.iter().position(|w| *w == "--to");
+                let (paths, dir): (Vec<String>, Option<std::path::PathBuf>) = match to {
+                    Some(i) => (
+                        rest[..i].iter().map(|s| s.to_string()).collect(),
+                        rest.get(i + 1).map(std::path::PathBuf::from),
+                    ),
+                    None => (rest.iter().map(|s| s.to_string()).collect(), None),
+                };
+                let paths = if paths.is_empty() {
+                    self.targets().iter().map(|&r| self.idx().store_path(r)).collect()
+                } else {
+                    paths
+                };
+                match dir {
+                    Some(d) if !paths.is_empty() => fx.push(Effect::Pull(paths, d)),
+                    _ => self.notify(Level::Error, "usage: pull [STORE-PATH…] --to DIR (default: the marked or selected paths)"),
+                }
             }
             "mark" => match rest.first().copied() {
                 Some("all") | Some("view") => self.act(Action::MarkAllInView, fx),

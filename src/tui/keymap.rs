@@ -139,6 +139,10 @@ actions! {
     Refresh = "refresh", "refresh: re-fetch narinfos that changed", false;
     /// Download and check the NARs of the marked (or selected) paths.
     VerifyContents = "verify_contents", "deep-verify NARs of the marked or selected paths", false;
+    /// Sign the marked (or selected) paths.
+    Sign = "sign", "sign the marked or selected paths with the signing key", true;
+    /// Delete the marked (or selected) paths.
+    Delete = "delete", "delete the marked or selected paths (plan first; never breaks a referrer)", true;
     /// Cancel the selected job.
     CancelJob = "cancel_job", "cancel the selected (or newest) job", false;
     /// Close an overlay.

@@ -41,6 +41,8 @@ pub struct TuiOptions {
     pub log_path: Option<String>,
     /// Something to show in the status line at start.
     pub notice: Option<String>,
+    /// The signing key for `sign` and `push`.
+    pub signing_key: Option<Arc<crate::nix::SecretKey>>,
 }
 
 /// Debounce of detail loads while the cursor moves.
@@ -60,6 +62,7 @@ struct Runtime {
     jobs: Vec<Arc<JobHandle>>,
     pending_detail: Option<(u32, Instant)>,
     copies: Vec<String>,
+    signing_key: Option<Arc<crate::nix::SecretKey>>,
 }
 
 impl Runtime {
@@ -93,6 +96,110 @@ impl Runtime {
                 self.jobs.push(h.clone());
                 let _ = self.tx.send(Msg::JobStarted(h));
             }
+            Effect::Sign(ids) => {
+                let Some(key) = self.signing_key.clone() else {
+                    return true;
+                };
+                let keys: Vec<String> = {
+                    let idx = self.opened.index.read().unwrap_or_else(|e| e.into_inner());
+                    ids.iter().map(|&i| idx.narinfo_key(i)).collect()
+                };
+                let n = keys.len();
+                let (cache, index, trusted) = (
+                    self.cache.clone(),
+                    self.opened.index.clone(),
+                    self.keys.clone(),
+                );
+                let opts = crate::jobs::sign::SignOptions {
+                    key: Some(key),
+                    remove_key: None,
+                    concurrency: self.concurrency,
+                    dry_run: false,
+                };
+                let h = self.runner.spawn(
+                    JobKind::Sign,
+                    format!("sign {n} narinfo(s)"),
+                    self.job_notify(),
+                    move |job, notify| async move {
+                        crate::jobs::sign::sign(
+                            cache,
+                            keys,
+                            opts,
+                            trusted,
+                            Some(index),
+                            job,
+                            notify,
+                        )
+                        .await
+                        .map(|_| ())
+                    },
+                );
+                self.started(h);
+            }
+            Effect::Delete(plan) => {
+                let n = plan.narinfos();
+                let (cache, index) = (self.cache.clone(), self.opened.index.clone());
+                let h = self.runner.spawn(
+                    JobKind::Delete,
+                    format!("delete {n} path(s)"),
+                    self.job_notify(),
+                    move |job, notify| async move {
+                        crate::jobs::delete::execute(cache, index, *plan, job, notify)
+                            .await
+                            .map(|_| ())
+                    },
+                );
+                self.started(h);
+            }
+            Effect::Push(paths) => {
+                let cache = self.cache.clone();
+                let opts = crate::jobs::push::PushOptions {
+                    key: self.signing_key.clone(),
+                    compression: crate::compression::Compression::Zstd,
+                    level: None,
+                    concurrency: std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(2),
+                    temp_dir: None,
+                };
+                let n = paths.len();
+                let h = self.runner.spawn(
+                    JobKind::Push,
+                    format!("push {n} path(s) with their closures"),
+                    self.job_notify(),
+                    move |job, notify| async move {
+                        let closure =
+                            tokio::task::spawn_blocking(move || crate::localstore::closure(&paths))
+                                .await
+                                .map_err(|e| e.to_string())?
+                                .map_err(|e| e.to_string())?;
+                        crate::jobs::push::push(cache, closure, opts, job, notify)
+                            .await
+                            .map(|_| ())
+                    },
+                );
+                self.started(h);
+            }
+            Effect::Pull(paths, dir) => {
+                let (cache, keys) = (self.cache.clone(), self.keys.clone());
+                let opts = crate::jobs::pull::PullOptions {
+                    to: Some(dir.clone()),
+                    recursive: true,
+                    into_store: false,
+                    concurrency: 8,
+                };
+                let h = self.runner.spawn(
+                    JobKind::Pull,
+                    format!("pull {} path(s) into {}", paths.len(), dir.display()),
+                    self.job_notify(),
+                    move |job, notify| async move {
+                        crate::jobs::pull::pull(cache, paths, keys, opts, job, notify)
+                            .await
+                            .map(|_| ())
+                    },
+                );
+                self.started(h);
+            }
             Effect::CancelJob(id) => {
                 if let Some(j) = self.jobs.iter().find(|j| j.id == id) {
                     j.cancel.cancel();
@@ -109,6 +216,11 @@ impl Runtime {
             }
         }
         true
+    }
+
+    fn started(&mut self, h: Arc<JobHandle>) {
+        self.jobs.push(h.clone());
+        let _ = self.tx.send(Msg::JobStarted(h));
     }
 
     fn start_scan(&mut self) {
@@ -197,6 +309,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
     app.read_only = opts.read_only;
     app.log_path = opts.log_path;
     app.warm = opened.loaded;
+    app.signing_key = opts.signing_key.as_ref().map(|k| k.name().to_string());
     if let Some(w) = opened.warning.clone().or(opts.notice) {
         app.notice = Some(super::app::Notice {
             level: super::app::Level::Warn,
@@ -213,6 +326,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
         jobs: Vec::new(),
         pending_detail: None,
         copies: Vec::new(),
+        signing_key: opts.signing_key.clone(),
     };
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

@@ -722,3 +722,83 @@ async fn an_empty_cache_and_a_running_scan_explain_themselves() {
         "{t}"
     );
 }
+
+#[tokio::test]
+async fn delete_plans_first_cascades_referrers_and_is_read_only_aware() {
+    let mut f = fixture().await;
+    f.select("glibc-2.40-66").await;
+    assert!(f.key('D').await.is_empty());
+    let Overlay::Confirm(c) = &f.app.overlay else {
+        panic!("no plan shown: {:?}", f.app.overlay)
+    };
+    assert!(
+        c.destructive && !c.yes_selected,
+        "destructive, defaulting to Cancel"
+    );
+    assert!(
+        c.lines[0].contains("reference these and go too"),
+        "{:?}",
+        c.lines
+    );
+    assert!(
+        c.lines.iter().any(|l| l.contains("hello-2.12.1")),
+        "{:?}",
+        c.lines
+    );
+    let Confirmed::Delete(plan) = c.then.clone() else {
+        panic!()
+    };
+    assert!(plan.is_safe());
+    let glibc = f.find("glibc-2.40-66");
+    assert_eq!(plan.levels.last().unwrap(), &vec![glibc], "glibc goes last");
+    snap("confirm_delete_80x24", &f.app, 80, 24);
+    assert!(f.key('n').await.is_empty());
+    f.key('D').await;
+    assert_eq!(f.key('y').await, vec![Effect::Delete(plan)]);
+
+    // A leaf nobody references: no cascade.
+    f.select("jq-1.7.1").await;
+    f.key('D').await;
+    let Overlay::Confirm(c) = &f.app.overlay else {
+        panic!()
+    };
+    assert!(
+        c.lines[0].starts_with("Delete 1 narinfo(s), 1 NAR(s)"),
+        "{:?}",
+        c.lines
+    );
+    f.code(KeyCode::Esc).await;
+
+    // Signing needs a key; read-only turns both off.
+    f.send(Msg::Key(ctrl('s'))).await;
+    assert!(
+        f.app
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("no signing key")
+    );
+    f.app.signing_key = Some("cache-1".into());
+    f.send(Msg::Key(ctrl('s'))).await;
+    let Overlay::Confirm(c) = &f.app.overlay else {
+        panic!()
+    };
+    assert!(c.lines[0].contains("cache-1"), "{:?}", c.lines);
+    assert_eq!(
+        f.key('y').await,
+        vec![Effect::Sign(vec![f.find("jq-1.7.1")])]
+    );
+    f.app.read_only = true;
+    assert!(f.key('D').await.is_empty());
+    assert_eq!(f.app.overlay, Overlay::None);
+    assert!(f.app.notice.as_ref().unwrap().text.contains("read-only"));
+    let mut fx = Vec::new();
+    f.app.command("push /nix/store/x", &mut fx);
+    assert!(fx.is_empty());
+    let t = text(&f.app, 160, 48);
+    assert!(t.contains("read-only"), "{t}");
+    f.key('?').await;
+    let help = text(&f.app, 160, 48);
+    assert!(help.contains("(disabled: read-only)"), "{help}");
+}

@@ -1,0 +1,333 @@
+//! Job benchmarks, side by side with Nix in the same run; prints figures, asserts nothing.
+//!
+//!   cargo bench --bench jobs
+//!
+//! 1. Push: a generated closure (NARSCOPE_BENCH_PUSH_MB, default 600 MB, in 12 paths plus a top
+//!    path referencing them) to a file:// cache, `narscope push` against `nix copy --to`, both
+//!    with zstd (NARSCOPE_BENCH_COMPRESSION), medians of 3 interleaved runs.
+//! 2. Pull: the same closure back from the file:// cache, `narscope pull -r --to DIR`
+//!    (download, decompress, verify, unpack) against `nix copy --from` (the same into the
+//!    store), medians of 3.
+//! 3. Sign: 100,000 narinfos (NARSCOPE_BENCH_SIGN_PATHS) on Garage over loopback.
+//!
+//! Needs Nix (Debian's nix-bin) and Garage.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\n";
+
+fn nix(program: &str, conf: &Path, xdg: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("NIX_REMOTE", "")
+        .env("NIX_CONF_DIR", conf)
+        .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("XDG_CACHE_HOME", xdg);
+    c
+}
+
+fn ok(mut c: Command) -> String {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn timed(mut c: Command) -> Duration {
+    let t = Instant::now();
+    let out = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Deterministic bytes that compress about 2:1 (text-like runs mixed with noise).
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    let words: &[&[u8]] = &[b"store ", b"path ", b"nix ", b"closure ", b"hash ", b"\n"];
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x.is_multiple_of(3) {
+            out.extend_from_slice(&x.to_le_bytes());
+        } else {
+            out.extend_from_slice(words[(x % words.len() as u64) as usize]);
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+fn mb(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn main() {
+    let bin = env!("CARGO_BIN_EXE_narscope");
+    println!("narscope jobs benchmark: {}", common::machine());
+    let root = tempfile::tempdir().unwrap();
+    let conf = root.path().join("conf");
+    let xdg = root.path().join("xdg");
+    std::fs::create_dir_all(&conf).unwrap();
+    let total_mb: usize = std::env::var("NARSCOPE_BENCH_PUSH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let comp = std::env::var("NARSCOPE_BENCH_COMPRESSION").unwrap_or_else(|_| "zstd".into());
+
+    // A closure: 12 content-addressed directories (a few large files each) and a top path.
+    let tag = common::random_hex(4);
+    let mut leaves = Vec::new();
+    let t = Instant::now();
+    let per = total_mb * 1_000_000 / 12;
+    for i in 0..12 {
+        let d = root.path().join(format!("leaf-{tag}-{i}"));
+        std::fs::create_dir_all(d.join("lib")).unwrap();
+        let sizes = [per / 2, per / 4, per / 8, per / 8];
+        for (j, s) in sizes.iter().enumerate() {
+            std::fs::write(
+                d.join(format!("lib/part{j}.so")),
+                content(*s, (i * 10 + j) as u64 + 1),
+            )
+            .unwrap();
+        }
+        std::fs::write(d.join("README"), format!("leaf {i} of {tag}\n")).unwrap();
+        let mut c = nix("nix-store", &conf, &xdg);
+        c.arg("--add").arg(&d);
+        leaves.push(ok(c));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    let list = leaves
+        .iter()
+        .map(|l| format!("(builtins.storePath \"{l}\")"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let expr = format!(
+        "derivation {{ name = \"bench-top-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; \
+         args = [ \"-c\" \"echo ${{toString [ {list} ]}} > $out\" ]; }}"
+    );
+    let mut b = nix("nix-build", &conf, &xdg);
+    b.args(["--no-out-link", "-E", &expr]);
+    let top = ok(b);
+    let nar_bytes: u64 = {
+        let mut c = nix("nix", &conf, &xdg);
+        c.args(["path-info", "--json", "-r", &top]);
+        let v: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["narSize"].as_u64())
+            .sum()
+    };
+    println!(
+        "closure: 13 paths, {:.0} MB of NAR, made in {:.1} s; compression {comp}",
+        nar_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Push.
+    let keyd = root.path().join("keys");
+    std::fs::create_dir_all(&keyd).unwrap();
+    let sk = keyd.join("k.sec");
+    let pk = keyd.join("k.pub");
+    ok({
+        let mut c = Command::new(bin);
+        c.args([
+            "keygen",
+            "bench-1",
+            "--secret-key-file",
+            sk.to_str().unwrap(),
+            "--public-key-file",
+            pk.to_str().unwrap(),
+        ]);
+        c
+    });
+    let pk = std::fs::read_to_string(&pk).unwrap().trim().to_string();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut last_cache = PathBuf::new();
+    for r in 0..3 {
+        let a = root.path().join(format!("nix-cache-{r}"));
+        let mut c = nix("nix", &conf, &xdg);
+        c.args([
+            "copy",
+            "--to",
+            &format!(
+                "file://{}?compression={comp}&secret-key={}",
+                a.display(),
+                sk.display()
+            ),
+            &top,
+        ]);
+        theirs.push(timed(c));
+        let bdir = root.path().join(format!("ns-cache-{r}"));
+        let mut c = Command::new(bin);
+        c.args([
+            "push",
+            &format!("file://{}", bdir.display()),
+            &top,
+            "--key-file",
+            sk.to_str().unwrap(),
+            "--compression",
+            &comp,
+        ]);
+        c.env("NIX_CONFIG", NIX_CONFIG).env("NIX_REMOTE", "");
+        ours.push(timed(c));
+        let _ = std::fs::remove_dir_all(&a);
+        if r < 2 {
+            let _ = std::fs::remove_dir_all(&bdir);
+        } else {
+            last_cache = bdir;
+        }
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!(
+        "push  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.1}x",
+        o.as_secs_f64(),
+        mb(nar_bytes, o),
+        t.as_secs_f64(),
+        mb(nar_bytes, t),
+        t.as_secs_f64() / o.as_secs_f64()
+    );
+
+    // Pull, from narscope's cache (Nix accepts it: that is what the interop tests check).
+    let url = format!("file://{}", last_cache.display());
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for r in 0..3 {
+        let mut q = nix("nix-store", &conf, &xdg);
+        q.args(["-q", "--requisites", &top]);
+        let closure = ok(q);
+        let mut d = nix("nix-store", &conf, &xdg);
+        d.arg("--delete").args(closure.lines());
+        let _ = d.output();
+        let mut c = nix("nix", &conf, &xdg);
+        c.args([
+            "copy",
+            "--from",
+            &url,
+            "--option",
+            "trusted-public-keys",
+            &pk,
+            &top,
+        ]);
+        theirs.push(timed(c));
+        let out = root.path().join(format!("pulled-{r}"));
+        let mut c = Command::new(bin);
+        c.args([
+            "pull",
+            &url,
+            &top,
+            "-r",
+            "--to",
+            out.to_str().unwrap(),
+            "--no-config",
+            "--trusted-key",
+            &pk,
+        ]);
+        ours.push(timed(c));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!(
+        "pull  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --from {:>4.2} s ({:>5.0} MB/s)   speed-up {:.1}x",
+        o.as_secs_f64(),
+        mb(nar_bytes, o),
+        t.as_secs_f64(),
+        mb(nar_bytes, t),
+        t.as_secs_f64() / o.as_secs_f64()
+    );
+
+    // Sign on Garage.
+    let n: usize = std::env::var("NARSCOPE_BENCH_SIGN_PATHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let Some(g) = common::garage::Garage::try_shared() else {
+        println!("NARSCOPE_SKIP_GARAGE set: skipping the sign benchmark");
+        return;
+    };
+    g.set_env();
+    let dir = root.path().join("sign-src");
+    let k1 = narscope::nix::SecretKey::generate("old-1").unwrap();
+    narscope::demo::write_synthetic_cache(&dir, n, &k1).unwrap();
+    let bucket = g.fresh_bucket();
+    let s3 = g.url(&bucket, "");
+    let t = Instant::now();
+    upload(&dir, &s3);
+    println!(
+        "uploaded {n} narinfos to Garage in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut c = Command::new(bin);
+    c.args([
+        "sign",
+        &s3,
+        "--all",
+        "--key-file",
+        sk.to_str().unwrap(),
+        "--no-config",
+    ])
+    .envs(g.env());
+    let d = timed(c);
+    println!(
+        "sign  {n} narinfos on Garage (list, then GET, sign and PUT each): {:.1} s, {:.0} narinfos/s",
+        d.as_secs_f64(),
+        n as f64 / d.as_secs_f64()
+    );
+}
+
+fn upload(dir: &Path, url: &str) {
+    use futures::StreamExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = narscope::storage::open(&narscope::storage::CacheUrl::parse(url).unwrap())
+            .await
+            .unwrap();
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        let failures = futures::stream::iter(files)
+            .map(|p| {
+                let store = store.clone();
+                async move {
+                    let key = p.file_name().unwrap().to_string_lossy().into_owned();
+                    let body = std::fs::read(&p).unwrap();
+                    store
+                        .put(&key, body.into(), &narscope::storage::PutOptions::default())
+                        .await
+                        .is_err()
+                }
+            })
+            .buffer_unordered(64)
+            .filter(|f| futures::future::ready(*f))
+            .count()
+            .await;
+        assert_eq!(failures, 0);
+    });
+}

@@ -1,0 +1,606 @@
+//! The job commands: `sign`, `push`, `pull`, `delete`. Each runs a background job of the
+//! core, shows a progress bar on a terminal (stderr), stops cleanly on ctrl-c, and prints a
+//! summary, or one JSON document with `--json`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::commands::Ctx;
+use super::{EXIT_ERROR, TrustArgs};
+use crate::cache::Cache;
+use crate::compression::Compression;
+use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
+use crate::index::{Index, RowId, RowStatus};
+use crate::jobs::delete::{self, DeletePlan};
+use crate::jobs::pull::{self, PullOptions};
+use crate::jobs::push::{self, PushOptions};
+use crate::jobs::sign::{self, SignOptions};
+use crate::jobs::{JobHandle, JobKind, JobNotify, JobState, Runner};
+use crate::nix::{SecretKey, TrustedKeys};
+
+/// Exit code when something was refused (untrusted paths, a deletion that would break
+/// referrers): the "not trusted" bit, as in `nix store verify`.
+pub const EXIT_REFUSED: i32 = 2;
+
+/// Read a secret key file (its contents are never printed).
+pub fn load_key(path: &Path) -> Result<SecretKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read secret key {}", path.display()))?;
+    SecretKey::parse(text.trim()).with_context(|| format!("secret key {}", path.display()))
+}
+
+/// Run `work` as a job with a progress bar (on a terminal) until it ends or ctrl-c cancels it.
+/// Returns the job, how it ended and what `work` produced.
+async fn run_job<T, F, Fut>(
+    kind: JobKind,
+    title: String,
+    work: F,
+) -> (Arc<JobHandle>, JobState, Option<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<JobHandle>, JobNotify) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
+    let runner = Runner::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let notify: JobNotify = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    let h = runner.spawn(kind, title, notify, move |job, notify| {
+        let fut = work(job, notify);
+        async move {
+            let v = fut.await?;
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+            Ok(())
+        }
+    });
+    let bar = Bar::start(h.clone());
+    let state = loop {
+        tokio::select! {
+            e = rx.recv() => match e {
+                Some(crate::jobs::JobEvent::Finished(_, s)) => break s,
+                Some(_) => {}
+                None => break h.state(),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("\ncancelling (the cache stays consistent)…");
+                h.cancel.cancel();
+            }
+        }
+    };
+    bar.finish();
+    let v = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    (h, state, v)
+}
+
+/// An indicatif bar for a job, redrawn from its counters; nothing when stderr is no terminal.
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Bar {
+    fn start(job: Arc<JobHandle>) -> Bar {
+        if !std::io::stderr().is_terminal() {
+            return Bar {
+                bar: None,
+                task: None,
+            };
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("█▉ "),
+        );
+        bar.set_prefix(job.kind.as_str());
+        let b = bar.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let p = &job.progress;
+                b.set_length(p.total.load(Ordering::Relaxed));
+                b.set_position(p.done.load(Ordering::Relaxed));
+                b.set_message(p.current());
+                if !job.is_running() {
+                    break;
+                }
+            }
+        });
+        Bar {
+            bar: Some(bar),
+            task: Some(task),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(t) = self.task {
+            t.abort();
+        }
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Print a job's errors on stderr (or collect them for JSON).
+fn errors(job: &JobHandle) -> Vec<String> {
+    job.progress.errors()
+}
+
+fn state_word(s: &JobState) -> (&'static str, Option<String>) {
+    match s {
+        JobState::Running => ("running", None),
+        JobState::Done => ("done", None),
+        JobState::Failed(e) => ("failed", Some(e.clone())),
+        JobState::Cancelled => ("cancelled", None),
+    }
+}
+
+/// Print `summary` as text or JSON; returns the exit code.
+fn report<T: serde::Serialize>(
+    json_out: bool,
+    what: &str,
+    job: &JobHandle,
+    state: &JobState,
+    summary: Option<&T>,
+    text: impl FnOnce(&T) -> String,
+) -> Result<i32> {
+    let errs = errors(job);
+    let (word, err) = state_word(state);
+    let code = if *state == JobState::Done && errs.is_empty() {
+        0
+    } else if err.as_deref().is_some_and(|e| e.starts_with("refusing")) {
+        EXIT_REFUSED
+    } else {
+        EXIT_ERROR
+    };
+    if json_out {
+        let doc = json!({
+            "job": what,
+            "state": word,
+            "error": err,
+            "summary": summary,
+            "errors": errs,
+            "exitCode": code,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(code);
+    }
+    let mut err_out = std::io::stderr().lock();
+    for e in &errs {
+        writeln!(err_out, "error: {e}")?;
+    }
+    if let Some(e) = &err {
+        writeln!(err_out, "error: {e}")?;
+    }
+    if let Some(s) = summary {
+        println!("{}", text(s));
+    } else if *state == JobState::Cancelled {
+        println!("{what} cancelled");
+    }
+    Ok(code)
+}
+
+/// Fill an index of the cache (the persistent one when it is free) and return it.
+async fn scanned_index(ctx: &Ctx, cache: &Arc<Cache>, keys: &Arc<TrustedKeys>) -> Result<Opened> {
+    let opened = open_index(&cache.url().to_string(), true);
+    if let Some(w) = &opened.warning {
+        tracing::warn!("{w}");
+    }
+    let progress = Arc::new(ScanProgress::default());
+    let p = progress.clone();
+    let line = if std::io::stderr().is_terminal() {
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                eprint!(
+                    "\r\x1b[2Kscanning: {} narinfos listed, {} fetched",
+                    p.listed.load(Ordering::Relaxed),
+                    p.fetched.load(Ordering::Relaxed)
+                );
+            }
+        }))
+    } else {
+        None
+    };
+    let r = scan(
+        cache.clone(),
+        opened.index.clone(),
+        keys.clone(),
+        ScanOptions {
+            concurrency: ctx.concurrency(),
+            list_nars: true,
+        },
+        progress,
+        Arc::new(|| {}),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    if let Some(l) = line {
+        l.abort();
+        eprint!("\r\x1b[2K");
+    }
+    r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(opened)
+}
+
+/// Rows with these verdicts.
+fn rows_with(idx: &Index, statuses: &[RowStatus]) -> Vec<RowId> {
+    idx.live()
+        .filter(|&r| statuses.contains(&idx.row(r).status))
+        .collect()
+}
+
+fn rows_of(idx: &Index, paths: &[String]) -> Result<Vec<RowId>> {
+    paths
+        .iter()
+        .map(|p| {
+            idx.find_path(p)
+                .filter(|&r| idx.row(r).is_live())
+                .ok_or_else(|| anyhow::anyhow!("{p} is not in the cache"))
+        })
+        .collect()
+}
+
+/// `narscope sign`.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_cmd(
+    ctx: &Ctx,
+    arg: &str,
+    paths: &[String],
+    key_file: Option<&Path>,
+    all: bool,
+    unsigned: bool,
+    remove_key: Option<String>,
+    dry_run: bool,
+    trust: &TrustArgs,
+    json_out: bool,
+) -> Result<i32> {
+    let key = key_file.map(load_key).transpose()?.map(Arc::new);
+    if key.is_none() && remove_key.is_none() {
+        bail!("nothing to do: give --key-file to sign, or --remove-key NAME to drop signatures");
+    }
+    let selections = usize::from(all) + usize::from(unsigned) + usize::from(!paths.is_empty());
+    if selections != 1 {
+        bail!("say which paths: STORE-PATH…, --all or --unsigned (one of them)");
+    }
+    let (cache, named) = ctx.open(arg).await?;
+    let keys = ctx.keys(trust, named)?;
+    let targets: Vec<String> = if paths.is_empty() {
+        // Every narinfo: the job reads each one and rewrites only those that lack a valid
+        // signature by the key (or carry one of --remove-key), so --all and --unsigned
+        // select the same writes; no separate audit is needed.
+        use futures::StreamExt;
+        let mut keys_out = Vec::new();
+        let mut pages = std::pin::pin!(cache.narinfo_keys(ctx.concurrency()));
+        while let Some(page) = pages.next().await {
+            keys_out.extend(page?.into_iter().map(|o| o.key));
+        }
+        keys_out.sort();
+        keys_out
+    } else {
+        paths
+            .iter()
+            .map(|p| crate::cache::narinfo_key_for(p).map_err(anyhow::Error::from))
+            .collect::<Result<_>>()?
+    };
+    let n = targets.len();
+    let opts = SignOptions {
+        key: key.clone(),
+        remove_key,
+        concurrency: ctx.concurrency(),
+        dry_run,
+    };
+    let c2 = cache.clone();
+    let (job, state, summary) = run_job(
+        JobKind::Sign,
+        format!("sign {n} narinfo(s)"),
+        move |job, notify| sign::sign(c2, targets, opts, keys, None, job, notify),
+    )
+    .await;
+    report(
+        json_out,
+        "sign",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &sign::SignSummary| {
+            let verb = if dry_run { "would change" } else { "changed" };
+            let mut t = format!(
+                "{verb} {} narinfo(s): {} signature(s) added, {} removed; {} already done; {} failed",
+                s.changed, s.added, s.removed, s.unchanged, s.failed
+            );
+            if !dry_run && !s.compare_and_swap {
+                t.push_str(&format!(
+                "\nnote: {} does not honour If-Match, so narinfos were overwritten without compare-and-swap",
+                cache.store().describe()
+            ));
+            }
+            if s.retries > 0 {
+                t.push_str(&format!(
+                    "\n{} write(s) retried after a concurrent change",
+                    s.retries
+                ));
+            }
+            t
+        },
+    )
+}
+
+/// `narscope push`.
+#[allow(clippy::too_many_arguments)]
+pub async fn push_cmd(
+    ctx: &Ctx,
+    arg: &str,
+    paths: &[String],
+    key_file: Option<&Path>,
+    compression: &str,
+    level: Option<i32>,
+    jobs: Option<usize>,
+    json_out: bool,
+) -> Result<i32> {
+    let key = key_file.map(load_key).transpose()?.map(Arc::new);
+    let compression: Compression = compression
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--compression: {e}"))?;
+    if !compression.can_write() {
+        bail!(
+            "--compression {}: narscope cannot write it (none, xz, bzip2, zstd)",
+            compression.name()
+        );
+    }
+    if paths.is_empty() {
+        bail!("give the store paths to push");
+    }
+    let (cache, _) = ctx.open(arg).await?;
+    let closure = {
+        let p = paths.to_vec();
+        tokio::task::spawn_blocking(move || crate::localstore::closure(&p)).await??
+    };
+    let n = closure.len();
+    let opts = PushOptions {
+        key,
+        compression,
+        level,
+        concurrency: jobs
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            })
+            .max(1),
+        temp_dir: None,
+    };
+    let c2 = cache.clone();
+    let (job, state, summary) = run_job(
+        JobKind::Push,
+        format!("push {n} path(s)"),
+        move |job, notify| push::push(c2, closure, opts, job, notify),
+    )
+    .await;
+    report(
+        json_out,
+        "push",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &push::PushSummary| {
+            format!(
+                "closure of {} path(s): {} uploaded ({} NAR, {} compressed), {} already in {}",
+                s.closure,
+                s.uploaded,
+                super::output::size(s.nar_bytes),
+                super::output::size(s.file_bytes),
+                s.present,
+                cache.url()
+            )
+        },
+    )
+}
+
+/// `narscope pull`.
+#[allow(clippy::too_many_arguments)]
+pub async fn pull_cmd(
+    ctx: &Ctx,
+    arg: &str,
+    paths: &[String],
+    to: Option<PathBuf>,
+    recursive: bool,
+    into_store: bool,
+    trust: &TrustArgs,
+    json_out: bool,
+) -> Result<i32> {
+    if paths.is_empty() {
+        bail!("give the store paths to pull");
+    }
+    let (cache, named) = ctx.open(arg).await?;
+    let keys = ctx.keys(trust, named)?;
+    let opts = PullOptions {
+        to,
+        // Nix needs the whole closure to import a path.
+        recursive: recursive || into_store,
+        into_store,
+        concurrency: 8,
+    };
+    let wanted = paths.to_vec();
+    let (job, state, summary) = run_job(
+        JobKind::Pull,
+        format!("pull {} path(s)", paths.len()),
+        move |job, notify| pull::pull(cache, wanted, keys, opts, job, notify),
+    )
+    .await;
+    report(
+        json_out,
+        "pull",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &pull::PullSummary| {
+            let mut t = format!(
+                "pulled {} path(s): {} downloaded, {} unpacked and verified",
+                s.paths,
+                super::output::size(s.file_bytes),
+                super::output::size(s.nar_bytes)
+            );
+            if s.existing > 0 {
+                t.push_str(&format!("; {} already there", s.existing));
+            }
+            if s.imported {
+                t.push_str("; imported into the Nix store");
+            }
+            t
+        },
+    )
+}
+
+/// Print a deletion plan.
+fn print_plan(idx: &Index, p: &DeletePlan, cascade: bool) {
+    println!(
+        "plan: delete {} narinfo(s){}, {} NAR(s) ({}), {} listing(s) in {} request(s)",
+        p.narinfos(),
+        if p.cascaded.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} because they reference the others)", p.cascaded.len())
+        },
+        p.nar_keys.len(),
+        super::output::size(p.nar_bytes),
+        p.ls_keys.len(),
+        p.requests()
+    );
+    for r in p.rows() {
+        println!("  delete {}", idx.store_path(r));
+    }
+    for k in &p.shared_nars {
+        println!("  keep   {k} (another narinfo uses it)");
+    }
+    if !p.broken.is_empty() && !cascade {
+        println!(
+            "these remaining paths would lose a reference ({}); add --cascade to delete them too:",
+            p.broken.len()
+        );
+        for (r, t) in &p.broken {
+            println!("  {} -> {}", idx.store_path(*r), idx.store_path(*t));
+        }
+    }
+}
+
+/// `narscope delete`.
+#[allow(clippy::too_many_arguments)]
+pub async fn delete_cmd(
+    ctx: &Ctx,
+    arg: &str,
+    paths: &[String],
+    unsigned: bool,
+    untrusted: bool,
+    cascade: bool,
+    dry_run: bool,
+    yes: bool,
+    trust: &TrustArgs,
+    json_out: bool,
+) -> Result<i32> {
+    if paths.is_empty() && !unsigned && !untrusted {
+        bail!("say what to delete: STORE-PATH…, --unsigned and/or --untrusted");
+    }
+    let (cache, named) = ctx.open(arg).await?;
+    let keys = ctx.keys(trust, named)?;
+    let opened = scanned_index(ctx, &cache, &keys).await?;
+    let index: Arc<RwLock<Index>> = opened.index.clone();
+    let plan = {
+        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+        let mut targets = rows_of(&idx, paths)?;
+        if unsigned {
+            targets.extend(rows_with(&idx, &[RowStatus::Unsigned]));
+        }
+        if untrusted {
+            targets.extend(rows_with(&idx, &[RowStatus::Untrusted, RowStatus::Invalid]));
+        }
+        let plan = delete::plan(&idx, &targets, cascade);
+        if json_out && (dry_run || !plan.is_safe()) {
+            let doc = json!({
+                "job": "delete",
+                "dryRun": dry_run,
+                "safe": plan.is_safe(),
+                "narinfos": plan.rows().map(|r| idx.store_path(r)).collect::<Vec<_>>(),
+                "cascaded": plan.cascaded.iter().map(|&r| idx.store_path(r)).collect::<Vec<_>>(),
+                "broken": plan.broken.iter().map(|&(a, b)| json!({"referrer": idx.store_path(a), "reference": idx.store_path(b)})).collect::<Vec<_>>(),
+                "nars": plan.nar_keys,
+                "sharedNars": plan.shared_nars,
+                "listings": plan.ls_keys,
+                "narBytes": plan.nar_bytes,
+                "requests": plan.requests(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else if !json_out {
+            print_plan(&idx, &plan, cascade);
+        }
+        plan
+    };
+    if !plan.is_safe() {
+        if !json_out {
+            eprintln!(
+                "error: refusing to delete: that would break the paths above (see --cascade)"
+            );
+        }
+        return Ok(EXIT_REFUSED);
+    }
+    if plan.narinfos() == 0 {
+        if !json_out {
+            println!("nothing to delete");
+        }
+        return Ok(0);
+    }
+    if dry_run {
+        return Ok(0);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("not deleting without confirmation: run on a terminal, or add --yes");
+        }
+        eprint!("delete these from {}? [y/N] ", cache.url());
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("nothing deleted");
+            return Ok(0);
+        }
+    }
+    let n = plan.narinfos();
+    let idx2 = index.clone();
+    let (job, state, summary) = run_job(
+        JobKind::Delete,
+        format!("delete {n} path(s)"),
+        move |job, notify| delete::execute(cache, idx2, plan, job, notify),
+    )
+    .await;
+    if let Err(e) = opened.save() {
+        tracing::warn!("index not saved: {e}");
+    }
+    report(
+        json_out,
+        "delete",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &delete::DeleteSummary| {
+            format!(
+                "deleted {} narinfo(s), {} NAR(s), {} listing(s); {} failed",
+                s.narinfos, s.nars, s.listings, s.failed
+            )
+        },
+    )
+}
