@@ -2,8 +2,9 @@
 //!
 //!   cargo bench --bench jobs
 //!
-//! 1. Push: a generated closure (NARSCOPE_BENCH_PUSH_MB, default 600 MB, in 12 paths plus a top
-//!    path referencing them) to a file:// cache, `narscope push` against `nix copy --to`, both
+//! 1. Push: a generated closure (NARSCOPE_BENCH_PUSH_MB, default 600 MB, in
+//!    NARSCOPE_BENCH_PATHS = 60 paths of falling sizes plus a top path referencing them, about
+//!    3:1 compressible) to a file:// cache, `narscope push` against `nix copy --to`, both
 //!    with zstd (NARSCOPE_BENCH_COMPRESSION), medians of 3 interleaved runs.
 //! 2. Pull: the same closure back from the file:// cache, `narscope pull -r --to DIR`
 //!    (download, decompress, verify, unpack) against `nix copy --from` (the same into the
@@ -61,17 +62,35 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Deterministic bytes that compress about 2:1 (text-like runs mixed with noise).
+/// Deterministic bytes that zstd compresses about 3:1, like the libraries and binaries of a
+/// real closure: runs of words and numbers with an occasional burst of noise.
 fn content(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len);
-    let words: &[&[u8]] = &[b"store ", b"path ", b"nix ", b"closure ", b"hash ", b"\n"];
+    let words: &[&[u8]] = &[
+        b"store ",
+        b"path ",
+        b"nix ",
+        b"closure ",
+        b"hash ",
+        b"\n",
+        b"lib",
+        b".so.",
+        b"glibc-",
+        b"_ZN4core3fmt",
+        b"\x00\x00\x00",
+        b"GLIBC_2.",
+        b"symbol",
+        b"section ",
+    ];
     while out.len() < len {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x.is_multiple_of(3) {
+        if x.is_multiple_of(16) {
             out.extend_from_slice(&x.to_le_bytes());
+        } else if x.is_multiple_of(5) {
+            out.extend_from_slice(format!("{}", x % 100_000).as_bytes());
         } else {
             out.extend_from_slice(words[(x % words.len() as u64) as usize]);
         }
@@ -97,15 +116,23 @@ fn main() {
         .unwrap_or(600);
     let comp = std::env::var("NARSCOPE_BENCH_COMPRESSION").unwrap_or_else(|_| "zstd".into());
 
-    // A closure: 12 content-addressed directories (a few large files each) and a top path.
+    // A closure shaped like a real one: NARSCOPE_BENCH_PATHS (default 60) content-addressed
+    // directories whose sizes fall geometrically (a few large, many small), and a top path.
+    let npaths: usize = std::env::var("NARSCOPE_BENCH_PATHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+        .max(1);
     let tag = common::random_hex(4);
     let mut leaves = Vec::new();
     let t = Instant::now();
-    let per = total_mb * 1_000_000 / 12;
-    for i in 0..12 {
+    let weights: Vec<f64> = (0..npaths).map(|i| 0.93f64.powi(i as i32)).collect();
+    let wsum: f64 = weights.iter().sum();
+    for (i, w) in weights.iter().enumerate() {
+        let bytes = ((total_mb * 1_000_000) as f64 * w / wsum) as usize;
         let d = root.path().join(format!("leaf-{tag}-{i}"));
         std::fs::create_dir_all(d.join("lib")).unwrap();
-        let sizes = [per / 2, per / 4, per / 8, per / 8];
+        let sizes = [bytes / 2, bytes / 4, bytes / 8, bytes / 8];
         for (j, s) in sizes.iter().enumerate() {
             std::fs::write(
                 d.join(format!("lib/part{j}.so")),
@@ -142,7 +169,8 @@ fn main() {
             .sum()
     };
     println!(
-        "closure: 13 paths, {:.0} MB of NAR, made in {:.1} s; compression {comp}",
+        "closure: {} paths, {:.0} MB of NAR, made in {:.1} s; compression {comp}",
+        npaths + 1,
         nar_bytes as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
@@ -217,12 +245,18 @@ fn main() {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     for r in 0..3 {
-        let mut q = nix("nix-store", &conf, &xdg);
-        q.args(["-q", "--requisites", &top]);
-        let closure = ok(q);
-        let mut d = nix("nix-store", &conf, &xdg);
-        d.arg("--delete").args(closure.lines());
-        let _ = d.output();
+        // Remove the closure from the local store (with whatever refers to it, the .drv
+        // included), so that `nix copy --from` really copies.
+        for p in std::iter::once(&top).chain(&leaves) {
+            let mut q = nix("nix-store", &conf, &xdg);
+            q.args(["-q", "--referrers-closure", p]);
+            let Ok(out) = q.output() else { continue };
+            let all = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut d = nix("nix-store", &conf, &xdg);
+            d.arg("--delete").args(all.lines());
+            let _ = d.output();
+        }
+        assert!(!Path::new(&top).exists(), "{top} is still in the store");
         let mut c = nix("nix", &conf, &xdg);
         c.args([
             "copy",

@@ -299,8 +299,33 @@ pub fn encoder<W: Write + Send>(
     level: Option<i32>,
     w: W,
 ) -> Result<Encoder<W>, CompressionError> {
+    encoder_threads(c, level, 1, w)
+}
+
+/// [`encoder`] that compresses on `threads` threads where the format allows it (xz and zstd;
+/// the output is still one standard stream that any reader, Nix included, decodes).
+pub fn encoder_threads<W: Write + Send>(
+    c: Compression,
+    level: Option<i32>,
+    threads: u32,
+    w: W,
+) -> Result<Encoder<W>, CompressionError> {
+    let err = |source| CompressionError::Encoder {
+        compression: c,
+        source,
+    };
     let inner = match c {
         Compression::None => EncoderInner::None(w),
+        Compression::Xz if threads > 1 => {
+            let l = check_level(c, level, 6, 0, 9)?;
+            let stream = liblzma::stream::MtStreamBuilder::new()
+                .threads(threads)
+                .preset(l.unsigned_abs())
+                .check(liblzma::stream::Check::Crc64)
+                .encoder()
+                .map_err(|e| err(io::Error::other(e)))?;
+            EncoderInner::Xz(liblzma::write::XzEncoder::new_stream(w, stream))
+        }
         Compression::Xz => {
             let l = check_level(c, level, 6, 0, 9)?;
             EncoderInner::Xz(liblzma::write::XzEncoder::new(w, l.unsigned_abs()))
@@ -315,13 +340,12 @@ pub fn encoder<W: Write + Send>(
         Compression::Zstd => {
             let range = zstd::compression_level_range();
             let l = check_level(c, level, 3, *range.start(), *range.end())?;
-            let err = |source| CompressionError::Encoder {
-                compression: c,
-                source,
-            };
             let mut e = zstd::stream::write::Encoder::new(w, l).map_err(err)?;
             // Like the zstd CLI: a frame checksum, so corruption is detected when reading.
             e.include_checksum(true).map_err(err)?;
+            if threads > 1 {
+                e.multithread(threads).map_err(err)?;
+            }
             EncoderInner::Zstd(e)
         }
         Compression::Gzip | Compression::Br => return Err(CompressionError::NotWritable(c)),

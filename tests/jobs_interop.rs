@@ -446,28 +446,25 @@ fn sign_makes_nix_trust_an_unsigned_cache_and_rotates_keys() {
         Some(2),
         "unsigned: Nix does not trust the input-addressed path"
     );
-    let before = std::fs::read_to_string(cache.join(format!(
+    let top_ni = cache.join(format!(
         "{}.narinfo",
         &Path::new(&c.top).file_name().unwrap().to_string_lossy()[..32]
-    )))
-    .unwrap();
-    let out = ok(narscope(
-        e,
-        &[
+    ));
+    let before = std::fs::read_to_string(&top_ni).unwrap();
+    let sign_unsigned = || {
+        let args = [
             "sign",
             &url,
             "--unsigned",
             "--key-file",
             sk.to_str().unwrap(),
             "--no-config",
-        ],
-    ));
+        ];
+        ok(narscope(e, &args))
+    };
+    let out = sign_unsigned();
     assert!(out.contains("changed 2 narinfo(s)"), "{out}");
     assert_eq!(verify(&pk), Some(0));
-    let top_ni = cache.join(format!(
-        "{}.narinfo",
-        &Path::new(&c.top).file_name().unwrap().to_string_lossy()[..32]
-    ));
     let after = std::fs::read_to_string(&top_ni).unwrap();
     assert!(
         after.starts_with(&before),
@@ -475,17 +472,7 @@ fn sign_makes_nix_trust_an_unsigned_cache_and_rotates_keys() {
     );
     assert_eq!(after.lines().count(), before.lines().count() + 1);
     // Again: nothing to do.
-    let out = ok(narscope(
-        e,
-        &[
-            "sign",
-            &url,
-            "--unsigned",
-            "--key-file",
-            sk.to_str().unwrap(),
-            "--no-config",
-        ],
-    ));
+    let out = sign_unsigned();
     assert!(out.contains("changed 0"), "{out}");
     // Rotation: sign with a new key, drop the old one; Nix trusts the new key only.
     let (sk2, pk2) = keygen(e, "sign-2");

@@ -9,7 +9,7 @@
 //! narinfo goes up without a signature by it. `nix-cache-info` is written if missing.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -97,17 +97,20 @@ impl Drop for TempFile {
     }
 }
 
-/// Dump `path` as a NAR and compress it into a temp file in `dir`, on two threads joined by a
-/// pipe: this one compresses and hashes the output, a helper dumps and hashes the NAR.
-fn pack(path: &Path, c: Compression, level: Option<i32>, dir: &Path) -> Result<Packed, String> {
+/// Dump `path` as a NAR and compress it into a temp file in `dir`, hashing both.
+fn pack(
+    path: &Path,
+    c: Compression,
+    level: Option<i32>,
+    threads: u32,
+    dir: &Path,
+) -> Result<Packed, String> {
+    // Named like the store's own temp files, so a crash leaves recognisable litter.
     let tmp = TempFile(dir.join(format!(
-        ".narscope-push-{}-{}.nar",
-        std::process::id(),
-        crate::storage::random_hex()
+        ".narscope-push-{}.tmp.{}.0",
+        crate::storage::random_hex(),
+        std::process::id()
     )));
-    let (mut reader, writer) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
-    let src = path.to_path_buf();
-    let dumper = std::thread::spawn(move || crate::nar::writer::dump_path(&src, writer));
     let out = std::fs::File::create(&tmp.0)
         .map_err(|e| format!("cannot create {}: {e}", tmp.0.display()))?;
     let hw = HashWriter {
@@ -115,26 +118,10 @@ fn pack(path: &Path, c: Compression, level: Option<i32>, dir: &Path) -> Result<P
         hasher: Sha256::new(),
         count: 0,
     };
-    let mut enc = compression::encoder(c, level, hw).map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 1 << 20];
-    let copy: Result<(), String> = loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                if let Err(e) = enc.write_all(&buf[..n]) {
-                    break Err(format!("compressing {}: {e}", path.display()));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(format!("reading the NAR of {}: {e}", path.display())),
-        }
-    };
-    drop(reader);
-    let summary = dumper
-        .join()
-        .map_err(|_| format!("dumping {} panicked", path.display()))?
-        .map_err(|e| e.to_string())?;
-    copy?;
+    // This thread reads the tree and hashes the NAR; with `threads` > 1 the codec compresses
+    // on its own worker threads meanwhile.
+    let mut enc = compression::encoder_threads(c, level, threads, hw).map_err(|e| e.to_string())?;
+    let summary = crate::nar::writer::dump_path(path, &mut enc).map_err(|e| e.to_string())?;
     let mut hw = enc
         .finish()
         .map_err(|e| format!("compressing {}: {e}", path.display()))?;
@@ -306,7 +293,17 @@ pub async fn push(
         .await
         .map(|s| s.if_none_match)
         .unwrap_or(false);
-    let dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    // Temp files beside a local cache are renamed into place instead of copied.
+    let dir = opts
+        .temp_dir
+        .clone()
+        .or_else(|| {
+            store
+                .local_root()
+                .map(|r| r.join("nar"))
+                .filter(|d| std::fs::create_dir_all(d).is_ok())
+        })
+        .unwrap_or_else(std::env::temp_dir);
     let throttle = Throttle::default();
     let todo = Arc::new(todo);
     for level in levels(&todo) {
@@ -375,7 +372,16 @@ async fn push_one(
     let path = PathBuf::from(lp.path.to_absolute());
     let (c, level, d) = (opts.compression, opts.level, dir.to_path_buf());
     let src = path.clone();
-    let packed = tokio::task::spawn_blocking(move || pack(&src, c, level, &d))
+    // Big NARs are compressed on every core; small ones on one (threads cost more than they
+    // save there, and several paths are packed at once anyway).
+    let threads = if lp.nar_size >= 8 << 20 {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let packed = tokio::task::spawn_blocking(move || pack(&src, c, level, threads, &d))
         .await
         .map_err(|e| format!("packing {}: {e}", path.display()))??;
     let nar_hash = Hash::sha256(packed.nar_hash);
@@ -399,7 +405,7 @@ async fn push_one(
         .is_some_and(|m| m.size == packed.file_size);
     if !nar_reused {
         store
-            .put_file(
+            .put_owned_file(
                 &url,
                 &packed.file.0,
                 &PutOptions {
@@ -504,7 +510,7 @@ mod tests {
         let mut plain = Vec::new();
         let want = crate::nar::writer::dump_path(&root, &mut plain).unwrap();
         for c in [Compression::Zstd, Compression::Xz, Compression::None] {
-            let packed = pack(&root, c, None, dir.path()).unwrap();
+            let packed = pack(&root, c, None, 2, dir.path()).unwrap();
             assert_eq!(packed.nar_hash, want.nar_hash, "{c:?}");
             assert_eq!(packed.nar_size, want.nar_size);
             let bytes = std::fs::read(&packed.file.0).unwrap();

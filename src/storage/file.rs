@@ -218,6 +218,8 @@ fn is_missing(e: &io::Error) -> bool {
 enum Source {
     Bytes(bytes::Bytes),
     File(PathBuf),
+    /// A temp file of the caller's, moved (renamed) instead of copied where possible.
+    Owned(PathBuf),
 }
 
 impl Inner {
@@ -338,10 +340,20 @@ impl Inner {
     fn write_tmp(&self, tmp: &Path, src: &Source) -> Result<(), StoreError> {
         let key = tmp.to_string_lossy();
         let e2 = |e: io::Error| self.io_err("PUT", &key, tmp, &e);
+        if let Source::Owned(p) = src
+            && fs::rename(p, tmp).is_ok()
+        {
+            let f = fs::File::options().write(true).open(tmp).map_err(e2)?;
+            f.set_modified(unique_now()).map_err(e2)?;
+            if self.fsync {
+                f.sync_all().map_err(e2)?;
+            }
+            return Ok(());
+        }
         let mut f = fs::File::create_new(tmp).map_err(e2)?;
         match src {
             Source::Bytes(b) => f.write_all(b).map_err(e2)?,
-            Source::File(p) => {
+            Source::File(p) | Source::Owned(p) => {
                 let mut from = fs::File::open(p).map_err(|e| self.io_err("PUT", &key, p, &e))?;
                 io::copy(&mut from, &mut f).map_err(e2)?;
             }
@@ -729,6 +741,25 @@ impl Store for FileStore {
             i.write("PUT", &k, Source::File(p), &cond)
         })
         .await
+    }
+
+    async fn put_owned_file(
+        &self,
+        key: &str,
+        path: &Path,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        let k = key.to_string();
+        let p = path.to_path_buf();
+        let cond = opts.condition.clone();
+        self.blocking("PUT", Some(key), move |i| {
+            i.write("PUT", &k, Source::Owned(p), &cond)
+        })
+        .await
+    }
+
+    fn local_root(&self) -> Option<PathBuf> {
+        Some(self.inner.root.clone())
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {

@@ -187,6 +187,23 @@ pub trait Store: Send + Sync + 'static {
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError>;
 
+    /// [`Store::put_file`] for a temp file of the caller's that may be moved into the store
+    /// (file://: renamed when on the same file system) instead of copied. The caller removes
+    /// `path` afterwards if it is still there.
+    async fn put_owned_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.put_file(key, path, opts).await
+    }
+
+    /// The directory of a local store (where temp files can be renamed into place).
+    fn local_root(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Deletes keys (S3: DeleteObjects in batches of 1000). Missing keys count as deleted.
     async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError>;
 
