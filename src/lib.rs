@@ -9,6 +9,7 @@ pub mod cli;
 pub mod compression;
 pub mod config;
 pub mod demo;
+pub mod gc;
 pub mod index;
 pub mod jobs;
 pub mod localstore;

@@ -149,6 +149,31 @@ pub async fn run(cli: Cli) -> Result<i32> {
             )
             .await
         }
+        Command::Gc {
+            cache,
+            roots_files,
+            roots_from_nix,
+            keep_younger_than,
+            grace,
+            allow_no_roots,
+            dry_run,
+            yes,
+            trust,
+            json,
+        } => {
+            let args = super::jobs::GcArgs {
+                roots_files,
+                roots_from_nix,
+                keep_younger: keep_younger_than,
+                grace,
+                allow_no_roots,
+                dry_run,
+                yes,
+                json,
+            };
+            super::jobs::gc_cmd(&ctx, &cache, args, &trust).await
+        }
+        Command::Pin { cache, action } => super::jobs::pin_cmd(&ctx, &cache, action).await,
         Command::Delete {
             cache,
             paths,

@@ -199,6 +199,17 @@ async fn scanned_index(ctx: &Ctx, cache: &Arc<Cache>, keys: &Arc<TrustedKeys>) -
     if let Some(w) = &opened.warning {
         tracing::warn!("{w}");
     }
+    rescan(ctx, cache, keys, &opened).await?;
+    Ok(opened)
+}
+
+/// Bring an opened index up to date with the cache (rows keep their ids).
+async fn rescan(
+    ctx: &Ctx,
+    cache: &Arc<Cache>,
+    keys: &Arc<TrustedKeys>,
+    opened: &Opened,
+) -> Result<()> {
     let progress = Arc::new(ScanProgress::default());
     let p = progress.clone();
     let line = if std::io::stderr().is_terminal() {
@@ -234,7 +245,7 @@ async fn scanned_index(ctx: &Ctx, cache: &Arc<Cache>, keys: &Arc<TrustedKeys>) -
         eprint!("\r\x1b[2K");
     }
     r.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(opened)
+    Ok(())
 }
 
 /// Rows with these verdicts.
@@ -566,18 +577,9 @@ pub async fn delete_cmd(
     if dry_run {
         return Ok(0);
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("not deleting without confirmation: run on a terminal, or add --yes");
-        }
-        eprint!("delete these from {}? [y/N] ", cache.url());
-        std::io::stderr().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("nothing deleted");
-            return Ok(0);
-        }
+    if !yes && !confirm("deleting", &format!("delete these from {}?", cache.url()))? {
+        println!("nothing deleted");
+        return Ok(0);
     }
     let n = plan.narinfos();
     let idx2 = index.clone();
@@ -603,4 +605,335 @@ pub async fn delete_cmd(
             )
         },
     )
+}
+
+/// Parse a duration: a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `6h`, `30d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 6h, 30d, 90m)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "" => return Err(format!("'{s}': give a unit (s, m, h, d or w)")),
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (s, m, h, d or w)")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(mult)))
+}
+
+/// The store paths of the local Nix store's GC roots (`nix-store --gc --print-roots`).
+fn nix_roots() -> Result<Vec<String>> {
+    let out = std::process::Command::new("nix-store")
+        .args(["--gc", "--print-roots"])
+        .output()
+        .context("cannot run nix-store --gc --print-roots (is Nix installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "nix-store --gc --print-roots failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit_once(" -> ").map(|(_, p)| p.trim().to_string()))
+        .filter(|p| p.starts_with("/nix/store/"))
+        .collect())
+}
+
+/// Options of `narscope gc`.
+pub struct GcArgs {
+    /// Files of store paths.
+    pub roots_files: Vec<PathBuf>,
+    /// The local Nix store's GC roots.
+    pub roots_from_nix: bool,
+    /// Keep every narinfo newer than this.
+    pub keep_younger: Option<String>,
+    /// Grace period.
+    pub grace: String,
+    /// Collect even without any root.
+    pub allow_no_roots: bool,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Don't ask.
+    pub yes: bool,
+    /// JSON.
+    pub json: bool,
+}
+
+fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
+    use super::output::size;
+    println!(
+        "roots: {} in the cache{}",
+        p.roots.len(),
+        if p.missing_roots.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not in the cache", p.missing_roots.len())
+        }
+    );
+    println!(
+        "keep {} path(s); delete {} narinfo(s), {} NAR(s) ({} of them orphans), {} other object(s): {} in {} request(s)",
+        p.kept,
+        p.garbage.len(),
+        p.delete.nar_keys.len(),
+        p.orphan_nars.len(),
+        p.other.len(),
+        size(p.bytes),
+        p.requests()
+    );
+    if p.kept_by_grace > 0 || p.young_orphans > 0 {
+        println!(
+            "kept for now, younger than the grace period: {} narinfo(s) and {} other object(s)",
+            p.kept_by_grace, p.young_orphans
+        );
+    }
+    for r in &p.garbage {
+        println!("  garbage  {}", idx.store_path(*r));
+    }
+    for k in &p.orphan_nars {
+        println!("  orphan   {k}");
+    }
+    for (k, why) in &p.other {
+        println!("  {why:<8} {k}");
+    }
+    if !p.dangling.is_empty() || !p.missing_refs.is_empty() {
+        println!(
+            "already broken among what stays (gc changes nothing there): {} narinfo(s) without their NAR, {} missing reference(s)",
+            p.dangling.len(),
+            p.missing_refs.len()
+        );
+    }
+    for (src, path) in &p.missing_roots {
+        println!("  root not in the cache: {path} (from {src})");
+    }
+}
+
+/// `narscope gc`.
+pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Result<i32> {
+    use crate::gc::{self, GcOptions, RootSource};
+    let grace = parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+    let keep_younger = args
+        .keep_younger
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--keep-younger-than: {e}"))?;
+    let (cache, named) = ctx.open(arg).await?;
+    let keys = ctx.keys(trust, named)?;
+    let mut roots: Vec<(RootSource, String)> = Vec::new();
+    let pins = gc::list_pins(cache.store().as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for p in &pins {
+        roots.extend(
+            p.paths
+                .iter()
+                .map(|x| (RootSource::Pin(p.name.clone()), x.clone())),
+        );
+    }
+    for f in &args.roots_files {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read roots file {}", f.display()))?;
+        for (i, l) in text.lines().enumerate() {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            crate::nix::StorePath::parse_any(l)
+                .with_context(|| format!("{}, line {}", f.display(), i + 1))?;
+            roots.push((RootSource::File, l.to_string()));
+        }
+    }
+    if args.roots_from_nix {
+        roots.extend(nix_roots()?.into_iter().map(|p| (RootSource::Nix, p)));
+    }
+    if roots.is_empty() && keep_younger.is_none() && !args.allow_no_roots {
+        bail!(
+            "no roots: every path older than the grace period would be deleted. Add pins \
+             (narscope pin CACHE add NAME PATH…), --roots-file, --roots-from-nix or \
+             --keep-younger-than; or --allow-no-roots if that is really what you want"
+        );
+    }
+    let opened = scanned_index(ctx, &cache, &keys).await?;
+    let make_plan = |opened: &Opened, roots: &[(RootSource, String)], extras: &gc::Extras| {
+        let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
+        gc::plan(
+            &idx,
+            roots,
+            extras,
+            &GcOptions {
+                grace,
+                keep_younger,
+                now: std::time::SystemTime::now(),
+            },
+        )
+    };
+    let mut extras = gc::gather_extras(cache.store().as_ref()).await?;
+    extras.read_derivers(&opened.index.read().unwrap_or_else(|e| e.into_inner()));
+    let plan = make_plan(&opened, &roots, &extras);
+    {
+        let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
+        if args.json && (args.dry_run || plan.garbage.is_empty() && plan.delete.nar_keys.is_empty())
+        {
+            let doc = json!({
+                "job": "gc",
+                "dryRun": args.dry_run,
+                "roots": plan.roots.iter().map(|(s, p)| json!({"source": s, "path": p})).collect::<Vec<_>>(),
+                "missingRoots": plan.missing_roots.iter().map(|(s, p)| json!({"source": s, "path": p})).collect::<Vec<_>>(),
+                "kept": plan.kept,
+                "garbage": plan.garbage.iter().map(|&r| idx.store_path(r)).collect::<Vec<_>>(),
+                "nars": plan.delete.nar_keys,
+                "orphanNars": plan.orphan_nars,
+                "other": plan.other.iter().map(|(k, why)| json!({"key": k, "reason": why})).collect::<Vec<_>>(),
+                "keptByGrace": plan.kept_by_grace,
+                "youngOrphans": plan.young_orphans,
+                "bytes": plan.bytes,
+                "requests": plan.requests(),
+                "alreadyBroken": {"dangling": plan.dangling.len(), "missingReferences": plan.missing_refs.len()},
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else if !args.json {
+            print_gc_plan(&idx, &plan);
+        }
+    }
+    if plan.garbage.is_empty()
+        && plan.delete.nar_keys.is_empty()
+        && plan.delete.extra_keys.is_empty()
+    {
+        if !args.json {
+            println!("nothing to collect");
+        }
+        return Ok(0);
+    }
+    if args.dry_run {
+        return Ok(0);
+    }
+    if !args.yes
+        && !confirm(
+            "collecting",
+            &format!("collect this garbage from {}?", cache.url()),
+        )?
+    {
+        println!("nothing deleted");
+        return Ok(0);
+    }
+    // Look again just before deleting (the same index: rows keep their ids), and delete only
+    // what both looks agree on: a push since the first look can only keep more.
+    // Pins another operator added meanwhile count too.
+    rescan(ctx, &cache, &keys, &opened).await?;
+    for p in gc::list_pins(cache.store().as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        for x in p.paths {
+            let src = RootSource::Pin(p.name.clone());
+            if !roots.iter().any(|(s, y)| *s == src && *y == x) {
+                roots.push((src, x));
+            }
+        }
+    }
+    let second = make_plan(&opened, &roots, &extras);
+    let plan = gc::intersect(&plan, second);
+    let index = opened.index.clone();
+    let n = plan.garbage.len();
+    let (job, state, summary) = run_job(
+        JobKind::Delete,
+        format!("gc: {n} path(s)"),
+        move |job, notify| delete::execute(cache, index, plan.delete, job, notify),
+    )
+    .await;
+    if let Err(e) = opened.save() {
+        tracing::warn!("index not saved: {e}");
+    }
+    report(
+        args.json,
+        "gc",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &delete::DeleteSummary| {
+            format!(
+                "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed",
+                s.narinfos, s.nars, s.listings, s.others, s.failed
+            )
+        },
+    )
+}
+
+/// `narscope pin`.
+pub async fn pin_cmd(ctx: &Ctx, arg: &str, action: super::PinAction) -> Result<i32> {
+    use crate::gc;
+    let (cache, _) = ctx.open(arg).await?;
+    let store = cache.store().clone();
+    match action {
+        super::PinAction::Ls { json: true } => {
+            let pins = gc::list_pins(store.as_ref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "pins": pins }))?
+            );
+        }
+        super::PinAction::Ls { json: false } => {
+            let pins = gc::list_pins(store.as_ref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if pins.is_empty() {
+                println!("no pins in {}", cache.url());
+            }
+            for p in pins {
+                println!("{} ({} path(s))", p.name, p.paths.len());
+                for x in p.paths {
+                    println!("  {x}");
+                }
+            }
+        }
+        super::PinAction::Add { name, paths } => {
+            if paths.is_empty() {
+                bail!("give the store paths to pin");
+            }
+            for p in &paths {
+                let key = crate::cache::narinfo_key_for(p)?;
+                if store.head(&key).await?.is_none() {
+                    eprintln!(
+                        "warning: {p} is not in the cache (yet); the pin keeps it once it is"
+                    );
+                }
+            }
+            gc::write_pin(store.as_ref(), &name, &paths)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("pinned {} path(s) as '{name}'", paths.len());
+        }
+        super::PinAction::Rm { name } => {
+            if gc::remove_pin(store.as_ref(), &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!("removed pin '{name}'");
+            } else {
+                bail!("no pin '{name}' in {}", cache.url());
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Ask `question` on the terminal (default no); without a terminal, refuse: scripts pass --yes.
+fn confirm(doing: &str, question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("not {doing} without confirmation: run on a terminal, or add --yes");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

@@ -300,6 +300,52 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Garbage-collect the cache: keep the closures of the roots, delete the rest.
+    ///
+    /// Roots: the pins stored in the cache (narscope pin), --roots-file, --roots-from-nix, and
+    /// with --keep-younger-than every newer narinfo. Nothing younger than --grace is deleted,
+    /// and young narinfos count as roots, so a push running meanwhile loses nothing. The plan
+    /// is shown first; narinfos go before their NARs, referrers before what they reference.
+    #[command(after_help = CACHE_HELP)]
+    Gc {
+        /// The cache.
+        cache: String,
+        /// A file of store paths to keep (one a line; repeatable).
+        #[arg(long = "roots-file", value_name = "FILE")]
+        roots_files: Vec<PathBuf>,
+        /// Keep the paths of the local Nix store's GC roots (nix-store --gc --print-roots).
+        #[arg(long)]
+        roots_from_nix: bool,
+        /// Keep every narinfo newer than this (e.g. 30d), with its closure.
+        #[arg(long, value_name = "DURATION")]
+        keep_younger_than: Option<String>,
+        /// Never delete an object younger than this (by LastModified).
+        #[arg(long, value_name = "DURATION", default_value = "6h")]
+        grace: String,
+        /// Collect even when there is no root at all.
+        #[arg(long)]
+        allow_no_roots: bool,
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before deleting.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the pins (named GC roots) stored in the cache under narscope/roots/.
+    #[command(after_help = CACHE_HELP)]
+    Pin {
+        /// The cache.
+        cache: String,
+        /// What to do.
+        #[command(subcommand)]
+        action: PinAction,
+    },
     /// Write a demo cache (a realistic mix of good and broken paths) and open it in the
     /// dashboard (on a terminal; otherwise, or with --no-tui, print its audit).
     Demo {
@@ -311,5 +357,28 @@ pub enum Command {
         no_tui: bool,
         #[command(flatten)]
         dashboard: DashboardArgs,
+    },
+}
+
+/// `narscope pin` actions.
+#[derive(Debug, Subcommand)]
+pub enum PinAction {
+    /// List the pins.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or replace a pin.
+    Add {
+        /// Its name.
+        name: String,
+        /// The store paths it keeps.
+        paths: Vec<String>,
+    },
+    /// Remove a pin.
+    Rm {
+        /// Its name.
+        name: String,
     },
 }

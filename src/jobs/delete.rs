@@ -31,6 +31,9 @@ pub struct DeletePlan {
     pub shared_nars: Vec<String>,
     /// `.ls` listings deleted.
     pub ls_keys: Vec<String>,
+    /// Other objects deleted after the NARs (garbage collection: orphan listings, logs,
+    /// debuginfo links, temp files).
+    pub extra_keys: Vec<String>,
     /// Bytes of NAR objects freed (listing sizes, else FileSize).
     pub nar_bytes: u64,
 }
@@ -55,7 +58,7 @@ impl DeletePlan {
     pub fn requests(&self) -> usize {
         let per = |n: usize| n.div_ceil(1000);
         self.levels.iter().map(|l| per(l.len())).sum::<usize>()
-            + per(self.nar_keys.len() + self.ls_keys.len())
+            + per(self.nar_keys.len() + self.ls_keys.len() + self.extra_keys.len())
     }
 }
 
@@ -175,6 +178,8 @@ pub struct DeleteSummary {
     pub nars: u64,
     /// `.ls` listings deleted.
     pub listings: u64,
+    /// Other objects deleted (logs, debuginfo, temp files).
+    pub others: u64,
     /// Keys that could not be deleted.
     pub failed: u64,
 }
@@ -196,7 +201,7 @@ pub async fn execute(
         ));
     }
     let p = job.progress.clone();
-    let total = plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len();
+    let total = plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len() + plan.extra_keys.len();
     p.total.store(total as u64, Ordering::Relaxed);
     p.bytes_total.store(plan.nar_bytes, Ordering::Relaxed);
     let mut s = DeleteSummary::default();
@@ -238,7 +243,13 @@ pub async fn execute(
             ));
         }
     }
-    let rest: Vec<String> = plan.nar_keys.iter().chain(&plan.ls_keys).cloned().collect();
+    let rest: Vec<String> = plan
+        .nar_keys
+        .iter()
+        .chain(&plan.ls_keys)
+        .chain(&plan.extra_keys)
+        .cloned()
+        .collect();
     for chunk in rest.chunks(1000) {
         p.set_current("NARs and listings");
         let rep = cache
@@ -249,8 +260,10 @@ pub async fn execute(
         for k in &rep.deleted {
             if k.ends_with(".ls") {
                 s.listings += 1;
-            } else {
+            } else if k.starts_with("nar/") {
                 s.nars += 1;
+            } else {
+                s.others += 1;
             }
         }
         s.failed += rep.failed.len() as u64;

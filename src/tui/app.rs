@@ -157,6 +157,8 @@ pub enum Confirmed {
     Sign(Vec<RowId>),
     /// Carry out this deletion plan.
     Delete(Box<crate::jobs::delete::DeletePlan>),
+    /// Push these local paths.
+    Push(Vec<String>),
 }
 
 /// A confirmation dialog. It defaults to Cancel.
@@ -798,6 +800,7 @@ impl App {
             }
             Confirmed::VerifyContents(ids) => fx.push(Effect::VerifyContents(ids)),
             Confirmed::Sign(ids) => fx.push(Effect::Sign(ids)),
+            Confirmed::Push(paths) => fx.push(Effect::Push(paths)),
             Confirmed::Delete(plan) => {
                 self.marks.clear();
                 fx.push(Effect::Delete(plan))
@@ -1023,11 +1026,8 @@ impl App {
         )];
         {
             let idx = self.idx();
-            lines.extend(
-                ids.iter()
-                    .take(200)
-                    .map(|&i| format!("  {}", idx.base_name(i))),
-            );
+            let names = sample_names(ids.iter().copied(), 200, |i| idx.base_name(i));
+            lines.extend(names.iter().map(|name| format!("  {name}")));
         }
         if ids.len() > 200 {
             lines.push(format!("… and {} more", ids.len() - 200));
@@ -1064,12 +1064,10 @@ impl App {
                 let n: std::collections::BTreeSet<RowId> =
                     plan.broken.iter().map(|b| b.0).collect();
                 lines.push(format!("{} path(s) reference these and go too:", n.len()));
-                let mut seen = std::collections::BTreeSet::new();
-                for (r, _) in &plan.broken {
-                    if seen.insert(*r) {
-                        lines.push(format!("  + {}", idx.base_name(*r)));
-                    }
-                }
+                // By name: row ids follow listing order, which varies run to run.
+                let names: std::collections::BTreeSet<String> =
+                    n.iter().map(|&r| idx.base_name(r)).collect();
+                lines.extend(names.iter().map(|name| format!("  + {name}")));
                 plan = crate::jobs::delete::plan(&idx, &ids, true);
                 lines.push(String::new());
             }
@@ -1082,11 +1080,8 @@ impl App {
                 plan.requests()
             ));
             let rows: Vec<RowId> = plan.rows().collect();
-            lines.extend(
-                rows.iter()
-                    .take(500)
-                    .map(|&r| format!("  - {}", idx.base_name(r))),
-            );
+            let names = sample_names(rows.iter().copied(), 500, |r| idx.base_name(r));
+            lines.extend(names.iter().map(|name| format!("  - {name}")));
             if rows.len() > 500 {
                 lines.push(format!("  … and {} more", rows.len() - 500));
             }
@@ -1117,7 +1112,7 @@ impl App {
                 .iter()
                 .map(|&i| idx.row(i).file_size().unwrap_or(idx.row(i).nar_size))
                 .sum();
-            let sample = ids.iter().take(200).map(|&i| idx.store_path(i)).collect();
+            let sample = sample_names(ids.iter().copied(), 200, |i| idx.store_path(i));
             (bytes, sample)
         };
         let mut lines = vec![format!(
@@ -1410,8 +1405,25 @@ impl App {
                     self.notify(Level::Error, "usage: push STORE-PATH…");
                 } else {
                     let paths: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-                    self.notify(Level::Info, format!("pushing {} path(s) and their closures", paths.len()));
-                    fx.push(Effect::Push(paths));
+                    let mut lines = vec![format!(
+                        "Upload these local store path(s) and their closures to {}, NARs before \
+                         narinfos{}:",
+                        self.url,
+                        match &self.signing_key {
+                            Some(k) => format!(", signed by {k}"),
+                            None => ", unsigned (no signing key)".to_string(),
+                        }
+                    )];
+                    lines.extend(paths.iter().map(|p| format!("  {p}")));
+                    self.overlay = Overlay::Confirm(Confirm {
+                        title: "Push".into(),
+                        lines,
+                        yes_label: "Push".into(),
+                        yes_selected: false,
+                        scroll: 0,
+                        destructive: false,
+                        then: Confirmed::Push(paths),
+                    });
                 }
             }
             "pull" => {
@@ -1481,4 +1493,23 @@ pub fn age(now: SystemTime, then: Option<SystemTime>) -> String {
         86_400..31_536_000 => format!("{}d", s / 86_400),
         _ => format!("{}y", s / 31_536_000),
     }
+}
+
+/// Up to `limit` names for a confirmation list, sorted so the dialog reads the
+/// same every time (row ids follow listing order). Huge selections are not
+/// sorted in full on the UI thread: the first `limit` are shown as they come.
+fn sample_names(
+    ids: impl ExactSizeIterator<Item = RowId>,
+    limit: usize,
+    name: impl Fn(RowId) -> String,
+) -> Vec<String> {
+    let sortable = ids.len() <= 20_000;
+    let mut names: Vec<String> = if sortable {
+        ids.map(name).collect()
+    } else {
+        ids.take(limit).map(name).collect()
+    };
+    names.sort_unstable();
+    names.truncate(limit);
+    names
 }

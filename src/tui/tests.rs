@@ -789,6 +789,23 @@ async fn delete_plans_first_cascades_referrers_and_is_read_only_aware() {
         f.key('y').await,
         vec![Effect::Sign(vec![f.find("jq-1.7.1")])]
     );
+    // Push asks first too.
+    let mut fx = Vec::new();
+    f.app.command(
+        "push /nix/store/00000000000000000000000000000000-x",
+        &mut fx,
+    );
+    assert!(fx.is_empty());
+    let Overlay::Confirm(c) = &f.app.overlay else {
+        panic!()
+    };
+    assert!(c.lines[0].contains("signed by cache-1"), "{:?}", c.lines);
+    assert_eq!(
+        f.key('y').await,
+        vec![Effect::Push(vec![
+            "/nix/store/00000000000000000000000000000000-x".into()
+        ])]
+    );
     f.app.read_only = true;
     assert!(f.key('D').await.is_empty());
     assert_eq!(f.app.overlay, Overlay::None);

@@ -1,0 +1,728 @@
+//! Garbage collection of a binary cache that never breaks a closure.
+//!
+//! Roots come from pins stored in the cache itself (`narscope/roots/<name>`, a list of store
+//! paths each, shared by everyone who operates the bucket), from a file, from the local Nix
+//! store's GC roots, and from age (every narinfo newer than a duration). The closure of the
+//! roots through References is marked; everything else is a candidate. Nothing whose object is
+//! younger than the grace period is deleted, and a young narinfo counts as a root, so a push
+//! that is running (NARs first, narinfos last) loses nothing.
+//!
+//! [`plan`] is pure: it works on a complete [`Index`] (and the extra listings of `log/` and
+//! `debuginfo/`). Execution reuses [`crate::jobs::delete::execute`]: narinfos first, referrers
+//! before what they reference, in batches of 1000, then NARs, listings and the rest. Re-running
+//! after an interruption converges: what was left behind is garbage again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use crate::index::{Index, RowId, flags, unix_secs};
+use crate::jobs::delete::DeletePlan;
+use crate::storage::{ObjectMeta, PutCondition, PutOptions, Store, StoreError, is_temp_litter};
+
+/// Where pins live in the cache.
+pub const PINS_PREFIX: &str = "narscope/roots/";
+
+/// Default grace period.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(6 * 3600);
+
+/// A named pin: a list of store paths kept with their closures.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Pin {
+    /// Its name.
+    pub name: String,
+    /// The store paths.
+    pub paths: Vec<String>,
+}
+
+/// Why a pin name is refused.
+pub fn check_pin_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a pin name (letters, digits and - _ . + @, not starting with a dot)"
+        ))
+    }
+}
+
+/// The text of a pin object.
+pub fn pin_text(paths: &[String]) -> String {
+    let mut t = String::from("# narscope pin: store paths kept, with their closures, by gc\n");
+    for p in paths {
+        t.push_str(p);
+        t.push('\n');
+    }
+    t
+}
+
+/// Parse a pin object (store paths, one a line; `#` comments).
+pub fn parse_pin(name: &str, text: &str) -> Result<Pin, String> {
+    let mut paths = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        crate::nix::StorePath::parse_any(l)
+            .map_err(|e| format!("pin {name}, line {}: {e}", i + 1))?;
+        paths.push(l.to_string());
+    }
+    Ok(Pin {
+        name: name.to_string(),
+        paths,
+    })
+}
+
+/// Every pin of the cache.
+pub async fn list_pins(store: &dyn Store) -> Result<Vec<Pin>, String> {
+    let mut pins = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_page(PINS_PREFIX, token)
+            .await
+            .map_err(|e| e.to_string())?;
+        for o in &page.objects {
+            let name = o.key.strip_prefix(PINS_PREFIX).unwrap_or(&o.key);
+            if name.contains('/') || is_temp_litter(name) || check_pin_name(name).is_err() {
+                continue;
+            }
+            let obj = store
+                .get(&o.key)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("pin {name} disappeared while being read"))?;
+            pins.push(parse_pin(name, &String::from_utf8_lossy(&obj.bytes))?);
+        }
+        match page.next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    pins.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pins)
+}
+
+/// Create or replace a pin.
+pub async fn write_pin(store: &dyn Store, name: &str, paths: &[String]) -> Result<(), String> {
+    check_pin_name(name)?;
+    for p in paths {
+        crate::nix::StorePath::parse_any(p).map_err(|e| format!("{p}: {e}"))?;
+    }
+    store
+        .put(
+            &format!("{PINS_PREFIX}{name}"),
+            pin_text(paths).into_bytes().into(),
+            &PutOptions {
+                content_type: Some("text/plain".into()),
+                condition: PutCondition::None,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Remove a pin; false if there was none.
+pub async fn remove_pin(store: &dyn Store, name: &str) -> Result<bool, String> {
+    check_pin_name(name)?;
+    let key = format!("{PINS_PREFIX}{name}");
+    if store.head(&key).await.map_err(|e| e.to_string())?.is_none() {
+        return Ok(false);
+    }
+    let rep = store
+        .delete_many(std::slice::from_ref(&key))
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some((_, why)) = rep.failed.first() {
+        return Err(why.clone());
+    }
+    Ok(true)
+}
+
+/// Where a root came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
+pub enum RootSource {
+    /// A pin in the cache.
+    Pin(String),
+    /// `--roots-file`.
+    File,
+    /// The local Nix store's GC roots.
+    Nix,
+}
+
+impl std::fmt::Display for RootSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootSource::Pin(n) => write!(f, "pin '{n}'"),
+            RootSource::File => f.write_str("the roots file"),
+            RootSource::Nix => f.write_str("a local Nix GC root"),
+        }
+    }
+}
+
+/// Extra objects outside the index (`log/`, `debuginfo/`) with what keeps them.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// `log/<drv>` objects.
+    pub logs: Vec<ObjectMeta>,
+    /// `debuginfo/<id>` objects with the NAR key their `archive` points to.
+    pub debuginfo: Vec<(ObjectMeta, Option<String>)>,
+    /// Deriver base names of rows (for logs), by row.
+    pub derivers: HashMap<RowId, String>,
+}
+
+/// What collecting does.
+#[derive(Clone, Debug)]
+pub struct GcOptions {
+    /// Nothing younger than this is deleted (and young narinfos are roots).
+    pub grace: Duration,
+    /// Keep every narinfo newer than this, with its closure.
+    pub keep_younger: Option<Duration>,
+    /// The time the ages are measured from.
+    pub now: SystemTime,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            grace: DEFAULT_GRACE,
+            keep_younger: None,
+            now: SystemTime::now(),
+        }
+    }
+}
+
+/// Why a row is kept (or not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Garbage.
+    No,
+    /// A root (index into [`GcPlan::roots`]).
+    Root(u32),
+    /// Newer than `keep_younger`.
+    Young,
+    /// Newer than the grace period (or of unknown age).
+    Grace,
+    /// Referenced by a kept row.
+    Ref(RowId),
+}
+
+/// A garbage-collection plan.
+#[derive(Clone, Debug, Default)]
+pub struct GcPlan {
+    /// Why each row is kept, by row id.
+    pub keep: Vec<Keep>,
+    /// The roots found in the cache: (source, store path).
+    pub roots: Vec<(RootSource, String)>,
+    /// Roots that are not in the cache.
+    pub missing_roots: Vec<(RootSource, String)>,
+    /// What would be deleted, in order.
+    pub delete: DeletePlan,
+    /// Garbage narinfos (the rows of [`GcPlan::delete`]).
+    pub garbage: Vec<RowId>,
+    /// NARs no narinfo points to (old enough; part of the deletion).
+    pub orphan_nars: Vec<String>,
+    /// `.ls` listings, logs, debuginfo links and temp files deleted, by reason.
+    pub other: Vec<(String, &'static str)>,
+    /// Garbage narinfos kept only because they are younger than the grace period.
+    pub kept_by_grace: u64,
+    /// Orphan objects kept only because they are younger than the grace period.
+    pub young_orphans: u64,
+    /// Live narinfos whose NAR is missing (already broken; GC does not touch them).
+    pub dangling: Vec<RowId>,
+    /// (live narinfo, missing reference) pairs already broken before GC.
+    pub missing_refs: Vec<(RowId, RowId)>,
+    /// Live paths and their FileSize bytes after GC.
+    pub kept: u64,
+    /// Bytes of objects deleted.
+    pub bytes: u64,
+}
+
+impl GcPlan {
+    /// "kept: pin 'release' → app-1 → lib-1" or "garbage: …", for one row.
+    pub fn why(&self, idx: &Index, id: RowId) -> String {
+        let mut chain = Vec::new();
+        let mut cur = id;
+        for _ in 0..1000 {
+            match self.keep.get(cur as usize).copied().unwrap_or(Keep::No) {
+                Keep::No => {
+                    return if chain.is_empty() {
+                        "garbage: no root reaches it and it is older than the grace period".into()
+                    } else {
+                        "kept".into()
+                    };
+                }
+                Keep::Root(r) => {
+                    let (src, _) = &self.roots[r as usize];
+                    chain.push(idx.base_name(cur));
+                    chain.reverse();
+                    return format!("kept by {src}: {}", chain.join(" → "));
+                }
+                Keep::Young => {
+                    chain.push(idx.base_name(cur));
+                    chain.reverse();
+                    return format!("kept: newer than the retention age: {}", chain.join(" → "));
+                }
+                Keep::Grace => {
+                    chain.push(idx.base_name(cur));
+                    chain.reverse();
+                    return format!(
+                        "kept: younger than the grace period (a push may be running): {}",
+                        chain.join(" → ")
+                    );
+                }
+                Keep::Ref(parent) => {
+                    chain.push(idx.base_name(cur));
+                    cur = parent;
+                }
+            }
+        }
+        "kept".into()
+    }
+
+    /// Delete requests the plan costs.
+    pub fn requests(&self) -> usize {
+        self.delete.requests()
+    }
+}
+
+fn young(mtime: i64, now: i64, age: Duration) -> bool {
+    // Unknown ages count as young: never delete what cannot be dated.
+    mtime == i64::MIN || now.saturating_sub(mtime) < age.as_secs() as i64
+}
+
+/// Make the plan (see the module docs). `roots` are (source, store path); `extras` the
+/// listings outside the index.
+pub fn plan(
+    idx: &Index,
+    roots: &[(RootSource, String)],
+    extras: &Extras,
+    opts: &GcOptions,
+) -> GcPlan {
+    let now = unix_secs(Some(opts.now));
+    let mut p = GcPlan {
+        keep: vec![Keep::No; idx.len()],
+        ..GcPlan::default()
+    };
+    let mut queue: Vec<RowId> = Vec::new();
+    for (src, path) in roots {
+        match idx.find_path(path).filter(|&r| idx.row(r).is_live()) {
+            Some(r) => {
+                if p.keep[r as usize] == Keep::No {
+                    p.keep[r as usize] = Keep::Root(p.roots.len() as u32);
+                    queue.push(r);
+                }
+                p.roots.push((src.clone(), path.clone()));
+            }
+            None => p.missing_roots.push((src.clone(), path.clone())),
+        }
+    }
+    for r in idx.live() {
+        if p.keep[r as usize] != Keep::No {
+            continue;
+        }
+        let m = idx.row(r).mtime;
+        if young(m, now, opts.grace) {
+            p.keep[r as usize] = Keep::Grace;
+            queue.push(r);
+        } else if let Some(k) = opts.keep_younger
+            && young(m, now, k)
+        {
+            p.keep[r as usize] = Keep::Young;
+            queue.push(r);
+        }
+    }
+    while let Some(x) = queue.pop() {
+        for &r in idx.refs(x) {
+            if (r as usize) < p.keep.len() && p.keep[r as usize] == Keep::No {
+                p.keep[r as usize] = Keep::Ref(x);
+                queue.push(r);
+            }
+        }
+    }
+    // Narinfos kept by grace alone (nothing else reaches them) are reported as such.
+    p.kept_by_grace = idx
+        .live()
+        .filter(|&r| p.keep[r as usize] == Keep::Grace)
+        .count() as u64;
+    p.garbage = idx
+        .live()
+        .filter(|&r| p.keep[r as usize] == Keep::No)
+        .collect();
+    let mut del = crate::jobs::delete::plan(idx, &p.garbage, false);
+    debug_assert!(del.is_safe(), "garbage is closed under referrers");
+    // A garbage narinfo's NAR that is itself young stays (someone just uploaded it again).
+    del.nar_keys.retain(|k| match idx.nar(k) {
+        Some(n) if young(n.mtime, now, opts.grace) => {
+            p.young_orphans += 1;
+            false
+        }
+        _ => true,
+    });
+    // NARs no live narinfo points to.
+    let used: HashSet<String> = idx
+        .live()
+        .filter_map(|r| crate::audit::nar_key(idx.url_of(r)).ok())
+        .collect();
+    let doomed: BTreeSet<String> = del.nar_keys.iter().cloned().collect();
+    for n in idx.nars() {
+        if used.contains(&n.key) || doomed.contains(&n.key) {
+            continue;
+        }
+        if young(n.mtime, now, opts.grace) {
+            p.young_orphans += 1;
+            continue;
+        }
+        p.orphan_nars.push(n.key.clone());
+        del.nar_keys.push(n.key.clone());
+        del.nar_bytes += n.size;
+    }
+    // Root-level leftovers: listings without a live narinfo, temp files.
+    for o in &idx.others {
+        let reason = if let Some(h) = o.key.strip_suffix(".ls") {
+            let owner_live = idx.find(h).is_some_and(|r| idx.row(r).is_live());
+            if owner_live || del.ls_keys.contains(&o.key) {
+                continue;
+            }
+            "listing without a narinfo"
+        } else if is_temp_litter(&o.key) {
+            "temp file"
+        } else {
+            continue;
+        };
+        if young(o.mtime, now, opts.grace) {
+            p.young_orphans += 1;
+            continue;
+        }
+        p.other.push((o.key.clone(), reason));
+        del.extra_keys.push(o.key.clone());
+        p.bytes += o.size;
+    }
+    // Logs of derivations whose outputs are all gone; debuginfo whose NAR goes.
+    let live_derivers: HashSet<&str> = extras
+        .derivers
+        .iter()
+        .filter(|(r, _)| p.keep.get(**r as usize).is_some_and(|k| *k != Keep::No))
+        .map(|(_, d)| d.as_str())
+        .collect();
+    let all_derivers: HashSet<&str> = extras.derivers.values().map(String::as_str).collect();
+    for l in &extras.logs {
+        let drv = l.key.strip_prefix("log/").unwrap_or(&l.key);
+        // Only logs of derivations we know produced a garbage path: unknown logs are kept.
+        if live_derivers.contains(drv) || !all_derivers.contains(drv) {
+            continue;
+        }
+        if young(unix_secs(l.last_modified), now, opts.grace) {
+            p.young_orphans += 1;
+            continue;
+        }
+        p.other.push((l.key.clone(), "build log of garbage"));
+        del.extra_keys.push(l.key.clone());
+        p.bytes += l.size;
+    }
+    let final_nars: HashSet<&String> = del.nar_keys.iter().collect();
+    for (d, archive) in &extras.debuginfo {
+        let Some(a) = archive else { continue };
+        if !final_nars.contains(a) {
+            continue;
+        }
+        if young(unix_secs(d.last_modified), now, opts.grace) {
+            p.young_orphans += 1;
+            continue;
+        }
+        p.other.push((d.key.clone(), "debuginfo of a deleted NAR"));
+        del.extra_keys.push(d.key.clone());
+        p.bytes += d.size;
+    }
+    for k in &del.ls_keys {
+        p.other.push((k.clone(), "listing of garbage"));
+    }
+    // What is broken already, among what stays.
+    for r in idx.live() {
+        if p.keep[r as usize] == Keep::No {
+            continue;
+        }
+        if idx.row(r).has(flags::NAR_MISSING) {
+            p.dangling.push(r);
+        }
+        for &t in idx.refs(r) {
+            if !idx.row(t).is_live() {
+                p.missing_refs.push((r, t));
+            }
+        }
+    }
+    p.kept = idx.live().count() as u64 - p.garbage.len() as u64;
+    p.bytes += del.nar_bytes;
+    p.delete = del;
+    p
+}
+
+/// The objects under `log/` and `debuginfo/` (reading each debuginfo link's `archive`).
+/// Call [`Extras::read_derivers`] on the index afterwards.
+pub async fn gather_extras(store: &dyn Store) -> Result<Extras, StoreError> {
+    let mut ex = Extras::default();
+    for (prefix, is_log) in [("log/", true), ("debuginfo/", false)] {
+        let mut token = None;
+        loop {
+            let page = store.list_page(prefix, token).await?;
+            for o in page.objects {
+                if is_log {
+                    ex.logs.push(o);
+                } else {
+                    let archive = store.get(&o.key).await?.and_then(|g| {
+                        let v: serde_json::Value = serde_json::from_slice(&g.bytes).ok()?;
+                        let a = v.get("archive")?.as_str()?;
+                        // "../nar/…" relative to debuginfo/.
+                        Some(a.trim_start_matches("../").to_string())
+                    });
+                    ex.debuginfo.push((o, archive));
+                }
+            }
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    Ok(ex)
+}
+
+impl Extras {
+    /// The deriver of every row, from the stored narinfo texts; only needed when there are
+    /// logs (they are named after derivations).
+    pub fn read_derivers(&mut self, idx: &Index) {
+        if self.logs.is_empty() {
+            return;
+        }
+        for r in idx.live() {
+            if !idx.row(r).has(flags::DERIVER) {
+                continue;
+            }
+            let Ok(Some(text)) = idx.read_text(r) else {
+                continue;
+            };
+            if let Some(d) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Deriver: "))
+                .filter(|d| *d != "unknown-deriver")
+            {
+                self.derivers.insert(r, d.trim().to_string());
+            }
+        }
+    }
+}
+
+/// Only what both plans delete: the plan made just before deleting may keep more (a push
+/// arrived), never less.
+pub fn intersect(first: &GcPlan, second: GcPlan) -> GcPlan {
+    let mut p = second;
+    let first_rows: HashSet<RowId> = first.garbage.iter().copied().collect();
+    let first_keys: HashSet<&String> = first
+        .delete
+        .nar_keys
+        .iter()
+        .chain(&first.delete.ls_keys)
+        .chain(&first.delete.extra_keys)
+        .collect();
+    for level in &mut p.delete.levels {
+        level.retain(|r| first_rows.contains(r));
+    }
+    p.delete.levels.retain(|l| !l.is_empty());
+    p.garbage.retain(|r| first_rows.contains(r));
+    p.delete.nar_keys.retain(|k| first_keys.contains(k));
+    p.delete.ls_keys.retain(|k| first_keys.contains(k));
+    p.delete.extra_keys.retain(|k| first_keys.contains(k));
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::tests::info;
+    use crate::index::{NarObject, OtherObject};
+    use crate::nix::{NarInfo, TrustedKeys};
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+
+    fn opts() -> GcOptions {
+        GcOptions {
+            grace: DEFAULT_GRACE,
+            keep_younger: None,
+            now: std::time::UNIX_EPOCH + Duration::from_secs(NOW as u64),
+        }
+    }
+
+    /// lib ← app ← (pinned); tool → lib (unpinned); old orphan NAR; young orphan NAR; a
+    /// shared NAR between `tool` and a kept path.
+    fn cache() -> (Index, Vec<NarInfo>) {
+        let lib = info("lib", "lib-1", &[]);
+        let app = info("app", "app-1", &[&lib]);
+        let tool = info("tool", "tool-1", &[&lib]);
+        let mut twin = info("twin", "twin-1", &[]);
+        twin.url = tool.url.clone();
+        let extra = info("extra", "extra-1", &[]);
+        let all = vec![lib, app, tool, twin, extra];
+        let mut idx = Index::from_narinfos("file:///c", &TrustedKeys::new(), all.iter());
+        for r in idx.rows_mut() {
+            r.mtime = NOW - 30 * DAY;
+        }
+        let mut nars: Vec<NarObject> = all
+            .iter()
+            .map(|i| NarObject {
+                key: i.url.clone(),
+                size: 1000,
+                mtime: NOW - 30 * DAY,
+            })
+            .collect();
+        nars.push(NarObject {
+            key: "nar/old-orphan.nar.xz".into(),
+            size: 5,
+            mtime: NOW - 30 * DAY,
+        });
+        nars.push(NarObject {
+            key: "nar/young-orphan.nar.xz".into(),
+            size: 7,
+            mtime: NOW - 60,
+        });
+        idx.set_nars(nars);
+        idx.others = vec![
+            OtherObject {
+                key: "0000000000000000000000000000000a.ls".into(),
+                size: 3,
+                mtime: NOW - 30 * DAY,
+            },
+            OtherObject {
+                key: "x.narinfo.tmp.123.4".into(),
+                size: 2,
+                mtime: NOW - 30 * DAY,
+            },
+            OtherObject {
+                key: "README".into(),
+                size: 2,
+                mtime: NOW - 30 * DAY,
+            },
+        ];
+        (idx, all)
+    }
+
+    fn names(idx: &Index, rows: &[RowId]) -> Vec<String> {
+        let mut v: Vec<String> = rows.iter().map(|&r| idx.name(r).to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn marks_the_closure_of_the_roots_and_collects_the_rest() {
+        let (idx, all) = cache();
+        let roots = vec![
+            (
+                RootSource::Pin("release".into()),
+                all[1].store_path.to_absolute(),
+            ),
+            (RootSource::File, all[3].store_path.to_absolute()),
+            (
+                RootSource::File,
+                "/nix/store/00000000000000000000000000000000-gone".to_string(),
+            ),
+        ];
+        let p = plan(&idx, &roots, &Extras::default(), &opts());
+        assert_eq!(names(&idx, &p.garbage), ["extra-1", "tool-1"]);
+        assert_eq!(p.missing_roots.len(), 1);
+        // tool's NAR is shared with twin (a root): kept. extra's goes, and the old orphan.
+        assert!(!p.delete.nar_keys.contains(&all[2].url));
+        assert!(p.delete.nar_keys.contains(&all[4].url));
+        assert_eq!(p.orphan_nars, vec!["nar/old-orphan.nar.xz".to_string()]);
+        assert_eq!(p.young_orphans, 1, "the young orphan NAR stays");
+        let other: Vec<&str> = p.other.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(other.contains(&"0000000000000000000000000000000a.ls"));
+        assert!(other.contains(&"x.narinfo.tmp.123.4"));
+        assert!(
+            !other.contains(&"README"),
+            "unknown files are never deleted"
+        );
+        let lib = idx.find(all[0].store_path.hash_part()).unwrap();
+        let why = p.why(&idx, lib);
+        assert!(
+            why.contains("pin 'release'") && why.contains("app-1") && why.contains("lib-1"),
+            "{why}"
+        );
+        let tool = idx.find(all[2].store_path.hash_part()).unwrap();
+        assert!(p.why(&idx, tool).starts_with("garbage"));
+        assert_eq!(p.kept, 3);
+        assert!(p.delete.is_safe());
+    }
+
+    #[test]
+    fn young_paths_are_roots_and_retention_keeps_recent_closures() {
+        let (mut idx, all) = cache();
+        let tool = idx.find(all[2].store_path.hash_part()).unwrap();
+        idx.rows_mut()[tool as usize].mtime = NOW - 3600; // pushed an hour ago
+        let p = plan(&idx, &[], &Extras::default(), &opts());
+        assert!(!p.garbage.contains(&tool));
+        let lib = idx.find(all[0].store_path.hash_part()).unwrap();
+        assert!(!p.garbage.contains(&lib), "a young path's references stay");
+        assert!(p.why(&idx, lib).contains("grace"));
+        let extra = idx.find(all[4].store_path.hash_part()).unwrap();
+        idx.rows_mut()[extra as usize].mtime = NOW - 5 * DAY;
+        let mut o = opts();
+        o.keep_younger = Some(Duration::from_secs(7 * 86_400));
+        let p = plan(&idx, &[], &Extras::default(), &o);
+        assert!(!p.garbage.contains(&extra));
+        assert!(p.why(&idx, extra).contains("retention"));
+        // Unknown ages are never collected.
+        idx.rows_mut()[extra as usize].mtime = i64::MIN;
+        let p = plan(&idx, &[], &Extras::default(), &opts());
+        assert!(!p.garbage.contains(&extra));
+    }
+
+    #[test]
+    fn a_second_plan_can_only_shrink_the_deletion() {
+        let (mut idx, all) = cache();
+        let first = plan(&idx, &[], &Extras::default(), &opts());
+        // Meanwhile a push makes `tool` young.
+        let tool = idx.find(all[2].store_path.hash_part()).unwrap();
+        idx.rows_mut()[tool as usize].mtime = NOW - 10;
+        let second = plan(&idx, &[], &Extras::default(), &opts());
+        let both = intersect(&first, second);
+        assert!(!both.garbage.contains(&tool));
+        assert!(both.delete.rows().all(|r| first.garbage.contains(&r)));
+    }
+
+    #[test]
+    fn pins_parse_and_names_are_checked() {
+        let p = parse_pin(
+            "rel",
+            "# c\n/nix/store/7mykfhyl4pazcsisxzsv1n1163xd1gzx-a\n\n",
+        )
+        .unwrap();
+        assert_eq!(p.paths.len(), 1);
+        assert!(
+            parse_pin("rel", "not a path\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(check_pin_name("release-2026.12").is_ok());
+        for bad in ["", "../x", ".hidden", "a/b", "sp ace"] {
+            assert!(check_pin_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_pin(
+                "x",
+                &pin_text(&["/nix/store/7mykfhyl4pazcsisxzsv1n1163xd1gzx-a".into()])
+            )
+            .unwrap()
+            .paths
+            .len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,600 @@
+//! Garbage collection on file:// and Garage: random reference graphs with known answers,
+//! shared NARs, a GC killed midway and run again, a push running during GC, and real Nix
+//! substituting a pinned closure after GC with signature checks.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use common::Garage;
+use narscope::nix::{Hash, NarInfo, SecretKey, StorePath};
+
+fn narscope(args: &[&str], state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_narscope"));
+    c.args(args)
+        .env("NARSCOPE_CACHE_DIR", state)
+        .env("NIX_REMOTE", "")
+        .env("NIX_CONFIG", NIX_CONFIG);
+    c
+}
+
+const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\nnarinfo-cache-negative-ttl = 0\nnarinfo-cache-positive-ttl = 0\n";
+
+fn ok(mut c: Command) -> String {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?} failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run(mut c: Command) -> Output {
+    c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"))
+}
+
+/// Deterministic pseudo-random numbers.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A random cache: `n` signed paths, each referencing some earlier ones; every fifth path
+/// shares the NAR of the one before it. Returns the paths and, per path, its references (by
+/// index).
+struct Graph {
+    paths: Vec<StorePath>,
+    refs: Vec<Vec<usize>>,
+    urls: Vec<String>,
+}
+
+fn write_graph(dir: &Path, n: usize, seed: u64, key: &SecretKey) -> Graph {
+    std::fs::create_dir_all(dir.join("nar")).unwrap();
+    std::fs::write(dir.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let mut rng = Rng(seed | 1);
+    let mut g = Graph {
+        paths: Vec::new(),
+        refs: Vec::new(),
+        urls: Vec::new(),
+    };
+    for i in 0..n {
+        let sp =
+            narscope::demo::fake_store_path(&format!("gc:{seed}:{i}"), &format!("p{i}")).unwrap();
+        let mut refs: BTreeSet<usize> = BTreeSet::new();
+        if i > 0 {
+            for _ in 0..rng.below(4) {
+                refs.insert(rng.below(i as u64) as usize);
+            }
+        }
+        let nar = narscope::nar::encode_node(&narscope::nar::NarNode::Regular {
+            executable: false,
+            contents: format!("contents of {i}").into_bytes(),
+        });
+        let (url, file_hash, file_size) = if i % 5 == 4 {
+            // Shares the previous path's NAR (same bytes).
+            let prev = &g.urls[i - 1];
+            let bytes = std::fs::read(dir.join(prev)).unwrap();
+            (prev.clone(), Hash::sha256_of(&bytes), bytes.len() as u64)
+        } else {
+            let fh = Hash::sha256_of(&nar);
+            let url = format!("nar/{}.nar", fh.nix32_digest());
+            std::fs::write(dir.join(&url), &nar).unwrap();
+            (url, fh, nar.len() as u64)
+        };
+        let bytes = std::fs::read(dir.join(&url)).unwrap();
+        let mut info = NarInfo::new(
+            sp.clone(),
+            url.clone(),
+            "none",
+            Hash::sha256_of(&bytes),
+            bytes.len() as u64,
+            refs.iter().map(|&j| g.paths[j].clone()).collect(),
+        )
+        .with_file(file_hash, file_size);
+        info.sign(key);
+        std::fs::write(dir.join(sp.narinfo_key()), info.to_text()).unwrap();
+        g.paths.push(sp);
+        g.refs.push(refs.into_iter().collect());
+        g.urls.push(url);
+    }
+    g
+}
+
+fn closure(g: &Graph, roots: &[usize]) -> BTreeSet<usize> {
+    let mut seen = BTreeSet::new();
+    let mut stack = roots.to_vec();
+    while let Some(x) = stack.pop() {
+        if seen.insert(x) {
+            stack.extend(g.refs[x].iter().copied());
+        }
+    }
+    seen
+}
+
+/// Make every file under `dir` `age` old.
+fn age_files(dir: &Path, age: Duration) {
+    let t = SystemTime::now() - age;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let f = std::fs::File::options().write(true).open(&p).unwrap();
+                f.set_modified(t).unwrap();
+            }
+        }
+    }
+}
+
+/// The store paths whose narinfos are in a cache (through narscope's own listing).
+fn contents(url: &str, state: &Path, env: &[(String, String)]) -> BTreeSet<String> {
+    let mut c = narscope(&["ls", url, "--json", "--no-config"], state);
+    c.envs(env.iter().cloned());
+    let doc: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+    doc["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["storePath"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn check_gc(
+    url: &str,
+    state: &Path,
+    env: &[(String, String)],
+    g: &Graph,
+    roots: &[usize],
+    pk: &str,
+) {
+    let keep = closure(g, roots);
+    let present = contents(url, state, env);
+    for (i, p) in g.paths.iter().enumerate() {
+        let here = present.contains(&p.to_absolute());
+        assert_eq!(
+            here,
+            keep.contains(&i),
+            "path {i} ({p}): present {here}, reachable {}",
+            keep.contains(&i)
+        );
+    }
+    // Every remaining narinfo has its NAR and verifies, contents included.
+    let mut v = narscope(
+        &[
+            "verify",
+            url,
+            "--contents",
+            "--no-config",
+            "--trusted-key",
+            pk,
+        ],
+        state,
+    );
+    v.envs(env.iter().cloned());
+    let out = run(v);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn pin(url: &str, state: &Path, env: &[(String, String)], name: &str, paths: &[String]) {
+    let mut args = vec!["pin", url, "add", name];
+    args.extend(paths.iter().map(String::as_str));
+    let mut c = narscope(&args, state);
+    c.envs(env.iter().cloned());
+    ok(c);
+}
+
+#[test]
+fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
+    for seed in [3u64, 17, 99] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cache");
+        let key = SecretKey::generate("gc-1").unwrap();
+        let pk = key.public_key().to_string();
+        let g = write_graph(&dir, 60, seed, &key);
+        // Litter that GC cleans: an orphan NAR, an orphan listing, a temp file.
+        std::fs::write(dir.join("nar/orphanorphanorphan.nar"), b"x").unwrap();
+        std::fs::write(dir.join("0000000000000000000000000000000z.ls"), b"{}").unwrap();
+        std::fs::write(dir.join("abc.narinfo.tmp.999.1"), b"half").unwrap();
+        std::fs::write(dir.join("README"), b"not ours").unwrap();
+        age_files(&dir, Duration::from_secs(30 * 86_400));
+        let url = format!("file://{}", dir.display());
+        let state = tmp.path().join("state");
+        let mut rng = Rng(seed * 7 + 1);
+        let roots: Vec<usize> = (0..3).map(|_| rng.below(60) as usize).collect();
+        pin(&url, &state, &[], "a", &[g.paths[roots[0]].to_absolute()]);
+        let roots_file = tmp.path().join("roots.txt");
+        std::fs::write(
+            &roots_file,
+            format!(
+                "# ci outputs\n{}\n{}\n",
+                g.paths[roots[1]], g.paths[roots[2]]
+            ),
+        )
+        .unwrap();
+        // The pin object itself is young; the default grace would protect everything here
+        // that is young, so the narinfos were aged above.
+        let dry = ok(narscope(
+            &[
+                "gc",
+                &url,
+                "--roots-file",
+                roots_file.to_str().unwrap(),
+                "--dry-run",
+                "--no-config",
+            ],
+            &state,
+        ));
+        assert!(dry.contains("keep "), "{dry}");
+        assert!(
+            dir.join("nar/orphanorphanorphan.nar").exists(),
+            "dry run deletes nothing"
+        );
+        ok(narscope(
+            &[
+                "gc",
+                &url,
+                "--roots-file",
+                roots_file.to_str().unwrap(),
+                "--yes",
+                "--no-config",
+            ],
+            &state,
+        ));
+        check_gc(&url, &state, &[], &g, &roots, &pk);
+        assert!(!dir.join("nar/orphanorphanorphan.nar").exists());
+        assert!(!dir.join("0000000000000000000000000000000z.ls").exists());
+        assert!(!dir.join("abc.narinfo.tmp.999.1").exists());
+        assert!(dir.join("README").exists(), "unknown files stay");
+        assert!(dir.join("narscope/roots/a").exists(), "pins stay");
+        // Shared NARs: every remaining narinfo's NAR is there (verify --contents passed), and
+        // a NAR shared with a garbage path survived if a kept path uses it.
+        let keep = closure(&g, &roots);
+        for i in &keep {
+            assert!(dir.join(&g.urls[*i]).exists(), "NAR of kept path {i}");
+        }
+        // Running again changes nothing.
+        let again = ok(narscope(
+            &[
+                "gc",
+                &url,
+                "--roots-file",
+                roots_file.to_str().unwrap(),
+                "--yes",
+                "--no-config",
+            ],
+            &state,
+        ));
+        assert!(again.contains("nothing to collect"), "{again}");
+    }
+}
+
+#[test]
+fn young_objects_survive_and_no_roots_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let key = SecretKey::generate("gc-1").unwrap();
+    let g = write_graph(&dir, 10, 5, &key);
+    let url = format!("file://{}", dir.display());
+    let state = tmp.path().join("state");
+    let out = run(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no roots"));
+    // Everything was just written: within the default grace period nothing goes.
+    let out = ok(narscope(
+        &["gc", &url, "--allow-no-roots", "--yes", "--no-config"],
+        &state,
+    ));
+    assert!(out.contains("nothing to collect"), "{out}");
+    for p in &g.paths {
+        assert!(dir.join(p.narinfo_key()).exists());
+    }
+    // Retention by age keeps recent closures even with grace 0.
+    let out = ok(narscope(
+        &[
+            "gc",
+            &url,
+            "--keep-younger-than",
+            "1d",
+            "--grace",
+            "0s",
+            "--yes",
+            "--no-config",
+        ],
+        &state,
+    ));
+    assert!(out.contains("nothing to collect"), "{out}");
+}
+
+#[test]
+fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let key = SecretKey::generate("gc-1").unwrap();
+    let pk = key.public_key().to_string();
+    let g = write_graph(&dir, 3000, 11, &key);
+    age_files(&dir, Duration::from_secs(86_400));
+    let url = format!("file://{}", dir.display());
+    let state = tmp.path().join("state");
+    let roots = vec![2999usize, 1500];
+    pin(
+        &url,
+        &state,
+        &[],
+        "keep",
+        &[g.paths[2999].to_absolute(), g.paths[1500].to_absolute()],
+    );
+    let mut child = narscope(&["gc", &url, "--yes", "--no-config"], &state)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let _ = child.kill();
+    let _ = child.wait();
+    // Whatever was done: every remaining narinfo has its NAR and its references.
+    let mut v = narscope(
+        &[
+            "verify",
+            &url,
+            "--contents",
+            "--json",
+            "--no-config",
+            "--trusted-key",
+            &pk,
+        ],
+        &state,
+    );
+    v.stderr(std::process::Stdio::null());
+    let doc: serde_json::Value = serde_json::from_slice(&run(v).stdout).unwrap();
+    let present: HashSet<String> = doc["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["storePath"].as_str())
+        .map(|p| p.trim_start_matches("/nix/store/").to_string())
+        .collect();
+    for p in doc["paths"].as_array().unwrap() {
+        assert_eq!(p["status"], "trusted", "{p}");
+        for r in p["references"].as_array().into_iter().flatten() {
+            assert!(
+                present.contains(r.as_str().unwrap()),
+                "{} lost {r}",
+                p["storePath"]
+            );
+        }
+    }
+    ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    check_gc(&url, &state, &[], &g, &roots, &pk);
+}
+
+#[test]
+fn a_push_during_gc_on_garage_loses_nothing() {
+    let Some(g) = Garage::try_shared() else {
+        return;
+    };
+    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let key = SecretKey::generate("gc-1").unwrap();
+    let pk = key.public_key().to_string();
+    // Old garbage (uploaded, then aged by waiting past a short grace period).
+    let dir = tmp.path().join("garbage");
+    let graph = write_graph(&dir, 40, 23, &key);
+    let bucket = g.fresh_bucket();
+    let url = g.url(&bucket, "");
+    let env = g.env();
+    upload(&dir, &url);
+    std::thread::sleep(Duration::from_secs(7));
+    // A real closure pushed while GC runs (grace 6s: the push's objects are younger).
+    let nix_env = tmp.path().join("nix");
+    std::fs::create_dir_all(&nix_env).unwrap();
+    let mut leaves = Vec::new();
+    for i in 0..16 {
+        let src = tmp.path().join(format!("leaf-{i}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("data"), vec![(i * 7) as u8; 400_000 + i * 999]).unwrap();
+        let mut c = Command::new("nix-store");
+        c.env("NIX_REMOTE", "")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .env("XDG_CACHE_HOME", &nix_env);
+        c.arg("--add").arg(&src);
+        leaves.push(ok(c).trim().to_string());
+    }
+    let mut push = narscope(&["push", &url], &state);
+    push.args(&leaves)
+        .args(["--compression", "xz", "--level", "9", "--jobs", "1"])
+        .envs(env.iter().cloned());
+    let mut child = push.stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut gc = narscope(
+        &[
+            "gc",
+            &url,
+            "--grace",
+            "6s",
+            "--allow-no-roots",
+            "--yes",
+            "--no-config",
+        ],
+        &state,
+    );
+    gc.envs(env.iter().cloned());
+    let gc_out = ok(gc);
+    assert!(child.wait().unwrap().success(), "the push succeeded");
+    // The garbage went (at least partly; it was old enough), the push is complete.
+    let present = contents(&url, &state, &env);
+    for l in &leaves {
+        assert!(present.contains(l), "pushed {l} survived GC:\n{gc_out}");
+    }
+    assert!(
+        graph
+            .paths
+            .iter()
+            .any(|p| !present.contains(&p.to_absolute())),
+        "old garbage was collected:\n{gc_out}"
+    );
+    let mut v = narscope(
+        &[
+            "verify",
+            &url,
+            "--contents",
+            "--no-config",
+            "--trusted-key",
+            &pk,
+        ],
+        &state,
+    );
+    v.envs(env.iter().cloned());
+    let out = run(v);
+    // Local CA paths verify as content-addressed; remaining garbage signed by `pk`.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn upload(dir: &Path, url: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = narscope::storage::open(&narscope::storage::CacheUrl::parse(url).unwrap())
+            .await
+            .unwrap();
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push((
+                        p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
+                        p,
+                    ));
+                }
+            }
+        }
+        // NARs first, as a pusher does.
+        files.sort_by_key(|(k, _)| !k.starts_with("nar/"));
+        for (k, p) in files {
+            store
+                .put(
+                    &k,
+                    std::fs::read(&p).unwrap().into(),
+                    &narscope::storage::PutOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
+fn nix_substitutes_a_pinned_closure_after_gc() {
+    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let xdg = tmp.path().join("xdg");
+    let nix = |p: &str| {
+        let mut c = Command::new(p);
+        c.env("NIX_REMOTE", "")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .env("XDG_CACHE_HOME", &xdg);
+        c
+    };
+    let tag = common::random_hex(4);
+    let src = tmp.path().join(format!("src-{tag}"));
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::write(src.join("bin/hello"), format!("#!/bin/sh\necho gc {tag}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        src.join("bin/hello"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut c = nix("nix-store");
+    c.arg("--add").arg(&src);
+    let leaf = ok(c).trim().to_string();
+    let expr = format!(
+        "let a = builtins.storePath \"{leaf}\"; in derivation {{ name = \"gctop-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"/bin/mkdir -p $out/bin; echo '#!/bin/sh' > $out/bin/run; echo 'exec ${{a}}/bin/hello' >> $out/bin/run; /bin/chmod +x $out/bin/run\" ]; }}"
+    );
+    let mut b = nix("nix-build");
+    b.args(["--no-out-link", "-E", &expr]);
+    let top = ok(b).trim().to_string();
+    let dir = tmp.path().join("cache");
+    let key = SecretKey::generate("gcnix-1").unwrap();
+    let kf = tmp.path().join("k.sec");
+    std::fs::write(&kf, key.to_file_text()).unwrap();
+    let pk = key.public_key().to_string();
+    let url = format!("file://{}", dir.display());
+    ok(narscope(
+        &["push", &url, &top, "--key-file", kf.to_str().unwrap()],
+        &state,
+    ));
+    // Garbage beside it, then everything aged.
+    let other = tmp.path().join("other");
+    let g = write_graph(&other, 20, 77, &key);
+    for e in std::fs::read_dir(&other).unwrap().flatten() {
+        if e.path().is_file() && e.file_name() != "nix-cache-info" {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(other.join("nar")).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join("nar").join(e.file_name())).unwrap();
+    }
+    age_files(&dir, Duration::from_secs(10 * 86_400));
+    pin(&url, &state, &[], "release", std::slice::from_ref(&top));
+    ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    for p in &g.paths {
+        assert!(!dir.join(p.narinfo_key()).exists(), "garbage {p} collected");
+    }
+    // Nix substitutes the pinned closure from the collected cache, checking signatures.
+    for p in [&top, &leaf] {
+        let mut q = nix("nix-store");
+        q.args(["-q", "--referrers-closure", p]);
+        let all = ok(q);
+        let mut d = nix("nix-store");
+        d.arg("--delete").args(all.lines());
+        let _ = d.output();
+    }
+    let mut s = nix("nix-store");
+    s.args([
+        "-r",
+        &top,
+        "--option",
+        "substituters",
+        &url,
+        "--option",
+        "trusted-public-keys",
+        &pk,
+    ]);
+    ok(s);
+    let out = ok(Command::new(format!("{top}/bin/run")));
+    assert_eq!(out.trim(), format!("gc {tag}"));
+}
