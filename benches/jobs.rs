@@ -15,6 +15,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "synthetic/mod.rs"]
+mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -334,34 +336,15 @@ fn main() {
 }
 
 fn upload(dir: &Path, url: &str) {
-    use futures::StreamExt;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = narscope::storage::open(&narscope::storage::CacheUrl::parse(url).unwrap())
-            .await
-            .unwrap();
-        let files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        let failures = futures::stream::iter(files)
-            .map(|p| {
-                let store = store.clone();
-                async move {
-                    let key = p.file_name().unwrap().to_string_lossy().into_owned();
-                    let body = std::fs::read(&p).unwrap();
-                    store
-                        .put(&key, body.into(), &narscope::storage::PutOptions::default())
-                        .await
-                        .is_err()
-                }
-            })
-            .buffer_unordered(64)
-            .filter(|f| futures::future::ready(*f))
-            .count()
-            .await;
-        assert_eq!(failures, 0);
-    });
+    let objects = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let key = p.file_name().unwrap().to_string_lossy().into_owned();
+            (key, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    synthetic::put_all(url, objects);
 }

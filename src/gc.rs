@@ -230,8 +230,8 @@ pub struct GcPlan {
     pub garbage: Vec<RowId>,
     /// NARs no narinfo points to (old enough; part of the deletion).
     pub orphan_nars: Vec<String>,
-    /// `.ls` listings, logs, debuginfo links and temp files deleted, by reason.
-    pub other: Vec<(String, &'static str)>,
+    /// `.ls` listings, logs, debuginfo links and temp files deleted: (key, reason, bytes).
+    pub other: Vec<(String, &'static str, u64)>,
     /// Garbage narinfos kept only because they are younger than the grace period.
     pub kept_by_grace: u64,
     /// Orphan objects kept only because they are younger than the grace period.
@@ -262,17 +262,17 @@ impl GcPlan {
                 }
                 Keep::Root(r) => {
                     let (src, _) = &self.roots[r as usize];
-                    chain.push(idx.base_name(cur));
+                    chain.push(idx.name(cur).to_string());
                     chain.reverse();
                     return format!("kept by {src}: {}", chain.join(" → "));
                 }
                 Keep::Young => {
-                    chain.push(idx.base_name(cur));
+                    chain.push(idx.name(cur).to_string());
                     chain.reverse();
                     return format!("kept: newer than the retention age: {}", chain.join(" → "));
                 }
                 Keep::Grace => {
-                    chain.push(idx.base_name(cur));
+                    chain.push(idx.name(cur).to_string());
                     chain.reverse();
                     return format!(
                         "kept: younger than the grace period (a push may be running): {}",
@@ -280,7 +280,7 @@ impl GcPlan {
                     );
                 }
                 Keep::Ref(parent) => {
-                    chain.push(idx.base_name(cur));
+                    chain.push(idx.name(cur).to_string());
                     cur = parent;
                 }
             }
@@ -363,6 +363,7 @@ pub fn plan(
     del.nar_keys.retain(|k| match idx.nar(k) {
         Some(n) if young(n.mtime, now, opts.grace) => {
             p.young_orphans += 1;
+            del.nar_bytes = del.nar_bytes.saturating_sub(n.size);
             false
         }
         _ => true,
@@ -402,7 +403,7 @@ pub fn plan(
             p.young_orphans += 1;
             continue;
         }
-        p.other.push((o.key.clone(), reason));
+        p.other.push((o.key.clone(), reason, o.size));
         del.extra_keys.push(o.key.clone());
         p.bytes += o.size;
     }
@@ -424,7 +425,8 @@ pub fn plan(
             p.young_orphans += 1;
             continue;
         }
-        p.other.push((l.key.clone(), "build log of garbage"));
+        p.other
+            .push((l.key.clone(), "build log of garbage", l.size));
         del.extra_keys.push(l.key.clone());
         p.bytes += l.size;
     }
@@ -438,12 +440,21 @@ pub fn plan(
             p.young_orphans += 1;
             continue;
         }
-        p.other.push((d.key.clone(), "debuginfo of a deleted NAR"));
+        p.other
+            .push((d.key.clone(), "debuginfo of a deleted NAR", d.size));
         del.extra_keys.push(d.key.clone());
         p.bytes += d.size;
     }
+    let ls_size: HashMap<&str, u64> = idx
+        .others
+        .iter()
+        .filter(|o| o.key.ends_with(".ls"))
+        .map(|o| (o.key.as_str(), o.size))
+        .collect();
     for k in &del.ls_keys {
-        p.other.push((k.clone(), "listing of garbage"));
+        let size = ls_size.get(k.as_str()).copied().unwrap_or(0);
+        p.other.push((k.clone(), "listing of garbage", size));
+        p.bytes += size;
     }
     // What is broken already, among what stays.
     for r in idx.live() {
@@ -541,6 +552,158 @@ pub fn intersect(first: &GcPlan, second: GcPlan) -> GcPlan {
     p.delete.ls_keys.retain(|k| first_keys.contains(k));
     p.delete.extra_keys.retain(|k| first_keys.contains(k));
     p
+}
+
+/// Parse a duration: a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `6h`, `30d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 6h, 30d, 90m)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "" => return Err(format!("'{s}': give a unit (s, m, h, d or w)")),
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (s, m, h, d or w)")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(mult)))
+}
+
+/// The store paths of a roots file (one a line; blank lines and `#` comments skipped).
+pub fn read_roots_file(f: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(f)
+        .map_err(|e| format!("cannot read roots file {}: {e}", f.display()))?;
+    let mut paths = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        crate::nix::StorePath::parse_any(l)
+            .map_err(|e| format!("{}, line {}: {e}", f.display(), i + 1))?;
+        paths.push(l.to_string());
+    }
+    Ok(paths)
+}
+
+/// A plan with everything needed to carry it out safely later: the first look of a GC.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Every root (pins first, then the caller's).
+    pub roots: Vec<(RootSource, String)>,
+    /// Roots given by the caller (not pins).
+    pub extra_roots: Vec<(RootSource, String)>,
+    /// The pins read.
+    pub pins: Vec<Pin>,
+    /// `log/` and `debuginfo/`.
+    pub extras: Extras,
+    /// Options (the time is when the plan was made).
+    pub opts: GcOptions,
+    /// The plan.
+    pub plan: GcPlan,
+}
+
+impl Prepared {
+    /// Whether anything keeps paths alive besides the grace period.
+    pub fn has_roots(&self) -> bool {
+        !self.roots.is_empty() || self.opts.keep_younger.is_some()
+    }
+
+    /// Nothing to delete.
+    pub fn is_empty(&self) -> bool {
+        self.plan.garbage.is_empty()
+            && self.plan.delete.nar_keys.is_empty()
+            && self.plan.delete.extra_keys.is_empty()
+            && self.plan.delete.ls_keys.is_empty()
+    }
+}
+
+/// First look: read the pins and the extra listings, and plan over `index` (which must be
+/// a complete scan, NARs listed).
+pub async fn prepare(
+    store: &dyn Store,
+    index: &std::sync::RwLock<Index>,
+    extra_roots: Vec<(RootSource, String)>,
+    opts: GcOptions,
+) -> Result<Prepared, String> {
+    let pins = list_pins(store).await?;
+    let mut extras = gather_extras(store).await.map_err(|e| e.to_string())?;
+    let roots = roots_of(&pins, &extra_roots);
+    let plan = {
+        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+        extras.read_derivers(&idx);
+        plan(&idx, &roots, &extras, &opts)
+    };
+    Ok(Prepared {
+        roots,
+        extra_roots,
+        pins,
+        extras,
+        opts,
+        plan,
+    })
+}
+
+fn roots_of(pins: &[Pin], extra: &[(RootSource, String)]) -> Vec<(RootSource, String)> {
+    let mut roots: Vec<(RootSource, String)> = pins
+        .iter()
+        .flat_map(|p| {
+            p.paths
+                .iter()
+                .map(|x| (RootSource::Pin(p.name.clone()), x.clone()))
+        })
+        .collect();
+    roots.extend(extra.iter().cloned());
+    roots
+}
+
+/// Second look, just before deleting: `index` has been re-scanned (the same index, so row
+/// ids are stable) and the pins are read again; only what both looks call garbage goes,
+/// closed again under referrers, so a push or a new pin since the first look can only keep
+/// more.
+pub async fn final_plan(
+    store: &dyn Store,
+    index: &std::sync::RwLock<Index>,
+    first: &Prepared,
+) -> Result<GcPlan, String> {
+    let pins = list_pins(store).await?;
+    let mut roots = roots_of(&pins, &first.extra_roots);
+    for r in &first.roots {
+        if !roots.contains(r) {
+            roots.push(r.clone());
+        }
+    }
+    let opts = GcOptions {
+        now: SystemTime::now(),
+        ..first.opts.clone()
+    };
+    let idx = index.read().unwrap_or_else(|e| e.into_inner());
+    let second = plan(&idx, &roots, &first.extras, &opts);
+    let mut p = intersect(&first.plan, second);
+    // Re-close: a row whose live referrer stays must stay too.
+    loop {
+        let d = crate::jobs::delete::plan(&idx, &p.garbage, false);
+        if d.is_safe() {
+            break;
+        }
+        let keep: HashSet<RowId> = d.broken.iter().map(|b| b.1).collect();
+        p.garbage.retain(|r| !keep.contains(r));
+        for l in &mut p.delete.levels {
+            l.retain(|r| !keep.contains(r));
+        }
+        p.delete.levels.retain(|l| !l.is_empty());
+        let rest = crate::jobs::delete::plan(&idx, &p.garbage, false);
+        let nars: HashSet<&String> = rest.nar_keys.iter().chain(&p.orphan_nars).collect();
+        let listings: HashSet<&String> = rest.ls_keys.iter().collect();
+        p.delete.nar_keys.retain(|k| nars.contains(k));
+        p.delete.ls_keys.retain(|k| listings.contains(k));
+    }
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -642,7 +805,7 @@ mod tests {
         assert!(p.delete.nar_keys.contains(&all[4].url));
         assert_eq!(p.orphan_nars, vec!["nar/old-orphan.nar.xz".to_string()]);
         assert_eq!(p.young_orphans, 1, "the young orphan NAR stays");
-        let other: Vec<&str> = p.other.iter().map(|(k, _)| k.as_str()).collect();
+        let other: Vec<&str> = p.other.iter().map(|(k, _, _)| k.as_str()).collect();
         assert!(other.contains(&"0000000000000000000000000000000a.ls"));
         assert!(other.contains(&"x.narinfo.tmp.123.4"));
         assert!(

@@ -184,6 +184,50 @@ async fn dashboard_in_a_real_terminal_against_garage() {
     tmux.keys(&["Escape"]);
     tmux.wait("help closed", |s| !s.contains("show this help"));
 
+    // Garbage collection: pin hello, plan with no grace, drill in, confirm, watch it go.
+    tmux.keys(&["Escape", "/"]);
+    tmux.literal("hello");
+    tmux.wait("the hello filter", |s| s.contains("1 of 12"));
+    tmux.keys(&["Enter", ":"]);
+    tmux.literal("pin add release");
+    tmux.keys(&["Enter"]);
+    tmux.wait("the pin", |s| s.contains("pinned 1 path(s) as 'release'"));
+    tmux.keys(&["Escape", ":"]);
+    tmux.literal("gc --grace 0s");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait("the gc plan", |s| s.contains("Garbage collection plan"));
+    assert!(s.contains("−10 narinfos") && s.contains("2 stay"), "{s}");
+    assert!(s.contains("orphan NARs"), "{s}");
+    tmux.keys(&["c"]);
+    let s = tmux.wait("the confirmation", |s| s.contains("Collect garbage"));
+    assert!(s.contains("Cancel"), "{s}");
+    tmux.keys(&["y"]);
+    let s = tmux.wait("the collection", |s| {
+        s.contains("2 paths") && s.contains(" done")
+    });
+    assert!(!s.contains("failed"), "{s}");
+    let store = storage::open(&CacheUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let mut left = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store.list_page("", token).await.unwrap();
+        left.extend(page.objects.into_iter().map(|o| o.key));
+        match page.next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let narinfos: Vec<&String> = left.iter().filter(|k| k.ends_with(".narinfo")).collect();
+    assert_eq!(narinfos.len(), 2, "hello and glibc stay: {left:?}");
+    assert_eq!(
+        left.iter().filter(|k| k.starts_with("nar/")).count(),
+        2,
+        "their NARs stay, the rest go: {left:?}"
+    );
+    assert!(left.contains(&"narscope/roots/release".to_string()));
+
     // Quit: a clean exit and the terminal back to normal.
     tmux.keys(&["q"]);
     let t = Instant::now();

@@ -607,26 +607,6 @@ pub async fn delete_cmd(
     )
 }
 
-/// Parse a duration: a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `6h`, `30d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (e.g. 6h, 30d, 90m)"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "" => return Err(format!("'{s}': give a unit (s, m, h, d or w)")),
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (s, m, h, d or w)")),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(mult)))
-}
-
 /// The store paths of the local Nix store's GC roots (`nix-store --gc --print-roots`).
 fn nix_roots() -> Result<Vec<String>> {
     let out = std::process::Command::new("nix-store")
@@ -699,7 +679,7 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
     for k in &p.orphan_nars {
         println!("  orphan   {k}");
     }
-    for (k, why) in &p.other {
+    for (k, why, _) in &p.other {
         println!("  {why:<8} {k}");
     }
     if !p.dangling.is_empty() || !p.missing_refs.is_empty() {
@@ -717,43 +697,28 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
 /// `narscope gc`.
 pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Result<i32> {
     use crate::gc::{self, GcOptions, RootSource};
-    let grace = parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+    let grace = gc::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
     let keep_younger = args
         .keep_younger
         .as_deref()
-        .map(parse_duration)
+        .map(gc::parse_duration)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--keep-younger-than: {e}"))?;
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let mut roots: Vec<(RootSource, String)> = Vec::new();
-    let pins = gc::list_pins(cache.store().as_ref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for p in &pins {
-        roots.extend(
-            p.paths
-                .iter()
-                .map(|x| (RootSource::Pin(p.name.clone()), x.clone())),
-        );
-    }
     for f in &args.roots_files {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read roots file {}", f.display()))?;
-        for (i, l) in text.lines().enumerate() {
-            let l = l.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            crate::nix::StorePath::parse_any(l)
-                .with_context(|| format!("{}, line {}", f.display(), i + 1))?;
-            roots.push((RootSource::File, l.to_string()));
-        }
+        let paths = gc::read_roots_file(f).map_err(|e| anyhow::anyhow!("{e}"))?;
+        roots.extend(paths.into_iter().map(|p| (RootSource::File, p)));
     }
     if args.roots_from_nix {
         roots.extend(nix_roots()?.into_iter().map(|p| (RootSource::Nix, p)));
     }
-    if roots.is_empty() && keep_younger.is_none() && !args.allow_no_roots {
+    let has_pins = !gc::list_pins(cache.store().as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .is_empty();
+    if roots.is_empty() && !has_pins && keep_younger.is_none() && !args.allow_no_roots {
         bail!(
             "no roots: every path older than the grace period would be deleted. Add pins \
              (narscope pin CACHE add NAME PATH…), --roots-file, --roots-from-nix or \
@@ -761,26 +726,22 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         );
     }
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let make_plan = |opened: &Opened, roots: &[(RootSource, String)], extras: &gc::Extras| {
-        let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
-        gc::plan(
-            &idx,
-            roots,
-            extras,
-            &GcOptions {
-                grace,
-                keep_younger,
-                now: std::time::SystemTime::now(),
-            },
-        )
-    };
-    let mut extras = gc::gather_extras(cache.store().as_ref()).await?;
-    extras.read_derivers(&opened.index.read().unwrap_or_else(|e| e.into_inner()));
-    let plan = make_plan(&opened, &roots, &extras);
+    let prepared = gc::prepare(
+        cache.store().as_ref(),
+        &opened.index,
+        roots,
+        GcOptions {
+            grace,
+            keep_younger,
+            now: std::time::SystemTime::now(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = &prepared.plan;
     {
         let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
-        if args.json && (args.dry_run || plan.garbage.is_empty() && plan.delete.nar_keys.is_empty())
-        {
+        if args.json && (args.dry_run || prepared.is_empty()) {
             let doc = json!({
                 "job": "gc",
                 "dryRun": args.dry_run,
@@ -790,7 +751,7 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
                 "garbage": plan.garbage.iter().map(|&r| idx.store_path(r)).collect::<Vec<_>>(),
                 "nars": plan.delete.nar_keys,
                 "orphanNars": plan.orphan_nars,
-                "other": plan.other.iter().map(|(k, why)| json!({"key": k, "reason": why})).collect::<Vec<_>>(),
+                "other": plan.other.iter().map(|(k, why, size)| json!({"key": k, "reason": why, "bytes": size})).collect::<Vec<_>>(),
                 "keptByGrace": plan.kept_by_grace,
                 "youngOrphans": plan.young_orphans,
                 "bytes": plan.bytes,
@@ -799,13 +760,10 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else if !args.json {
-            print_gc_plan(&idx, &plan);
+            print_gc_plan(&idx, plan);
         }
     }
-    if plan.garbage.is_empty()
-        && plan.delete.nar_keys.is_empty()
-        && plan.delete.extra_keys.is_empty()
-    {
+    if prepared.is_empty() {
         if !args.json {
             println!("nothing to collect");
         }
@@ -823,23 +781,13 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         println!("nothing deleted");
         return Ok(0);
     }
-    // Look again just before deleting (the same index: rows keep their ids), and delete only
-    // what both looks agree on: a push since the first look can only keep more.
-    // Pins another operator added meanwhile count too.
+    // Look again just before deleting (the same index: rows keep their ids, pins are read
+    // again), and delete only what both looks agree on: a push or a pin since can only keep
+    // more.
     rescan(ctx, &cache, &keys, &opened).await?;
-    for p in gc::list_pins(cache.store().as_ref())
+    let plan = gc::final_plan(cache.store().as_ref(), &opened.index, &prepared)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-    {
-        for x in p.paths {
-            let src = RootSource::Pin(p.name.clone());
-            if !roots.iter().any(|(s, y)| *s == src && *y == x) {
-                roots.push((src, x));
-            }
-        }
-    }
-    let second = make_plan(&opened, &roots, &extras);
-    let plan = gc::intersect(&plan, second);
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let index = opened.index.clone();
     let n = plan.garbage.len();
     let (job, state, summary) = run_job(

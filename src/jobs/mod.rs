@@ -44,6 +44,8 @@ pub enum JobKind {
     Pull,
     /// Delete paths.
     Delete,
+    /// Garbage collection (re-scan, re-plan, delete).
+    Gc,
 }
 
 impl JobKind {
@@ -56,6 +58,7 @@ impl JobKind {
             JobKind::Push => "push",
             JobKind::Pull => "pull",
             JobKind::Delete => "delete",
+            JobKind::Gc => "gc",
         }
     }
 }

@@ -12,6 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::{Position, Rect};
 
 use super::detail::Detail;
+use super::gcview::{GcSummary, GcView};
 use super::keymap::{Action, Key, Keymap, Mode};
 use super::theme::Theme;
 use super::view::{SortKey, StatusFilter, View};
@@ -159,6 +160,10 @@ pub enum Confirmed {
     Delete(Box<crate::jobs::delete::DeletePlan>),
     /// Push these local paths.
     Push(Vec<String>),
+    /// Collect the garbage of the plan shown.
+    Collect,
+    /// Remove this pin.
+    PinRemove(String),
 }
 
 /// A confirmation dialog. It defaults to Cancel.
@@ -194,6 +199,17 @@ pub enum Overlay {
     Command(LineInput),
     /// A confirmation.
     Confirm(Confirm),
+    /// The garbage-collection plan.
+    Gc(GcView),
+    /// Information to read (closes with the help keys).
+    Info {
+        /// Title.
+        title: String,
+        /// Lines.
+        lines: Vec<String>,
+        /// First line shown.
+        scroll: usize,
+    },
 }
 
 /// Status line severity.
@@ -243,7 +259,46 @@ pub enum Msg {
     Saved(Result<bool, String>),
     /// The clipboard write went out.
     Copied(Result<(), String>),
+    /// A garbage-collection plan was made (or not).
+    GcPlanned(Result<Arc<crate::gc::Prepared>, String>),
+    /// A pin was written or removed: what happened.
+    PinDone(Result<String, String>),
+    /// The pins of the cache.
+    Pins(Result<Vec<crate::gc::Pin>, String>),
 }
+
+/// What a garbage-collection plan is made from (besides the pins in the cache).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GcRequest {
+    /// Nothing younger is deleted.
+    pub grace: Duration,
+    /// Keep every narinfo newer than this.
+    pub keep_younger: Option<Duration>,
+    /// Files of store paths to keep.
+    pub roots_files: Vec<std::path::PathBuf>,
+}
+
+impl Default for GcRequest {
+    fn default() -> Self {
+        GcRequest {
+            grace: crate::gc::DEFAULT_GRACE,
+            keep_younger: None,
+            roots_files: Vec::new(),
+        }
+    }
+}
+
+/// A plan handed to the runtime (compared by identity).
+#[derive(Clone, Debug)]
+pub struct PlanHandle(pub Arc<crate::gc::Prepared>);
+
+impl PartialEq for PlanHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PlanHandle {}
 
 /// Work for the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,6 +325,16 @@ pub enum Effect {
     Copy(String),
     /// Save the index.
     Save,
+    /// Make a garbage-collection plan (the index must be a complete scan).
+    PlanGc(GcRequest),
+    /// Carry out a plan: re-scan, re-plan, delete what both plans agree on.
+    Collect(PlanHandle),
+    /// Create or replace a pin.
+    PinAdd(String, Vec<String>),
+    /// Remove a pin.
+    PinRemove(String),
+    /// List the pins.
+    ListPins,
 }
 
 /// Where panes were drawn (for the mouse).
@@ -365,6 +430,12 @@ pub struct App {
     pub ticks: u64,
     /// Whether the user has moved the cursor (until then it stays on the first row).
     pub user_moved: bool,
+    /// The garbage-collection plan last made.
+    pub gc: Option<Arc<GcSummary>>,
+    /// Whether a plan is being made (and whether it may collect without roots).
+    pub gc_planning: Option<bool>,
+    /// Lines the GC view showed last frame.
+    pub gc_height: Cell<usize>,
     in_key: bool,
     view_dirty: bool,
     last_rebuild: Option<Instant>,
@@ -413,6 +484,9 @@ impl App {
             signing_key: None,
             ticks: 0,
             user_moved: false,
+            gc: None,
+            gc_planning: None,
+            gc_height: Cell::new(10),
             in_key: false,
             view_dirty: true,
             last_rebuild: None,
@@ -577,6 +651,46 @@ impl App {
             Msg::Saved(Ok(_)) => {}
             Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
             Msg::Copied(Ok(())) => {}
+            Msg::GcPlanned(r) => {
+                let allow = self.gc_planning.take().unwrap_or(false);
+                match r {
+                    Ok(p) => {
+                        let summary = GcSummary::new(p, &self.idx(), allow);
+                        self.notify(Level::Info, format!("gc plan: {}", summary.totals()));
+                        self.gc = Some(Arc::new(summary));
+                        self.overlay = Overlay::Gc(GcView::default());
+                    }
+                    Err(e) => self.notify(Level::Error, format!("gc plan failed: {e}")),
+                }
+            }
+            Msg::PinDone(r) => {
+                // The roots changed: a plan shown is stale.
+                self.gc = None;
+                match r {
+                    Ok(t) => self.notify(Level::Info, t),
+                    Err(e) => self.notify(Level::Error, e),
+                }
+            }
+            Msg::Pins(Ok(pins)) => {
+                let mut lines = Vec::new();
+                if pins.is_empty() {
+                    lines.push("No pins: gc keeps nothing but young paths. Add one with".into());
+                    lines.push(
+                        ":pin add NAME [STORE-PATH…] (default: the marked or selected paths)."
+                            .into(),
+                    );
+                }
+                for p in pins {
+                    lines.push(format!("{} ({} path(s))", p.name, p.paths.len()));
+                    lines.extend(p.paths.iter().map(|x| format!("  {x}")));
+                }
+                self.overlay = Overlay::Info {
+                    title: format!("Pins in {}", self.url),
+                    lines,
+                    scroll: 0,
+                };
+            }
+            Msg::Pins(Err(e)) => self.notify(Level::Error, format!("cannot list pins: {e}")),
         }
         fx
     }
@@ -739,6 +853,33 @@ impl App {
                 self.overlay = Overlay::Help { scroll };
                 return;
             }
+            Overlay::Info {
+                title,
+                lines,
+                mut scroll,
+            } => {
+                match key.and_then(|k| self.keymap.action(Mode::Help, &k)) {
+                    Some(Action::Close) => return,
+                    Some(Action::Down) => scroll = (scroll + 1).min(lines.len().saturating_sub(1)),
+                    Some(Action::Up) => scroll = scroll.saturating_sub(1),
+                    Some(Action::PageDown) => {
+                        scroll = (scroll + 10).min(lines.len().saturating_sub(1))
+                    }
+                    Some(Action::PageUp) => scroll = scroll.saturating_sub(10),
+                    _ => {}
+                }
+                self.overlay = Overlay::Info {
+                    title,
+                    lines,
+                    scroll,
+                };
+                return;
+            }
+            Overlay::Gc(v) => {
+                let action = key.and_then(|k| self.keymap.action(Mode::Gc, &k));
+                self.gc_key(v, action, fx);
+                return;
+            }
             Overlay::Command(mut input) => {
                 match input.key(&k) {
                     Edit::Submit => self.command(&input.text.clone(), fx),
@@ -805,7 +946,155 @@ impl App {
                 self.marks.clear();
                 fx.push(Effect::Delete(plan))
             }
+            Confirmed::Collect => {
+                // The plan is consumed: a later one is made afresh.
+                if let Some(g) = self.gc.take() {
+                    fx.push(Effect::Collect(PlanHandle(g.prepared.clone())));
+                }
+            }
+            Confirmed::PinRemove(name) => fx.push(Effect::PinRemove(name)),
         }
+    }
+
+    /// A key in the GC view.
+    fn gc_key(&mut self, mut v: GcView, action: Option<Action>, fx: &mut Vec<Effect>) {
+        let Some(g) = self.gc.clone() else { return };
+        let n = g.line_count(&v.open);
+        let page = self.gc_height.get().max(1);
+        match action {
+            Some(Action::Close) => return,
+            Some(Action::Down) => v.cursor = (v.cursor + 1).min(n.saturating_sub(1)),
+            Some(Action::Up) => v.cursor = v.cursor.saturating_sub(1),
+            Some(Action::PageDown) => v.cursor = (v.cursor + page).min(n.saturating_sub(1)),
+            Some(Action::PageUp) => v.cursor = v.cursor.saturating_sub(page),
+            Some(Action::Top) => v.cursor = 0,
+            Some(Action::Bottom) => v.cursor = n.saturating_sub(1),
+            Some(Action::Follow) => match g.line(&v.open, v.cursor) {
+                Some(super::gcview::Line::Header(i, grp)) => {
+                    if !v.open.remove(&i) {
+                        if grp.items.is_empty() {
+                            self.notify(Level::Info, format!("{}: none", grp.title));
+                        } else {
+                            v.open.insert(i);
+                        }
+                    }
+                    v.cursor = g.header_line(&v.open, i);
+                }
+                Some(super::gcview::Line::Item(..)) => {
+                    if let Some(r) = g.row_at(&v.open, v.cursor) {
+                        // Drill into the path: the list shows it, Details says why.
+                        if let Some(cur) = self.selected {
+                            self.history.push(cur);
+                        }
+                        let why = g.prepared.plan.why(&self.idx(), r);
+                        self.view.status = StatusFilter::All;
+                        self.view.query.clear();
+                        self.rebuild();
+                        self.select_row(r, fx);
+                        self.set_focus(Focus::Details);
+                        self.notify(Level::Info, format!("{why} (C reopens the plan)"));
+                        return;
+                    }
+                }
+                None => {}
+            },
+            Some(Action::Collect) => {
+                self.overlay = Overlay::Gc(v);
+                self.confirm_collect();
+                return;
+            }
+            _ => {}
+        }
+        if v.cursor < v.scroll {
+            v.scroll = v.cursor;
+        } else if v.cursor >= v.scroll + page {
+            v.scroll = v.cursor + 1 - page;
+        }
+        self.overlay = Overlay::Gc(v);
+    }
+
+    fn confirm_collect(&mut self) {
+        if self.read_only {
+            self.notify(Level::Warn, "collect is disabled: read-only mode");
+            return;
+        }
+        let Some(g) = self.gc.clone() else {
+            self.notify(Level::Info, "no plan: press C (or :gc) to make one");
+            return;
+        };
+        if g.generation != self.idx().generation {
+            // Still correct (the final plan re-checks), but say so.
+            self.notify(
+                Level::Warn,
+                "the cache changed since this plan was made; collecting re-plans before deleting",
+            );
+        }
+        if !g.prepared.has_roots() && !g.allow_no_roots {
+            self.notify(
+                Level::Error,
+                "no roots: everything older than the grace period would go. Add a pin                  (:pin add NAME), or plan with :gc --keep-younger-than D, --roots-file F,                  or --allow-no-roots",
+            );
+            return;
+        }
+        if g.prepared.is_empty() {
+            self.notify(Level::Info, "nothing to collect");
+            return;
+        }
+        let mut lines = vec![format!("{}.", g.totals()), String::new()];
+        for grp in g.groups.iter().filter(|x| x.deleted && !x.items.is_empty()) {
+            lines.push(format!(
+                "  {:>9}  {:>10}  {}",
+                super::ui::thousands(grp.items.len() as u64),
+                grp.bytes.map(human).unwrap_or_default(),
+                grp.title
+            ));
+        }
+        lines.push(String::new());
+        lines.push(
+            "Narinfos go first (referrers before what they reference), then NARs and the rest,"
+                .into(),
+        );
+        lines.push(
+            "in batches of 1000. Just before deleting, the cache is scanned and the pins are"
+                .into(),
+        );
+        lines.push("read again: only what both looks call garbage goes.".into());
+        let broken = g.prepared.plan.dangling.len() + g.prepared.plan.missing_refs.len();
+        if broken > 0 {
+            lines.push(format!(
+                "{broken} problem(s) among what stays were there before and are left alone."
+            ));
+        }
+        self.overlay = Overlay::Confirm(Confirm {
+            title: "Collect garbage".into(),
+            lines,
+            yes_label: "Collect".into(),
+            yes_selected: false,
+            scroll: 0,
+            destructive: true,
+            then: Confirmed::Collect,
+        });
+    }
+
+    /// Plan a garbage collection (`C`, `:gc`).
+    fn plan_gc(&mut self, req: GcRequest, allow_no_roots: bool, fx: &mut Vec<Effect>) {
+        if self.gc_planning.is_some() {
+            self.notify(Level::Info, "a gc plan is being made");
+            return;
+        }
+        if self.scanning || !self.idx().nars_listed {
+            self.notify(
+                Level::Warn,
+                "wait for the scan to finish: a gc plan needs every narinfo and NAR listed",
+            );
+            return;
+        }
+        self.gc_planning = Some(allow_no_roots);
+        self.notify(
+            Level::Info,
+            "planning gc: reading pins, logs and debuginfo…",
+        );
+        fx.push(Effect::PlanGc(req));
     }
 
     fn page(&self) -> usize {
@@ -990,6 +1279,13 @@ impl App {
                     None => self.notify(Level::Info, "no running job to cancel"),
                 }
             }
+            Action::Gc => match self.gc.clone() {
+                Some(g) if g.generation == self.idx().generation => {
+                    self.overlay = Overlay::Gc(GcView::default())
+                }
+                _ => self.plan_gc(GcRequest::default(), false, fx),
+            },
+            Action::Collect => self.confirm_collect(),
             Action::Close
             | Action::Confirm
             | Action::Cancel
@@ -1445,6 +1741,91 @@ impl App {
                     _ => self.notify(Level::Error, "usage: pull [STORE-PATH…] --to DIR (default: the marked or selected paths)"),
                 }
             }
+            "gc" => {
+                let mut req = GcRequest::default();
+                let mut allow = false;
+                let mut it = rest.iter().copied();
+                while let Some(w) = it.next() {
+                    let r = match w {
+                        "--allow-no-roots" => {
+                            allow = true;
+                            Ok(())
+                        }
+                        "--grace" => it
+                            .next()
+                            .ok_or_else(|| "--grace needs a duration".to_string())
+                            .and_then(crate::gc::parse_duration)
+                            .map(|d| req.grace = d),
+                        "--keep-younger-than" | "--keep" => it
+                            .next()
+                            .ok_or_else(|| format!("{w} needs a duration"))
+                            .and_then(crate::gc::parse_duration)
+                            .map(|d| req.keep_younger = Some(d)),
+                        "--roots-file" => it
+                            .next()
+                            .ok_or_else(|| "--roots-file needs a file".to_string())
+                            .map(|f| req.roots_files.push(f.into())),
+                        other => Err(format!("unknown option '{other}'")),
+                    };
+                    if let Err(e) = r {
+                        self.notify(
+                            Level::Error,
+                            format!("{e}; usage: gc [--grace D] [--keep-younger-than D] [--roots-file F] [--allow-no-roots]"),
+                        );
+                        return;
+                    }
+                }
+                self.plan_gc(req, allow, fx);
+            }
+            "pins" => fx.push(Effect::ListPins),
+            "pin" => match rest.first().copied() {
+                Some("ls") | Some("list") | None => fx.push(Effect::ListPins),
+                Some(verb @ ("add" | "rm" | "remove")) if self.read_only => {
+                    self.notify(Level::Warn, format!("pin {verb} is disabled: read-only mode"))
+                }
+                Some("add") => {
+                    let Some(name) = rest.get(1) else {
+                        self.notify(Level::Error, "usage: pin add NAME [STORE-PATH…]");
+                        return;
+                    };
+                    if let Err(e) = crate::gc::check_pin_name(name) {
+                        self.notify(Level::Error, e);
+                        return;
+                    }
+                    let paths: Vec<String> = if rest.len() > 2 {
+                        rest[2..].iter().map(|s| s.to_string()).collect()
+                    } else {
+                        let idx = self.idx();
+                        self.targets().iter().map(|&r| idx.store_path(r)).collect()
+                    };
+                    if paths.is_empty() {
+                        self.notify(Level::Error, "pin add: nothing marked or selected");
+                        return;
+                    }
+                    fx.push(Effect::PinAdd(name.to_string(), paths));
+                }
+                Some("rm") | Some("remove") => match rest.get(1) {
+                    Some(name) => {
+                        self.overlay = Overlay::Confirm(Confirm {
+                            title: "Remove a pin".into(),
+                            lines: vec![
+                                format!("Remove pin '{name}' from {}?", self.url),
+                                "Its paths stay in the cache, but the next gc no longer keeps them (unless another root does).".into(),
+                            ],
+                            yes_label: "Remove".into(),
+                            yes_selected: false,
+                            scroll: 0,
+                            destructive: true,
+                            then: Confirmed::PinRemove(name.to_string()),
+                        })
+                    }
+                    None => self.notify(Level::Error, "usage: pin rm NAME"),
+                },
+                Some(other) => self.notify(
+                    Level::Error,
+                    format!("usage: pin ls | add NAME [PATH…] | rm NAME (not '{other}')"),
+                ),
+            },
             "mark" => match rest.first().copied() {
                 Some("all") | Some("view") => self.act(Action::MarkAllInView, fx),
                 Some("none") | Some("clear") => self.act(Action::ClearMarks, fx),

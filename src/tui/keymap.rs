@@ -23,6 +23,8 @@ pub enum Mode {
     Help,
     /// A confirmation dialog.
     Confirm,
+    /// The garbage-collection view.
+    Gc,
 }
 
 impl Mode {
@@ -31,6 +33,7 @@ impl Mode {
             Mode::Normal => "normal",
             Mode::Help => "help",
             Mode::Confirm => "confirm",
+            Mode::Gc => "gc",
         }
     }
 }
@@ -145,6 +148,10 @@ actions! {
     Delete = "delete", "delete the marked or selected paths (plan first; never breaks a referrer)", true;
     /// Cancel the selected job.
     CancelJob = "cancel_job", "cancel the selected (or newest) job", false;
+    /// Plan a garbage collection and open its view.
+    Gc = "gc", "plan a garbage collection (roots: the pins) and show it; nothing is deleted yet", false;
+    /// Collect the garbage of the plan shown.
+    Collect = "collect", "collect the garbage of the plan shown (asks first)", true;
     /// Close an overlay.
     Close = "close", "close", false;
     /// Accept a confirmation.
@@ -360,9 +367,10 @@ impl Keymap {
                     "normal" => Mode::Normal,
                     "help" => Mode::Help,
                     "confirm" => Mode::Confirm,
+                    "gc" => Mode::Gc,
                     other => {
                         return Err(format!(
-                            "keymap.toml: unknown section [{other}] (normal, help, confirm)"
+                            "keymap.toml: unknown section [{other}] (normal, help, confirm, gc)"
                         ));
                     }
                 };

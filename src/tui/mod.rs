@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod detail;
+pub mod gcview;
 pub mod keymap;
 pub mod runtime;
 pub mod theme;

@@ -206,6 +206,102 @@ impl Runtime {
                 }
             }
             Effect::Copy(text) => self.copies.push(text),
+            Effect::PlanGc(req) => {
+                let (store, index, tx) = (
+                    self.cache.store().clone(),
+                    self.opened.index.clone(),
+                    self.tx.clone(),
+                );
+                tokio::spawn(async move {
+                    let r = async {
+                        let mut roots = Vec::new();
+                        for f in &req.roots_files {
+                            let paths = crate::gc::read_roots_file(f)?;
+                            roots.extend(
+                                paths.into_iter().map(|p| (crate::gc::RootSource::File, p)),
+                            );
+                        }
+                        let opts = crate::gc::GcOptions {
+                            grace: req.grace,
+                            keep_younger: req.keep_younger,
+                            now: std::time::SystemTime::now(),
+                        };
+                        crate::gc::prepare(store.as_ref(), &index, roots, opts).await
+                    }
+                    .await;
+                    let _ = tx.send(Msg::GcPlanned(r.map(Arc::new)));
+                });
+            }
+            Effect::Collect(plan) => {
+                let n = plan.0.plan.garbage.len();
+                let (cache, index, keys) = (
+                    self.cache.clone(),
+                    self.opened.index.clone(),
+                    self.keys.clone(),
+                );
+                let opts = ScanOptions {
+                    concurrency: self.concurrency,
+                    list_nars: true,
+                };
+                let tx_changed = self.tx.clone();
+                let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                    let _ = tx_changed.send(Msg::IndexChanged);
+                });
+                let h = self.runner.spawn(
+                    JobKind::Gc,
+                    format!("gc: up to {n} path(s)"),
+                    self.job_notify(),
+                    move |job, notify| async move {
+                        // Second look: the same index, re-scanned; the pins read again.
+                        scan(
+                            cache.clone(),
+                            index.clone(),
+                            keys,
+                            opts,
+                            Arc::new(ScanProgress::default()),
+                            changed,
+                            job.cancel.clone(),
+                        )
+                        .await
+                        .map_err(|e| format!("re-scan before deleting failed: {e}"))?;
+                        let plan =
+                            crate::gc::final_plan(cache.store().as_ref(), &index, &plan.0).await?;
+                        crate::jobs::delete::execute(cache, index, plan.delete, job, notify)
+                            .await
+                            .map(|_| ())
+                    },
+                );
+                self.started(h);
+            }
+            Effect::PinAdd(name, paths) => {
+                let (store, tx) = (self.cache.store().clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let n = paths.len();
+                    let r = crate::gc::write_pin(store.as_ref(), &name, &paths)
+                        .await
+                        .map(|_| format!("pinned {n} path(s) as '{name}'"))
+                        .map_err(|e| format!("pin {name}: {e}"));
+                    let _ = tx.send(Msg::PinDone(r));
+                });
+            }
+            Effect::PinRemove(name) => {
+                let (store, tx) = (self.cache.store().clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let r = match crate::gc::remove_pin(store.as_ref(), &name).await {
+                        Ok(true) => Ok(format!("removed pin '{name}'")),
+                        Ok(false) => Err(format!("there is no pin '{name}'")),
+                        Err(e) => Err(format!("pin {name}: {e}")),
+                    };
+                    let _ = tx.send(Msg::PinDone(r));
+                });
+            }
+            Effect::ListPins => {
+                let (store, tx) = (self.cache.store().clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let r = crate::gc::list_pins(store.as_ref()).await;
+                    let _ = tx.send(Msg::Pins(r));
+                });
+            }
             Effect::Save => {
                 let opened = self.opened.clone();
                 let tx = self.tx.clone();

@@ -92,7 +92,125 @@ pub fn draw(f: &mut Frame, app: &App) {
         Overlay::None | Overlay::Command(_) => {}
         Overlay::Help { scroll } => draw_help(f.buffer_mut(), area, app, *scroll),
         Overlay::Confirm(c) => draw_confirm(f.buffer_mut(), area, app, c),
+        Overlay::Gc(v) => draw_gc(f.buffer_mut(), area, app, v),
+        Overlay::Info {
+            title,
+            lines,
+            scroll,
+        } => draw_info(f.buffer_mut(), area, app, title, lines, *scroll),
     }
+}
+
+fn draw_info(
+    buf: &mut Buffer,
+    area: Rect,
+    app: &App,
+    title: &str,
+    lines: &[String],
+    scroll: usize,
+) {
+    let r = centered(area, 75, 70, 50, 8);
+    Clear.render(r, buf);
+    let close = app.keymap.first(Mode::Help, Action::Close);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.border(true))
+        .title(format!(" {title} ({close} closes) "));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let shown: Vec<Line> = lines
+        .iter()
+        .skip(scroll)
+        .take(inner.height as usize)
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    Paragraph::new(shown).render(inner, buf);
+}
+
+/// The GC plan: groups with counts and bytes, opened on Enter; the reason for the line under
+/// the cursor at the bottom.
+fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &super::gcview::GcView) {
+    use super::gcview::Line as GcLine;
+    let Some(g) = &app.gc else { return };
+    let r = centered(area, 90, 85, 60, 12);
+    Clear.render(r, buf);
+    let k = |a| app.keymap.first(Mode::Gc, a);
+    let st = app.theme.border(true);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(st)
+        .title(Span::styled(
+            format!(
+                " Garbage collection plan: {} open · {} collect · {} close ",
+                k(Action::Follow),
+                k(Action::Collect),
+                k(Action::Close)
+            ),
+            st,
+        ));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    if inner.height < 4 {
+        return;
+    }
+    let [top, body, why] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(2),
+    ])
+    .areas(inner);
+    let idx = app.idx();
+    buf.set_string(
+        top.x,
+        top.y,
+        pad(&g.short_totals(), top.width as usize),
+        Style::default().add_modifier(Modifier::BOLD),
+    );
+    let h = body.height as usize;
+    app.gc_height.set(h);
+    let n = g.line_count(&v.open);
+    let scroll = v.scroll.min(n.saturating_sub(1));
+    let w = body.width as usize;
+    for (i, line_no) in (scroll..n).take(h).enumerate() {
+        let y = body.y + i as u16;
+        let selected = line_no == v.cursor;
+        let (text, style) = match g.line(&v.open, line_no) {
+            Some(GcLine::Header(gi, grp)) => {
+                let mark = if v.open.contains(&gi) { "▾" } else { "▸" };
+                let verb = if grp.deleted { "delete" } else { "keep  " };
+                let bytes = grp.bytes.map(human).unwrap_or_default();
+                let style = if grp.deleted && !grp.items.is_empty() {
+                    app.theme.danger()
+                } else {
+                    Style::default()
+                };
+                (
+                    format!(
+                        "{mark} {verb} {:>9} {:>11}  {}",
+                        thousands(grp.items.len() as u64),
+                        bytes,
+                        grp.title
+                    ),
+                    style.add_modifier(Modifier::BOLD),
+                )
+            }
+            Some(GcLine::Item(gi, ii)) => (
+                format!("      {}", g.item_text(&idx, gi, ii)),
+                Style::default(),
+            ),
+            None => (String::new(), Style::default()),
+        };
+        let style = if selected {
+            style.patch(app.theme.selected())
+        } else {
+            style
+        };
+        buf.set_string(body.x, y, pad(&text, w), style);
+    }
+    let reason = g.why(&idx, &v.open, v.cursor);
+    Paragraph::new(vec![Line::styled(reason, app.theme.fg("dim"))])
+        .wrap(ratatui::widgets::Wrap { trim: true })
+        .render(why, buf);
 }
 
 fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
@@ -393,6 +511,12 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         return;
     };
     lines.push(kv(app, "narinfo", d.key.clone()));
+    if let Some(g) = &app.gc
+        && g.generation == idx.generation
+        && (id as usize) < g.prepared.plan.keep.len()
+    {
+        lines.push(kv(app, "GC plan", g.prepared.plan.why(idx, id)));
+    }
     match &d.info {
         Err(e) => {
             lines.push(Line::styled(
@@ -1008,6 +1132,29 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         ("fuzzy on|off", "fuzzy filtering"),
         ("goto PATH|HASH", "jump to a store path"),
         ("verify [marked|selected|view]", "deep-verify NARs"),
+        (
+            "sign [marked|selected|view|unsigned]",
+            "sign with the signing key",
+        ),
+        (
+            "delete [marked|…|unsigned] [--cascade]",
+            "delete paths (plan first)",
+        ),
+        ("push STORE-PATH…", "push local paths with their closures"),
+        ("pull [PATH…] --to DIR", "download and unpack paths"),
+        (
+            "gc [--grace D] [--keep-younger-than D]",
+            "plan a garbage collection",
+        ),
+        (
+            "   [--roots-file F] [--allow-no-roots]",
+            "(C plans with the defaults)",
+        ),
+        (
+            "pin add NAME [PATH…]",
+            "pin paths (default: marked/selected)",
+        ),
+        ("pin rm NAME, pins", "remove a pin / list the pins"),
         ("mark all|none", "mark every row in view / none"),
         ("cancel [#ID]", "cancel a job"),
         ("refresh", "re-read the cache"),

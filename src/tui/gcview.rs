@@ -1,0 +1,327 @@
+//! The garbage-collection view: a plan grouped by reason, with bytes, that the operator can
+//! open group by group and drill into ("why is this garbage / why is this kept").
+//!
+//! The groups are computed once when a plan arrives; lines are produced only for the rows
+//! on screen, so a plan with a million candidates opens and scrolls like a small one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::ui::thousands;
+use crate::gc::{Keep, Prepared};
+use crate::index::{Index, RowId};
+
+/// What a group lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Items {
+    /// Narinfos (rows of the index).
+    Rows(Vec<RowId>),
+    /// Objects by key, with their sizes.
+    Keys(Vec<(String, u64)>),
+    /// Plain lines.
+    Text(Vec<String>),
+}
+
+impl Items {
+    /// How many.
+    pub fn len(&self) -> usize {
+        match self {
+            Items::Rows(v) => v.len(),
+            Items::Keys(v) => v.len(),
+            Items::Text(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One group of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Its title.
+    pub title: String,
+    /// Bytes it reclaims (deleted groups) or holds (kept groups).
+    pub bytes: Option<u64>,
+    /// Whether its members are deleted.
+    pub deleted: bool,
+    /// What it explains in one line.
+    pub about: &'static str,
+    /// The members.
+    pub items: Items,
+}
+
+/// The plan, grouped.
+#[derive(Clone, Debug)]
+pub struct GcSummary {
+    /// The plan and what made it.
+    pub prepared: Arc<Prepared>,
+    /// The index generation it was made on.
+    pub generation: u64,
+    /// Whether collecting without any root was allowed (`:gc --allow-no-roots`).
+    pub allow_no_roots: bool,
+    /// The groups, deleted first.
+    pub groups: Vec<Group>,
+}
+
+/// A line of the view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A group header.
+    Header(usize, &'a Group),
+    /// A member of a group: (group, index in the group).
+    Item(usize, usize),
+}
+
+impl GcSummary {
+    /// Group a plan.
+    pub fn new(prepared: Arc<Prepared>, idx: &Index, allow_no_roots: bool) -> GcSummary {
+        let p = &prepared.plan;
+        let mut groups = Vec::new();
+        let orphan_bytes: u64 = p
+            .orphan_nars
+            .iter()
+            .map(|k| idx.nar(k).map(|n| n.size).unwrap_or(0))
+            .sum();
+        let mut garbage = p.garbage.clone();
+        garbage.sort_by_cached_key(|&r| (idx.name(r).to_string(), idx.hash_part(r)));
+        groups.push(Group {
+            title: "unreachable narinfos (with their NARs)".into(),
+            bytes: Some(p.delete.nar_bytes.saturating_sub(orphan_bytes)),
+            deleted: true,
+            about: "no root's closure contains them and they are older than the grace period",
+            items: Items::Rows(garbage),
+        });
+        let sized = |keys: &[String]| -> Vec<(String, u64)> {
+            keys.iter()
+                .map(|k| (k.clone(), idx.nar(k).map(|n| n.size).unwrap_or(0)))
+                .collect()
+        };
+        groups.push(Group {
+            title: "orphan NARs".into(),
+            bytes: Some(orphan_bytes),
+            deleted: true,
+            about: "no narinfo points to them (an interrupted upload or a deletion by hand)",
+            items: Items::Keys(sized(&p.orphan_nars)),
+        });
+        let mut by_reason: BTreeMap<&'static str, Vec<(String, u64)>> = BTreeMap::new();
+        for (k, why, size) in &p.other {
+            by_reason.entry(why).or_default().push((k.clone(), *size));
+        }
+        for (why, keys) in by_reason {
+            let bytes = keys.iter().map(|k| k.1).sum();
+            let (title, about) = match why {
+                "listing of garbage" => (
+                    "listings of unreachable narinfos",
+                    "the .ls file listings of the unreachable narinfos",
+                ),
+                "listing without a narinfo" => (
+                    "listings without a narinfo",
+                    ".ls listings whose narinfo is gone",
+                ),
+                "temp file" => (
+                    "temp files",
+                    "leftovers of interrupted writes to this file:// cache",
+                ),
+                "build log of garbage" => (
+                    "build logs of unreachable paths",
+                    "logs of derivations none of whose outputs stay",
+                ),
+                _ => (
+                    "debuginfo links of deleted NARs",
+                    "debuginfo links into NARs that are deleted",
+                ),
+            };
+            groups.push(Group {
+                title: title.into(),
+                bytes: Some(bytes),
+                deleted: true,
+                about,
+                items: Items::Keys(keys),
+            });
+        }
+        let mut roots: Vec<String> = p
+            .roots
+            .iter()
+            .map(|(src, path)| format!("{path}  ({src})"))
+            .collect();
+        roots.extend(
+            p.missing_roots
+                .iter()
+                .map(|(src, path)| format!("{path}  ({src}; not in the cache)")),
+        );
+        if let Some(k) = prepared.opts.keep_younger {
+            roots.push(format!(
+                "every narinfo newer than {}",
+                humantime(k.as_secs())
+            ));
+        }
+        groups.push(Group {
+            title: "roots".into(),
+            bytes: None,
+            deleted: false,
+            about: "pins in the cache, roots files, and the retention age keep these closures",
+            items: Items::Text(roots),
+        });
+        let grace: Vec<RowId> = idx
+            .live()
+            .filter(|&r| p.keep.get(r as usize) == Some(&Keep::Grace))
+            .collect();
+        groups.push(Group {
+            title: format!(
+                "kept by the grace period ({}; a push may be running)",
+                humantime(prepared.opts.grace.as_secs())
+            ),
+            bytes: None,
+            deleted: false,
+            about: "younger than the grace period (or of unknown age): never deleted",
+            items: Items::Rows(grace),
+        });
+        let mut broken: BTreeSet<RowId> = p.dangling.iter().copied().collect();
+        broken.extend(p.missing_refs.iter().map(|m| m.0));
+        groups.push(Group {
+            title: "already broken among what stays (left alone)".into(),
+            bytes: None,
+            deleted: false,
+            about: "NAR missing or a reference missing before gc; gc neither fixes nor worsens them",
+            items: Items::Rows(broken.into_iter().collect()),
+        });
+        GcSummary {
+            prepared,
+            generation: idx.generation,
+            allow_no_roots,
+            groups,
+        }
+    }
+
+    /// Lines in view order with `open` groups expanded.
+    pub fn line_count(&self, open: &BTreeSet<usize>) -> usize {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| 1 + if open.contains(&i) { g.items.len() } else { 0 })
+            .sum()
+    }
+
+    /// The line at `n`.
+    pub fn line(&self, open: &BTreeSet<usize>, mut n: usize) -> Option<Line<'_>> {
+        for (i, g) in self.groups.iter().enumerate() {
+            if n == 0 {
+                return Some(Line::Header(i, g));
+            }
+            n -= 1;
+            if open.contains(&i) {
+                if n < g.items.len() {
+                    return Some(Line::Item(i, n));
+                }
+                n -= g.items.len();
+            }
+        }
+        None
+    }
+
+    /// The line number of group `g`'s header.
+    pub fn header_line(&self, open: &BTreeSet<usize>, g: usize) -> usize {
+        (0..g)
+            .map(|i| {
+                1 + if open.contains(&i) {
+                    self.groups[i].items.len()
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+
+    /// The row at line `n`, if it is one.
+    pub fn row_at(&self, open: &BTreeSet<usize>, n: usize) -> Option<RowId> {
+        match self.line(open, n)? {
+            Line::Item(g, i) => match &self.groups[g].items {
+                Items::Rows(v) => v.get(i).copied(),
+                _ => None,
+            },
+            Line::Header(..) => None,
+        }
+    }
+
+    /// The text of an item.
+    pub fn item_text(&self, idx: &Index, g: usize, i: usize) -> String {
+        match &self.groups[g].items {
+            Items::Rows(v) => v.get(i).map(|&r| idx.store_path(r)).unwrap_or_default(),
+            Items::Keys(v) => v
+                .get(i)
+                .map(|(k, size)| format!("{k}  {}", super::app::human(*size)))
+                .unwrap_or_default(),
+            Items::Text(v) => v.get(i).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Why the thing at line `n` is garbage or kept.
+    pub fn why(&self, idx: &Index, open: &BTreeSet<usize>, n: usize) -> String {
+        match self.line(open, n) {
+            Some(Line::Header(_, g)) => g.about.to_string(),
+            Some(Line::Item(g, i)) => match &self.groups[g].items {
+                Items::Rows(v) => v
+                    .get(i)
+                    .map(|&r| self.prepared.plan.why(idx, r))
+                    .unwrap_or_default(),
+                _ => self.groups[g].about.to_string(),
+            },
+            None => String::new(),
+        }
+    }
+
+    /// Totals in a line that fits 80 columns.
+    pub fn short_totals(&self) -> String {
+        let p = &self.prepared.plan;
+        format!(
+            "−{} narinfos, {} NARs, {} other = {} · {} requests · {} stay",
+            thousands(p.garbage.len() as u64),
+            thousands(p.delete.nar_keys.len() as u64),
+            thousands((p.delete.ls_keys.len() + p.delete.extra_keys.len()) as u64),
+            super::app::human(p.bytes),
+            thousands(p.requests() as u64),
+            thousands(p.kept)
+        )
+    }
+
+    /// Totals for the status line and the confirmation.
+    pub fn totals(&self) -> String {
+        let p = &self.prepared.plan;
+        format!(
+            "delete {} narinfo(s), {} NAR(s), {} other object(s): {} in {} request(s); {} path(s) stay",
+            p.garbage.len(),
+            p.delete.nar_keys.len(),
+            p.delete.ls_keys.len() + p.delete.extra_keys.len(),
+            super::app::human(p.bytes),
+            p.requests(),
+            p.kept
+        )
+    }
+}
+
+/// Seconds as "6h", "30d", "90s".
+pub fn humantime(s: u64) -> String {
+    if s >= 86_400 && s.is_multiple_of(86_400) {
+        format!("{}d", s / 86_400)
+    } else if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The GC overlay's state.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct GcView {
+    /// The line under the cursor.
+    pub cursor: usize,
+    /// The first line shown.
+    pub scroll: usize,
+    /// Expanded groups.
+    pub open: BTreeSet<usize>,
+}
