@@ -43,6 +43,7 @@ fn child(dir: &Path, roots: usize) {
         .expect("index readable")
         .expect("index present");
     let load = t.elapsed();
+    let loaded_rss = rss_mb("VmRSS:");
     let n = idx.len();
     // The newest rows are the roots (their closures reach far back through references).
     let roots: Vec<(RootSource, String)> = (n - roots..n)
@@ -71,7 +72,7 @@ fn child(dir: &Path, roots: usize) {
         plan.requests()
     );
     println!(
-        "peak RSS of the planning process: {:.0} MB",
+        "peak RSS of the planning process: {:.0} MB (the loaded index alone: {loaded_rss:.0} MB)",
         rss_mb("VmHWM:")
     );
 }

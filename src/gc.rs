@@ -12,7 +12,7 @@
 //! before what they reference, in batches of 1000, then NARs, listings and the rest. Re-running
 //! after an interruption converges: what was left behind is garbage again.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use crate::index::{Index, RowId, flags, unix_secs};
@@ -368,16 +368,24 @@ pub fn plan(
         }
         _ => true,
     });
-    // NARs no live narinfo points to.
-    let used: HashSet<String> = idx
-        .live()
-        .filter_map(|r| crate::audit::nar_key(idx.url_of(r)).ok())
-        .collect();
-    let doomed: BTreeSet<String> = del.nar_keys.iter().cloned().collect();
-    for n in idx.nars() {
-        if used.contains(&n.key) || doomed.contains(&n.key) {
-            continue;
+    // NARs no live narinfo points to (by position in the sorted NAR listing).
+    let nars = idx.nars();
+    let nar_pos = |k: &str| nars.binary_search_by(|o| o.key.as_str().cmp(k)).ok();
+    let mut used = vec![false; nars.len()];
+    for r in idx.live() {
+        if let Some(i) = crate::audit::nar_key(idx.url_of(r))
+            .ok()
+            .and_then(|k| nar_pos(&k))
+        {
+            used[i] = true;
         }
+    }
+    for k in &del.nar_keys {
+        if let Some(i) = nar_pos(k) {
+            used[i] = true;
+        }
+    }
+    for (n, _) in nars.iter().zip(&used).filter(|(_, u)| !**u) {
         if young(n.mtime, now, opts.grace) {
             p.young_orphans += 1;
             continue;

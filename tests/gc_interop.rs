@@ -250,6 +250,34 @@ fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
             dir.join("nar/orphanorphanorphan.nar").exists(),
             "dry run deletes nothing"
         );
+        // --why names the root that keeps a path, and says when a path is garbage.
+        let keep = closure(&g, &roots);
+        let kept = g.paths[roots[0]].to_absolute();
+        let gone = (0..60)
+            .find(|i| !keep.contains(i))
+            .map(|i| g.paths[i].to_absolute());
+        let mut args = vec![
+            "gc",
+            &url,
+            "--roots-file",
+            roots_file.to_str().unwrap(),
+            "--dry-run",
+            "--no-config",
+            "--why",
+            &kept,
+        ];
+        if let Some(gp) = &gone {
+            args.extend(["--why", gp.as_str()]);
+        }
+        let why = ok(narscope(&args, &state));
+        assert!(
+            why.contains(&format!("why {kept}: kept by pin 'a'"))
+                || why.contains(&format!("why {kept}: kept by the roots file")),
+            "{why}"
+        );
+        if let Some(gp) = &gone {
+            assert!(why.contains(&format!("why {gp}: garbage")), "{why}");
+        }
         ok(narscope(
             &[
                 "gc",
@@ -269,7 +297,6 @@ fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
         assert!(dir.join("narscope/roots/a").exists(), "pins stay");
         // Shared NARs: every remaining narinfo's NAR is there (verify --contents passed), and
         // a NAR shared with a garbage path survived if a kept path uses it.
-        let keep = closure(&g, &roots);
         for i in &keep {
             assert!(dir.join(&g.urls[*i]).exists(), "NAR of kept path {i}");
         }
@@ -597,4 +624,74 @@ fn nix_substitutes_a_pinned_closure_after_gc() {
     ok(s);
     let out = ok(Command::new(format!("{top}/bin/run")));
     assert_eq!(out.trim(), format!("gc {tag}"));
+}
+
+#[test]
+fn roots_from_nix_keep_the_closures_of_local_gc_roots() {
+    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let nix = |p: &str| {
+        let mut c = Command::new(p);
+        c.env("NIX_REMOTE", "")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .env("XDG_CACHE_HOME", tmp.path().join("xdg"));
+        c
+    };
+    // A leaf and a top path referencing it; only the top is a GC root (nix-build -o).
+    let tag = common::random_hex(4);
+    let src = tmp.path().join(format!("leaf-{tag}"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("data"), format!("leaf {tag}\n")).unwrap();
+    let mut c = nix("nix-store");
+    c.arg("--add").arg(&src);
+    let leaf = ok(c).trim().to_string();
+    let expr = format!(
+        "let a = builtins.storePath \"{leaf}\"; in derivation {{ name = \"gcroot-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo ${{a}} > $out\" ]; }}"
+    );
+    let result = tmp.path().join("result");
+    let mut b = nix("nix-build");
+    b.args(["-E", &expr, "-o"]).arg(&result);
+    let top = ok(b).trim().to_string();
+    let dir = tmp.path().join("cache");
+    let key = SecretKey::generate("gcnix-2").unwrap();
+    let kf = tmp.path().join("k.sec");
+    std::fs::write(&kf, key.to_file_text()).unwrap();
+    let url = format!("file://{}", dir.display());
+    ok(narscope(
+        &["push", &url, &top, "--key-file", kf.to_str().unwrap()],
+        &state,
+    ));
+    let other = tmp.path().join("other");
+    let g = write_graph(&other, 10, 91, &key);
+    for e in std::fs::read_dir(&other).unwrap().flatten() {
+        if e.path().is_file() && e.file_name() != "nix-cache-info" {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(other.join("nar")).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join("nar").join(e.file_name())).unwrap();
+    }
+    // The root itself leaves the cache: its closure, from the local store, still counts.
+    let top_sp = narscope::nix::StorePath::parse_any(&top).unwrap();
+    std::fs::remove_file(dir.join(top_sp.narinfo_key())).unwrap();
+    age_files(&dir, Duration::from_secs(10 * 86_400));
+    let mut gc = narscope(
+        &["gc", &url, "--roots-from-nix", "--yes", "--no-config"],
+        &state,
+    );
+    gc.env("NIX_REMOTE", "").env("NIX_CONFIG", NIX_CONFIG);
+    let out = ok(gc);
+    assert!(out.contains("collected 10 narinfo(s)"), "{out}");
+    let leaf_sp = narscope::nix::StorePath::parse_any(&leaf).unwrap();
+    assert!(
+        dir.join(leaf_sp.narinfo_key()).exists(),
+        "{leaf} kept: it is in the closure of a local GC root"
+    );
+    for p in &g.paths {
+        assert!(!dir.join(p.narinfo_key()).exists(), "garbage {p} collected");
+    }
+    std::fs::remove_file(&result).ok();
 }

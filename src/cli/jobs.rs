@@ -607,7 +607,9 @@ pub async fn delete_cmd(
     )
 }
 
-/// The store paths of the local Nix store's GC roots (`nix-store --gc --print-roots`).
+/// The closures of the local Nix store's GC roots (`nix-store --gc --print-roots`, then
+/// `nix-store --query --requisites`): a path the cache has stays even when the root itself
+/// was never pushed.
 fn nix_roots() -> Result<Vec<String>> {
     let out = std::process::Command::new("nix-store")
         .args(["--gc", "--print-roots"])
@@ -619,11 +621,43 @@ fn nix_roots() -> Result<Vec<String>> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    let roots: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.rsplit_once(" -> ").map(|(_, p)| p.trim().to_string()))
         .filter(|p| p.starts_with("/nix/store/"))
-        .collect())
+        .collect();
+    let roots: Vec<String> = roots.into_iter().collect();
+    let requisites = |paths: &[String]| -> Result<Option<Vec<String>>> {
+        let out = std::process::Command::new("nix-store")
+            .args(["--query", "--requisites"])
+            .args(paths)
+            .output()
+            .context("cannot run nix-store --query --requisites")?;
+        Ok(out.status.success().then(|| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| l.starts_with("/nix/store/"))
+                .collect()
+        }))
+    };
+    let mut all = std::collections::BTreeSet::new();
+    for chunk in roots.chunks(500) {
+        match requisites(chunk)? {
+            Some(paths) => all.extend(paths),
+            // A root that vanished meanwhile: query one by one, keep the roots themselves.
+            None => {
+                for p in chunk {
+                    all.insert(p.clone());
+                    match requisites(std::slice::from_ref(p))? {
+                        Some(paths) => all.extend(paths),
+                        None => tracing::warn!("no closure for GC root {p}"),
+                    }
+                }
+            }
+        }
+    }
+    Ok(all.into_iter().collect())
 }
 
 /// Options of `narscope gc`.
@@ -638,6 +672,8 @@ pub struct GcArgs {
     pub grace: String,
     /// Collect even without any root.
     pub allow_no_roots: bool,
+    /// Paths to explain.
+    pub why: Vec<String>,
     /// Plan only.
     pub dry_run: bool,
     /// Don't ask.
@@ -741,6 +777,17 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
     let plan = &prepared.plan;
     {
         let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
+        let why: Vec<(String, String)> = args
+            .why
+            .iter()
+            .map(|p| {
+                let reason = match idx.find_path(p).filter(|&r| idx.row(r).is_live()) {
+                    Some(r) => plan.why(&idx, r),
+                    None => "not in the cache".to_string(),
+                };
+                (p.clone(), reason)
+            })
+            .collect();
         if args.json && (args.dry_run || prepared.is_empty()) {
             let doc = json!({
                 "job": "gc",
@@ -757,10 +804,14 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
                 "bytes": plan.bytes,
                 "requests": plan.requests(),
                 "alreadyBroken": {"dangling": plan.dangling.len(), "missingReferences": plan.missing_refs.len()},
+                "why": why.iter().map(|(p, r)| json!({"path": p, "reason": r})).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else if !args.json {
             print_gc_plan(&idx, plan);
+            for (p, r) in &why {
+                println!("why {p}: {r}");
+            }
         }
     }
     if prepared.is_empty() {

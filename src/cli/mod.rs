@@ -313,7 +313,7 @@ pub enum Command {
         /// A file of store paths to keep (one a line; repeatable).
         #[arg(long = "roots-file", value_name = "FILE")]
         roots_files: Vec<PathBuf>,
-        /// Keep the paths of the local Nix store's GC roots (nix-store --gc --print-roots).
+        /// Keep the closures of the local Nix store's GC roots (nix-store --gc --print-roots).
         #[arg(long)]
         roots_from_nix: bool,
         /// Keep every narinfo newer than this (e.g. 30d), with its closure.
@@ -325,6 +325,10 @@ pub enum Command {
         /// Collect even when there is no root at all.
         #[arg(long)]
         allow_no_roots: bool,
+        /// Say why this path is garbage or kept: the root and the chain of references that
+        /// keep it (repeatable; a store path, base name or hash).
+        #[arg(long, value_name = "PATH")]
+        why: Vec<String>,
         /// Print the plan only.
         #[arg(long)]
         dry_run: bool,

@@ -7,7 +7,7 @@
 //! by level, in batches of at most 1000), and only then the NARs and listings, so that a reader
 //! never finds a narinfo whose NAR or references are gone.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
@@ -62,28 +62,69 @@ impl DeletePlan {
     }
 }
 
-/// Plan deleting `targets` (live rows). With `cascade`, their referrers go too.
-pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
-    // Referrers of every live row.
-    let mut referrers: HashMap<RowId, Vec<RowId>> = HashMap::new();
-    for r in idx.live() {
-        for &t in idx.refs(r) {
-            if t != r {
-                referrers.entry(t).or_default().push(r);
+/// Referrers of every live row, as one flat array (compressed rows: the referrers of `x` are
+/// `flat[start[x]..start[x + 1]]`, ascending). A few bytes per reference, no hashing, so a
+/// million-row plan stays small and fast.
+pub struct Referrers {
+    start: Vec<u32>,
+    flat: Vec<RowId>,
+}
+
+impl Referrers {
+    /// Build from the index.
+    pub fn of(idx: &Index) -> Referrers {
+        let n = idx.len();
+        let mut start = vec![0u32; n + 1];
+        for r in idx.live() {
+            for &t in idx.refs(r) {
+                if t != r && (t as usize) < n {
+                    start[t as usize + 1] += 1;
+                }
             }
         }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill: Vec<u32> = start[..n].to_vec();
+        let mut flat = vec![0; start[n] as usize];
+        for r in idx.live() {
+            for &t in idx.refs(r) {
+                if t != r && (t as usize) < n {
+                    flat[fill[t as usize] as usize] = r;
+                    fill[t as usize] += 1;
+                }
+            }
+        }
+        Referrers { start, flat }
     }
-    let mut set: BTreeSet<RowId> = targets
-        .iter()
-        .copied()
-        .filter(|&t| (t as usize) < idx.len() && idx.row(t).is_live())
-        .collect();
+
+    /// The live rows that reference `x`.
+    pub fn of_row(&self, x: RowId) -> &[RowId] {
+        let x = x as usize;
+        match (self.start.get(x), self.start.get(x + 1)) {
+            (Some(&a), Some(&b)) => &self.flat[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Plan deleting `targets` (live rows). With `cascade`, their referrers go too.
+pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
+    let n = idx.len();
+    let referrers = Referrers::of(idx);
+    let mut in_set = vec![false; n];
+    for &t in targets {
+        if (t as usize) < n && idx.row(t).is_live() {
+            in_set[t as usize] = true;
+        }
+    }
     let mut p = DeletePlan::default();
     if cascade {
-        let mut stack: Vec<RowId> = set.iter().copied().collect();
+        let mut stack: Vec<RowId> = (0..n as RowId).filter(|&r| in_set[r as usize]).collect();
         while let Some(x) = stack.pop() {
-            for &r in referrers.get(&x).map(Vec::as_slice).unwrap_or_default() {
-                if set.insert(r) {
+            for &r in referrers.of_row(x) {
+                if !in_set[r as usize] {
+                    in_set[r as usize] = true;
                     p.cascaded.push(r);
                     stack.push(r);
                 }
@@ -91,70 +132,97 @@ pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
         }
         p.cascaded.sort_unstable();
     } else {
-        for &t in &set {
-            for &r in referrers.get(&t).map(Vec::as_slice).unwrap_or_default() {
-                if !set.contains(&r) {
+        for t in (0..n as RowId).filter(|&r| in_set[r as usize]) {
+            for &r in referrers.of_row(t) {
+                if !in_set[r as usize] {
                     p.broken.push((r, t));
                 }
             }
         }
         p.broken.sort_unstable();
     }
-    // Levels: a row goes after every referrer of it in the set.
-    let mut level: HashMap<RowId, usize> = HashMap::new();
-    fn depth(
-        x: RowId,
-        set: &BTreeSet<RowId>,
-        referrers: &HashMap<RowId, Vec<RowId>>,
-        level: &mut HashMap<RowId, usize>,
-        visiting: &mut HashSet<RowId>,
-    ) -> usize {
-        if let Some(&l) = level.get(&x) {
-            return l;
-        }
-        if !visiting.insert(x) {
-            return 0; // a cycle (only self-references exist in Nix; be safe anyway)
-        }
-        let l = referrers
-            .get(&x)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| set.contains(r))
-            .map(|&r| depth(r, set, referrers, level, visiting) + 1)
-            .max()
-            .unwrap_or(0);
-        visiting.remove(&x);
-        level.insert(x, l);
-        l
-    }
-    let mut visiting = HashSet::new();
+    let set: Vec<RowId> = (0..n as RowId).filter(|&r| in_set[r as usize]).collect();
+    // Levels: a row goes after every referrer of it in the set (depth-first, no recursion).
+    const UNKNOWN: u32 = u32::MAX;
+    let mut level = vec![UNKNOWN; n];
+    let mut visiting = vec![false; n];
+    let mut stack: Vec<(RowId, usize)> = Vec::new();
     for &x in &set {
-        let l = depth(x, &set, &referrers, &mut level, &mut visiting);
+        if level[x as usize] != UNKNOWN {
+            continue;
+        }
+        visiting[x as usize] = true;
+        stack.push((x, 0));
+        while let Some((node, i)) = stack.last_mut() {
+            let rs = referrers.of_row(*node);
+            if let Some(&child) = rs.get(*i) {
+                *i += 1;
+                let c = child as usize;
+                // A cycle (only self-references exist in Nix; be safe anyway) adds nothing.
+                if in_set[c] && level[c] == UNKNOWN && !visiting[c] {
+                    visiting[c] = true;
+                    stack.push((child, 0));
+                }
+                continue;
+            }
+            let l = rs
+                .iter()
+                .filter(|&&r| in_set[r as usize] && level[r as usize] != UNKNOWN)
+                .map(|&r| level[r as usize] + 1)
+                .max()
+                .unwrap_or(0);
+            level[*node as usize] = l;
+            visiting[*node as usize] = false;
+            stack.pop();
+        }
+    }
+    for &x in &set {
+        let l = level[x as usize] as usize;
         if p.levels.len() <= l {
             p.levels.resize(l + 1, Vec::new());
         }
         p.levels[l].push(x);
     }
-    // NARs: deleted unless a remaining narinfo points to the same key.
+    // NARs: deleted unless a remaining narinfo points to the same key. Listed NARs are
+    // tracked by their position in the listing; unlisted ones (no NAR listing yet) by key.
+    let nars = idx.nars();
+    let nar_pos = |k: &str| nars.binary_search_by(|o| o.key.as_str().cmp(k)).ok();
     let nar_of = |r: RowId| crate::audit::nar_key(idx.url_of(r)).ok();
-    let mut kept: HashSet<String> = HashSet::new();
-    for r in idx.live().filter(|r| !set.contains(r)) {
+    let mut kept = vec![false; nars.len()];
+    let mut kept_unlisted: HashSet<String> = HashSet::new();
+    for r in idx.live().filter(|&r| !in_set[r as usize]) {
         if let Some(k) = nar_of(r) {
-            kept.insert(k);
+            match nar_pos(&k) {
+                Some(i) => kept[i] = true,
+                None => {
+                    kept_unlisted.insert(k);
+                }
+            }
         }
     }
-    let mut nars = BTreeSet::new();
+    let mut taken = vec![false; nars.len()];
+    let mut unlisted = BTreeSet::new();
     for &r in &set {
         if let Some(k) = nar_of(r) {
-            if kept.contains(&k) {
+            let pos = nar_pos(&k);
+            let shared = match pos {
+                Some(i) => kept[i],
+                None => kept_unlisted.contains(&k),
+            };
+            if shared {
                 p.shared_nars.push(k);
-            } else if !idx.row(r).has(flags::NAR_MISSING) && nars.insert(k.clone()) {
-                p.nar_bytes += idx
-                    .nar(&k)
-                    .map(|n| n.size)
-                    .or(idx.row(r).file_size())
-                    .unwrap_or(0);
+            } else if !idx.row(r).has(flags::NAR_MISSING) {
+                match pos {
+                    Some(i) if !taken[i] => {
+                        taken[i] = true;
+                        p.nar_bytes += nars[i].size;
+                    }
+                    Some(_) => {}
+                    None => {
+                        p.nar_bytes += idx.row(r).file_size().unwrap_or(0);
+                        unlisted.insert(k);
+                    }
+                }
             }
         }
         if idx.row(r).has(flags::HAS_LS) {
@@ -163,7 +231,16 @@ pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
     }
     p.shared_nars.sort();
     p.shared_nars.dedup();
-    p.nar_keys = nars.into_iter().collect();
+    p.nar_keys = nars
+        .iter()
+        .zip(&taken)
+        .filter(|(_, t)| **t)
+        .map(|(o, _)| o.key.clone())
+        .collect();
+    if !unlisted.is_empty() {
+        p.nar_keys.extend(unlisted);
+        p.nar_keys.sort();
+    }
     p.ls_keys.sort();
     p
 }
@@ -288,6 +365,28 @@ mod tests {
     use crate::index::NarObject;
     use crate::index::tests::info;
     use crate::nix::TrustedKeys;
+
+    #[test]
+    fn a_long_reference_chain_is_levelled_without_recursion() {
+        // p0 ← p1 ← … ← p(n-1): deleting all of it goes top first, one level per link.
+        let keys = TrustedKeys::new();
+        let n = 20_000;
+        let mut chain: Vec<crate::nix::NarInfo> = Vec::with_capacity(n);
+        for i in 0..n {
+            let refs: Vec<&crate::nix::NarInfo> = chain.last().into_iter().collect();
+            let ni = info(&format!("c{i}"), &format!("chain-{i}"), &refs);
+            chain.push(ni);
+        }
+        let idx = Index::from_narinfos("file:///x", &keys, chain.iter());
+        let all: Vec<RowId> = idx.live().collect();
+        let p = plan(&idx, &all, false);
+        assert!(p.is_safe());
+        assert_eq!(p.levels.len(), n);
+        let top = idx.find(chain[n - 1].store_path.hash_part()).unwrap();
+        let bottom = idx.find(chain[0].store_path.hash_part()).unwrap();
+        assert_eq!(p.levels[0], vec![top]);
+        assert_eq!(p.levels[n - 1], vec![bottom]);
+    }
 
     #[test]
     fn plans_refuse_broken_referrers_and_cascade_in_order() {

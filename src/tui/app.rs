@@ -260,7 +260,7 @@ pub enum Msg {
     /// The clipboard write went out.
     Copied(Result<(), String>),
     /// A garbage-collection plan was made (or not).
-    GcPlanned(Result<Arc<crate::gc::Prepared>, String>),
+    GcPlanned(Result<Arc<GcSummary>, String>),
     /// A pin was written or removed: what happened.
     PinDone(Result<String, String>),
     /// The pins of the cache.
@@ -276,6 +276,8 @@ pub struct GcRequest {
     pub keep_younger: Option<Duration>,
     /// Files of store paths to keep.
     pub roots_files: Vec<std::path::PathBuf>,
+    /// Whether collecting without any root is allowed.
+    pub allow_no_roots: bool,
 }
 
 impl Default for GcRequest {
@@ -284,6 +286,7 @@ impl Default for GcRequest {
             grace: crate::gc::DEFAULT_GRACE,
             keep_younger: None,
             roots_files: Vec::new(),
+            allow_no_roots: false,
         }
     }
 }
@@ -432,8 +435,8 @@ pub struct App {
     pub user_moved: bool,
     /// The garbage-collection plan last made.
     pub gc: Option<Arc<GcSummary>>,
-    /// Whether a plan is being made (and whether it may collect without roots).
-    pub gc_planning: Option<bool>,
+    /// Whether a plan is being made.
+    pub gc_planning: bool,
     /// Lines the GC view showed last frame.
     pub gc_height: Cell<usize>,
     in_key: bool,
@@ -485,7 +488,7 @@ impl App {
             ticks: 0,
             user_moved: false,
             gc: None,
-            gc_planning: None,
+            gc_planning: false,
             gc_height: Cell::new(10),
             in_key: false,
             view_dirty: true,
@@ -652,12 +655,11 @@ impl App {
             Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
             Msg::Copied(Ok(())) => {}
             Msg::GcPlanned(r) => {
-                let allow = self.gc_planning.take().unwrap_or(false);
+                self.gc_planning = false;
                 match r {
-                    Ok(p) => {
-                        let summary = GcSummary::new(p, &self.idx(), allow);
+                    Ok(summary) => {
                         self.notify(Level::Info, format!("gc plan: {}", summary.totals()));
-                        self.gc = Some(Arc::new(summary));
+                        self.gc = Some(summary);
                         self.overlay = Overlay::Gc(GcView::default());
                     }
                     Err(e) => self.notify(Level::Error, format!("gc plan failed: {e}")),
@@ -1077,8 +1079,8 @@ impl App {
     }
 
     /// Plan a garbage collection (`C`, `:gc`).
-    fn plan_gc(&mut self, req: GcRequest, allow_no_roots: bool, fx: &mut Vec<Effect>) {
-        if self.gc_planning.is_some() {
+    fn plan_gc(&mut self, req: GcRequest, fx: &mut Vec<Effect>) {
+        if self.gc_planning {
             self.notify(Level::Info, "a gc plan is being made");
             return;
         }
@@ -1089,7 +1091,7 @@ impl App {
             );
             return;
         }
-        self.gc_planning = Some(allow_no_roots);
+        self.gc_planning = true;
         self.notify(
             Level::Info,
             "planning gc: reading pins, logs and debuginfo…",
@@ -1283,7 +1285,7 @@ impl App {
                 Some(g) if g.generation == self.idx().generation => {
                     self.overlay = Overlay::Gc(GcView::default())
                 }
-                _ => self.plan_gc(GcRequest::default(), false, fx),
+                _ => self.plan_gc(GcRequest::default(), fx),
             },
             Action::Collect => self.confirm_collect(),
             Action::Close
@@ -1743,12 +1745,11 @@ impl App {
             }
             "gc" => {
                 let mut req = GcRequest::default();
-                let mut allow = false;
                 let mut it = rest.iter().copied();
                 while let Some(w) = it.next() {
                     let r = match w {
                         "--allow-no-roots" => {
-                            allow = true;
+                            req.allow_no_roots = true;
                             Ok(())
                         }
                         "--grace" => it
@@ -1775,7 +1776,7 @@ impl App {
                         return;
                     }
                 }
-                self.plan_gc(req, allow, fx);
+                self.plan_gc(req, fx);
             }
             "pins" => fx.push(Effect::ListPins),
             "pin" => match rest.first().copied() {

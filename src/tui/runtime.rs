@@ -226,10 +226,23 @@ impl Runtime {
                             keep_younger: req.keep_younger,
                             now: std::time::SystemTime::now(),
                         };
-                        crate::gc::prepare(store.as_ref(), &index, roots, opts).await
+                        let prepared = Arc::new(
+                            crate::gc::prepare(store.as_ref(), &index, roots, opts).await?,
+                        );
+                        // Grouping sorts every candidate: off the UI thread too.
+                        tokio::task::spawn_blocking(move || {
+                            let idx = index.read().unwrap_or_else(|e| e.into_inner());
+                            Arc::new(super::gcview::GcSummary::new(
+                                prepared,
+                                &idx,
+                                req.allow_no_roots,
+                            ))
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
                     }
                     .await;
-                    let _ = tx.send(Msg::GcPlanned(r.map(Arc::new)));
+                    let _ = tx.send(Msg::GcPlanned(r));
                 });
             }
             Effect::Collect(plan) => {

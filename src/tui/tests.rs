@@ -820,6 +820,19 @@ async fn delete_plans_first_cascades_referrers_and_is_read_only_aware() {
     assert!(help.contains("(disabled: read-only)"), "{help}");
 }
 
+/// The runtime's grouping of a plan.
+fn summary(
+    f: &Fixture,
+    prepared: crate::gc::Prepared,
+    allow_no_roots: bool,
+) -> Arc<super::gcview::GcSummary> {
+    Arc::new(super::gcview::GcSummary::new(
+        Arc::new(prepared),
+        &f.app.idx(),
+        allow_no_roots,
+    ))
+}
+
 /// The runtime's part of a gc plan, seven hours later (past the default grace period).
 async fn plan_past_grace(
     store: &Arc<dyn crate::storage::Store>,
@@ -844,7 +857,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
         vec![Effect::PlanGc(super::app::GcRequest::default())],
         "C asks the runtime for a plan with the defaults"
     );
-    assert!(f.app.gc_planning.is_some());
+    assert!(f.app.gc_planning);
     assert!(f.key('C').await.is_empty(), "one plan at a time");
 
     // The runtime's part, done here: pin hello's closure and plan past the grace period.
@@ -863,8 +876,9 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
     assert!(!garbage.contains(&hello));
     let glibc = f.find("glibc-2.40-66");
     assert!(!garbage.contains(&glibc), "hello references glibc");
-    f.send(Msg::GcPlanned(Ok(Arc::new(prepared)))).await;
-    assert!(f.app.gc_planning.is_none());
+    f.send(Msg::GcPlanned(Ok(summary(&f, prepared, false))))
+        .await;
+    assert!(!f.app.gc_planning);
     let Overlay::Gc(_) = &f.app.overlay else {
         panic!("no gc view: {:?}", f.app.overlay)
     };
@@ -926,7 +940,8 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
     let prepared = plan_past_grace(&store, &f).await;
     assert!(!prepared.has_roots());
     f.key('C').await;
-    f.send(Msg::GcPlanned(Ok(Arc::new(prepared.clone())))).await;
+    f.send(Msg::GcPlanned(Ok(summary(&f, prepared.clone(), false))))
+        .await;
     f.key('c').await;
     assert!(matches!(f.app.overlay, Overlay::Gc(_)), "no confirmation");
     assert!(
@@ -945,9 +960,11 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
             grace: Duration::from_secs(7200),
             keep_younger: Some(Duration::from_secs(30 * 86_400)),
             roots_files: vec![],
+            allow_no_roots: true,
         })]
     );
-    f.send(Msg::GcPlanned(Ok(Arc::new(prepared)))).await;
+    f.send(Msg::GcPlanned(Ok(summary(&f, prepared, true))))
+        .await;
     f.key('c').await;
     assert!(matches!(f.app.overlay, Overlay::Confirm(_)));
     f.key('n').await;
