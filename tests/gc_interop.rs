@@ -574,27 +574,10 @@ fn nix_substitutes_a_pinned_closure_after_gc() {
     let mut b = nix("nix-build");
     b.args(["--no-out-link", "-E", &expr]);
     let top = ok(b).trim().to_string();
-    let dir = tmp.path().join("cache");
     let key = SecretKey::generate("gcnix-1").unwrap();
-    let kf = tmp.path().join("k.sec");
-    std::fs::write(&kf, key.to_file_text()).unwrap();
     let pk = key.public_key().to_string();
-    let url = format!("file://{}", dir.display());
-    ok(narscope(
-        &["push", &url, &top, "--key-file", kf.to_str().unwrap()],
-        &state,
-    ));
-    // Garbage beside it, then everything aged.
-    let other = tmp.path().join("other");
-    let g = write_graph(&other, 20, 77, &key);
-    for e in std::fs::read_dir(&other).unwrap().flatten() {
-        if e.path().is_file() && e.file_name() != "nix-cache-info" {
-            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-        }
-    }
-    for e in std::fs::read_dir(other.join("nar")).unwrap().flatten() {
-        std::fs::copy(e.path(), dir.join("nar").join(e.file_name())).unwrap();
-    }
+    // Pushed by narscope, with garbage beside it; then everything aged.
+    let (dir, url, g) = pushed_with_garbage(tmp.path(), &state, &top, &key, 20, 77);
     age_files(&dir, Duration::from_secs(10 * 86_400));
     pin(&url, &state, &[], "release", std::slice::from_ref(&top));
     ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
@@ -655,25 +638,8 @@ fn roots_from_nix_keep_the_closures_of_local_gc_roots() {
     let mut b = nix("nix-build");
     b.args(["-E", &expr, "-o"]).arg(&result);
     let top = ok(b).trim().to_string();
-    let dir = tmp.path().join("cache");
     let key = SecretKey::generate("gcnix-2").unwrap();
-    let kf = tmp.path().join("k.sec");
-    std::fs::write(&kf, key.to_file_text()).unwrap();
-    let url = format!("file://{}", dir.display());
-    ok(narscope(
-        &["push", &url, &top, "--key-file", kf.to_str().unwrap()],
-        &state,
-    ));
-    let other = tmp.path().join("other");
-    let g = write_graph(&other, 10, 91, &key);
-    for e in std::fs::read_dir(&other).unwrap().flatten() {
-        if e.path().is_file() && e.file_name() != "nix-cache-info" {
-            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-        }
-    }
-    for e in std::fs::read_dir(other.join("nar")).unwrap().flatten() {
-        std::fs::copy(e.path(), dir.join("nar").join(e.file_name())).unwrap();
-    }
+    let (dir, url, g) = pushed_with_garbage(tmp.path(), &state, &top, &key, 10, 91);
     // The root itself leaves the cache: its closure, from the local store, still counts.
     let top_sp = narscope::nix::StorePath::parse_any(&top).unwrap();
     std::fs::remove_file(dir.join(top_sp.narinfo_key())).unwrap();
@@ -694,4 +660,35 @@ fn roots_from_nix_keep_the_closures_of_local_gc_roots() {
         assert!(!dir.join(p.narinfo_key()).exists(), "garbage {p} collected");
     }
     std::fs::remove_file(&result).ok();
+}
+
+/// `top` pushed by narscope (signed by `key`) into `tmp/cache`, with a random graph of `n`
+/// unrelated paths copied beside it: (cache dir, its URL, the garbage graph).
+fn pushed_with_garbage(
+    tmp: &Path,
+    state: &Path,
+    top: &str,
+    key: &SecretKey,
+    n: usize,
+    seed: u64,
+) -> (std::path::PathBuf, String, Graph) {
+    let dir = tmp.join("cache");
+    let kf = tmp.join("k.sec");
+    std::fs::write(&kf, key.to_file_text()).unwrap();
+    let url = format!("file://{}", dir.display());
+    ok(narscope(
+        &["push", &url, top, "--key-file", kf.to_str().unwrap()],
+        state,
+    ));
+    let other = tmp.join("other");
+    let g = write_graph(&other, n, seed, key);
+    for e in std::fs::read_dir(&other).unwrap().flatten() {
+        if e.path().is_file() && e.file_name() != "nix-cache-info" {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(other.join("nar")).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join("nar").join(e.file_name())).unwrap();
+    }
+    (dir, url, g)
 }

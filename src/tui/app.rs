@@ -668,6 +668,9 @@ impl App {
             Msg::PinDone(r) => {
                 // The roots changed: a plan shown is stale.
                 self.gc = None;
+                if matches!(self.overlay, Overlay::Gc(_)) {
+                    self.overlay = Overlay::None;
+                }
                 match r {
                     Ok(t) => self.notify(Level::Info, t),
                     Err(e) => self.notify(Level::Error, e),
