@@ -419,7 +419,7 @@ fn a_push_during_gc_on_garage_loses_nothing() {
     let Some(g) = Garage::try_shared() else {
         return;
     };
-    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+    if skip_nix() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -542,19 +542,12 @@ fn upload(dir: &Path, url: &str) {
 
 #[test]
 fn nix_substitutes_a_pinned_closure_after_gc() {
-    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+    if skip_nix() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let xdg = tmp.path().join("xdg");
-    let nix = |p: &str| {
-        let mut c = Command::new(p);
-        c.env("NIX_REMOTE", "")
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .env("XDG_CACHE_HOME", &xdg);
-        c
-    };
+    let nix = |p: &str| nix_cmd(p, tmp.path());
     let tag = common::random_hex(4);
     let src = tmp.path().join(format!("src-{tag}"));
     std::fs::create_dir_all(src.join("bin")).unwrap();
@@ -611,18 +604,12 @@ fn nix_substitutes_a_pinned_closure_after_gc() {
 
 #[test]
 fn roots_from_nix_keep_the_closures_of_local_gc_roots() {
-    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+    if skip_nix() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let nix = |p: &str| {
-        let mut c = Command::new(p);
-        c.env("NIX_REMOTE", "")
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .env("XDG_CACHE_HOME", tmp.path().join("xdg"));
-        c
-    };
+    let nix = |p: &str| nix_cmd(p, tmp.path());
     // A leaf and a top path referencing it; only the top is a GC root (nix-build -o).
     let tag = common::random_hex(4);
     let src = tmp.path().join(format!("leaf-{tag}"));
@@ -691,4 +678,94 @@ fn pushed_with_garbage(
         std::fs::copy(e.path(), dir.join("nar").join(e.file_name())).unwrap();
     }
     (dir, url, g)
+}
+
+#[test]
+fn a_cache_written_by_nix_copy_is_collected_and_nix_still_reads_it() {
+    if skip_nix() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let nix = |p: &str| nix_cmd(p, tmp.path());
+    let tag = common::random_hex(4);
+    let add = |name: &str, text: &str| -> String {
+        let d = tmp.path().join(format!("{name}-{tag}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("file"), text).unwrap();
+        let mut c = nix("nix-store");
+        c.arg("--add").arg(&d);
+        ok(c).trim().to_string()
+    };
+    let leaf = add("keepleaf", "kept leaf\n");
+    let junk = add("junk", "garbage\n");
+    let expr = format!(
+        "let a = builtins.storePath \"{leaf}\"; in derivation {{ name = \"keeptop-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo ${{a}} > $out\" ]; }}"
+    );
+    let mut b = nix("nix-build");
+    b.args(["--no-out-link", "-E", &expr]);
+    let top = ok(b).trim().to_string();
+    // Nix writes the cache: xz, signed, with .ls listings.
+    let key = SecretKey::generate("gcnixcopy-1").unwrap();
+    let kf = tmp.path().join("k.sec");
+    std::fs::write(&kf, key.to_file_text()).unwrap();
+    let pk = key.public_key().to_string();
+    let dir = tmp.path().join("cache");
+    let to = format!(
+        "file://{}?compression=xz&write-nar-listing=true&secret-key={}",
+        dir.display(),
+        kf.display()
+    );
+    let mut c = nix("nix");
+    c.args(["copy", "--to", &to, &top, &junk]);
+    ok(c);
+    let hash = |p: &str| narscope::nix::StorePath::parse_any(p).unwrap();
+    let (top_sp, leaf_sp, junk_sp) = (hash(&top), hash(&leaf), hash(&junk));
+    let ls = |sp: &narscope::nix::StorePath| dir.join(format!("{}.ls", sp.hash_part()));
+    assert!(ls(&junk_sp).exists(), "Nix wrote listings");
+    let junk_nar = std::fs::read_dir(dir.join("nar")).unwrap().count();
+    age_files(&dir, Duration::from_secs(10 * 86_400));
+    let url = format!("file://{}", dir.display());
+    pin(&url, &state, &[], "release", std::slice::from_ref(&top));
+    let out = ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    assert!(
+        out.contains("collected 1 narinfo(s), 1 NAR(s), 1 listing(s)"),
+        "{out}"
+    );
+    assert!(!dir.join(junk_sp.narinfo_key()).exists());
+    assert!(!ls(&junk_sp).exists());
+    assert_eq!(
+        std::fs::read_dir(dir.join("nar")).unwrap().count(),
+        junk_nar - 1
+    );
+    for sp in [&top_sp, &leaf_sp] {
+        assert!(dir.join(sp.narinfo_key()).exists());
+        assert!(ls(sp).exists(), "listings of kept paths stay");
+    }
+    // Nix still verifies the collected cache, signatures and contents.
+    let mut v = nix("nix");
+    v.args([
+        "store",
+        "verify",
+        "--store",
+        &url,
+        "--trusted-public-keys",
+        &pk,
+        "-r",
+        &top,
+    ]);
+    ok(v);
+}
+
+fn skip_nix() -> bool {
+    std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1")
+}
+
+/// A Nix command on the single-user store, with its own cache directory under `tmp`.
+fn nix_cmd(program: &str, tmp: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("NIX_REMOTE", "")
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("XDG_CACHE_HOME", tmp.join("xdg"));
+    c
 }
