@@ -63,20 +63,25 @@ pub fn pin_text(paths: &[String]) -> String {
 
 /// Parse a pin object (store paths, one a line; `#` comments).
 pub fn parse_pin(name: &str, text: &str) -> Result<Pin, String> {
+    Ok(Pin {
+        name: name.to_string(),
+        paths: parse_paths(&format!("pin {name}"), text)?,
+    })
+}
+
+/// Store paths one a line, blank lines and `#` comments skipped; errors name `what` and the
+/// line.
+fn parse_paths(what: &str, text: &str) -> Result<Vec<String>, String> {
     let mut paths = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        crate::nix::StorePath::parse_any(l)
-            .map_err(|e| format!("pin {name}, line {}: {e}", i + 1))?;
+        crate::nix::StorePath::parse_any(l).map_err(|e| format!("{what}, line {}: {e}", i + 1))?;
         paths.push(l.to_string());
     }
-    Ok(Pin {
-        name: name.to_string(),
-        paths,
-    })
+    Ok(paths)
 }
 
 /// Every pin of the cache.
@@ -240,7 +245,7 @@ pub struct GcPlan {
     pub dangling: Vec<RowId>,
     /// (live narinfo, missing reference) pairs already broken before GC.
     pub missing_refs: Vec<(RowId, RowId)>,
-    /// Live paths and their FileSize bytes after GC.
+    /// Live paths that stay.
     pub kept: u64,
     /// Bytes of objects deleted.
     pub bytes: u64,
@@ -325,6 +330,19 @@ pub fn plan(
             None => p.missing_roots.push((src.clone(), path.clone())),
         }
     }
+    // The roots' closures first, so a path a root reaches is explained by that root even
+    // when it is young; then young paths (and what they reach) among the rest.
+    let mark = |keep: &mut Vec<Keep>, queue: &mut Vec<RowId>| {
+        while let Some(x) = queue.pop() {
+            for &r in idx.refs(x) {
+                if (r as usize) < keep.len() && keep[r as usize] == Keep::No {
+                    keep[r as usize] = Keep::Ref(x);
+                    queue.push(r);
+                }
+            }
+        }
+    };
+    mark(&mut p.keep, &mut queue);
     for r in idx.live() {
         if p.keep[r as usize] != Keep::No {
             continue;
@@ -340,14 +358,7 @@ pub fn plan(
             queue.push(r);
         }
     }
-    while let Some(x) = queue.pop() {
-        for &r in idx.refs(x) {
-            if (r as usize) < p.keep.len() && p.keep[r as usize] == Keep::No {
-                p.keep[r as usize] = Keep::Ref(x);
-                queue.push(r);
-            }
-        }
-    }
+    mark(&mut p.keep, &mut queue);
     // Narinfos kept by grace alone (nothing else reaches them) are reported as such.
     p.kept_by_grace = idx
         .live()
@@ -380,11 +391,6 @@ pub fn plan(
             used[i] = true;
         }
     }
-    for k in &del.nar_keys {
-        if let Some(i) = nar_pos(k) {
-            used[i] = true;
-        }
-    }
     for (n, _) in nars.iter().zip(&used).filter(|(_, u)| !**u) {
         if young(n.mtime, now, opts.grace) {
             p.young_orphans += 1;
@@ -398,7 +404,7 @@ pub fn plan(
     for o in &idx.others {
         let reason = if let Some(h) = o.key.strip_suffix(".ls") {
             let owner_live = idx.find(h).is_some_and(|r| idx.row(r).is_live());
-            if owner_live || del.ls_keys.contains(&o.key) {
+            if owner_live {
                 continue;
             }
             "listing without a narinfo"
@@ -582,21 +588,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n.saturating_mul(mult)))
 }
 
+/// A whole number of seconds as [`parse_duration`] reads it: "6h", "30d", "90s".
+pub fn format_duration(s: u64) -> String {
+    if s >= 86_400 && s.is_multiple_of(86_400) {
+        format!("{}d", s / 86_400)
+    } else if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// The store paths of a roots file (one a line; blank lines and `#` comments skipped).
 pub fn read_roots_file(f: &std::path::Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(f)
         .map_err(|e| format!("cannot read roots file {}: {e}", f.display()))?;
-    let mut paths = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        let l = l.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        crate::nix::StorePath::parse_any(l)
-            .map_err(|e| format!("{}, line {}: {e}", f.display(), i + 1))?;
-        paths.push(l.to_string());
-    }
-    Ok(paths)
+    parse_paths(&f.display().to_string(), &text)
 }
 
 /// A plan with everything needed to carry it out safely later: the first look of a GC.
@@ -631,15 +640,15 @@ impl Prepared {
     }
 }
 
-/// First look: read the pins and the extra listings, and plan over `index` (which must be
-/// a complete scan, NARs listed).
+/// First look: read the extra listings and plan over `index` (which must be a complete
+/// scan, NARs listed), with `pins` (from [`list_pins`]) and `extra_roots` as roots.
 pub async fn prepare(
     store: &dyn Store,
     index: &std::sync::RwLock<Index>,
+    pins: Vec<Pin>,
     extra_roots: Vec<(RootSource, String)>,
     opts: GcOptions,
 ) -> Result<Prepared, String> {
-    let pins = list_pins(store).await?;
     let mut extras = gather_extras(store).await.map_err(|e| e.to_string())?;
     let roots = roots_of(&pins, &extra_roots);
     let plan = {
@@ -694,22 +703,26 @@ pub async fn final_plan(
     let second = plan(&idx, &roots, &first.extras, &opts);
     let mut p = intersect(&first.plan, second);
     // Re-close: a row whose live referrer stays must stay too.
+    let mut shrunk = false;
     loop {
         let d = crate::jobs::delete::plan(&idx, &p.garbage, false);
         if d.is_safe() {
+            if shrunk {
+                // NARs and listings of the rows that stay after all stay too.
+                let nars: HashSet<&String> = d.nar_keys.iter().chain(&p.orphan_nars).collect();
+                let listings: HashSet<&String> = d.ls_keys.iter().collect();
+                p.delete.nar_keys.retain(|k| nars.contains(k));
+                p.delete.ls_keys.retain(|k| listings.contains(k));
+            }
             break;
         }
+        shrunk = true;
         let keep: HashSet<RowId> = d.broken.iter().map(|b| b.1).collect();
         p.garbage.retain(|r| !keep.contains(r));
         for l in &mut p.delete.levels {
             l.retain(|r| !keep.contains(r));
         }
         p.delete.levels.retain(|l| !l.is_empty());
-        let rest = crate::jobs::delete::plan(&idx, &p.garbage, false);
-        let nars: HashSet<&String> = rest.nar_keys.iter().chain(&p.orphan_nars).collect();
-        let listings: HashSet<&String> = rest.ls_keys.iter().collect();
-        p.delete.nar_keys.retain(|k| nars.contains(k));
-        p.delete.ls_keys.retain(|k| listings.contains(k));
     }
     Ok(p)
 }
@@ -853,6 +866,16 @@ mod tests {
         idx.rows_mut()[extra as usize].mtime = i64::MIN;
         let p = plan(&idx, &[], &Extras::default(), &opts());
         assert!(!p.garbage.contains(&extra));
+        // A young path a root reaches is explained by the root, not by its age.
+        idx.rows_mut()[lib as usize].mtime = NOW - 60;
+        let pinned = [(
+            RootSource::Pin("release".into()),
+            all[1].store_path.to_absolute(),
+        )];
+        let p = plan(&idx, &pinned, &Extras::default(), &opts());
+        let why = p.why(&idx, lib);
+        assert!(why.starts_with("kept by pin 'release'"), "{why}");
+        assert_ne!(p.keep[lib as usize], Keep::Grace);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The job commands: `sign`, `push`, `pull`, `delete`. Each runs a background job of the
+//! The job commands: `sign`, `push`, `pull`, `delete`, `gc` (and `pin`). Each runs a background job of the
 //! core, shows a progress bar on a terminal (stderr), stops cleanly on ctrl-c, and prints a
 //! summary, or one JSON document with `--json`.
 
@@ -134,7 +134,7 @@ impl Bar {
     }
 }
 
-/// Print a job's errors on stderr (or collect them for JSON).
+/// A job's per-item errors (printed by the caller, or put in the JSON).
 fn errors(job: &JobHandle) -> Vec<String> {
     job.progress.errors()
 }
@@ -750,11 +750,11 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
     if args.roots_from_nix {
         roots.extend(nix_roots()?.into_iter().map(|p| (RootSource::Nix, p)));
     }
-    let has_pins = !gc::list_pins(cache.store().as_ref())
+    let pins = gc::list_pins(cache.store().as_ref())
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .is_empty();
-    if roots.is_empty() && !has_pins && keep_younger.is_none() && !args.allow_no_roots {
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pinned = pins.iter().any(|p| !p.paths.is_empty());
+    if roots.is_empty() && !pinned && keep_younger.is_none() && !args.allow_no_roots {
         bail!(
             "no roots: every path older than the grace period would be deleted. Add pins \
              (narscope pin CACHE add NAME PATH…), --roots-file, --roots-from-nix or \
@@ -765,6 +765,7 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
     let prepared = gc::prepare(
         cache.store().as_ref(),
         &opened.index,
+        pins,
         roots,
         GcOptions {
             grace,
@@ -842,7 +843,7 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
     let index = opened.index.clone();
     let n = plan.garbage.len();
     let (job, state, summary) = run_job(
-        JobKind::Delete,
+        JobKind::Gc,
         format!("gc: {n} path(s)"),
         move |job, notify| delete::execute(cache, index, plan.delete, job, notify),
     )

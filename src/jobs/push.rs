@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::sign::NARINFO_CONTENT_TYPE;
 use super::{JobHandle, JobNotify, Throttle};
-use crate::cache::{CACHE_INFO_KEY, Cache};
+use crate::cache::Cache;
 use crate::compression::{self, Compression};
 use crate::localstore::LocalPath;
 use crate::nix::{CacheInfo, Hash, NarInfo, SecretKey, Signature, StorePath};
@@ -247,15 +247,8 @@ pub async fn push(
         Some(_) => {}
         None => {
             let _ = store.ensure_container().await;
-            store
-                .put(
-                    CACHE_INFO_KEY,
-                    CacheInfo::new().to_text().into_bytes().into(),
-                    &PutOptions {
-                        content_type: Some("text/x-nix-cache-info".into()),
-                        condition: PutCondition::None,
-                    },
-                )
+            cache
+                .write_cache_info(&CacheInfo::new())
                 .await
                 .map_err(|e| e.to_string())?;
             summary.wrote_cache_info = true;

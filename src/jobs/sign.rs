@@ -14,7 +14,6 @@ use futures::StreamExt;
 
 use super::{JobHandle, JobNotify, Throttle};
 use crate::cache::Cache;
-use crate::compression;
 use crate::index::{self, Index, NarInfoSummary, RowData, RowStatus};
 use crate::nix::{NarInfo, SecretKey, TrustedKeys};
 use crate::storage::{PutCondition, PutOptions};
@@ -194,18 +193,11 @@ async fn sign_one(
     let origin = cache.origin(key);
     let mut retries = 0;
     for _ in 0..CAS_ATTEMPTS {
-        let obj = match cache.store().get(key).await {
+        let (meta, mut info) = match cache.fetch_narinfo(key).await {
             Ok(Some(o)) => o,
             Ok(None) => return Err(format!("{origin}: no such narinfo")),
             Err(e) => return Err(e.to_string()),
         };
-        let bytes = compression::decode_content_encoding(
-            &obj.bytes,
-            obj.content_encoding.as_deref(),
-            &origin,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut info = NarInfo::parse_bytes(&bytes, &origin).map_err(|e| e.to_string())?;
         if index::digest_of(info.store_path.hash_part())
             != key.strip_suffix(".narinfo").and_then(index::digest_of)
         {
@@ -232,7 +224,7 @@ async fn sign_one(
                 retries,
             });
         }
-        let condition = match (&obj.meta.etag, cas) {
+        let condition = match (&meta.etag, cas) {
             (Some(e), true) => PutCondition::IfMatch(e.clone()),
             _ => PutCondition::None,
         };

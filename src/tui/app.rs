@@ -997,7 +997,8 @@ impl App {
                         self.rebuild();
                         self.select_row(r, fx);
                         self.set_focus(Focus::Details);
-                        self.notify(Level::Info, format!("{why} (C reopens the plan)"));
+                        let k = self.keymap.first(Mode::Normal, Action::Gc);
+                        self.notify(Level::Info, format!("{why} ({k} reopens the plan)"));
                         return;
                     }
                 }
@@ -1024,7 +1025,11 @@ impl App {
             return;
         }
         let Some(g) = self.gc.clone() else {
-            self.notify(Level::Info, "no plan: press C (or :gc) to make one");
+            let k = self.keymap.first(Mode::Normal, Action::Gc);
+            self.notify(
+                Level::Info,
+                format!("no plan: press {k} (or :gc) to make one"),
+            );
             return;
         };
         if g.generation != self.idx().generation {
@@ -1037,7 +1042,9 @@ impl App {
         if !g.prepared.has_roots() && !g.allow_no_roots {
             self.notify(
                 Level::Error,
-                "no roots: everything older than the grace period would go. Add a pin                  (:pin add NAME), or plan with :gc --keep-younger-than D, --roots-file F,                  or --allow-no-roots",
+                "no roots: everything older than the grace period would go. Add a pin \
+                 (:pin add NAME), or plan with :gc --keep-younger-than D, --roots-file F, \
+                 or --allow-no-roots",
             );
             return;
         }
@@ -1267,7 +1274,7 @@ impl App {
             }
             Action::Delete => {
                 let ids = self.targets();
-                self.confirm_delete(ids, false);
+                self.confirm_delete(ids);
             }
             Action::CancelJob => {
                 let job = if self.focus == Focus::Jobs {
@@ -1344,7 +1351,9 @@ impl App {
         });
     }
 
-    fn confirm_delete(&mut self, ids: Vec<RowId>, cascade: bool) {
+    /// The plan always includes the referrers (transitively), listed first, so that nothing
+    /// left behind is broken.
+    fn confirm_delete(&mut self, ids: Vec<RowId>) {
         if ids.is_empty() {
             self.notify(Level::Info, "nothing selected to delete");
             return;
@@ -1359,17 +1368,15 @@ impl App {
                 );
                 return;
             }
-            let mut plan = crate::jobs::delete::plan(&idx, &ids, cascade);
+            let plan = crate::jobs::delete::plan(&idx, &ids, true);
             let mut lines = Vec::new();
-            if !plan.is_safe() {
-                let n: std::collections::BTreeSet<RowId> =
-                    plan.broken.iter().map(|b| b.0).collect();
-                lines.push(format!("{} path(s) reference these and go too:", n.len()));
-                // By name: row ids follow listing order, which varies run to run.
-                let names: std::collections::BTreeSet<String> =
-                    n.iter().map(|&r| idx.base_name(r)).collect();
+            if !plan.cascaded.is_empty() {
+                lines.push(format!(
+                    "{} path(s) reference these and go too:",
+                    plan.cascaded.len()
+                ));
+                let names = sample_names(plan.cascaded.iter().copied(), 500, |r| idx.base_name(r));
                 lines.extend(names.iter().map(|name| format!("  + {name}")));
-                plan = crate::jobs::delete::plan(&idx, &ids, true);
                 lines.push(String::new());
             }
             lines.push(format!(
@@ -1669,7 +1676,6 @@ impl App {
                     self.notify(Level::Warn, format!("{cmd} is disabled: read-only mode"));
                     return;
                 }
-                let cascade = rest.contains(&"--cascade");
                 let which = rest.iter().copied().find(|w| !w.starts_with("--"));
                 let ids: Vec<RowId> = match which {
                     Some("view") | Some("all") => self.view.rows().to_vec(),
@@ -1688,7 +1694,7 @@ impl App {
                     Some(other) => {
                         self.notify(
                             Level::Error,
-                            format!("usage: {cmd} [marked|selected|view|unsigned]{} (not '{other}')", if cmd == "delete" { " [--cascade]" } else { "" }),
+                            format!("usage: {cmd} [marked|selected|view|unsigned] (not '{other}')"),
                         );
                         return;
                     }
@@ -1696,7 +1702,7 @@ impl App {
                 if mutating == Action::Sign {
                     self.confirm_sign(ids);
                 } else {
-                    self.confirm_delete(ids, cascade);
+                    self.confirm_delete(ids);
                 }
             }
             "push" => {

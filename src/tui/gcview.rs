@@ -155,7 +155,7 @@ impl GcSummary {
         if let Some(k) = prepared.opts.keep_younger {
             roots.push(format!(
                 "every narinfo newer than {}",
-                humantime(k.as_secs())
+                crate::gc::format_duration(k.as_secs())
             ));
         }
         groups.push(Group {
@@ -172,7 +172,7 @@ impl GcSummary {
         groups.push(Group {
             title: format!(
                 "kept by the grace period ({}; a push may be running)",
-                humantime(prepared.opts.grace.as_secs())
+                crate::gc::format_duration(prepared.opts.grace.as_secs())
             ),
             bytes: None,
             deleted: false,
@@ -299,19 +299,6 @@ impl GcSummary {
             p.requests(),
             p.kept
         )
-    }
-}
-
-/// Seconds as "6h", "30d", "90s".
-pub fn humantime(s: u64) -> String {
-    if s >= 86_400 && s.is_multiple_of(86_400) {
-        format!("{}d", s / 86_400)
-    } else if s >= 3600 && s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s >= 60 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 

@@ -226,8 +226,9 @@ impl Runtime {
                             keep_younger: req.keep_younger,
                             now: std::time::SystemTime::now(),
                         };
+                        let pins = crate::gc::list_pins(store.as_ref()).await?;
                         let prepared = Arc::new(
-                            crate::gc::prepare(store.as_ref(), &index, roots, opts).await?,
+                            crate::gc::prepare(store.as_ref(), &index, pins, roots, opts).await?,
                         );
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {

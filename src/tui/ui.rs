@@ -854,6 +854,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
             format!("  {label}: {}", thousands(n as u64)),
             st,
         ));
+        // Callers build only the examples shown (the first three).
         for e in examples.into_iter().take(3) {
             lines.push(Line::styled(format!("      {e}"), app.theme.fg("dim")));
         }
@@ -863,7 +864,11 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
             &mut lines,
             "dangling narinfos (NAR missing)",
             p.dangling.len(),
-            p.dangling.iter().map(|&i| idx.base_name(i)).collect(),
+            p.dangling
+                .iter()
+                .take(3)
+                .map(|&i| idx.base_name(i))
+                .collect(),
         );
         problem(
             &mut lines,
@@ -872,6 +877,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
             p.orphan_nars
                 .iter()
                 .filter_map(|&i| idx.nars().get(i).map(|n| n.key.clone()))
+                .take(3)
                 .collect(),
         );
     } else {
@@ -886,6 +892,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         p.missing_refs.len(),
         p.missing_refs
             .iter()
+            .take(3)
             .map(|&(a, b)| format!("{} → {}", idx.base_name(a), idx.base_name(b)))
             .collect(),
     );
@@ -893,13 +900,21 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         &mut lines,
         "StorePath not matching its key",
         p.key_mismatch.len(),
-        p.key_mismatch.iter().map(|&i| idx.narinfo_key(i)).collect(),
+        p.key_mismatch
+            .iter()
+            .take(3)
+            .map(|&i| idx.narinfo_key(i))
+            .collect(),
     );
     problem(
         &mut lines,
         "unreadable narinfos",
         p.unreadable.len(),
-        p.unreadable.iter().map(|&i| idx.narinfo_key(i)).collect(),
+        p.unreadable
+            .iter()
+            .take(3)
+            .map(|&i| idx.narinfo_key(i))
+            .collect(),
     );
     problem(
         &mut lines,
@@ -908,6 +923,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         p.stray
             .iter()
             .filter_map(|&i| idx.others.get(i).map(|o| o.key.clone()))
+            .take(3)
             .collect(),
     );
     if p.cache_info.is_empty() {
@@ -1137,7 +1153,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
             "sign with the signing key",
         ),
         (
-            "delete [marked|…|unsigned] [--cascade]",
+            "delete [marked|selected|view|unsigned]",
             "delete paths (plan first)",
         ),
         ("push STORE-PATH…", "push local paths with their closures"),
