@@ -258,7 +258,7 @@ impl<'a> Matcher<'a> {
             query: query.to_string(),
             finder: memchr::memmem::Finder::new(query.as_bytes()),
             lower,
-            hashlike: query.len() >= 3 && nix32::is_nix32(query),
+            hashlike: hashlike(query),
             subsequence: (fuzzy && plain).then(|| query.as_bytes().to_vec()),
             fuzzy: (fuzzy && !plain)
                 .then(|| Pattern::parse(query, CaseMatching::Smart, Normalization::Smart)),
@@ -342,6 +342,8 @@ impl View {
                     && !b.query.is_empty()
                     && b.query.chars().any(|c| c.is_uppercase())
                         == want.query.chars().any(|c| c.is_uppercase())
+                    // A query that starts matching hashes matches more, not less.
+                    && (hashlike(&b.query) || !hashlike(&want.query))
             });
         // Built with the order, so that no keystroke pays for it.
         if self.lower.generation != idx.generation || self.lower.spans.len() != idx.len() {
@@ -460,6 +462,11 @@ fn accepts(f: StatusFilter, r: &Row) -> bool {
     }
 }
 
+/// Whether a query is also matched against hashes (three or more nix32 characters).
+fn hashlike(query: &str) -> bool {
+    query.len() >= 3 && nix32::is_nix32(query)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,11 +536,14 @@ mod tests {
         v.fuzzy = true;
         v.refresh(&idx);
         assert_eq!(names(&idx, &v), ["hello-2.12"]);
-        // A hash prefix finds its path.
+        // A hash prefix finds its path, also when typed one character at a time.
         v.fuzzy = false;
         let h = infos[1].store_path.hash_part()[..6].to_string();
-        v.query = h;
-        v.refresh(&idx);
+        v.query.clear();
+        for c in h.chars() {
+            v.query.push(c);
+            v.refresh(&idx);
+        }
         assert!(v.rows().iter().any(|&i| idx.name(i) == "hello-2.12"));
 
         v.query.clear();
