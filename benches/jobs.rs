@@ -5,7 +5,9 @@
 //! 1. Push: a generated closure (NARSCOPE_BENCH_PUSH_MB, default 600 MB, in
 //!    NARSCOPE_BENCH_PATHS = 60 paths of falling sizes plus a top path referencing them, about
 //!    3:1 compressible) to a file:// cache, `narscope push` against `nix copy --to`, both
-//!    with zstd (NARSCOPE_BENCH_COMPRESSION), medians of 3 interleaved runs.
+//!    with zstd (NARSCOPE_BENCH_COMPRESSION), medians of 3 interleaved runs. narscope runs
+//!    twice: as it is (every file fsync'd before its rename) and with NARSCOPE_FSYNC=0, which
+//!    writes as `nix copy` does.
 //! 2. Pull: the same closure back from the file:// cache, `narscope pull -r --to DIR`
 //!    (download, decompress, verify, unpack) against `nix copy --from` (the same into the
 //!    store), medians of 3.
@@ -44,7 +46,10 @@ fn ok(mut c: Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Run `c` and time it, after a `sync`, so that neither tool pays for the write-back of
+/// the run before it.
 fn timed(mut c: Command) -> Duration {
+    let _ = Command::new("sync").status();
     let t = Instant::now();
     let out = c
         .stdout(Stdio::null())
@@ -196,8 +201,26 @@ fn main() {
     });
     let pk = std::fs::read_to_string(&pk).unwrap().trim().to_string();
     let mut ours = Vec::new();
+    let mut ours_nofsync = Vec::new();
     let mut theirs = Vec::new();
     let mut last_cache = PathBuf::new();
+    let push = |dir: &Path, fsync: bool| {
+        let mut c = Command::new(bin);
+        c.args([
+            "push",
+            &format!("file://{}", dir.display()),
+            &top,
+            "--key-file",
+            sk.to_str().unwrap(),
+            "--compression",
+            &comp,
+        ]);
+        c.env("NIX_CONFIG", NIX_CONFIG).env("NIX_REMOTE", "");
+        if !fsync {
+            c.env("NARSCOPE_FSYNC", "0");
+        }
+        c
+    };
     for r in 0..3 {
         let a = root.path().join(format!("nix-cache-{r}"));
         let mut c = nix("nix", &conf, &xdg);
@@ -212,34 +235,32 @@ fn main() {
             &top,
         ]);
         theirs.push(timed(c));
-        let bdir = root.path().join(format!("ns-cache-{r}"));
-        let mut c = Command::new(bin);
-        c.args([
-            "push",
-            &format!("file://{}", bdir.display()),
-            &top,
-            "--key-file",
-            sk.to_str().unwrap(),
-            "--compression",
-            &comp,
-        ]);
-        c.env("NIX_CONFIG", NIX_CONFIG).env("NIX_REMOTE", "");
-        ours.push(timed(c));
         let _ = std::fs::remove_dir_all(&a);
+        let nd = root.path().join(format!("ns-nofsync-{r}"));
+        ours_nofsync.push(timed(push(&nd, false)));
+        let _ = std::fs::remove_dir_all(&nd);
+        let bdir = root.path().join(format!("ns-cache-{r}"));
+        ours.push(timed(push(&bdir, true)));
         if r < 2 {
             let _ = std::fs::remove_dir_all(&bdir);
         } else {
             last_cache = bdir;
         }
     }
-    let (o, t) = (median(ours), median(theirs));
+    let (o, n, t) = (median(ours), median(ours_nofsync), median(theirs));
     println!(
-        "push  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.1}x",
+        "push  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
         o.as_secs_f64(),
         mb(nar_bytes, o),
         t.as_secs_f64(),
         mb(nar_bytes, t),
         t.as_secs_f64() / o.as_secs_f64()
+    );
+    println!(
+        "push  narscope without fsync, as nix copy writes (NARSCOPE_FSYNC=0) {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
+        n.as_secs_f64(),
+        mb(nar_bytes, n),
+        t.as_secs_f64() / n.as_secs_f64()
     );
 
     // Pull, from narscope's cache (Nix accepts it: that is what the interop tests check).
@@ -288,7 +309,7 @@ fn main() {
     }
     let (o, t) = (median(ours), median(theirs));
     println!(
-        "pull  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --from {:>4.2} s ({:>5.0} MB/s)   speed-up {:.1}x",
+        "pull  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --from {:>4.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
         o.as_secs_f64(),
         mb(nar_bytes, o),
         t.as_secs_f64(),

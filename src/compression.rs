@@ -299,15 +299,20 @@ pub fn encoder<W: Write + Send>(
     level: Option<i32>,
     w: W,
 ) -> Result<Encoder<W>, CompressionError> {
-    encoder_threads(c, level, 1, w)
+    encoder_threads(c, level, 0, w)
 }
 
-/// [`encoder`] that compresses on `threads` threads where the format allows it (xz and zstd;
-/// the output is still one standard stream that any reader, Nix included, decodes).
+/// [`encoder`] that compresses on `workers` worker threads where the format allows it (xz
+/// and zstd; the output is still one standard stream that any reader, Nix included,
+/// decodes). `0` compresses on the calling thread.
+///
+/// Even one worker pays for itself with zstd: the calling thread goes on producing input
+/// meanwhile, and the worker compresses whole contiguous jobs instead of a streaming window
+/// that wraps around (zstd's slower "external dictionary" path), about a quarter less CPU.
 pub fn encoder_threads<W: Write + Send>(
     c: Compression,
     level: Option<i32>,
-    threads: u32,
+    workers: u32,
     w: W,
 ) -> Result<Encoder<W>, CompressionError> {
     let err = |source| CompressionError::Encoder {
@@ -316,10 +321,10 @@ pub fn encoder_threads<W: Write + Send>(
     };
     let inner = match c {
         Compression::None => EncoderInner::None(w),
-        Compression::Xz if threads > 1 => {
+        Compression::Xz if workers > 0 => {
             let l = check_level(c, level, 6, 0, 9)?;
             let stream = liblzma::stream::MtStreamBuilder::new()
-                .threads(threads)
+                .threads(workers)
                 .preset(l.unsigned_abs())
                 .check(liblzma::stream::Check::Crc64)
                 .encoder()
@@ -343,14 +348,48 @@ pub fn encoder_threads<W: Write + Send>(
             let mut e = zstd::stream::write::Encoder::new(w, l).map_err(err)?;
             // Like the zstd CLI: a frame checksum, so corruption is detected when reading.
             e.include_checksum(true).map_err(err)?;
-            if threads > 1 {
-                e.multithread(threads).map_err(err)?;
+            if workers > 0 {
+                e.multithread(workers).map_err(err)?;
             }
             EncoderInner::Zstd(e)
         }
         Compression::Gzip | Compression::Br => return Err(CompressionError::NotWritable(c)),
     };
     Ok(Encoder { inner })
+}
+
+/// Compress all of `data`, which is in memory, into `out` (cleared first; pass the same
+/// `out` again to reuse its allocation).
+///
+/// zstd compresses it in one pass on the calling thread: no copy into a window that wraps
+/// around, and the match tables stay in this core's cache; for a NAR of tens of MB that is
+/// about a fifth less CPU than [`encoder`] or [`encoder_threads`]. Other formats stream
+/// through [`encoder`]. The output is the same format either way.
+pub fn compress_all(
+    c: Compression,
+    level: Option<i32>,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CompressionError> {
+    let err = |source| CompressionError::Encoder {
+        compression: c,
+        source,
+    };
+    out.clear();
+    if c != Compression::Zstd {
+        let mut e = encoder(c, level, &mut *out)?;
+        e.write_all(data).map_err(err)?;
+        e.finish().map_err(err)?;
+        return Ok(());
+    }
+    let range = zstd::compression_level_range();
+    let l = check_level(c, level, 3, *range.start(), *range.end())?;
+    let mut z = zstd::bulk::Compressor::new(l).map_err(err)?;
+    // Like `encoder`: a frame checksum.
+    z.include_checksum(true).map_err(err)?;
+    out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+    z.compress_to_buffer(data, out).map_err(err)?;
+    Ok(())
 }
 
 /// Recognise a compressed object by its magic bytes (zstd, xz, bzip2, gzip).

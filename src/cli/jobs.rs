@@ -387,11 +387,7 @@ pub async fn push_cmd(
         compression,
         level,
         concurrency: jobs
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-            })
+            .unwrap_or_else(crate::jobs::push::default_concurrency)
             .max(1),
         temp_dir: None,
     };

@@ -239,7 +239,8 @@ pub enum Command {
         /// Compression level (xz 0–9, zstd 1–22, bzip2 1–9).
         #[arg(long, value_name = "N")]
         level: Option<i32>,
-        /// Paths compressed and uploaded at once [default: the number of cores].
+        /// Paths in flight at once [default: twice the number of cores]; at most one per
+        /// core is compressed at a time, the others upload.
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// Print one JSON document.

@@ -2,10 +2,12 @@
 //!
 //! The closure comes from the local Nix database ([`crate::localstore`]). Paths whose narinfo
 //! is already in the cache are skipped. The others go up level by level (a path after every
-//! path it references), several at a time: the NAR is streamed from the store while it is
-//! hashed, compressed on a second thread and written to a temp file; its NarHash and NarSize
-//! must equal what the local database says; the NAR is uploaded (unless an identical one is
-//! already there), and only then the narinfo, signed as it goes. With a key configured no
+//! path it references), several at a time. At most one path per core is packed at once: its
+//! NAR is dumped from the store and hashed, compressed (in memory and in one pass on that
+//! thread up to 64 MiB, streamed through the codec's worker threads above) and written to a
+//! temp file; its NarHash and NarSize must equal what the local database says. The other
+//! paths in flight upload meanwhile: the NAR (unless an identical one is already there), and
+//! only then the narinfo, signed as it goes. With a key configured no
 //! narinfo goes up without a signature by it. `nix-cache-info` is written if missing.
 
 use std::collections::{HashMap, HashSet};
@@ -34,10 +36,19 @@ pub struct PushOptions {
     pub compression: Compression,
     /// Compression level (the codec's default when `None`).
     pub level: Option<i32>,
-    /// Paths processed at once.
+    /// Paths in flight at once ([`default_concurrency`] is a good choice); at most one per
+    /// core is packed at a time.
     pub concurrency: usize,
     /// Where temp files go (default: the system temp dir).
     pub temp_dir: Option<PathBuf>,
+}
+
+/// Paths in flight by default: twice the cores, so that uploads and disk waits overlap
+/// packing, which runs on at most one path per core.
+pub fn default_concurrency() -> usize {
+    2 * std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// What a push did.
@@ -88,6 +99,26 @@ struct Packed {
     file_size: u64,
 }
 
+/// A NAR in memory that may not grow past what the local database says its size is (then
+/// the store path is not what the database records, and the push of it fails anyway).
+struct Capped(Vec<u8>, u64);
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.0.len() + buf.len()) as u64 > self.1 {
+            return Err(std::io::Error::other(format!(
+                "the NAR is larger than the {} bytes the Nix database records",
+                self.1
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A temp file removed when dropped.
 struct TempFile(PathBuf);
 
@@ -97,13 +128,39 @@ impl Drop for TempFile {
     }
 }
 
+/// NARs up to this size (by the local database) are dumped into memory and compressed in
+/// one pass; bigger ones stream.
+const WHOLE_NAR_MAX: u64 = 64 << 20;
+
+/// Buffers for NARs packed in memory and their compressed bytes, kept for the next path
+/// (fresh allocations of tens of MB cost a page fault per 4 KiB). There are at most as
+/// many as paths packed at once.
+#[derive(Default)]
+struct Buffers(std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>);
+
+impl Buffers {
+    fn take(&self) -> (Vec<u8>, Vec<u8>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+    fn give(&self, bufs: (Vec<u8>, Vec<u8>)) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(bufs);
+    }
+}
+
 /// Dump `path` as a NAR and compress it into a temp file in `dir`, hashing both.
+/// `size_hint` is the NAR size the local database records.
 fn pack(
     path: &Path,
+    size_hint: u64,
     c: Compression,
     level: Option<i32>,
     threads: u32,
     dir: &Path,
+    buffers: &Buffers,
 ) -> Result<Packed, String> {
     // Named like the store's own temp files, so a crash leaves recognisable litter.
     let tmp = TempFile(dir.join(format!(
@@ -118,13 +175,35 @@ fn pack(
         hasher: Sha256::new(),
         count: 0,
     };
-    // This thread reads the tree and hashes the NAR; with `threads` > 1 the codec compresses
-    // on its own worker threads meanwhile.
-    let mut enc = compression::encoder_threads(c, level, threads, hw).map_err(|e| e.to_string())?;
-    let summary = crate::nar::writer::dump_path(path, &mut enc).map_err(|e| e.to_string())?;
-    let mut hw = enc
-        .finish()
-        .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+    let (summary, mut hw) = if c == Compression::Zstd && size_hint <= WHOLE_NAR_MAX {
+        // Small enough to hold: dump, then compress it in one pass on this thread.
+        let (mut nar, mut packed) = buffers.take();
+        nar.clear();
+        nar.reserve(size_hint as usize);
+        let mut capped = Capped(nar, size_hint);
+        let dumped = crate::nar::writer::dump_path(path, &mut capped).map_err(|e| e.to_string());
+        let nar = capped.0;
+        let result = dumped.and_then(|summary| {
+            compression::compress_all(c, level, &nar, &mut packed)
+                .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+            let mut hw = hw;
+            hw.write_all(&packed)
+                .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
+            Ok((summary, hw))
+        });
+        buffers.give((nar, packed));
+        result?
+    } else {
+        // This thread reads the tree and hashes the NAR; with `threads` > 0 the codec
+        // compresses on its own worker threads meanwhile.
+        let mut enc =
+            compression::encoder_threads(c, level, threads, hw).map_err(|e| e.to_string())?;
+        let summary = crate::nar::writer::dump_path(path, &mut enc).map_err(|e| e.to_string())?;
+        let hw = enc
+            .finish()
+            .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+        (summary, hw)
+    };
     hw.flush()
         .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
     Ok(Packed {
@@ -137,47 +216,51 @@ fn pack(
 }
 
 /// Levels of `paths` by their references among themselves: level 0 references nothing in the
-/// set, level n only paths of lower levels.
+/// set, level n only paths of lower levels. Within a level the biggest NARs come first, so
+/// that the small ones fill the cores at the end instead of one big one running alone.
+/// Iterative (Kahn's algorithm), so a deep chain needs no stack; paths on a reference cycle,
+/// which Nix does not allow beyond self-references, go last.
 fn levels(paths: &[LocalPath]) -> Vec<Vec<usize>> {
     let pos: HashMap<&StorePath, usize> = paths
         .iter()
         .enumerate()
         .map(|(i, p)| (&p.path, i))
         .collect();
-    let mut level: Vec<Option<usize>> = vec![None; paths.len()];
-    fn depth(
-        i: usize,
-        paths: &[LocalPath],
-        pos: &HashMap<&StorePath, usize>,
-        level: &mut Vec<Option<usize>>,
-        visiting: &mut HashSet<usize>,
-    ) -> usize {
-        if let Some(l) = level[i] {
-            return l;
-        }
-        if !visiting.insert(i) {
-            return 0;
-        }
-        let l = paths[i]
+    let mut waiting = vec![0usize; paths.len()];
+    let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); paths.len()];
+    for (i, p) in paths.iter().enumerate() {
+        let refs: HashSet<usize> = p
             .references
             .iter()
             .filter_map(|r| pos.get(r).copied())
             .filter(|&j| j != i)
-            .map(|j| depth(j, paths, pos, level, visiting) + 1)
-            .max()
-            .unwrap_or(0);
-        visiting.remove(&i);
-        level[i] = Some(l);
-        l
-    }
-    let mut visiting = HashSet::new();
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    for i in 0..paths.len() {
-        let l = depth(i, paths, &pos, &mut level, &mut visiting);
-        if out.len() <= l {
-            out.resize(l + 1, Vec::new());
+            .collect();
+        waiting[i] = refs.len();
+        for j in refs {
+            referrers[j].push(i);
         }
-        out[l].push(i);
+    }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = (0..paths.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut placed = 0;
+    while !current.is_empty() {
+        placed += current.len();
+        let mut next = Vec::new();
+        for &j in &current {
+            for &i in &referrers[j] {
+                waiting[i] -= 1;
+                if waiting[i] == 0 {
+                    next.push(i);
+                }
+            }
+        }
+        out.push(std::mem::replace(&mut current, next));
+    }
+    if placed < paths.len() {
+        out.push((0..paths.len()).filter(|&i| waiting[i] > 0).collect());
+    }
+    for level in &mut out {
+        level.sort_by_key(|&i| (std::cmp::Reverse(paths[i].nar_size), i));
     }
     out
 }
@@ -299,6 +382,13 @@ pub async fn push(
         .unwrap_or_else(std::env::temp_dir);
     let throttle = Throttle::default();
     let todo = Arc::new(todo);
+    // Paths in flight may wait on the disk or the network; only one per core packs (reads,
+    // hashes, compresses) at a time, so they never fight over the CPU and its caches.
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let packers = Arc::new(tokio::sync::Semaphore::new(cores));
+    let buffers = Arc::new(Buffers::default());
     for level in levels(&todo) {
         let results = futures::stream::iter(level)
             .map(|i| {
@@ -307,10 +397,14 @@ pub async fn push(
                 let opts = opts.clone();
                 let dir = dir.clone();
                 let p = p.clone();
+                let packing = Packing {
+                    permits: packers.clone(),
+                    buffers: buffers.clone(),
+                };
                 async move {
                     let lp = &todo[i];
                     p.set_current(lp.path.to_absolute());
-                    let r = push_one(&store, lp, &opts, &dir, inm).await;
+                    let r = push_one(&store, lp, &opts, &dir, inm, packing).await;
                     p.done.fetch_add(1, Ordering::Relaxed);
                     p.bytes_done.fetch_add(lp.nar_size, Ordering::Relaxed);
                     r
@@ -348,6 +442,12 @@ pub async fn push(
     Ok(summary)
 }
 
+/// What packing a path needs: a permit (one per core) and the shared buffers.
+struct Packing {
+    permits: Arc<tokio::sync::Semaphore>,
+    buffers: Arc<Buffers>,
+}
+
 struct OneResult {
     uploaded: bool,
     nar_reused: bool,
@@ -361,22 +461,33 @@ async fn push_one(
     opts: &PushOptions,
     dir: &Path,
     if_none_match: bool,
+    packing: Packing,
 ) -> Result<OneResult, String> {
     let path = PathBuf::from(lp.path.to_absolute());
     let (c, level, d) = (opts.compression, opts.level, dir.to_path_buf());
     let src = path.clone();
-    // Big NARs are compressed on every core; small ones on one (threads cost more than they
-    // save there, and several paths are packed at once anyway).
+    let size = lp.nar_size;
+    // When `pack` streams, big NARs are compressed on every core, small ones on this thread
+    // (several paths are packed at once anyway).
     let threads = if lp.nar_size >= 8 << 20 {
         std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1)
     } else {
-        1
+        0
     };
-    let packed = tokio::task::spawn_blocking(move || pack(&src, c, level, threads, &d))
+    let permit = packing
+        .permits
+        .acquire_owned()
         .await
-        .map_err(|e| format!("packing {}: {e}", path.display()))??;
+        .map_err(|e| e.to_string())?;
+    let buffers = packing.buffers;
+    let packed = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        pack(&src, size, c, level, threads, &d, &buffers)
+    })
+    .await
+    .map_err(|e| format!("packing {}: {e}", path.display()))??;
     let nar_hash = Hash::sha256(packed.nar_hash);
     if nar_hash != lp.nar_hash || packed.nar_size != lp.nar_size {
         return Err(format!(
@@ -496,14 +607,53 @@ mod tests {
     }
 
     #[test]
+    fn levels_put_big_nars_first_and_survive_deep_chains_and_cycles() {
+        let mut small = lp("small", &[]);
+        small.nar_size = 10;
+        let mut big = lp("big", &[]);
+        big.nar_size = 1000;
+        let top = lp("top", &[&small.path, &big.path]);
+        let paths = vec![small, top, big];
+        assert_eq!(levels(&paths), vec![vec![2, 0], vec![1]]);
+
+        // 100,000 deep: one path per level, in order.
+        let mut chain = vec![lp("c0", &[])];
+        for i in 1..100_000 {
+            let prev = chain[i - 1].path.clone();
+            chain.push(lp(&format!("c{i}"), &[&prev]));
+        }
+        chain.reverse();
+        let l = levels(&chain);
+        assert_eq!(l.len(), 100_000);
+        assert_eq!(l[0], vec![99_999]);
+        assert_eq!(l[99_999], vec![0]);
+
+        // A cycle (not valid in Nix) still places every path, after the others.
+        let mut x = lp("x", &[]);
+        let y = lp("y", &[&x.path]);
+        x.references = vec![y.path.clone()];
+        let z = lp("z", &[]);
+        assert_eq!(levels(&[x, y, z]), vec![vec![2], vec![0, 1]]);
+    }
+
+    #[test]
     fn packs_a_tree_and_its_hashes_match_an_independent_dump() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("tree");
         crate::nar::testutil::materialize(&crate::nar::testutil::tree(), &root);
         let mut plain = Vec::new();
         let want = crate::nar::writer::dump_path(&root, &mut plain).unwrap();
-        for c in [Compression::Zstd, Compression::Xz, Compression::None] {
-            let packed = pack(&root, c, None, 2, dir.path()).unwrap();
+        let size = want.nar_size;
+        let bufs = Buffers::default();
+        // (size hint, workers): in memory, then streamed on this thread, one and two workers.
+        let ways = [(size, 0), (0, 0), (0, 1), (0, 2)];
+        for (c, (hint, threads)) in [Compression::Zstd, Compression::Xz, Compression::None]
+            .into_iter()
+            .flat_map(|c| ways.iter().map(move |w| (c, *w)))
+        {
+            // A hint of 0 is below WHOLE_NAR_MAX too: stream by giving a huge one instead.
+            let hint = if hint == 0 { WHOLE_NAR_MAX + 1 } else { hint };
+            let packed = pack(&root, hint, c, None, threads, dir.path(), &bufs).unwrap();
             assert_eq!(packed.nar_hash, want.nar_hash, "{c:?}");
             assert_eq!(packed.nar_size, want.nar_size);
             let bytes = std::fs::read(&packed.file.0).unwrap();
@@ -519,5 +669,19 @@ mod tests {
             drop(packed);
             assert!(!tmp.exists(), "temp file removed");
         }
+        // A tree larger than the database says is refused, not held in memory.
+        let e = match pack(
+            &root,
+            size - 1,
+            Compression::Zstd,
+            None,
+            0,
+            dir.path(),
+            &bufs,
+        ) {
+            Err(e) => e,
+            Ok(_) => panic!("a NAR over its recorded size was packed"),
+        };
+        assert!(e.contains("larger than the"), "{e}");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - Keys are relative paths; absolute keys and `.`, `..` or empty segments are refused.
 //! - Writes are atomic: the data goes to `<key>.tmp.<pid>.<n>` in the target directory (fsync'd
-//!   unless disabled with [`FileStore::with_fsync`]) and is then renamed over the key, as Nix does.
+//!   unless disabled with [`FileStore::with_fsync`] or `NARSCOPE_FSYNC=0`) and is then renamed
+//!   over the key, as Nix does (Nix does not fsync).
 //!   Interrupted writers can leave such temp files; listings show them (see
 //!   [`super::is_temp_litter`]) so a GC can remove them.
 //! - **Etags** are `"<size hex>-<mtime in ns hex>"`. Every write sets the file's mtime from the
@@ -64,6 +65,22 @@ struct Entry {
 
 const DIR_CACHE_MAX: usize = 64;
 
+/// `NARSCOPE_FSYNC=0` (or `false`, `no`, `off`) turns the fsync before each rename off, for
+/// directories whose durability is handled elsewhere, or to write as `nix copy` does, which
+/// does not fsync. A crash can then leave a renamed object empty or short.
+fn fsync_from_env() -> bool {
+    fsync_setting(std::env::var("NARSCOPE_FSYNC").ok().as_deref())
+}
+
+fn fsync_setting(v: Option<&str>) -> bool {
+    !v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "no" | "off"
+        )
+    })
+}
+
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 static LAST_MTIME_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -76,7 +93,7 @@ impl FileStore {
             inner: Arc::new(Inner {
                 root,
                 desc,
-                fsync: true,
+                fsync: fsync_from_env(),
                 dir_cache: Mutex::new(HashMap::new()),
                 dir_read_lock: Mutex::new(()),
                 cas_lock: Mutex::new(()),
@@ -84,7 +101,8 @@ impl FileStore {
         }
     }
 
-    /// Whether writes are fsync'd before the rename (default: yes).
+    /// Whether writes are fsync'd before the rename (default: yes, unless `NARSCOPE_FSYNC`
+    /// is `0`, `false`, `no` or `off`).
     pub fn with_fsync(self, fsync: bool) -> FileStore {
         let old = self.inner;
         FileStore {
@@ -797,6 +815,16 @@ impl Store for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fsync_is_on_unless_turned_off() {
+        for on in [None, Some("1"), Some("yes"), Some(""), Some("fast")] {
+            assert!(fsync_setting(on), "{on:?}");
+        }
+        for off in ["0", "false", "No", " off "] {
+            assert!(!fsync_setting(Some(off)), "{off:?}");
+        }
+    }
 
     #[test]
     fn keys_are_checked() {

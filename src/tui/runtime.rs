@@ -157,9 +157,7 @@ impl Runtime {
                     key: self.signing_key.clone(),
                     compression: crate::compression::Compression::Zstd,
                     level: None,
-                    concurrency: std::thread::available_parallelism()
-                        .map(|n| n.get())
-                        .unwrap_or(2),
+                    concurrency: crate::jobs::push::default_concurrency(),
                     temp_dir: None,
                 };
                 let n = paths.len();
