@@ -151,18 +151,29 @@ impl Cache {
         key: &str,
         obj: storage::GetResult,
     ) -> Result<(ObjectMeta, NarInfo), CacheError> {
-        let origin = self.origin(key);
-        let info = if obj.content_encoding.is_some() || compression::sniff(&obj.bytes).is_some() {
+        let plain = self.narinfo_plain(key, &obj)?;
+        let info = NarInfo::parse_bytes(&plain, &self.origin(key))?;
+        drop(plain);
+        Ok((obj.meta, info))
+    }
+
+    /// The text of the narinfo object `obj` read from `key`: decoded when it is stored
+    /// compressed (a Content-Encoding, or compression magic), which Nix allows.
+    pub fn narinfo_plain<'a>(
+        &self,
+        key: &str,
+        obj: &'a storage::GetResult,
+    ) -> Result<std::borrow::Cow<'a, [u8]>, CacheError> {
+        if obj.content_encoding.is_some() || compression::sniff(&obj.bytes).is_some() {
             let plain = compression::decode_content_encoding(
                 &obj.bytes,
                 obj.content_encoding.as_deref(),
-                &origin,
+                &self.origin(key),
             )?;
-            NarInfo::parse_bytes(&plain, &origin)?
+            Ok(std::borrow::Cow::Owned(plain))
         } else {
-            NarInfo::parse_bytes(&obj.bytes, &origin)?
-        };
-        Ok((obj.meta, info))
+            Ok(std::borrow::Cow::Borrowed(&obj.bytes[..]))
+        }
     }
 
     /// Fetch many narinfos with at most `concurrency` requests in flight, in completion order.

@@ -17,3 +17,8 @@ pub mod nar;
 pub mod nix;
 pub mod storage;
 pub mod tui;
+
+/// Bytes as a human size in binary units ("1.50 MiB"), for every front end.
+pub fn human_size(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}

@@ -174,6 +174,53 @@ pub fn import_from_cache(
     run(c).map(|_| ())
 }
 
+/// The closures of the local Nix store's GC roots (`nix-store --gc --print-roots`, then
+/// `nix-store --query --requisites`), sorted: a path the cache has stays even when the root
+/// itself was never pushed. A root that vanishes meanwhile keeps at least itself.
+pub fn gc_root_closures() -> Result<Vec<String>, LocalStoreError> {
+    let mut c = nix_command("nix-store");
+    c.args(["--gc", "--print-roots"]);
+    let out = run(c)?;
+    let roots: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| l.rsplit_once(" -> ").map(|(_, p)| p.trim().to_string()))
+        .filter(|p| p.starts_with("/nix/store/"))
+        .collect();
+    let roots: Vec<String> = roots.into_iter().collect();
+    // `None` when Nix refuses (a path that is no longer valid), an error when it cannot run.
+    let requisites = |paths: &[String]| -> Result<Option<Vec<String>>, LocalStoreError> {
+        let mut c = nix_command("nix-store");
+        c.args(["--query", "--requisites"]).args(paths);
+        match run(c) {
+            Ok(out) => Ok(Some(
+                String::from_utf8_lossy(&out)
+                    .lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| l.starts_with("/nix/store/"))
+                    .collect(),
+            )),
+            Err(LocalStoreError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let mut all = std::collections::BTreeSet::new();
+    for chunk in roots.chunks(500) {
+        match requisites(chunk)? {
+            Some(paths) => all.extend(paths),
+            None => {
+                for p in chunk {
+                    all.insert(p.clone());
+                    match requisites(std::slice::from_ref(p))? {
+                        Some(paths) => all.extend(paths),
+                        None => tracing::warn!("no closure for GC root {p}"),
+                    }
+                }
+            }
+        }
+    }
+    Ok(all.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -415,3 +415,51 @@ fn init_writes_cache_info_once() {
     );
     assert!(Path::new(&dir).is_dir());
 }
+
+#[test]
+fn delete_json_always_prints_one_job_document() {
+    let (tmp, dir, _pk) = demo();
+    let state = tmp.path().join("state");
+    let run = |args: &[&str]| -> (Value, i32) {
+        let out = Command::new(env!("CARGO_BIN_EXE_narscope"))
+            .args(args)
+            .env("NARSCOPE_CONFIG", empty_config())
+            .env("NARSCOPE_CACHE_DIR", &state)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run narscope");
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", stdout(&out)));
+        let code = out.status.code().unwrap();
+        assert_eq!(doc["exitCode"], code, "{args:?}: {doc}");
+        assert_eq!(doc["job"], "delete", "{doc}");
+        (doc, code)
+    };
+    // Without --cascade the plan is refused exactly when it would break a referrer.
+    let (doc, code) = run(&["delete", &dir, "--unsigned", "--dry-run", "--json"]);
+    let refused = doc["safe"] == false;
+    assert_eq!(
+        doc["state"],
+        if refused { "refused" } else { "planned" },
+        "{doc}"
+    );
+    assert_eq!(code, if refused { 2 } else { 0 });
+    let (doc, code) = run(&[
+        "delete",
+        &dir,
+        "--unsigned",
+        "--cascade",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!((doc["state"].as_str(), code), (Some("planned"), 0), "{doc}");
+    let planned = doc["narinfos"].as_array().unwrap().len();
+    assert!(planned > 0, "the demo has unsigned paths: {doc}");
+    let (doc, code) = run(&["delete", &dir, "--unsigned", "--cascade", "--yes", "--json"]);
+    assert_eq!((doc["state"].as_str(), code), (Some("done"), 0), "{doc}");
+    assert_eq!(doc["summary"]["narinfos"], planned, "{doc}");
+    // Nothing left to delete: still a document, not silence.
+    let (doc, code) = run(&["delete", &dir, "--unsigned", "--json"]);
+    assert_eq!((doc["state"].as_str(), code), (Some("empty"), 0), "{doc}");
+    assert_eq!(doc["narinfos"].as_array().map(Vec::len), Some(0), "{doc}");
+}

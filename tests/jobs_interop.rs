@@ -626,7 +626,17 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
     for i in 0..24 {
         let src = e.root.path().join(format!("leaf-{tag}-{i}"));
         std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("data"), vec![i as u8; 200_000 + i * 1000]).unwrap();
+        // Incompressible, so that xz -9 takes a good part of a second per path.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64 + 1);
+        let data: Vec<u8> = (0..1_000_000 + i * 1000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(src.join("data"), data).unwrap();
         let mut c = nix("nix-store", e);
         c.arg("--add").arg(&src);
         leaves.push(ok(c));
@@ -661,7 +671,7 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
     );
     push.envs(g.env());
     let mut child = push.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(2000));
     unsafe_kill(child.id());
     let _ = child.wait();
     // Whatever made it: each narinfo's NAR exists and its references are narinfos too.
@@ -693,10 +703,25 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
             );
         }
     }
-    // And pushing again completes the closure.
+    // The interrupt came mid-push (else this tested nothing): xz -9 of 25 MB, one path at a
+    // time, takes several seconds.
+    assert!(
+        present.len() < 25,
+        "the push finished before the interrupt ({} paths)",
+        present.len()
+    );
+    // And pushing again completes the closure, every NAR whole.
     let mut again = narscope(e, &["push", &url, &top]);
     again.envs(g.env());
     ok(again);
+    let mut v = narscope(e, &["verify", &url, "--contents", "--json", "--no-config"]);
+    v.envs(g.env());
+    let doc: serde_json::Value = serde_json::from_slice(&run(v).stdout).unwrap();
+    let paths = doc["paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 25, "{doc}");
+    for p in paths {
+        assert_ne!(p["status"], "corrupt", "{p}");
+    }
 }
 
 /// SIGINT, as ctrl-c.

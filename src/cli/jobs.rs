@@ -148,6 +148,26 @@ fn state_word(s: &JobState) -> (&'static str, Option<String>) {
     }
 }
 
+/// The JSON document of a job that did not run: `doc` (a plan, or nothing) with the fields
+/// every job document has. `state` is `planned` (a dry run), `refused`, `empty` (nothing to
+/// do) or `declined` (the user said no).
+fn not_run_doc(what: &str, state: &str, code: i32, plan: Option<serde_json::Value>) -> String {
+    let mut doc = json!({
+        "job": what,
+        "state": state,
+        "error": null,
+        "summary": null,
+        "errors": [],
+        "exitCode": code,
+    });
+    if let (Some(serde_json::Value::Object(plan)), Some(d)) = (plan, doc.as_object_mut()) {
+        for (k, v) in plan {
+            d.entry(k).or_insert(v);
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
 /// Print `summary` as text or JSON; returns the exit code.
 fn report<T: serde::Serialize>(
     json_out: bool,
@@ -536,9 +556,15 @@ pub async fn delete_cmd(
             targets.extend(rows_with(&idx, &[RowStatus::Untrusted, RowStatus::Invalid]));
         }
         let plan = delete::plan(&idx, &targets, cascade);
-        if json_out && (dry_run || !plan.is_safe()) {
+        if json_out && (dry_run || !plan.is_safe() || plan.narinfos() == 0) {
+            let (state, code) = if !plan.is_safe() {
+                ("refused", EXIT_REFUSED)
+            } else if plan.narinfos() == 0 {
+                ("empty", 0)
+            } else {
+                ("planned", 0)
+            };
             let doc = json!({
-                "job": "delete",
                 "dryRun": dry_run,
                 "safe": plan.is_safe(),
                 "narinfos": plan.rows().map(|r| idx.store_path(r)).collect::<Vec<_>>(),
@@ -550,7 +576,7 @@ pub async fn delete_cmd(
                 "narBytes": plan.nar_bytes,
                 "requests": plan.requests(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            println!("{}", not_run_doc("delete", state, code, Some(doc)));
         } else if !json_out {
             print_plan(&idx, &plan, cascade);
         }
@@ -574,7 +600,11 @@ pub async fn delete_cmd(
         return Ok(0);
     }
     if !yes && !confirm("deleting", &format!("delete these from {}?", cache.url()))? {
-        println!("nothing deleted");
+        if json_out {
+            println!("{}", not_run_doc("delete", "declined", 0, None));
+        } else {
+            println!("nothing deleted");
+        }
         return Ok(0);
     }
     let n = plan.narinfos();
@@ -601,59 +631,6 @@ pub async fn delete_cmd(
             )
         },
     )
-}
-
-/// The closures of the local Nix store's GC roots (`nix-store --gc --print-roots`, then
-/// `nix-store --query --requisites`): a path the cache has stays even when the root itself
-/// was never pushed.
-fn nix_roots() -> Result<Vec<String>> {
-    let out = std::process::Command::new("nix-store")
-        .args(["--gc", "--print-roots"])
-        .output()
-        .context("cannot run nix-store --gc --print-roots (is Nix installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "nix-store --gc --print-roots failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let roots: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.rsplit_once(" -> ").map(|(_, p)| p.trim().to_string()))
-        .filter(|p| p.starts_with("/nix/store/"))
-        .collect();
-    let roots: Vec<String> = roots.into_iter().collect();
-    let requisites = |paths: &[String]| -> Result<Option<Vec<String>>> {
-        let out = std::process::Command::new("nix-store")
-            .args(["--query", "--requisites"])
-            .args(paths)
-            .output()
-            .context("cannot run nix-store --query --requisites")?;
-        Ok(out.status.success().then(|| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(|l| l.trim().to_string())
-                .filter(|l| l.starts_with("/nix/store/"))
-                .collect()
-        }))
-    };
-    let mut all = std::collections::BTreeSet::new();
-    for chunk in roots.chunks(500) {
-        match requisites(chunk)? {
-            Some(paths) => all.extend(paths),
-            // A root that vanished meanwhile: query one by one, keep the roots themselves.
-            None => {
-                for p in chunk {
-                    all.insert(p.clone());
-                    match requisites(std::slice::from_ref(p))? {
-                        Some(paths) => all.extend(paths),
-                        None => tracing::warn!("no closure for GC root {p}"),
-                    }
-                }
-            }
-        }
-    }
-    Ok(all.into_iter().collect())
 }
 
 /// Options of `narscope gc`.
@@ -744,7 +721,11 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         roots.extend(paths.into_iter().map(|p| (RootSource::File, p)));
     }
     if args.roots_from_nix {
-        roots.extend(nix_roots()?.into_iter().map(|p| (RootSource::Nix, p)));
+        roots.extend(
+            crate::localstore::gc_root_closures()?
+                .into_iter()
+                .map(|p| (RootSource::Nix, p)),
+        );
     }
     let pins = gc::list_pins(cache.store().as_ref())
         .await
@@ -786,8 +767,12 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
             })
             .collect();
         if args.json && (args.dry_run || prepared.is_empty()) {
+            let state = if prepared.is_empty() {
+                "empty"
+            } else {
+                "planned"
+            };
             let doc = json!({
-                "job": "gc",
                 "dryRun": args.dry_run,
                 "roots": plan.roots.iter().map(|(s, p)| json!({"source": s, "path": p})).collect::<Vec<_>>(),
                 "missingRoots": plan.missing_roots.iter().map(|(s, p)| json!({"source": s, "path": p})).collect::<Vec<_>>(),
@@ -803,7 +788,7 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
                 "alreadyBroken": {"dangling": plan.dangling.len(), "missingReferences": plan.missing_refs.len()},
                 "why": why.iter().map(|(p, r)| json!({"path": p, "reason": r})).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            println!("{}", not_run_doc("gc", state, 0, Some(doc)));
         } else if !args.json {
             print_gc_plan(&idx, plan);
             for (p, r) in &why {
@@ -826,7 +811,11 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
             &format!("collect this garbage from {}?", cache.url()),
         )?
     {
-        println!("nothing deleted");
+        if args.json {
+            println!("{}", not_run_doc("gc", "declined", 0, None));
+        } else {
+            println!("nothing deleted");
+        }
         return Ok(0);
     }
     // Look again just before deleting (the same index: rows keep their ids, pins are read

@@ -8,9 +8,7 @@ use std::time::Duration;
 use crate::audit::AuditProgress;
 
 /// Bytes as a human size: "1.50 MiB".
-pub fn size(n: u64) -> String {
-    humansize::format_size(n, humansize::BINARY)
-}
+pub use crate::human_size as size;
 
 /// Print rows as left-aligned columns (the last column is not padded).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {

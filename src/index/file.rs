@@ -126,16 +126,24 @@ pub struct DirLock {
     pub dir: PathBuf,
 }
 
+/// narscope's own cache directory: `$NARSCOPE_CACHE_DIR`, else the platform's
+/// (`~/.cache/narscope` on Linux).
+pub fn cache_base() -> Option<PathBuf> {
+    match std::env::var_os("NARSCOPE_CACHE_DIR") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => Some(
+            directories::ProjectDirs::from("", "", "narscope")?
+                .cache_dir()
+                .to_path_buf(),
+        ),
+    }
+}
+
 /// The index directory of a cache URL: `$NARSCOPE_CACHE_DIR/index/<id>`, else the platform
 /// cache dir's `index/<id>`; `<id>` is a digest of the URL.
 pub fn index_dir(url: &str) -> Option<PathBuf> {
     use sha2::{Digest, Sha256};
-    let base = match std::env::var_os("NARSCOPE_CACHE_DIR") {
-        Some(p) => PathBuf::from(p),
-        None => directories::ProjectDirs::from("", "", "narscope")?
-            .cache_dir()
-            .to_path_buf(),
-    };
+    let base = cache_base()?;
     let d: [u8; 32] = Sha256::digest(url.as_bytes()).into();
     let id: String = d.iter().take(10).map(|b| format!("{b:02x}")).collect();
     Some(base.join("index").join(id))

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::audit::Status;
 use crate::compression::Compression;
-use crate::nix::{NarInfo, StorePath, TrustedKeys, nix32};
+use crate::nix::{NarInfo, TrustedKeys, nix32};
 
 pub use file::Blob;
 
@@ -1088,12 +1088,6 @@ impl Row {
             flags,
         })
     }
-}
-
-/// Parse a store path given as an argument to a [`StorePath`], for callers that have only a
-/// row.
-pub fn store_path_of(index: &Index, id: RowId) -> Option<StorePath> {
-    StorePath::from_parts(&index.hash_part(id), index.name(id)).ok()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -365,9 +365,4 @@ pub async fn pull(
     }
     p.set_current(String::new());
     result
-}
-
-/// Unpacked trees in `dir` are named `<hash>-<name>`, like store paths.
-pub fn target_in(dir: &Path, info: &NarInfo) -> PathBuf {
-    dir.join(info.store_path.base_name())
 }

@@ -43,17 +43,6 @@ impl Focus {
         Focus::Overview,
         Focus::Jobs,
     ];
-
-    /// The pane's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Focus::List => "Store paths",
-            Focus::Details => "Details",
-            Focus::Signatures => "Signatures",
-            Focus::Overview => "Overview",
-            Focus::Jobs => "Jobs",
-        }
-    }
 }
 
 /// A one-line text input.
@@ -259,6 +248,8 @@ pub enum Msg {
     Saved(Result<bool, String>),
     /// The clipboard write went out.
     Copied(Result<(), String>),
+    /// A deletion was planned (see [`Effect::PlanDelete`]).
+    DeletePlanned(Box<DeleteProposal>),
     /// A garbage-collection plan was made (or not).
     GcPlanned(Result<Arc<GcSummary>, String>),
     /// A pin was written or removed: what happened.
@@ -303,11 +294,58 @@ impl PartialEq for PlanHandle {
 
 impl Eq for PlanHandle {}
 
+/// A deletion plan and the confirmation text that lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteProposal {
+    /// The plan (with every referrer, transitively).
+    pub plan: crate::jobs::delete::DeletePlan,
+    /// What the confirmation dialog says.
+    pub lines: Vec<String>,
+}
+
+/// Plan the deletion of `ids` with their referrers, and say what it does: the referrers
+/// first, then the counts and the paths. At a million rows this takes about a second, so the
+/// runtime calls it off the UI thread ([`Effect::PlanDelete`]).
+pub fn propose_delete(idx: &Index, ids: &[RowId]) -> DeleteProposal {
+    let plan = crate::jobs::delete::plan(idx, ids, true);
+    let mut lines = Vec::new();
+    if !plan.cascaded.is_empty() {
+        lines.push(format!(
+            "{} path(s) reference these and go too:",
+            plan.cascaded.len()
+        ));
+        let names = sample_names(plan.cascaded.iter().copied(), 500, |r| idx.base_name(r));
+        lines.extend(names.iter().map(|name| format!("  + {name}")));
+        lines.push(String::new());
+    }
+    lines.push(format!(
+        "Delete {} narinfo(s), {} NAR(s) ({}) and {} listing(s) in {} request(s):",
+        plan.narinfos(),
+        plan.nar_keys.len(),
+        human(plan.nar_bytes),
+        plan.ls_keys.len(),
+        plan.requests()
+    ));
+    let rows: Vec<RowId> = plan.rows().collect();
+    let names = sample_names(rows.iter().copied(), 500, |r| idx.base_name(r));
+    lines.extend(names.iter().map(|name| format!("  - {name}")));
+    if rows.len() > 500 {
+        lines.push(format!("  … and {} more", rows.len() - 500));
+    }
+    for k in &plan.shared_nars {
+        lines.push(format!("  kept: {k} (shared with a remaining path)"));
+    }
+    DeleteProposal { plan, lines }
+}
+
 /// Work for the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Leave.
     Quit,
+    /// Plan the deletion of these rows (see [`propose_delete`]); the answer is
+    /// [`Msg::DeletePlanned`].
+    PlanDelete(Vec<RowId>),
     /// Start a scan (refresh).
     Scan,
     /// Load the detail of a row (the newest request wins).
@@ -389,8 +427,6 @@ pub struct App {
     pub filter_input: Option<LineInput>,
     /// The loaded detail of the selected row.
     pub detail: Option<Arc<Detail>>,
-    /// Whether a detail load is outstanding.
-    pub detail_loading: bool,
     /// Scroll of the details pane.
     pub detail_scroll: u16,
     /// Scroll of the signatures pane.
@@ -441,7 +477,8 @@ pub struct App {
     pub gc_height: Cell<usize>,
     in_key: bool,
     view_dirty: bool,
-    last_rebuild: Option<Instant>,
+    /// When the list was last rebuilt (read by the reducer tests).
+    pub(super) last_rebuild: Option<Instant>,
     rebuild_cost: Duration,
     stats: Option<(u64, Arc<(Totals, Problems)>)>,
 }
@@ -465,7 +502,6 @@ impl App {
             overlay: Overlay::None,
             filter_input: None,
             detail: None,
-            detail_loading: false,
             detail_scroll: 0,
             sig_scroll: 0,
             overview_scroll: 0,
@@ -528,7 +564,10 @@ impl App {
 
     /// Any job (other than scans) still running.
     pub fn running_jobs(&self) -> usize {
-        self.jobs.iter().filter(|j| j.is_running()).count()
+        self.jobs
+            .iter()
+            .filter(|j| j.is_running() && j.kind != crate::jobs::JobKind::Scan)
+            .count()
     }
 
     fn notify(&mut self, level: Level, text: impl Into<String>) {
@@ -608,7 +647,6 @@ impl App {
                         self.sig_scroll = 0;
                     }
                     self.detail = Some(Arc::new(*d));
-                    self.detail_loading = false;
                 }
             }
             Msg::JobStarted(h) => {
@@ -617,8 +655,12 @@ impl App {
                 self.job_cursor = self.jobs.len() - 1;
             }
             Msg::Job(JobEvent::Progress(_)) => {
-                self.view_dirty = true;
-                self.maybe_rebuild(&mut fx, false);
+                // The jobs pane redraws anyway; the list is rebuilt only when the job has
+                // changed the index (a verdict, a deletion), not on every progress tick.
+                if self.view.is_stale(&self.idx()) {
+                    self.view_dirty = true;
+                    self.maybe_rebuild(&mut fx, false);
+                }
             }
             Msg::Job(JobEvent::Finished(id, state)) => {
                 if let Some(j) = self.jobs.iter().find(|j| j.id == id) {
@@ -654,6 +696,25 @@ impl App {
             Msg::Saved(Ok(_)) => {}
             Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
             Msg::Copied(Ok(())) => {}
+            Msg::DeletePlanned(p) => {
+                let DeleteProposal { plan, lines } = *p;
+                if self
+                    .notice
+                    .as_ref()
+                    .is_some_and(|n| n.text.starts_with("planning the deletion"))
+                {
+                    self.notice = None;
+                }
+                self.overlay = Overlay::Confirm(Confirm {
+                    title: "Delete from the cache".into(),
+                    lines,
+                    yes_label: "Delete".into(),
+                    yes_selected: false,
+                    scroll: 0,
+                    destructive: true,
+                    then: Confirmed::Delete(Box::new(plan)),
+                });
+            }
             Msg::GcPlanned(r) => {
                 self.gc_planning = false;
                 match r {
@@ -769,9 +830,6 @@ impl App {
     }
 
     fn request_detail(&mut self, id: RowId, fx: &mut Vec<Effect>) {
-        if self.detail.as_ref().is_none_or(|d| d.id != id) {
-            self.detail_loading = true;
-        }
         fx.push(Effect::LoadDetail(id));
     }
 
@@ -1274,7 +1332,7 @@ impl App {
             }
             Action::Delete => {
                 let ids = self.targets();
-                self.confirm_delete(ids);
+                self.confirm_delete(ids, fx);
             }
             Action::CancelJob => {
                 let job = if self.focus == Focus::Jobs {
@@ -1352,61 +1410,25 @@ impl App {
     }
 
     /// The plan always includes the referrers (transitively), listed first, so that nothing
-    /// left behind is broken.
-    fn confirm_delete(&mut self, ids: Vec<RowId>) {
+    /// left behind is broken. It is made off the UI thread; [`Msg::DeletePlanned`] opens the
+    /// confirmation.
+    fn confirm_delete(&mut self, ids: Vec<RowId>, fx: &mut Vec<Effect>) {
         if ids.is_empty() {
             self.notify(Level::Info, "nothing selected to delete");
             return;
         }
-        let (plan, lines) = {
-            let idx = self.idx();
-            if !idx.nars_listed {
-                drop(idx);
-                self.notify(
-                    Level::Warn,
-                    "wait for the scan to list the NARs before deleting",
-                );
-                return;
-            }
-            let plan = crate::jobs::delete::plan(&idx, &ids, true);
-            let mut lines = Vec::new();
-            if !plan.cascaded.is_empty() {
-                lines.push(format!(
-                    "{} path(s) reference these and go too:",
-                    plan.cascaded.len()
-                ));
-                let names = sample_names(plan.cascaded.iter().copied(), 500, |r| idx.base_name(r));
-                lines.extend(names.iter().map(|name| format!("  + {name}")));
-                lines.push(String::new());
-            }
-            lines.push(format!(
-                "Delete {} narinfo(s), {} NAR(s) ({}) and {} listing(s) in {} request(s):",
-                plan.narinfos(),
-                plan.nar_keys.len(),
-                human(plan.nar_bytes),
-                plan.ls_keys.len(),
-                plan.requests()
-            ));
-            let rows: Vec<RowId> = plan.rows().collect();
-            let names = sample_names(rows.iter().copied(), 500, |r| idx.base_name(r));
-            lines.extend(names.iter().map(|name| format!("  - {name}")));
-            if rows.len() > 500 {
-                lines.push(format!("  … and {} more", rows.len() - 500));
-            }
-            for k in &plan.shared_nars {
-                lines.push(format!("  kept: {k} (shared with a remaining path)"));
-            }
-            (plan, lines)
-        };
-        self.overlay = Overlay::Confirm(Confirm {
-            title: "Delete from the cache".into(),
-            lines,
-            yes_label: "Delete".into(),
-            yes_selected: false,
-            scroll: 0,
-            destructive: true,
-            then: Confirmed::Delete(Box::new(plan)),
-        });
+        if !self.idx().nars_listed {
+            self.notify(
+                Level::Warn,
+                "wait for the scan to list the NARs before deleting",
+            );
+            return;
+        }
+        self.notify(
+            Level::Info,
+            format!("planning the deletion of {} path(s)…", ids.len()),
+        );
+        fx.push(Effect::PlanDelete(ids));
     }
 
     fn confirm_verify(&mut self, ids: Vec<RowId>) {
@@ -1702,7 +1724,7 @@ impl App {
                 if mutating == Action::Sign {
                     self.confirm_sign(ids);
                 } else {
-                    self.confirm_delete(ids);
+                    self.confirm_delete(ids, fx);
                 }
             }
             "push" => {
@@ -1867,9 +1889,7 @@ impl App {
 }
 
 /// Sizes as humans read them (binary units).
-pub fn human(n: u64) -> String {
-    humansize::format_size(n, humansize::BINARY)
-}
+pub use crate::human_size as human;
 
 /// An age: `42s`, `5m`, `3h`, `12d`, `2y`.
 pub fn age(now: SystemTime, then: Option<SystemTime>) -> String {

@@ -102,16 +102,18 @@ pub async fn load(
             let info = NarInfo::parse(&t, &origin).map_err(|e| e.to_string());
             (Some(t), info)
         }
+        // One GET: the text shown is the decoded narinfo, and it is what is judged.
         None => match cache.store().get(&key).await {
-            Ok(Some(obj)) => {
-                let t = String::from_utf8_lossy(&obj.bytes).into_owned();
-                let info = cache
-                    .fetch_narinfo(&key)
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|o| o.map(|(_, i)| i).ok_or_else(|| format!("{origin}: gone")));
-                (Some(t), info)
-            }
+            Ok(Some(obj)) => match cache.narinfo_plain(&key, &obj) {
+                Ok(plain) => {
+                    let info = NarInfo::parse_bytes(&plain, &origin).map_err(|e| e.to_string());
+                    (Some(String::from_utf8_lossy(&plain).into_owned()), info)
+                }
+                Err(e) => (
+                    Some(String::from_utf8_lossy(&obj.bytes).into_owned()),
+                    Err(e.to_string()),
+                ),
+            },
             Ok(None) => (None, Err(format!("{origin}: no such narinfo in the cache"))),
             Err(e) => (None, Err(e.to_string())),
         },

@@ -44,13 +44,7 @@ pub fn log_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NARSCOPE_LOG_FILE") {
         return Some(PathBuf::from(p));
     }
-    let base = match std::env::var_os("NARSCOPE_CACHE_DIR") {
-        Some(p) => PathBuf::from(p),
-        None => directories::ProjectDirs::from("", "", "narscope")?
-            .cache_dir()
-            .to_path_buf(),
-    };
-    Some(base.join("narscope.log"))
+    Some(crate::index::file::cache_base()?.join("narscope.log"))
 }
 
 #[cfg(test)]

@@ -204,6 +204,14 @@ impl Runtime {
                 }
             }
             Effect::Copy(text) => self.copies.push(text),
+            Effect::PlanDelete(ids) => {
+                let (index, tx) = (self.opened.index.clone(), self.tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    let idx = index.read().unwrap_or_else(|e| e.into_inner());
+                    let p = super::app::propose_delete(&idx, &ids);
+                    let _ = tx.send(Msg::DeletePlanned(Box::new(p)));
+                });
+            }
             Effect::PlanGc(req) => {
                 let (store, index, tx) = (
                     self.cache.store().clone(),

@@ -88,6 +88,10 @@ impl Fixture {
     async fn send(&mut self, msg: Msg) -> Vec<Effect> {
         let fx = self.app.update(msg);
         for f in &fx {
+            if let Effect::PlanDelete(ids) = f {
+                let p = super::app::propose_delete(&self.app.idx(), ids);
+                self.app.update(Msg::DeletePlanned(Box::new(p)));
+            }
             if let Effect::LoadDetail(id) = f {
                 let d = detail::load(
                     self.cache.clone(),
@@ -259,6 +263,47 @@ async fn overview_jobs_help_confirm_and_inputs() {
     f.key(':').await;
     f.keys("sort size").await;
     snap("command_line_80x24", &f.app, 80, 24);
+}
+
+#[tokio::test]
+async fn quitting_asks_while_a_job_runs_but_not_for_the_scan() {
+    let runner = crate::jobs::Runner::new();
+    let notify: crate::jobs::JobNotify = Arc::new(|_| {});
+    let idle = |job: Arc<crate::jobs::JobHandle>, _| async move {
+        job.cancel.cancelled().await;
+        Ok(())
+    };
+    let mut f = fixture().await;
+    let scan = runner.spawn(crate::jobs::JobKind::Scan, "scan", notify.clone(), idle);
+    f.app.update(Msg::ScanStarted(
+        Arc::new(ScanProgress::default()),
+        scan.clone(),
+    ));
+    assert_eq!(f.app.running_jobs(), 0);
+    let fx = f.key('q').await;
+    assert!(fx.iter().any(|e| matches!(e, Effect::Quit)), "{fx:?}");
+    scan.cancel.cancel();
+
+    let mut f = fixture().await;
+    let push = runner.spawn(crate::jobs::JobKind::Push, "push", notify, idle);
+    f.app.update(Msg::JobStarted(push.clone()));
+    assert_eq!(f.app.running_jobs(), 1);
+    let fx = f.key('q').await;
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Quit)), "{fx:?}");
+    assert!(matches!(f.app.overlay, Overlay::Confirm(_)));
+    push.cancel.cancel();
+}
+
+#[tokio::test]
+async fn job_progress_rebuilds_the_list_only_when_the_index_changed() {
+    let mut f = fixture().await;
+    let before = f.app.last_rebuild;
+    assert!(before.is_some());
+    f.send(Msg::Job(crate::jobs::JobEvent::Progress(1))).await;
+    assert_eq!(f.app.last_rebuild, before, "nothing changed: no rebuild");
+    f.app.index.write().unwrap().generation += 1;
+    f.send(Msg::Job(crate::jobs::JobEvent::Progress(1))).await;
+    assert_ne!(f.app.last_rebuild, before, "the index changed: rebuilt");
 }
 
 #[tokio::test]
@@ -727,7 +772,11 @@ async fn an_empty_cache_and_a_running_scan_explain_themselves() {
 async fn delete_plans_first_cascades_referrers_and_is_read_only_aware() {
     let mut f = fixture().await;
     f.select("glibc-2.40-66").await;
-    assert!(f.key('D').await.is_empty());
+    let fx = f.key('D').await;
+    assert!(
+        matches!(&fx[..], [Effect::PlanDelete(ids)] if ids.len() == 1),
+        "{fx:?}"
+    );
     let Overlay::Confirm(c) = &f.app.overlay else {
         panic!("no plan shown: {:?}", f.app.overlay)
     };

@@ -267,7 +267,7 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
     } else if let Some(Err(_)) = &app.last_scan {
         spans.push(Span::styled(" │ scan failed", app.theme.fg("status_error")));
     }
-    let running = app.running_jobs() - usize::from(app.scanning).min(app.running_jobs());
+    let running = app.running_jobs();
     if running > 0 {
         spans.push(Span::raw(format!(" │ {running} job(s)")));
     }
@@ -365,11 +365,14 @@ fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, areas: &mut A
     areas.list_rows_top = inner.y + 1;
     if rows.is_empty() {
         let msg = if app.scanning {
-            "loading…"
+            "loading…".to_string()
         } else if app.view.query.is_empty() && app.view.status == StatusFilter::All {
-            "no narinfos in this cache"
+            "no narinfos in this cache".to_string()
         } else {
-            "no paths match the filters (esc clears them)"
+            format!(
+                "no paths match the filters ({} clears them)",
+                app.keymap.first(Mode::Normal, Action::ClearFilter)
+            )
         };
         buf.set_string(inner.x + 3, inner.y + 1, msg, app.theme.fg("dim"));
         return;
@@ -1038,7 +1041,10 @@ fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
             Span::raw(input.text.clone()),
             Span::styled("█", app.theme.fg("dim")),
             Span::styled(
-                "   enter keep · esc clear · ctrl-x fuzzy",
+                format!(
+                    "   enter keep · esc clear · {} fuzzy",
+                    app.keymap.first(Mode::Normal, Action::ToggleFuzzy)
+                ),
                 app.theme.fg("dim"),
             ),
         ]);
@@ -1132,6 +1138,10 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled("Command line (:)", bold));
+    let gc_hint = format!(
+        "({} plans with the defaults)",
+        app.keymap.first(Mode::Normal, Action::Gc)
+    );
     for (c, d) in [
         (
             "sort name|size|stored|age|verdict [asc|desc]",
@@ -1162,10 +1172,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
             "gc [--grace D] [--keep-younger-than D]",
             "plan a garbage collection",
         ),
-        (
-            "   [--roots-file F] [--allow-no-roots]",
-            "(C plans with the defaults)",
-        ),
+        ("   [--roots-file F] [--allow-no-roots]", gc_hint.as_str()),
         (
             "pin add NAME [PATH…]",
             "pin paths (default: marked/selected)",
@@ -1179,7 +1186,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     ] {
         lines.push(Line::from(vec![
             Span::styled(format!("  :{c:<46}"), app.theme.fg("border_focused")),
-            Span::raw(d),
+            Span::raw(d.to_string()),
         ]));
     }
     lines.push(Line::raw(""));
@@ -1237,7 +1244,11 @@ fn draw_help(buf: &mut Buffer, area: Rect, app: &App, scroll: usize) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(app.theme.border(true))
-        .title(format!(" Help: {close} closes, j/k scroll "));
+        .title(format!(
+            " Help: {close} closes, {}/{} scroll ",
+            app.keymap.first(Mode::Help, Action::Down),
+            app.keymap.first(Mode::Help, Action::Up)
+        ));
     let inner = block.inner(r);
     block.render(r, buf);
     let lines = help_lines(app);
