@@ -125,6 +125,19 @@ fn closure(g: &Graph, roots: &[usize]) -> BTreeSet<usize> {
     seen
 }
 
+/// Copy the tree `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (p, q) = (e.path(), to.join(e.file_name()));
+        if p.is_dir() {
+            copy_tree(&p, &q);
+        } else {
+            std::fs::copy(&p, &q).unwrap();
+        }
+    }
+}
+
 /// Make every file under `dir` `age` old.
 fn age_files(dir: &Path, age: Duration) {
     let t = SystemTime::now() - age;
@@ -371,13 +384,57 @@ fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
         "keep",
         &[g.paths[2999].to_absolute(), g.paths[1500].to_absolute()],
     );
-    let mut child = narscope(&["gc", &url, "--yes", "--no-config"], &state)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    let _ = child.kill();
-    let _ = child.wait();
+    // Kill the gc at a moment when it has deleted some garbage but not all: a copy of the
+    // cache is restored for each try, and the moment is found by bisection (the deletion
+    // window depends on the machine).
+    let pristine = tmp.path().join("pristine");
+    copy_tree(&dir, &pristine);
+    let (total, keep) = (g.paths.len(), closure(&g, &roots).len());
+    let kill_after = |ms: u64| -> usize {
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_tree(&pristine, &dir);
+        age_files(&dir, Duration::from_secs(86_400));
+        let mut child = narscope(&["gc", &url, "--yes", "--no-config"], &state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = contents(&url, &state, &[]).len();
+        assert!(
+            n >= keep,
+            "killed after {ms} ms: only {n} of the {keep} kept paths are left"
+        );
+        n
+    };
+    let (mut lo, mut hi) = (0u64, None::<u64>);
+    let mut ms = 200;
+    let mut midway = None;
+    for _ in 0..16 {
+        let n = kill_after(ms);
+        if n == total {
+            lo = ms;
+        } else if n == keep {
+            hi = Some(ms);
+        } else {
+            eprintln!("killed mid-deletion after {ms} ms: {n} of {total} paths left");
+            midway = Some(n);
+            break;
+        }
+        ms = match hi {
+            None => ms * 2,
+            Some(h) => (lo + h) / 2,
+        };
+        if hi.is_some_and(|h| h - lo < 5) {
+            break;
+        }
+    }
+    assert!(
+        midway.is_some(),
+        "no kill landed mid-deletion (last: nothing deleted at {lo} ms, all at {hi:?} ms)"
+    );
     // Whatever was done: every remaining narinfo has its NAR and its references.
     let mut v = narscope(
         &[

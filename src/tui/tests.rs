@@ -1067,3 +1067,40 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
     assert!(fx.is_empty());
     assert!(f.app.notice.as_ref().unwrap().text.contains("read-only"));
 }
+
+#[tokio::test]
+async fn details_read_an_unindexed_narinfo_once_and_show_it_decoded() {
+    let f = fixture().await;
+    let id = f.find("hello-2.12.1");
+    let indexed = detail::load(f.cache.clone(), f.app.index.clone(), f.keys.clone(), id).await;
+    let (key, plain) = {
+        let mut idx = f.app.index.write().unwrap();
+        let key = idx.narinfo_key(id);
+        let plain = idx
+            .read_text(id)
+            .unwrap()
+            .expect("the scan stores the text");
+        // As if the index held no text for the row: Details must read the cache.
+        idx.rows_mut()[id as usize].text.len = 0;
+        (key, plain)
+    };
+    // The cache stores it xz-compressed, which Nix reads too.
+    let mut packed = Vec::new();
+    crate::compression::compress_all(
+        crate::compression::Compression::Xz,
+        None,
+        plain.as_bytes(),
+        &mut packed,
+    )
+    .unwrap();
+    assert_ne!(packed, plain.as_bytes());
+    f.cache
+        .store()
+        .put(&key, packed.into(), &crate::storage::PutOptions::default())
+        .await
+        .unwrap();
+    let d = detail::load(f.cache.clone(), f.app.index.clone(), f.keys.clone(), id).await;
+    assert_eq!(d.text.as_deref(), Some(plain.as_str()), "decoded text");
+    assert!(d.info.is_ok(), "{:?}", d.info);
+    assert_eq!(d.status, indexed.status, "judged as when indexed");
+}
