@@ -46,7 +46,12 @@ pub struct PushOptions {
 /// Paths in flight by default: twice the cores, so that uploads and disk waits overlap
 /// packing, which runs on at most one path per core.
 pub fn default_concurrency() -> usize {
-    2 * std::thread::available_parallelism()
+    2 * cores()
+}
+
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
 }
@@ -384,10 +389,7 @@ pub async fn push(
     let todo = Arc::new(todo);
     // Paths in flight may wait on the disk or the network; only one per core packs (reads,
     // hashes, compresses) at a time, so they never fight over the CPU and its caches.
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let packers = Arc::new(tokio::sync::Semaphore::new(cores));
+    let packers = Arc::new(tokio::sync::Semaphore::new(cores()));
     let buffers = Arc::new(Buffers::default());
     for level in levels(&todo) {
         let results = futures::stream::iter(level)
@@ -470,9 +472,7 @@ async fn push_one(
     // When `pack` streams, big NARs are compressed on every core, small ones on this thread
     // (several paths are packed at once anyway).
     let threads = if lp.nar_size >= 8 << 20 {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1)
+        cores() as u32
     } else {
         0
     };
