@@ -7,11 +7,15 @@
 //!    3:1 compressible) to a file:// cache, `narscope push` against `nix copy --to`, both
 //!    with zstd (NARSCOPE_BENCH_COMPRESSION), medians of 3 interleaved runs. narscope runs
 //!    twice: as it is (every file fsync'd before its rename) and with NARSCOPE_FSYNC=0, which
-//!    writes as `nix copy` does.
+//!    writes as `nix copy` does. Both tools also push from a cold page cache (the
+//!    closure's files dropped from it before each run), as when pushing what was built a
+//!    while ago.
 //! 2. Pull: the same closure back from the file:// cache, `narscope pull -r --to DIR`
 //!    (download, decompress, verify, unpack) against `nix copy --from` (the same into the
 //!    store), medians of 3.
 //! 3. Sign: 100,000 narinfos (NARSCOPE_BENCH_SIGN_PATHS) on Garage over loopback.
+//!
+//! NARSCOPE_BENCH_PUSH_MB=0 skips parts 1 and 2.
 //!
 //! Needs Nix (Debian's nix-bin) and Garage.
 
@@ -64,6 +68,26 @@ fn timed(mut c: Command) -> Duration {
     t.elapsed()
 }
 
+/// Drop the page cache of every file under `paths`, as if they had been built long ago: the
+/// next reader waits on the disk.
+fn evict(paths: &[String]) {
+    let mut stack: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+        } else if meta.is_file()
+            && let Ok(f) = std::fs::File::open(&p)
+        {
+            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+        }
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -113,9 +137,10 @@ fn mb(bytes: u64, d: Duration) -> f64 {
 fn main() {
     let bin = env!("CARGO_BIN_EXE_narscope");
     println!("narscope jobs benchmark: {}", common::machine());
-    let root = tempfile::tempdir().unwrap();
-    let conf = root.path().join("conf");
-    let xdg = root.path().join("xdg");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let conf = root.join("conf");
+    let xdg = root.join("xdg");
     std::fs::create_dir_all(&conf).unwrap();
     let total_mb: usize = std::env::var("NARSCOPE_BENCH_PUSH_MB")
         .ok()
@@ -123,67 +148,7 @@ fn main() {
         .unwrap_or(600);
     let comp = std::env::var("NARSCOPE_BENCH_COMPRESSION").unwrap_or_else(|_| "zstd".into());
 
-    // A closure shaped like a real one: NARSCOPE_BENCH_PATHS (default 60) content-addressed
-    // directories whose sizes fall geometrically (a few large, many small), and a top path.
-    let npaths: usize = std::env::var("NARSCOPE_BENCH_PATHS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
-        .max(1);
-    let tag = common::random_hex(4);
-    let mut leaves = Vec::new();
-    let t = Instant::now();
-    let weights: Vec<f64> = (0..npaths).map(|i| 0.93f64.powi(i as i32)).collect();
-    let wsum: f64 = weights.iter().sum();
-    for (i, w) in weights.iter().enumerate() {
-        let bytes = ((total_mb * 1_000_000) as f64 * w / wsum) as usize;
-        let d = root.path().join(format!("leaf-{tag}-{i}"));
-        std::fs::create_dir_all(d.join("lib")).unwrap();
-        let sizes = [bytes / 2, bytes / 4, bytes / 8, bytes / 8];
-        for (j, s) in sizes.iter().enumerate() {
-            std::fs::write(
-                d.join(format!("lib/part{j}.so")),
-                content(*s, (i * 10 + j) as u64 + 1),
-            )
-            .unwrap();
-        }
-        std::fs::write(d.join("README"), format!("leaf {i} of {tag}\n")).unwrap();
-        let mut c = nix("nix-store", &conf, &xdg);
-        c.arg("--add").arg(&d);
-        leaves.push(ok(c));
-        let _ = std::fs::remove_dir_all(&d);
-    }
-    let list = leaves
-        .iter()
-        .map(|l| format!("(builtins.storePath \"{l}\")"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let expr = format!(
-        "derivation {{ name = \"bench-top-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; \
-         args = [ \"-c\" \"echo ${{toString [ {list} ]}} > $out\" ]; }}"
-    );
-    let mut b = nix("nix-build", &conf, &xdg);
-    b.args(["--no-out-link", "-E", &expr]);
-    let top = ok(b);
-    let nar_bytes: u64 = {
-        let mut c = nix("nix", &conf, &xdg);
-        c.args(["path-info", "--json", "-r", &top]);
-        let v: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|p| p["narSize"].as_u64())
-            .sum()
-    };
-    println!(
-        "closure: {} paths, {:.0} MB of NAR, made in {:.1} s; compression {comp}",
-        npaths + 1,
-        nar_bytes as f64 / 1e6,
-        t.elapsed().as_secs_f64()
-    );
-
-    // Push.
-    let keyd = root.path().join("keys");
+    let keyd = root.join("keys");
     std::fs::create_dir_all(&keyd).unwrap();
     let sk = keyd.join("k.sec");
     let pk = keyd.join("k.pub");
@@ -200,122 +165,12 @@ fn main() {
         c
     });
     let pk = std::fs::read_to_string(&pk).unwrap().trim().to_string();
-    let mut ours = Vec::new();
-    let mut ours_nofsync = Vec::new();
-    let mut theirs = Vec::new();
-    let mut last_cache = PathBuf::new();
-    let push = |dir: &Path, fsync: bool| {
-        let mut c = Command::new(bin);
-        c.args([
-            "push",
-            &format!("file://{}", dir.display()),
-            &top,
-            "--key-file",
-            sk.to_str().unwrap(),
-            "--compression",
-            &comp,
-        ]);
-        c.env("NIX_CONFIG", NIX_CONFIG).env("NIX_REMOTE", "");
-        if !fsync {
-            c.env("NARSCOPE_FSYNC", "0");
-        }
-        c
-    };
-    for r in 0..3 {
-        let a = root.path().join(format!("nix-cache-{r}"));
-        let mut c = nix("nix", &conf, &xdg);
-        c.args([
-            "copy",
-            "--to",
-            &format!(
-                "file://{}?compression={comp}&secret-key={}",
-                a.display(),
-                sk.display()
-            ),
-            &top,
-        ]);
-        theirs.push(timed(c));
-        let _ = std::fs::remove_dir_all(&a);
-        let nd = root.path().join(format!("ns-nofsync-{r}"));
-        ours_nofsync.push(timed(push(&nd, false)));
-        let _ = std::fs::remove_dir_all(&nd);
-        let bdir = root.path().join(format!("ns-cache-{r}"));
-        ours.push(timed(push(&bdir, true)));
-        if r < 2 {
-            let _ = std::fs::remove_dir_all(&bdir);
-        } else {
-            last_cache = bdir;
-        }
-    }
-    let (o, n, t) = (median(ours), median(ours_nofsync), median(theirs));
-    println!(
-        "push  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        o.as_secs_f64(),
-        mb(nar_bytes, o),
-        t.as_secs_f64(),
-        mb(nar_bytes, t),
-        t.as_secs_f64() / o.as_secs_f64()
-    );
-    println!(
-        "push  narscope without fsync, as nix copy writes (NARSCOPE_FSYNC=0) {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        n.as_secs_f64(),
-        mb(nar_bytes, n),
-        t.as_secs_f64() / n.as_secs_f64()
-    );
 
-    // Pull, from narscope's cache (Nix accepts it: that is what the interop tests check).
-    let url = format!("file://{}", last_cache.display());
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    for r in 0..3 {
-        // Remove the closure from the local store (with whatever refers to it, the .drv
-        // included), so that `nix copy --from` really copies.
-        for p in std::iter::once(&top).chain(&leaves) {
-            let mut q = nix("nix-store", &conf, &xdg);
-            q.args(["-q", "--referrers-closure", p]);
-            let Ok(out) = q.output() else { continue };
-            let all = String::from_utf8_lossy(&out.stdout).into_owned();
-            let mut d = nix("nix-store", &conf, &xdg);
-            d.arg("--delete").args(all.lines());
-            let _ = d.output();
-        }
-        assert!(!Path::new(&top).exists(), "{top} is still in the store");
-        let mut c = nix("nix", &conf, &xdg);
-        c.args([
-            "copy",
-            "--from",
-            &url,
-            "--option",
-            "trusted-public-keys",
-            &pk,
-            &top,
-        ]);
-        theirs.push(timed(c));
-        let out = root.path().join(format!("pulled-{r}"));
-        let mut c = Command::new(bin);
-        c.args([
-            "pull",
-            &url,
-            &top,
-            "-r",
-            "--to",
-            out.to_str().unwrap(),
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ]);
-        ours.push(timed(c));
-        let _ = std::fs::remove_dir_all(&out);
+    if total_mb > 0 {
+        push_and_pull(bin, root, &conf, &xdg, total_mb, &comp, &sk, &pk);
+    } else {
+        println!("NARSCOPE_BENCH_PUSH_MB=0: skipping push and pull");
     }
-    let (o, t) = (median(ours), median(theirs));
-    println!(
-        "pull  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --from {:>4.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        o.as_secs_f64(),
-        mb(nar_bytes, o),
-        t.as_secs_f64(),
-        mb(nar_bytes, t),
-        t.as_secs_f64() / o.as_secs_f64()
-    );
 
     // Sign on Garage.
     let n: usize = std::env::var("NARSCOPE_BENCH_SIGN_PATHS")
@@ -327,7 +182,7 @@ fn main() {
         return;
     };
     g.set_env();
-    let dir = root.path().join("sign-src");
+    let dir = root.join("sign-src");
     let k1 = narscope::nix::SecretKey::generate("old-1").unwrap();
     narscope::demo::write_synthetic_cache(&dir, n, &k1).unwrap();
     let bucket = g.fresh_bucket();
@@ -368,4 +223,227 @@ fn upload(dir: &Path, url: &str) {
         })
         .collect();
     synthetic::put_all(url, objects);
+}
+
+/// Parts 1 and 2: push and pull, each against Nix.
+#[allow(clippy::too_many_arguments)]
+fn push_and_pull(
+    bin: &str,
+    root: &Path,
+    conf: &Path,
+    xdg: &Path,
+    total_mb: usize,
+    comp: &str,
+    sk: &Path,
+    pk: &str,
+) {
+    // A closure shaped like a real one: NARSCOPE_BENCH_PATHS (default 60) content-addressed
+    // directories whose sizes fall geometrically (a few large, many small), and a top path.
+    let npaths: usize = std::env::var("NARSCOPE_BENCH_PATHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+        .max(1);
+    let tag = common::random_hex(4);
+    let mut leaves = Vec::new();
+    let t = Instant::now();
+    let weights: Vec<f64> = (0..npaths).map(|i| 0.93f64.powi(i as i32)).collect();
+    let wsum: f64 = weights.iter().sum();
+    for (i, w) in weights.iter().enumerate() {
+        let bytes = ((total_mb * 1_000_000) as f64 * w / wsum) as usize;
+        let d = root.join(format!("leaf-{tag}-{i}"));
+        std::fs::create_dir_all(d.join("lib")).unwrap();
+        let sizes = [bytes / 2, bytes / 4, bytes / 8, bytes / 8];
+        for (j, s) in sizes.iter().enumerate() {
+            std::fs::write(
+                d.join(format!("lib/part{j}.so")),
+                content(*s, (i * 10 + j) as u64 + 1),
+            )
+            .unwrap();
+        }
+        std::fs::write(d.join("README"), format!("leaf {i} of {tag}\n")).unwrap();
+        let mut c = nix("nix-store", conf, xdg);
+        c.arg("--add").arg(&d);
+        leaves.push(ok(c));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    let list = leaves
+        .iter()
+        .map(|l| format!("(builtins.storePath \"{l}\")"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let expr = format!(
+        "derivation {{ name = \"bench-top-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; \
+         args = [ \"-c\" \"echo ${{toString [ {list} ]}} > $out\" ]; }}"
+    );
+    let mut b = nix("nix-build", conf, xdg);
+    b.args(["--no-out-link", "-E", &expr]);
+    let top = ok(b);
+    let nar_bytes: u64 = {
+        let mut c = nix("nix", conf, xdg);
+        c.args(["path-info", "--json", "-r", &top]);
+        let v: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["narSize"].as_u64())
+            .sum()
+    };
+    println!(
+        "closure: {} paths, {:.0} MB of NAR, made in {:.1} s; compression {comp}",
+        npaths + 1,
+        nar_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Push.
+    let mut ours = Vec::new();
+    let mut ours_nofsync = Vec::new();
+    let mut theirs = Vec::new();
+    let mut last_cache = PathBuf::new();
+    let push = |dir: &Path, fsync: bool| {
+        let mut c = Command::new(bin);
+        c.args([
+            "push",
+            &format!("file://{}", dir.display()),
+            &top,
+            "--key-file",
+            sk.to_str().unwrap(),
+            "--compression",
+            comp,
+        ]);
+        c.env("NIX_CONFIG", NIX_CONFIG).env("NIX_REMOTE", "");
+        if !fsync {
+            c.env("NARSCOPE_FSYNC", "0");
+        }
+        c
+    };
+    let closure_paths: Vec<String> = {
+        let mut c = nix("nix-store", conf, xdg);
+        c.args(["-qR", &top]);
+        ok(c).lines().map(str::to_string).collect()
+    };
+    let nix_copy = |dir: &Path| {
+        let mut c = nix("nix", conf, xdg);
+        c.args([
+            "copy",
+            "--to",
+            &format!(
+                "file://{}?compression={comp}&secret-key={}",
+                dir.display(),
+                sk.display()
+            ),
+            &top,
+        ]);
+        c
+    };
+    let (mut ours_cold, mut theirs_cold) = (Vec::new(), Vec::new());
+    for r in 0..3 {
+        // Cold: the closure's files are read from the disk, as when pushing what was built
+        // a while ago.
+        let a = root.join(format!("nix-cold-{r}"));
+        let c = nix_copy(&a);
+        let _ = Command::new("sync").status();
+        evict(&closure_paths);
+        theirs_cold.push(timed(c));
+        let _ = std::fs::remove_dir_all(&a);
+        let nd = root.join(format!("ns-cold-{r}"));
+        let _ = Command::new("sync").status();
+        evict(&closure_paths);
+        ours_cold.push(timed(push(&nd, true)));
+        let _ = std::fs::remove_dir_all(&nd);
+        // Warm: the closure is in the page cache (the cold runs just read it).
+        let a = root.join(format!("nix-cache-{r}"));
+        let c = nix_copy(&a);
+        theirs.push(timed(c));
+        let _ = std::fs::remove_dir_all(&a);
+        let nd = root.join(format!("ns-nofsync-{r}"));
+        ours_nofsync.push(timed(push(&nd, false)));
+        let _ = std::fs::remove_dir_all(&nd);
+        let bdir = root.join(format!("ns-cache-{r}"));
+        ours.push(timed(push(&bdir, true)));
+        if r < 2 {
+            let _ = std::fs::remove_dir_all(&bdir);
+        } else {
+            last_cache = bdir;
+        }
+    }
+    let (o, n, t) = (median(ours), median(ours_nofsync), median(theirs));
+    let (oc, tc) = (median(ours_cold), median(theirs_cold));
+    println!(
+        "push  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
+        o.as_secs_f64(),
+        mb(nar_bytes, o),
+        t.as_secs_f64(),
+        mb(nar_bytes, t),
+        t.as_secs_f64() / o.as_secs_f64()
+    );
+    println!(
+        "push  narscope without fsync, as nix copy writes (NARSCOPE_FSYNC=0) {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
+        n.as_secs_f64(),
+        mb(nar_bytes, n),
+        t.as_secs_f64() / n.as_secs_f64()
+    );
+    println!(
+        "push  from a cold page cache: narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
+        oc.as_secs_f64(),
+        mb(nar_bytes, oc),
+        tc.as_secs_f64(),
+        mb(nar_bytes, tc),
+        tc.as_secs_f64() / oc.as_secs_f64()
+    );
+
+    // Pull, from narscope's cache (Nix accepts it: that is what the interop tests check).
+    let url = format!("file://{}", last_cache.display());
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for r in 0..3 {
+        // Remove the closure from the local store (with whatever refers to it, the .drv
+        // included), so that `nix copy --from` really copies.
+        for p in std::iter::once(&top).chain(&leaves) {
+            let mut q = nix("nix-store", conf, xdg);
+            q.args(["-q", "--referrers-closure", p]);
+            let Ok(out) = q.output() else { continue };
+            let all = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut d = nix("nix-store", conf, xdg);
+            d.arg("--delete").args(all.lines());
+            let _ = d.output();
+        }
+        assert!(!Path::new(&top).exists(), "{top} is still in the store");
+        let mut c = nix("nix", conf, xdg);
+        c.args([
+            "copy",
+            "--from",
+            &url,
+            "--option",
+            "trusted-public-keys",
+            pk,
+            &top,
+        ]);
+        theirs.push(timed(c));
+        let out = root.join(format!("pulled-{r}"));
+        let mut c = Command::new(bin);
+        c.args([
+            "pull",
+            &url,
+            &top,
+            "-r",
+            "--to",
+            out.to_str().unwrap(),
+            "--no-config",
+            "--trusted-key",
+            pk,
+        ]);
+        ours.push(timed(c));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let (o, t) = (median(ours), median(theirs));
+    println!(
+        "pull  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --from {:>4.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
+        o.as_secs_f64(),
+        mb(nar_bytes, o),
+        t.as_secs_f64(),
+        mb(nar_bytes, t),
+        t.as_secs_f64() / o.as_secs_f64()
+    );
 }

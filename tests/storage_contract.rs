@@ -496,6 +496,46 @@ async fn s3s_contract() {
     .await;
 }
 
+/// On a server that honours write conditions (s3s-fs), the lean PUT reports a failed one as
+/// the SDK does, writes nothing, and swaps on the right ETag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3s_lean_put_keeps_write_conditions() {
+    let srv = common::s3s::start().await;
+    let opts = test_opts().with_static_credentials(&srv.access_key, &srv.secret_key);
+    let lean = S3Store::connect(s3_url(&srv.url_for(&srv.bucket, "")), opts)
+        .await
+        .unwrap();
+    let k = "2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c.narinfo";
+    let first = lean
+        .put(k, "one\n".into(), &cond(PutCondition::IfNoneMatch))
+        .await
+        .unwrap();
+    let e = lean
+        .put(k, "two\n".into(), &cond(PutCondition::IfNoneMatch))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, StoreErrorKind::PreconditionFailed, "{e}");
+    assert!(e.to_string().contains(k), "{e}");
+    let e = lean
+        .put(
+            k,
+            "three\n".into(),
+            &cond(PutCondition::IfMatch("\"0000\"".into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, StoreErrorKind::PreconditionFailed, "{e}");
+    assert_eq!(lean.get(k).await.unwrap().unwrap().bytes, "one\n");
+    let etag = first.etag.expect("an ETag");
+    lean.put(k, "four\n".into(), &cond(PutCondition::IfMatch(etag)))
+        .await
+        .unwrap();
+    assert_eq!(lean.get(k).await.unwrap().unwrap().bytes, "four\n");
+    // Four PUTs and two GETs, all answered by the lean path.
+    let s = lean.lean_stats().unwrap();
+    assert_eq!((s.answered, s.fallbacks), (6, 0), "{s:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn garage_contract() {
     let Some(g) = Garage::try_shared() else {
@@ -773,8 +813,9 @@ async fn garage_website_serves_default_bucket() {
     assert!(response.ends_with("served anonymously\n"), "{response}");
 }
 
-/// The lean GET path answers plain GETs and misses itself, byte- and metadata-exact with the
-/// SDK, for keys that need percent-encoding and under a key prefix; the SDK still does the rest.
+/// The lean path answers plain GETs, misses, PUTs and failed write conditions itself, byte- and
+/// metadata-exact with the SDK, for keys that need percent-encoding and under a key prefix; the
+/// SDK still does the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garage_lean_get_matches_the_sdk() {
     let Some(g) = Garage::try_shared() else {
@@ -796,9 +837,12 @@ async fn garage_lean_get_matches_the_sdk() {
         "log/x=y&z",
     ];
     for (i, k) in keys.iter().enumerate() {
-        lean.put(k, Bytes::from(noise(1000 + i, i as u64)), &plain())
-            .await
-            .unwrap();
+        let body = Bytes::from(noise(1000 + i, i as u64));
+        let put = lean.put(k, body.clone(), &plain()).await.unwrap();
+        // Written by the lean PUT: the SDK reads the same bytes under the ETag it returned.
+        let back = sdk.get(k).await.unwrap().expect("written");
+        assert_eq!(back.bytes, body, "{k}");
+        assert_eq!(put.etag, back.meta.etag, "{k}");
     }
     for k in keys {
         let a = lean.get(k).await.unwrap().expect("found by the lean path");
@@ -808,7 +852,7 @@ async fn garage_lean_get_matches_the_sdk() {
     }
     assert!(lean.get("missing.narinfo").await.unwrap().is_none());
     let s = lean.lean_stats().unwrap();
-    assert_eq!((s.answered, s.fallbacks, s.enabled), (4, 0, true), "{s:?}");
+    assert_eq!((s.answered, s.fallbacks, s.enabled), (7, 0, true), "{s:?}");
     // NARs are listed exactly once by the parallel scans under nar/.
     let mut want = all_keys(&(Arc::new(sdk) as Arc<dyn Store>), "nar/").await;
     want.sort();

@@ -39,7 +39,8 @@ pub struct PushOptions {
     /// Paths in flight at once ([`default_concurrency`] is a good choice); at most one per
     /// core is packed at a time.
     pub concurrency: usize,
-    /// Where temp files go (default: the system temp dir).
+    /// Where temp files go (default: `<cache>/nar` for a file:// cache, so they are renamed
+    /// into place; the system temp dir otherwise).
     pub temp_dir: Option<PathBuf>,
 }
 
@@ -476,6 +477,13 @@ async fn push_one(
     } else {
         0
     };
+    // While this path waits for a core, the kernel reads its files in, so that packing it
+    // does not wait on the disk (on a busy machine the page cache may have let them go).
+    let ahead = path.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        crate::nar::writer::prefetch_tree(&ahead, WHOLE_NAR_MAX)
+    })
+    .await;
     let permit = packing
         .permits
         .acquire_owned()

@@ -75,8 +75,9 @@ pub struct S3Options {
     pub metadata_timeout: Duration,
     /// Time allowed until the response of a transfer (GET, PUT, part upload) starts.
     pub transfer_timeout: Duration,
-    /// Small GETs go through a lean SigV4 client first, falling back to the SDK for anything but
-    /// a plain 200 or `NoSuchKey` (see `s3_lean`). Off: every request goes through the SDK.
+    /// Small GETs and PUTs go through a lean SigV4 client first, falling back to the SDK for
+    /// anything but a plain 200, a `NoSuchKey` or a failed write condition (see `s3_lean`).
+    /// Off: every request goes through the SDK.
     pub lean_get: bool,
 }
 
@@ -128,6 +129,9 @@ pub struct S3Store {
     opts: S3Options,
     lean: Option<super::s3_lean::LeanGet>,
 }
+
+/// Largest body a PUT sends through the lean client (narinfos, listings, pins).
+const LEAN_PUT_MAX: u64 = 1 << 20;
 
 /// What an SDK error boils down to.
 struct Failure {
@@ -344,6 +348,42 @@ impl S3Store {
                 Err(self.error(f, "GET", Some(key)))
             }
         }
+    }
+
+    /// PUT through the SDK.
+    async fn sdk_put(
+        &self,
+        key: &str,
+        full: &str,
+        body: ByteStream,
+        size: u64,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.url.bucket)
+            .key(full)
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+            .body(body);
+        if let Some(ct) = &opts.content_type {
+            req = req.content_type(ct);
+        }
+        match &opts.condition {
+            PutCondition::None => {}
+            PutCondition::IfNoneMatch => req = req.if_none_match("*"),
+            PutCondition::IfMatch(etag) => req = req.if_match(etag),
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size,
+            last_modified: None,
+            etag: out.e_tag().map(str::to_string),
+        })
     }
 
     async fn sdk_get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
@@ -925,31 +965,54 @@ impl Store for S3Store {
     ) -> Result<ObjectMeta, StoreError> {
         let full = self.full_key("PUT", key)?;
         let size = body.len() as u64;
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.url.bucket)
-            .key(&full)
-            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
-            .body(ByteStream::from(body));
-        if let Some(ct) = &opts.content_type {
-            req = req.content_type(ct);
+        if let Some(lean) = self
+            .lean
+            .as_ref()
+            .filter(|l| l.enabled() && size <= LEAN_PUT_MAX)
+        {
+            use super::s3_lean::LeanPut;
+            match lean
+                .put(
+                    key,
+                    body.clone(),
+                    opts.content_type.as_deref(),
+                    &opts.condition,
+                )
+                .await
+            {
+                LeanPut::Written(etag) => {
+                    return Ok(ObjectMeta {
+                        key: key.to_string(),
+                        size,
+                        last_modified: None,
+                        etag,
+                    });
+                }
+                LeanPut::ConditionFailed => {
+                    let f = Failure {
+                        status: Some(412),
+                        code: Some("PreconditionFailed".into()),
+                        message: None,
+                        bucket_region: None,
+                        transport: None,
+                        detail: "HTTP 412".into(),
+                    };
+                    return Err(self.error(f, "PUT", Some(key)));
+                }
+                LeanPut::Fallback(why) => {
+                    tracing::trace!("lean PUT of {key} fell back to the SDK: {why}");
+                    let r = self
+                        .sdk_put(key, &full, ByteStream::from(body), size, opts)
+                        .await;
+                    if r.is_ok() {
+                        lean.strike(&why);
+                    }
+                    return r;
+                }
+            }
         }
-        match &opts.condition {
-            PutCondition::None => {}
-            PutCondition::IfNoneMatch => req = req.if_none_match("*"),
-            PutCondition::IfMatch(etag) => req = req.if_match(etag),
-        }
-        let out = req
-            .send()
+        self.sdk_put(key, &full, ByteStream::from(body), size, opts)
             .await
-            .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
-        Ok(ObjectMeta {
-            key: key.to_string(),
-            size,
-            last_modified: None,
-            etag: out.e_tag().map(str::to_string),
-        })
     }
 
     async fn put_file(
@@ -976,31 +1039,7 @@ impl Store for S3Store {
             return self.put_multipart(key, &full, path, size, opts).await;
         }
         let body = ByteStream::from_path(path).await.map_err(|e| io_err(&e))?;
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.url.bucket)
-            .key(&full)
-            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
-            .body(body);
-        if let Some(ct) = &opts.content_type {
-            req = req.content_type(ct);
-        }
-        match &opts.condition {
-            PutCondition::None => {}
-            PutCondition::IfNoneMatch => req = req.if_none_match("*"),
-            PutCondition::IfMatch(etag) => req = req.if_match(etag),
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
-        Ok(ObjectMeta {
-            key: key.to_string(),
-            size,
-            last_modified: None,
-            etag: out.e_tag().map(str::to_string),
-        })
+        self.sdk_put(key, &full, body, size, opts).await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {

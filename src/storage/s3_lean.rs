@@ -1,15 +1,17 @@
-//! A lean signed GET for small objects, beside the AWS SDK.
+//! A lean signed GET and PUT for small objects, beside the AWS SDK.
 //!
-//! An audit fetches one small narinfo per path, and on a fast link the SDK's per-request work
-//! (its interceptor and retry machinery) costs more CPU than the request itself. This path signs a
-//! plain HTTP/1.1 GET with SigV4 and sends it on a pooled hyper client. It only ever answers
-//! the two clear cases, and hands everything else to the SDK, which then decides exactly as it
-//! does without this path:
-//! - 200: the object;
-//! - 404 whose body says `NoSuchKey`: missing;
+//! An audit fetches one small narinfo per path and `sign` writes one back, and on a fast link
+//! the SDK's per-request work (its interceptor and retry machinery) costs more CPU than the
+//! request itself. This path signs a plain HTTP/1.1 request with SigV4 and sends it on a
+//! pooled hyper client. It only ever answers the clear cases, and hands everything else to
+//! the SDK, which then decides exactly as it does without this path:
+//! - GET 200: the object; GET 404 whose body says `NoSuchKey`: missing;
+//! - PUT 200: written; PUT 412: the write condition failed (nothing was written);
 //! - anything else (403, other 404s, 3xx, 5xx, network errors, timeouts, credential errors):
 //!   [`LeanOutcome::Fallback`], and the caller repeats the request through the SDK (retries,
-//!   error translation and advice included).
+//!   error translation and advice included). A repeated PUT is what the SDK's own retry would
+//!   send: an unconditional one writes the same bytes again, and a conditional one that had
+//!   in fact landed fails its condition, as after any retry.
 //!
 //! If the SDK keeps succeeding where this path fell back (an endpoint layout it does not know),
 //! the caller turns it off for the rest of the session ([`LeanGet::strike`]).
@@ -23,7 +25,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -47,10 +49,20 @@ pub(super) enum LeanOutcome {
     Fallback(String),
 }
 
+/// What a lean PUT did.
+pub(super) enum LeanPut {
+    /// 200: written, with the new ETag.
+    Written(Option<String>),
+    /// 412: the condition failed, nothing was written.
+    ConditionFailed,
+    /// Anything else: ask the SDK. The string says why (for the debug log).
+    Fallback(String),
+}
+
 /// Counters, for tests and the benchmark.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeanStats {
-    /// Requests answered by the lean path (found or missing).
+    /// Requests answered by the lean path (found, missing, written or refused by a condition).
     pub answered: u64,
     /// Requests handed to the SDK.
     pub fallbacks: u64,
@@ -60,7 +72,7 @@ pub struct LeanStats {
 
 /// The lean GET client of one [`super::s3::S3Store`].
 pub(super) struct LeanGet {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `scheme://authority` requests go to.
     origin: String,
     /// The Host header (signed and sent).
@@ -175,22 +187,100 @@ impl LeanGet {
         }
     }
 
+    fn count(&self, answered: bool) {
+        if answered {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+            self.strikes.store(0, Ordering::Relaxed);
+        } else {
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// GET `key` (relative to the cache root).
     pub(super) async fn get(&self, key: &str) -> LeanOutcome {
         let outcome = match tokio::time::timeout(self.timeout, self.try_get(key)).await {
             Ok(o) => o,
             Err(_) => LeanOutcome::Fallback(format!("no answer within {:?}", self.timeout)),
         };
-        match &outcome {
-            LeanOutcome::Fallback(_) => {
-                self.fallbacks.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {
-                self.answered.fetch_add(1, Ordering::Relaxed);
-                self.strikes.store(0, Ordering::Relaxed);
-            }
-        }
+        self.count(!matches!(outcome, LeanOutcome::Fallback(_)));
         outcome
+    }
+
+    /// PUT `body` at `key` (relative to the cache root) with an optional Content-Type and
+    /// condition.
+    pub(super) async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        condition: &super::PutCondition,
+    ) -> LeanPut {
+        let outcome = match tokio::time::timeout(
+            self.timeout,
+            self.try_put(key, body, content_type, condition),
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(_) => LeanPut::Fallback(format!("no answer within {:?}", self.timeout)),
+        };
+        self.count(!matches!(outcome, LeanPut::Fallback(_)));
+        outcome
+    }
+
+    async fn try_put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        condition: &super::PutCondition,
+    ) -> LeanPut {
+        let path = format!("{}{}", self.path_prefix, encode_path(key));
+        let uri = format!("{}{path}", self.origin);
+        let creds = match self.credentials().await {
+            Ok(c) => c,
+            Err(e) => return LeanPut::Fallback(e),
+        };
+        let mut b = http::Request::builder()
+            .method(http::Method::PUT)
+            .uri(&uri)
+            .header(http::header::HOST, &self.host)
+            .header(http::header::CONTENT_LENGTH, body.len());
+        if let Some(ct) = content_type {
+            b = b.header(http::header::CONTENT_TYPE, ct);
+        }
+        match condition {
+            super::PutCondition::None => {}
+            super::PutCondition::IfNoneMatch => b = b.header(http::header::IF_NONE_MATCH, "*"),
+            super::PutCondition::IfMatch(etag) => b = b.header(http::header::IF_MATCH, etag),
+        }
+        let mut req = match b.body(Full::new(body.clone())) {
+            Ok(r) => r,
+            Err(e) => return LeanPut::Fallback(format!("request: {e}")),
+        };
+        if let Err(e) = self.sign(&mut req, "PUT", &uri, &body, creds) {
+            return LeanPut::Fallback(e);
+        }
+        let resp = match self.client.request(req).await {
+            Ok(r) => r,
+            Err(e) => return LeanPut::Fallback(format!("transport: {e}")),
+        };
+        let status = resp.status();
+        let etag = resp
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // Drain the body, so the connection goes back to the pool.
+        let drained = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY)
+            .collect()
+            .await
+            .is_ok();
+        match status.as_u16() {
+            200 if drained => LeanPut::Written(etag),
+            412 => LeanPut::ConditionFailed,
+            s => LeanPut::Fallback(format!("HTTP {s}")),
+        }
     }
 
     async fn try_get(&self, key: &str) -> LeanOutcome {
@@ -204,12 +294,12 @@ impl LeanGet {
             .method(http::Method::GET)
             .uri(&uri)
             .header(http::header::HOST, &self.host)
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(Bytes::new()))
         {
             Ok(r) => r,
             Err(e) => return LeanOutcome::Fallback(format!("request: {e}")),
         };
-        if let Err(e) = self.sign(&mut req, &uri, creds) {
+        if let Err(e) = self.sign(&mut req, "GET", &uri, &[], creds) {
             return LeanOutcome::Fallback(e);
         }
         let resp = match self.client.request(req).await {
@@ -269,8 +359,10 @@ impl LeanGet {
 
     fn sign(
         &self,
-        req: &mut http::Request<Empty<Bytes>>,
+        req: &mut http::Request<Full<Bytes>>,
+        method: &str,
         uri: &str,
+        body: &[u8],
         creds: Credentials,
     ) -> Result<(), String> {
         let mut settings = SigningSettings::default();
@@ -293,7 +385,7 @@ impl LeanGet {
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let signable = SignableRequest::new("GET", uri, headers, SignableBody::Bytes(&[]))
+        let signable = SignableRequest::new(method, uri, headers, SignableBody::Bytes(body))
             .map_err(|e| format!("signing: {e}"))?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| format!("signing: {e}"))?

@@ -174,6 +174,27 @@ pub struct Confirm {
     pub then: Confirmed,
 }
 
+impl Confirm {
+    /// The overlay asking `title`, listing `lines`, with cancel selected.
+    pub fn ask(
+        title: &str,
+        lines: Vec<String>,
+        yes_label: &str,
+        destructive: bool,
+        then: Confirmed,
+    ) -> Overlay {
+        Overlay::Confirm(Confirm {
+            title: title.into(),
+            lines,
+            yes_label: yes_label.into(),
+            yes_selected: false,
+            scroll: 0,
+            destructive,
+            then,
+        })
+    }
+}
+
 /// An overlay on top of the panes; it takes the keys while open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
@@ -705,15 +726,13 @@ impl App {
                 {
                     self.notice = None;
                 }
-                self.overlay = Overlay::Confirm(Confirm {
-                    title: "Delete from the cache".into(),
+                self.overlay = Confirm::ask(
+                    "Delete from the cache",
                     lines,
-                    yes_label: "Delete".into(),
-                    yes_selected: false,
-                    scroll: 0,
-                    destructive: true,
-                    then: Confirmed::Delete(Box::new(plan)),
-                });
+                    "Delete",
+                    true,
+                    Confirmed::Delete(Box::new(plan)),
+                );
             }
             Msg::GcPlanned(r) => {
                 self.gc_planning = false;
@@ -1135,15 +1154,13 @@ impl App {
                 "{broken} problem(s) among what stays were there before and are left alone."
             ));
         }
-        self.overlay = Overlay::Confirm(Confirm {
-            title: "Collect garbage".into(),
+        self.overlay = Confirm::ask(
+            "Collect garbage",
             lines,
-            yes_label: "Collect".into(),
-            yes_selected: false,
-            scroll: 0,
-            destructive: true,
-            then: Confirmed::Collect,
-        });
+            "Collect",
+            true,
+            Confirmed::Collect,
+        );
     }
 
     /// Plan a garbage collection (`C`, `:gc`).
@@ -1181,17 +1198,15 @@ impl App {
             Action::Quit => {
                 let n = self.running_jobs();
                 if n > 0 {
-                    self.overlay = Overlay::Confirm(Confirm {
-                        title: "Quit?".into(),
-                        lines: vec![format!(
+                    self.overlay = Confirm::ask(
+                        "Quit?",
+                        vec![format!(
                             "{n} job(s) are still running; quitting cancels them."
                         )],
-                        yes_label: "Quit".into(),
-                        yes_selected: false,
-                        scroll: 0,
-                        destructive: false,
-                        then: Confirmed::Quit,
-                    });
+                        "Quit",
+                        false,
+                        Confirmed::Quit,
+                    );
                 } else {
                     self.quit = true;
                     fx.push(Effect::Quit);
@@ -1398,15 +1413,7 @@ impl App {
         if ids.len() > 200 {
             lines.push(format!("… and {} more", ids.len() - 200));
         }
-        self.overlay = Overlay::Confirm(Confirm {
-            title: "Sign narinfos".into(),
-            lines,
-            yes_label: "Sign".into(),
-            yes_selected: false,
-            scroll: 0,
-            destructive: false,
-            then: Confirmed::Sign(ids),
-        });
+        self.overlay = Confirm::ask("Sign narinfos", lines, "Sign", false, Confirmed::Sign(ids));
     }
 
     /// The plan always includes the referrers (transitively), listed first, so that nothing
@@ -1454,15 +1461,13 @@ impl App {
         if ids.len() > 200 {
             lines.push(format!("… and {} more", ids.len() - 200));
         }
-        self.overlay = Overlay::Confirm(Confirm {
-            title: "Deep-verify NARs".into(),
+        self.overlay = Confirm::ask(
+            "Deep-verify NARs",
             lines,
-            yes_label: "Verify".into(),
-            yes_selected: false,
-            scroll: 0,
-            destructive: false,
-            then: Confirmed::VerifyContents(ids),
-        });
+            "Verify",
+            false,
+            Confirmed::VerifyContents(ids),
+        );
     }
 
     fn set_focus(&mut self, f: Focus) {
@@ -1744,15 +1749,7 @@ impl App {
                         }
                     )];
                     lines.extend(paths.iter().map(|p| format!("  {p}")));
-                    self.overlay = Overlay::Confirm(Confirm {
-                        title: "Push".into(),
-                        lines,
-                        yes_label: "Push".into(),
-                        yes_selected: false,
-                        scroll: 0,
-                        destructive: false,
-                        then: Confirmed::Push(paths),
-                    });
+                    self.overlay = Confirm::ask("Push", lines, "Push", false, Confirmed::Push(paths));
                 }
             }
             "pull" => {
@@ -1838,18 +1835,10 @@ impl App {
                 }
                 Some("rm") | Some("remove") => match rest.get(1) {
                     Some(name) => {
-                        self.overlay = Overlay::Confirm(Confirm {
-                            title: "Remove a pin".into(),
-                            lines: vec![
+                        self.overlay = Confirm::ask("Remove a pin", vec![
                                 format!("Remove pin '{name}' from {}?", self.url),
                                 "Its paths stay in the cache, but the next gc no longer keeps them (unless another root does).".into(),
-                            ],
-                            yes_label: "Remove".into(),
-                            yes_selected: false,
-                            scroll: 0,
-                            destructive: true,
-                            then: Confirmed::PinRemove(name.to_string()),
-                        })
+                            ], "Remove", true, Confirmed::PinRemove(name.to_string()))
                     }
                     None => self.notify(Level::Error, "usage: pin rm NAME"),
                 },
