@@ -63,7 +63,8 @@ pub fn edit(
     key: Option<&SecretKey>,
     remove_key: Option<&str>,
 ) -> (Option<String>, u64, u64) {
-    let before = info.to_text();
+    // Only `Sig` lines change, so the text changes exactly when the signatures do.
+    let before = info.sigs.clone();
     let mut removed = 0u64;
     if let Some(name) = remove_key {
         removed += info.remove_signatures_by_key(name) as u64;
@@ -71,27 +72,33 @@ pub fn edit(
     let mut added = 0u64;
     if let Some(k) = key {
         // A signature under our name that does not verify is garbage: replace it.
-        let public = k.public_key();
-        let fp = info.fingerprint();
-        let bad: Vec<String> = info
+        if info
             .sigs
             .iter()
-            .filter(|s| {
-                crate::nix::Signature::parse(s)
-                    .is_ok_and(|sig| sig.key_name == k.name() && !public.verify(&fp, &sig))
-            })
-            .cloned()
-            .collect();
-        if !bad.is_empty() {
-            removed += bad.len() as u64;
-            info.sigs.retain(|s| !bad.contains(s));
+            .any(|s| crate::nix::narinfo::sig_key_name(s) == Some(k.name()))
+        {
+            let public = k.public_key();
+            let fp = info.fingerprint();
+            let bad: Vec<String> = info
+                .sigs
+                .iter()
+                .filter(|s| {
+                    crate::nix::Signature::parse(s)
+                        .is_ok_and(|sig| sig.key_name == k.name() && !public.verify(&fp, &sig))
+                })
+                .cloned()
+                .collect();
+            if !bad.is_empty() {
+                removed += bad.len() as u64;
+                info.sigs.retain(|s| !bad.contains(s));
+            }
         }
         if info.sign(k) {
             added += 1;
         }
     }
-    let after = info.to_text();
-    ((after != before).then_some(after), added, removed)
+    let changed = info.sigs != before;
+    (changed.then(|| info.to_text()), added, removed)
 }
 
 /// Sign the narinfos with keys `narinfo_keys` (see the module docs). When `index` is given,
@@ -329,6 +336,9 @@ mod tests {
         // Signing again changes nothing.
         let mut again = NarInfo::parse(&text, "t").unwrap();
         assert_eq!(edit(&mut again, Some(&k), None), (None, 0, 0));
+        // Dropping our own signature and signing again gives the same narinfo: no write.
+        assert_eq!(edit(&mut again, Some(&k), Some("mine-1")), (None, 1, 1));
+        assert_eq!(again.to_text(), text);
         // Key rotation: drop the other key.
         let (t2, a2, r2) = edit(&mut again, None, Some("other-1"));
         assert_eq!((a2, r2), (0, 1));

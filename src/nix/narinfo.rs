@@ -369,7 +369,8 @@ fn push_once(quirks: &mut Vec<Quirk>, q: Quirk) {
     }
 }
 
-fn sig_key_name(s: &str) -> Option<&str> {
+/// The key name of a `Sig` value (`name:base64`), if it has one.
+pub(crate) fn sig_key_name(s: &str) -> Option<&str> {
     s.split_once(':').map(|(n, _)| n)
 }
 
