@@ -72,26 +72,15 @@ pub fn edit(
     let mut added = 0u64;
     if let Some(k) = key {
         // A signature under our name that does not verify is garbage: replace it.
-        if info
-            .sigs
-            .iter()
-            .any(|s| crate::nix::narinfo::sig_key_name(s) == Some(k.name()))
-        {
-            let public = k.public_key();
-            let fp = info.fingerprint();
-            let bad: Vec<String> = info
-                .sigs
-                .iter()
-                .filter(|s| {
-                    crate::nix::Signature::parse(s)
-                        .is_ok_and(|sig| sig.key_name == k.name() && !public.verify(&fp, &sig))
-                })
-                .cloned()
-                .collect();
-            if !bad.is_empty() {
-                removed += bad.len() as u64;
-                info.sigs.retain(|s| !bad.contains(s));
-            }
+        // The fingerprint is built only when there is a signature under our name to check.
+        let ours = |s: &String| crate::nix::narinfo::sig_key_name(s) == Some(k.name());
+        if info.sigs.iter().any(ours) {
+            let (public, fp, n) = (k.public_key(), info.fingerprint(), info.sigs.len());
+            info.sigs.retain(|s| {
+                !crate::nix::Signature::parse(s)
+                    .is_ok_and(|sig| sig.key_name == k.name() && !public.verify(&fp, &sig))
+            });
+            removed += (n - info.sigs.len()) as u64;
         }
         if info.sign(k) {
             added += 1;

@@ -508,8 +508,9 @@ mod tests {
         std::fs::write(root.join("a"), vec![1u8; 1000]).unwrap();
         std::fs::write(root.join("b/c/d"), vec![2u8; 3000]).unwrap();
         std::fs::write(root.join("z"), vec![3u8; 5000]).unwrap();
-        std::os::unix::fs::symlink("/nonexistent/elsewhere", root.join("b/link")).unwrap();
-        // Everything, symlinks not followed.
+        // A symlink to a file outside the tree: following it would add its 7000 bytes.
+        std::fs::write(tmp.path().join("outside"), vec![4u8; 7000]).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("outside"), root.join("b/link")).unwrap();
         assert_eq!(prefetch_tree(&root, u64::MAX), 9000);
         assert_eq!(prefetch_tree(&root, 2500), 2500);
         assert_eq!(prefetch_tree(&root, 0), 0);

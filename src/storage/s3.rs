@@ -189,6 +189,18 @@ impl Failure {
         }
     }
 
+    /// An HTTP answer with an S3 error code and no more to say (what the lean client saw).
+    fn http(status: u16, code: &str) -> Failure {
+        Failure {
+            status: Some(status),
+            code: Some(code.to_string()),
+            message: None,
+            bucket_region: None,
+            transport: None,
+            detail: format!("HTTP {status}"),
+        }
+    }
+
     fn code_is(&self, c: &str) -> bool {
         self.code.as_deref() == Some(c)
     }
@@ -989,14 +1001,7 @@ impl Store for S3Store {
                     });
                 }
                 LeanPut::ConditionFailed => {
-                    let f = Failure {
-                        status: Some(412),
-                        code: Some("PreconditionFailed".into()),
-                        message: None,
-                        bucket_region: None,
-                        transport: None,
-                        detail: "HTTP 412".into(),
-                    };
+                    let f = Failure::http(412, "PreconditionFailed");
                     return Err(self.error(f, "PUT", Some(key)));
                 }
                 LeanPut::Fallback(why) => {
@@ -1132,12 +1137,9 @@ mod tests {
 
     fn failure(status: u16, code: &str, region: Option<&str>) -> Failure {
         Failure {
-            status: Some(status),
-            code: Some(code.to_string()),
             message: Some("the server's message".into()),
             bucket_region: region.map(str::to_string),
-            transport: None,
-            detail: String::new(),
+            ..Failure::http(status, code)
         }
     }
 
