@@ -523,17 +523,16 @@ pub async fn check_contents(cache: &Cache, info: &NarInfo) -> ContentCheck {
         Ok(c) => c,
         Err(e) => return ContentCheck::Error(format!("{origin}: {e}")),
     };
-    let reader = match cache.store().get_reader(&key).await {
-        Ok(Some((_, r))) => r,
+    let reader = match crate::storage::blocking_reader(cache.store().as_ref(), &key).await {
+        Ok(Some(r)) => r,
         Ok(None) => return ContentCheck::Corrupt(format!("NAR {origin} is missing")),
         Err(e) => return ContentCheck::Error(e.to_string()),
     };
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
     let info = info.clone();
     let res = tokio::task::spawn_blocking(move || {
         let failed = Arc::new(std::sync::Mutex::new(None));
         let mut tee = Tee {
-            inner: bridge,
+            inner: reader,
             hasher: Sha256::new(),
             count: 0,
             failed: failed.clone(),

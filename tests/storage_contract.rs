@@ -817,7 +817,7 @@ async fn garage_website_serves_default_bucket() {
 /// metadata-exact with the SDK, for keys that need percent-encoding and under a key prefix; the
 /// SDK still does the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garage_lean_get_matches_the_sdk() {
+async fn garage_lean_client_matches_the_sdk() {
     let Some(g) = Garage::try_shared() else {
         return;
     };
@@ -826,7 +826,7 @@ async fn garage_lean_get_matches_the_sdk() {
         .await
         .unwrap();
     let mut sdk_opts = test_opts();
-    sdk_opts.lean_get = false;
+    sdk_opts.lean_client = false;
     let sdk = S3Store::connect(s3_url(&g.url(&bucket, "pre fix")), sdk_opts)
         .await
         .unwrap();

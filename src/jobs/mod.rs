@@ -384,6 +384,13 @@ pub async fn verify_contents(
     Ok(())
 }
 
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

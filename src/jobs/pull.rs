@@ -134,12 +134,11 @@ async fn fetch_one(
     let origin = cache.origin(&key);
     let c = Compression::from_narinfo_field(info.compression.as_deref())
         .map_err(|e| format!("{origin}: {e}"))?;
-    let reader = match cache.store().get_reader(&key).await {
-        Ok(Some((_, r))) => r,
+    let reader = match crate::storage::blocking_reader(cache.store().as_ref(), &key).await {
+        Ok(Some(r)) => r,
         Ok(None) => return Err(format!("NAR {origin} is missing")),
         Err(e) => return Err(e.to_string()),
     };
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
     let info = info.clone();
     tokio::task::spawn_blocking(move || -> Result<(u64, u64), String> {
         // The compressed stream, hashed; optionally copied to `keep` as it is read.
@@ -164,7 +163,7 @@ async fn fetch_one(
             None => None,
         };
         let mut file = HashReader {
-            inner: Tee { r: bridge, copy },
+            inner: Tee { r: reader, copy },
             hasher: Sha256::new(),
             count: 0,
         };
@@ -284,7 +283,19 @@ pub async fn pull(
     };
     let mut summary = PullSummary::default();
     let throttle = Throttle::default();
-    let results = futures::stream::iter(infos.clone())
+    // From a local cache, fetching a NAR is all CPU (read, hash, decompress, unpack): one
+    // per core at a time, biggest first, so that none runs alone at the end.
+    let local = cache.store().supports_blocking_get();
+    let concurrency = if local {
+        opts.concurrency.clamp(1, super::cores())
+    } else {
+        opts.concurrency.max(1)
+    };
+    let mut order = infos.clone();
+    if local {
+        order.sort_by_key(|i| std::cmp::Reverse(i.nar_size));
+    }
+    let results = futures::stream::iter(order)
         .map(|info| {
             let cache = cache.clone();
             let p = p.clone();
@@ -315,7 +326,7 @@ pub async fn pull(
                 (info, exists, r)
             }
         })
-        .buffer_unordered(opts.concurrency.max(1));
+        .buffer_unordered(concurrency);
     let mut results = std::pin::pin!(results);
     let mut failed = 0;
     while let Some((info, exists, r)) = results.next().await {

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::sign::NARINFO_CONTENT_TYPE;
-use super::{JobHandle, JobNotify, Throttle};
+use super::{JobHandle, JobNotify, Throttle, cores};
 use crate::cache::Cache;
 use crate::compression::{self, Compression};
 use crate::localstore::LocalPath;
@@ -48,13 +48,6 @@ pub struct PushOptions {
 /// packing, which runs on at most one path per core.
 pub fn default_concurrency() -> usize {
     2 * cores()
-}
-
-/// The cores this process may use.
-fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 /// What a push did.
@@ -392,57 +385,151 @@ pub async fn push(
     // hashes, compresses) at a time, so they never fight over the CPU and its caches.
     let packers = Arc::new(tokio::sync::Semaphore::new(cores()));
     let buffers = Arc::new(Buffers::default());
-    for level in levels(&todo) {
-        let results = futures::stream::iter(level)
-            .map(|i| {
-                let todo = todo.clone();
-                let store = store.clone();
-                let opts = opts.clone();
-                let dir = dir.clone();
-                let p = p.clone();
-                let packing = Packing {
-                    permits: packers.clone(),
-                    buffers: buffers.clone(),
+    // One stream in dependency order: a path packs and uploads its NAR as soon as it has a
+    // slot, and only its narinfo waits for those of its references, so a deep closure keeps
+    // every core busy instead of draining at each level. Everything a path waits for comes
+    // before it in the stream, so the oldest unfinished path never waits.
+    let order = levels(&todo);
+    let gate = Arc::new(Gate::new(&todo, &order));
+    let results = futures::stream::iter(order.into_iter().flatten())
+        .map(|i| {
+            let todo = todo.clone();
+            let store = store.clone();
+            let opts = opts.clone();
+            let dir = dir.clone();
+            let p = p.clone();
+            let gate = gate.clone();
+            let packing = Packing {
+                permits: packers.clone(),
+                buffers: buffers.clone(),
+            };
+            async move {
+                let lp = &todo[i];
+                p.set_current(lp.path.to_absolute());
+                let r = match gate.failed_reference(i) {
+                    Some(why) => Err(why),
+                    None => push_one(&store, lp, &opts, &dir, inm, packing, gate.wait(i)).await,
                 };
-                async move {
-                    let lp = &todo[i];
-                    p.set_current(lp.path.to_absolute());
-                    let r = push_one(&store, lp, &opts, &dir, inm, packing).await;
-                    p.done.fetch_add(1, Ordering::Relaxed);
-                    p.bytes_done.fetch_add(lp.nar_size, Ordering::Relaxed);
-                    r
-                }
-            })
-            .buffer_unordered(opts.concurrency.max(1));
-        let mut results = std::pin::pin!(results);
-        let mut failed = 0;
-        while let Some(r) = results.next().await {
-            match r {
-                Ok(one) => {
-                    summary.uploaded += u64::from(one.uploaded);
-                    summary.present += u64::from(!one.uploaded);
-                    summary.nars_reused += u64::from(one.nar_reused);
-                    summary.nar_bytes += one.nar_bytes;
-                    summary.file_bytes += one.file_bytes;
-                }
-                Err(e) => {
-                    failed += 1;
-                    p.error(e);
-                }
+                gate.finish(i, r.is_ok());
+                p.done.fetch_add(1, Ordering::Relaxed);
+                p.bytes_done.fetch_add(lp.nar_size, Ordering::Relaxed);
+                r
             }
-            if throttle.ready() {
-                notify(super::JobEvent::Progress(job.id));
+        })
+        .buffer_unordered(opts.concurrency.max(1));
+    let mut results = std::pin::pin!(results);
+    let mut failed = 0;
+    while let Some(r) = results.next().await {
+        match r {
+            Ok(one) => {
+                summary.uploaded += u64::from(one.uploaded);
+                summary.present += u64::from(!one.uploaded);
+                summary.nars_reused += u64::from(one.nar_reused);
+                summary.nar_bytes += one.nar_bytes;
+                summary.file_bytes += one.file_bytes;
+            }
+            Err(e) => {
+                failed += 1;
+                p.error(e);
             }
         }
-        if failed > 0 {
-            // Referrers of a failed path must not go up: their closure would be incomplete.
-            return Err(format!(
-                "{failed} path(s) failed; stopped before the paths that reference them"
-            ));
+        if throttle.ready() {
+            notify(super::JobEvent::Progress(job.id));
         }
+    }
+    if failed > 0 {
+        // Referrers of a failed path did not go up: their closure would be incomplete.
+        return Err(format!(
+            "{failed} path(s) failed (the paths that reference a failed one were not uploaded)"
+        ));
     }
     p.set_current(String::new());
     Ok(summary)
+}
+
+/// Which references each path's narinfo waits for, and how each path ended.
+struct Gate {
+    /// Per path: its references in the set from lower levels (a path on a reference cycle
+    /// does not wait for the others on it).
+    waits_for: Vec<Vec<usize>>,
+    /// Per path: `None` while it runs, then whether its narinfo is in the cache.
+    ended: Vec<tokio::sync::watch::Sender<Option<bool>>>,
+    names: Vec<String>,
+}
+
+impl Gate {
+    fn new(paths: &[LocalPath], levels: &[Vec<usize>]) -> Gate {
+        let mut level_of = vec![0; paths.len()];
+        for (l, level) in levels.iter().enumerate() {
+            for &i in level {
+                level_of[i] = l;
+            }
+        }
+        let pos: HashMap<&StorePath, usize> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (&p.path, i))
+            .collect();
+        let waits_for = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut refs: Vec<usize> = p
+                    .references
+                    .iter()
+                    .filter_map(|r| pos.get(r).copied())
+                    .filter(|&j| level_of[j] < level_of[i])
+                    .collect();
+                refs.sort_unstable();
+                refs.dedup();
+                refs
+            })
+            .collect();
+        Gate {
+            waits_for,
+            ended: paths
+                .iter()
+                .map(|_| tokio::sync::watch::Sender::new(None))
+                .collect(),
+            names: paths.iter().map(|p| p.path.to_absolute()).collect(),
+        }
+    }
+
+    fn refused(&self, i: usize, j: usize) -> String {
+        format!(
+            "{}: not uploaded, because {} (which it references) failed",
+            self.names[i], self.names[j]
+        )
+    }
+
+    /// Why `i` need not start: a reference of it has already failed.
+    fn failed_reference(&self, i: usize) -> Option<String> {
+        self.waits_for[i]
+            .iter()
+            .find(|&&j| *self.ended[j].borrow() == Some(false))
+            .map(|&j| self.refused(i, j))
+    }
+
+    /// Waits until the narinfos of all references of `i` are in the cache; an error names a
+    /// reference that failed.
+    async fn wait(&self, i: usize) -> Result<(), String> {
+        for &j in &self.waits_for[i] {
+            let mut rx = self.ended[j].subscribe();
+            let ok = rx
+                .wait_for(Option::is_some)
+                .await
+                .map(|v| *v == Some(true))
+                .unwrap_or(false);
+            if !ok {
+                return Err(self.refused(i, j));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, i: usize, ok: bool) {
+        self.ended[i].send_replace(Some(ok));
+    }
 }
 
 /// What packing a path needs: a permit (one per core) and the shared buffers.
@@ -465,6 +552,7 @@ async fn push_one(
     dir: &Path,
     if_none_match: bool,
     packing: Packing,
+    references_up: impl std::future::Future<Output = Result<(), String>>,
 ) -> Result<OneResult, String> {
     let path = PathBuf::from(lp.path.to_absolute());
     let (c, level, d) = (opts.compression, opts.level, dir.to_path_buf());
@@ -549,6 +637,8 @@ async fn push_one(
             ));
         }
     }
+    // Nix's order: a narinfo goes up after those of its references.
+    references_up.await?;
     let put = PutOptions {
         content_type: Some(NARINFO_CONTENT_TYPE.into()),
         condition: if if_none_match {
@@ -642,6 +732,43 @@ mod tests {
         x.references = vec![y.path.clone()];
         let z = lp("z", &[]);
         assert_eq!(levels(&[x, y, z]), vec![vec![2], vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_narinfo_waits_only_for_its_references_and_a_failure_stops_its_referrers() {
+        use futures::FutureExt;
+        let a = lp("a", &[]);
+        let b = lp("b", &[&a.path]);
+        let c = lp("c", &[&b.path, &a.path]);
+        let lone = lp("lone", &[]);
+        let paths = vec![c, lone, b, a];
+        let order = levels(&paths);
+        let gate = Gate::new(&paths, &order);
+        assert_eq!(gate.waits_for, vec![vec![2, 3], vec![], vec![3], vec![]]);
+        // Nothing waits for a path without references in the set; b waits for a.
+        assert_eq!(gate.wait(3).now_or_never(), Some(Ok(())));
+        assert_eq!(gate.wait(1).now_or_never(), Some(Ok(())));
+        assert_eq!(gate.wait(2).now_or_never(), None);
+        gate.finish(3, true);
+        assert_eq!(gate.wait(2).now_or_never(), Some(Ok(())));
+        // c waits for b; when b fails, c is refused, naming b, and need not even start.
+        let waiting = gate.wait(0);
+        let mut waiting = std::pin::pin!(waiting);
+        assert_eq!((&mut waiting).now_or_never(), None);
+        assert_eq!(gate.failed_reference(0), None);
+        gate.finish(2, false);
+        let why = waiting.now_or_never().unwrap().unwrap_err();
+        assert!(why.contains(&paths[2].path.to_absolute()), "{why}");
+        assert!(gate.failed_reference(0).is_some_and(|w| w == why));
+        assert_eq!(gate.failed_reference(1), None);
+
+        // Paths on a cycle wait for nobody on it (they would wait for ever).
+        let mut x = lp("x", &[]);
+        let y = lp("y", &[&x.path]);
+        x.references = vec![y.path.clone()];
+        let cyc = vec![x, y];
+        let gate = Gate::new(&cyc, &levels(&cyc));
+        assert_eq!(gate.waits_for, vec![Vec::<usize>::new(), vec![]]);
     }
 
     #[test]

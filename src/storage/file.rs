@@ -285,10 +285,10 @@ impl Inner {
         }
     }
 
-    fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
-        use std::io::Read;
+    /// The open file at `key` and its metadata, or `None` if there is no file there.
+    fn open(&self, key: &str) -> Result<Option<(fs::File, ObjectMeta)>, StoreError> {
         let path = self.path_of("GET", key)?;
-        let mut f = match fs::File::open(&path) {
+        let f = match fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(self.io_err("GET", key, &path, &e)),
@@ -299,9 +299,17 @@ impl Inner {
         if !md.is_file() {
             return Ok(None);
         }
+        Ok(Some((f, meta_of(key, &md))))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
+        use std::io::Read;
+        let Some((mut f, meta)) = self.open(key)? else {
+            return Ok(None);
+        };
         // Read the size fstat gave, in as few calls as possible (read_to_end would stat again
         // and probe for more); an object is replaced by rename, so the open file keeps its size.
-        let len = usize::try_from(md.len()).unwrap_or(0);
+        let len = usize::try_from(meta.size).unwrap_or(0);
         let mut buf = vec![0u8; len];
         let mut n = 0;
         while n < len {
@@ -310,12 +318,14 @@ impl Inner {
                 Ok(r) => n += r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Ok(None),
-                Err(e) => return Err(self.io_err("GET", key, &path, &e)),
+                Err(e) => {
+                    return Err(self.io_err("GET", key, &self.path_of("GET", key)?, &e));
+                }
             }
         }
         buf.truncate(n);
         Ok(Some(GetResult {
-            meta: meta_of(key, &md),
+            meta,
             bytes: bytes::Bytes::from(buf),
             content_encoding: None,
         }))
@@ -705,26 +715,22 @@ impl Store for FileStore {
         self.inner.get(key)
     }
 
+    fn get_reader_blocking(&self, key: &str) -> Result<Option<super::BlockingReader>, StoreError> {
+        Ok(self
+            .inner
+            .open(key)?
+            .map(|(f, _)| Box::new(f) as super::BlockingReader))
+    }
+
     async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
         let k = key.to_string();
         self.blocking("GET", Some(key), move |i| i.get(&k)).await
     }
 
     async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
-        let path = self.inner.path_of("GET", key)?;
-        let f = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if is_missing(&e) => return Ok(None),
-            Err(e) => return Err(self.inner.io_err("GET", key, &path, &e)),
-        };
-        let md = f
-            .metadata()
-            .await
-            .map_err(|e| self.inner.io_err("GET", key, &path, &e))?;
-        if !md.is_file() {
-            return Ok(None);
-        }
-        Ok(Some((meta_of(key, &md), Box::pin(f))))
+        let k = key.to_string();
+        let opened = self.blocking("GET", Some(key), move |i| i.open(&k)).await?;
+        Ok(opened.map(|(f, meta)| (meta, Box::pin(tokio::fs::File::from_std(f)) as ByteReader)))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {

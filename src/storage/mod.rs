@@ -67,6 +67,17 @@ pub enum PutCondition {
     IfMatch(String),
 }
 
+impl PutCondition {
+    /// The HTTP headers that carry the condition: (`If-Match`, `If-None-Match`).
+    pub(crate) fn headers(&self) -> (Option<String>, Option<String>) {
+        match self {
+            PutCondition::None => (None, None),
+            PutCondition::IfNoneMatch => (None, Some("*".to_string())),
+            PutCondition::IfMatch(etag) => (Some(etag.clone()), None),
+        }
+    }
+}
+
 /// Options of a write.
 #[derive(Clone, Debug, Default)]
 pub struct PutOptions {
@@ -108,6 +119,34 @@ pub struct ListOptions {
 /// Maximum page size of a listing.
 pub const PAGE_SIZE: usize = 1000;
 
+/// A blocking stream of an object's bytes.
+pub type BlockingReader = Box<dyn std::io::Read + Send>;
+
+fn no_blocking_reads(desc: String, key: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::NotSupported,
+        desc,
+        "GET",
+        format!("blocking reads are not supported (key {key})"),
+    )
+}
+
+/// The object at `key` as a blocking reader for a worker thread, or `Ok(None)` if it does
+/// not exist: read directly where the store allows it, else bridged from
+/// [`Store::get_reader`] (the bridge needs the runtime this is called on).
+pub async fn blocking_reader(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<BlockingReader>, StoreError> {
+    if store.supports_blocking_get() {
+        return store.get_reader_blocking(key);
+    }
+    Ok(store
+        .get_reader(key)
+        .await?
+        .map(|(_, r)| Box::new(tokio_util::io::SyncIoBridge::new(r)) as BlockingReader))
+}
+
 /// An object store holding one binary cache.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -124,12 +163,14 @@ pub trait Store: Send + Sync + 'static {
     /// `get` without the async runtime, callable from any thread (CPU-bound pipelines read
     /// small objects where they process them). Only where [`Store::supports_blocking_get`].
     fn get_blocking(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
-        Err(StoreError::new(
-            StoreErrorKind::NotSupported,
-            self.describe(),
-            "GET",
-            format!("blocking reads are not supported (key {key})"),
-        ))
+        Err(no_blocking_reads(self.describe(), key))
+    }
+
+    /// [`Store::get_reader`] as a plain blocking reader, for the CPU-bound pipelines that
+    /// stream a NAR on a worker thread (pull, deep verify): no hop through the async runtime
+    /// per read. Only where [`Store::supports_blocking_get`]; see [`blocking_reader`].
+    fn get_reader_blocking(&self, key: &str) -> Result<Option<BlockingReader>, StoreError> {
+        Err(no_blocking_reads(self.describe(), key))
     }
 
     /// One page (≤ 1000 keys) of the recursive listing of `prefix` (relative to the cache root,

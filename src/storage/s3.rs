@@ -14,7 +14,7 @@
 
 use super::{
     ByteReader, ConditionalSupport, DeleteReport, GetResult, ListOptions, ListPage, ObjectMeta,
-    PAGE_SIZE, PutCondition, PutOptions, S3Url, Store, StoreError, StoreErrorKind,
+    PAGE_SIZE, PutOptions, S3Url, Store, StoreError, StoreErrorKind,
 };
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -78,7 +78,7 @@ pub struct S3Options {
     /// Small GETs and PUTs go through a lean SigV4 client first, falling back to the SDK for
     /// anything but a plain 200, a `NoSuchKey` or a failed write condition (see `s3_lean`).
     /// Off: every request goes through the SDK.
-    pub lean_get: bool,
+    pub lean_client: bool,
 }
 
 impl Default for S3Options {
@@ -91,7 +91,7 @@ impl Default for S3Options {
             connect_timeout: Duration::from_secs(5),
             metadata_timeout: Duration::from_secs(60),
             transfer_timeout: Duration::from_secs(600),
-            lean_get: true,
+            lean_client: true,
         }
     }
 }
@@ -127,7 +127,7 @@ pub struct S3Store {
     endpoint: String,
     desc: String,
     opts: S3Options,
-    lean: Option<super::s3_lean::LeanGet>,
+    lean: Option<super::s3_lean::LeanClient>,
 }
 
 /// Largest body a PUT sends through the lean client (narinfos, listings, pins).
@@ -301,8 +301,8 @@ impl S3Store {
             }
         }
         let client = Client::from_conf(b.build());
-        let lean = if opts.lean_get {
-            super::s3_lean::LeanGet::new(
+        let lean = if opts.lean_client {
+            super::s3_lean::LeanClient::new(
                 &url,
                 &region,
                 sdk.credentials_provider(),
@@ -332,7 +332,7 @@ impl S3Store {
         })
     }
 
-    /// How the lean GET path has fared (`None` when this store does not use it).
+    /// How the lean client has fared (`None` when this store does not use it).
     pub fn lean_stats(&self) -> Option<super::LeanStats> {
         self.lean.as_ref().map(|l| l.stats())
     }
@@ -381,11 +381,8 @@ impl S3Store {
         if let Some(ct) = &opts.content_type {
             req = req.content_type(ct);
         }
-        match &opts.condition {
-            PutCondition::None => {}
-            PutCondition::IfNoneMatch => req = req.if_none_match("*"),
-            PutCondition::IfMatch(etag) => req = req.if_match(etag),
-        }
+        let (if_match, if_none_match) = opts.condition.headers();
+        req = req.set_if_match(if_match).set_if_none_match(if_none_match);
         let out = req
             .send()
             .await
@@ -716,7 +713,7 @@ impl S3Store {
             .buffered(self.opts.part_concurrency.max(1))
             .try_collect()
             .await?;
-        let mut complete = self
+        let complete = self
             .client
             .complete_multipart_upload()
             .bucket(bucket)
@@ -727,12 +724,10 @@ impl S3Store {
                     .set_parts(Some(parts))
                     .build(),
             );
-        match &opts.condition {
-            PutCondition::None => {}
-            PutCondition::IfNoneMatch => complete = complete.if_none_match("*"),
-            PutCondition::IfMatch(etag) => complete = complete.if_match(etag),
-        }
+        let (if_match, if_none_match) = opts.condition.headers();
         let out = complete
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
             .send()
             .await
             .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;

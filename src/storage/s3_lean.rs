@@ -6,7 +6,7 @@
 //! pooled hyper client. It only ever answers the clear cases, and hands everything else to
 //! the SDK, which then decides exactly as it does without this path:
 //! - GET 200: the object; GET 404 whose body says `NoSuchKey`: missing;
-//! - PUT 200: written; PUT 412: the write condition failed (nothing was written);
+//! - PUT 2xx: written; PUT 412: the write condition failed (nothing was written);
 //! - anything else (403, other 404s, 3xx, 5xx, network errors, timeouts, credential errors):
 //!   [`LeanOutcome::Fallback`], and the caller repeats the request through the SDK (retries,
 //!   error translation and advice included). A repeated PUT is what the SDK's own retry would
@@ -14,7 +14,7 @@
 //!   in fact landed fails its condition, as after any retry.
 //!
 //! If the SDK keeps succeeding where this path fell back (an endpoint layout it does not know),
-//! the caller turns it off for the rest of the session ([`LeanGet::strike`]).
+//! the caller turns it off for the rest of the session ([`LeanClient::strike`]).
 
 use super::{GetResult, ObjectMeta, S3Url};
 use aws_credential_types::Credentials;
@@ -51,12 +51,36 @@ pub(super) enum LeanOutcome {
 
 /// What a lean PUT did.
 pub(super) enum LeanPut {
-    /// 200: written, with the new ETag.
+    /// 2xx: written, with the new ETag.
     Written(Option<String>),
     /// 412: the condition failed, nothing was written.
     ConditionFailed,
     /// Anything else: ask the SDK. The string says why (for the debug log).
     Fallback(String),
+}
+
+/// How a lean request ended: settled here, or handed to the SDK.
+trait Answer {
+    fn fallback(why: String) -> Self;
+    fn settled(&self) -> bool;
+}
+
+impl Answer for LeanOutcome {
+    fn fallback(why: String) -> Self {
+        LeanOutcome::Fallback(why)
+    }
+    fn settled(&self) -> bool {
+        !matches!(self, LeanOutcome::Fallback(_))
+    }
+}
+
+impl Answer for LeanPut {
+    fn fallback(why: String) -> Self {
+        LeanPut::Fallback(why)
+    }
+    fn settled(&self) -> bool {
+        !matches!(self, LeanPut::Fallback(_))
+    }
 }
 
 /// Counters, for tests and the benchmark.
@@ -70,8 +94,8 @@ pub struct LeanStats {
     pub enabled: bool,
 }
 
-/// The lean GET client of one [`super::s3::S3Store`].
-pub(super) struct LeanGet {
+/// The lean GET and PUT client of one [`super::s3::S3Store`].
+pub(super) struct LeanClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `scheme://authority` requests go to.
     origin: String,
@@ -89,17 +113,17 @@ pub(super) struct LeanGet {
     fallbacks: AtomicU64,
 }
 
-impl LeanGet {
+impl LeanClient {
     /// A lean client for `url`, or `None` where the request layout is not one this path knows
     /// (an endpoint with a path, no credentials) or TLS cannot be set up; the SDK then does
-    /// every GET.
+    /// every request.
     pub(super) fn new(
         url: &S3Url,
         region: &str,
         provider: Option<SharedCredentialsProvider>,
         connect_timeout: Duration,
         timeout: Duration,
-    ) -> Option<LeanGet> {
+    ) -> Option<LeanClient> {
         let provider = provider?;
         let (scheme, endpoint_host) = match &url.endpoint {
             Some(ep) => {
@@ -148,7 +172,7 @@ impl LeanGet {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             .build(https);
-        Some(LeanGet {
+        Some(LeanClient {
             client,
             origin: format!("{scheme}://{host}"),
             host,
@@ -182,7 +206,7 @@ impl LeanGet {
         let n = self.strikes.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= STRIKES_TO_DISABLE && self.enabled.swap(false, Ordering::Relaxed) {
             tracing::debug!(
-                "lean S3 GET turned off after {n} fallbacks the SDK answered (last: {why})"
+                "lean S3 requests turned off after {n} fallbacks the SDK answered (last: {why})"
             );
         }
     }
@@ -196,14 +220,19 @@ impl LeanGet {
         }
     }
 
+    /// Runs one request under the timeout and counts how it ended.
+    async fn answer<A: Answer>(&self, request: impl std::future::Future<Output = A>) -> A {
+        let a = match tokio::time::timeout(self.timeout, request).await {
+            Ok(a) => a,
+            Err(_) => A::fallback(format!("no answer within {:?}", self.timeout)),
+        };
+        self.count(a.settled());
+        a
+    }
+
     /// GET `key` (relative to the cache root).
     pub(super) async fn get(&self, key: &str) -> LeanOutcome {
-        let outcome = match tokio::time::timeout(self.timeout, self.try_get(key)).await {
-            Ok(o) => o,
-            Err(_) => LeanOutcome::Fallback(format!("no answer within {:?}", self.timeout)),
-        };
-        self.count(!matches!(outcome, LeanOutcome::Fallback(_)));
-        outcome
+        self.answer(self.try_get(key)).await
     }
 
     /// PUT `body` at `key` (relative to the cache root) with an optional Content-Type and
@@ -215,17 +244,8 @@ impl LeanGet {
         content_type: Option<&str>,
         condition: &super::PutCondition,
     ) -> LeanPut {
-        let outcome = match tokio::time::timeout(
-            self.timeout,
-            self.try_put(key, body, content_type, condition),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => LeanPut::Fallback(format!("no answer within {:?}", self.timeout)),
-        };
-        self.count(!matches!(outcome, LeanPut::Fallback(_)));
-        outcome
+        self.answer(self.try_put(key, body, content_type, condition))
+            .await
     }
 
     async fn try_put(
@@ -249,10 +269,12 @@ impl LeanGet {
         if let Some(ct) = content_type {
             b = b.header(http::header::CONTENT_TYPE, ct);
         }
-        match condition {
-            super::PutCondition::None => {}
-            super::PutCondition::IfNoneMatch => b = b.header(http::header::IF_NONE_MATCH, "*"),
-            super::PutCondition::IfMatch(etag) => b = b.header(http::header::IF_MATCH, etag),
+        let (if_match, if_none_match) = condition.headers();
+        if let Some(etag) = if_match {
+            b = b.header(http::header::IF_MATCH, etag);
+        }
+        if let Some(any) = if_none_match {
+            b = b.header(http::header::IF_NONE_MATCH, any);
         }
         let mut req = match b.body(Full::new(body.clone())) {
             Ok(r) => r,
@@ -277,7 +299,8 @@ impl LeanGet {
             .await
             .is_ok();
         match status.as_u16() {
-            200 if drained => LeanPut::Written(etag),
+            // 200 is S3's answer; some servers say 201 or 204, which mean the same.
+            200..=299 if drained => LeanPut::Written(etag),
             412 => LeanPut::ConditionFailed,
             s => LeanPut::Fallback(format!("HTTP {s}")),
         }
@@ -438,6 +461,86 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback HTTP server that answers each request with `status`, an ETag and no body.
+    async fn answering(status: u16) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let Ok(n) = conn.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        // Every request of the test has a one-byte body after its headers.
+                        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n")
+                            && seen.len() > end + 4
+                        {
+                            seen.clear();
+                            let reply = format!(
+                                "HTTP/1.1 {status} Whatever\r\nETag: \"e1\"\r\nContent-Length: 0\r\n\r\n"
+                            );
+                            if conn.write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn any_2xx_to_a_put_is_a_write_and_other_answers_go_to_the_sdk() {
+        let creds =
+            SharedCredentialsProvider::new(Credentials::new("id", "secret", None, None, "test"));
+        for status in [200, 201, 204, 412, 301, 403, 500, 503] {
+            let addr = answering(status).await;
+            let url = match crate::storage::CacheUrl::parse(&format!(
+                "s3://bkt?endpoint=http://{addr}"
+            )) {
+                Ok(crate::storage::CacheUrl::S3(u)) => u,
+                other => panic!("not an S3 URL: {other:?}"),
+            };
+            let t = Duration::from_secs(10);
+            let lean = LeanClient::new(&url, "us-east-1", Some(creds.clone()), t, t).unwrap();
+            let cond = super::super::PutCondition::IfMatch("\"e0\"".into());
+            let r = lean
+                .put("k.narinfo", Bytes::from_static(b"x"), None, &cond)
+                .await;
+            match (status, r) {
+                (200..=299, LeanPut::Written(etag)) => assert_eq!(etag.as_deref(), Some("\"e1\"")),
+                (412, LeanPut::ConditionFailed) => {}
+                (300.., LeanPut::Fallback(why)) if status != 412 => {
+                    assert_eq!(why, format!("HTTP {status}"));
+                }
+                (_, other) => panic!(
+                    "HTTP {status} gave {}",
+                    match other {
+                        LeanPut::Written(_) => "a write",
+                        LeanPut::ConditionFailed => "a failed condition",
+                        LeanPut::Fallback(_) => "a fallback",
+                    }
+                ),
+            }
+            let stats = lean.stats();
+            assert_eq!(stats.answered + stats.fallbacks, 1, "HTTP {status}");
+            assert_eq!(
+                stats.answered == 1,
+                status < 300 || status == 412,
+                "HTTP {status}"
+            );
+        }
+    }
 
     #[test]
     fn encodes_like_s3() {
