@@ -492,17 +492,12 @@ fn a_push_during_gc_on_garage_loses_nothing() {
     upload(&dir, &url);
     std::thread::sleep(Duration::from_secs(7));
     // A real closure pushed while GC runs (grace 6s: the push's objects are younger).
-    let nix_env = tmp.path().join("nix");
-    std::fs::create_dir_all(&nix_env).unwrap();
     let mut leaves = Vec::new();
     for i in 0..16 {
         let src = tmp.path().join(format!("leaf-{i}"));
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("data"), vec![(i * 7) as u8; 400_000 + i * 999]).unwrap();
-        let mut c = Command::new("nix-store");
-        c.env("NIX_REMOTE", "")
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .env("XDG_CACHE_HOME", &nix_env);
+        let mut c = nix_cmd("nix-store", tmp.path());
         c.arg("--add").arg(&src);
         leaves.push(ok(c).trim().to_string());
     }
@@ -818,11 +813,17 @@ fn skip_nix() -> bool {
     std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1")
 }
 
-/// A Nix command on the single-user store, with its own cache directory under `tmp`.
+/// A Nix command on the single-user store, with its own (empty) configuration directory and
+/// cache directory under `tmp`: the machine's nix.conf cannot change what the test sees.
 fn nix_cmd(program: &str, tmp: &Path) -> Command {
+    let conf = tmp.join("nix-conf");
+    std::fs::create_dir_all(&conf).unwrap();
     let mut c = Command::new(program);
     c.env("NIX_REMOTE", "")
+        .env("NIX_CONF_DIR", &conf)
+        .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
         .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_CACHE_HOME", tmp.join("xdg"));
+        .env("XDG_CACHE_HOME", tmp.join("xdg"))
+        .env_remove("NIX_PATH");
     c
 }
