@@ -71,20 +71,8 @@ fn timed(mut c: Command) -> Duration {
 /// Drop the page cache of every file under `paths`, as if they had been built long ago: the
 /// next reader waits on the disk.
 fn evict(paths: &[String]) {
-    let mut stack: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-    while let Some(p) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
-            }
-        } else if meta.is_file()
-            && let Ok(f) = std::fs::File::open(&p)
-        {
-            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
-        }
+    for p in paths {
+        narscope::nar::writer::evict_tree(Path::new(p));
     }
 }
 

@@ -137,21 +137,43 @@ fn encode_into(node: &NarNode, out: &mut Vec<u8>) {
 /// followed.
 pub fn prefetch_tree(path: &Path, budget: u64) -> u64 {
     let mut asked = 0u64;
+    for_each_file(path, |f, size| {
+        let len = size.min(budget - asked);
+        if let Some(n) = std::num::NonZeroU64::new(len)
+            && rustix::fs::fadvise(f, 0, Some(n), rustix::fs::Advice::WillNeed).is_ok()
+        {
+            asked += len;
+        }
+        asked < budget
+    });
+    asked
+}
+
+/// Ask the kernel to drop the regular files under `path` from the page cache (clean pages
+/// only: `sync` first), so that the next read comes from the disk. For benchmarks that time
+/// a cold read. Best effort, like [`prefetch_tree`].
+pub fn evict_tree(path: &Path) {
+    for_each_file(path, |f, _| {
+        let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);
+        true
+    });
+}
+
+/// Calls `visit` with each regular file under `path` (opened for reading) and its size, in
+/// dump order, until it returns false. Unreadable entries are skipped; symlinks are not
+/// followed.
+fn for_each_file(path: &Path, mut visit: impl FnMut(&File, u64) -> bool) {
     // Depth first, entries in bytewise order, like the dump; a stack, so no recursion.
     let mut stack = vec![path.to_path_buf()];
     while let Some(p) = stack.pop() {
-        if asked >= budget {
-            break;
-        }
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
         };
         if meta.is_file() {
-            let len = meta.len().min(budget - asked);
-            if let (Ok(f), Some(n)) = (File::open(&p), std::num::NonZeroU64::new(len))
-                && rustix::fs::fadvise(&f, 0, Some(n), rustix::fs::Advice::WillNeed).is_ok()
+            if let Ok(f) = File::open(&p)
+                && !visit(&f, meta.len())
             {
-                asked += len;
+                return;
             }
         } else if meta.is_dir()
             && let Ok(rd) = fs::read_dir(&p)
@@ -162,7 +184,6 @@ pub fn prefetch_tree(path: &Path, budget: u64) -> u64 {
             stack.extend(names.into_iter().map(|n| p.join(n)));
         }
     }
-    asked
 }
 
 /// Stream the NAR of the file-system tree at `path` into `out`, hashing as it goes.
