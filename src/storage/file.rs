@@ -285,8 +285,8 @@ impl Inner {
         }
     }
 
-    /// The open file at `key` and its metadata, or `None` if there is no file there.
-    fn open(&self, key: &str) -> Result<Option<(fs::File, ObjectMeta)>, StoreError> {
+    /// The open file at `key`, its metadata and its path, or `None` if there is no file there.
+    fn open(&self, key: &str) -> Result<Option<(fs::File, ObjectMeta, PathBuf)>, StoreError> {
         let path = self.path_of("GET", key)?;
         let f = match fs::File::open(&path) {
             Ok(f) => f,
@@ -299,12 +299,12 @@ impl Inner {
         if !md.is_file() {
             return Ok(None);
         }
-        Ok(Some((f, meta_of(key, &md))))
+        Ok(Some((f, meta_of(key, &md), path)))
     }
 
     fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
         use std::io::Read;
-        let Some((mut f, meta)) = self.open(key)? else {
+        let Some((mut f, meta, path)) = self.open(key)? else {
             return Ok(None);
         };
         // Read the size fstat gave, in as few calls as possible (read_to_end would stat again
@@ -317,10 +317,7 @@ impl Inner {
                 Ok(0) => break,
                 Ok(r) => n += r,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Ok(None),
-                Err(e) => {
-                    return Err(self.io_err("GET", key, &self.path_of("GET", key)?, &e));
-                }
+                Err(e) => return Err(self.io_err("GET", key, &path, &e)),
             }
         }
         buf.truncate(n);
@@ -719,7 +716,7 @@ impl Store for FileStore {
         Ok(self
             .inner
             .open(key)?
-            .map(|(f, _)| Box::new(f) as super::BlockingReader))
+            .map(|(f, _, _)| Box::new(f) as super::BlockingReader))
     }
 
     async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
@@ -730,7 +727,7 @@ impl Store for FileStore {
     async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
         let k = key.to_string();
         let opened = self.blocking("GET", Some(key), move |i| i.open(&k)).await?;
-        Ok(opened.map(|(f, meta)| (meta, Box::pin(tokio::fs::File::from_std(f)) as ByteReader)))
+        Ok(opened.map(|(f, meta, _)| (meta, Box::pin(tokio::fs::File::from_std(f)) as ByteReader)))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {

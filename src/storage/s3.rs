@@ -76,7 +76,8 @@ pub struct S3Options {
     /// Time allowed until the response of a transfer (GET, PUT, part upload) starts.
     pub transfer_timeout: Duration,
     /// Small GETs and PUTs go through a lean SigV4 client first, falling back to the SDK for
-    /// anything but a plain 200, a `NoSuchKey` or a failed write condition (see `s3_lean`).
+    /// anything but a GET's 200 or `NoSuchKey`, a PUT's 2xx or a failed write condition (see
+    /// `s3_lean`).
     /// Off: every request goes through the SDK.
     pub lean_client: bool,
 }
