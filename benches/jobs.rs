@@ -7,9 +7,10 @@
 //!    3:1 compressible) to a file:// cache, `narscope push` against `nix copy --to`, both
 //!    with zstd (NARSCOPE_BENCH_COMPRESSION), medians of 3 interleaved runs. narscope runs
 //!    twice: as it is (every file fsync'd before its rename) and with NARSCOPE_FSYNC=0, which
-//!    writes as `nix copy` does. Both tools also push from a cold page cache (the
-//!    closure's files dropped from it before each run), as when pushing what was built a
-//!    while ago.
+//!    writes as `nix copy` does, and once more held to one core (`taskset -c 0`). Both tools
+//!    also push from a cold page cache (the closure's files dropped from it before each
+//!    run), as when pushing what was built a while ago. Each line gives the CPU time (user
+//!    and system) of the run and the cores it kept busy on average.
 //! 2. Pull: the same closure back from the file:// cache, `narscope pull -r --to DIR`
 //!    (download, decompress, verify, unpack) against `nix copy --from` (the same into the
 //!    store), medians of 3.
@@ -50,22 +51,55 @@ fn ok(mut c: Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Wall and CPU time of one run.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Run {
+    /// Cores kept busy on average.
+    fn cores(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.wall.as_secs_f64()
+    }
+}
+
+/// User and system CPU time of this process's waited-for children (and theirs), from
+/// /proc/self/stat (`cutime` and `cstime`, in clock ticks of 1/100 s on Linux).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(13)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// Run `c` and time it, after a `sync`, so that neither tool pays for the write-back of
 /// the run before it.
-fn timed(mut c: Command) -> Duration {
+fn timed(mut c: Command) -> Run {
     let _ = Command::new("sync").status();
+    let cpu = children_cpu();
     let t = Instant::now();
     let out = c
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    let wall = t.elapsed();
     assert!(
         out.status.success(),
         "{c:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    t.elapsed()
+    Run {
+        wall,
+        cpu: children_cpu().saturating_sub(cpu),
+    }
 }
 
 /// Drop the page cache of every file under `paths`, as if they had been built long ago: the
@@ -76,7 +110,8 @@ fn evict(paths: &[String]) {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// The run of median wall time.
+fn median(mut v: Vec<Run>) -> Run {
     v.sort();
     v[v.len() / 2]
 }
@@ -191,7 +226,7 @@ fn main() {
         "--no-config",
     ])
     .envs(g.env());
-    let d = timed(c);
+    let d = timed(c).wall;
     println!(
         "sign  {n} narinfos on Garage (list, then GET, sign and PUT each): {:.1} s, {:.0} narinfos/s",
         d.as_secs_f64(),
@@ -325,7 +360,22 @@ fn push_and_pull(
         ]);
         c
     };
-    let (mut ours_cold, mut theirs_cold) = (Vec::new(), Vec::new());
+    // narscope held to one core, as `nix copy` mostly runs: the same CPU per byte would
+    // give the same time.
+    let push_on_one_core = |dir: &Path| {
+        let ours = push(dir, true);
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"])
+            .arg(ours.get_program())
+            .args(ours.get_args());
+        for (k, v) in ours.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c
+    };
+    let (mut ours_cold, mut theirs_cold, mut ours_one) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..3 {
         // Cold: the closure's files are read from the disk, as when pushing what was built
         // a while ago.
@@ -348,6 +398,9 @@ fn push_and_pull(
         let nd = root.join(format!("ns-nofsync-{r}"));
         ours_nofsync.push(timed(push(&nd, false)));
         let _ = std::fs::remove_dir_all(&nd);
+        let nd = root.join(format!("ns-one-core-{r}"));
+        ours_one.push(timed(push_on_one_core(&nd)));
+        let _ = std::fs::remove_dir_all(&nd);
         let bdir = root.join(format!("ns-cache-{r}"));
         ours.push(timed(push(&bdir, true)));
         if r < 2 {
@@ -357,29 +410,38 @@ fn push_and_pull(
         }
     }
     let (o, n, t) = (median(ours), median(ours_nofsync), median(theirs));
-    let (oc, tc) = (median(ours_cold), median(theirs_cold));
-    println!(
-        "push  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        o.as_secs_f64(),
-        mb(nar_bytes, o),
-        t.as_secs_f64(),
-        mb(nar_bytes, t),
-        t.as_secs_f64() / o.as_secs_f64()
+    let (oc, tc, one) = (median(ours_cold), median(theirs_cold), median(ours_one));
+    let line = |what: &str, ours: Run, theirs: Option<Run>| {
+        let mut l = format!(
+            "push  {what:<44} narscope {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)",
+            ours.wall.as_secs_f64(),
+            mb(nar_bytes, ours.wall),
+            ours.cpu.as_secs_f64(),
+            ours.cores()
+        );
+        if let Some(t) = theirs {
+            l += &format!(
+                "   nix copy --to {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)",
+                t.wall.as_secs_f64(),
+                mb(nar_bytes, t.wall),
+                t.cpu.as_secs_f64(),
+                t.cores()
+            );
+        }
+        l += &format!(
+            "   speed-up {:.2}x",
+            theirs.unwrap_or(t).wall.as_secs_f64() / ours.wall.as_secs_f64()
+        );
+        println!("{l}");
+    };
+    line("warm page cache", o, Some(t));
+    line(
+        "without fsync, as nix copy writes (NARSCOPE_FSYNC=0)",
+        n,
+        None,
     );
-    println!(
-        "push  narscope without fsync, as nix copy writes (NARSCOPE_FSYNC=0) {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        n.as_secs_f64(),
-        mb(nar_bytes, n),
-        t.as_secs_f64() / n.as_secs_f64()
-    );
-    println!(
-        "push  from a cold page cache: narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --to {:>6.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        oc.as_secs_f64(),
-        mb(nar_bytes, oc),
-        tc.as_secs_f64(),
-        mb(nar_bytes, tc),
-        tc.as_secs_f64() / oc.as_secs_f64()
-    );
+    line("on one core (taskset -c 0)", one, None);
+    line("from a cold page cache", oc, Some(tc));
 
     // Pull, from narscope's cache (Nix accepts it: that is what the interop tests check).
     let url = format!("file://{}", last_cache.display());
@@ -427,11 +489,15 @@ fn push_and_pull(
     }
     let (o, t) = (median(ours), median(theirs));
     println!(
-        "pull  narscope {:>6.2} s ({:>5.0} MB/s)   nix copy --from {:>4.2} s ({:>5.0} MB/s)   speed-up {:.2}x",
-        o.as_secs_f64(),
-        mb(nar_bytes, o),
-        t.as_secs_f64(),
-        mb(nar_bytes, t),
-        t.as_secs_f64() / o.as_secs_f64()
+        "pull  narscope {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)   nix copy --from {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)   speed-up {:.2}x",
+        o.wall.as_secs_f64(),
+        mb(nar_bytes, o.wall),
+        o.cpu.as_secs_f64(),
+        o.cores(),
+        t.wall.as_secs_f64(),
+        mb(nar_bytes, t.wall),
+        t.cpu.as_secs_f64(),
+        t.cores(),
+        t.wall.as_secs_f64() / o.wall.as_secs_f64()
     );
 }
