@@ -10,7 +10,7 @@
 //! only then the narinfo, signed as it goes. With a key configured no
 //! narinfo goes up without a signature by it. `nix-cache-info` is written if missing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -214,28 +214,42 @@ fn pack(
     })
 }
 
-/// Levels of `paths` by their references among themselves: level 0 references nothing in the
-/// set, level n only paths of lower levels. Within a level the biggest NARs come first, so
-/// that the small ones fill the cores at the end instead of one big one running alone.
-/// Iterative (Kahn's algorithm), so a deep chain needs no stack; paths on a reference cycle,
-/// which Nix does not allow beyond self-references, go last.
-fn levels(paths: &[LocalPath]) -> Vec<Vec<usize>> {
+/// Per path: its references among `paths`, by index, itself left out; sorted, without
+/// duplicates.
+fn references_among(paths: &[LocalPath]) -> Vec<Vec<usize>> {
     let pos: HashMap<&StorePath, usize> = paths
         .iter()
         .enumerate()
         .map(|(i, p)| (&p.path, i))
         .collect();
-    let mut waiting = vec![0usize; paths.len()];
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut refs: Vec<usize> = p
+                .references
+                .iter()
+                .filter_map(|r| pos.get(r).copied())
+                .filter(|&j| j != i)
+                .collect();
+            refs.sort_unstable();
+            refs.dedup();
+            refs
+        })
+        .collect()
+}
+
+/// Levels of `paths` by their references among themselves (`refs`, from
+/// [`references_among`]): level 0 references nothing in the set, level n only paths of
+/// lower levels. Within a level the biggest NARs come first, so that the small ones fill the
+/// cores at the end instead of one big one running alone. Iterative (Kahn's algorithm), so a
+/// deep chain needs no stack; paths on a reference cycle, which Nix does not allow beyond
+/// self-references, go last.
+fn levels(paths: &[LocalPath], refs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut waiting: Vec<usize> = refs.iter().map(Vec::len).collect();
     let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); paths.len()];
-    for (i, p) in paths.iter().enumerate() {
-        let refs: HashSet<usize> = p
-            .references
-            .iter()
-            .filter_map(|r| pos.get(r).copied())
-            .filter(|&j| j != i)
-            .collect();
-        waiting[i] = refs.len();
-        for j in refs {
+    for (i, rs) in refs.iter().enumerate() {
+        for &j in rs {
             referrers[j].push(i);
         }
     }
@@ -389,8 +403,9 @@ pub async fn push(
     // slot, and only its narinfo waits for those of its references, so a deep closure keeps
     // every core busy instead of draining at each level. Everything a path waits for comes
     // before it in the stream, so the oldest unfinished path never waits.
-    let order = levels(&todo);
-    let gate = Arc::new(Gate::new(&todo, &order));
+    let refs = references_among(&todo);
+    let order = levels(&todo, &refs);
+    let gate = Arc::new(Gate::new(&todo, &refs, &order));
     let results = futures::stream::iter(order.into_iter().flatten())
         .map(|i| {
             let todo = todo.clone();
@@ -458,31 +473,21 @@ struct Gate {
 }
 
 impl Gate {
-    fn new(paths: &[LocalPath], levels: &[Vec<usize>]) -> Gate {
+    fn new(paths: &[LocalPath], refs: &[Vec<usize>], levels: &[Vec<usize>]) -> Gate {
         let mut level_of = vec![0; paths.len()];
         for (l, level) in levels.iter().enumerate() {
             for &i in level {
                 level_of[i] = l;
             }
         }
-        let pos: HashMap<&StorePath, usize> = paths
+        let waits_for = refs
             .iter()
             .enumerate()
-            .map(|(i, p)| (&p.path, i))
-            .collect();
-        let waits_for = paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let mut refs: Vec<usize> = p
-                    .references
-                    .iter()
-                    .filter_map(|r| pos.get(r).copied())
+            .map(|(i, rs)| {
+                rs.iter()
+                    .copied()
                     .filter(|&j| level_of[j] < level_of[i])
-                    .collect();
-                refs.sort_unstable();
-                refs.dedup();
-                refs
+                    .collect()
             })
             .collect();
         Gate {
@@ -688,6 +693,10 @@ mod tests {
         }
     }
 
+    fn levels_of(paths: &[LocalPath]) -> Vec<Vec<usize>> {
+        levels(paths, &references_among(paths))
+    }
+
     #[test]
     fn references_go_up_before_referrers() {
         let a = lp("a", &[]);
@@ -696,7 +705,7 @@ mod tests {
         let mut selfref = lp("s", &[]);
         selfref.references = vec![selfref.path.clone(), c.path.clone()];
         let paths = vec![selfref, c, b, a];
-        let l = levels(&paths);
+        let l = levels_of(&paths);
         let names: Vec<Vec<&str>> = l
             .iter()
             .map(|lv| lv.iter().map(|&i| paths[i].path.name()).collect())
@@ -712,7 +721,7 @@ mod tests {
         big.nar_size = 1000;
         let top = lp("top", &[&small.path, &big.path]);
         let paths = vec![small, top, big];
-        assert_eq!(levels(&paths), vec![vec![2, 0], vec![1]]);
+        assert_eq!(levels_of(&paths), vec![vec![2, 0], vec![1]]);
 
         // 100,000 deep: one path per level, in order.
         let mut chain = vec![lp("c0", &[])];
@@ -721,7 +730,7 @@ mod tests {
             chain.push(lp(&format!("c{i}"), &[&prev]));
         }
         chain.reverse();
-        let l = levels(&chain);
+        let l = levels_of(&chain);
         assert_eq!(l.len(), 100_000);
         assert_eq!(l[0], vec![99_999]);
         assert_eq!(l[99_999], vec![0]);
@@ -731,7 +740,7 @@ mod tests {
         let y = lp("y", &[&x.path]);
         x.references = vec![y.path.clone()];
         let z = lp("z", &[]);
-        assert_eq!(levels(&[x, y, z]), vec![vec![2], vec![0, 1]]);
+        assert_eq!(levels_of(&[x, y, z]), vec![vec![2], vec![0, 1]]);
     }
 
     #[test]
@@ -742,8 +751,9 @@ mod tests {
         let c = lp("c", &[&b.path, &a.path]);
         let lone = lp("lone", &[]);
         let paths = vec![c, lone, b, a];
-        let order = levels(&paths);
-        let gate = Gate::new(&paths, &order);
+        let refs = references_among(&paths);
+        let order = levels(&paths, &refs);
+        let gate = Gate::new(&paths, &refs, &order);
         assert_eq!(gate.waits_for, vec![vec![2, 3], vec![], vec![3], vec![]]);
         // Nothing waits for a path without references in the set; b waits for a.
         assert_eq!(gate.wait(3).now_or_never(), Some(Ok(())));
@@ -767,7 +777,8 @@ mod tests {
         let y = lp("y", &[&x.path]);
         x.references = vec![y.path.clone()];
         let cyc = vec![x, y];
-        let gate = Gate::new(&cyc, &levels(&cyc));
+        let refs = references_among(&cyc);
+        let gate = Gate::new(&cyc, &refs, &levels(&cyc, &refs));
         assert_eq!(gate.waits_for, vec![Vec::<usize>::new(), vec![]]);
     }
 

@@ -240,6 +240,9 @@ pub struct Notice {
     pub level: Level,
     /// Text.
     pub text: String,
+    /// Which notice it is (each `notify` numbers them), so that the one a later message
+    /// answers can be told from a newer one.
+    pub id: u64,
 }
 
 /// Messages into the reducer.
@@ -470,6 +473,10 @@ pub struct App {
     pub job_cursor: usize,
     /// The status line.
     pub notice: Option<Notice>,
+    /// Notices given so far (the next one's id).
+    notices: u64,
+    /// The "planning the deletion…" notice, until the plan arrives.
+    planning_notice: Option<u64>,
     /// Rows the list showed last frame (set while drawing).
     pub list_height: Cell<usize>,
     /// Where panes were drawn last frame.
@@ -534,6 +541,8 @@ impl App {
             jobs: Vec::new(),
             job_cursor: 0,
             notice: None,
+            notices: 0,
+            planning_notice: None,
             list_height: Cell::new(20),
             areas: Cell::new(Areas::default()),
             drawn_offset: Cell::new(0),
@@ -591,18 +600,27 @@ impl App {
             .count()
     }
 
-    fn notify(&mut self, level: Level, text: impl Into<String>) {
+    /// Show `text` on the status line.
+    pub(super) fn notify(&mut self, level: Level, text: impl Into<String>) {
+        self.notify_id(level, text);
+    }
+
+    /// Like [`App::notify`]; the notice's id, unless it was not shown.
+    fn notify_id(&mut self, level: Level, text: impl Into<String>) -> Option<u64> {
         // Background news does not push away a warning the user has not seen.
         if level == Level::Info
             && self.notice.as_ref().is_some_and(|n| n.level != Level::Info)
             && !self.in_key
         {
-            return;
+            return None;
         }
+        self.notices += 1;
         self.notice = Some(Notice {
             level,
             text: text.into(),
+            id: self.notices,
         });
+        Some(self.notices)
     }
 
     /// Handle one message.
@@ -719,11 +737,8 @@ impl App {
             Msg::Copied(Ok(())) => {}
             Msg::DeletePlanned(p) => {
                 let DeleteProposal { plan, lines } = *p;
-                if self
-                    .notice
-                    .as_ref()
-                    .is_some_and(|n| n.text.starts_with("planning the deletion"))
-                {
+                let planning = self.planning_notice.take();
+                if self.notice.as_ref().is_some_and(|n| Some(n.id) == planning) {
                     self.notice = None;
                 }
                 self.overlay = Confirm::ask(
@@ -1431,7 +1446,7 @@ impl App {
             );
             return;
         }
-        self.notify(
+        self.planning_notice = self.notify_id(
             Level::Info,
             format!("planning the deletion of {} path(s)…", ids.len()),
         );

@@ -427,10 +427,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
     app.warm = opened.loaded;
     app.signing_key = opts.signing_key.as_ref().map(|k| k.name().to_string());
     if let Some(w) = opened.warning.clone().or(opts.notice) {
-        app.notice = Some(super::app::Notice {
-            level: super::app::Level::Warn,
-            text: w,
-        });
+        app.notify(super::app::Level::Warn, w);
     }
     let mut rt = Runtime {
         tx: tx.clone(),

@@ -769,6 +769,42 @@ async fn an_empty_cache_and_a_running_scan_explain_themselves() {
 }
 
 #[tokio::test]
+async fn the_planning_notice_goes_when_its_plan_arrives_and_a_newer_notice_stays() {
+    let mut f = fixture().await;
+    f.select("glibc-2.40-66").await;
+    for newer in [false, true] {
+        f.app.overlay = Overlay::None;
+        // The reducer alone, so that the plan arrives only when this test delivers it.
+        let fx = f.app.update(Msg::Key(key(KeyCode::Char('D'))));
+        let [Effect::PlanDelete(ids)] = &fx[..] else {
+            panic!("{fx:?}")
+        };
+        let notice = f.app.notice.clone().unwrap();
+        assert!(
+            notice.text.starts_with("planning the deletion"),
+            "{notice:?}"
+        );
+        if newer {
+            f.app.update(Msg::Saved(Err("disk full".into())));
+        }
+        let p = super::app::propose_delete(&f.app.idx(), ids);
+        f.app.update(Msg::DeletePlanned(Box::new(p)));
+        assert!(matches!(f.app.overlay, Overlay::Confirm(_)));
+        match newer {
+            false => assert_eq!(f.app.notice, None),
+            true => assert!(
+                f.app
+                    .notice
+                    .as_ref()
+                    .is_some_and(|n| n.text.starts_with("index not saved")),
+                "{:?}",
+                f.app.notice
+            ),
+        }
+    }
+}
+
+#[tokio::test]
 async fn delete_plans_first_cascades_referrers_and_is_read_only_aware() {
     let mut f = fixture().await;
     f.select("glibc-2.40-66").await;
