@@ -490,26 +490,35 @@ pub fn plan(
     p
 }
 
-/// The objects under `log/` and `debuginfo/` (reading each debuginfo link's `archive`).
-/// Call [`Extras::read_derivers`] on the index afterwards.
+/// How many debuginfo links [`gather_extras`] reads at once.
+const DEBUGINFO_READS: usize = 32;
+
+/// The objects under `log/` and `debuginfo/` (reading each debuginfo link's `archive`,
+/// [`DEBUGINFO_READS`] at a time). Call [`Extras::read_derivers`] on the index afterwards.
 pub async fn gather_extras(store: &dyn Store) -> Result<Extras, StoreError> {
+    use futures::{StreamExt, TryStreamExt};
     let mut ex = Extras::default();
     for (prefix, is_log) in [("log/", true), ("debuginfo/", false)] {
         let mut token = None;
         loop {
             let page = store.list_page(prefix, token).await?;
-            for o in page.objects {
-                if is_log {
-                    ex.logs.push(o);
-                } else {
-                    let archive = store.get(&o.key).await?.and_then(|g| {
-                        let v: serde_json::Value = serde_json::from_slice(&g.bytes).ok()?;
-                        let a = v.get("archive")?.as_str()?;
-                        // "../nar/…" relative to debuginfo/.
-                        Some(a.trim_start_matches("../").to_string())
-                    });
-                    ex.debuginfo.push((o, archive));
-                }
+            if is_log {
+                ex.logs.extend(page.objects);
+            } else {
+                let links: Vec<_> = futures::stream::iter(page.objects)
+                    .map(|o| async move {
+                        let archive = store.get(&o.key).await?.and_then(|g| {
+                            let v: serde_json::Value = serde_json::from_slice(&g.bytes).ok()?;
+                            let a = v.get("archive")?.as_str()?;
+                            // "../nar/…" relative to debuginfo/.
+                            Some(a.trim_start_matches("../").to_string())
+                        });
+                        Ok::<_, StoreError>((o, archive))
+                    })
+                    .buffered(DEBUGINFO_READS)
+                    .try_collect()
+                    .await?;
+                ex.debuginfo.extend(links);
             }
             match page.next {
                 Some(t) => token = Some(t),
@@ -918,5 +927,46 @@ mod tests {
             .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn gather_extras_reads_every_debuginfo_link_in_listing_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::storage::file::FileStore::new(dir.path());
+        let put = |key: &str, body: String| {
+            let path = dir.path().join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        };
+        // More links than are read at once, so that the reads overlap.
+        let n = DEBUGINFO_READS * 2 + 5;
+        for i in 0..n {
+            put(
+                &format!("debuginfo/{i:040x}"),
+                format!(r#"{{"archive":"../nar/n{i}.nar.xz","member":"lib/debug/{i}"}}"#),
+            );
+        }
+        put("debuginfo/zz-broken", "not json".into());
+        put("log/abc-hello.drv", "a log".into());
+        let ex = gather_extras(&store).await.unwrap();
+        assert_eq!(ex.logs.len(), 1);
+        assert_eq!(ex.logs[0].key, "log/abc-hello.drv");
+        assert_eq!(ex.debuginfo.len(), n + 1);
+        let mut keys: Vec<&str> = ex.debuginfo.iter().map(|(o, _)| o.key.as_str()).collect();
+        let listed = keys.clone();
+        keys.sort_unstable();
+        assert_eq!(keys, listed, "listing order kept");
+        for (o, archive) in &ex.debuginfo {
+            match o.key.strip_prefix("debuginfo/").unwrap() {
+                "zz-broken" => assert_eq!(archive, &None),
+                hex => {
+                    let i = usize::from_str_radix(hex, 16).unwrap();
+                    assert_eq!(
+                        archive.as_deref(),
+                        Some(format!("nar/n{i}.nar.xz").as_str())
+                    );
+                }
+            }
+        }
     }
 }
