@@ -218,6 +218,9 @@ pub enum Keep {
     Grace,
     /// Referenced by a kept row.
     Ref(RowId),
+    /// A narinfo that could not be read (or not yet): what it references is unknown, so it
+    /// is never garbage, and while one exists nothing is collected (see [`GcPlan::refusal`]).
+    Unknown,
 }
 
 /// A garbage-collection plan.
@@ -249,6 +252,8 @@ pub struct GcPlan {
     pub kept: u64,
     /// Bytes of objects deleted.
     pub bytes: u64,
+    /// Listed narinfos that could not be read: while there is one, nothing is collected.
+    pub unknown: Vec<crate::index::UnknownRow>,
 }
 
 impl GcPlan {
@@ -288,6 +293,15 @@ impl GcPlan {
                     chain.push(idx.name(cur).to_string());
                     cur = parent;
                 }
+                Keep::Unknown => {
+                    chain.push(idx.narinfo_key(cur));
+                    chain.reverse();
+                    return format!(
+                        "kept: the narinfo could not be read, so nothing it might reference is \
+                         collected: {}",
+                        chain.join(" → ")
+                    );
+                }
             }
         }
         "kept".into()
@@ -296,6 +310,27 @@ impl GcPlan {
     /// Delete requests the plan costs.
     pub fn requests(&self) -> usize {
         self.delete.requests()
+    }
+
+    /// Why this plan may not be carried out (`None` when it may). A narinfo that cannot be
+    /// read might reference anything, and its NAR looks like an orphan: collecting anything
+    /// then is a guess, so it is refused.
+    pub fn refusal(&self) -> Option<String> {
+        if self.unknown.is_empty() {
+            return None;
+        }
+        let malformed = self
+            .unknown
+            .iter()
+            .filter(|u| u.state == "malformed")
+            .count();
+        Some(format!(
+            "refusing to collect: {} narinfo(s) could not be read ({} malformed, {} not read); \
+             what they reference, and which NARs are theirs, is unknown",
+            self.unknown.len(),
+            malformed,
+            self.unknown.len() - malformed
+        ))
     }
 }
 
@@ -318,10 +353,15 @@ pub fn plan(
         ..GcPlan::default()
     };
     let mut queue: Vec<RowId> = Vec::new();
+    for r in idx.live() {
+        if idx.row(r).is_unknown() {
+            p.keep[r as usize] = Keep::Unknown;
+        }
+    }
     for (src, path) in roots {
         match idx.find_path(path).filter(|&r| idx.row(r).is_live()) {
             Some(r) => {
-                if p.keep[r as usize] == Keep::No {
+                if matches!(p.keep[r as usize], Keep::No | Keep::Unknown) {
                     p.keep[r as usize] = Keep::Root(p.roots.len() as u32);
                     queue.push(r);
                 }
@@ -369,7 +409,8 @@ pub fn plan(
         .filter(|&r| p.keep[r as usize] == Keep::No)
         .collect();
     let mut del = crate::jobs::delete::plan(idx, &p.garbage, false);
-    debug_assert!(del.is_safe(), "garbage is closed under referrers");
+    debug_assert!(del.broken.is_empty(), "garbage is closed under referrers");
+    p.unknown = del.unknown.clone();
     // A garbage narinfo's NAR that is itself young stays (someone just uploaded it again).
     del.nar_keys.retain(|k| match idx.nar(k) {
         Some(n) if young(n.mtime, now, opts.grace) => {
@@ -632,12 +673,30 @@ pub struct Prepared {
     pub opts: GcOptions,
     /// The plan.
     pub plan: GcPlan,
+    /// Collecting without any root in the cache was allowed (`--allow-no-roots`).
+    pub allow_no_roots: bool,
 }
 
 impl Prepared {
-    /// Whether anything keeps paths alive besides the grace period.
+    /// Whether anything keeps paths alive besides the grace period: a root that is in the
+    /// cache, or a retention age. Roots that name nothing in the cache are no roots.
     pub fn has_roots(&self) -> bool {
-        !self.roots.is_empty() || self.opts.keep_younger.is_some()
+        !self.plan.roots.is_empty() || self.opts.keep_younger.is_some()
+    }
+
+    /// Why collecting would go ahead without roots: what the operator gave that named
+    /// nothing, in words (for the refusal).
+    pub fn no_roots_message(&self) -> String {
+        let mut m = String::from(
+            "no roots in the cache: every path older than the grace period would be deleted",
+        );
+        if !self.plan.missing_roots.is_empty() {
+            m.push_str(&format!(
+                "; none of the {} root path(s) given is in the cache",
+                self.plan.missing_roots.len()
+            ));
+        }
+        m
     }
 
     /// Nothing to delete.
@@ -672,6 +731,7 @@ pub async fn prepare(
         extras,
         opts,
         plan,
+        allow_no_roots: false,
     })
 }
 
@@ -715,7 +775,7 @@ pub async fn final_plan(
     let mut shrunk = false;
     loop {
         let d = crate::jobs::delete::plan(&idx, &p.garbage, false);
-        if d.is_safe() {
+        if d.broken.is_empty() {
             if shrunk {
                 // NARs and listings of the rows that stay after all stay too.
                 let nars: HashSet<&String> = d.nar_keys.iter().chain(&p.orphan_nars).collect();
@@ -734,6 +794,56 @@ pub async fn final_plan(
         p.delete.levels.retain(|l| !l.is_empty());
     }
     Ok(p)
+}
+
+/// Collects the garbage of a confirmed first look, safely against concurrent writers: takes
+/// the cache's deletion lease (see [`crate::lease`]), waits for pushes to pause, scans the
+/// cache again into `index` and reads the pins again ([`final_plan`]: only what both looks
+/// call garbage goes), and deletes. Refuses while any narinfo cannot be read, in either look.
+/// The summary's `kept_since_planned` counts the narinfos the first plan listed that the
+/// second look kept.
+pub async fn collect(
+    cache: std::sync::Arc<crate::cache::Cache>,
+    index: std::sync::Arc<std::sync::RwLock<Index>>,
+    keys: std::sync::Arc<crate::nix::TrustedKeys>,
+    scan: crate::index::scan::ScanOptions,
+    first: std::sync::Arc<Prepared>,
+    job: std::sync::Arc<crate::jobs::JobHandle>,
+    notify: crate::jobs::JobNotify,
+) -> Result<crate::jobs::delete::DeleteSummary, String> {
+    if let Some(why) = first.plan.refusal() {
+        return Err(why);
+    }
+    if !first.has_roots() && !first.allow_no_roots {
+        return Err(format!("refusing: {}", first.no_roots_message()));
+    }
+    let lease = crate::lease::DeletionLease::acquire(cache.store().clone(), "gc").await?;
+    let p = job.progress.clone();
+    let result = async {
+        lease.wait_for_pushes(|s| p.set_current(s)).await?;
+        crate::jobs::delete::second_look(&cache, &index, &keys, scan, &job).await?;
+        let plan = final_plan(cache.store().as_ref(), &index, &first).await?;
+        if let Some(why) = plan.refusal() {
+            return Err(format!(
+                "{why} (seen just before deleting; nothing was deleted)"
+            ));
+        }
+        let kept = first.plan.garbage.len().saturating_sub(plan.garbage.len()) as u64;
+        let mut s = crate::jobs::delete::execute(
+            cache.clone(),
+            index.clone(),
+            plan.delete,
+            job.clone(),
+            notify.clone(),
+            Some(&lease),
+        )
+        .await?;
+        s.kept_since_planned = kept;
+        Ok(s)
+    }
+    .await;
+    lease.release().await;
+    result
 }
 
 #[cfg(test)]
@@ -898,6 +1008,90 @@ mod tests {
         let both = intersect(&first, second);
         assert!(!both.garbage.contains(&tool));
         assert!(both.delete.rows().all(|r| first.garbage.contains(&r)));
+    }
+
+    /// A listed narinfo of `hash` that could not be read, as the scan records it.
+    fn unreadable(idx: &mut Index, hash: &str, why: &str) -> RowId {
+        use crate::index::{ReadError, RowData, RowStatus, TextRef};
+        idx.list_key(hash, 120, NOW - 30 * DAY, 7);
+        let id = idx
+            .apply(&RowData {
+                hash_part: hash.to_string(),
+                obj_size: 120,
+                mtime: NOW - 30 * DAY,
+                etag: 7,
+                info: None,
+                status: RowStatus::Error,
+                text: TextRef::default(),
+            })
+            .unwrap();
+        idx.set_read_error(
+            id,
+            ReadError {
+                malformed: false,
+                message: why.to_string(),
+            },
+        );
+        id
+    }
+
+    #[test]
+    fn an_unreadable_narinfo_is_kept_and_nothing_is_collected() {
+        let (mut idx, all) = cache();
+        let ghost = unreadable(
+            &mut idx,
+            "0123456789abcdfghijklmnpqrsvwxy0",
+            "GET `0123456789abcdfghijklmnpqrsvwxy0.narinfo`: the connection broke",
+        );
+        let pinned = [(
+            RootSource::Pin("release".into()),
+            all[1].store_path.to_absolute(),
+        )];
+        let p = plan(&idx, &pinned, &Extras::default(), &opts());
+        assert_eq!(p.keep[ghost as usize], Keep::Unknown);
+        assert!(!p.garbage.contains(&ghost), "never garbage");
+        assert_eq!(p.unknown.len(), 1);
+        assert_eq!(p.unknown[0].state, "unreadable");
+        assert!(p.unknown[0].cause.contains("the connection broke"));
+        let why = p.refusal().expect("refused");
+        assert!(
+            why.starts_with("refusing to collect: 1 narinfo(s)"),
+            "{why}"
+        );
+        assert!(p.why(&idx, ghost).contains("could not be read"));
+        // Without it, the same cache collects.
+        let (idx, _) = cache();
+        assert_eq!(
+            plan(&idx, &pinned, &Extras::default(), &opts()).refusal(),
+            None
+        );
+    }
+
+    #[test]
+    fn roots_that_name_nothing_in_the_cache_are_no_roots() {
+        let (idx, _) = cache();
+        let gone = vec![(
+            RootSource::Pin("old".into()),
+            "/nix/store/00000000000000000000000000000000-gone".to_string(),
+        )];
+        let p = plan(&idx, &gone, &Extras::default(), &opts());
+        let prepared = Prepared {
+            roots: gone.clone(),
+            extra_roots: Vec::new(),
+            pins: Vec::new(),
+            extras: Extras::default(),
+            opts: opts(),
+            plan: p,
+            allow_no_roots: false,
+        };
+        assert!(!prepared.has_roots());
+        assert!(
+            prepared
+                .no_roots_message()
+                .contains("none of the 1 root path(s) given is in the cache"),
+            "{}",
+            prepared.no_roots_message()
+        );
     }
 
     #[test]

@@ -39,37 +39,55 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Logs go to stderr, warnings by default; -v/-vv or RUST_LOG raise the level.
+/// Logs go to stderr, warnings by default (-v/-vv or RUST_LOG raise the level), without colour
+/// codes unless stderr is a terminal; narscope's own debug details also go to the log file
+/// (`narscope::tui::log_path()`), where a failure's full cause chain can be read.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = match verbose {
         0 => "warn",
         1 => "info,aws=warn,hyper=warn",
         _ => "debug,aws_smithy_runtime=info,hyper=info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let file = log_file().map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_filter(EnvFilter::new("warn,narscope=debug"))
+    });
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .init();
+}
+
+/// The log file, opened for appending (`None` when it cannot be).
+fn log_file() -> Option<std::fs::File> {
+    let path = narscope::tui::log_path()?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()
 }
 
 /// Logs of the dashboard: info by default, to `narscope::tui::log_path()`. If the file cannot
 /// be opened, nothing is logged (the terminal must stay clean).
 fn init_file_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let Some(path) = narscope::tui::log_path() else {
-        return;
-    };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    else {
+    let Some(file) = log_file() else {
         return;
     };
     let default = match verbose {

@@ -6,124 +6,13 @@ mod common;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, SystemTime};
+use std::process::Command;
+use std::time::Duration;
 
 use common::Garage;
-use narscope::nix::{Hash, NarInfo, SecretKey, StorePath};
-
-fn narscope(args: &[&str], state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_narscope"));
-    c.args(args)
-        .env("NARSCOPE_CACHE_DIR", state)
-        .env("NIX_REMOTE", "")
-        .env("NIX_CONFIG", NIX_CONFIG);
-    c
-}
-
-const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\nnarinfo-cache-negative-ttl = 0\nnarinfo-cache-positive-ttl = 0\n";
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?} failed ({:?}):\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run(mut c: Command) -> Output {
-    c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"))
-}
-
-/// Deterministic pseudo-random numbers.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// A random cache: `n` signed paths, each referencing some earlier ones; every fifth path
-/// shares the NAR of the one before it. Returns the paths and, per path, its references (by
-/// index).
-struct Graph {
-    paths: Vec<StorePath>,
-    refs: Vec<Vec<usize>>,
-    urls: Vec<String>,
-}
-
-fn write_graph(dir: &Path, n: usize, seed: u64, key: &SecretKey) -> Graph {
-    std::fs::create_dir_all(dir.join("nar")).unwrap();
-    std::fs::write(dir.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
-    let mut rng = Rng(seed | 1);
-    let mut g = Graph {
-        paths: Vec::new(),
-        refs: Vec::new(),
-        urls: Vec::new(),
-    };
-    for i in 0..n {
-        let sp =
-            narscope::demo::fake_store_path(&format!("gc:{seed}:{i}"), &format!("p{i}")).unwrap();
-        let mut refs: BTreeSet<usize> = BTreeSet::new();
-        if i > 0 {
-            for _ in 0..rng.below(4) {
-                refs.insert(rng.below(i as u64) as usize);
-            }
-        }
-        let nar = narscope::nar::encode_node(&narscope::nar::NarNode::Regular {
-            executable: false,
-            contents: format!("contents of {i}").into_bytes(),
-        });
-        let (url, file_hash, file_size) = if i % 5 == 4 {
-            // Shares the previous path's NAR (same bytes).
-            let prev = &g.urls[i - 1];
-            let bytes = std::fs::read(dir.join(prev)).unwrap();
-            (prev.clone(), Hash::sha256_of(&bytes), bytes.len() as u64)
-        } else {
-            let fh = Hash::sha256_of(&nar);
-            let url = format!("nar/{}.nar", fh.nix32_digest());
-            std::fs::write(dir.join(&url), &nar).unwrap();
-            (url, fh, nar.len() as u64)
-        };
-        let bytes = std::fs::read(dir.join(&url)).unwrap();
-        let mut info = NarInfo::new(
-            sp.clone(),
-            url.clone(),
-            "none",
-            Hash::sha256_of(&bytes),
-            bytes.len() as u64,
-            refs.iter().map(|&j| g.paths[j].clone()).collect(),
-        )
-        .with_file(file_hash, file_size);
-        info.sign(key);
-        std::fs::write(dir.join(sp.narinfo_key()), info.to_text()).unwrap();
-        g.paths.push(sp);
-        g.refs.push(refs.into_iter().collect());
-        g.urls.push(url);
-    }
-    g
-}
-
-fn closure(g: &Graph, roots: &[usize]) -> BTreeSet<usize> {
-    let mut seen = BTreeSet::new();
-    let mut stack = roots.to_vec();
-    while let Some(x) = stack.pop() {
-        if seen.insert(x) {
-            stack.extend(g.refs[x].iter().copied());
-        }
-    }
-    seen
-}
+use common::cli::{NIX_CONFIG, narscope, ok, run};
+use common::graph::{Graph, Rng, age_files, closure, write_graph};
+use narscope::nix::SecretKey;
 
 /// Copy the tree `from` to `to`.
 fn copy_tree(from: &Path, to: &Path) {
@@ -134,23 +23,6 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&p, &q);
         } else {
             std::fs::copy(&p, &q).unwrap();
-        }
-    }
-}
-
-/// Make every file under `dir` `age` old.
-fn age_files(dir: &Path, age: Duration) {
-    let t = SystemTime::now() - age;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let f = std::fs::File::options().write(true).open(&p).unwrap();
-                f.set_modified(t).unwrap();
-            }
         }
     }
 }

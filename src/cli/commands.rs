@@ -182,15 +182,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
             unsigned,
             untrusted,
             cascade,
+            even_if_pinned,
             dry_run,
             yes,
             trust,
             json,
         } => {
-            super::jobs::delete_cmd(
-                &ctx, &cache, &paths, unsigned, untrusted, cascade, dry_run, yes, &trust, json,
-            )
-            .await
+            let args = super::jobs::DeleteArgs {
+                paths,
+                unsigned,
+                untrusted,
+                cascade,
+                even_if_pinned,
+                dry_run,
+                yes,
+                json,
+            };
+            super::jobs::delete_cmd(&ctx, &cache, args, &trust).await
         }
     }
 }

@@ -356,9 +356,12 @@ pub async fn sign_cmd(
             );
             if !dry_run && !s.compare_and_swap {
                 t.push_str(&format!(
-                "\nnote: {} does not honour If-Match, so narinfos were overwritten without compare-and-swap",
-                cache.store().describe()
-            ));
+                    "\nnote: {} does not honour If-Match, so narinfos were overwritten without \
+                     compare-and-swap; {} of them were read back carrying the change (a \
+                     concurrent writer may still overwrite them later)",
+                    cache.store().describe(),
+                    s.verified
+                ));
             }
             if s.retries > 0 {
                 t.push_str(&format!(
@@ -509,7 +512,14 @@ fn print_plan(idx: &Index, p: &DeletePlan, cascade: bool) {
         p.requests()
     );
     for r in p.rows() {
-        println!("  delete {}", idx.store_path(r));
+        if idx.row(r).has(crate::index::flags::UNREADABLE) {
+            println!(
+                "  delete {} (unreadable; its NAR is unknown and stays for a later gc)",
+                idx.narinfo_key(r)
+            );
+        } else {
+            println!("  delete {}", idx.store_path(r));
+        }
     }
     for k in &p.shared_nars {
         println!("  keep   {k} (another narinfo uses it)");
@@ -523,41 +533,71 @@ fn print_plan(idx: &Index, p: &DeletePlan, cascade: bool) {
             println!("  {} -> {}", idx.store_path(*r), idx.store_path(*t));
         }
     }
+    println!("(the cache is looked at again just before deleting; only what this plan names goes)");
+}
+
+/// Print the narinfos that could not be read, each with why and what to do (stderr).
+fn print_unknown(unknown: &[crate::index::UnknownRow]) {
+    for u in unknown.iter().take(50) {
+        eprintln!("  {} `{}`: {}", u.state, u.key, u.cause);
+        eprintln!("    what to do: {}", u.advice());
+    }
+    if unknown.len() > 50 {
+        eprintln!("  … and {} more", unknown.len() - 50);
+    }
+}
+
+/// Options of `narscope delete`.
+pub struct DeleteArgs {
+    /// Paths named.
+    pub paths: Vec<String>,
+    /// Every unsigned path.
+    pub unsigned: bool,
+    /// Every untrusted or invalid path.
+    pub untrusted: bool,
+    /// Referrers go too.
+    pub cascade: bool,
+    /// Pinned paths may go.
+    pub even_if_pinned: bool,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Don't ask.
+    pub yes: bool,
+    /// JSON.
+    pub json: bool,
 }
 
 /// `narscope delete`.
-#[allow(clippy::too_many_arguments)]
-pub async fn delete_cmd(
-    ctx: &Ctx,
-    arg: &str,
-    paths: &[String],
-    unsigned: bool,
-    untrusted: bool,
-    cascade: bool,
-    dry_run: bool,
-    yes: bool,
-    trust: &TrustArgs,
-    json_out: bool,
-) -> Result<i32> {
-    if paths.is_empty() && !unsigned && !untrusted {
+pub async fn delete_cmd(ctx: &Ctx, arg: &str, args: DeleteArgs, trust: &TrustArgs) -> Result<i32> {
+    let json_out = args.json;
+    if args.paths.is_empty() && !args.unsigned && !args.untrusted {
         bail!("say what to delete: STORE-PATH…, --unsigned and/or --untrusted");
     }
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let opened = scanned_index(ctx, &cache, &keys).await?;
+    let pins = crate::gc::list_pins(cache.store().as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let index: Arc<RwLock<Index>> = opened.index.clone();
-    let plan = {
+    let (plan, targets, refusal, pinned_note) = {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
-        let mut targets = rows_of(&idx, paths)?;
-        if unsigned {
+        let mut targets = rows_of(&idx, &args.paths)?;
+        if args.unsigned {
             targets.extend(rows_with(&idx, &[RowStatus::Unsigned]));
         }
-        if untrusted {
+        if args.untrusted {
             targets.extend(rows_with(&idx, &[RowStatus::Untrusted, RowStatus::Invalid]));
         }
-        let plan = delete::plan(&idx, &targets, cascade);
-        if json_out && (dry_run || !plan.is_safe() || plan.narinfos() == 0) {
-            let (state, code) = if !plan.is_safe() {
+        let plan = delete::plan(&idx, &targets, args.cascade);
+        let pinned = delete::pinned_rows(&idx, &plan, &pins);
+        let refusal = plan.refusal().or_else(|| {
+            (!args.even_if_pinned)
+                .then(|| delete::pinned_refusal(&idx, &plan, &pins))
+                .flatten()
+        });
+        if json_out && (args.dry_run || refusal.is_some() || plan.narinfos() == 0) {
+            let (state, code) = if refusal.is_some() {
                 ("refused", EXIT_REFUSED)
             } else if plan.narinfos() == 0 {
                 ("empty", 0)
@@ -565,11 +605,14 @@ pub async fn delete_cmd(
                 ("planned", 0)
             };
             let doc = json!({
-                "dryRun": dry_run,
-                "safe": plan.is_safe(),
+                "dryRun": args.dry_run,
+                "safe": refusal.is_none(),
+                "refusal": refusal,
                 "narinfos": plan.rows().map(|r| idx.store_path(r)).collect::<Vec<_>>(),
                 "cascaded": plan.cascaded.iter().map(|&r| idx.store_path(r)).collect::<Vec<_>>(),
                 "broken": plan.broken.iter().map(|&(a, b)| json!({"referrer": idx.store_path(a), "reference": idx.store_path(b)})).collect::<Vec<_>>(),
+                "unknown": plan.unknown,
+                "pinned": pinned.iter().map(|(r, names)| json!({"path": idx.store_path(*r), "pins": names})).collect::<Vec<_>>(),
                 "nars": plan.nar_keys,
                 "sharedNars": plan.shared_nars,
                 "listings": plan.ls_keys,
@@ -578,15 +621,28 @@ pub async fn delete_cmd(
             });
             println!("{}", not_run_doc("delete", state, code, Some(doc)));
         } else if !json_out {
-            print_plan(&idx, &plan, cascade);
+            print_plan(&idx, &plan, args.cascade);
         }
-        plan
+        let note = (!pinned.is_empty()).then(|| {
+            let mut names: Vec<&String> = pinned.iter().flat_map(|(_, n)| n).collect();
+            names.sort();
+            names.dedup();
+            format!(
+                ", including {} pinned path(s) (pins {}, which will name missing paths)",
+                pinned.len(),
+                names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+        (plan, targets, refusal, note)
     };
-    if !plan.is_safe() {
+    if let Some(why) = refusal {
         if !json_out {
-            eprintln!(
-                "error: refusing to delete: that would break the paths above (see --cascade)"
-            );
+            eprintln!("error: {why}");
+            print_unknown(&plan.unknown);
         }
         return Ok(EXIT_REFUSED);
     }
@@ -596,10 +652,15 @@ pub async fn delete_cmd(
         }
         return Ok(0);
     }
-    if dry_run {
+    if args.dry_run {
         return Ok(0);
     }
-    if !yes && !confirm("deleting", &format!("delete these from {}?", cache.url()))? {
+    let question = format!(
+        "delete these from {}{}?",
+        cache.url(),
+        pinned_note.as_deref().unwrap_or_default()
+    );
+    if !args.yes && !confirm("deleting", &question)? {
         if json_out {
             println!("{}", not_run_doc("delete", "declined", 0, None));
         } else {
@@ -607,12 +668,29 @@ pub async fn delete_cmd(
         }
         return Ok(0);
     }
+    if let Some(note) = &pinned_note
+        && !json_out
+    {
+        eprintln!("warning: deleting{}", note.trim_start_matches(','));
+    }
     let n = plan.narinfos();
     let idx2 = index.clone();
+    let confirmed = delete::Confirmed {
+        targets,
+        cascade: args.cascade,
+        even_if_pinned: args.even_if_pinned,
+        plan,
+    };
+    let scan_opts = ScanOptions {
+        concurrency: ctx.concurrency(),
+        list_nars: true,
+    };
     let (job, state, summary) = run_job(
         JobKind::Delete,
         format!("delete {n} path(s)"),
-        move |job, notify| delete::execute(cache, idx2, plan, job, notify),
+        move |job, notify| {
+            delete::execute_confirmed(cache, idx2, keys, scan_opts, confirmed, job, notify)
+        },
     )
     .await;
     if let Err(e) = opened.save() {
@@ -626,11 +704,27 @@ pub async fn delete_cmd(
         summary.as_ref(),
         |s: &delete::DeleteSummary| {
             format!(
-                "deleted {} narinfo(s), {} NAR(s), {} listing(s); {} failed",
-                s.narinfos, s.nars, s.listings, s.failed
+                "deleted {} narinfo(s), {} NAR(s), {} listing(s); {} failed{}",
+                s.narinfos,
+                s.nars,
+                s.listings,
+                s.failed,
+                kept_note(s.kept_since_planned)
             )
         },
     )
+}
+
+/// "; 3 path(s) of the plan were kept: …" when the look just before deleting kept some.
+fn kept_note(kept: u64) -> String {
+    if kept == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {kept} narinfo(s) of the plan were kept: the look just before deleting found \
+             them pushed, pinned or referenced since"
+        )
+    }
 }
 
 /// Options of `narscope gc`.
@@ -701,7 +795,22 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
     for (src, path) in &p.missing_roots {
         println!("  root not in the cache: {path} (from {src})");
     }
+    if !p.unknown.is_empty() {
+        println!(
+            "{} narinfo(s) could not be read: nothing is collected while they exist",
+            p.unknown.len()
+        );
+    }
+    println!(
+        "(provisional: just before deleting, the cache is looked at again and only what both \
+         looks call garbage goes)"
+    );
 }
+
+/// What to do about having no roots.
+const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), --roots-file, \
+     --roots-from-nix or --keep-younger-than; or --allow-no-roots if deleting every path older \
+     than the grace period is really what you want";
 
 /// `narscope gc`.
 pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Result<i32> {
@@ -732,11 +841,8 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pinned = pins.iter().any(|p| !p.paths.is_empty());
     if roots.is_empty() && !pinned && keep_younger.is_none() && !args.allow_no_roots {
-        bail!(
-            "no roots: every path older than the grace period would be deleted. Add pins \
-             (narscope pin CACHE add NAME PATH…), --roots-file, --roots-from-nix or \
-             --keep-younger-than; or --allow-no-roots if that is really what you want"
-        );
+        eprintln!("error: refusing: {NO_ROOTS_ADVICE}");
+        return Ok(EXIT_REFUSED);
     }
     let opened = scanned_index(ctx, &cache, &keys).await?;
     let prepared = gc::prepare(
@@ -752,7 +858,17 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut prepared = prepared;
+    prepared.allow_no_roots = args.allow_no_roots;
     let plan = &prepared.plan;
+    let refusal = plan.refusal().or_else(|| {
+        (!prepared.has_roots() && !args.allow_no_roots).then(|| {
+            format!(
+                "refusing: {}; {NO_ROOTS_ADVICE}",
+                prepared.no_roots_message()
+            )
+        })
+    });
     {
         let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
         let why: Vec<(String, String)> = args
@@ -766,11 +882,13 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
                 (p.clone(), reason)
             })
             .collect();
-        if args.json && (args.dry_run || prepared.is_empty()) {
-            let state = if prepared.is_empty() {
-                "empty"
+        if args.json && (args.dry_run || prepared.is_empty() || refusal.is_some()) {
+            let (state, code) = if refusal.is_some() {
+                ("refused", EXIT_REFUSED)
+            } else if prepared.is_empty() {
+                ("empty", 0)
             } else {
-                "planned"
+                ("planned", 0)
             };
             let doc = json!({
                 "dryRun": args.dry_run,
@@ -787,14 +905,27 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
                 "requests": plan.requests(),
                 "alreadyBroken": {"dangling": plan.dangling.len(), "missingReferences": plan.missing_refs.len()},
                 "why": why.iter().map(|(p, r)| json!({"path": p, "reason": r})).collect::<Vec<_>>(),
+                "refusal": refusal,
+                "unknown": plan.unknown,
+                "provisional": true,
             });
-            println!("{}", not_run_doc("gc", state, 0, Some(doc)));
+            println!("{}", not_run_doc("gc", state, code, Some(doc)));
         } else if !args.json {
             print_gc_plan(&idx, plan);
             for (p, r) in &why {
                 println!("why {p}: {r}");
             }
         }
+    }
+    if let Some(why) = refusal {
+        if !args.json {
+            eprintln!("error: {why}");
+            print_unknown(&plan.unknown);
+            for (src, path) in plan.missing_roots.iter().take(20) {
+                eprintln!("  root not in the cache: {path} (from {src})");
+            }
+        }
+        return Ok(EXIT_REFUSED);
     }
     if prepared.is_empty() {
         if !args.json {
@@ -818,19 +949,20 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         }
         return Ok(0);
     }
-    // Look again just before deleting (the same index: rows keep their ids, pins are read
-    // again), and delete only what both looks agree on: a push or a pin since can only keep
-    // more.
-    rescan(ctx, &cache, &keys, &opened).await?;
-    let plan = gc::final_plan(cache.store().as_ref(), &opened.index, &prepared)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Just before deleting the cache is looked at again under the deletion lease (the same
+    // index: rows keep their ids; pins are read again), and only what both looks agree on
+    // goes: a push or a pin since can only keep more.
     let index = opened.index.clone();
-    let n = plan.garbage.len();
+    let n = prepared.plan.garbage.len();
+    let scan_opts = ScanOptions {
+        concurrency: ctx.concurrency(),
+        list_nars: true,
+    };
+    let prepared = Arc::new(prepared);
     let (job, state, summary) = run_job(
         JobKind::Gc,
         format!("gc: {n} path(s)"),
-        move |job, notify| delete::execute(cache, index, plan.delete, job, notify),
+        move |job, notify| gc::collect(cache, index, keys, scan_opts, prepared, job, notify),
     )
     .await;
     if let Err(e) = opened.save() {
@@ -844,8 +976,13 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         summary.as_ref(),
         |s: &delete::DeleteSummary| {
             format!(
-                "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed",
-                s.narinfos, s.nars, s.listings, s.others, s.failed
+                "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed{}",
+                s.narinfos,
+                s.nars,
+                s.listings,
+                s.others,
+                s.failed,
+                kept_note(s.kept_since_planned)
             )
         },
     )

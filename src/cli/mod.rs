@@ -273,12 +273,16 @@ pub enum Command {
     ///
     /// narinfos go first (referrers before what they reference), then NARs and .ls listings
     /// that no remaining narinfo needs. A path that something else still references is refused
-    /// unless --cascade deletes the referrers too.
+    /// unless --cascade deletes the referrers too; a pinned path is refused unless
+    /// --even-if-pinned. While any narinfo of the cache cannot be read (it might reference
+    /// what would go) nothing is deleted, except that narinfo itself when named. Just before
+    /// deleting, narscope takes the cache's deletion lease (pushes by narscope pause), looks
+    /// at the cache again and deletes only what the confirmed plan named.
     #[command(after_help = CACHE_HELP)]
     Delete {
         /// The cache.
         cache: String,
-        /// Store paths to delete.
+        /// Store paths to delete (or base names, hashes, `<hash>.narinfo` keys).
         paths: Vec<String>,
         /// Every unsigned path.
         #[arg(long)]
@@ -289,6 +293,9 @@ pub enum Command {
         /// Also delete every path that references a deleted one.
         #[arg(long)]
         cascade: bool,
+        /// Delete paths that a pin names too (the pins keep naming them).
+        #[arg(long)]
+        even_if_pinned: bool,
         /// Print the plan only.
         #[arg(long)]
         dry_run: bool,
@@ -304,9 +311,13 @@ pub enum Command {
     /// Garbage-collect the cache: keep the closures of the roots, delete the rest.
     ///
     /// Roots: the pins stored in the cache (narscope pin), --roots-file, --roots-from-nix, and
-    /// with --keep-younger-than every newer narinfo. Nothing younger than --grace is deleted,
-    /// and young narinfos count as roots, so a push running meanwhile loses nothing. The plan
-    /// is shown first; narinfos go before their NARs, referrers before what they reference.
+    /// with --keep-younger-than every newer narinfo. Roots that name nothing in the cache are
+    /// no roots: without one in the cache gc refuses (unless --allow-no-roots). Nothing
+    /// younger than --grace is deleted, and young narinfos count as roots. The plan is shown
+    /// first (provisional: just before deleting, narscope takes the cache's deletion lease,
+    /// pushes by narscope pause, the cache is looked at again and only what both looks call
+    /// garbage goes). While any narinfo cannot be read nothing is collected. Narinfos go
+    /// before their NARs, referrers before what they reference.
     #[command(after_help = CACHE_HELP)]
     Gc {
         /// The cache.

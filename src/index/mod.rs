@@ -119,6 +119,9 @@ pub mod flags {
     pub const NAR_MISSING: u8 = 32;
     /// A deriver is recorded.
     pub const DERIVER: u8 = 64;
+    /// The narinfo was listed but could not be read or parsed: what it references (and
+    /// which NAR it points to) is unknown.
+    pub const UNREADABLE: u8 = 128;
 }
 
 /// The compression column: the narinfo's field as Nix reads it.
@@ -259,6 +262,13 @@ impl Row {
     /// Whether a flag is set.
     pub fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Whether this is a listed narinfo whose contents are unknown: not read yet, or
+    /// unreadable. What it references is unknown, so nothing may be deleted on the strength
+    /// of its silence.
+    pub fn is_unknown(&self) -> bool {
+        self.is_live() && (self.status == RowStatus::Pending || self.has(flags::UNREADABLE))
     }
 
     /// FileSize, when known.
@@ -462,6 +472,50 @@ pub struct Index {
     /// Arena bytes no row refers to any more (compacted on save).
     garbage: u64,
     blob: Option<Arc<Blob>>,
+    /// Why unreadable rows could not be read, as the last scan saw it (not saved: rows
+    /// without a stored text are read again by every scan, and a stored text that does not
+    /// parse says why again, see [`Index::unknown_rows`]).
+    read_errors: HashMap<RowId, ReadError>,
+}
+
+/// Why a listed narinfo could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadError {
+    /// The text was read but does not parse (a re-run reads the same); else the read itself
+    /// failed (after retries), which a re-run may get past.
+    pub malformed: bool,
+    /// The cause, naming the object.
+    pub message: String,
+}
+
+/// A listed narinfo whose contents the index cannot vouch for.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownRow {
+    /// Its row.
+    #[serde(skip)]
+    pub row: RowId,
+    /// Its key, e.g. `<hash>.narinfo`.
+    pub key: String,
+    /// `malformed` (the text does not parse), `unreadable` (the read failed) or `unread`
+    /// (not judged yet).
+    pub state: &'static str,
+    /// Why, naming the object (and the line, for a malformed one).
+    pub cause: String,
+}
+
+impl UnknownRow {
+    /// What the operator can do about it.
+    pub fn advice(&self) -> String {
+        match self.state {
+            "malformed" => format!(
+                "inspect it (narscope show CACHE {}), then delete it explicitly \
+                 (narscope delete CACHE {}), which is planned and confirmed like any deletion",
+                self.key, self.key
+            ),
+            _ => "run again: a read that failed in transit may succeed next time".to_string(),
+        }
+    }
 }
 
 impl Index {
@@ -702,10 +756,13 @@ impl Index {
                     0,
                     u64::MAX,
                     Comp::Unknown,
-                    0,
+                    flags::UNREADABLE,
                 )
             }
         };
+        if d.info.is_some() {
+            self.read_errors.remove(&id);
+        }
         let nars_listed = self.nars_listed;
         let nar_missing = nars_listed && d.info.is_some() && {
             let key = d
@@ -889,7 +946,7 @@ impl Index {
             if !r.is_live() {
                 continue;
             }
-            if r.status == RowStatus::Error && r.url.len == 0 {
+            if r.has(flags::UNREADABLE) {
                 p.unreadable.push(id);
             }
             if r.has(flags::KEY_MISMATCH) {
@@ -947,6 +1004,57 @@ impl Index {
         p
     }
 
+    /// Records why a row could not be read (set by the scan after [`Index::apply`]).
+    pub fn set_read_error(&mut self, id: RowId, e: ReadError) {
+        self.read_errors.insert(id, e);
+    }
+
+    /// Every live narinfo whose contents are unknown (see [`Row::is_unknown`]), with why.
+    pub fn unknown_rows(&self) -> Vec<UnknownRow> {
+        self.live()
+            .filter(|&r| self.row(r).is_unknown())
+            .map(|r| self.unknown_row(r))
+            .collect()
+    }
+
+    /// Why row `r` is unknown (see [`Index::unknown_rows`]).
+    pub fn unknown_row(&self, r: RowId) -> UnknownRow {
+        let key = self.narinfo_key(r);
+        let row = self.row(r);
+        let (state, cause) = if row.status == RowStatus::Pending {
+            (
+                "unread",
+                format!("{key}: not read yet (the scan has not judged it)"),
+            )
+        } else if let Some(e) = self.read_errors.get(&r) {
+            (
+                if e.malformed {
+                    "malformed"
+                } else {
+                    "unreadable"
+                },
+                e.message.clone(),
+            )
+        } else {
+            match self.read_text(r) {
+                Ok(Some(text)) => match NarInfo::parse(&text, &key) {
+                    Err(e) => ("malformed", e.to_string()),
+                    Ok(_) => ("unreadable", format!("{key}: could not be read")),
+                },
+                _ => (
+                    "unreadable",
+                    format!("{key}: could not be read in the last scan"),
+                ),
+            }
+        };
+        UnknownRow {
+            row: r,
+            key,
+            state,
+            cause,
+        }
+    }
+
     /// Build an index directly from narinfos (tests, benchmarks, demo data).
     pub fn from_narinfos<'a>(
         url: &str,
@@ -987,6 +1095,13 @@ impl Index {
         strings: Vec<u8>,
         refs: Vec<RowId>,
     ) -> Index {
+        let mut rows = rows;
+        // Indexes saved before the UNREADABLE flag existed: an error row without a URL.
+        for r in &mut rows {
+            if r.status == RowStatus::Error && r.url.len == 0 && r.flags & flags::PHANTOM == 0 {
+                r.flags |= flags::UNREADABLE;
+            }
+        }
         let by_digest = rows
             .iter()
             .enumerate()

@@ -16,7 +16,9 @@ use futures::{StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
 use super::file::{self, Blob, DirLock};
-use super::{Index, NarInfoSummary, NarObject, OtherObject, RowData, RowId, RowStatus, TextRef};
+use super::{
+    Index, NarInfoSummary, NarObject, OtherObject, ReadError, RowData, RowId, RowStatus, TextRef,
+};
 use super::{etag_hash, keys_id, unix_secs};
 use crate::audit::{PathReport, Status};
 use crate::cache::{CACHE_INFO_KEY, Cache};
@@ -421,8 +423,10 @@ async fn scan_inner(
     while let Some(batch) = judged.next().await {
         {
             let mut idx = write(&index);
-            for (d, fetched) in &batch {
-                idx.apply(d);
+            for (d, fetched, read_error) in &batch {
+                if let (Some(id), Some(e)) = (idx.apply(d), read_error) {
+                    idx.set_read_error(id, e.clone());
+                }
                 if *fetched {
                     summary.fetched += 1;
                 } else {
@@ -430,7 +434,7 @@ async fn scan_inner(
                 }
             }
         }
-        let fetched = batch.iter().filter(|(_, f)| *f).count() as u64;
+        let fetched = batch.iter().filter(|(_, f, _)| *f).count() as u64;
         progress.fetched.fetch_add(fetched, Ordering::Relaxed);
         progress
             .rejudged
@@ -506,13 +510,14 @@ fn other(o: &ObjectMeta) -> OtherObject {
 }
 
 /// Obtain, parse and judge a batch; fetched texts are appended to the blob in one write.
-/// Returns each row's data and whether it was fetched (vs. judged again from stored text).
+/// Returns each row's data, whether it was fetched (vs. judged again from stored text), and
+/// why it could not be read when it could not.
 fn judge_batch(
     cache: &Cache,
     keys: &TrustedKeys,
     blob: &Blob,
     chunk: Vec<Got>,
-) -> Vec<(RowData, bool)> {
+) -> Vec<(RowData, bool, Option<ReadError>)> {
     struct Item {
         meta: ObjectMeta,
         text: Option<Vec<u8>>,
@@ -597,6 +602,7 @@ fn judge_batch(
             let hash_part = hash_part_from_narinfo_key(&it.meta.key)
                 .unwrap_or_default()
                 .to_string();
+            let mut read_error = None;
             let (info, status) = match &it.parsed {
                 Ok(info) => {
                     let report = match verdicts.next() {
@@ -610,6 +616,10 @@ fn judge_batch(
                 }
                 Err(e) => {
                     tracing::debug!("{e}");
+                    read_error = Some(ReadError {
+                        malformed: it.text.is_some(),
+                        message: e.clone(),
+                    });
                     (None, RowStatus::from(Status::Error))
                 }
             };
@@ -622,7 +632,7 @@ fn judge_batch(
                 status,
                 text: it.stored.unwrap_or_default(),
             };
-            (d, it.fetched)
+            (d, it.fetched, read_error)
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use super::{JobHandle, JobNotify};
 use crate::cache::Cache;
-use crate::index::{Index, RowId, flags};
+use crate::index::{Index, RowId, UnknownRow, flags};
 
 /// What a deletion would do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +36,11 @@ pub struct DeletePlan {
     pub extra_keys: Vec<String>,
     /// Bytes of NAR objects freed (listing sizes, else FileSize).
     pub nar_bytes: u64,
+    /// Listed narinfos outside the deletion whose contents are unknown (unreadable, or not
+    /// read yet): any of them may reference what would be deleted, so a plan with any of
+    /// these is refused. An unknown narinfo named as a target is deleted itself (its NAR,
+    /// being unknown, stays for a later gc).
+    pub unknown: Vec<UnknownRow>,
 }
 
 impl DeletePlan {
@@ -49,9 +54,33 @@ impl DeletePlan {
         self.levels.iter().map(Vec::len).sum()
     }
 
-    /// Whether the plan may run: nothing left broken.
+    /// Whether the plan may run: nothing left broken, and no unknown narinfo that might
+    /// reference what goes.
     pub fn is_safe(&self) -> bool {
-        self.broken.is_empty()
+        self.broken.is_empty() && self.unknown.is_empty()
+    }
+
+    /// Why the plan may not run, in one line (`None` when it is safe).
+    pub fn refusal(&self) -> Option<String> {
+        if !self.unknown.is_empty() {
+            let (malformed, other): (Vec<&UnknownRow>, Vec<&UnknownRow>) =
+                self.unknown.iter().partition(|u| u.state == "malformed");
+            return Some(format!(
+                "refusing to delete: {} narinfo(s) could not be read ({} malformed, {} not read), \
+                 and any of them may reference what would be deleted",
+                self.unknown.len(),
+                malformed.len(),
+                other.len()
+            ));
+        }
+        if !self.broken.is_empty() {
+            return Some(format!(
+                "refusing to delete: {} remaining path(s) reference what would be deleted (use \
+                 cascade)",
+                self.broken.len()
+            ));
+        }
+        None
     }
 
     /// Delete requests it costs (batches of 1000 per level, then NARs and listings).
@@ -242,7 +271,34 @@ pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
         p.nar_keys.sort();
     }
     p.ls_keys.sort();
+    p.unknown = idx
+        .live()
+        .filter(|&r| !in_set[r as usize] && idx.row(r).is_unknown())
+        .map(|r| idx.unknown_row(r))
+        .collect();
     p
+}
+
+/// The rows of `plan` that a pin names, each with the names of the pins that name it.
+pub fn pinned_rows(
+    idx: &Index,
+    plan: &DeletePlan,
+    pins: &[crate::gc::Pin],
+) -> Vec<(RowId, Vec<String>)> {
+    let mut by_row: std::collections::BTreeMap<RowId, Vec<String>> = Default::default();
+    for pin in pins {
+        for path in &pin.paths {
+            if let Some(r) = idx.find_path(path) {
+                let names = by_row.entry(r).or_default();
+                if !names.contains(&pin.name) {
+                    names.push(pin.name.clone());
+                }
+            }
+        }
+    }
+    plan.rows()
+        .filter_map(|r| by_row.get(&r).map(|n| (r, n.clone())))
+        .collect()
 }
 
 /// What [`execute`] did.
@@ -259,6 +315,146 @@ pub struct DeleteSummary {
     pub others: u64,
     /// Keys that could not be deleted.
     pub failed: u64,
+    /// Narinfos the confirmed plan listed that the look just before deleting kept (pushed
+    /// again, pinned, referenced or changed since the plan was made).
+    pub kept_since_planned: u64,
+}
+
+/// A deletion the operator confirmed: what was named, and the plan that was shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirmed {
+    /// The rows named (before cascading).
+    pub targets: Vec<RowId>,
+    /// Whether referrers go too.
+    pub cascade: bool,
+    /// Pinned paths may go (the confirmation said which).
+    pub even_if_pinned: bool,
+    /// The plan shown.
+    pub plan: DeletePlan,
+}
+
+/// The pinned rows of `plan` as a refusal (`None` when no pin names any of them).
+pub fn pinned_refusal(idx: &Index, plan: &DeletePlan, pins: &[crate::gc::Pin]) -> Option<String> {
+    let pinned = pinned_rows(idx, plan, pins);
+    if pinned.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = pinned
+        .iter()
+        .take(10)
+        .map(|(r, names)| format!("{} (pin {})", idx.store_path(*r), names.join(", ")))
+        .collect();
+    Some(format!(
+        "refusing to delete {} pinned path(s): {}{}; remove them from their pins first \
+         (narscope pin CACHE rm NAME), or pass --even-if-pinned",
+        pinned.len(),
+        list.join("; "),
+        if pinned.len() > 10 { "; …" } else { "" }
+    ))
+}
+
+/// Carries out a confirmed deletion safely against concurrent writers: takes the cache's
+/// deletion lease (see [`crate::lease`]), waits for pushes to pause, scans the cache again
+/// into `index`, reads the pins again, and plans again from the same targets. It deletes
+/// only when the new plan is safe and lies within the confirmed one (what is gone meanwhile
+/// is simply not deleted again); otherwise it refuses, saying what changed.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute_confirmed(
+    cache: Arc<Cache>,
+    index: Arc<RwLock<Index>>,
+    keys: Arc<crate::nix::TrustedKeys>,
+    scan: crate::index::scan::ScanOptions,
+    confirmed: Confirmed,
+    job: Arc<JobHandle>,
+    notify: JobNotify,
+) -> Result<DeleteSummary, String> {
+    if let Some(why) = confirmed.plan.refusal() {
+        return Err(why);
+    }
+    let lease = crate::lease::DeletionLease::acquire(cache.store().clone(), "delete").await?;
+    let p = job.progress.clone();
+    let result = async {
+        lease.wait_for_pushes(|s| p.set_current(s)).await?;
+        second_look(&cache, &index, &keys, scan, &job).await?;
+        let pins = crate::gc::list_pins(cache.store().as_ref()).await?;
+        let plan = {
+            let idx = index.read().unwrap_or_else(|e| e.into_inner());
+            let targets: Vec<RowId> = confirmed
+                .targets
+                .iter()
+                .copied()
+                .filter(|&r| idx.row(r).is_live())
+                .collect();
+            let mut plan = self::plan(&idx, &targets, confirmed.cascade);
+            if let Some(why) = plan.refusal() {
+                return Err(format!("{why} (the cache changed since the plan was made)"));
+            }
+            if !confirmed.even_if_pinned
+                && let Some(why) = pinned_refusal(&idx, &plan, &pins)
+            {
+                return Err(why);
+            }
+            let shown: HashSet<RowId> = confirmed.plan.rows().collect();
+            let new: Vec<String> = plan
+                .rows()
+                .filter(|r| !shown.contains(r))
+                .map(|r| idx.store_path(r))
+                .collect();
+            if !new.is_empty() {
+                return Err(format!(
+                    "refusing to delete: the cache changed since the plan was made, and {} more \
+                     path(s) would now go ({}); plan again",
+                    new.len(),
+                    new.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            // Only objects the confirmed plan named.
+            let nars: HashSet<&String> = confirmed.plan.nar_keys.iter().collect();
+            let listings: HashSet<&String> = confirmed.plan.ls_keys.iter().collect();
+            plan.nar_keys.retain(|k| nars.contains(k));
+            plan.ls_keys.retain(|k| listings.contains(k));
+            plan
+        };
+        let kept = confirmed.plan.narinfos().saturating_sub(plan.narinfos()) as u64;
+        let mut s = execute(
+            cache.clone(),
+            index.clone(),
+            plan,
+            job.clone(),
+            notify.clone(),
+            Some(&lease),
+        )
+        .await?;
+        s.kept_since_planned = kept;
+        Ok(s)
+    }
+    .await;
+    lease.release().await;
+    result
+}
+
+/// The look just before deleting: the same index scanned again (rows keep their ids).
+pub(crate) async fn second_look(
+    cache: &Arc<Cache>,
+    index: &Arc<RwLock<Index>>,
+    keys: &Arc<crate::nix::TrustedKeys>,
+    scan: crate::index::scan::ScanOptions,
+    job: &Arc<JobHandle>,
+) -> Result<(), String> {
+    job.progress
+        .set_current("looking at the cache again before deleting");
+    crate::index::scan::scan(
+        cache.clone(),
+        index.clone(),
+        keys.clone(),
+        scan,
+        Arc::new(crate::index::scan::ScanProgress::default()),
+        Arc::new(|| {}),
+        job.cancel.clone(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("the look just before deleting failed, nothing was deleted: {e}"))
 }
 
 /// Carry out a safe plan (see the module docs). Stops before the NARs if any narinfo could not
@@ -270,12 +466,18 @@ pub async fn execute(
     plan: DeletePlan,
     job: Arc<JobHandle>,
     notify: JobNotify,
+    lease: Option<&crate::lease::DeletionLease>,
 ) -> Result<DeleteSummary, String> {
-    if !plan.is_safe() {
-        return Err(format!(
-            "refusing: {} remaining path(s) reference what would be deleted (use cascade)",
-            plan.broken.len()
-        ));
+    let still_ours = || match lease {
+        Some(l) if !l.holds() => Err(
+            "stopped: the deletion lease was lost (another process took it over); what is \
+             deleted so far is consistent, run again"
+                .to_string(),
+        ),
+        _ => Ok(()),
+    };
+    if let Some(why) = plan.refusal() {
+        return Err(why);
     }
     let p = job.progress.clone();
     let total = plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len() + plan.extra_keys.len();
@@ -289,6 +491,7 @@ pub async fn execute(
     for (i, level) in plan.levels.iter().enumerate() {
         let keys = keys_of(level);
         for chunk in keys.chunks(1000) {
+            still_ours()?;
             p.set_current(format!("narinfos, level {}", i + 1));
             let names: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
             let rep = cache
@@ -328,6 +531,7 @@ pub async fn execute(
         .cloned()
         .collect();
     for chunk in rest.chunks(1000) {
+        still_ours()?;
         p.set_current("NARs and listings");
         let rep = cache
             .store()
@@ -386,6 +590,77 @@ mod tests {
         let bottom = idx.find(chain[0].store_path.hash_part()).unwrap();
         assert_eq!(p.levels[0], vec![top]);
         assert_eq!(p.levels[n - 1], vec![bottom]);
+    }
+
+    #[test]
+    fn an_unreadable_narinfo_stops_deletions_but_can_be_deleted_itself() {
+        use crate::index::{ReadError, RowData, RowStatus, TextRef};
+        let keys = TrustedKeys::new();
+        let lib = info("lib", "lib-1", &[]);
+        let app = info("app", "app-1", &[&lib]);
+        let mut idx = Index::from_narinfos("file:///x", &keys, [&lib, &app]);
+        let hash = "0123456789abcdfghijklmnpqrsvwxy0";
+        idx.list_key(hash, 10, 0, 1);
+        let ghost = idx
+            .apply(&RowData {
+                hash_part: hash.into(),
+                obj_size: 10,
+                mtime: 0,
+                etag: 1,
+                info: None,
+                status: RowStatus::Error,
+                text: TextRef::default(),
+            })
+            .unwrap();
+        idx.set_read_error(
+            ghost,
+            ReadError {
+                malformed: true,
+                message: format!("{hash}.narinfo: line 3: bad NarHash"),
+            },
+        );
+        let app_id = idx.find(app.store_path.hash_part()).unwrap();
+        // Deleting app: the unreadable narinfo might reference it.
+        let p = plan(&idx, &[app_id], false);
+        assert!(!p.is_safe());
+        assert_eq!(p.unknown.len(), 1);
+        assert_eq!(p.unknown[0].state, "malformed");
+        assert!(p.unknown[0].advice().contains("delete it explicitly"));
+        let why = p.refusal().unwrap();
+        assert!(
+            why.contains("could not be read (1 malformed, 0 not read)"),
+            "{why}"
+        );
+        // Named itself, it goes (and its NAR, being unknown, is not guessed).
+        let p = plan(&idx, &[ghost], false);
+        assert!(p.is_safe(), "{:?}", p.refusal());
+        assert_eq!(p.narinfos(), 1);
+        assert!(p.nar_keys.is_empty());
+        // Named together with app, both go.
+        assert!(plan(&idx, &[ghost, app_id], false).is_safe());
+    }
+
+    #[test]
+    fn pinned_rows_are_named_with_their_pins() {
+        let keys = TrustedKeys::new();
+        let lib = info("lib", "lib-1", &[]);
+        let app = info("app", "app-1", &[&lib]);
+        let idx = Index::from_narinfos("file:///x", &keys, [&lib, &app]);
+        let lib_id = idx.find(lib.store_path.hash_part()).unwrap();
+        let pins = vec![crate::gc::Pin {
+            name: "release".into(),
+            paths: vec![app.store_path.to_absolute()],
+        }];
+        let p = plan(&idx, &[lib_id], true);
+        let pinned = pinned_rows(&idx, &p, &pins);
+        let app_id = idx.find(app.store_path.hash_part()).unwrap();
+        assert_eq!(pinned, vec![(app_id, vec!["release".to_string()])]);
+        let why = pinned_refusal(&idx, &p, &pins).unwrap();
+        assert!(
+            why.contains("pin release") && why.contains("app-1"),
+            "{why}"
+        );
+        assert_eq!(pinned_refusal(&idx, &p, &[]), None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::sign::NARINFO_CONTENT_TYPE;
 use super::{JobHandle, JobNotify, Throttle, cores};
 use crate::cache::Cache;
 use crate::compression::{self, Compression};
+use crate::lease::PushRegistration;
 use crate::localstore::LocalPath;
 use crate::nix::{CacheInfo, Hash, NarInfo, SecretKey, Signature, StorePath};
 use crate::storage::{PutCondition, PutOptions};
@@ -351,7 +352,31 @@ pub async fn push(
         }
     }
 
+    // Registered before looking at what the cache has: a deletion that starts later waits
+    // for this push to pause, and one that runs now makes it wait (see crate::lease).
+    p.set_current("registering with the cache (deletions wait for pushes)");
+    let reg = Arc::new(PushRegistration::register(store.clone()).await?);
+    let r = push_registered(&cache, closure, &opts, &job, &notify, &reg, summary).await;
+    if let Ok(reg) = Arc::try_unwrap(reg) {
+        reg.finish().await;
+    }
+    r
+}
+
+async fn push_registered(
+    cache: &Arc<Cache>,
+    closure: Vec<LocalPath>,
+    opts: &PushOptions,
+    job: &Arc<JobHandle>,
+    notify: &JobNotify,
+    reg: &Arc<PushRegistration>,
+    mut summary: PushSummary,
+) -> Result<PushSummary, String> {
+    let p = job.progress.clone();
+    let store = cache.store().clone();
     p.set_current("checking which paths the cache has");
+    // What is found present now is relied on until the registration pauses.
+    let checked_in = reg.epoch();
     let keys: Vec<String> = closure.iter().map(|l| l.path.narinfo_key()).collect();
     let present: Vec<bool> = futures::stream::iter(keys)
         .map(|k| {
@@ -395,6 +420,7 @@ pub async fn push(
         .unwrap_or_else(std::env::temp_dir);
     let throttle = Throttle::default();
     let todo = Arc::new(todo);
+    let opts = opts.clone();
     // Paths in flight may wait on the disk or the network; only one per core packs (reads,
     // hashes, compresses) at a time, so they never fight over the CPU and its caches.
     let packers = Arc::new(tokio::sync::Semaphore::new(cores()));
@@ -418,12 +444,20 @@ pub async fn push(
                 permits: packers.clone(),
                 buffers: buffers.clone(),
             };
+            let reg = reg.clone();
             async move {
                 let lp = &todo[i];
                 p.set_current(lp.path.to_absolute());
                 let r = match gate.failed_reference(i) {
                     Some(why) => Err(why),
-                    None => push_one(&store, lp, &opts, &dir, inm, packing, gate.wait(i)).await,
+                    None => {
+                        let relied = Relied {
+                            reg: &reg,
+                            since: checked_in,
+                            if_none_match: inm,
+                        };
+                        push_one(&store, lp, &opts, &dir, packing, gate.wait(i), relied).await
+                    }
                 };
                 gate.finish(i, r.is_ok());
                 p.done.fetch_add(1, Ordering::Relaxed);
@@ -447,6 +481,10 @@ pub async fn push(
                 failed += 1;
                 p.error(e);
             }
+        }
+        let paused = reg.status();
+        if !paused.is_empty() {
+            p.set_current(paused);
         }
         if throttle.ready() {
             notify(super::JobEvent::Progress(job.id));
@@ -543,6 +581,141 @@ struct Packing {
     buffers: Arc<Buffers>,
 }
 
+/// What a path's narinfo relies on beyond what this push writes for it: the registration
+/// (narinfos are written under its permit) and the epoch in which the cache was found to
+/// hold the path's references.
+struct Relied<'a> {
+    reg: &'a PushRegistration,
+    since: u64,
+    /// Narinfos are written with If-None-Match (the store honours it).
+    if_none_match: bool,
+}
+
+/// Whether the NAR already at `url` (`meta`) is the one packed, by more than its size where
+/// the store says more: a local file is hashed against the FileHash (which its key names
+/// too), and an S3 ETag that is a plain MD5 (a single-part upload) is compared with the
+/// packed file's MD5. When the store says nothing more, the NAR is not reused: uploading the
+/// same bytes again is safe, reusing an object of the right size but other bytes is not.
+async fn same_nar(
+    store: &Arc<dyn crate::storage::Store>,
+    url: &str,
+    meta: &crate::storage::ObjectMeta,
+    packed: &Packed,
+) -> Result<bool, String> {
+    if meta.size != packed.file_size {
+        return Ok(false);
+    }
+    if store.supports_blocking_get() {
+        let Some(mut r) = crate::storage::blocking_reader(store.as_ref(), url)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(false);
+        };
+        let want = packed.file_hash;
+        let origin = url.to_string();
+        return tokio::task::spawn_blocking(move || -> Result<bool, String> {
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = std::io::Read::read(&mut r, &mut buf)
+                    .map_err(|e| format!("reading `{origin}`: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            Ok(<[u8; 32]>::from(h.finalize()) == want)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    let Some(etag) = meta
+        .etag
+        .as_deref()
+        .map(|e| e.trim().trim_start_matches("W/").trim_matches('"'))
+        .filter(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase)
+    else {
+        return Ok(false);
+    };
+    let path = packed.file.0.clone();
+    let md5 = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        use md5::Digest as _;
+        let mut f = std::fs::File::open(&path)?;
+        let mut h = md5::Md5::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("hashing the packed NAR: {e}"))?;
+    Ok(md5 == etag)
+}
+
+async fn upload_nar(
+    store: &Arc<dyn crate::storage::Store>,
+    url: &str,
+    file: &Path,
+) -> Result<(), String> {
+    store
+        .put_file(
+            url,
+            file,
+            &PutOptions {
+                content_type: Some("application/x-nix-nar".into()),
+                condition: PutCondition::None,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// After a pause for a deletion: what this narinfo relies on is checked again, under the
+/// permit. A missing NAR is uploaded again from the packed file; a missing reference fails
+/// the path (nothing is written for it; a new push uploads the reference).
+async fn recheck(
+    store: &Arc<dyn crate::storage::Store>,
+    lp: &LocalPath,
+    url: &str,
+    packed: &Packed,
+) -> Result<(), String> {
+    if store.head(url).await.map_err(|e| e.to_string())?.is_none() {
+        if !packed.file.0.exists() {
+            return Err(format!(
+                "{}: not uploaded, because its NAR `{url}` was deleted while this push was \
+                 paused for a deletion; run the push again",
+                lp.path.to_absolute()
+            ));
+        }
+        upload_nar(store, url, &packed.file.0).await?;
+    }
+    for r in lp.references.iter().filter(|r| **r != lp.path) {
+        if store
+            .head(&r.narinfo_key())
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Err(format!(
+                "{}: not uploaded, because its reference {} was deleted while this push was \
+                 paused for a deletion; run the push again (it uploads the reference)",
+                lp.path.to_absolute(),
+                r.to_absolute()
+            ));
+        }
+    }
+    Ok(())
+}
+
 struct OneResult {
     uploaded: bool,
     nar_reused: bool,
@@ -555,9 +728,9 @@ async fn push_one(
     lp: &LocalPath,
     opts: &PushOptions,
     dir: &Path,
-    if_none_match: bool,
     packing: Packing,
     references_up: impl std::future::Future<Output = Result<(), String>>,
+    relied: Relied<'_>,
 ) -> Result<OneResult, String> {
     let path = PathBuf::from(lp.path.to_absolute());
     let (c, level, d) = (opts.compression, opts.level, dir.to_path_buf());
@@ -603,12 +776,12 @@ async fn push_one(
     }
     let file_hash = Hash::sha256(packed.file_hash);
     let url = format!("nar/{}.nar{}", file_hash.nix32_digest(), c.extension());
-    let nar_reused = store
-        .head(&url)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some_and(|m| m.size == packed.file_size);
+    let nar_reused = match store.head(&url).await.map_err(|e| e.to_string())? {
+        Some(meta) => same_nar(store, &url, &meta, &packed).await?,
+        None => false,
+    };
     if !nar_reused {
+        // A local cache takes the temp file by rename (then `recheck` cannot upload it again).
         store
             .put_owned_file(
                 &url,
@@ -621,7 +794,6 @@ async fn push_one(
             .await
             .map_err(|e| e.to_string())?;
     }
-    drop(packed.file);
     let info = narinfo_for(
         lp,
         &url,
@@ -644,9 +816,16 @@ async fn push_one(
     }
     // Nix's order: a narinfo goes up after those of its references.
     references_up.await?;
+    // Narinfos go up only under the registration's permit; if the push paused for a deletion
+    // since its checks, what it relies on is checked again first.
+    let permit = relied.reg.permit().await;
+    if permit.epoch != relied.since {
+        recheck(store, lp, &url, &packed).await?;
+    }
+    drop(packed.file);
     let put = PutOptions {
         content_type: Some(NARINFO_CONTENT_TYPE.into()),
-        condition: if if_none_match {
+        condition: if relied.if_none_match {
             PutCondition::IfNoneMatch
         } else {
             PutCondition::None

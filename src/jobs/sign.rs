@@ -4,8 +4,9 @@
 //! unless the same one is there; signatures under the signing key's name that do not verify
 //! are replaced; `--remove-key` drops a name), and written back. Where the server honours
 //! `If-Match` the write is a compare-and-swap and a concurrent change makes it re-read and try
-//! again; elsewhere the write is a plain overwrite, as `nix store sign` does, and the job says
-//! so.
+//! again; elsewhere the write is a plain overwrite, as `nix store sign` does, then read back:
+//! only a narinfo found carrying the change counts as written (one that a concurrent writer
+//! overwrote meanwhile is done again), and the job says that a later overwrite is possible.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -55,6 +56,9 @@ pub struct SignSummary {
     pub compare_and_swap: bool,
     /// Writes retried because the narinfo changed in between.
     pub retries: u64,
+    /// Without compare-and-swap: narinfos read back after writing that carried the change
+    /// (what is counted as written; a concurrent writer may still overwrite it later).
+    pub verified: u64,
 }
 
 /// The change to one narinfo: its new text, or `None` when nothing changes.
@@ -139,6 +143,7 @@ pub async fn sign(
                     Ok(r) => {
                         let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                         s.retries += r.retries;
+                        s.verified += u64::from(r.verified);
                         s.added += r.added;
                         s.removed += r.removed;
                         match r.written {
@@ -178,6 +183,8 @@ struct OneResult {
     added: u64,
     removed: u64,
     retries: u64,
+    /// Written without compare-and-swap and found carrying the change when read back.
+    verified: bool,
 }
 
 async fn sign_one(
@@ -210,6 +217,7 @@ async fn sign_one(
                 added,
                 removed,
                 retries,
+                verified: false,
             });
         };
         if opts.dry_run {
@@ -218,12 +226,14 @@ async fn sign_one(
                 added,
                 removed,
                 retries,
+                verified: false,
             });
         }
         let condition = match (&meta.etag, cas) {
             (Some(e), true) => PutCondition::IfMatch(e.clone()),
             _ => PutCondition::None,
         };
+        let swapped = condition != PutCondition::None;
         let put = PutOptions {
             content_type: Some(NARINFO_CONTENT_TYPE.into()),
             condition,
@@ -233,13 +243,46 @@ async fn sign_one(
             .put(key, text.clone().into_bytes().into(), &put)
             .await
         {
-            Ok(meta) => {
+            Ok(meta) if swapped => {
                 return Ok(OneResult {
                     written: Some((info, text, Some(meta))),
                     added,
                     removed,
                     retries,
+                    verified: false,
                 });
+            }
+            Ok(_) => {
+                // An overwrite: it counts once read back with the change in it.
+                match cache.fetch_narinfo(key).await {
+                    Ok(Some((now_meta, mut now))) => {
+                        if edit(&mut now, opts.key.as_deref(), opts.remove_key.as_deref())
+                            .0
+                            .is_none()
+                        {
+                            return Ok(OneResult {
+                                written: Some((info, text, Some(now_meta))),
+                                added,
+                                removed,
+                                retries,
+                                verified: true,
+                            });
+                        }
+                        // A concurrent writer's version replaced ours: do it again.
+                        retries += 1;
+                        continue;
+                    }
+                    Ok(None) => {
+                        return Err(format!(
+                            "{origin}: deleted right after being signed; left as it is"
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "{origin}: written, but reading it back to check failed: {e}"
+                        ));
+                    }
+                }
             }
             Err(e) if e.is_precondition_failed() => {
                 retries += 1;

@@ -145,8 +145,8 @@ pub enum Confirmed {
     VerifyContents(Vec<RowId>),
     /// Sign these rows.
     Sign(Vec<RowId>),
-    /// Carry out this deletion plan.
-    Delete(Box<crate::jobs::delete::DeletePlan>),
+    /// Carry out this confirmed deletion.
+    Delete(Box<crate::jobs::delete::Confirmed>),
     /// Push these local paths.
     Push(Vec<String>),
     /// Collect the garbage of the plan shown.
@@ -318,20 +318,34 @@ impl PartialEq for PlanHandle {
 
 impl Eq for PlanHandle {}
 
-/// A deletion plan and the confirmation text that lists it.
+/// A deletion plan and the confirmation text that lists it, or why it is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeleteProposal {
-    /// The plan (with every referrer, transitively).
-    pub plan: crate::jobs::delete::DeletePlan,
+    /// What would be confirmed (the plan with every referrer, transitively).
+    pub confirmed: crate::jobs::delete::Confirmed,
     /// What the confirmation dialog says.
     pub lines: Vec<String>,
+    /// Why it may not go ahead (unreadable narinfos, pinned paths), if so.
+    pub refusal: Option<String>,
 }
 
 /// Plan the deletion of `ids` with their referrers, and say what it does: the referrers
-/// first, then the counts and the paths. At a million rows this takes about a second, so the
-/// runtime calls it off the UI thread ([`Effect::PlanDelete`]).
-pub fn propose_delete(idx: &Index, ids: &[RowId]) -> DeleteProposal {
+/// first, then the counts and the paths. `pins` are the cache's pins: a plan that deletes a
+/// pinned path is refused, as is one while any other narinfo cannot be read. At a million
+/// rows this takes about a second, so the runtime calls it off the UI thread
+/// ([`Effect::PlanDelete`]).
+pub fn propose_delete(idx: &Index, ids: &[RowId], pins: &[crate::gc::Pin]) -> DeleteProposal {
     let plan = crate::jobs::delete::plan(idx, ids, true);
+    let refusal = plan
+        .refusal()
+        .map(|why| match plan.unknown.first() {
+            Some(u) => format!("{why}: {} ({}); {}", u.key, u.cause, u.advice()),
+            None => why,
+        })
+        .or_else(|| {
+            crate::jobs::delete::pinned_refusal(idx, &plan, pins)
+                .map(|why| why.replace("or pass --even-if-pinned", "(:pin rm NAME)"))
+        });
     let mut lines = Vec::new();
     if !plan.cascaded.is_empty() {
         lines.push(format!(
@@ -359,7 +373,21 @@ pub fn propose_delete(idx: &Index, ids: &[RowId]) -> DeleteProposal {
     for k in &plan.shared_nars {
         lines.push(format!("  kept: {k} (shared with a remaining path)"));
     }
-    DeleteProposal { plan, lines }
+    lines.push(String::new());
+    lines.push(
+        "Just before deleting, the cache is looked at again; only what this plan names goes."
+            .into(),
+    );
+    DeleteProposal {
+        confirmed: crate::jobs::delete::Confirmed {
+            targets: ids.to_vec(),
+            cascade: true,
+            even_if_pinned: false,
+            plan,
+        },
+        lines,
+        refusal,
+    }
 }
 
 /// Work for the runtime.
@@ -378,8 +406,8 @@ pub enum Effect {
     VerifyContents(Vec<RowId>),
     /// Sign these rows with the signing key.
     Sign(Vec<RowId>),
-    /// Carry out a deletion plan.
-    Delete(Box<crate::jobs::delete::DeletePlan>),
+    /// Carry out a confirmed deletion (looked at again just before deleting).
+    Delete(Box<crate::jobs::delete::Confirmed>),
     /// Push local store paths (with their closures).
     Push(Vec<String>),
     /// Pull paths (with their closures) into a directory.
@@ -736,18 +764,27 @@ impl App {
             Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
             Msg::Copied(Ok(())) => {}
             Msg::DeletePlanned(p) => {
-                let DeleteProposal { plan, lines } = *p;
+                let DeleteProposal {
+                    confirmed,
+                    lines,
+                    refusal,
+                } = *p;
                 let planning = self.planning_notice.take();
                 if self.notice.as_ref().is_some_and(|n| Some(n.id) == planning) {
                     self.notice = None;
                 }
-                self.overlay = Confirm::ask(
-                    "Delete from the cache",
-                    lines,
-                    "Delete",
-                    true,
-                    Confirmed::Delete(Box::new(plan)),
-                );
+                match refusal {
+                    Some(why) => self.notify(Level::Error, why),
+                    None => {
+                        self.overlay = Confirm::ask(
+                            "Delete from the cache",
+                            lines,
+                            "Delete",
+                            true,
+                            Confirmed::Delete(Box::new(confirmed)),
+                        )
+                    }
+                }
             }
             Msg::GcPlanned(r) => {
                 self.gc_planning = false;
@@ -1130,6 +1167,17 @@ impl App {
                 Level::Warn,
                 "the cache changed since this plan was made; collecting re-plans before deleting",
             );
+        }
+        if let Some(why) = g.prepared.plan.refusal() {
+            let first = g
+                .prepared
+                .plan
+                .unknown
+                .first()
+                .map(|u| format!(": {} ({}); {}", u.key, u.cause, u.advice()))
+                .unwrap_or_default();
+            self.notify(Level::Error, format!("{why}{first}"));
+            return;
         }
         if !g.prepared.has_roots() && !g.allow_no_roots {
             self.notify(

@@ -179,6 +179,21 @@ impl GcSummary {
             about: "younger than the grace period (or of unknown age): never deleted",
             items: Items::Rows(grace),
         });
+        if !p.unknown.is_empty() {
+            groups.push(Group {
+                title: "unreadable narinfos: nothing is collected while they exist".into(),
+                bytes: None,
+                deleted: false,
+                about: "what they reference, and which NARs are theirs, is unknown; run again, \
+                        or delete a malformed one explicitly (D on its row)",
+                items: Items::Text(
+                    p.unknown
+                        .iter()
+                        .map(|u| format!("{}  {}: {}", u.key, u.state, u.cause))
+                        .collect(),
+                ),
+            });
+        }
         let mut broken: BTreeSet<RowId> = p.dangling.iter().copied().collect();
         broken.extend(p.missing_refs.iter().map(|m| m.0));
         groups.push(Group {

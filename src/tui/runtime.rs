@@ -136,17 +136,27 @@ impl Runtime {
                 );
                 self.started(h);
             }
-            Effect::Delete(plan) => {
-                let n = plan.narinfos();
-                let (cache, index) = (self.cache.clone(), self.opened.index.clone());
+            Effect::Delete(confirmed) => {
+                let n = confirmed.plan.narinfos();
+                let (cache, index, keys) = (
+                    self.cache.clone(),
+                    self.opened.index.clone(),
+                    self.keys.clone(),
+                );
+                let scan = ScanOptions {
+                    concurrency: self.concurrency,
+                    list_nars: true,
+                };
                 let h = self.runner.spawn(
                     JobKind::Delete,
                     format!("delete {n} path(s)"),
                     self.job_notify(),
                     move |job, notify| async move {
-                        crate::jobs::delete::execute(cache, index, *plan, job, notify)
-                            .await
-                            .map(|_| ())
+                        crate::jobs::delete::execute_confirmed(
+                            cache, index, keys, scan, *confirmed, job, notify,
+                        )
+                        .await
+                        .map(|_| ())
                     },
                 );
                 self.started(h);
@@ -205,11 +215,37 @@ impl Runtime {
             }
             Effect::Copy(text) => self.copies.push(text),
             Effect::PlanDelete(ids) => {
-                let (index, tx) = (self.opened.index.clone(), self.tx.clone());
-                tokio::task::spawn_blocking(move || {
-                    let idx = index.read().unwrap_or_else(|e| e.into_inner());
-                    let p = super::app::propose_delete(&idx, &ids);
-                    let _ = tx.send(Msg::DeletePlanned(Box::new(p)));
+                let (store, index, tx) = (
+                    self.cache.store().clone(),
+                    self.opened.index.clone(),
+                    self.tx.clone(),
+                );
+                tokio::spawn(async move {
+                    let pins = match crate::gc::list_pins(store.as_ref()).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ =
+                                tx.send(Msg::DeletePlanned(Box::new(super::app::DeleteProposal {
+                                    confirmed: crate::jobs::delete::Confirmed {
+                                        targets: ids,
+                                        cascade: true,
+                                        even_if_pinned: false,
+                                        plan: Default::default(),
+                                    },
+                                    lines: Vec::new(),
+                                    refusal: Some(format!(
+                                        "cannot read the pins, so nothing is deleted: {e}"
+                                    )),
+                                })));
+                            return;
+                        }
+                    };
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+                        let p = super::app::propose_delete(&idx, &ids, &pins);
+                        let _ = tx.send(Msg::DeletePlanned(Box::new(p)));
+                    })
+                    .await;
                 });
             }
             Effect::PlanGc(req) => {
@@ -233,9 +269,10 @@ impl Runtime {
                             now: std::time::SystemTime::now(),
                         };
                         let pins = crate::gc::list_pins(store.as_ref()).await?;
-                        let prepared = Arc::new(
-                            crate::gc::prepare(store.as_ref(), &index, pins, roots, opts).await?,
-                        );
+                        let mut prepared =
+                            crate::gc::prepare(store.as_ref(), &index, pins, roots, opts).await?;
+                        prepared.allow_no_roots = req.allow_no_roots;
+                        let prepared = Arc::new(prepared);
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {
                             let idx = index.read().unwrap_or_else(|e| e.into_inner());
@@ -263,30 +300,12 @@ impl Runtime {
                     concurrency: self.concurrency,
                     list_nars: true,
                 };
-                let tx_changed = self.tx.clone();
-                let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-                    let _ = tx_changed.send(Msg::IndexChanged);
-                });
                 let h = self.runner.spawn(
                     JobKind::Gc,
                     format!("gc: up to {n} path(s)"),
                     self.job_notify(),
                     move |job, notify| async move {
-                        // Second look: the same index, re-scanned; the pins read again.
-                        scan(
-                            cache.clone(),
-                            index.clone(),
-                            keys,
-                            opts,
-                            Arc::new(ScanProgress::default()),
-                            changed,
-                            job.cancel.clone(),
-                        )
-                        .await
-                        .map_err(|e| format!("re-scan before deleting failed: {e}"))?;
-                        let plan =
-                            crate::gc::final_plan(cache.store().as_ref(), &index, &plan.0).await?;
-                        crate::jobs::delete::execute(cache, index, plan.delete, job, notify)
+                        crate::gc::collect(cache, index, keys, opts, plan.0, job, notify)
                             .await
                             .map(|_| ())
                     },

@@ -89,7 +89,7 @@ impl Fixture {
         let fx = self.app.update(msg);
         for f in &fx {
             if let Effect::PlanDelete(ids) = f {
-                let p = super::app::propose_delete(&self.app.idx(), ids);
+                let p = super::app::propose_delete(&self.app.idx(), ids, &[]);
                 self.app.update(Msg::DeletePlanned(Box::new(p)));
             }
             if let Effect::LoadDetail(id) = f {
@@ -787,7 +787,7 @@ async fn the_planning_notice_goes_when_its_plan_arrives_and_a_newer_notice_stays
         if newer {
             f.app.update(Msg::Saved(Err("disk full".into())));
         }
-        let p = super::app::propose_delete(&f.app.idx(), ids);
+        let p = super::app::propose_delete(&f.app.idx(), ids, &[]);
         f.app.update(Msg::DeletePlanned(Box::new(p)));
         assert!(matches!(f.app.overlay, Overlay::Confirm(_)));
         let left = f.app.notice.as_ref().map(|n| n.text.as_str());
@@ -797,6 +797,34 @@ async fn the_planning_notice_goes_when_its_plan_arrives_and_a_newer_notice_stays
             assert_eq!(left, None);
         }
     }
+}
+
+#[tokio::test]
+async fn a_delete_that_reaches_a_pinned_path_is_refused_naming_the_pin() {
+    let mut f = fixture().await;
+    f.select("glibc-2.40-66").await;
+    let fx = f.app.update(Msg::Key(key(KeyCode::Char('D'))));
+    let [Effect::PlanDelete(ids)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let hello = f.find("hello-2.12.1");
+    let pins = vec![crate::gc::Pin {
+        name: "release".into(),
+        paths: vec![f.app.idx().store_path(hello)],
+    }];
+    let p = super::app::propose_delete(&f.app.idx(), ids, &pins);
+    f.app.update(Msg::DeletePlanned(Box::new(p)));
+    assert!(
+        !matches!(f.app.overlay, Overlay::Confirm(_)),
+        "no confirmation"
+    );
+    let n = f.app.notice.clone().unwrap();
+    assert_eq!(n.level, Level::Error);
+    assert!(
+        n.text.contains("pin release") && n.text.contains("hello-2.12.1"),
+        "{n:?}"
+    );
+    assert!(n.text.contains(":pin rm NAME"), "{n:?}");
 }
 
 #[tokio::test]
@@ -828,9 +856,15 @@ async fn delete_plans_first_cascades_referrers_and_is_read_only_aware() {
     let Confirmed::Delete(plan) = c.then.clone() else {
         panic!()
     };
-    assert!(plan.is_safe());
+    assert!(plan.plan.is_safe());
+    assert!(plan.cascade && !plan.even_if_pinned);
     let glibc = f.find("glibc-2.40-66");
-    assert_eq!(plan.levels.last().unwrap(), &vec![glibc], "glibc goes last");
+    assert_eq!(plan.targets, vec![glibc]);
+    assert_eq!(
+        plan.plan.levels.last().unwrap(),
+        &vec![glibc],
+        "glibc goes last"
+    );
     snap("confirm_delete_80x24", &f.app, 80, 24);
     assert!(f.key('n').await.is_empty());
     f.key('D').await;

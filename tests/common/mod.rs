@@ -2,7 +2,10 @@
 //! ([`garage::Garage`]) and an in-process s3s-fs server ([`s3s::S3sServer`]).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod garage;
+pub mod graph;
+pub mod invariants;
 pub mod s3s;
 
 #[allow(unused_imports)]
