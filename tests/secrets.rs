@@ -282,14 +282,9 @@ fn unusable_secret_key_files_are_warned_about_by_file_not_contents() {
     let w = World::new();
     // The secret key with its public half damaged: the seed is intact in the file.
     let (name, b64) = w.secret.split_once(':').unwrap();
-    let mut damaged = b64.to_string();
-    let last = damaged.len() - 3;
-    let c = if &damaged[last..last + 1] == "A" {
-        "B"
-    } else {
-        "A"
-    };
-    damaged.replace_range(last..last + 1, c);
+    let mut bytes = narscope::nix::hash::base64_decode(b64).unwrap();
+    bytes[63] ^= 1;
+    let damaged = narscope::nix::hash::base64_encode(&bytes);
     let bad = w.path("bad.sec");
     std::fs::write(&bad, format!("{name}:{damaged}")).unwrap();
     let missing = w.path("missing.sec");
