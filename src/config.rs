@@ -20,6 +20,12 @@
 //! the global `trusted-keys`, and nix.conf (`trusted-public-keys`, `extra-trusted-public-keys`,
 //! the public halves of `secret-key-files`), read the way Nix reads it. `--no-config` drops
 //! everything but the flags.
+//!
+//! No message shows key material: a bad key is named by where it was given (the flag, the
+//! config file and setting, or the nix.conf file and line, or `NIX_CONFIG` and line) and at
+//! most its name. A secret key given where a public key belongs is recognised and the message
+//! says how to get its public half. A malformed key in the flags or narscope's config is an
+//! error; one in nix.conf, and an unusable `secret-key-files` entry, a warning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,9 +106,19 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Parse a config file's text.
+    /// Parse a config file's text. Errors give the line and never echo long base64 runs (a
+    /// key put in the wrong place stays out of the message).
     pub fn parse(text: &str) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = redact_base64(e.message());
+            match e.span() {
+                Some(span) => {
+                    let line = text.get(..span.start).unwrap_or("").matches('\n').count() + 1;
+                    anyhow::anyhow!("line {line}: {msg}")
+                }
+                None => anyhow::anyhow!("{msg}"),
+            }
+        })?;
         for (name, c) in &cfg.caches {
             if c.url.trim().is_empty() {
                 bail!("cache '{name}' has an empty url");
@@ -129,7 +145,46 @@ pub struct KeySource {
     pub source: String,
 }
 
+/// Replaces every run of 24 or more base64 characters in `msg` by `…`: keys and signatures are
+/// such runs, and no part of one must reach an error message.
+fn redact_base64(msg: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut out = String::with_capacity(msg.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 24 {
+            out.push('…');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in msg.chars() {
+        if is_b64(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// How the n-th of `count` values of a setting is named in messages (no key material).
+fn nth(setting: &str, i: usize, count: usize) -> String {
+    if count == 1 {
+        setting.to_string()
+    } else {
+        format!("{setting} (value {} of {count})", i + 1)
+    }
+}
+
 /// Build the trusted key set for one command.
+///
+/// A malformed key in the flags or in narscope's config is an error; one in nix.conf is
+/// skipped with a warning, as are unusable `secret-key-files`. Messages name where the key was
+/// given and at most its name, never its data.
 pub fn trusted_keys(
     flags: &[String],
     cfg: &Config,
@@ -137,8 +192,8 @@ pub fn trusted_keys(
     no_config: bool,
 ) -> Result<(TrustedKeys, Vec<KeySource>)> {
     let mut out = Vec::new();
-    for f in flags {
-        let key = PublicKey::parse(f).with_context(|| format!("--trusted-key '{f}'"))?;
+    for (i, f) in flags.iter().enumerate() {
+        let key = PublicKey::parse(f).with_context(|| nth("--trusted-key", i, flags.len()))?;
         out.push(KeySource {
             key,
             source: "--trusted-key".into(),
@@ -151,16 +206,31 @@ pub fn trusted_keys(
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "config".into());
         let per_cache = named.map(|n| n.trusted_keys.as_slice()).unwrap_or(&[]);
-        for k in per_cache.iter().chain(cfg.trusted_keys.iter()) {
-            let key =
-                PublicKey::parse(k).with_context(|| format!("{cfg_name}: trusted key '{k}'"))?;
-            out.push(KeySource {
-                key,
-                source: cfg_name.clone(),
-            });
+        let cache_name = named
+            .and_then(|n| cfg.caches.iter().find(|(_, c)| std::ptr::eq(*c, n)))
+            .map(|(name, _)| name.as_str())
+            .unwrap_or("?");
+        let lists = [
+            (format!("[caches.{cache_name}] trusted-keys"), per_cache),
+            ("trusted-keys".to_string(), cfg.trusted_keys.as_slice()),
+        ];
+        for (setting, list) in &lists {
+            for (i, k) in list.iter().enumerate() {
+                let key = PublicKey::parse(k)
+                    .with_context(|| format!("{cfg_name}: {}", nth(setting, i, list.len())))?;
+                out.push(KeySource {
+                    key,
+                    source: cfg_name.clone(),
+                });
+            }
         }
         if cfg.use_nix_conf.unwrap_or(true) {
-            out.extend(NixConf::load_default().trusted_keys());
+            let conf = NixConf::load_default();
+            let (keys, warnings) = conf.key_sources();
+            for w in conf.warnings.iter().chain(&warnings) {
+                tracing::warn!("{w}");
+            }
+            out.extend(keys);
         }
     }
     let mut keys = TrustedKeys::new();
@@ -170,16 +240,17 @@ pub fn trusted_keys(
     Ok((keys, out))
 }
 
-/// The settings of nix.conf that narscope reads.
+/// The settings of nix.conf that narscope reads. Each value comes with its origin: the file
+/// (or `NIX_CONFIG`) and line that set it, e.g. `/etc/nix/nix.conf line 3`.
 #[derive(Debug, Default, Clone)]
 pub struct NixConf {
-    /// `trusted-public-keys` (or its old alias), with the file that set it; None = Nix's default.
+    /// `trusted-public-keys` (or its old alias), with its origin; None = Nix's default.
     pub trusted_public_keys: Option<(Vec<String>, String)>,
-    /// `extra-trusted-public-keys`, each with the file it came from.
+    /// `extra-trusted-public-keys`, each with its origin.
     pub extra_trusted_public_keys: Vec<(String, String)>,
-    /// `secret-key-files` (their public halves are trusted too, as in Nix).
+    /// `secret-key-files` (their public halves are trusted too, as in Nix), with origins.
     pub secret_key_files: Vec<(String, String)>,
-    /// Problems found while reading (unreadable includes, bad keys); shown with `-v`.
+    /// Problems found while reading (missing includes); logged as warnings.
     pub warnings: Vec<String>,
 }
 
@@ -208,8 +279,10 @@ impl NixConf {
     }
 
     /// Apply the text of one nix.conf file.
-    pub fn apply_text(&mut self, text: &str, origin: &str, dir: Option<&Path>, depth: usize) {
-        for raw in text.lines() {
+    pub fn apply_text(&mut self, text: &str, file: &str, dir: Option<&Path>, depth: usize) {
+        for (n, raw) in text.lines().enumerate() {
+            let origin = format!("{file} line {}", n + 1);
+            let origin = origin.as_str();
             let line = match raw.find('#') {
                 Some(i) => &raw[..i],
                 None => raw,
@@ -261,38 +334,64 @@ impl NixConf {
         }
     }
 
-    /// The keys this configuration trusts, as Nix would.
+    /// The keys this configuration trusts, as Nix would; problems are logged as warnings.
     pub fn trusted_keys(&self) -> Vec<KeySource> {
+        let (keys, warnings) = self.key_sources();
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        keys
+    }
+
+    /// The keys this configuration trusts, as Nix would, and a warning for each key or
+    /// `secret-key-files` entry that cannot be used. Warnings name the origin (file and line,
+    /// or `NIX_CONFIG`), the file of a secret key and at most a key's name, never key data.
+    pub fn key_sources(&self) -> (Vec<KeySource>, Vec<String>) {
         let mut out = Vec::new();
-        let base: Vec<(String, String)> = match &self.trusted_public_keys {
-            Some((v, origin)) => v.iter().map(|k| (k.clone(), origin.clone())).collect(),
+        let mut warnings = Vec::new();
+        let base: Vec<(String, String, &str)> = match &self.trusted_public_keys {
+            Some((v, origin)) => v
+                .iter()
+                .map(|k| (k.clone(), origin.clone(), "trusted-public-keys"))
+                .collect(),
             None => vec![(
                 NIX_DEFAULT_TRUSTED_KEY.to_string(),
                 "Nix's default trusted-public-keys".to_string(),
+                "trusted-public-keys",
             )],
         };
-        for (k, origin) in base.iter().chain(self.extra_trusted_public_keys.iter()) {
-            match PublicKey::parse(k) {
+        let extra = self
+            .extra_trusted_public_keys
+            .iter()
+            .map(|(k, o)| (k.clone(), o.clone(), "extra-trusted-public-keys"));
+        for (k, origin, setting) in base.into_iter().chain(extra) {
+            match PublicKey::parse(&k) {
                 Ok(key) => out.push(KeySource {
                     key,
-                    source: origin.clone(),
+                    source: origin,
                 }),
-                Err(e) => tracing::warn!("{origin}: ignoring trusted key '{k}': {e}"),
+                Err(e) => warnings.push(format!("{origin}: ignoring a key in {setting}: {e}")),
             }
         }
         for (f, origin) in &self.secret_key_files {
-            match std::fs::read_to_string(f)
-                .map_err(anyhow::Error::from)
-                .and_then(|t| SecretKey::parse(&t).map_err(anyhow::Error::from))
-            {
-                Ok(sk) => out.push(KeySource {
-                    key: sk.public_key(),
-                    source: format!("{origin} (secret-key-files {f})"),
-                }),
-                Err(e) => tracing::debug!("{origin}: secret-key-files {f}: {e}"),
-            }
+            let problem = match std::fs::read_to_string(f) {
+                Err(e) => format!("cannot read it: {e}"),
+                Ok(text) => match SecretKey::parse(&text) {
+                    Ok(sk) => {
+                        out.push(KeySource {
+                            key: sk.public_key(),
+                            source: format!("{origin} (secret-key-files {f})"),
+                        });
+                        continue;
+                    }
+                    Err(e) => format!("it does not hold a valid secret key: {e}"),
+                },
+            };
+            warnings.push(format!(
+                "{origin}: secret-key-files {f}: {problem}; its public key is not trusted"
+            ));
         }
-        out
+        (out, warnings)
     }
 }
 
@@ -346,8 +445,14 @@ mod tests {
         assert_eq!(
             names,
             vec![
-                ("cache.example.com-1".to_string(), "b.conf".to_string()),
-                ("cache.example.com-1".to_string(), "a.conf".to_string()),
+                (
+                    "cache.example.com-1".to_string(),
+                    "b.conf line 1".to_string()
+                ),
+                (
+                    "cache.example.com-1".to_string(),
+                    "a.conf line 3".to_string()
+                ),
             ]
         );
     }
@@ -399,9 +504,195 @@ mod tests {
         let (keys, _) = trusted_keys(&[K1.to_string()], &cfg, None, true).unwrap();
         assert_eq!(keys.len(), 1);
         let err = trusted_keys(&["nocolon".to_string()], &cfg, None, true).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--trusted-key: public key has no ':' between key name and base64 data"
+        );
+        let err =
+            trusted_keys(&[K1.to_string(), "k:AAAA".to_string()], &cfg, None, true).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--trusted-key (value 2 of 2): public key 'k' is not valid: 3 bytes, expected 32"
+        );
+    }
+
+    use crate::nix::keys::tests::{TEST_SECRET, leaked_pieces};
+
+    /// Asserts `text` holds no 12-character piece of the test secret key.
+    fn assert_no_secret(text: &str) {
+        assert_eq!(
+            leaked_pieces(text, TEST_SECRET, 12),
+            Vec::<String>::new(),
+            "secret key material in: {text}"
+        );
+    }
+
+    #[test]
+    fn a_secret_key_as_trusted_key_flag_is_refused_without_echo() {
+        let err =
+            trusted_keys(&[TEST_SECRET.to_string()], &Config::default(), None, true).unwrap_err();
+        let msg = format!("{err:#}");
         assert!(
-            format!("{err:#}").contains("--trusted-key 'nocolon'"),
-            "{err:#}"
+            msg.starts_with(
+                "--trusted-key: 'cache.example.com-1' is a secret key (keep it private), not a public key; give its public half"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("narscope key public FILE"), "{msg}");
+        assert_no_secret(&msg);
+    }
+
+    #[test]
+    fn a_secret_key_in_the_config_file_is_refused_without_echo() {
+        let cfg = Config::parse(&format!(
+            "trusted-keys = [\"{K1}\", \"{TEST_SECRET}\"]\nuse-nix-conf = false\n\
+             [caches.prod]\nurl = \"file:///x\"\ntrusted-keys = [\"{TEST_SECRET}\"]\n"
+        ))
+        .unwrap();
+        let msg = format!("{:#}", trusted_keys(&[], &cfg, None, false).unwrap_err());
+        assert!(
+            msg.starts_with(
+                "config: trusted-keys (value 2 of 2): 'cache.example.com-1' is a secret key"
+            ),
+            "{msg}"
+        );
+        assert_no_secret(&msg);
+        let (_, named) = cfg.resolve_cache("prod");
+        let msg = format!("{:#}", trusted_keys(&[], &cfg, named, false).unwrap_err());
+        assert!(
+            msg.starts_with(
+                "config: [caches.prod] trusted-keys: 'cache.example.com-1' is a secret key"
+            ),
+            "{msg}"
+        );
+        assert_no_secret(&msg);
+        // A key in the wrong shape of setting: the TOML error names the line, not the key.
+        let msg = format!(
+            "{:#}",
+            Config::parse(&format!(
+                "concurrency = 4\ntrusted-keys = \"{TEST_SECRET}\"\n"
+            ))
+            .unwrap_err()
+        );
+        assert!(msg.starts_with("line 2: invalid type: string"), "{msg}");
+        assert_no_secret(&msg);
+    }
+
+    #[test]
+    fn secret_keys_in_nix_conf_are_skipped_with_a_warning_naming_only_the_origin() {
+        let mut c = NixConf::default();
+        c.apply_text(
+            &format!("# keys\ntrusted-public-keys = {K1} {TEST_SECRET}\n"),
+            "/etc/nix/nix.conf",
+            None,
+            0,
+        );
+        c.apply_text(
+            &format!("extra-trusted-public-keys = {TEST_SECRET}\n"),
+            "NIX_CONFIG",
+            None,
+            0,
+        );
+        let (keys, warnings) = c.key_sources();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key.to_string(), K1);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "/etc/nix/nix.conf line 2: ignoring a key in trusted-public-keys: 'cache.example.com-1' is a secret key (keep it private)"
+            ),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].starts_with(
+                "NIX_CONFIG line 1: ignoring a key in extra-trusted-public-keys: 'cache.example.com-1' is a secret key"
+            ),
+            "{}",
+            warnings[1]
+        );
+        for w in &warnings {
+            assert_no_secret(w);
+        }
+    }
+
+    #[test]
+    fn unusable_secret_key_files_are_warned_about_by_file_not_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.sec");
+        std::fs::write(&good, TEST_SECRET).unwrap();
+        // A secret key with one byte of its public half changed: malformed.
+        let b64 = TEST_SECRET.split_once(':').unwrap().1;
+        let mut bytes = crate::nix::hash::base64_decode(b64).unwrap();
+        bytes[63] ^= 1;
+        let bad = dir.path().join("bad.sec");
+        std::fs::write(
+            &bad,
+            format!(
+                "cache.example.com-1:{}",
+                crate::nix::hash::base64_encode(&bytes)
+            ),
+        )
+        .unwrap();
+        let truncated = dir.path().join("truncated.sec");
+        std::fs::write(&truncated, &TEST_SECRET[..60]).unwrap();
+        let missing = dir.path().join("missing.sec");
+        let mut c = NixConf::default();
+        c.apply_text(
+            &format!(
+                "secret-key-files = {} {}\nextra-secret-key-files = {} {}\n",
+                good.display(),
+                bad.display(),
+                truncated.display(),
+                missing.display()
+            ),
+            "/etc/nix/nix.conf",
+            None,
+            0,
+        );
+        let (keys, warnings) = c.key_sources();
+        let names: Vec<_> = keys.iter().map(|k| k.key.name().to_string()).collect();
+        assert_eq!(names, ["cache.nixos.org-1", "cache.example.com-1"]);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        let expect = [
+            (
+                "line 1",
+                &bad,
+                "it does not hold a valid secret key: secret key 'cache.example.com-1' is not valid: its public half does not match its seed",
+            ),
+            (
+                "line 2",
+                &truncated,
+                "it does not hold a valid secret key: secret key 'cache.example.com-1' is not valid: 30 bytes, expected 64",
+            ),
+            (
+                "line 2",
+                &missing,
+                "cannot read it: No such file or directory",
+            ),
+        ];
+        for (w, (line, file, why)) in warnings.iter().zip(expect) {
+            assert!(
+                w.starts_with(&format!(
+                    "/etc/nix/nix.conf {line}: secret-key-files {}: {why}",
+                    file.display()
+                )),
+                "{w}"
+            );
+            assert!(w.ends_with("; its public key is not trusted"), "{w}");
+            assert_no_secret(w);
+        }
+    }
+
+    #[test]
+    fn base64_runs_are_redacted() {
+        assert_eq!(
+            redact_base64("a \"k:AAAAAAAAAAAAAAAAAAAAAAAA\" b"),
+            "a \"k:…\" b"
+        );
+        assert_eq!(
+            redact_base64("unknown field `trusted-key`, expected one of"),
+            "unknown field `trusted-key`, expected one of"
         );
     }
 }

@@ -190,3 +190,105 @@ async fn signing_retries_on_a_concurrent_write_on_s3s() {
     let store: Arc<dyn Store> = Arc::new(S3Store::connect(url.clone(), opts).await.unwrap());
     race(store, CacheUrl::S3(url)).await;
 }
+
+/// Two `narscope sign --all` processes with different keys on one file:// cache, at the same
+/// time, round after round: every narinfo ends with both signatures (the If-Match commit is
+/// atomic across processes, not only within one).
+#[test]
+fn two_sign_processes_on_one_file_cache_lose_no_signature() {
+    const NARINFOS: usize = 60;
+    const ROUNDS: usize = 10;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(cache.join("nar")).unwrap();
+    std::fs::write(
+        cache.join("nix-cache-info"),
+        "StoreDir: /nix/store\nWantMassQuery: 1\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("config.toml");
+    std::fs::write(&cfg, "use-nix-conf = false\n").unwrap();
+    let keys: Vec<(SecretKey, std::path::PathBuf)> = [("alpha-1", 1u8), ("beta-1", 2u8)]
+        .iter()
+        .map(|(name, seed)| {
+            let sk = SecretKey::from_seed(name, &[*seed; 32]).unwrap();
+            let p = tmp.path().join(format!("{name}.sec"));
+            std::fs::write(&p, sk.to_file_text()).unwrap();
+            (sk, p)
+        })
+        .collect();
+    let infos: Vec<NarInfo> = (0..NARINFOS)
+        .map(|i| {
+            // 32 characters of Nix's base-32 alphabet, distinct per i.
+            let hash: String = format!("{i:0>32}")
+                .chars()
+                .map(|c| if c == '0' { 'a' } else { c })
+                .collect();
+            let sp = StorePath::from_base_name(&format!("{hash}-p{i}")).unwrap();
+            NarInfo::new(
+                sp,
+                format!("nar/{i}.nar"),
+                "none",
+                Hash::sha256_of(format!("nar {i}").as_bytes()),
+                1000 + i as u64,
+                Vec::new(),
+            )
+        })
+        .collect();
+    let mut lost = Vec::new();
+    for round in 0..ROUNDS {
+        for info in &infos {
+            std::fs::write(cache.join(info.narinfo_key()), info.to_text()).unwrap();
+        }
+        let children: Vec<std::process::Child> = keys
+            .iter()
+            .map(|(_, file)| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_narscope"))
+                    .args(["sign", cache.to_str().unwrap(), "--all", "--key-file"])
+                    .arg(file)
+                    .env("NARSCOPE_CONFIG", &cfg)
+                    .env_remove("RUST_LOG")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("run narscope sign")
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                text.contains(&format!("{NARINFOS} signature(s) added")),
+                "{text}"
+            );
+        }
+        for info in &infos {
+            let key = info.narinfo_key();
+            let text = std::fs::read_to_string(cache.join(&key)).unwrap();
+            let got = NarInfo::parse(&text, &key).unwrap();
+            for (sk, _) in &keys {
+                let mut one = TrustedKeys::new();
+                one.add(sk.public_key());
+                let v = narscope::nix::check_path(&got, &one);
+                if !v
+                    .sigs
+                    .iter()
+                    .any(|s| s.outcome == narscope::nix::SigOutcome::Valid)
+                {
+                    lost.push(format!("round {round}: {key} lost {}", sk.name()));
+                }
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} signature(s) lost:\n{}",
+        lost.len(),
+        lost.join("\n")
+    );
+}

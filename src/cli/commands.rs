@@ -10,11 +10,11 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::output::{ProgressLine, size, table, write_paths_doc, write_paths_doc_raw};
-use super::{Cli, Command, DashboardArgs, TrustArgs};
+use super::{Cli, Command, DashboardArgs, KeyAction, TrustArgs};
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
 use crate::cache::{Cache, narinfo_key_for};
 use crate::config::{self, Config};
-use crate::nix::{CacheInfo, SecretKey, TrustedKeys, check_path, fingerprint};
+use crate::nix::{CacheInfo, PublicKey, SecretKey, TrustedKeys, check_path, fingerprint};
 use crate::storage::{self, CacheUrl};
 
 /// Exit code for failures that are not verdicts (bit 4 of `nix store verify`).
@@ -84,6 +84,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             public_key_file,
             force,
         } => keygen(&name, &secret_key_file, &public_key_file, force),
+        Command::Key {
+            action: KeyAction::Public { file },
+        } => key_public(&file),
         Command::Demo {
             dir,
             no_tui,
@@ -787,6 +790,14 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 }
 
 fn keygen(name: &str, secret: &Path, public: &Path, force: bool) -> Result<i32> {
+    if same_file(secret, public) {
+        bail!(
+            "--secret-key-file {} and --public-key-file {} are the same file: writing the public \
+             key would destroy the secret one; give two different files (nothing was written)",
+            secret.display(),
+            public.display()
+        );
+    }
     let sk = SecretKey::generate(name)?;
     let pk = sk.public_key();
     for p in [secret, public] {
@@ -804,6 +815,70 @@ fn keygen(name: &str, secret: &Path, public: &Path, force: bool) -> Result<i32> 
     println!("wrote secret key {} (keep it private)", secret.display());
     println!("wrote public key {}: {pk}", public.display());
     Ok(0)
+}
+
+/// Whether two paths name the same file: the same place once the directories are resolved and
+/// symbolic links (dangling ones too) followed, or the same existing file (hard links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if final_location(a) == final_location(b) {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Where writing to `p` ends up: its directory resolved and links at its end followed, even
+/// dangling ones (a write through a dangling link creates its target).
+fn final_location(p: &Path) -> std::path::PathBuf {
+    let mut p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    // Linux follows at most 40 links; give up on loops the same way.
+    for _ in 0..40 {
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+            return p;
+        };
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let here = dir.join(name);
+        match std::fs::read_link(&here) {
+            Ok(target) => p = dir.join(target),
+            Err(_) => return here,
+        }
+    }
+    p
+}
+
+/// `narscope key public FILE`: print the public key of a secret key file (never the secret).
+fn key_public(file: &Path) -> Result<i32> {
+    let stdin = file == Path::new("-");
+    let what = if stdin {
+        "standard input".to_string()
+    } else {
+        file.display().to_string()
+    };
+    let text = if stdin {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .with_context(|| format!("cannot read secret key {what}"))?;
+    match SecretKey::parse(&text) {
+        Ok(sk) => {
+            println!("{}", sk.public_key());
+            Ok(0)
+        }
+        Err(e) => {
+            if let Ok(pk) = PublicKey::parse(&text) {
+                bail!(
+                    "{what} holds the public key '{}', not a secret key: it is already what \
+                     trusted-public-keys needs",
+                    pk.name()
+                );
+            }
+            Err(e).with_context(|| format!("secret key {what}"))
+        }
+    }
 }
 
 /// Write a file only its owner can read, replacing it atomically.
@@ -837,6 +912,55 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_file_sees_through_spelling_links_and_hard_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        let a = d.join("a.key");
+        // Not existing yet: the same place spelled differently.
+        assert!(same_file(&a, &a));
+        assert!(same_file(&a, &d.join("sub/../a.key")));
+        assert!(same_file(&a, &d.join("./sub/.././a.key")));
+        assert!(!same_file(&a, &d.join("b.key")));
+        // A dangling link to the other: writing through it creates the other.
+        std::os::unix::fs::symlink("a.key", d.join("link")).unwrap();
+        assert!(same_file(&a, &d.join("link")));
+        assert!(same_file(&d.join("sub/../link"), &a));
+        // A link to the directory holding it.
+        std::os::unix::fs::symlink(d, d.join("sub/up")).unwrap();
+        assert!(same_file(&a, &d.join("sub/up/a.key")));
+        // Existing files: hard links are the same file too.
+        std::fs::write(&a, "x").unwrap();
+        std::fs::hard_link(&a, d.join("hard")).unwrap();
+        assert!(same_file(&d.join("hard"), &a));
+        std::fs::write(d.join("b.key"), "x").unwrap();
+        assert!(!same_file(&a, &d.join("b.key")));
+        // A link loop does not hang.
+        std::os::unix::fs::symlink("loop2", d.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", d.join("loop2")).unwrap();
+        assert!(!same_file(&d.join("loop1"), &a));
+    }
+
+    #[test]
+    fn keygen_refuses_one_file_for_both_halves_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let err = keygen("k-1", &p, &dir.path().join("./k"), false).unwrap_err();
+        assert!(err.to_string().contains("are the same file"), "{err}");
+        assert!(!p.exists());
+        std::fs::write(&p, "old").unwrap();
+        assert!(keygen("k-1", &p, &p, true).is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        let (s, pb) = (dir.path().join("s"), dir.path().join("p"));
+        assert_eq!(keygen("k-1", &s, &pb, false).unwrap(), 0);
+        let sk = SecretKey::parse(&std::fs::read_to_string(&s).unwrap()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&pb).unwrap(),
+            sk.public_key().to_string()
+        );
+    }
 
     #[test]
     fn rfc3339_formats_utc() {

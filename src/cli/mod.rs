@@ -32,7 +32,8 @@ Examples:
   narscope ls 's3://my-cache?region=eu-west-1'
   narscope verify 's3://nix?endpoint=https://nyc3.digitaloceanspaces.com&region=nyc3' --trusted-key 'my-cache-1:…'
   narscope show file:///srv/nix-cache /nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo
-  narscope keygen my-cache-1 --secret-key-file cache.sec --public-key-file cache.pub";
+  narscope keygen my-cache-1 --secret-key-file cache.sec --public-key-file cache.pub
+  narscope key public cache.sec                      # the public key of a secret key file";
 
 /// narscope: see, audit and maintain Nix binary caches in S3-compatible storage or local directories.
 #[derive(Debug, Parser)]
@@ -186,6 +187,12 @@ pub enum Command {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+    },
+    /// Work with key files: `narscope key public SECRET-FILE` prints the public key.
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Add signatures to narinfos in place (only Sig lines change), or drop a retired key's.
     ///
@@ -373,6 +380,18 @@ pub enum Command {
         no_tui: bool,
         #[command(flatten)]
         dashboard: DashboardArgs,
+    },
+}
+
+/// `narscope key` actions.
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Print the public key of a secret key file, for trusted-public-keys or --trusted-key
+    /// (as `nix key convert-secret-to-public`). The secret itself is never printed.
+    Public {
+        /// The secret key file (`-` reads standard input).
+        #[arg(value_name = "SECRET-FILE")]
+        file: PathBuf,
     },
 }
 

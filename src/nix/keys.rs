@@ -12,7 +12,13 @@ use super::hash::{base64_decode, base64_encode};
 pub const CACHE_NIXOS_ORG_KEY: &str =
     "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
 
-/// Why a key or signature was rejected. Never carries secret key material.
+/// The advice given when a secret key turns up where a public key belongs.
+pub const PUBLIC_HALF_ADVICE: &str = "give its public half instead: \
+     `nix key convert-secret-to-public < FILE` (Nix ≥ 2.8, experimental nix-command) \
+     or `narscope key public FILE`";
+
+/// Why a key or signature was rejected. Never carries key material: at most a key's name (the
+/// text of a malformed *signature* is shown, signatures being public).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
     /// No `:` separating name and data.
@@ -27,7 +33,8 @@ pub enum KeyError {
         /// What was being parsed.
         what: String,
     },
-    /// A key name for a new key containing ':' or nothing.
+    /// A key name for a new key containing ':' or nothing. Carries the name up to its first
+    /// ':' only (a whole key given as a name is not echoed).
     #[error("invalid key name '{0}': must be non-empty and must not contain ':'")]
     BadName(String),
     /// Base64 that does not decode.
@@ -55,9 +62,12 @@ pub enum KeyError {
     /// The public half stored in a secret key file does not match its seed.
     #[error("secret key '{0}' is not valid: its public half does not match its seed")]
     PublicHalfMismatch(String),
-    /// 32 bytes that are not an Ed25519 point.
+    /// 32 bytes that are not an Ed25519 point (carries the key name).
     #[error("public key '{0}' is not a valid Ed25519 point")]
     BadPoint(String),
+    /// A secret key given where a public key belongs (carries the key name only).
+    #[error("'{0}' is a secret key (keep it private), not a public key; {PUBLIC_HALF_ADVICE}")]
+    SecretNotPublic(String),
     /// The system random number generator failed.
     #[error("cannot generate key '{name}': random number generator failed: {cause}")]
     Random {
@@ -69,8 +79,11 @@ pub enum KeyError {
 }
 
 fn check_new_name(name: &str) -> Result<(), KeyError> {
-    if name.is_empty() || name.contains(':') {
-        return Err(KeyError::BadName(name.to_owned()));
+    if let Some((before, _)) = name.split_once(':') {
+        return Err(KeyError::BadName(format!("{before}:…")));
+    }
+    if name.is_empty() {
+        return Err(KeyError::BadName(String::new()));
     }
     Ok(())
 }
@@ -216,12 +229,22 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// Parses `<name>:<base64 of 32 bytes>` (surrounding whitespace tolerated).
+    ///
+    /// Errors name the key at most, never its data: a secret key given by mistake (64 bytes
+    /// whose second half is the public key of the first) is recognised as
+    /// [`KeyError::SecretNotPublic`].
     pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
         let text = text.trim();
-        let (name, data) = split_named(text, &format!("public key '{text}'"))?;
-        let bytes: [u8; 32] = decode_fixed(data, "public key", name)?;
+        let (name, data) = split_named(text, "public key")?;
+        let bytes: [u8; 32] = match decode_fixed(data, "public key", name) {
+            Ok(b) => b,
+            Err(KeyError::WrongLength { len: 64, .. }) if SecretKey::parse(text).is_ok() => {
+                return Err(KeyError::SecretNotPublic(name.to_owned()));
+            }
+            Err(e) => return Err(e),
+        };
         let key =
-            VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPoint(text.to_owned()))?;
+            VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPoint(name.to_owned()))?;
         Ok(PublicKey {
             name: name.to_owned(),
             key,
@@ -444,7 +467,13 @@ pub(crate) mod tests {
         let other = SecretKey::generate("demo-1").unwrap();
         assert_ne!(other.public_key(), sk.public_key());
         assert!(SecretKey::generate("").is_err());
-        assert!(SecretKey::generate("a:b").is_err());
+        assert_eq!(
+            SecretKey::generate("a:b").unwrap_err().to_string(),
+            "invalid key name 'a:…': must be non-empty and must not contain ':'"
+        );
+        // A whole secret key given as the name is not echoed.
+        let msg = SecretKey::generate(TEST_SECRET).unwrap_err().to_string();
+        assert_eq!(leaked_pieces(&msg, TEST_SECRET, 12), Vec::<String>::new());
     }
 
     #[test]
@@ -460,6 +489,82 @@ pub(crate) mod tests {
             "public key 'k' is not valid: 3 bytes, expected 32"
         );
         assert!(PublicKey::parse("nocolon").is_err());
+    }
+
+    /// Every substring of `len` characters of `secret`'s base64 that occurs in `text`.
+    pub(crate) fn leaked_pieces(text: &str, secret: &str, len: usize) -> Vec<String> {
+        let b64 = secret.split_once(':').map_or(secret, |(_, d)| d);
+        let chars: Vec<char> = b64.chars().collect();
+        chars
+            .windows(len)
+            .map(|w| w.iter().collect::<String>())
+            .filter(|w| text.contains(w.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_secret_key_given_as_public_is_recognised_and_not_echoed() {
+        for text in [
+            TEST_SECRET.to_string(),
+            format!("  {TEST_SECRET}\n"),
+            TEST_SECRET.replace("==", ""),
+        ] {
+            let err = PublicKey::parse(&text).unwrap_err();
+            assert_eq!(err, KeyError::SecretNotPublic("cache.example.com-1".into()));
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("'cache.example.com-1' is a secret key (keep it private)"),
+                "{msg}"
+            );
+            assert!(
+                msg.contains("nix key convert-secret-to-public < FILE"),
+                "{msg}"
+            );
+            assert!(msg.contains("narscope key public FILE"), "{msg}");
+            assert_eq!(leaked_pieces(&msg, TEST_SECRET, 12), Vec::<String>::new());
+            assert!(TrustedKeys::parse_list(&text).is_err());
+        }
+        // 64 bytes that are not a key pair (e.g. a signature): only a length error, no data.
+        let sig = "k:5SLzsRkKi90vHor0O595UqtjbW7VpXluVVXETfgnelaILr40R1JRW8Dc7VmaeEJmjDICxb8oVCKmNm2sexSBCw==";
+        assert_eq!(
+            PublicKey::parse(sig).unwrap_err().to_string(),
+            "public key 'k' is not valid: 64 bytes, expected 32"
+        );
+    }
+
+    #[test]
+    fn public_key_errors_never_echo_the_data() {
+        let b64 = TEST_SECRET.split_once(':').unwrap().1;
+        // No name: nothing of the text is shown.
+        let msg = PublicKey::parse(b64).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "public key has no ':' between key name and base64 data"
+        );
+        assert_eq!(
+            PublicKey::parse(&format!(":{b64}"))
+                .unwrap_err()
+                .to_string(),
+            "public key has an empty key name"
+        );
+        // Not base64: the name and the offending character, not the data.
+        let msg = PublicKey::parse(&format!("k:{}!{}", &b64[..30], &b64[30..]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "public key 'k' is not valid base64: invalid base64 character '!' at offset 30"
+        );
+        // 32 bytes that are not a curve point: the name only.
+        let bad_point = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|b| VerifyingKey::from_bytes(b).is_err())
+            .expect("some 32-byte pattern is not a point");
+        let text = format!("k:{}", base64_encode(&bad_point));
+        assert_eq!(
+            PublicKey::parse(&text).unwrap_err().to_string(),
+            "public key 'k' is not a valid Ed25519 point"
+        );
     }
 
     #[test]

@@ -1,17 +1,37 @@
 //! The `file://` backend: a local directory used as a binary cache.
 //!
 //! - Keys are relative paths; absolute keys and `.`, `..` or empty segments are refused.
+//! - **Objects stay inside the cache directory.** Every object and the directory of every write
+//!   is opened relative to the cache directory without leaving it (Linux `openat2` with
+//!   `RESOLVE_BENEATH`; elsewhere, or where `openat2` is missing, by resolving the path and
+//!   checking that it stays below the cache directory, and on Linux that the opened file is
+//!   there). Symbolic links whose target is inside the cache keep working, absolute or
+//!   relative. A key that resolves outside — a narinfo or NAR linked to a file elsewhere, or a
+//!   `nar/` linked to another disk — is refused with an [`StoreErrorKind::AccessDenied`] error
+//!   saying so; nothing is read, written or deleted outside. Listings show such links (their
+//!   own metadata, not their target's) so that reading them reports the refusal.
 //! - Writes are atomic: the data goes to `<key>.tmp.<pid>.<n>` in the target directory (fsync'd
 //!   unless disabled with [`FileStore::with_fsync`] or `NARSCOPE_FSYNC=0`) and is then renamed
 //!   over the key, as Nix does (Nix does not fsync).
 //!   Interrupted writers can leave such temp files; listings show them (see
 //!   [`super::is_temp_litter`]) so a GC can remove them.
-//! - **Etags** are `"<size hex>-<mtime in ns hex>"`. Every write sets the file's mtime from the
-//!   system clock with nanosecond precision (strictly increasing within the process), so a
-//!   rewrite changes the etag even when the size does not.
-//! - `If-None-Match` uses `link(2)`, which fails atomically when the key exists. `If-Match`
-//!   compares the etag and renames under a lock; the lock is per process, so two processes doing
-//!   compare-and-swap on the same key at the same moment can still race.
+//! - **Etags** are `"<size hex>-<mtime in ns hex>-<inode hex>"`. Every write makes a new file
+//!   (a new inode) and sets its mtime from the system clock with nanosecond precision (strictly
+//!   increasing within the process), so a rewrite changes the etag even when the size does not,
+//!   and two processes writing the same size in the same nanosecond still differ (the old
+//!   file's inode number is in use until the new one replaces it). An unchanged file keeps its
+//!   etag (nothing from `ctime`, which links and `chmod` change).
+//! - `If-None-Match` uses `link(2)`, which fails atomically when the key exists.
+//! - `If-Match` is atomic across processes: the etag is compared and the new file renamed into
+//!   place while holding an exclusive `flock(2)` on the key's directory (opened read-only).
+//!   Plain writes take the same lock for their rename and deletes for their unlink, so neither
+//!   can slip between another narscope's compare and rename. **Protocol for other writers:**
+//!   anything that takes the same exclusive `flock` on the object's directory around its own
+//!   read-compare-rename (or rename, or unlink) is safe to run beside narscope; writers that
+//!   take no lock (such as `nix copy`) can still be overwritten by a concurrent `If-Match`
+//!   write, as on any store without compare-and-swap. The lock is on a new open of the
+//!   directory each time, so it also orders threads of one process. On NFS, Linux emulates
+//!   `flock` with byte-range locks, which work across clients.
 //! - Listings walk the tree in S3 key order (a directory `d` sorts as `d/`), 1000 keys a page;
 //!   the continuation token is the last key returned. Sorted directory contents are cached
 //!   while the directory's mtime is unchanged.
@@ -20,9 +40,12 @@ use super::{
     ByteReader, CacheUrl, ConditionalSupport, DeleteReport, GetResult, ListOptions, ListPage,
     ObjectMeta, PAGE_SIZE, PutCondition, PutOptions, Store, StoreError, StoreErrorKind,
 };
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +63,6 @@ struct Inner {
     dir_cache: Mutex<HashMap<PathBuf, CachedDir>>,
     /// Held while a directory is read, so concurrent listings read it once, not each.
     dir_read_lock: Mutex<()>,
-    cas_lock: Mutex<()>,
 }
 
 struct CachedDir {
@@ -96,7 +118,6 @@ impl FileStore {
                 fsync: fsync_from_env(),
                 dir_cache: Mutex::new(HashMap::new()),
                 dir_read_lock: Mutex::new(()),
-                cas_lock: Mutex::new(()),
             }),
         }
     }
@@ -112,7 +133,6 @@ impl FileStore {
                 fsync,
                 dir_cache: Mutex::new(HashMap::new()),
                 dir_read_lock: Mutex::new(()),
-                cas_lock: Mutex::new(()),
             }),
         }
     }
@@ -184,9 +204,9 @@ fn mtime_ns(md: &fs::Metadata) -> u64 {
         .unwrap_or_default()
 }
 
-/// The etag of a file: `"<size hex>-<mtime ns hex>"`.
+/// The etag of a file: `"<size hex>-<mtime ns hex>-<inode hex>"`.
 pub fn file_etag(md: &fs::Metadata) -> String {
-    format!("\"{:x}-{:x}\"", md.len(), mtime_ns(md))
+    format!("\"{:x}-{:x}-{:x}\"", md.len(), mtime_ns(md), md.ino())
 }
 
 fn etag_eq(a: &str, b: &str) -> bool {
@@ -233,6 +253,89 @@ fn is_missing(e: &io::Error) -> bool {
     )
 }
 
+/// What an object below the root is opened for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Reading its bytes.
+    Read,
+    /// Its metadata only (`O_PATH` on Linux: no read permission needed).
+    Meta,
+    /// A directory to work in: read-only, for `*at` calls, `flock` and `fsync`.
+    Dir,
+}
+
+/// Why an object below the root could not be opened.
+enum Refused {
+    /// Nothing there (or a path component is not a directory).
+    Missing,
+    /// It resolves outside the cache directory.
+    Outside,
+    /// Another I/O error.
+    Io(io::Error),
+}
+
+impl From<io::Error> for Refused {
+    fn from(e: io::Error) -> Refused {
+        if is_missing(&e) {
+            Refused::Missing
+        } else {
+            Refused::Io(e)
+        }
+    }
+}
+
+impl From<rustix::io::Errno> for Refused {
+    fn from(e: rustix::io::Errno) -> Refused {
+        Refused::from(io::Error::from(e))
+    }
+}
+
+/// Whether `openat2` may work here; cleared when the kernel says it has none (ENOSYS).
+#[cfg(target_os = "linux")]
+static OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// The open flags for `want`.
+fn oflags(want: Want) -> OFlags {
+    match want {
+        // Non-blocking, so that a FIFO in the cache cannot hang a read.
+        Want::Read => OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        #[cfg(target_os = "linux")]
+        Want::Meta => OFlags::PATH | OFlags::CLOEXEC,
+        #[cfg(not(target_os = "linux"))]
+        Want::Meta => OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Want::Dir => OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+    }
+}
+
+/// The directory part (`""` for the root) and the file name of a checked key.
+fn split_key(key: &str) -> (&str, &str) {
+    match key.rsplit_once('/') {
+        Some((dir, name)) => (dir, name),
+        None => ("", key),
+    }
+}
+
+/// An exclusive `flock` on a directory, released when dropped.
+struct DirLock<'a>(&'a fs::File);
+
+impl<'a> DirLock<'a> {
+    fn lock(dir: &'a fs::File) -> io::Result<DirLock<'a>> {
+        loop {
+            match rustix::fs::flock(dir, FlockOperation::LockExclusive) {
+                Ok(()) => return Ok(DirLock(dir)),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(self.0, FlockOperation::Unlock);
+    }
+}
+
 enum Source {
     Bytes(bytes::Bytes),
     File(PathBuf),
@@ -275,23 +378,136 @@ impl Inner {
         .with_advice("create it with `narscope init`")
     }
 
-    fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        let path = self.path_of("HEAD", key)?;
-        match fs::metadata(&path) {
-            Ok(md) if md.is_file() => Ok(Some(meta_of(key, &md))),
-            Ok(_) => Ok(None),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(self.io_err("HEAD", key, &path, &e)),
+    /// The error for a key that resolves outside the cache directory. Says nothing of what is
+    /// there.
+    fn outside(&self, op: &'static str, key: &str) -> StoreError {
+        self.err(
+            StoreErrorKind::AccessDenied,
+            op,
+            key,
+            format!(
+                "the key resolves outside the cache directory {} (through a symbolic link); \
+                 refusing to follow it",
+                self.root.display()
+            ),
+        )
+        .with_advice(
+            "links in a file:// cache must stay inside it: replace the link by the file, \
+             or move its target into the cache directory",
+        )
+    }
+
+    /// Opens `rel` (a checked key, or a key's directory; `""` is the root) without leaving the
+    /// cache directory: a symbolic link may lead anywhere inside it, never out.
+    fn open_beneath(&self, rel: &str, want: Want) -> Result<fs::File, Refused> {
+        if rel.is_empty() {
+            let fd = rustix::fs::open(&self.root, oflags(want), Mode::empty())?;
+            return Ok(fs::File::from(fd));
         }
+        // Fast path (narinfos): a name right in the root that is not a link is inside; one
+        // open, as without any check. Links, and anything else unusual, go the careful way.
+        if !rel.contains('/') && want != Want::Meta {
+            let path = self.root.join(rel);
+            match rustix::fs::open(&path, oflags(want) | OFlags::NOFOLLOW, Mode::empty()) {
+                Ok(fd) => return Ok(fs::File::from(fd)),
+                Err(rustix::io::Errno::NOENT) => return Err(Refused::Missing),
+                Err(_) => {}
+            }
+        }
+        #[cfg(target_os = "linux")]
+        if OPENAT2.load(Ordering::Relaxed) {
+            use rustix::fs::ResolveFlags;
+            use rustix::io::Errno;
+            let root = rustix::fs::open(
+                &self.root,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            let mut tries = 0;
+            loop {
+                match rustix::fs::openat2(&root, rel, oflags(want), Mode::empty(), how) {
+                    Ok(fd) => return Ok(fs::File::from(fd)),
+                    // A rename or mount raced with the lookup: try again, a few times.
+                    Err(Errno::AGAIN) if tries < 3 => tries += 1,
+                    // Outside, or through an absolute link (which may still point inside).
+                    Err(Errno::XDEV) | Err(Errno::AGAIN) => break,
+                    Err(Errno::NOSYS) => {
+                        OPENAT2.store(false, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        self.open_checked(rel, want)
+    }
+
+    /// [`Inner::open_beneath`] without `openat2`: resolves the path, checks that it is below
+    /// the resolved root, opens it, and (on Linux) checks where the opened file really is, so
+    /// that a link swapped in meanwhile is caught too.
+    fn open_checked(&self, rel: &str, want: Want) -> Result<fs::File, Refused> {
+        let root = fs::canonicalize(&self.root)?;
+        let real = fs::canonicalize(self.root.join(rel))?;
+        if !real.starts_with(&root) {
+            return Err(Refused::Outside);
+        }
+        let fd = rustix::fs::open(&real, oflags(want) | OFlags::NOFOLLOW, Mode::empty())?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            if let Ok(at) = fs::read_link(proc)
+                && !at.starts_with(&root)
+            {
+                return Err(Refused::Outside);
+            }
+        }
+        Ok(fs::File::from(fd))
+    }
+
+    /// The metadata of the object at `key`, following links inside the cache only.
+    fn stat_beneath(
+        &self,
+        op: &'static str,
+        key: &str,
+    ) -> Result<Option<fs::Metadata>, StoreError> {
+        let path = self.path_of(op, key)?;
+        // Fast path, as in `open_beneath`: a name right in the root that is not a link.
+        if !key.contains('/') {
+            match fs::symlink_metadata(&path) {
+                Ok(md) if !md.file_type().is_symlink() => return Ok(Some(md)),
+                Ok(_) => {}
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(self.io_err(op, key, &path, &e)),
+            }
+        }
+        match self.open_beneath(key, Want::Meta) {
+            Ok(f) => f
+                .metadata()
+                .map(Some)
+                .map_err(|e| self.io_err(op, key, &path, &e)),
+            Err(Refused::Missing) => Ok(None),
+            Err(Refused::Outside) => Err(self.outside(op, key)),
+            Err(Refused::Io(e)) => Err(self.io_err(op, key, &path, &e)),
+        }
+    }
+
+    fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        Ok(self
+            .stat_beneath("HEAD", key)?
+            .filter(|md| md.is_file())
+            .map(|md| meta_of(key, &md)))
     }
 
     /// The open file at `key`, its metadata and its path, or `None` if there is no file there.
     fn open(&self, key: &str) -> Result<Option<(fs::File, ObjectMeta, PathBuf)>, StoreError> {
         let path = self.path_of("GET", key)?;
-        let f = match fs::File::open(&path) {
+        let f = match self.open_beneath(key, Want::Read) {
             Ok(f) => f,
-            Err(e) if is_missing(&e) => return Ok(None),
-            Err(e) => return Err(self.io_err("GET", key, &path, &e)),
+            Err(Refused::Missing) => return Ok(None),
+            Err(Refused::Outside) => return Err(self.outside("GET", key)),
+            Err(Refused::Io(e)) => return Err(self.io_err("GET", key, &path, &e)),
         };
         let md = f
             .metadata()
@@ -328,6 +544,56 @@ impl Inner {
         }))
     }
 
+    /// The directory `dir` (a key's directory part, `""` for the root) below the root, opened
+    /// for writing in it; created (one level at a time, never through a link that leads out)
+    /// when `create` and missing. `Ok(None)`: missing and not created.
+    fn dir_beneath(
+        &self,
+        op: &'static str,
+        key: &str,
+        dir: &str,
+        create: bool,
+    ) -> Result<Option<fs::File>, StoreError> {
+        let fail = |r: Refused| match r {
+            Refused::Outside => self.outside(op, key),
+            Refused::Missing => self.io_err(
+                op,
+                key,
+                &self.root.join(dir),
+                &io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    "a part of it exists and is not a directory",
+                ),
+            ),
+            Refused::Io(e) => self.io_err(op, key, &self.root.join(dir), &e),
+        };
+        match self.open_beneath(dir, Want::Dir) {
+            Ok(f) => return Ok(Some(f)),
+            Err(Refused::Missing) if create => {}
+            Err(Refused::Missing) => return Ok(None),
+            Err(r) => return Err(fail(r)),
+        }
+        let mut parent = self.open_beneath("", Want::Dir).map_err(fail)?;
+        let mut end = 0;
+        for seg in dir.split('/') {
+            end += seg.len();
+            let sub = &dir[..end];
+            end += 1;
+            parent = match self.open_beneath(sub, Want::Dir) {
+                Ok(f) => f,
+                Err(Refused::Missing) => {
+                    match rustix::fs::mkdirat(&parent, seg, Mode::from_raw_mode(0o777)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(fail(Refused::Io(e.into()))),
+                    }
+                    self.open_beneath(sub, Want::Dir).map_err(fail)?
+                }
+                Err(r) => return Err(fail(r)),
+            };
+        }
+        Ok(Some(parent))
+    }
+
     /// Writes `src` to a temp file next to the key and moves it into place under `cond`.
     fn write(
         &self,
@@ -337,45 +603,60 @@ impl Inner {
         cond: &PutCondition,
     ) -> Result<ObjectMeta, StoreError> {
         let path = self.path_of(op, key)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         if !self.root.is_dir() {
             return Err(self.missing_root(op, key));
         }
-        fs::create_dir_all(&dir).map_err(|e| self.io_err(op, key, &dir, &e))?;
-        let tmp = dir.join(format!(
+        let (dir_rel, name) = split_key(key);
+        let Some(dir) = self.dir_beneath(op, key, dir_rel, true)? else {
+            return Err(self.missing_root(op, key));
+        };
+        let tmp = format!(
             "{name}.tmp.{}.{}",
             std::process::id(),
             TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        );
+        let tmp_path = path.with_file_name(&tmp);
         let res = self
-            .write_tmp(&tmp, &src)
-            .and_then(|()| self.commit(key, &tmp, &path, cond));
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res?;
-        let md = fs::metadata(&path).map_err(|e| self.io_err(op, key, &path, &e))?;
+            .write_tmp(&dir, &tmp, &tmp_path, &src)
+            .and_then(|f| self.commit(&dir, key, &tmp, &path, cond).map(|()| f));
+        let f = match res {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
+                return Err(e);
+            }
+        };
+        // The file just moved into place: its metadata are the object's as written.
+        let md = f.metadata().map_err(|e| self.io_err(op, key, &path, &e))?;
         Ok(meta_of(key, &md))
     }
 
-    fn write_tmp(&self, tmp: &Path, src: &Source) -> Result<(), StoreError> {
-        let key = tmp.to_string_lossy();
-        let e2 = |e: io::Error| self.io_err("PUT", &key, tmp, &e);
+    /// Fills the temp file `tmp` in `dir` from `src`; returns it, open.
+    fn write_tmp(
+        &self,
+        dir: &fs::File,
+        tmp: &str,
+        tmp_path: &Path,
+        src: &Source,
+    ) -> Result<fs::File, StoreError> {
+        let key = tmp_path.to_string_lossy();
+        let e2 = |e: io::Error| self.io_err("PUT", &key, tmp_path, &e);
+        let open = |flags: OFlags| -> Result<fs::File, StoreError> {
+            rustix::fs::openat(dir, tmp, flags, Mode::from_raw_mode(0o666))
+                .map(|fd: OwnedFd| fs::File::from(fd))
+                .map_err(|e| e2(e.into()))
+        };
         if let Source::Owned(p) = src
-            && fs::rename(p, tmp).is_ok()
+            && rustix::fs::renameat(rustix::fs::CWD, p.as_path(), dir, tmp).is_ok()
         {
-            let f = fs::File::options().write(true).open(tmp).map_err(e2)?;
+            let f = open(OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
             f.set_modified(unique_now()).map_err(e2)?;
             if self.fsync {
                 f.sync_all().map_err(e2)?;
             }
-            return Ok(());
+            return Ok(f);
         }
-        let mut f = fs::File::create_new(tmp).map_err(e2)?;
+        let mut f = open(OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC)?;
         match src {
             Source::Bytes(b) => f.write_all(b).map_err(e2)?,
             Source::File(p) | Source::Owned(p) => {
@@ -387,16 +668,20 @@ impl Inner {
         if self.fsync {
             f.sync_all().map_err(e2)?;
         }
-        Ok(())
+        Ok(f)
     }
 
+    /// Moves the temp file `tmp` of `dir` to the key under `cond` (see the module doc for the
+    /// locking protocol).
     fn commit(
         &self,
+        dir: &fs::File,
         key: &str,
-        tmp: &Path,
+        tmp: &str,
         path: &Path,
         cond: &PutCondition,
     ) -> Result<(), StoreError> {
+        let (_, name) = split_key(key);
         let precondition = |msg: &str| {
             self.err(
                 StoreErrorKind::PreconditionFailed,
@@ -405,18 +690,21 @@ impl Inner {
                 msg.to_string(),
             )
         };
+        let io = |e: rustix::io::Errno| self.io_err("PUT", key, path, &e.into());
+        let lock = |dir| DirLock::lock(dir).map_err(|e| self.io_err("PUT", key, path, &e));
         match cond {
             PutCondition::None => {
-                fs::rename(tmp, path).map_err(|e| self.io_err("PUT", key, path, &e))?
+                let _lock = lock(dir)?;
+                rustix::fs::renameat(dir, tmp, dir, name).map_err(io)?;
             }
             PutCondition::IfNoneMatch => {
-                match fs::hard_link(tmp, path) {
+                match rustix::fs::linkat(dir, tmp, dir, name, AtFlags::empty()) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(rustix::io::Errno::EXIST) => {
                         return Err(precondition("the key already exists (If-None-Match)"));
                     }
                     Err(e) => {
-                        let err = self.io_err("PUT", key, path, &e);
+                        let err = io(e);
                         return Err(StoreError {
                             kind: StoreErrorKind::NotSupported,
                             message: format!(
@@ -427,50 +715,67 @@ impl Inner {
                         });
                     }
                 }
-                let _ = fs::remove_file(tmp);
+                let _ = rustix::fs::unlinkat(dir, tmp, AtFlags::empty());
             }
             PutCondition::IfMatch(want) => {
-                let _guard = self.cas_lock.lock().unwrap_or_else(|p| p.into_inner());
-                match fs::metadata(path) {
-                    Ok(md) if md.is_file() && etag_eq(&file_etag(&md), want) => {}
-                    Ok(md) if md.is_file() => {
+                let _lock = lock(dir)?;
+                match self.stat_beneath("PUT", key)? {
+                    Some(md) if md.is_file() && etag_eq(&file_etag(&md), want) => {}
+                    Some(md) if md.is_file() => {
                         return Err(precondition(&format!(
                             "the object changed: etag is {}, expected {want} (If-Match)",
                             file_etag(&md)
                         )));
                     }
-                    Ok(_) => return Err(precondition("the key is a directory (If-Match)")),
-                    Err(e) if is_missing(&e) => {
-                        return Err(precondition("the key does not exist (If-Match)"));
-                    }
-                    Err(e) => return Err(self.io_err("PUT", key, path, &e)),
+                    Some(_) => return Err(precondition("the key is a directory (If-Match)")),
+                    None => return Err(precondition("the key does not exist (If-Match)")),
                 }
-                fs::rename(tmp, path).map_err(|e| self.io_err("PUT", key, path, &e))?;
+                rustix::fs::renameat(dir, tmp, dir, name).map_err(io)?;
             }
         }
-        if self.fsync
-            && let Some(dir) = path.parent()
-            && let Ok(d) = fs::File::open(dir)
-        {
-            let _ = d.sync_all();
+        if self.fsync {
+            let _ = dir.sync_all();
         }
         Ok(())
     }
 
     fn delete_many(&self, keys: &[String]) -> DeleteReport {
         let mut report = DeleteReport::default();
+        // The directory of the previous key, reused while keys share it.
+        let mut open_dir: Option<(String, Option<fs::File>)> = None;
         for key in keys {
-            let path = match self.path_of("delete", key) {
-                Ok(p) => p,
-                Err(e) => {
-                    report.failed.push((key.clone(), e.message));
-                    continue;
+            if let Err(e) = self.path_of("delete", key) {
+                report.failed.push((key.clone(), e.message));
+                continue;
+            }
+            let (dir_rel, name) = split_key(key);
+            if open_dir.as_ref().is_none_or(|(d, _)| d != dir_rel) {
+                match self.dir_beneath("delete", key, dir_rel, false) {
+                    Ok(d) => open_dir = Some((dir_rel.to_string(), d)),
+                    Err(e) => {
+                        open_dir = None;
+                        report.failed.push((key.clone(), e.message));
+                        continue;
+                    }
                 }
+            }
+            // No directory: nothing to delete.
+            let Some((_, Some(dir))) = &open_dir else {
+                report.deleted.push(key.clone());
+                continue;
             };
-            match fs::remove_file(&path) {
+            let path = self.root.join(key);
+            let res = DirLock::lock(dir).and_then(|_lock| {
+                rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(io::Error::from)
+            });
+            match res {
                 Ok(()) => report.deleted.push(key.clone()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => report.deleted.push(key.clone()),
-                Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
                     report.deleted.push(key.clone())
                 }
                 Err(e) => report
@@ -598,11 +903,25 @@ impl Inner {
         let mut objects = Vec::with_capacity(keys.len());
         for key in keys {
             let path = self.root.join(&key);
-            match fs::metadata(&path) {
-                Ok(md) => objects.push(meta_of(&key, &md)),
-                Err(e) if is_missing(&e) => {} // deleted meanwhile
+            let md = match fs::symlink_metadata(&path) {
+                // A link: its target's metadata if it stays inside the cache, else the link's
+                // own (it is listed; reading it reports the refusal).
+                Ok(md) if md.file_type().is_symlink() => {
+                    match self.open_beneath(&key, Want::Meta) {
+                        Ok(f) => match f.metadata() {
+                            Ok(t) => t,
+                            Err(e) => return Err(self.io_err("list", &key, &path, &e)),
+                        },
+                        Err(Refused::Outside) => md,
+                        Err(Refused::Missing) => continue,
+                        Err(Refused::Io(e)) => return Err(self.io_err("list", &key, &path, &e)),
+                    }
+                }
+                Ok(md) => md,
+                Err(e) if is_missing(&e) => continue, // deleted meanwhile
                 Err(e) => return Err(self.io_err("list", &key, &path, &e)),
-            }
+            };
+            objects.push(meta_of(&key, &md));
         }
         Ok(ListPage { objects, next })
     }
@@ -853,6 +1172,263 @@ mod tests {
         assert!(etag_eq("\"1a-2b\"", "1a-2b"));
         assert!(etag_eq("W/\"1a-2b\"", "\"1a-2b\""));
         assert!(!etag_eq("\"1a-2b\"", "\"1a-2c\""));
+    }
+
+    const MARKER: &str = "TOP-SECRET-MARKER outside the cache";
+
+    /// A cache directory `cache/` and, beside it, `outside/secret` (first line: [`MARKER`]) and
+    /// `outside/dir/x`.
+    fn cache_and_outside() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cache");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(root.join("nar")).unwrap();
+        fs::create_dir_all(outside.join("dir")).unwrap();
+        fs::write(outside.join("secret"), format!("{MARKER}\nmore\n")).unwrap();
+        fs::write(outside.join("dir/x"), MARKER).unwrap();
+        (tmp, root, outside)
+    }
+
+    fn assert_refused(r: Result<impl std::fmt::Debug, StoreError>, key: &str) {
+        let e = r.expect_err("refused");
+        assert_eq!(e.kind, StoreErrorKind::AccessDenied, "{e}");
+        assert_eq!(e.key.as_deref(), Some(key));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("resolves outside the cache directory"),
+            "{msg}"
+        );
+        assert!(!msg.contains("TOP-SECRET"), "{msg}");
+    }
+
+    /// Every read of `key` is refused, through `openat2` and through the fallback.
+    fn assert_reads_refused(inner: &Inner, key: &str) {
+        assert_refused(inner.get(key), key);
+        assert_refused(inner.head(key), key);
+        assert_refused(inner.open(key).map(|o| o.map(|(_, m, _)| m)), key);
+        for want in [Want::Read, Want::Meta] {
+            assert!(matches!(
+                inner.open_checked(key, want),
+                Err(Refused::Outside)
+            ));
+        }
+    }
+
+    /// Runs `check` with `openat2`, then (on Linux) with the fallback that resolves and
+    /// compares paths, as on kernels without `openat2`.
+    async fn both_ways<F: std::future::Future<Output = ()>>(check: impl Fn() -> F) {
+        check().await;
+        #[cfg(target_os = "linux")]
+        {
+            OPENAT2.store(false, Ordering::Relaxed);
+            check().await;
+            OPENAT2.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[tokio::test]
+    async fn links_out_of_the_cache_are_refused_for_reads_writes_and_deletes() {
+        both_ways(links_out_are_refused).await;
+    }
+
+    async fn links_out_are_refused() {
+        let (_tmp, root, outside) = cache_and_outside();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("abs.narinfo")).unwrap();
+        std::os::unix::fs::symlink("../outside/secret", root.join("rel.narinfo")).unwrap();
+        std::os::unix::fs::symlink("../../outside/secret", root.join("nar/a.nar")).unwrap();
+        std::os::unix::fs::symlink(outside.join("dir"), root.join("linked")).unwrap();
+        let store = FileStore::new(&root);
+        let inner = &store.inner;
+        for key in ["abs.narinfo", "rel.narinfo", "nar/a.nar", "linked/x"] {
+            assert_reads_refused(inner, key);
+            assert_refused(store.get(key).await, key);
+            assert_refused(store.head(key).await, key);
+            assert_refused(store.get_reader(key).await.map(|o| o.map(|(m, _)| m)), key);
+            assert_refused(store.get_reader_blocking(key).map(|o| o.is_some()), key);
+        }
+        // Writes into a directory that leads out, and deletes through it, are refused too.
+        for cond in [
+            PutCondition::None,
+            PutCondition::IfNoneMatch,
+            PutCondition::IfMatch("\"x\"".into()),
+        ] {
+            let opts = PutOptions {
+                condition: cond,
+                ..PutOptions::default()
+            };
+            assert_refused(
+                store.put("linked/new", "n".into(), &opts).await,
+                "linked/new",
+            );
+            assert_refused(store.put("linked/x", "n".into(), &opts).await, "linked/x");
+            assert_refused(
+                store.put("linked/sub/new", "n".into(), &opts).await,
+                "linked/sub/new",
+            );
+        }
+        let report = store.delete_many(&["linked/x".to_string()]).await.unwrap();
+        assert!(report.deleted.is_empty());
+        assert!(
+            report.failed[0].1.contains("resolves outside"),
+            "{report:?}"
+        );
+        let left: Vec<_> = fs::read_dir(outside.join("dir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["x"], "nothing written or deleted outside");
+        assert_eq!(fs::read_to_string(outside.join("dir/x")).unwrap(), MARKER);
+        // A plain write over a link that leads out replaces the link, not its target.
+        store
+            .put("abs.narinfo", "mine".into(), &PutOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            fs::read_to_string(outside.join("secret"))
+                .unwrap()
+                .starts_with(MARKER)
+        );
+        assert_eq!(
+            &store.get("abs.narinfo").await.unwrap().unwrap().bytes[..],
+            b"mine"
+        );
+        // Deleting a link removes the link only.
+        let report = store
+            .delete_many(&["rel.narinfo".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(report.deleted, ["rel.narinfo"]);
+        assert!(outside.join("secret").exists());
+    }
+
+    #[tokio::test]
+    async fn links_that_stay_inside_work() {
+        both_ways(links_inside_work).await;
+    }
+
+    async fn links_inside_work() {
+        let (_tmp, root, _outside) = cache_and_outside();
+        fs::create_dir_all(root.join("store/nar")).unwrap();
+        fs::write(root.join("store/nar/a.nar"), "nar bytes").unwrap();
+        fs::write(root.join("real.narinfo"), "StorePath: x").unwrap();
+        std::os::unix::fs::symlink("real.narinfo", root.join("rel.narinfo")).unwrap();
+        // Absolute links into the cache (through a link to the cache itself, too).
+        std::os::unix::fs::symlink(root.join("real.narinfo"), root.join("abs.narinfo")).unwrap();
+        std::os::unix::fs::symlink(root.join("store/nar"), root.join("absnar")).unwrap();
+        fs::remove_dir(root.join("nar")).unwrap();
+        std::os::unix::fs::symlink("store/nar", root.join("nar")).unwrap();
+        let alias = root.parent().unwrap().join("alias");
+        std::os::unix::fs::symlink(&root, &alias).unwrap();
+        std::os::unix::fs::symlink(alias.join("real.narinfo"), root.join("via-alias.narinfo"))
+            .unwrap();
+        for store in [FileStore::new(&root), FileStore::new(&alias)] {
+            for (key, want) in [
+                ("rel.narinfo", "StorePath: x"),
+                ("abs.narinfo", "StorePath: x"),
+                ("via-alias.narinfo", "StorePath: x"),
+                ("nar/a.nar", "nar bytes"),
+                ("absnar/a.nar", "nar bytes"),
+            ] {
+                let got = store.get(key).await.unwrap().expect(key);
+                assert_eq!(&got.bytes[..], want.as_bytes(), "{key}");
+                assert!(store.head(key).await.unwrap().is_some(), "{key}");
+                let f = store.inner.open_checked(key, Want::Read).ok().expect(key);
+                assert_eq!(f.metadata().unwrap().len(), want.len() as u64);
+            }
+            // Writes through the inside links land inside.
+            for key in ["nar/b.nar", "absnar/c.nar", "nar/deeper/d.nar"] {
+                store
+                    .put(key, "new".into(), &PutOptions::default())
+                    .await
+                    .unwrap();
+                assert_eq!(&store.get(key).await.unwrap().unwrap().bytes[..], b"new");
+            }
+            assert!(root.join("store/nar/deeper/d.nar").is_file());
+            assert!(store.get("missing/x").await.unwrap().is_none());
+            assert!(store.head("real.narinfo/x").await.unwrap().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn listings_show_links_that_lead_out_with_their_own_metadata() {
+        let (_tmp, root, outside) = cache_and_outside();
+        fs::write(root.join("a.narinfo"), "inside").unwrap();
+        std::os::unix::fs::symlink("a.narinfo", root.join("b.narinfo")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("c.narinfo")).unwrap();
+        let store = FileStore::new(&root);
+        let page = store.list_page("", None).await.unwrap();
+        let got: Vec<(&str, u64)> = page
+            .objects
+            .iter()
+            .map(|o| (o.key.as_str(), o.size))
+            .collect();
+        let link_len = outside.join("secret").as_os_str().len() as u64;
+        assert_eq!(
+            got,
+            [("a.narinfo", 6), ("b.narinfo", 6), ("c.narinfo", link_len)]
+        );
+        assert_refused(store.get("c.narinfo").await, "c.narinfo");
+    }
+
+    #[test]
+    fn etags_differ_between_files_and_stay_for_an_unchanged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let t = unique_now();
+        for p in [&a, &b] {
+            let f = fs::File::create(p).unwrap();
+            f.set_len(10).unwrap();
+            f.set_modified(t).unwrap();
+        }
+        // Same size, same mtime to the nanosecond: different files still differ.
+        let (ma, mb) = (fs::metadata(&a).unwrap(), fs::metadata(&b).unwrap());
+        assert_eq!(
+            (ma.len(), ma.modified().unwrap()),
+            (mb.len(), mb.modified().unwrap())
+        );
+        assert_ne!(file_etag(&ma), file_etag(&mb));
+        // Links, chmod and reads change the ctime, not the etag.
+        fs::hard_link(&a, dir.path().join("c")).unwrap();
+        let _ = fs::read(&a).unwrap();
+        fs::set_permissions(&a, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        assert_eq!(file_etag(&fs::metadata(&a).unwrap()), file_etag(&ma));
+    }
+
+    /// A writer that follows the protocol (an exclusive `flock` on the key's directory around
+    /// its own compare and rename) is never overwritten by an If-Match write that read the
+    /// object before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn if_match_waits_for_the_directory_lock_of_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()));
+        let meta = store
+            .put("x.narinfo", "v1".into(), &PutOptions::default())
+            .await
+            .unwrap();
+        let etag = meta.etag.unwrap();
+        // The other writer takes the lock (its own open of the directory)...
+        let d = fs::File::open(dir.path()).unwrap();
+        let lock = DirLock::lock(&d).unwrap();
+        let s2 = store.clone();
+        let ours = tokio::spawn(async move {
+            let opts = PutOptions {
+                condition: PutCondition::IfMatch(etag),
+                ..PutOptions::default()
+            };
+            s2.put("x.narinfo", "ours".into(), &opts).await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!ours.is_finished(), "the If-Match write waits for the lock");
+        // ...and replaces the object, same size, before letting go.
+        fs::write(dir.path().join("x.tmp"), "v2").unwrap();
+        fs::rename(dir.path().join("x.tmp"), dir.path().join("x.narinfo")).unwrap();
+        drop(lock);
+        let err = ours.await.unwrap().unwrap_err();
+        assert!(err.is_precondition_failed(), "{err}");
+        assert_eq!(
+            &store.get("x.narinfo").await.unwrap().unwrap().bytes[..],
+            b"v2"
+        );
     }
 
     #[test]
