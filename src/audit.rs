@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::cache::{Cache, CacheError, Fetched, narinfo_key_for};
+use crate::cache::{Cache, CacheError, Fetched, narinfo_key_in};
 use crate::compression::{self, Compression};
 use crate::nar;
 use crate::nix::store_path::hash_part_from_narinfo_key;
@@ -40,7 +40,8 @@ pub enum Status {
     Unsigned,
     /// The NAR is missing or does not match the narinfo (`--contents`).
     Corrupt,
-    /// The narinfo could not be read or does not belong to its key.
+    /// The narinfo could not be read, does not belong to its key, or names a path outside
+    /// the cache's store directory.
     Error,
 }
 
@@ -165,7 +166,7 @@ impl PathReport {
     /// The report for a narinfo found at `key`, given its verdict.
     pub fn from_verdict(key: &str, info: &NarInfo, v: PathVerdict) -> PathReport {
         let mut report = PathReport {
-            store_path: Some(info.store_path.to_absolute()),
+            store_path: Some(info.absolute_path()),
             key: key.to_string(),
             status: Status::from_verdict(v.verdict),
             signatures: v
@@ -199,12 +200,32 @@ impl PathReport {
                 0,
                 format!(
                     "narinfo {key} holds StorePath {}, whose hash part does not match its key",
-                    info.store_path
+                    info.absolute_path()
                 ),
             );
         }
         report
     }
+
+    /// Make this report an [`Status::Error`] if the narinfo's `StorePath` is not in
+    /// `store_dir`, the store directory of the cache it was read from: Nix refuses such a
+    /// narinfo ("path … is not in the Nix store").
+    pub fn check_store_dir(&mut self, info: &NarInfo, store_dir: &str) {
+        if let Some(why) = store_dir_problem(info, store_dir) {
+            self.status = Status::Error;
+            self.reasons.insert(0, why);
+        }
+    }
+}
+
+/// Why `info` does not belong in a cache whose store directory is `store_dir`, if it does not.
+pub fn store_dir_problem(info: &NarInfo, store_dir: &str) -> Option<String> {
+    (info.store_dir() != store_dir).then(|| {
+        format!(
+            "StorePath {} is not in the cache's store directory {store_dir} (nix-cache-info's StoreDir); Nix refuses this narinfo",
+            info.absolute_path()
+        )
+    })
 }
 
 /// What an audit should do.
@@ -252,6 +273,7 @@ enum Pending {
 fn judge_chunk(
     cache: &Cache,
     keys: &TrustedKeys,
+    store_dir: &str,
     chunk: Vec<Pending>,
 ) -> Vec<(PathReport, Option<NarInfo>)> {
     let resolved: Vec<(String, Result<NarInfo, String>)> = chunk
@@ -276,10 +298,14 @@ fn judge_chunk(
     resolved
         .into_iter()
         .map(|(key, res)| match res {
-            Ok(info) => match verdicts.next() {
-                Some(v) => (PathReport::from_verdict(&key, &info, v), Some(info)),
-                None => (PathReport::judge(&key, &info, keys), Some(info)),
-            },
+            Ok(info) => {
+                let mut report = match verdicts.next() {
+                    Some(v) => PathReport::from_verdict(&key, &info, v),
+                    None => PathReport::judge(&key, &info, keys),
+                };
+                report.check_store_dir(&info, store_dir);
+                (report, Some(info))
+            }
             Err(e) => (PathReport::error(key, e), None),
         })
         .collect()
@@ -287,6 +313,8 @@ fn judge_chunk(
 
 /// Audit every narinfo in the cache (`paths` empty) or the given store paths.
 /// Reports come back in no particular order; a listing failure is an error for the whole run.
+/// Paths are judged under the cache's store directory ([`Cache::store_dir`]): a narinfo for
+/// a path outside it is an error, as is an argument in another store directory.
 pub async fn audit(
     cache: Arc<Cache>,
     paths: &[String],
@@ -310,6 +338,7 @@ pub async fn audit_each(
     mut sink: impl FnMut(PathReport) + Send,
 ) -> Result<(), CacheError> {
     let mut out = Sink(&mut sink);
+    let store_dir: Arc<str> = cache.store_dir().await?.into();
     let metas: std::pin::Pin<Box<dyn Stream<Item = Result<ObjectMeta, StoreError>> + Send>> =
         if paths.is_empty() {
             let p = progress.clone();
@@ -330,7 +359,7 @@ pub async fn audit_each(
         } else {
             let mut metas = Vec::new();
             for p in paths {
-                match narinfo_key_for(p) {
+                match narinfo_key_in(p, &store_dir) {
                     Ok(key) => metas.push(Ok(ObjectMeta {
                         key,
                         size: 0,
@@ -373,6 +402,7 @@ pub async fn audit_each(
             let keys = keys.clone();
             let progress = progress.clone();
             let cache = cache.clone();
+            let store_dir = store_dir.clone();
             async move {
                 let mut errs = Vec::new();
                 let mut ok = Vec::with_capacity(chunk.len());
@@ -386,7 +416,7 @@ pub async fn audit_each(
                     let out: Vec<(PathReport, Option<NarInfo>)> = ok
                         .into_par_iter()
                         .chunks(256)
-                        .flat_map_iter(|chunk| judge_chunk(&cache, &keys, chunk))
+                        .flat_map_iter(|chunk| judge_chunk(&cache, &keys, &store_dir, chunk))
                         .collect();
                     progress
                         .judged
@@ -485,38 +515,249 @@ pub fn nar_key(url: &str) -> Result<String, String> {
     Ok(path.to_string())
 }
 
-/// A reader that hashes and counts what passes through and remembers transport errors.
-struct Tee<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-    failed: Arc<std::sync::Mutex<Option<String>>>,
-}
+/// The first I/O error of one kind (the object's reader, or the copy being written), kept
+/// so that it is not taken for a fault of the data once a decoder or the NAR parser has
+/// passed it on.
+#[derive(Clone, Default)]
+struct Fault(Arc<std::sync::Mutex<Option<String>>>);
 
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                self.count += n as u64;
-                Ok(n)
-            }
-            Err(e) => {
-                if let Ok(mut f) = self.failed.lock() {
-                    *f = Some(e.to_string());
-                }
-                Err(e)
-            }
+impl Fault {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn set(&self, e: &io::Error) {
+        if let Ok(mut f) = self.0.lock() {
+            f.get_or_insert_with(|| e.to_string());
         }
     }
 }
 
+/// The object's bytes as they arrive: read errors are remembered in a [`Fault`].
+struct Source<R> {
+    inner: R,
+    fault: Fault,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| self.fault.set(e))
+    }
+}
+
+/// Hashes and counts what passes through; optionally writes a copy of it to `copy`
+/// (whose write errors are remembered in `copy_fault`).
+struct Tee<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+    copy: Option<(std::fs::File, Fault)>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let data = buf.get(..n).unwrap_or_default();
+        self.hasher.update(data);
+        self.count += n as u64;
+        if let Some((f, fault)) = &mut self.copy {
+            io::Write::write_all(f, data).inspect_err(|e| fault.set(e))?;
+        }
+        Ok(n)
+    }
+}
+
+/// Most bytes a NAR object may have when its narinfo gives no `FileSize`: the NarSize plus
+/// an eighth plus 1 MiB, above the worst-case growth of every codec on incompressible data
+/// (bzip2, the worst, adds about 1% plus 600 bytes).
+pub fn max_file_size(nar_size: u64) -> u64 {
+    nar_size
+        .saturating_add(nar_size / 8)
+        .saturating_add(1 << 20)
+}
+
+/// Where [`read_nar`] puts the NAR it checks.
+pub enum NarSink<'a> {
+    /// Nowhere: only check it.
+    Check,
+    /// Unpack it into this path, which must not exist (see [`nar::unpack_max`]).
+    Unpack(&'a std::path::Path),
+}
+
+/// What [`read_nar`] measured of a NAR object that decoded to a canonical NAR within its
+/// narinfo's sizes (whether the hashes match is for the caller to compare).
+#[derive(Debug, Clone)]
+pub struct NarRead {
+    /// Bytes of the object (what `FileSize` counts).
+    pub file_size: u64,
+    /// SHA-256 of the object (what `FileHash` says).
+    pub file_hash: [u8; 32],
+    /// Hash and size of the decoded NAR.
+    pub nar: nar::NarSummary,
+}
+
+/// Why [`read_nar`] failed, kept apart so that a broken download is never called corrupt data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NarReadError {
+    /// Reading the object failed (network, disk): says nothing about its data.
+    Download(String),
+    /// The object, or what it decompresses to, is larger than its narinfo says; reading
+    /// stopped there.
+    TooLarge(String),
+    /// The object is not valid compressed data, or does not decode to one canonical NAR.
+    Invalid(String),
+    /// Writing the unpacked tree failed (local file system).
+    Unpack(String),
+}
+
+impl NarReadError {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            NarReadError::Download(m)
+            | NarReadError::TooLarge(m)
+            | NarReadError::Invalid(m)
+            | NarReadError::Unpack(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for NarReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Read the NAR object `reader` of `info` (the object `key` of the store described as
+/// `store`, as messages name it), decompress it by `compression`, check that it is one
+/// canonical NAR, and unpack it where `sink` says, with a copy of the object's bytes written
+/// to `copy` if given.
+///
+/// The narinfo's sizes bound everything: the object is read up to its `FileSize` (or
+/// [`max_file_size`] of `NarSize` when it has none) and the decoded NAR up to its `NarSize`;
+/// one byte more stops the read with [`NarReadError::TooLarge`], so a decompression bomb
+/// costs no more than the narinfo announced, in memory and on disk. Whatever follows the
+/// NAR in the object is read too (it counts for `FileSize` and `FileHash`).
+pub fn read_nar(
+    reader: impl Read + Send,
+    info: &NarInfo,
+    store: &str,
+    key: &str,
+    compression: Compression,
+    copy: Option<std::fs::File>,
+    sink: NarSink<'_>,
+) -> Result<NarRead, NarReadError> {
+    let origin = format!("{store}: {key}");
+    let fault = Fault::default();
+    let copy_fault = Fault::default();
+    let file_limit = info
+        .file_size
+        .unwrap_or_else(|| max_file_size(info.nar_size));
+    let file = compression::Bounded::new(
+        Source {
+            inner: reader,
+            fault: fault.clone(),
+        },
+        file_limit,
+    );
+    let file_wire = file.tripwire();
+    let mut tee = Tee {
+        inner: file,
+        hasher: Sha256::new(),
+        count: 0,
+        copy: copy.map(|f| (f, copy_fault.clone())),
+    };
+    // The faults that are not the data's, most telling first.
+    let not_the_data = || {
+        if let Some(cause) = fault.get() {
+            return Some(NarReadError::Download(format!(
+                "{store}: download of {key} failed: {cause}"
+            )));
+        }
+        if let Some(cause) = copy_fault.get() {
+            return Some(NarReadError::Unpack(format!(
+                "{origin}: cannot write a copy of it: {cause}"
+            )));
+        }
+        if file_wire.tripped() {
+            return Some(NarReadError::TooLarge(match info.file_size {
+                Some(n) => format!(
+                    "{origin} is larger than the {n} bytes its narinfo's FileSize says: refusing"
+                ),
+                None => format!(
+                    "{origin} is larger than any compression of the {} bytes its narinfo's NarSize says could be: refusing",
+                    info.nar_size
+                ),
+            }));
+        }
+        None
+    };
+    let parsed = {
+        let decoded =
+            compression::Bounded::new(compression::decoder(compression, &mut tee), info.nar_size);
+        let nar_wire = decoded.tripwire();
+        let res = match sink {
+            NarSink::Check => nar::validate_max(decoded, info.nar_size),
+            NarSink::Unpack(to) => nar::unpack_max(decoded, to, info.nar_size),
+        };
+        res.map_err(|e| (e, nar_wire.tripped()))
+    };
+    let summary = match parsed {
+        Ok(s) => s,
+        Err((e, nar_tripped)) => {
+            if let Some(e) = not_the_data() {
+                return Err(e);
+            }
+            if nar_tripped || matches!(e.kind(), nar::NarErrorKind::TooLarge(_)) {
+                let n = info.nar_size;
+                return Err(NarReadError::TooLarge(match compression {
+                    Compression::None => format!(
+                        "{origin} holds a NAR of more than the {n} bytes its narinfo's NarSize says: refusing"
+                    ),
+                    _ => format!(
+                        "{origin} decompresses to more than the {n} bytes its narinfo's NarSize says: refusing (decompression bomb?)"
+                    ),
+                }));
+            }
+            let at = e.offset();
+            return Err(match e.into_kind() {
+                nar::NarErrorKind::Io(cause) => NarReadError::Invalid(format!(
+                    "{origin}: not a valid {} NAR: the {} data does not decompress (after {at} bytes of NAR): {cause}",
+                    compression.describe(),
+                    compression.name()
+                )),
+                kind @ (nar::NarErrorKind::FileIo { .. }
+                | nar::NarErrorKind::TargetExists(_)
+                | nar::NarErrorKind::Output(_)) => {
+                    NarReadError::Unpack(format!("{origin}: cannot unpack: {kind}"))
+                }
+                kind => NarReadError::Invalid(format!(
+                    "{origin}: not a valid {} NAR: at byte {at}: {kind}",
+                    compression.describe()
+                )),
+            });
+        }
+    };
+    // Whatever follows the compressed stream counts too: FileSize covers the whole object.
+    if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
+        return Err(not_the_data().unwrap_or_else(|| {
+            NarReadError::Download(format!("{store}: download of {key} failed: {e}"))
+        }));
+    }
+    Ok(NarRead {
+        file_size: tee.count,
+        file_hash: tee.hasher.finalize().into(),
+        nar: summary,
+    })
+}
+
 /// Download one NAR, decompress it by the narinfo's `Compression` field, check that it is a
-/// canonical NAR, and compare FileSize, FileHash, NarSize and NarHash.
+/// canonical NAR, and compare FileSize, FileHash, NarSize and NarHash (see [`read_nar`]: no
+/// more than the narinfo's sizes are ever read or decoded).
 pub async fn check_contents(cache: &Cache, info: &NarInfo) -> ContentCheck {
     let key = match nar_key(&info.url) {
         Ok(k) => k,
-        Err(e) => return ContentCheck::Error(format!("{}: {e}", info.store_path)),
+        Err(e) => return ContentCheck::Error(format!("{}: {e}", info.absolute_path())),
     };
     let origin = cache.origin(&key);
     let compression = match Compression::from_narinfo_field(info.compression.as_deref()) {
@@ -529,37 +770,25 @@ pub async fn check_contents(cache: &Cache, info: &NarInfo) -> ContentCheck {
         Err(e) => return ContentCheck::Error(e.to_string()),
     };
     let info = info.clone();
+    let store = cache.store().describe();
     let res = tokio::task::spawn_blocking(move || {
-        let failed = Arc::new(std::sync::Mutex::new(None));
-        let mut tee = Tee {
-            inner: reader,
-            hasher: Sha256::new(),
-            count: 0,
-            failed: failed.clone(),
-        };
-        let summary = {
-            let dec = compression::decoder(compression, &mut tee);
-            nar::validate(dec)
-        };
-        let transport = failed.lock().ok().and_then(|f| f.clone());
-        if let Some(t) = transport {
-            return ContentCheck::Error(format!("{origin}: download failed: {t}"));
-        }
-        let summary = match summary {
-            Ok(s) => s,
-            Err(e) => {
-                return ContentCheck::Corrupt(format!(
-                    "{origin}: not a valid {} NAR: {e}",
-                    compression.name()
-                ));
+        match read_nar(
+            reader,
+            &info,
+            &store,
+            &key,
+            compression,
+            None,
+            NarSink::Check,
+        ) {
+            Ok(r) => compare(&info, &origin, r.file_size, &r.file_hash, &r.nar),
+            Err(e @ (NarReadError::Download(_) | NarReadError::Unpack(_))) => {
+                ContentCheck::Error(e.to_string())
             }
-        };
-        // Count whatever follows the compressed stream too: FileSize covers the whole object.
-        if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
-            return ContentCheck::Error(format!("{origin}: download failed: {e}"));
+            Err(e @ (NarReadError::TooLarge(_) | NarReadError::Invalid(_))) => {
+                ContentCheck::Corrupt(e.to_string())
+            }
         }
-        let file_hash: [u8; 32] = tee.hasher.finalize().into();
-        compare(&info, &origin, tee.count, &file_hash, &summary)
     })
     .await;
     res.unwrap_or_else(|e| ContentCheck::Error(format!("NAR check failed: {e}")))
@@ -633,6 +862,289 @@ pub fn exit_code(reports: &[PathReport]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::nar::encode_node;
+    use crate::nar::testutil::{Nb, dir, reg};
+    use crate::nix::{Hash, StorePath};
+
+    const STORE: &str = "file:///c";
+    const KEY: &str = "nar/x.nar.zst";
+    const ORIGIN: &str = "file:///c: nar/x.nar.zst";
+
+    fn info_for(c: Compression, nar_size: u64, file_size: Option<u64>) -> NarInfo {
+        let p = StorePath::from_base_name("vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-bomb").unwrap();
+        let mut i = NarInfo::new(
+            p,
+            "nar/x.nar.zst",
+            c.name(),
+            Hash::sha256([7; 32]),
+            nar_size,
+            vec![],
+        );
+        i.file_size = file_size;
+        i
+    }
+
+    /// `head`, `zeros` zero bytes and `tail` compressed with `c`, as concatenated streams
+    /// (each 16 MiB of zeros compressed once and repeated: a bomb is quick to make).
+    fn compressed(c: Compression, head: &[u8], zeros: u64, tail: &[u8]) -> Vec<u8> {
+        const CHUNK: u64 = 16 << 20;
+        let pack = |data: &[u8], zeros: u64| {
+            let mut e = compression::encoder(c, Some(1), Vec::new()).unwrap();
+            io::Write::write_all(&mut e, data).unwrap();
+            io::copy(&mut io::repeat(0).take(zeros), &mut e).unwrap();
+            e.finish().unwrap()
+        };
+        let mut out = pack(head, zeros % CHUNK);
+        let chunk = pack(&[], CHUNK);
+        for _ in 0..zeros / CHUNK {
+            out.extend_from_slice(&chunk);
+        }
+        out.extend(pack(tail, 0));
+        out
+    }
+
+    /// A NAR of one regular file of `size` zero bytes: (header, tail).
+    fn big_file_nar(size: u64) -> (Vec<u8>, Vec<u8>) {
+        let mut head = Nb::new();
+        head.toks(&[b"(", b"type", b"regular", b"contents"]);
+        head.raw(&size.to_le_bytes());
+        let mut tail = Nb::default();
+        tail.raw(&vec![0u8; crate::nar::padding_len(size)]).s(b")");
+        (head.0, tail.0)
+    }
+
+    /// Counts the bytes read from the object.
+    struct Counted<'a>(&'a [u8], Arc<AtomicU64>);
+    impl Read for Counted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_at_its_nar_size() {
+        let (head, tail) = big_file_nar(1 << 30);
+        for c in [Compression::Zstd, Compression::Xz] {
+            let bomb = compressed(c, &head, 1 << 30, &tail);
+            assert!(bomb.len() < 400_000, "{c}: {}", bomb.len());
+            let info = info_for(c, 216, Some(bomb.len() as u64));
+            let e = read_nar(&bomb[..], &info, STORE, KEY, c, None, NarSink::Check).unwrap_err();
+            assert_eq!(
+                e,
+                NarReadError::TooLarge(format!(
+                    "{ORIGIN} decompresses to more than the 216 bytes its narinfo's NarSize says: refusing (decompression bomb?)"
+                ))
+            );
+        }
+        // The same with data that does not compress: the object is not read past its first
+        // megabyte, where its NarSize is passed.
+        let (head, tail) = big_file_nar(24 << 20);
+        let mut noise = vec![0u8; 24 << 20];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for b in &mut noise {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        for c in [Compression::Zstd, Compression::Xz, Compression::None] {
+            let mut e = compression::encoder(c, Some(0), Vec::new()).unwrap();
+            for part in [&head[..], &noise, &tail] {
+                io::Write::write_all(&mut e, part).unwrap();
+            }
+            let file = e.finish().unwrap();
+            for (nar_size, file_size) in [(216, Some(file.len() as u64)), (1 << 20, None)] {
+                let info = info_for(c, nar_size, file_size);
+                let read = Arc::new(AtomicU64::new(0));
+                let e = read_nar(
+                    Counted(&file, read.clone()),
+                    &info,
+                    STORE,
+                    KEY,
+                    c,
+                    None,
+                    NarSink::Check,
+                )
+                .unwrap_err();
+                assert!(matches!(e, NarReadError::TooLarge(_)), "{c}: {e}");
+                let n = read.load(Ordering::Relaxed);
+                assert!(n < 4 << 20, "{c}: read {n} of {} bytes", file.len());
+            }
+        }
+    }
+
+    #[test]
+    fn unpacking_never_writes_more_than_nar_size() {
+        // a and b fit in the claimed NarSize, c (64 MiB) does not.
+        let small = dir(vec![(b"a", reg(&[1; 300])), (b"b", reg(&[2; 300]))]);
+        let small_nar = encode_node(&small);
+        let claimed = small_nar.len() as u64 + 200;
+        let mut head = Nb::new();
+        head.open_dir();
+        head.entry(b"a", &reg(&[1; 300]));
+        head.entry(b"b", &reg(&[2; 300]));
+        head.entry_head(b"c");
+        head.toks(&[b"(", b"type", b"regular", b"contents"]);
+        head.raw(&(64u64 << 20).to_le_bytes());
+        let mut tail = Nb::default();
+        tail.s(b")").s(b")").s(b")");
+        let bomb = compressed(Compression::Zstd, &head.0, 64 << 20, &tail.0);
+        let info = info_for(Compression::Zstd, claimed, None);
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let e = read_nar(
+            &bomb[..],
+            &info,
+            STORE,
+            KEY,
+            Compression::Zstd,
+            None,
+            NarSink::Unpack(&target),
+        )
+        .unwrap_err();
+        assert!(matches!(e, NarReadError::TooLarge(_)), "{e}");
+        let on_disk: u64 = ["a", "b", "c"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(target.join(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        assert_eq!(
+            on_disk, 600,
+            "a and b were written, c was refused before it was created"
+        );
+        assert!(!target.join("c").exists());
+        assert!(on_disk <= claimed);
+    }
+
+    #[test]
+    fn an_object_larger_than_its_file_size_is_refused() {
+        let nar = encode_node(&reg(b"hello\n"));
+        let xz = compressed(Compression::Xz, &nar, 0, b"");
+        let info = info_for(
+            Compression::Xz,
+            nar.len() as u64,
+            Some(xz.len() as u64 - 10),
+        );
+        let e = read_nar(
+            &xz[..],
+            &info,
+            STORE,
+            KEY,
+            Compression::Xz,
+            None,
+            NarSink::Check,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            NarReadError::TooLarge(format!(
+                "{ORIGIN} is larger than the {} bytes its narinfo's FileSize says: refusing",
+                xz.len() - 10
+            ))
+        );
+        // Trailing bytes past FileSize are refused too, and counted when within it.
+        let mut padded = xz.clone();
+        padded.extend_from_slice(&[0; 100]);
+        let info = info_for(Compression::Xz, nar.len() as u64, Some(xz.len() as u64));
+        let e = read_nar(
+            &padded[..],
+            &info,
+            STORE,
+            KEY,
+            Compression::Xz,
+            None,
+            NarSink::Check,
+        );
+        assert!(matches!(e, Err(NarReadError::TooLarge(_))), "{e:?}");
+        let info = info_for(Compression::Xz, nar.len() as u64, None);
+        let ok = read_nar(
+            &padded[..],
+            &info,
+            STORE,
+            KEY,
+            Compression::Xz,
+            None,
+            NarSink::Check,
+        )
+        .unwrap();
+        assert_eq!(ok.file_size, padded.len() as u64);
+        assert_eq!(ok.nar.nar_size, nar.len() as u64);
+        assert_eq!(ok.file_hash, <[u8; 32]>::from(Sha256::digest(&padded)));
+    }
+
+    /// Gives `data`, then fails as a broken connection does.
+    struct Breaks<'a>(&'a [u8]);
+    impl Read for Breaks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("connection to 127.0.0.1:9 broke"));
+            }
+            self.0.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_broken_download_is_not_called_invalid_data() {
+        let nar = encode_node(&reg(&[5; 100_000]));
+        for c in [Compression::None, Compression::Zstd, Compression::Xz] {
+            let whole = compressed(c, &nar, 0, b"");
+            let info = info_for(c, nar.len() as u64, Some(whole.len() as u64));
+            let half = &whole[..whole.len() / 2];
+            let e = read_nar(Breaks(half), &info, STORE, KEY, c, None, NarSink::Check).unwrap_err();
+            assert_eq!(
+                e,
+                NarReadError::Download(format!(
+                    "{STORE}: download of {KEY} failed: connection to 127.0.0.1:9 broke"
+                )),
+                "{c}"
+            );
+            // Truncated data that ends cleanly is the data's fault, not the download's.
+            let e = read_nar(half, &info, STORE, KEY, c, None, NarSink::Check).unwrap_err();
+            assert!(matches!(e, NarReadError::Invalid(_)), "{c}: {e}");
+        }
+    }
+
+    #[test]
+    fn invalid_data_is_named_by_its_compression() {
+        let info = info_for(Compression::None, 1000, None);
+        let e = read_nar(
+            &b"not a nar at all, clearly"[..],
+            &info,
+            STORE,
+            KEY,
+            Compression::None,
+            None,
+            NarSink::Check,
+        )
+        .unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.starts_with(&format!("{ORIGIN}: not a valid uncompressed NAR: at byte ")),
+            "{m}"
+        );
+        assert!(!m.contains("none NAR"), "{m}");
+        let info = info_for(Compression::Zstd, 1000, None);
+        let e = read_nar(
+            &b"not zstd at all"[..],
+            &info,
+            STORE,
+            KEY,
+            Compression::Zstd,
+            None,
+            NarSink::Check,
+        )
+        .unwrap_err();
+        assert!(matches!(e, NarReadError::Invalid(_)), "{e}");
+        assert!(
+            e.to_string().contains(
+                "not a valid zstd-compressed NAR: the zstd data does not decompress (after 0 bytes of NAR): "
+            ),
+            "{e}"
+        );
+    }
 
     #[test]
     fn nar_urls_map_to_keys_safely() {

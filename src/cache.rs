@@ -34,27 +34,40 @@ pub enum CacheError {
     /// An argument that names no store path.
     #[error("'{0}' is not a store path, store path base name or 32-character hash part")]
     BadPathArg(String),
+    /// An absolute store path argument in another store directory than the cache's.
+    #[error(
+        "'{path}' is not in this cache's store directory {store_dir} (its nix-cache-info's StoreDir)"
+    )]
+    OtherStoreDir {
+        /// The argument.
+        path: String,
+        /// The cache's store directory.
+        store_dir: String,
+    },
 }
 
 /// An open binary cache.
 pub struct Cache {
     url: CacheUrl,
     store: Arc<dyn Store>,
+    /// The store directory, once read (see [`Cache::store_dir`]).
+    store_dir: std::sync::OnceLock<String>,
 }
 
 impl Cache {
     /// Open the cache at `url` (no request is made yet).
     pub async fn open(url: &CacheUrl) -> Result<Cache, StoreError> {
         let store = storage::open(url).await?;
-        Ok(Cache {
-            url: url.clone(),
-            store,
-        })
+        Ok(Cache::from_store(url.clone(), store))
     }
 
     /// Wrap an already opened store.
     pub fn from_store(url: CacheUrl, store: Arc<dyn Store>) -> Cache {
-        Cache { url, store }
+        Cache {
+            url,
+            store,
+            store_dir: std::sync::OnceLock::new(),
+        }
     }
 
     /// The cache's URL.
@@ -78,15 +91,30 @@ impl Cache {
             None => Ok(None),
             Some(obj) => {
                 let origin = self.origin(CACHE_INFO_KEY);
-                let bytes = compression::decode_content_encoding(
+                let bytes = compression::decode_content_encoding_max(
                     &obj.bytes,
                     obj.content_encoding.as_deref(),
                     &origin,
+                    compression::MAX_DECODED_NARINFO,
                 )?;
                 let text = String::from_utf8_lossy(&bytes);
                 Ok(Some(CacheInfo::parse(&text)))
             }
         }
+    }
+
+    /// The store directory the cache's paths live in: `nix-cache-info`'s `StoreDir`, or
+    /// `/nix/store` when the file or the line is missing (as Nix reads it). Read once.
+    pub async fn store_dir(&self) -> Result<String, CacheError> {
+        if let Some(d) = self.store_dir.get() {
+            return Ok(d.clone());
+        }
+        let dir = self
+            .cache_info()
+            .await?
+            .map(|c| c.store_dir)
+            .unwrap_or_else(|| crate::nix::STORE_DIR.to_string());
+        Ok(self.store_dir.get_or_init(|| dir).clone())
     }
 
     /// Write `nix-cache-info`, creating it only if absent where the server can guarantee that.
@@ -165,10 +193,11 @@ impl Cache {
         obj: &'a storage::GetResult,
     ) -> Result<std::borrow::Cow<'a, [u8]>, CacheError> {
         if obj.content_encoding.is_some() || compression::sniff(&obj.bytes).is_some() {
-            let plain = compression::decode_content_encoding(
+            let plain = compression::decode_content_encoding_max(
                 &obj.bytes,
                 obj.content_encoding.as_deref(),
                 &self.origin(key),
+                compression::MAX_DECODED_NARINFO,
             )?;
             Ok(std::borrow::Cow::Owned(plain))
         } else {
@@ -230,8 +259,24 @@ pub struct Fetched {
     pub result: Result<NarInfo, CacheError>,
 }
 
-/// Turn a user's argument into a narinfo key: an absolute store path, a base name
-/// (`hash-name`), a bare 32-character hash part, or `hash.narinfo`.
+/// [`narinfo_key_for`] for a cache whose store directory is `store_dir`: an absolute path
+/// in another store directory is refused (Nix would not find it there either).
+pub fn narinfo_key_in(arg: &str, store_dir: &str) -> Result<String, CacheError> {
+    let key = narinfo_key_for(arg)?;
+    let trimmed = arg.trim().trim_end_matches('/');
+    if let Ok((dir, _)) = StorePath::split_absolute(trimmed)
+        && dir != store_dir
+    {
+        return Err(CacheError::OtherStoreDir {
+            path: trimmed.to_string(),
+            store_dir: store_dir.to_string(),
+        });
+    }
+    Ok(key)
+}
+
+/// Turn a user's argument into a narinfo key: an absolute store path (in any store
+/// directory), a base name (`hash-name`), a bare 32-character hash part, or `hash.narinfo`.
 pub fn narinfo_key_for(arg: &str) -> Result<String, CacheError> {
     let arg = arg.trim().trim_end_matches('/');
     if hash_part_from_narinfo_key(arg).is_some() {
@@ -272,5 +317,24 @@ mod tests {
             let e = narinfo_key_for(bad).unwrap_err().to_string();
             assert!(e.contains("is not a store path"), "{bad}: {e}");
         }
+        let gnu = "/gnu/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo";
+        assert_eq!(narinfo_key_for(gnu).unwrap(), k);
+        assert_eq!(narinfo_key_in(gnu, "/gnu/store").unwrap(), k);
+        assert_eq!(
+            narinfo_key_in("vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo", "/gnu/store").unwrap(),
+            k
+        );
+        let e = narinfo_key_in(gnu, "/nix/store").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "'/gnu/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo' is not in this cache's store directory /nix/store (its nix-cache-info's StoreDir)"
+        );
+        assert!(
+            narinfo_key_in(
+                "/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo",
+                "/gnu/store"
+            )
+            .is_err()
+        );
     }
 }

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A compression algorithm, spelt as Nix spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,11 +76,14 @@ pub enum CompressionError {
         #[source]
         source: io::Error,
     },
-    /// The decoded object is larger than [`MAX_DECODED_OBJECT`].
-    #[error("{origin}: decoded object exceeds {MAX_DECODED_OBJECT} bytes")]
+    /// The decoded object is larger than the limit its caller set (see
+    /// [`decode_content_encoding_max`]).
+    #[error("{origin}: decodes to more than {limit} bytes: refusing (decompression bomb?)")]
     TooLarge {
         /// The object concerned.
         origin: String,
+        /// The limit, in decoded bytes.
+        limit: u64,
     },
     /// Setting up an encoder failed.
     #[error("cannot start a {compression} encoder: {source}")]
@@ -91,8 +96,13 @@ pub enum CompressionError {
     },
 }
 
-/// Largest object [`decode_content_encoding`] will produce (guards against decompression bombs).
-pub const MAX_DECODED_OBJECT: u64 = 256 * 1024 * 1024;
+/// Largest object [`decode_content_encoding`] will produce (guards against decompression
+/// bombs): room for the `.ls` listing of a store path with a few hundred thousand files.
+pub const MAX_DECODED_OBJECT: u64 = 64 * 1024 * 1024;
+
+/// Largest narinfo or `nix-cache-info` that [`decode_content_encoding_max`] callers decode:
+/// a narinfo with tens of thousands of references and signatures still fits.
+pub const MAX_DECODED_NARINFO: u64 = 4 * 1024 * 1024;
 
 impl Compression {
     /// Interpret a narinfo `Compression` value; missing or empty means `bzip2`, as in Nix.
@@ -112,6 +122,15 @@ impl Compression {
             Compression::Zstd => "zstd",
             Compression::Gzip => "gzip",
             Compression::Br => "br",
+        }
+    }
+
+    /// The compression as an adjective for messages: `uncompressed` for `none`,
+    /// `xz-compressed`, `zstd-compressed`, ….
+    pub fn describe(&self) -> String {
+        match self {
+            Compression::None => "uncompressed".to_string(),
+            c => format!("{}-compressed", c.name()),
         }
     }
 
@@ -220,6 +239,88 @@ impl Read for FailingReader {
             .0
             .take()
             .unwrap_or_else(|| io::Error::other("decoder could not be created")))
+    }
+}
+
+/// Set once a [`Bounded`] reader has seen more bytes than its limit; shared with whoever
+/// must tell that failure apart from others after the error went through a decoder or
+/// parser that rewrapped it.
+#[derive(Clone, Debug, Default)]
+pub struct Tripwire(Arc<AtomicBool>);
+
+impl Tripwire {
+    /// Whether the limit was passed.
+    pub fn tripped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The error a [`Bounded`] reader returns once its input goes on past the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("more than {limit} bytes")]
+pub struct LimitExceeded {
+    /// The limit, in bytes.
+    pub limit: u64,
+}
+
+/// A reader that hands out at most `limit` bytes and then fails if its input has more.
+///
+/// Unlike [`Read::take`], which ends quietly at the limit, a byte beyond it is an error
+/// ([`LimitExceeded`], kind [`io::ErrorKind::FileTooLarge`]) and trips the [`Tripwire`]. Its
+/// input is read at most one byte past the limit, and that byte is never handed out; an
+/// input of exactly `limit` bytes reads to its end normally.
+pub struct Bounded<R> {
+    inner: R,
+    limit: u64,
+    count: u64,
+    wire: Tripwire,
+}
+
+impl<R: Read> Bounded<R> {
+    /// Bound `inner` to `limit` bytes.
+    pub fn new(inner: R, limit: u64) -> Bounded<R> {
+        Bounded {
+            inner,
+            limit,
+            count: 0,
+            wire: Tripwire::default(),
+        }
+    }
+
+    /// The tripwire that says whether the limit was passed.
+    pub fn tripwire(&self) -> Tripwire {
+        self.wire.clone()
+    }
+
+    /// Bytes handed out so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let left = self.limit.saturating_sub(self.count);
+        if left == 0 {
+            let mut one = [0u8; 1];
+            return match self.inner.read(&mut one)? {
+                0 => Ok(0),
+                _ => {
+                    self.wire.0.store(true, Ordering::Relaxed);
+                    Err(io::Error::new(
+                        io::ErrorKind::FileTooLarge,
+                        LimitExceeded { limit: self.limit },
+                    ))
+                }
+            };
+        }
+        let max = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(buf.get_mut(..max).unwrap_or_default())?;
+        self.count += n as u64;
+        Ok(n)
     }
 }
 
@@ -429,28 +530,45 @@ fn parse_coding(token: &str) -> Option<Coding> {
     }
 }
 
-fn read_limited(mut r: impl Read, origin: &str, what: &str) -> Result<Vec<u8>, CompressionError> {
+fn read_limited(
+    r: impl Read,
+    origin: &str,
+    what: &str,
+    limit: u64,
+) -> Result<Vec<u8>, CompressionError> {
     let mut out = Vec::new();
-    (&mut r)
-        .take(MAX_DECODED_OBJECT + 1)
-        .read_to_end(&mut out)
-        .map_err(|source| CompressionError::Decode {
+    let mut bounded = Bounded::new(r, limit);
+    let wire = bounded.tripwire();
+    if let Err(source) = bounded.read_to_end(&mut out) {
+        if wire.tripped() {
+            return Err(CompressionError::TooLarge {
+                origin: origin.to_string(),
+                limit,
+            });
+        }
+        return Err(CompressionError::Decode {
             origin: origin.to_string(),
             compression: what.to_string(),
             source,
-        })?;
-    if out.len() as u64 > MAX_DECODED_OBJECT {
-        return Err(CompressionError::TooLarge {
-            origin: origin.to_string(),
         });
     }
     Ok(out)
 }
 
-fn decode_one(bytes: &[u8], coding: &Coding, origin: &str) -> Result<Vec<u8>, CompressionError> {
+fn decode_one(
+    bytes: &[u8],
+    coding: &Coding,
+    origin: &str,
+    limit: u64,
+) -> Result<Vec<u8>, CompressionError> {
     match coding {
         Coding::Identity => Ok(bytes.to_vec()),
-        Coding::Deflate => read_limited(flate2::read::ZlibDecoder::new(bytes), origin, "deflate"),
+        Coding::Deflate => read_limited(
+            flate2::read::ZlibDecoder::new(bytes),
+            origin,
+            "deflate",
+            limit,
+        ),
         Coding::Algo(c) => {
             // A transport (or the SDK) may already have undone the encoding while leaving the
             // header: if the codec has magic bytes and they are absent, the data is plain.
@@ -461,7 +579,7 @@ fn decode_one(bytes: &[u8], coding: &Coding, origin: &str) -> Result<Vec<u8>, Co
             if has_magic && sniff(bytes) != Some(*c) {
                 return Ok(bytes.to_vec());
             }
-            match read_limited(decoder(*c, bytes), origin, c.name()) {
+            match read_limited(decoder(*c, bytes), origin, c.name(), limit) {
                 // Brotli has no magic: plain UTF-8 text that fails to decode was not encoded.
                 Err(CompressionError::Decode { .. })
                     if *c == Compression::Br && std::str::from_utf8(bytes).is_ok() =>
@@ -479,16 +597,28 @@ fn decode_one(bytes: &[u8], coding: &Coding, origin: &str) -> Result<Vec<u8>, Co
 /// `content_encoding` is the `Content-Encoding` header or `x-amz-meta-content-encoding`
 /// metadata (a comma-separated list is undone last-first). Without one, magic bytes decide
 /// (zstd, xz, bzip2, gzip); otherwise the bytes are returned as they are. Errors name
-/// `origin`.
+/// `origin`. Nothing decodes to more than [`MAX_DECODED_OBJECT`] bytes: decoding stops
+/// there with [`CompressionError::TooLarge`].
 pub fn decode_content_encoding(
     bytes: &[u8],
     content_encoding: Option<&str>,
     origin: &str,
 ) -> Result<Vec<u8>, CompressionError> {
+    decode_content_encoding_max(bytes, content_encoding, origin, MAX_DECODED_OBJECT)
+}
+
+/// [`decode_content_encoding`] with a caller's limit on the decoded size (each layer of a
+/// stacked encoding is held to it), e.g. [`MAX_DECODED_NARINFO`] for narinfos.
+pub fn decode_content_encoding_max(
+    bytes: &[u8],
+    content_encoding: Option<&str>,
+    origin: &str,
+    limit: u64,
+) -> Result<Vec<u8>, CompressionError> {
     let header = content_encoding.map(str::trim).unwrap_or_default();
     if header.is_empty() {
         return match sniff(bytes) {
-            Some(c) => decode_one(bytes, &Coding::Algo(c), origin),
+            Some(c) => decode_one(bytes, &Coding::Algo(c), origin, limit),
             None => Ok(bytes.to_vec()),
         };
     }
@@ -506,7 +636,7 @@ pub fn decode_content_encoding(
     }
     let mut data = bytes.to_vec();
     for coding in codings.iter().rev() {
-        data = decode_one(&data, coding, origin)?;
+        data = decode_one(&data, coding, origin, limit)?;
     }
     Ok(data)
 }
@@ -754,6 +884,101 @@ mod tests {
         assert_eq!(sniff(&[0x28, 0xB5, 0x2F]), None);
         assert_eq!(sniff(&[0xFD, 0x37, 0x7A, 0x58, 0x5A]), None);
         assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn bounded_reads_up_to_the_limit_and_fails_past_it() {
+        let data = sample(10_000);
+        // Exactly the limit: read to the end, no error.
+        let mut b = Bounded::new(&data[..], 10_000);
+        let mut out = Vec::new();
+        b.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        assert!(!b.tripwire().tripped());
+        assert_eq!(b.count(), 10_000);
+        // One byte less: the limit is handed out, then an error that says so.
+        let mut b = Bounded::new(&data[..], 9_999);
+        let wire = b.tripwire();
+        let mut out = Vec::new();
+        let e = b.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(e.to_string(), "more than 9999 bytes");
+        assert!(wire.tripped());
+        assert_eq!(out.len(), 9_999);
+        assert_eq!(b.count(), 9_999);
+        // A zero limit on empty input is fine.
+        let mut b = Bounded::new(&b""[..], 0);
+        assert_eq!(b.read(&mut [0u8; 8]).unwrap(), 0);
+    }
+
+    /// Counts the bytes read from a slice.
+    struct Counted<'a>(&'a [u8], u64);
+    impl Read for Counted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_bounded_decoder_stops_a_bomb_at_its_limit() {
+        // 1 GiB of zeros: 64 frames of 16 MiB of zeros, a few hundred bytes each.
+        let frame = compress(Compression::Zstd, Some(1), &vec![0u8; 16 << 20]);
+        let bomb = frame.repeat(64);
+        assert!(bomb.len() < 100_000, "{}", bomb.len());
+        let mut b = Bounded::new(decoder(Compression::Zstd, &bomb[..]), 216);
+        let mut out = Vec::new();
+        let e = b.read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(out.len(), 216, "no more than the limit is handed out");
+
+        // Over a large compressed stream, decoding stops early: most of it is never read.
+        let big = compress(Compression::Zstd, Some(1), &sample(8 << 20));
+        assert!(big.len() > 2 << 20, "{}", big.len());
+        let mut src = Counted(&big, 0);
+        let mut b = Bounded::new(decoder(Compression::Zstd, &mut src), 216);
+        assert!(b.read_to_end(&mut Vec::new()).is_err());
+        drop(b);
+        assert!(src.1 < 1 << 20, "read {} of {} bytes", src.1, big.len());
+    }
+
+    #[test]
+    fn content_encoding_is_bounded() {
+        let origin = "s3://bucket/x.narinfo";
+        let zeros = vec![0u8; 8 << 20];
+        for c in [Compression::Zstd, Compression::Xz, Compression::Bzip2] {
+            let bomb = compress(c, Some(1), &zeros);
+            let e =
+                decode_content_encoding_max(&bomb, Some(c.name()), origin, 1 << 20).unwrap_err();
+            assert!(
+                matches!(e, CompressionError::TooLarge { limit, .. } if limit == 1 << 20),
+                "{c}: {e}"
+            );
+            assert_eq!(
+                e.to_string(),
+                "s3://bucket/x.narinfo: decodes to more than 1048576 bytes: refusing (decompression bomb?)"
+            );
+            // Sniffed (no header) too, and the default limit lets it through.
+            assert!(decode_content_encoding_max(&bomb, None, origin, 1 << 20).is_err());
+            assert_eq!(
+                decode_content_encoding(&bomb, None, origin).unwrap().len(),
+                zeros.len()
+            );
+        }
+        // Stacked codings: every layer is held to the limit.
+        let inner = compress(Compression::Zstd, Some(1), &zeros);
+        let stacked = gzip(&inner);
+        assert!(
+            decode_content_encoding_max(&stacked, Some("zstd, gzip"), origin, 1 << 20).is_err()
+        );
+    }
+
+    #[test]
+    fn describe_says_uncompressed_for_none() {
+        assert_eq!(Compression::None.describe(), "uncompressed");
+        assert_eq!(Compression::Zstd.describe(), "zstd-compressed");
+        assert_eq!(Compression::Xz.describe(), "xz-compressed");
     }
 
     #[test]

@@ -182,6 +182,9 @@ pub struct Extras {
     pub debuginfo: Vec<(ObjectMeta, Option<String>)>,
     /// Deriver base names of rows (for logs), by row.
     pub derivers: HashMap<RowId, String>,
+    /// Objects under `.narscope-probe/` (scratch objects of conditional-write probes; those
+    /// of killed probes are litter).
+    pub probes: Vec<ObjectMeta>,
 }
 
 /// What collecting does.
@@ -500,6 +503,22 @@ pub fn plan(
         del.extra_keys.push(d.key.clone());
         p.bytes += d.size;
     }
+    // Scratch objects of killed conditional-write probes: past the grace period, and never
+    // younger than a probe may take.
+    for o in &extras.probes {
+        let written = unix_secs(crate::storage::probe_written_at(o));
+        if young(
+            written,
+            now,
+            opts.grace.max(crate::storage::PROBE_LITTER_AGE),
+        ) {
+            p.young_orphans += 1;
+            continue;
+        }
+        p.other.push((o.key.clone(), "probe litter", o.size));
+        del.extra_keys.push(o.key.clone());
+        p.bytes += o.size;
+    }
     let ls_size: HashMap<&str, u64> = idx
         .others
         .iter()
@@ -567,6 +586,7 @@ pub async fn gather_extras(store: &dyn Store) -> Result<Extras, StoreError> {
             }
         }
     }
+    ex.probes = crate::storage::probe_objects(store).await?;
     Ok(ex)
 }
 

@@ -12,9 +12,9 @@ use serde_json::json;
 use super::output::{ProgressLine, size, table, write_paths_doc, write_paths_doc_raw};
 use super::{Cli, Command, DashboardArgs, KeyAction, TrustArgs};
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
-use crate::cache::{Cache, narinfo_key_for};
+use crate::cache::{Cache, narinfo_key_in};
 use crate::config::{self, Config};
-use crate::nix::{CacheInfo, PublicKey, SecretKey, TrustedKeys, check_path, fingerprint};
+use crate::nix::{CacheInfo, PublicKey, SecretKey, TrustedKeys, check_path};
 use crate::storage::{self, CacheUrl};
 
 /// Exit code for failures that are not verdicts (bit 4 of `nix store verify`).
@@ -298,38 +298,38 @@ impl Ctx {
     async fn show(&self, arg: &str, path: &str, trust: &TrustArgs, json: bool) -> Result<i32> {
         let (cache, named) = self.open(arg).await?;
         let keys = self.keys(trust, named)?;
-        let key = narinfo_key_for(path)?;
+        let store_dir = cache.store_dir().await?;
+        let key = narinfo_key_in(path, &store_dir)?;
         let Some((meta, info)) = cache.fetch_narinfo(&key).await? else {
             bail!(
                 "{}: no such narinfo (is {path} in this cache?)",
                 cache.origin(&key)
             );
         };
-        let report = PathReport::judge(&key, &info, &keys);
+        let mut report = PathReport::judge(&key, &info, &keys);
+        report.check_store_dir(&info, &store_dir);
         let verdict = check_path(&info, &keys);
         let nar = match audit::nar_key(&info.url) {
             Ok(k) => cache.store().head(&k).await?.map(|m| (k, m)),
             Err(_) => None,
         };
-        let fp = fingerprint(
-            &info.store_path,
-            &info.nar_hash,
-            info.nar_size,
-            &info.references,
-        );
+        // Over the paths as the narinfo writes them, in its own store directory.
+        let fp = info.fingerprint();
+        let dir = info.store_dir();
         let mut out = std::io::stdout().lock();
         if json {
             let doc = json!({
                 "key": key,
-                "storePath": info.store_path.to_absolute(),
+                "storeDir": dir,
+                "storePath": info.absolute_path(),
                 "url": info.url,
                 "compression": info.compression_name(),
                 "fileHash": info.file_hash.as_ref().map(|h| h.to_nix32()),
                 "fileSize": info.file_size,
                 "narHash": info.nar_hash.to_nix32(),
                 "narSize": info.nar_size,
-                "references": info.references.iter().map(|r| r.to_absolute()).collect::<Vec<_>>(),
-                "deriver": info.deriver.as_ref().map(|d| d.to_absolute()),
+                "references": info.references.iter().map(|r| r.in_dir(dir)).collect::<Vec<_>>(),
+                "deriver": info.deriver.as_ref().map(|d| d.in_dir(dir)),
                 "ca": info.ca.as_ref().map(|c| c.to_string()),
                 "signatures": info.sigs,
                 "sigChecks": report.signatures,
@@ -345,7 +345,7 @@ impl Ctx {
             return Ok(0);
         }
         let mut rows = vec![
-            vec!["StorePath".into(), info.store_path.to_absolute()],
+            vec!["StorePath".into(), info.absolute_path()],
             vec!["URL".into(), info.url.clone()],
             vec!["Compression".into(), info.compression_name().to_string()],
         ];
@@ -537,9 +537,10 @@ impl Ctx {
             let doc = json!({
                 "cache": cache.url().to_string(),
                 "cacheInfo": cache_info.as_ref().map(|c| json!({
-                    "storeDir": c.store_dir,
+                    "storeDir": c.declared_store_dir(),
                     "wantMassQuery": c.want_mass_query,
                     "priority": c.priority,
+                    "problems": c.problems(),
                 })),
                 "paths": reports.len(),
                 "narBytes": nar_bytes,
@@ -555,12 +556,23 @@ impl Ctx {
         let ci = match &cache_info {
             None => "MISSING (Nix writes it on first push; `narscope init` writes one)".into(),
             Some(c) => {
-                let mut s = format!("StoreDir {}", c.store_dir);
+                let mut parts = Vec::new();
+                if let Some(d) = c.declared_store_dir() {
+                    parts.push(format!("StoreDir {d}"));
+                }
                 if let Some(w) = c.want_mass_query {
-                    s.push_str(&format!(", WantMassQuery {}", u8::from(w)));
+                    parts.push(format!("WantMassQuery {}", u8::from(w)));
                 }
                 if let Some(p) = c.priority {
-                    s.push_str(&format!(", Priority {p}"));
+                    parts.push(format!("Priority {p}"));
+                }
+                let mut s = parts.join(", ");
+                if !c.problems().is_empty() {
+                    if !s.is_empty() {
+                        s.push_str("; ");
+                    }
+                    s.push_str("BROKEN: ");
+                    s.push_str(&c.problems().join("; "));
                 }
                 s
             }

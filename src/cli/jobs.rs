@@ -486,7 +486,10 @@ pub async fn pull_cmd(
                 super::output::size(s.nar_bytes)
             );
             if s.existing > 0 {
-                t.push_str(&format!("; {} already there", s.existing));
+                t.push_str(&format!(
+                    "; {} already there ({} checked: NarHash matches)",
+                    s.existing, s.existing_verified
+                ));
             }
             if s.imported {
                 t.push_str("; imported into the Nix store");

@@ -594,9 +594,17 @@ impl Index {
         format!("{}-{}", self.hash_part(id), self.name(id))
     }
 
-    /// `/nix/store/<hash>-<name>`.
+    /// The cache's store directory: `nix-cache-info`'s `StoreDir`, `/nix/store` without one.
+    pub fn store_dir(&self) -> &str {
+        self.cache_info
+            .as_deref()
+            .and_then(crate::nix::cache_info::declared_store_dir)
+            .unwrap_or(crate::nix::STORE_DIR)
+    }
+
+    /// `<store dir>/<hash>-<name>`, in the cache's store directory.
     pub fn store_path(&self, id: RowId) -> String {
-        format!("{}/{}", crate::nix::STORE_DIR, self.base_name(id))
+        format!("{}/{}", self.store_dir(), self.base_name(id))
     }
 
     /// The narinfo key.
@@ -609,9 +617,10 @@ impl Index {
         self.by_digest.get(&digest_of(hash_part)?).copied()
     }
 
-    /// The row of a store path, base name, hash part or narinfo key.
+    /// The row of a store path (in the cache's store directory), base name, hash part or
+    /// narinfo key.
     pub fn find_path(&self, arg: &str) -> Option<RowId> {
-        let key = crate::cache::narinfo_key_for(arg).ok()?;
+        let key = crate::cache::narinfo_key_in(arg, self.store_dir()).ok()?;
         self.find(key.strip_suffix(".narinfo")?)
     }
 

@@ -306,6 +306,8 @@ pub async fn verify_contents(
 ) -> Result<(), String> {
     let p = job.progress.clone();
     p.total.store(ids.len() as u64, Ordering::Relaxed);
+    // Paths are judged under the cache's store directory, as `verify` judges them.
+    let store_dir: Arc<str> = cache.store_dir().await.map_err(|e| e.to_string())?.into();
     {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
         let bytes: u64 = ids
@@ -322,6 +324,7 @@ pub async fn verify_contents(
             let index = index.clone();
             let keys = keys.clone();
             let p = p.clone();
+            let store_dir = store_dir.clone();
             async move {
                 let (key, text, file_size) = {
                     let idx = index.read().unwrap_or_else(|e| e.into_inner());
@@ -348,19 +351,25 @@ pub async fn verify_contents(
                         p.error(e);
                         None
                     }
-                    Ok(info) => match check_contents(&cache, &info).await {
-                        ContentCheck::Ok => {
-                            let r = crate::audit::PathReport::judge(&key, &info, &keys);
-                            Some(RowStatus::from(r.status))
-                        }
-                        ContentCheck::Corrupt(why) => {
+                    Ok(info) => match crate::audit::store_dir_problem(&info, &store_dir) {
+                        Some(why) => {
                             p.error(why);
-                            Some(RowStatus::Corrupt)
+                            Some(RowStatus::Error)
                         }
-                        ContentCheck::Error(why) => {
-                            p.error(why);
-                            None
-                        }
+                        None => match check_contents(&cache, &info).await {
+                            ContentCheck::Ok => {
+                                let r = crate::audit::PathReport::judge(&key, &info, &keys);
+                                Some(RowStatus::from(r.status))
+                            }
+                            ContentCheck::Corrupt(why) => {
+                                p.error(why);
+                                Some(RowStatus::Corrupt)
+                            }
+                            ContentCheck::Error(why) => {
+                                p.error(why);
+                                None
+                            }
+                        },
                     },
                 };
                 if let Some(s) = status {

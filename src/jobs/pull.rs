@@ -2,27 +2,30 @@
 //!
 //! Every narinfo of the requested paths (with `recursive`, of their closures) is fetched and
 //! judged under the trusted keys *before* any NAR is downloaded; one path that is not trusted
-//! (or content-addressed) stops the pull with nothing downloaded. Then each NAR is streamed,
-//! decompressed by its `Compression` field and unpacked under Nix's canonical rules into a
-//! temp directory beside the target while FileHash, FileSize, NarHash and NarSize are
-//! computed; only when all four match is it renamed into place. With `into_store` the verified
-//! NARs and narinfos are put in a temp binary cache and imported with `nix copy --from`, so
-//! Nix checks them again.
+//! (or content-addressed), or whose StorePath is outside the cache's store directory, stops
+//! the pull with nothing downloaded. Then each NAR is streamed, decompressed by its
+//! `Compression` field and unpacked under Nix's canonical rules into a temp directory beside
+//! the target while FileHash, FileSize, NarHash and NarSize are computed; only when all four
+//! match is it renamed into place. The narinfo's sizes bound the work: no more than FileSize
+//! bytes are downloaded and no more than NarSize bytes decoded or written, so a
+//! decompression bomb is refused at once ([`read_nar`]). A target that already exists is
+//! never overwritten: its tree is serialised and must have the narinfo's NarHash, or the
+//! path fails. Paths of any store directory can be unpacked into a directory; with
+//! `into_store` (only from a cache for `/nix/store`) the verified NARs and narinfos are put
+//! in a temp binary cache and imported with `nix copy --from`, so Nix checks them again.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
 use super::{JobHandle, JobNotify, Throttle};
-use crate::audit::{PathReport, nar_key};
-use crate::cache::{Cache, narinfo_key_for};
-use crate::compression::{self, Compression};
-use crate::nix::{HashAlgo, NarInfo, TrustedKeys};
+use crate::audit::{NarSink, PathReport, nar_key, read_nar};
+use crate::cache::{Cache, narinfo_key_in};
+use crate::compression::Compression;
+use crate::nix::{HashAlgo, NarInfo, STORE_DIR, TrustedKeys};
 
 /// What a pull does.
 #[derive(Clone, Debug)]
@@ -43,30 +46,18 @@ pub struct PullOptions {
 pub struct PullSummary {
     /// Paths pulled (verified).
     pub paths: u64,
-    /// Paths skipped because the target already exists.
+    /// Paths not downloaded because the target already exists (each one checked: its tree
+    /// has the narinfo's NarHash; one that does not is an error, never overwritten).
     pub existing: u64,
+    /// Of `existing`, how many were checked against their NarHash (all of them: the count
+    /// says so explicitly in the JSON).
+    pub existing_verified: u64,
     /// Compressed bytes downloaded.
     pub file_bytes: u64,
     /// NAR bytes unpacked or imported.
     pub nar_bytes: u64,
     /// Whether the paths were imported into the local store.
     pub imported: bool,
-}
-
-/// Hashes and counts what is read through it.
-struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Fetch and judge the narinfos of `paths` (and with `recursive` their closures). Fails on
@@ -77,9 +68,10 @@ pub async fn resolve(
     keys: &TrustedKeys,
     recursive: bool,
 ) -> Result<Vec<NarInfo>, String> {
+    let store_dir = cache.store_dir().await.map_err(|e| e.to_string())?;
     let mut queue: VecDeque<String> = VecDeque::new();
     for p in paths {
-        queue.push_back(narinfo_key_for(p).map_err(|e| e.to_string())?);
+        queue.push_back(narinfo_key_in(p, &store_dir).map_err(|e| e.to_string())?);
     }
     let mut seen: HashSet<String> = queue.iter().cloned().collect();
     let mut out = BTreeMap::new();
@@ -96,14 +88,15 @@ pub async fn resolve(
                 Ok(None) => return Err(format!("{}: no such narinfo", cache.origin(&key))),
                 Err(e) => return Err(e.to_string()),
             };
-            let report = PathReport::judge(&key, &info, keys);
+            let mut report = PathReport::judge(&key, &info, keys);
+            report.check_store_dir(&info, &store_dir);
             if !matches!(
                 report.status,
                 crate::audit::Status::Trusted | crate::audit::Status::ContentAddressed
             ) {
                 return Err(format!(
                     "refusing to download {}: it is {} ({}); nothing was downloaded",
-                    info.store_path,
+                    info.absolute_path(),
                     report.status,
                     report.reasons.join("; ")
                 ));
@@ -123,14 +116,15 @@ pub async fn resolve(
 }
 
 /// Download, check and unpack one path into `target` (see the module docs); with `keep`, the
-/// compressed NAR is also written there (for `into_store`).
+/// compressed NAR is also written there (for `into_store`). No more than the narinfo's
+/// FileSize is downloaded and no more than its NarSize unpacked (see [`read_nar`]).
 async fn fetch_one(
     cache: &Cache,
     info: &NarInfo,
     target: Option<PathBuf>,
     keep: Option<PathBuf>,
 ) -> Result<(u64, u64), String> {
-    let key = nar_key(&info.url).map_err(|e| format!("{}: {e}", info.store_path))?;
+    let key = nar_key(&info.url).map_err(|e| format!("{}: {e}", info.absolute_path()))?;
     let origin = cache.origin(&key);
     let c = Compression::from_narinfo_field(info.compression.as_deref())
         .map_err(|e| format!("{origin}: {e}"))?;
@@ -140,32 +134,14 @@ async fn fetch_one(
         Err(e) => return Err(e.to_string()),
     };
     let info = info.clone();
+    let store = cache.store().describe();
     tokio::task::spawn_blocking(move || -> Result<(u64, u64), String> {
-        // The compressed stream, hashed; optionally copied to `keep` as it is read.
-        struct Tee<R> {
-            r: R,
-            copy: Option<std::fs::File>,
-        }
-        impl<R: Read> Read for Tee<R> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.r.read(buf)?;
-                if let Some(f) = &mut self.copy {
-                    std::io::Write::write_all(f, &buf[..n])?;
-                }
-                Ok(n)
-            }
-        }
         let copy = match &keep {
             Some(p) => Some(
                 std::fs::File::create(p)
                     .map_err(|e| format!("cannot create {}: {e}", p.display()))?,
             ),
             None => None,
-        };
-        let mut file = HashReader {
-            inner: Tee { r: reader, copy },
-            hasher: Sha256::new(),
-            count: 0,
         };
         let staging = target.as_ref().map(|t| {
             let name = t
@@ -174,75 +150,96 @@ async fn fetch_one(
                 .unwrap_or_default();
             t.with_file_name(format!(".{name}.narscope-{}", crate::storage::random_hex()))
         });
-        let summary = {
-            let dec = compression::decoder(c, &mut file);
-            match &staging {
-                Some(s) => crate::nar::unpack(dec, s),
-                None => crate::nar::validate(dec),
-            }
-        };
-        let cleanup = |s: &Option<PathBuf>| {
-            if let Some(s) = s {
+        let cleanup = || {
+            if let Some(s) = &staging {
                 let _ = std::fs::remove_dir_all(s).or_else(|_| std::fs::remove_file(s));
             }
-        };
-        let summary = match summary {
-            Ok(s) => s,
-            Err(e) => {
-                cleanup(&staging);
-                return Err(format!("{origin}: not a valid {} NAR: {e}", c.name()));
+            if let Some(k) = &keep {
+                let _ = std::fs::remove_file(k);
             }
         };
-        // The rest of the object counts for FileSize and FileHash.
-        if let Err(e) = std::io::copy(&mut file, &mut std::io::sink()) {
-            cleanup(&staging);
-            return Err(format!("{origin}: download failed: {e}"));
-        }
-        let file_hash: [u8; 32] = file.hasher.finalize().into();
+        let sink = match &staging {
+            Some(s) => NarSink::Unpack(s),
+            None => NarSink::Check,
+        };
+        let read = match read_nar(reader, &info, &store, &key, c, copy, sink) {
+            Ok(r) => r,
+            Err(e) => {
+                cleanup();
+                return Err(format!("{}: {e}; nothing was kept", info.absolute_path()));
+            }
+        };
         let mut problems = Vec::new();
-        if info.file_size.is_some_and(|s| s != file.count) {
+        if info.file_size.is_some_and(|s| s != read.file_size) {
             problems.push(format!(
                 "FileSize is {} but {} bytes arrived",
                 info.file_size.unwrap_or(0),
-                file.count
+                read.file_size
             ));
         }
         if let Some(fh) = &info.file_hash
             && fh.algo() == HashAlgo::Sha256
-            && fh.digest() != file_hash
+            && fh.digest() != read.file_hash
         {
             problems.push("FileHash does not match".to_string());
         }
-        if info.nar_size != summary.nar_size {
+        if info.nar_size != read.nar.nar_size {
             problems.push(format!(
                 "NarSize is {} but the NAR has {} bytes",
-                info.nar_size, summary.nar_size
+                info.nar_size, read.nar.nar_size
             ));
         }
-        if info.nar_hash.algo() != HashAlgo::Sha256 || info.nar_hash.digest() != summary.nar_hash {
+        if info.nar_hash.algo() != HashAlgo::Sha256 || info.nar_hash.digest() != read.nar.nar_hash {
             problems.push("NarHash does not match".to_string());
         }
         if !problems.is_empty() {
-            cleanup(&staging);
-            if let Some(k) = &keep {
-                let _ = std::fs::remove_file(k);
-            }
+            cleanup();
             return Err(format!(
                 "{}: {} ({origin}); nothing was kept",
-                info.store_path,
+                info.absolute_path(),
                 problems.join("; ")
             ));
         }
         if let (Some(s), Some(t)) = (&staging, &target) {
             std::fs::rename(s, t).map_err(|e| {
-                cleanup(&staging);
+                cleanup();
                 format!("cannot move into {}: {e}", t.display())
             })?;
         }
-        Ok((file.count, summary.nar_size))
+        Ok((read.file_size, read.nar.nar_size))
     })
     .await
     .map_err(|e| format!("pull of a NAR failed: {e}"))?
+}
+
+/// Check a tree that is already at `target` against `info`: its NAR serialisation must have
+/// the narinfo's NarHash and NarSize. `Err` says why it does not (or cannot be read).
+async fn check_existing(target: PathBuf, info: &NarInfo) -> Result<(), String> {
+    let want_hash = info.nar_hash.clone();
+    let want_size = info.nar_size;
+    let path = info.absolute_path();
+    tokio::task::spawn_blocking(move || {
+        let shown = target.display();
+        let have = crate::nar::dump_path(&target, std::io::sink()).map_err(|e| {
+            format!("{shown} already exists but cannot be read to check it against {path}: {e}; it was left alone")
+        })?;
+        if want_hash.algo() != HashAlgo::Sha256 {
+            return Err(format!(
+                "{shown} already exists and cannot be checked: the NarHash of {path} uses {}, narscope checks only sha256; it was left alone",
+                want_hash.algo().name()
+            ));
+        }
+        if want_hash.digest() != have.nar_hash || want_size != have.nar_size {
+            return Err(format!(
+                "{shown} already exists but is not {path}: its NAR serialisation hashes to {} ({} bytes), the narinfo says {want_hash} ({want_size} bytes); it was left alone (remove it to pull again)",
+                crate::nix::Hash::sha256(have.nar_hash),
+                have.nar_size
+            ));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("checking an existing path failed: {e}"))?
 }
 
 /// Pull `paths` (see the module docs). `trusted_key_texts` are the keys as Nix spells them,
@@ -258,6 +255,16 @@ pub async fn pull(
     let p = job.progress.clone();
     if opts.to.is_none() && !opts.into_store {
         return Err("nowhere to pull to: give a directory (--to) or --into-store".into());
+    }
+    if opts.into_store {
+        // As Nix: a cache for another store directory cannot feed this store.
+        let dir = cache.store_dir().await.map_err(|e| e.to_string())?;
+        if dir != STORE_DIR {
+            return Err(format!(
+                "{}: binary cache is for Nix stores with prefix '{dir}', not '{STORE_DIR}': refusing to import into the local Nix store (pull --to DIR unpacks paths of any store directory)",
+                cache.url()
+            ));
+        }
     }
     if let Some(to) = &opts.to {
         std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
@@ -305,7 +312,7 @@ pub async fn pull(
                 .map(|d| d.join(info.store_path.base_name()));
             let staging_cache = staging_cache.clone();
             async move {
-                p.set_current(info.store_path.to_absolute());
+                p.set_current(info.absolute_path());
                 let exists = target
                     .as_ref()
                     .is_some_and(|t| t.symlink_metadata().is_ok());
@@ -313,12 +320,16 @@ pub async fn pull(
                     (Some(d), Ok(k)) => Some(d.join(k)),
                     _ => None,
                 };
-                let r = if exists && keep.is_none() {
-                    Ok(None)
-                } else {
-                    fetch_one(&cache, &info, target.filter(|_| !exists), keep)
+                let checked = match (&target, exists) {
+                    (Some(t), true) => check_existing(t.clone(), &info).await,
+                    _ => Ok(()),
+                };
+                let r = match checked {
+                    Err(e) => Err(e),
+                    Ok(()) if exists && keep.is_none() => Ok(None),
+                    Ok(()) => fetch_one(&cache, &info, target.filter(|_| !exists), keep)
                         .await
-                        .map(Some)
+                        .map(Some),
                 };
                 p.done.fetch_add(1, Ordering::Relaxed);
                 p.bytes_done
@@ -334,13 +345,17 @@ pub async fn pull(
             Ok(Some((file, nar))) => {
                 summary.paths += 1;
                 summary.existing += u64::from(exists);
+                summary.existing_verified += u64::from(exists);
                 summary.file_bytes += file;
                 summary.nar_bytes += nar;
                 if let Some(d) = &staging_cache {
                     let _ = std::fs::write(d.join(info.store_path.narinfo_key()), info.to_text());
                 }
             }
-            Ok(None) => summary.existing += 1,
+            Ok(None) => {
+                summary.existing += 1;
+                summary.existing_verified += 1;
+            }
             Err(e) => {
                 failed += 1;
                 p.error(e);
@@ -356,7 +371,7 @@ pub async fn pull(
         p.set_current("importing into the Nix store");
         let _ = std::fs::write(d.join("nix-cache-info"), "StoreDir: /nix/store\n");
         let key_texts: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        let wanted: Vec<String> = infos.iter().map(|i| i.store_path.to_absolute()).collect();
+        let wanted: Vec<String> = infos.iter().map(|i| i.absolute_path()).collect();
         let d = d.clone();
         tokio::task::spawn_blocking(move || {
             crate::localstore::import_from_cache(&d, &wanted, &key_texts)
@@ -376,4 +391,135 @@ pub async fn pull(
     }
     p.set_current(String::new());
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nix::{Hash, SecretKey, StorePath};
+    use crate::storage::CacheUrl;
+    use crate::storage::file::FileStore;
+    use std::path::Path;
+
+    /// A file:// cache holding `tree` (uncompressed) as `<hash>-tree`, signed by `sk`.
+    fn cache_with(root: &Path, tree: &Path, sk: &SecretKey) -> (Arc<Cache>, NarInfo) {
+        std::fs::create_dir_all(root.join("nar")).unwrap();
+        let mut nar = Vec::new();
+        let s = crate::nar::dump_path(tree, &mut nar).unwrap();
+        let p = StorePath::from_base_name("vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-tree").unwrap();
+        let url = format!("nar/{}.nar", crate::nix::nix32::encode(&s.nar_hash));
+        std::fs::write(root.join(&url), &nar).unwrap();
+        let mut info = NarInfo::new(p, url, "none", Hash::sha256(s.nar_hash), s.nar_size, vec![])
+            .with_file(Hash::sha256(s.nar_hash), s.nar_size);
+        info.sign(sk);
+        std::fs::write(root.join(info.narinfo_key()), info.to_text()).unwrap();
+        std::fs::write(root.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+        let store = Arc::new(FileStore::new(root));
+        (
+            Arc::new(Cache::from_store(CacheUrl::File(root.to_path_buf()), store)),
+            info,
+        )
+    }
+
+    async fn run_pull(
+        cache: Arc<Cache>,
+        keys: TrustedKeys,
+        path: String,
+        to: &Path,
+    ) -> (Result<PullSummary, String>, Vec<String>) {
+        let runner = super::super::Runner::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let notify: JobNotify = Arc::new(move |e| {
+            let _ = tx.send(e);
+        });
+        let out = Arc::new(std::sync::Mutex::new(None));
+        let out2 = out.clone();
+        let opts = PullOptions {
+            to: Some(to.to_path_buf()),
+            recursive: false,
+            into_store: false,
+            concurrency: 2,
+        };
+        let job = runner.spawn(
+            super::super::JobKind::Pull,
+            "pull",
+            notify,
+            move |job, notify| async move {
+                let r = pull(cache, vec![path], Arc::new(keys), opts, job, notify).await;
+                *out2.lock().unwrap() = Some(r.clone());
+                r.map(|_| ())
+            },
+        );
+        while let Some(e) = rx.recv().await {
+            if matches!(e, super::super::JobEvent::Finished(..)) {
+                break;
+            }
+        }
+        let r = out.lock().unwrap().take().unwrap();
+        (r, job.progress.errors())
+    }
+
+    fn tree(at: &Path, text: &[u8]) {
+        std::fs::create_dir_all(at.join("bin")).unwrap();
+        std::fs::write(at.join("bin/hello"), text).unwrap();
+        std::os::unix::fs::symlink("hello", at.join("bin/hi")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_existing_target_is_checked_by_its_nar_hash() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        tree(&src, b"#!/bin/sh\necho hi\n");
+        let sk = SecretKey::from_seed("pull-test-1", &[3; 32]).unwrap();
+        let mut keys = TrustedKeys::new();
+        keys.add(sk.public_key());
+        let (cache, info) = cache_with(&tmp.path().join("cache"), &src, &sk);
+        let out = tmp.path().join("out");
+        let path = info.absolute_path();
+
+        // Nothing there yet: pulled.
+        let (r, errs) = run_pull(cache.clone(), keys.clone(), path.clone(), &out).await;
+        let s = r.unwrap();
+        assert_eq!(
+            (s.paths, s.existing, s.existing_verified),
+            (1, 0, 0),
+            "{errs:?}"
+        );
+        let target = out.join(info.store_path.base_name());
+        assert_eq!(
+            crate::nar::dump_path(&target, std::io::sink())
+                .unwrap()
+                .nar_hash,
+            info.nar_hash.digest()
+        );
+
+        // There and right: counted as already there, checked.
+        let (r, _) = run_pull(cache.clone(), keys.clone(), path.clone(), &out).await;
+        let s = r.unwrap();
+        assert_eq!((s.paths, s.existing, s.existing_verified), (0, 1, 1));
+
+        // There and tampered with: refused, and left exactly as it is.
+        std::fs::write(target.join("bin/hello"), b"#!/bin/sh\necho pwned\n").unwrap();
+        let (r, errs) = run_pull(cache.clone(), keys.clone(), path.clone(), &out).await;
+        assert_eq!(r.unwrap_err(), "1 path(s) could not be pulled");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("already exists but is not")
+                && errs[0].contains(&path)
+                && errs[0].contains("left alone"),
+            "{}",
+            errs[0]
+        );
+        assert_eq!(
+            std::fs::read(target.join("bin/hello")).unwrap(),
+            b"#!/bin/sh\necho pwned\n"
+        );
+        // Something else altogether (a plain file) is refused the same way.
+        std::fs::remove_dir_all(&target).unwrap();
+        std::fs::write(&target, b"x").unwrap();
+        let (r, errs) = run_pull(cache, keys, path, &out).await;
+        assert!(r.is_err());
+        assert!(errs[0].contains("already exists but is not"), "{errs:?}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"x");
+    }
 }

@@ -15,7 +15,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use listing::{listing, listing_to_nix_json};
-pub use reader::{parse_tree, unpack, validate};
+pub use reader::{parse_tree, unpack, unpack_max, validate, validate_max};
 pub use writer::{NarWriter, dump_path, encode_node};
 
 /// The magic string every NAR starts with.

@@ -396,7 +396,15 @@ impl Visitor for NullVisitor {}
 
 /// Check that `r` holds exactly one canonical NAR; returns its hash and size.
 pub fn validate<R: Read>(r: R) -> Result<NarSummary, NarError> {
-    parse(r, &mut NullVisitor, "stream".to_string(), u64::MAX)
+    validate_max(r, u64::MAX)
+}
+
+/// [`validate`] for a NAR of at most `max_bytes` bytes: reading stops with
+/// [`NarErrorKind::TooLarge`] as soon as the NAR is known to be longer (at the latest when a
+/// file's header announces more contents than are left), so never more than `max_bytes`
+/// bytes of it are consumed.
+pub fn validate_max<R: Read>(r: R, max_bytes: u64) -> Result<NarSummary, NarError> {
+    parse(r, &mut NullVisitor, "stream".to_string(), max_bytes)
 }
 
 /// Unpack the NAR in `r` to `target`, which must not exist yet (its parent must).
@@ -407,6 +415,14 @@ pub fn validate<R: Read>(r: R) -> Result<NarSummary, NarError> {
 /// validated, so nothing outside `target` is touched. On error, whatever was created so far
 /// is left in place for the caller to remove.
 pub fn unpack<R: Read>(r: R, target: &Path) -> Result<NarSummary, NarError> {
+    unpack_max(r, target, u64::MAX)
+}
+
+/// [`unpack`] for a NAR of at most `max_bytes` bytes (a narinfo's `NarSize`): a NAR that is
+/// longer fails with [`NarErrorKind::TooLarge`] before any byte past the limit is read, and
+/// a file whose announced size does not fit in what is left is refused before it is created,
+/// so the tree written never holds more than `max_bytes` bytes of file contents.
+pub fn unpack_max<R: Read>(r: R, target: &Path, max_bytes: u64) -> Result<NarSummary, NarError> {
     let context = format!("unpack into {}", target.display());
     match fs::symlink_metadata(target) {
         Ok(_) => {
@@ -433,7 +449,7 @@ pub fn unpack<R: Read>(r: R, target: &Path) -> Result<NarSummary, NarError> {
         dirs: Vec::new(),
         file: None,
     };
-    parse(r, &mut v, context, u64::MAX)
+    parse(r, &mut v, context, max_bytes)
 }
 
 struct Unpacker {

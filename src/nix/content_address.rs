@@ -6,7 +6,7 @@ use std::str::FromStr;
 use thiserror::Error;
 
 use super::hash::{Hash, HashAlgo, HashError};
-use super::store_path::{STORE_DIR, StorePath, StorePathError, make_store_path};
+use super::store_path::{STORE_DIR, StorePath, StorePathError, make_store_path_in};
 
 /// How a fixed-output path's contents were hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,6 +150,18 @@ pub fn compute_ca_path(
     references: &[StorePath],
     self_path: &StorePath,
 ) -> Result<StorePath, CaError> {
+    compute_ca_path_in(STORE_DIR, name, ca, references, self_path)
+}
+
+/// [`compute_ca_path`] in the store directory `store_dir`, which is part of the hash (and of
+/// each reference's full path in it).
+pub fn compute_ca_path_in(
+    store_dir: &str,
+    name: &str,
+    ca: &ContentAddress,
+    references: &[StorePath],
+    self_path: &StorePath,
+) -> Result<StorePath, CaError> {
     let mut others: Vec<&StorePath> = references.iter().filter(|r| *r != self_path).collect();
     others.sort_unstable();
     others.dedup();
@@ -160,7 +172,7 @@ pub fn compute_ca_path(
         t.push_str(kind);
         for r in &others {
             t.push(':');
-            t.push_str(STORE_DIR);
+            t.push_str(store_dir);
             t.push('/');
             t.push_str(r.as_base_name());
         }
@@ -176,9 +188,14 @@ pub fn compute_ca_path(
                 return Err(CaError::TextNotSha256(hash.algo()));
             }
             if has_self {
-                return Err(CaError::TextSelfReference(self_path.to_string()));
+                return Err(CaError::TextSelfReference(self_path.in_dir(store_dir)));
             }
-            Ok(make_store_path(&make_type("text", false), hash, name)?)
+            Ok(make_store_path_in(
+                store_dir,
+                &make_type("text", false),
+                hash,
+                name,
+            )?)
         }
         ContentAddress::Fixed {
             method: FileIngestionMethod::Git,
@@ -187,9 +204,12 @@ pub fn compute_ca_path(
         ContentAddress::Fixed {
             method: FileIngestionMethod::Recursive,
             hash,
-        } if hash.algo() == HashAlgo::Sha256 => {
-            Ok(make_store_path(&make_type("source", has_self), hash, name)?)
-        }
+        } if hash.algo() == HashAlgo::Sha256 => Ok(make_store_path_in(
+            store_dir,
+            &make_type("source", has_self),
+            hash,
+            name,
+        )?),
         ContentAddress::Fixed { method, hash } => {
             if has_self || !others.is_empty() {
                 return Err(CaError::FixedWithReferences(ca.to_string()));
@@ -197,7 +217,7 @@ pub fn compute_ca_path(
             let inner = Hash::sha256_of(
                 format!("fixed:out:{}{}:", method.prefix(), hash.to_hex()).as_bytes(),
             );
-            Ok(make_store_path("output:out", &inner, name)?)
+            Ok(make_store_path_in(store_dir, "output:out", &inner, name)?)
         }
     }
 }

@@ -19,5 +19,6 @@ pub use keys::{PublicKey, SecretKey, Signature, TrustedKeys};
 pub use narinfo::NarInfo;
 pub use signature::{
     PathVerdict, SigCheck, SigOutcome, Verdict, check_path, check_paths, fingerprint,
+    fingerprint_in,
 };
 pub use store_path::{STORE_DIR, StorePath};

@@ -7,15 +7,15 @@ use thiserror::Error;
 use super::content_address::{CaError, ContentAddress};
 use super::hash::{Hash, HashAlgo, HashEncoding, HashError, detect_encoding};
 use super::keys::{SecretKey, Signature};
-use super::signature::fingerprint;
-use super::store_path::{StorePath, StorePathError};
+use super::signature::fingerprint_in;
+use super::store_path::{STORE_DIR, StorePath, StorePathError};
 
 /// A parsed narinfo. Public fields hold the values; a parsed narinfo also keeps its
 /// original text so that [`NarInfo::to_text`] reproduces it byte for byte when
 /// nothing changed, and touches only the changed lines otherwise.
 #[derive(Clone)]
 pub struct NarInfo {
-    /// `StorePath`.
+    /// `StorePath`, without its store directory (see [`NarInfo::store_dir`]).
     pub store_path: StorePath,
     /// `URL` of the (compressed) NAR, relative to the cache root.
     pub url: String,
@@ -42,6 +42,8 @@ pub struct NarInfo {
     raw: Option<String>,
     quirks: Vec<Quirk>,
     nar_hash_encoding: HashEncoding,
+    /// The store directory of `StorePath` when it is not `/nix/store`.
+    store_dir: Option<Box<str>>,
 }
 
 /// A parse error: `<origin>: line N: <cause>` (no line for missing fields).
@@ -383,6 +385,7 @@ fn parse_fields(text: &str, origin: &str) -> Result<NarInfo, NarInfoError> {
     };
 
     let mut store_path = None;
+    let mut store_dir = None;
     let mut url = String::new();
     let mut compression = None;
     let mut file_hash = None;
@@ -424,12 +427,14 @@ fn parse_fields(text: &str, origin: &str) -> Result<NarInfo, NarInfoError> {
 
         match field {
             Field::StorePath => {
-                let p = StorePath::from_absolute(value).map_err(|source| {
+                // Any store directory: whether it is the cache's is for the reader to judge.
+                let (dir, p) = StorePath::split_absolute(value).map_err(|source| {
                     at(NarInfoErrorKind::BadStorePath {
                         field: "StorePath",
                         source,
                     })
                 })?;
+                store_dir = (dir != STORE_DIR).then(|| Box::from(dir));
                 store_path = Some(p);
             }
             Field::Url => url = value.to_owned(),
@@ -572,6 +577,7 @@ fn parse_fields(text: &str, origin: &str) -> Result<NarInfo, NarInfoError> {
         raw: None,
         quirks,
         nar_hash_encoding,
+        store_dir,
     })
 }
 
@@ -604,7 +610,30 @@ impl NarInfo {
             raw: None,
             quirks: Vec::new(),
             nar_hash_encoding: HashEncoding::Nix32,
+            store_dir: None,
         }
+    }
+
+    /// The store directory of `StorePath` (`/nix/store`, `/gnu/store`, …): a parsed
+    /// narinfo's is the one its `StorePath` line names.
+    pub fn store_dir(&self) -> &str {
+        self.store_dir.as_deref().unwrap_or(STORE_DIR)
+    }
+
+    /// Moves the path to the store directory `dir` (references and `Deriver` follow, as
+    /// they are written as base names). The fingerprint and any content address depend on
+    /// it. Fails when `dir` cannot be a store directory.
+    pub fn set_store_dir(&mut self, dir: &str) -> Result<(), StorePathError> {
+        if !super::store_path::is_store_dir(dir) {
+            return Err(StorePathError::NotAStorePath(self.store_path.in_dir(dir)));
+        }
+        self.store_dir = (dir != STORE_DIR).then(|| Box::from(dir));
+        Ok(())
+    }
+
+    /// `StorePath` as written: `<store dir>/<hash>-<name>`.
+    pub fn absolute_path(&self) -> String {
+        self.store_path.in_dir(self.store_dir())
     }
 
     /// Sets `FileHash` and `FileSize`.
@@ -675,7 +704,8 @@ impl NarInfo {
 
     /// The fingerprint Nix signs for this path.
     pub fn fingerprint(&self) -> String {
-        fingerprint(
+        fingerprint_in(
+            self.store_dir(),
             &self.store_path,
             &self.nar_hash,
             self.nar_size,
@@ -764,7 +794,9 @@ impl NarInfo {
 
     fn field_changed(&self, f: Field, o: &NarInfo) -> bool {
         match f {
-            Field::StorePath => self.store_path != o.store_path,
+            Field::StorePath => {
+                self.store_path != o.store_path || self.store_dir() != o.store_dir()
+            }
             Field::Url => self.url != o.url,
             Field::Compression => self.compression != o.compression,
             Field::FileHash => self.file_hash != o.file_hash,
@@ -782,7 +814,7 @@ impl NarInfo {
     /// The line for a single-valued field (without `\n`), or `None` if unset.
     fn render_field(&self, f: Field) -> Option<String> {
         let value = match f {
-            Field::StorePath => self.store_path.to_absolute(),
+            Field::StorePath => self.absolute_path(),
             Field::Url => self.url.clone(),
             Field::Compression => self.compression.clone()?,
             Field::FileHash => self.file_hash.as_ref()?.to_nix32(),
@@ -903,6 +935,7 @@ impl Eq for NarInfo {}
 impl fmt::Debug for NarInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NarInfo")
+            .field("store_dir", &self.store_dir())
             .field("store_path", &self.store_path)
             .field("url", &self.url)
             .field("compression", &self.compression)
@@ -1106,6 +1139,61 @@ CA: fixed:r:sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw
         let text = n.to_text();
         assert!(text.contains("\nReferences: 0jqd0rlxzra1rs38rdxl43yh6rxchgc6-curl-7.82.0 yxvjs9drzsphm9pcf42a4byzj1kb9m7k-openssl-1.1.1n\n"));
         assert_eq!(NarInfo::parse(&text, "x").unwrap(), n);
+    }
+
+    #[test]
+    fn other_store_directories_are_kept_and_signed_as_written() {
+        let gnu = without_line(WITHREF, "Sig:").replace("/nix/store/", "/gnu/store/");
+        let mut n = NarInfo::parse(&gnu, "x").unwrap();
+        assert_eq!(n.store_dir(), "/gnu/store");
+        assert_eq!(
+            n.absolute_path(),
+            "/gnu/store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref"
+        );
+        let fp = n.fingerprint();
+        assert!(
+            fp.starts_with("1;/gnu/store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref;"),
+            "{fp}"
+        );
+        assert!(
+            fp.ends_with(";160;/gnu/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo"),
+            "{fp}"
+        );
+        assert_eq!(n.to_text(), gnu);
+        let key = SecretKey::parse(TEST_SECRET).unwrap();
+        assert!(n.sign(&key));
+        let signed = n.to_text();
+        assert!(signed.starts_with("StorePath: /gnu/store/"), "{signed}");
+        // The signature is over the /gnu/store fingerprint, not the /nix/store one.
+        let nix = NarInfo::parse(&without_line(WITHREF, "Sig:"), "x").unwrap();
+        assert_ne!(nix.fingerprint(), fp);
+        let sig = n.sigs.last().unwrap().clone();
+        assert!(!WITHREF.contains(&sig));
+        let back = NarInfo::parse(&signed, "x").unwrap();
+        assert_eq!(back.store_dir(), "/gnu/store");
+        assert_eq!(back, n);
+        assert_ne!(back, NarInfo::parse(WITHREF, "x").unwrap());
+
+        // Moving a fresh narinfo changes what is written and signed.
+        let mut fresh = NarInfo::new(
+            sp("91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref"),
+            "nar/x.nar",
+            "none",
+            n.nar_hash.clone(),
+            160,
+            vec![],
+        );
+        let before = fresh.fingerprint();
+        fresh.set_store_dir("/gnu/store").unwrap();
+        assert_eq!(
+            fresh.fingerprint(),
+            before.replace("/nix/store/", "/gnu/store/")
+        );
+        assert!(fresh.to_text().starts_with("StorePath: /gnu/store/"));
+        assert!(fresh.set_store_dir("gnu/store").is_err());
+        assert!(fresh.set_store_dir("/gnu/store/").is_err());
+        fresh.set_store_dir(crate::nix::STORE_DIR).unwrap();
+        assert_eq!(fresh.fingerprint(), before);
     }
 
     #[test]
@@ -1335,8 +1423,12 @@ CA: fixed:r:sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw
                 "line 1: bad StorePath: store path '/nix/store/e1mlnrh638d0910fq10ass8chinwpb58-tvtest-withref' has an illegal character 'e' in its hash part",
             ),
             (
-                base.replace("StorePath: /nix/store/", "StorePath: /gnu/store/"),
-                "line 1: bad StorePath: path '/gnu/store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref' is not directly in the Nix store /nix/store",
+                base.replace("StorePath: /nix/store/", "StorePath: /gnu//store/"),
+                "line 1: bad StorePath: path '/gnu//store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref' is not a store path (<store directory>/<hash>-<name>)",
+            ),
+            (
+                base.replace("StorePath: /nix/store/", "StorePath: nix/store/"),
+                "line 1: bad StorePath: path 'nix/store/91mlnrh638d0910fq10ass8chinwpb58-tvtest-withref' is not a store path (<store directory>/<hash>-<name>)",
             ),
             (
                 base.replace(

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::content_address::compute_ca_path;
+use super::content_address::compute_ca_path_in;
 use super::hash::{Hash, HashEncoding};
 use super::keys::{PublicKey, Signature, TrustedKeys};
 use super::narinfo::NarInfo;
@@ -19,23 +19,36 @@ pub fn fingerprint(
     nar_size: u64,
     references: &[StorePath],
 ) -> String {
+    fingerprint_in(STORE_DIR, path, nar_hash, nar_size, references)
+}
+
+/// [`fingerprint`] of paths in the store directory `store_dir` (Nix signs full paths, so a
+/// `/gnu/store` path's fingerprint names `/gnu/store`).
+pub fn fingerprint_in(
+    store_dir: &str,
+    path: &StorePath,
+    nar_hash: &Hash,
+    nar_size: u64,
+    references: &[StorePath],
+) -> String {
     let mut refs: Vec<&StorePath> = references.iter().collect();
     refs.sort_unstable();
     refs.dedup();
-    fingerprint_with(path, nar_hash, nar_size, refs.into_iter())
+    fingerprint_with(store_dir, path, nar_hash, nar_size, refs.into_iter())
 }
 
 /// The fingerprint with references in the given order (no sorting).
 fn fingerprint_with<'a>(
+    store_dir: &str,
     path: &StorePath,
     nar_hash: &Hash,
     nar_size: u64,
     refs: impl ExactSizeIterator<Item = &'a StorePath>,
 ) -> String {
-    let per_path = STORE_DIR.len() + 1 + 32 + 1 + 40;
+    let per_path = store_dir.len() + 1 + 32 + 1 + 40;
     let mut s = String::with_capacity(2 + per_path + 60 + 22 + refs.len() * per_path);
     s.push_str("1;");
-    s.push_str(STORE_DIR);
+    s.push_str(store_dir);
     s.push('/');
     s.push_str(path.as_base_name());
     s.push(';');
@@ -48,7 +61,7 @@ fn fingerprint_with<'a>(
         if i > 0 {
             s.push(',');
         }
-        s.push_str(STORE_DIR);
+        s.push_str(store_dir);
         s.push('/');
         s.push_str(r.as_base_name());
     }
@@ -156,13 +169,7 @@ fn quote(s: &str) -> String {
 /// the signature's name, as Nix does; a legacy fingerprint (references in narinfo
 /// order) is tried only for trusted-name signatures that fail the standard one.
 pub fn check_path(info: &NarInfo, keys: &TrustedKeys) -> PathVerdict {
-    let fp = fingerprint(
-        &info.store_path,
-        &info.nar_hash,
-        info.nar_size,
-        &info.references,
-    );
-    check_path_with(info, keys, fp, &|_| false)
+    check_path_with(info, keys, info.fingerprint(), &|_| false)
 }
 
 /// Check many paths at once, with the same results as [`check_path`] on each.
@@ -174,10 +181,7 @@ pub fn check_path(info: &NarInfo, keys: &TrustedKeys) -> PathVerdict {
 /// built by the key's owner with a small-order component, which libsodium (and so Nix) would
 /// reject; weak (small-order) trusted keys are never batched.
 pub fn check_paths(infos: &[&NarInfo], keys: &TrustedKeys) -> Vec<PathVerdict> {
-    let fps: Vec<String> = infos
-        .iter()
-        .map(|i| fingerprint(&i.store_path, &i.nar_hash, i.nar_size, &i.references))
-        .collect();
+    let fps: Vec<String> = infos.iter().map(|i| i.fingerprint()).collect();
     // (path index, sig index) of each batch candidate, and the batch's inputs.
     let mut cand = Vec::new();
     let mut msgs: Vec<&[u8]> = Vec::new();
@@ -270,6 +274,7 @@ fn check_path_with(
             || sorted.iter().zip(&info.references).any(|(a, b)| *a != b);
         if differs {
             let legacy = fingerprint_with(
+                info.store_dir(),
                 &info.store_path,
                 &info.nar_hash,
                 info.nar_size,
@@ -302,7 +307,8 @@ fn check_path_with(
     }
 
     let ca_path_ok = info.ca.as_ref().map(|ca| {
-        match compute_ca_path(
+        match compute_ca_path_in(
+            info.store_dir(),
             info.store_path.name(),
             ca,
             &info.references,
@@ -311,7 +317,8 @@ fn check_path_with(
             Ok(p) if p == info.store_path => true,
             Ok(p) => {
                 reasons.push(format!(
-                    "path claims to be content-addressed but isn't: CA {ca} gives {p}"
+                    "path claims to be content-addressed but isn't: CA {ca} gives {}",
+                    p.in_dir(info.store_dir())
                 ));
                 false
             }

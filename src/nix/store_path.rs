@@ -9,7 +9,7 @@ use thiserror::Error;
 use super::hash::Hash;
 use super::nix32;
 
-/// The only store directory narscope supports.
+/// Nix's default store directory (and the one a narinfo without another is read against).
 pub const STORE_DIR: &str = "/nix/store";
 
 /// Length of the hash part of a store path (nix32 of 20 bytes).
@@ -55,6 +55,10 @@ pub enum StorePathError {
     /// An absolute path not directly under `/nix/store`.
     #[error("path '{0}' is not directly in the Nix store {STORE_DIR}")]
     NotInStore(String),
+    /// An absolute path that is not `<store directory>/<base name>` for any store
+    /// directory (see [`is_store_dir`]).
+    #[error("path '{0}' is not a store path (<store directory>/<hash>-<name>)")]
+    NotAStorePath(String),
     /// A hash part (alone) of the wrong length.
     #[error("hash part '{0}' is not 32 characters long")]
     HashPartLength(String),
@@ -97,10 +101,22 @@ impl StorePath {
         StorePath::from_base_name(base).map_err(|e| with_path(e, s))
     }
 
-    /// Parses either an absolute store path or a base name.
+    /// Parses `<store directory>/<base name>` for any store directory (see
+    /// [`is_store_dir`]), e.g. `/gnu/store/…`; returns the directory and the path.
+    pub fn split_absolute(s: &str) -> Result<(&str, StorePath), StorePathError> {
+        let (dir, base) = s
+            .rsplit_once('/')
+            .filter(|(dir, base)| is_store_dir(dir) && !base.is_empty())
+            .ok_or_else(|| StorePathError::NotAStorePath(s.to_owned()))?;
+        let p = StorePath::from_base_name(base).map_err(|e| with_path(e, s))?;
+        Ok((dir, p))
+    }
+
+    /// Parses either an absolute store path, in any store directory (the directory is
+    /// dropped: see [`StorePath::split_absolute`] to keep it), or a base name.
     pub fn parse_any(s: &str) -> Result<StorePath, StorePathError> {
         if s.starts_with('/') {
-            StorePath::from_absolute(s)
+            StorePath::split_absolute(s).map(|(_, p)| p)
         } else {
             StorePath::from_base_name(s)
         }
@@ -141,6 +157,11 @@ impl StorePath {
         s
     }
 
+    /// `<store_dir>/hash-name`.
+    pub fn in_dir(&self, store_dir: &str) -> String {
+        format!("{store_dir}/{}", self.base)
+    }
+
     /// The object key of this path's narinfo: `<hash>.narinfo`.
     pub fn narinfo_key(&self) -> String {
         format!("{}.narinfo", self.hash_part())
@@ -177,6 +198,7 @@ fn with_path(e: StorePathError, path: &str) -> StorePathError {
         StorePathError::DotName(_) => StorePathError::DotName(p),
         StorePathError::BadNameChar { ch, .. } => StorePathError::BadNameChar { path: p, ch },
         StorePathError::NotInStore(_) => StorePathError::NotInStore(p),
+        StorePathError::NotAStorePath(_) => StorePathError::NotAStorePath(p),
         StorePathError::HashPartLength(_) => StorePathError::HashPartLength(p),
     }
 }
@@ -208,6 +230,17 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_' | '?' | '=')
 }
 
+/// Whether `dir` can be a store directory, as Nix's `canonPath` leaves one: absolute, not
+/// `/` itself, without a trailing `/`, empty, `.` or `..` components.
+pub fn is_store_dir(dir: &str) -> bool {
+    dir.len() > 1
+        && dir.starts_with('/')
+        && dir
+            .split('/')
+            .skip(1)
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// Checks that `s` is a 32-character nix32 hash part.
 pub fn validate_hash_part(s: &str) -> Result<(), StorePathError> {
     if let Some(ch) = s.chars().find(|&c| !is_hash_char(c)) {
@@ -235,7 +268,17 @@ pub fn make_store_path(
     inner: &Hash,
     name: &str,
 ) -> Result<StorePath, StorePathError> {
-    let s = format!("{path_type}:{}:{STORE_DIR}:{name}", inner.to_hex());
+    make_store_path_in(STORE_DIR, path_type, inner, name)
+}
+
+/// [`make_store_path`] for the store directory `store_dir` (which is part of the hash).
+pub fn make_store_path_in(
+    store_dir: &str,
+    path_type: &str,
+    inner: &Hash,
+    name: &str,
+) -> Result<StorePath, StorePathError> {
+    let s = format!("{path_type}:{}:{store_dir}:{name}", inner.to_hex());
     let digest = sha2::Sha256::digest(s.as_bytes());
     let mut folded = [0u8; 20];
     for (i, b) in digest.iter().enumerate() {
@@ -393,6 +436,63 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "store path '/nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-a b' contains illegal character ' ' in its name"
+        );
+    }
+
+    #[test]
+    fn other_store_directories() {
+        let gnu = format!("/gnu/store/{FOO}");
+        let (dir, p) = StorePath::split_absolute(&gnu).unwrap();
+        assert_eq!(dir, "/gnu/store");
+        assert_eq!(p.base_name(), FOO);
+        assert_eq!(p.in_dir(dir), format!("/gnu/store/{FOO}"));
+        assert_eq!(
+            StorePath::parse_any(&format!("/gnu/store/{FOO}")).unwrap(),
+            p
+        );
+        assert_eq!(
+            StorePath::split_absolute(&format!("/nix/store/{FOO}"))
+                .unwrap()
+                .0,
+            "/nix/store"
+        );
+        for bad in [
+            format!("/{FOO}"),
+            format!("gnu/store/{FOO}"),
+            format!("/gnu//store/{FOO}"),
+            format!("/gnu/./store/{FOO}"),
+            format!("/gnu/../store/{FOO}"),
+            format!("/gnu/store/{FOO}/"),
+            "/gnu/store/".to_string(),
+        ] {
+            let e = StorePath::split_absolute(&bad).unwrap_err();
+            assert!(matches!(e, StorePathError::NotAStorePath(_)), "{bad}: {e}");
+            assert!(StorePath::parse_any(&bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            StorePath::split_absolute("/gnu/store/short-foo"),
+            Err(StorePathError::BadHashChar { .. } | StorePathError::TooShort(_))
+        ));
+        assert!(is_store_dir("/nix/store") && is_store_dir("/a"));
+        for bad in [
+            "",
+            "/",
+            "nix/store",
+            "/nix/store/",
+            "/nix//store",
+            "/nix/./s",
+        ] {
+            assert!(!is_store_dir(bad), "{bad}");
+        }
+        // The store directory is part of a content address.
+        let gnu =
+            make_store_path_in("/gnu/store", "text", &Hash::sha256_of(b"bar"), "foo").unwrap();
+        assert_ne!(gnu.base_name(), FOO);
+        assert_eq!(
+            make_store_path_in(STORE_DIR, "text", &Hash::sha256_of(b"bar"), "foo")
+                .unwrap()
+                .base_name(),
+            FOO
         );
     }
 

@@ -458,15 +458,88 @@ fn scan(
     })
 }
 
+/// Where [`probe_conditional`] writes its scratch objects: `.narscope-probe/<unix secs>-<random>`.
+pub const PROBE_PREFIX: &str = ".narscope-probe/";
+
+/// A probe object this old was left by a probe that was killed: probes take seconds, so the
+/// next probe (and `gc`) removes it.
+pub const PROBE_LITTER_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// When the probe object `meta` was written: the Unix time its name starts with, or (for a
+/// name without one, as older narscope versions wrote) its modification time.
+pub fn probe_written_at(meta: &ObjectMeta) -> Option<SystemTime> {
+    let name = meta.key.strip_prefix(PROBE_PREFIX).unwrap_or(&meta.key);
+    name.split_once('-')
+        .and_then(|(secs, _)| secs.parse::<u64>().ok())
+        .map(|s| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s))
+        .or(meta.last_modified)
+}
+
+/// Whether the probe object `meta` is litter at `now`: written [`PROBE_LITTER_AGE`] or more
+/// ago. One of unknown age is not.
+pub fn is_probe_litter(meta: &ObjectMeta, now: SystemTime) -> bool {
+    probe_written_at(meta)
+        .and_then(|t| now.duration_since(t).ok())
+        .is_some_and(|age| age >= PROBE_LITTER_AGE)
+}
+
+/// Every object under [`PROBE_PREFIX`].
+pub async fn probe_objects(store: &dyn Store) -> Result<Vec<ObjectMeta>, StoreError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store.list_page(PROBE_PREFIX, token).await?;
+        out.extend(page.objects);
+        match page.next {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// Shared implementation of [`Store::probe_conditional_writes`]: write a scratch key with
 /// If-None-Match twice, then If-Match with a wrong and the right etag; delete it.
 pub(crate) async fn probe_conditional(store: &dyn Store) -> Result<ConditionalSupport, StoreError> {
-    let key = format!(".narscope-probe/{}", random_hex());
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let key = format!("{PROBE_PREFIX}{secs}-{}", random_hex());
     let res = probe_inner(store, &key).await;
     let cleanup = store.delete_many(std::slice::from_ref(&key)).await;
+    remove_probe_litter(store, now).await;
     let support = res?;
     cleanup?;
     Ok(support)
+}
+
+/// Delete what killed probes left (one listing page of [`PROBE_PREFIX`]); best effort: a
+/// failure is only logged, the probe's answer stands.
+async fn remove_probe_litter(store: &dyn Store, now: SystemTime) {
+    let old: Vec<String> = match store.list_page(PROBE_PREFIX, None).await {
+        Ok(page) => page
+            .objects
+            .into_iter()
+            .filter(|o| is_probe_litter(o, now))
+            .map(|o| o.key)
+            .collect(),
+        Err(e) => {
+            tracing::debug!("listing {PROBE_PREFIX} for old probe objects failed: {e}");
+            return;
+        }
+    };
+    if old.is_empty() {
+        return;
+    }
+    match store.delete_many(&old).await {
+        Ok(r) => {
+            for (k, why) in r.failed {
+                tracing::debug!("cannot delete old probe object {k}: {why}");
+            }
+        }
+        Err(e) => tracing::debug!("deleting old probe objects failed: {e}"),
+    }
 }
 
 fn unsupported(e: &StoreError) -> bool {

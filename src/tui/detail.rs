@@ -87,13 +87,14 @@ pub async fn load(
     keys: Arc<TrustedKeys>,
     id: RowId,
 ) -> Detail {
-    let (key, stored, has_ls, refs) = {
+    let (key, stored, has_ls, refs, store_dir) = {
         let idx = index.read().unwrap_or_else(|p| p.into_inner());
         (
             idx.narinfo_key(id),
             idx.read_text(id).ok().flatten(),
             idx.row(id).has(flags::HAS_LS),
             idx.refs(id).to_vec(),
+            idx.store_dir().to_string(),
         )
     };
     let origin = cache.origin(&key);
@@ -121,7 +122,8 @@ pub async fn load(
     let (status, reasons, sigs, fingerprint, ca_ok) = match &info {
         Ok(i) => {
             let v: PathVerdict = check_path(i, &keys);
-            let report = PathReport::from_verdict(&key, i, v.clone());
+            let mut report = PathReport::from_verdict(&key, i, v.clone());
+            report.check_store_dir(i, &store_dir);
             let sigs = v
                 .sigs
                 .iter()
