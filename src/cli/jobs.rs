@@ -844,7 +844,10 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pinned = pins.iter().any(|p| !p.paths.is_empty());
     if roots.is_empty() && !pinned && keep_younger.is_none() && !args.allow_no_roots {
-        eprintln!("error: refusing: {NO_ROOTS_ADVICE}");
+        eprintln!(
+            "error: refusing: no roots: every path older than the grace period would be \
+             deleted; {NO_ROOTS_ADVICE}"
+        );
         return Ok(EXIT_REFUSED);
     }
     let opened = scanned_index(ctx, &cache, &keys).await?;

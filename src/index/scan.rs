@@ -230,6 +230,10 @@ enum Got {
     Stored(ObjectMeta, TextRef),
 }
 
+fn read(index: &RwLock<Index>) -> std::sync::RwLockReadGuard<'_, Index> {
+    index.read().unwrap_or_else(|p| p.into_inner())
+}
+
 fn write(index: &RwLock<Index>) -> std::sync::RwLockWriteGuard<'_, Index> {
     index.write().unwrap_or_else(|p| p.into_inner())
 }
@@ -289,10 +293,11 @@ async fn scan_inner(
         None => None,
         Some(obj) => {
             let origin = cache.origin(CACHE_INFO_KEY);
-            let bytes = compression::decode_content_encoding(
+            let bytes = compression::decode_content_encoding_max(
                 &obj.bytes,
                 obj.content_encoding.as_deref(),
                 &origin,
+                compression::MAX_DECODED_NARINFO,
             )
             .map(|b| b.to_vec())
             .unwrap_or_else(|_| obj.bytes.to_vec());
@@ -405,16 +410,20 @@ async fn scan_inner(
         )
     };
 
+    let store_dir: Arc<str> = read(&index).store_dir().into();
     let judged = got
         .ready_chunks(256)
         .map(|chunk| {
             let cache = cache.clone();
             let keys = keys.clone();
             let blob = blob.clone();
+            let store_dir = store_dir.clone();
             async move {
-                tokio::task::spawn_blocking(move || judge_batch(&cache, &keys, &blob, chunk))
-                    .await
-                    .unwrap_or_default()
+                tokio::task::spawn_blocking(move || {
+                    judge_batch(&cache, &keys, &blob, &store_dir, chunk)
+                })
+                .await
+                .unwrap_or_default()
             }
         })
         .buffered(2);
@@ -516,6 +525,7 @@ fn judge_batch(
     cache: &Cache,
     keys: &TrustedKeys,
     blob: &Blob,
+    store_dir: &str,
     chunk: Vec<Got>,
 ) -> Vec<(RowData, bool, Option<ReadError>)> {
     struct Item {
@@ -605,10 +615,11 @@ fn judge_batch(
             let mut read_error = None;
             let (info, status) = match &it.parsed {
                 Ok(info) => {
-                    let report = match verdicts.next() {
+                    let mut report = match verdicts.next() {
                         Some(v) => PathReport::from_verdict(&it.meta.key, info, v),
                         None => PathReport::judge(&it.meta.key, info, keys),
                     };
+                    report.check_store_dir(info, store_dir);
                     (
                         Some(NarInfoSummary::of(info)),
                         RowStatus::from(report.status),
@@ -639,10 +650,11 @@ fn judge_batch(
 
 fn decode(cache: &Cache, key: &str, o: storage::GetResult) -> Result<Vec<u8>, String> {
     if o.content_encoding.is_some() || compression::sniff(&o.bytes).is_some() {
-        compression::decode_content_encoding(
+        compression::decode_content_encoding_max(
             &o.bytes,
             o.content_encoding.as_deref(),
             &cache.origin(key),
+            compression::MAX_DECODED_NARINFO,
         )
         .map(|b| b.to_vec())
         .map_err(|e| e.to_string())

@@ -206,7 +206,7 @@ async fn sign_one(
         {
             return Err(format!(
                 "{origin} holds StorePath {}: refusing to sign a narinfo stored under another key",
-                info.store_path
+                info.absolute_path()
             ));
         }
         let (text, added, removed) =
