@@ -463,3 +463,22 @@ fn delete_json_always_prints_one_job_document() {
     assert_eq!((doc["state"].as_str(), code), (Some("empty"), 0), "{doc}");
     assert_eq!(doc["narinfos"].as_array().map(Vec::len), Some(0), "{doc}");
 }
+
+#[test]
+fn verify_json_is_one_document_even_when_the_listing_fails_and_warnings_have_no_colour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-cache");
+    let out = narscope(&["verify", missing.to_str().unwrap(), "--no-config", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", stdout(&out)));
+    assert_eq!(doc["exitCode"], 4);
+    let err = doc["error"].as_str().unwrap();
+    assert!(err.contains("does not exist"), "{err}");
+    // stderr is a pipe here: a warning carries no ANSI escape codes.
+    let (_t, cache, _pk) = demo();
+    let out = narscope(&["verify", &cache, "--no-config"]);
+    let err = stderr(&out);
+    assert!(err.contains("WARN"), "a warning is expected: {err}");
+    assert!(!err.contains('\u{1b}'), "colour codes in {err:?}");
+}

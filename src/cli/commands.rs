@@ -412,7 +412,34 @@ impl Ctx {
         Ok(0)
     }
 
+    /// `verify`; with `--json` a failure is one document too (the error in it, exit 4).
     async fn verify(
+        &self,
+        arg: &str,
+        paths: &[String],
+        trust: &TrustArgs,
+        opts: &AuditOptions,
+        json: bool,
+        long: bool,
+    ) -> Result<i32> {
+        match self.verify_inner(arg, paths, trust, opts, json, long).await {
+            Err(e) if json => {
+                let doc = json!({
+                    "cache": arg,
+                    "contents": opts.contents,
+                    "paths": [],
+                    "error": format!("{e:#}"),
+                    "exitCode": EXIT_ERROR,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                eprintln!("error: {e:#}");
+                Ok(EXIT_ERROR)
+            }
+            r => r,
+        }
+    }
+
+    async fn verify_inner(
         &self,
         arg: &str,
         paths: &[String],
