@@ -2,6 +2,7 @@
 //! ([`garage::Garage`]) and an in-process s3s-fs server ([`s3s::S3sServer`]).
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod garage;
 pub mod s3s;
 
