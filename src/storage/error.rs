@@ -18,6 +18,14 @@ pub enum StoreErrorKind {
     Unreachable,
     /// The endpoint did not answer in time.
     Timeout,
+    /// The server asks us to slow down (HTTP 429, 503 `SlowDown`, `Throttling`, …).
+    Throttled,
+    /// The server failed (HTTP 5xx other than 501, `InternalError`, …).
+    ServerError,
+    /// A transport fault: the connection broke before or during an answer, a body was cut
+    /// short or does not match its checksum, an answer could not be parsed because it was
+    /// incomplete, or an object changed while it was streamed.
+    Interrupted,
     /// A conditional write (If-None-Match / If-Match) failed: the object exists or changed.
     PreconditionFailed,
     /// The key is not acceptable (absolute, `..`, empty segment, …).
@@ -28,6 +36,20 @@ pub enum StoreErrorKind {
     NotSupported,
     /// Anything else (unexpected server answer, …).
     Other,
+}
+
+impl StoreErrorKind {
+    /// See [`StoreError::is_transient`].
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            StoreErrorKind::Throttled
+                | StoreErrorKind::ServerError
+                | StoreErrorKind::Interrupted
+                | StoreErrorKind::Timeout
+                | StoreErrorKind::Unreachable
+        )
+    }
 }
 
 /// A storage error. `Display` reads like
@@ -78,6 +100,14 @@ impl StoreError {
         self
     }
 
+    /// True for faults of the network or the server that may go away by themselves (the S3
+    /// backend has already retried them): [`StoreErrorKind::Throttled`],
+    /// [`StoreErrorKind::ServerError`], [`StoreErrorKind::Interrupted`],
+    /// [`StoreErrorKind::Timeout`] and [`StoreErrorKind::Unreachable`].
+    pub fn is_transient(&self) -> bool {
+        self.kind.is_transient()
+    }
+
     /// True for [`StoreErrorKind::PreconditionFailed`].
     pub fn is_precondition_failed(&self) -> bool {
         self.kind == StoreErrorKind::PreconditionFailed
@@ -104,6 +134,35 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// The [`StoreError`] behind an I/O error from a store's byte stream ([`super::Store::get_reader`]),
+/// looked for along the error's source chain, so that it is found through decoders that wrap
+/// I/O errors. `Some` means the read failed because of the store or the network (a connection
+/// that broke and could not be resumed, an object replaced while it was read), never because
+/// of the bytes themselves.
+pub fn store_error_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(s) = c.downcast_ref::<StoreError>() {
+            return Some(s);
+        }
+        // io::Error's `source` skips the error it wraps; look inside too.
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(s) = store_error_in(inner)
+        {
+            return Some(s);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// True if this I/O error from a store's byte stream is a transport fault (see
+/// [`store_error_in`]): the download failed, the data is not to blame.
+pub fn is_transport_fault(e: &std::io::Error) -> bool {
+    store_error_in(e).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +184,29 @@ mod tests {
         );
         let e = StoreError::new(StoreErrorKind::Io, "file:///srv/c", "list", "boom").with_key("");
         assert_eq!(e.to_string(), "list (cache root) at file:///srv/c: boom");
+    }
+
+    #[test]
+    fn transport_faults_are_found_through_wrappers() {
+        let e = StoreError::new(StoreErrorKind::Interrupted, "s3://b", "GET", "broke")
+            .with_key("nar/x.nar");
+        assert!(e.is_transient());
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, e);
+        assert!(is_transport_fault(&io));
+        // as a decoder would wrap it
+        let outer = std::io::Error::other(io);
+        assert_eq!(
+            store_error_in(&outer).map(|e| e.kind),
+            Some(StoreErrorKind::Interrupted)
+        );
+        assert!(!is_transport_fault(&std::io::Error::other(
+            "bad zstd frame"
+        )));
+        for k in [
+            StoreErrorKind::AccessDenied,
+            StoreErrorKind::PreconditionFailed,
+        ] {
+            assert!(!k.is_transient(), "{k:?}");
+        }
     }
 }

@@ -6,11 +6,12 @@
 
 pub mod error;
 pub mod file;
+pub mod retry;
 pub mod s3;
 mod s3_lean;
 pub mod url;
 
-pub use error::{StoreError, StoreErrorKind};
+pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use s3_lean::LeanStats;
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
 
@@ -212,6 +213,9 @@ pub trait Store: Send + Sync + 'static {
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
 
     /// Writes the object. A failed condition gives [`StoreErrorKind::PreconditionFailed`].
+    /// A backend that retries (S3) may repeat a conditional write whose answer was lost; the
+    /// repeat then fails its condition against what the first attempt wrote, and callers see
+    /// `PreconditionFailed`, as for any concurrent writer (the message says so).
     async fn put(
         &self,
         key: &str,

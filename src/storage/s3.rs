@@ -6,32 +6,55 @@
 //! - Region: `region=`, else the region encoded in a well-known provider endpoint host
 //!   (Spaces, B2, R2, AWS), else the AWS chain, else `us-east-1`.
 //! - Timeouts: connect 5 s; listing, HEAD, DELETE and bucket calls 60 s per attempt; transfers
-//!   600 s until the response starts (like Nix). Retries: the SDK's standard mode.
+//!   600 s until the response starts (like Nix).
+//! - Retries: one policy for every request, ours ([`super::retry`]): transient faults
+//!   (throttling, 5xx, broken connections, cut-short or garbled bodies, timeouts) are retried
+//!   with jittered exponential backoff, within a per-request limit and a per-store retry
+//!   budget. The SDK's own retries are off, so attempts are never multiplied. A whole-object GET
+//!   is one attempt from request to last byte; a streamed GET that breaks resumes from where it
+//!   broke (a ranged GET conditional on the ETag, so a replaced object is never spliced).
+//!   Retried writes are what a lost answer calls for: an unconditional PUT writes the same bytes
+//!   again, a conditional one that had landed fails its condition (`PreconditionFailed`, and
+//!   the message says the object may be this request's own), a CompleteMultipartUpload that
+//!   had landed is recognised by the object's size and part count.
+//! - Integrity: a body shorter than its `Content-Length` is a transport fault, never accepted;
+//!   a whole-object GET whose ETag is a plain MD5 is checked against it (a body cut short with
+//!   a fixed `Content-Length` is invisible otherwise), and so is a streamed GET once this
+//!   bucket's ETags have proved to be MD5s ([`S3Options::verify_streams`]); a 2xx XML answer (a listing, a DeleteObjects or
+//!   multipart result) must be a complete document.
 //! - Request checksums only where S3 requires them (many S3-compatible servers reject the
 //!   newer default checksums).
 //! - Like Nix, a 403 on GET/HEAD means "missing" (S3 answers 403 for missing keys when the
 //!   caller lacks `s3:ListBucket`), unless the server says the credentials are wrong.
 
+use super::retry::{Failed, Retrier, RetryPolicy};
 use super::{
     ByteReader, ConditionalSupport, DeleteReport, GetResult, ListOptions, ListPage, ObjectMeta,
     PAGE_SIZE, PutOptions, S3Url, Store, StoreError, StoreErrorKind,
 };
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation,
+    ResponseChecksumValidation, RuntimeComponents,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
     Delete, ObjectIdentifier,
 };
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use md5::Digest as _;
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// Objects larger than this are uploaded with multipart upload by `put_file` (100 MiB).
@@ -75,11 +98,18 @@ pub struct S3Options {
     pub metadata_timeout: Duration,
     /// Time allowed until the response of a transfer (GET, PUT, part upload) starts.
     pub transfer_timeout: Duration,
-    /// Small GETs and PUTs go through a lean SigV4 client first, falling back to the SDK for
-    /// anything but a GET's 200 or `NoSuchKey`, a PUT's 2xx or a failed write condition (see
-    /// `s3_lean`).
-    /// Off: every request goes through the SDK.
+    /// Small GETs and PUTs go through a lean SigV4 client first (see `s3_lean`). It settles
+    /// the clear answers itself (a GET's 200 or `NoSuchKey`, a PUT's 2xx or failed write
+    /// condition, and transient faults, which are retried like any other) and hands anything
+    /// else to the SDK within the same attempt. Off: every request goes through the SDK.
     pub lean_client: bool,
+    /// How requests are retried (one policy for every request of the store).
+    pub retry: RetryPolicy,
+    /// Check streamed bodies ([`Store::get_reader`], NARs) against plain-MD5 ETags, once a
+    /// whole GET has shown that this bucket's ETags are MD5s: a body cut short under a fixed
+    /// `Content-Length` is then resumed instead of handed on short. Costs the MD5 of every
+    /// streamed byte (about 1.6 ns per byte on one core).
+    pub verify_streams: bool,
 }
 
 impl Default for S3Options {
@@ -93,6 +123,8 @@ impl Default for S3Options {
             metadata_timeout: Duration::from_secs(60),
             transfer_timeout: Duration::from_secs(600),
             lean_client: true,
+            retry: RetryPolicy::default(),
+            verify_streams: true,
         }
     }
 }
@@ -121,32 +153,62 @@ impl S3Options {
 
 /// A cache in an S3 bucket (below an optional key prefix).
 pub struct S3Store {
+    s: Arc<Shared>,
+    opts: S3Options,
+    lean: Option<super::s3_lean::LeanClient>,
+}
+
+/// What the store's requests and its open streams share.
+struct Shared {
     client: Client,
     url: S3Url,
     root: String,
     region: String,
     endpoint: String,
     desc: String,
-    opts: S3Options,
-    lean: Option<super::s3_lean::LeanClient>,
+    connect_timeout: Duration,
+    metadata_timeout: Duration,
+    retry: Retrier,
+    md5: Md5Check,
 }
 
 /// Largest body a PUT sends through the lean client (narinfos, listings, pins).
 const LEAN_PUT_MAX: u64 = 1 << 20;
 
-/// What an SDK error boils down to.
-struct Failure {
-    status: Option<u16>,
-    code: Option<String>,
-    message: Option<String>,
-    bucket_region: Option<String>,
-    transport: Option<Transport>,
-    detail: String,
+/// What a failed request boils down to (from the SDK or the lean client).
+pub(super) struct Failure {
+    pub(super) status: Option<u16>,
+    pub(super) code: Option<String>,
+    pub(super) message: Option<String>,
+    pub(super) bucket_region: Option<String>,
+    pub(super) transport: Option<Transport>,
+    /// The cause's Display chain (no repetitions).
+    pub(super) detail: String,
+    /// The cause's Debug form, for the debug log only.
+    pub(super) debug: String,
+    /// The server's `Retry-After`.
+    pub(super) retry_after: Option<Duration>,
 }
 
-enum Transport {
+/// A fault below the S3 protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Transport {
+    /// No connection could be made (refused, DNS, TLS handshake).
+    Connect,
+    /// No answer in time.
     Timeout,
-    Unreachable,
+    /// The connection broke before the answer arrived.
+    Reset,
+    /// The connection broke, or the body ended, before the whole body arrived.
+    Body {
+        got: Option<u64>,
+        expected: Option<u64>,
+    },
+    /// A 2xx answer whose body is not a complete S3 document (cut short in transit).
+    Garbled,
+    /// A body that does not match the MD5 its ETag names.
+    Mismatch { etag: String, got: u64 },
+    /// The request could not be made (credentials, signing, …).
     Other,
 }
 
@@ -160,6 +222,29 @@ const CREDENTIAL_CODES: &[&str] = &[
     "InvalidClientTokenId",
 ];
 
+/// S3 error codes that ask the client to slow down.
+const THROTTLING_CODES: &[&str] = &[
+    "SlowDown",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "BandwidthLimitExceeded",
+    "EC2ThrottledException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+];
+
+/// S3 error codes of a server fault (whatever the status).
+const SERVER_FAULT_CODES: &[&str] = &["InternalError", "ServiceUnavailable", "InternalFailure"];
+
+/// S3 error codes that say a request took too long to arrive.
+const TIMEOUT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
+
 impl Failure {
     fn from_sdk<E>(e: &SdkError<E, HttpResponse>) -> Failure
     where
@@ -167,16 +252,37 @@ impl Failure {
     {
         let raw = e.raw_response();
         let status = raw.map(|r| r.status().as_u16());
-        let bucket_region = raw
-            .and_then(|r| r.headers().get("x-amz-bucket-region"))
-            .map(str::to_string);
-        let detail = error_chain(e);
+        let header = |n: &str| raw.and_then(|r| r.headers().get(n)).map(str::to_string);
+        let cut_short = find_in_chain::<CutShort>(e);
+        // What was wrong with a cut-short answer says more than the SDK's wrapping of it.
+        let detail = match cut_short {
+            Some(c) => c.to_string(),
+            None => error_chain(e),
+        };
         let transport = match e {
             SdkError::TimeoutError(_) => Some(Transport::Timeout),
             SdkError::DispatchFailure(d) if d.is_timeout() => Some(Transport::Timeout),
-            SdkError::DispatchFailure(d) if d.is_io() => Some(Transport::Unreachable),
-            SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
-                Some(Transport::Other)
+            SdkError::DispatchFailure(d) => Some(match transport_in_chain(e) {
+                Some(t) => t,
+                None if d.is_io() => Transport::Reset,
+                None => Transport::Other,
+            }),
+            SdkError::ConstructionFailure(_) => Some(Transport::Other),
+            SdkError::ResponseError(_) if cut_short.is_some() => Some(Transport::Garbled),
+            SdkError::ResponseError(_) => match transport_in_chain(e) {
+                Some(Transport::Timeout) => Some(Transport::Timeout),
+                // The answer began: whatever broke, broke in its body.
+                Some(_) => Some(Transport::Body {
+                    got: None,
+                    expected: header("content-length").and_then(|v| v.parse().ok()),
+                }),
+                None => Some(Transport::Garbled),
+            },
+            // A 2xx answer the SDK could not parse (no error code): cut short in transit.
+            SdkError::ServiceError(_)
+                if status.is_some_and(|s| (200..300).contains(&s)) && e.code().is_none() =>
+            {
+                Some(Transport::Garbled)
             }
             _ => None,
         };
@@ -184,14 +290,16 @@ impl Failure {
             status,
             code: e.code().map(str::to_string),
             message: e.message().map(str::to_string),
-            bucket_region,
+            bucket_region: header("x-amz-bucket-region"),
             transport,
             detail,
+            debug: format!("{e:?}"),
+            retry_after: header("retry-after").and_then(|v| parse_retry_after(&v)),
         }
     }
 
-    /// An HTTP answer with an S3 error code and no more to say (what the lean client saw).
-    fn http(status: u16, code: &str) -> Failure {
+    /// An HTTP answer with an S3 error code and no more to say.
+    pub(super) fn http(status: u16, code: &str) -> Failure {
         Failure {
             status: Some(status),
             code: Some(code.to_string()),
@@ -199,6 +307,22 @@ impl Failure {
             bucket_region: None,
             transport: None,
             detail: format!("HTTP {status}"),
+            debug: String::new(),
+            retry_after: None,
+        }
+    }
+
+    /// A transport fault.
+    pub(super) fn transport(t: Transport, detail: String, debug: String) -> Failure {
+        Failure {
+            status: None,
+            code: None,
+            message: None,
+            bucket_region: None,
+            transport: Some(t),
+            detail,
+            debug,
+            retry_after: None,
         }
     }
 
@@ -206,12 +330,12 @@ impl Failure {
         self.code.as_deref() == Some(c)
     }
 
+    fn code_in(&self, codes: &[&str]) -> bool {
+        self.code.as_deref().is_some_and(|c| codes.contains(&c))
+    }
+
     fn credentials_problem(&self) -> bool {
-        if self
-            .code
-            .as_deref()
-            .is_some_and(|c| CREDENTIAL_CODES.contains(&c))
-        {
+        if self.code_in(CREDENTIAL_CODES) {
             return true;
         }
         // Garage (and others) answer AccessDenied for a bad signature or an unknown key id.
@@ -229,7 +353,7 @@ impl Failure {
     /// Nix's rule for GET/HEAD: 404 and 403 mean "missing", unless the bucket is missing or
     /// the credentials are rejected outright.
     fn means_missing(&self) -> bool {
-        if self.code_is("NoSuchBucket") || self.credentials_problem() {
+        if self.transport.is_some() || self.code_is("NoSuchBucket") || self.credentials_problem() {
             return false;
         }
         matches!(self.status, Some(404) | Some(403))
@@ -250,6 +374,214 @@ impl Failure {
     }
 }
 
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = aws_smithy_types::DateTime::from_str(v, aws_smithy_types::date_time::Format::HttpDate)
+        .ok()
+        .and_then(|d| SystemTime::try_from(d).ok())?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// What the error chain of a failed exchange says about the connection, if anything.
+pub(super) fn transport_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<Transport> {
+    use std::io::ErrorKind as K;
+    let mut found = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<hyper_util::client::legacy::Error>()
+            && h.is_connect()
+        {
+            return Some(Transport::Connect);
+        }
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                return Some(Transport::Timeout);
+            }
+            if h.is_incomplete_message()
+                || h.is_closed()
+                || h.is_canceled()
+                || h.is_body_write_aborted()
+                || h.is_parse()
+            {
+                found.get_or_insert(Transport::Reset);
+            }
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                K::ConnectionRefused
+                | K::AddrNotAvailable
+                | K::HostUnreachable
+                | K::NetworkUnreachable => return Some(Transport::Connect),
+                K::TimedOut => return Some(Transport::Timeout),
+                K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::NotConnected => {
+                    found.get_or_insert(Transport::Reset);
+                }
+                _ => {}
+            }
+        }
+        cur = c.source();
+    }
+    found
+}
+
+/// A 2xx XML answer that ends before its root element is closed (found by [`CompleteXml`]).
+#[derive(Debug)]
+struct CutShort {
+    root: String,
+    len: usize,
+}
+
+impl fmt::Display for CutShort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the {} bytes that arrived end before the closing </{}> tag",
+            self.len, self.root
+        )
+    }
+}
+
+impl std::error::Error for CutShort {}
+
+/// Checks that a successful XML answer (a listing, a DeleteObjects or multipart result) is a
+/// whole document. The SDK's parser accepts a document cut short between two elements, which
+/// silently drops listing entries, delete errors or a multipart ETag.
+#[derive(Debug)]
+struct CompleteXml;
+
+/// The root element's name if `body` is an XML document that is not closed.
+fn unclosed_xml_root(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut rest = text.trim_start_matches('\u{feff}').trim_start();
+    // Skip the XML declaration, processing instructions, comments.
+    loop {
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = r.split_once("?>")?.1.trim_start();
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = r.split_once("-->")?.1.trim_start();
+        } else {
+            break;
+        }
+    }
+    let r = rest.strip_prefix('<')?;
+    let name: String = r
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+        .collect();
+    if name.is_empty() {
+        return None;
+    }
+    let end = text.trim_end();
+    let open_tag = &r[name.len()..];
+    let self_closing = open_tag
+        .split_once('>')
+        .is_some_and(|(attrs, _)| attrs.trim_end().ends_with('/'));
+    let closed = if self_closing {
+        end.ends_with("/>")
+    } else {
+        end.ends_with(&format!("</{name}>"))
+    };
+    (!closed).then_some(name)
+}
+
+impl Intercept for CompleteXml {
+    fn name(&self) -> &'static str {
+        "narscope::CompleteXml"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let resp = ctx.response();
+        if !resp.status().is_success() {
+            return Ok(());
+        }
+        // Streamed bodies (GetObject) are not loaded here; empty bodies need no check.
+        let Some(body) = resp.body().bytes() else {
+            return Ok(());
+        };
+        match unclosed_xml_root(body) {
+            Some(root) => Err(Box::new(CutShort {
+                root,
+                len: body.len(),
+            })),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether this store's ETags are MD5s of the bodies: unknown until a body matched, off once
+/// a body did not match where a HEAD showed it complete (SSE-KMS, SSE-C, some providers).
+#[derive(Debug, Default)]
+struct Md5Check(AtomicU8);
+
+const MD5_UNKNOWN: u8 = 0;
+const MD5_CONFIRMED: u8 = 1;
+const MD5_OFF: u8 = 2;
+
+impl Md5Check {
+    fn state(&self) -> u8 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn confirm(&self) {
+        let _ = self.0.compare_exchange(
+            MD5_UNKNOWN,
+            MD5_CONFIRMED,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    fn turn_off(&self) {
+        self.0.store(MD5_OFF, Ordering::Relaxed);
+    }
+}
+
+/// The 16 bytes of an ETag that is a plain MD5 (32 hex digits, quoted or not, no `-N` part).
+fn plain_md5(etag: &str) -> Option<[u8; 16]> {
+    let hex = etag.trim().trim_start_matches("W/").trim_matches('"');
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn md5_of(b: &[u8]) -> [u8; 16] {
+    md5::Md5::digest(b).into()
+}
+
+/// Whether the server says this object is encrypted in a way that makes its ETag no MD5.
+fn etag_not_md5(sse: Option<&str>, sse_customer_algorithm: Option<&str>) -> bool {
+    sse.is_some_and(|s| !s.eq_ignore_ascii_case("AES256")) || sse_customer_algorithm.is_some()
+}
+
 fn to_system_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<SystemTime> {
     t.and_then(|d| SystemTime::try_from(*d).ok())
 }
@@ -258,222 +590,136 @@ fn size_of(n: Option<i64>) -> u64 {
     n.and_then(|n| u64::try_from(n).ok()).unwrap_or_default()
 }
 
-impl S3Store {
-    /// Builds the client (no network traffic; credentials are resolved on first use).
-    pub async fn connect(url: S3Url, opts: S3Options) -> Result<S3Store, StoreError> {
-        let transfer_timeouts = TimeoutConfig::builder()
-            .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.transfer_timeout)
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(transfer_timeouts)
-            .retry_config(RetryConfig::standard());
-        if let Some(p) = &url.profile {
-            loader = loader.profile_name(p);
-        }
-        let explicit_region = url.region.clone().or_else(|| url.inferred_region());
-        if let Some(r) = &explicit_region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        if let Some(c) = &opts.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                c.access_key.clone(),
-                c.secret_key.clone(),
-                None,
-                None,
-                "narscope-static",
-            ));
-        }
-        let sdk = loader.load().await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_string());
-        let mut b = aws_sdk_s3::config::Builder::from(&sdk)
-            .region(Region::new(region.clone()))
-            .force_path_style(url.path_style())
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-        match &url.endpoint {
-            Some(ep) => b = b.endpoint_url(ep),
-            // the URL is the single source of truth: ignore AWS_ENDPOINT_URL & co.
-            None => {
-                b.set_endpoint_url(None);
-            }
-        }
-        let client = Client::from_conf(b.build());
-        let lean = if opts.lean_client {
-            super::s3_lean::LeanClient::new(
-                &url,
-                &region,
-                sdk.credentials_provider(),
-                opts.connect_timeout,
-                opts.transfer_timeout,
-            )
-        } else {
-            None
-        };
-        let endpoint = url
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-        let desc = match &url.endpoint {
-            Some(ep) => format!("{} (endpoint {ep})", url.base()),
-            None => format!("{} (AWS S3, region {region})", url.base()),
-        };
-        Ok(S3Store {
-            client,
-            root: url.key_prefix(),
-            url,
-            region,
-            endpoint,
-            desc,
-            opts,
-            lean,
-        })
+/// "after 120 of 400 bytes", "after 120 bytes", or "".
+fn progress(got: Option<u64>, expected: Option<u64>) -> String {
+    match (got, expected) {
+        (Some(g), Some(e)) => format!("after {g} of {e} bytes"),
+        (Some(g), None) => format!("after {g} bytes"),
+        (None, Some(e)) => format!("before all {e} bytes arrived"),
+        (None, None) => String::new(),
     }
+}
 
-    /// How the lean client has fared (`None` when this store does not use it).
-    pub fn lean_stats(&self) -> Option<super::LeanStats> {
-        self.lean.as_ref().map(|l| l.stats())
+/// "`a`, `b`, `c`, … (40 keys)".
+fn keys_summary(keys: &[String]) -> String {
+    let mut s: Vec<String> = keys.iter().take(3).map(|k| format!("`{k}`")).collect();
+    if keys.len() > 3 {
+        s.push("…".to_string());
     }
+    let n = keys.len();
+    format!(
+        "{} ({n} key{})",
+        s.join(", "),
+        if n == 1 { "" } else { "s" }
+    )
+}
 
-    /// GetObject through the SDK; `None` when missing (403 counting as missing, as in Nix).
-    async fn sdk_get_object(
-        &self,
-        key: &str,
-    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StoreError> {
-        let full = self.full_key("GET", key)?;
-        match self
-            .client
-            .get_object()
-            .bucket(&self.url.bucket)
-            .key(&full)
-            .send()
-            .await
-        {
-            Ok(o) => Ok(Some(o)),
-            Err(e) => {
-                let f = Failure::from_sdk(&e);
-                if f.means_missing() {
-                    return Ok(None);
-                }
-                Err(self.error(f, "GET", Some(key)))
-            }
-        }
-    }
-
-    /// PUT through the SDK.
-    async fn sdk_put(
-        &self,
-        key: &str,
-        full: &str,
-        body: ByteStream,
-        size: u64,
-        opts: &PutOptions,
-    ) -> Result<ObjectMeta, StoreError> {
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.url.bucket)
-            .key(full)
-            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
-            .body(body);
-        if let Some(ct) = &opts.content_type {
-            req = req.content_type(ct);
-        }
-        let (if_match, if_none_match) = opts.condition.headers();
-        req = req.set_if_match(if_match).set_if_none_match(if_none_match);
-        let out = req
-            .send()
-            .await
-            .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
-        Ok(ObjectMeta {
-            key: key.to_string(),
-            size,
-            last_modified: None,
-            etag: out.e_tag().map(str::to_string),
-        })
-    }
-
-    async fn sdk_get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
-        let Some(out) = self.sdk_get_object(key).await? else {
-            return Ok(None);
-        };
-        let content_encoding = out.content_encoding().map(str::to_string).or_else(|| {
-            out.metadata()
-                .and_then(|m| m.get("content-encoding"))
-                .cloned()
-        });
-        let mut meta = ObjectMeta {
-            key: key.to_string(),
-            size: size_of(out.content_length()),
-            last_modified: to_system_time(out.last_modified()),
-            etag: out.e_tag().map(str::to_string),
-        };
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.body_error("GET", key, e))?
-            .into_bytes();
-        meta.size = bytes.len() as u64;
-        Ok(Some(GetResult {
-            meta,
-            bytes,
-            content_encoding,
-        }))
-    }
-
-    /// The URL this store was opened with.
-    pub fn url(&self) -> &S3Url {
-        &self.url
-    }
-
-    /// The region requests are signed for.
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    fn full_key(&self, op: &'static str, key: &str) -> Result<String, StoreError> {
-        if key.is_empty() {
-            return Err(StoreError::new(
-                StoreErrorKind::InvalidKey,
-                &self.desc,
-                op,
-                "the key is empty",
-            )
-            .with_key(key));
-        }
-        Ok(format!("{}{key}", self.root))
-    }
-
+impl Shared {
     fn metadata_override(&self) -> aws_sdk_s3::config::Builder {
         aws_sdk_s3::config::Builder::new().timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(self.opts.connect_timeout)
-                .read_timeout(self.opts.metadata_timeout)
-                .operation_attempt_timeout(self.opts.metadata_timeout)
+                .connect_timeout(self.connect_timeout)
+                .read_timeout(self.metadata_timeout)
+                .operation_attempt_timeout(self.metadata_timeout)
                 .build(),
         )
     }
 
+    fn relative(&self, full: &str) -> Option<String> {
+        full.strip_prefix(self.root.as_str()).map(str::to_string)
+    }
+
+    /// A failed attempt, classified and worded.
+    fn failed(&self, f: Failure, op: &'static str, key: Option<&str>) -> Failed {
+        let retry_after = f.retry_after;
+        Failed {
+            error: self.error(f, op, key),
+            retry_after,
+        }
+    }
+
     fn error(&self, f: Failure, op: &'static str, key: Option<&str>) -> StoreError {
+        if f.status.is_some() {
+            self.retry.mark_connected();
+        }
+        if !f.debug.is_empty() {
+            tracing::debug!(
+                "S3 {op} {} at {}: {}",
+                key.unwrap_or_default(),
+                self.desc,
+                f.debug
+            );
+        }
         let b = &self.url.bucket;
         let ep = &self.endpoint;
+        let answered_before = self.retry.connected();
+        let detail = if f.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", f.detail)
+        };
         let (kind, message, advice): (StoreErrorKind, String, Option<String>) = match &f.transport {
             Some(Transport::Timeout) => (
                 StoreErrorKind::Timeout,
-                format!("cannot reach endpoint {ep}: timed out ({})", f.detail),
-                Some("check the endpoint URL, the network, and that the server is up".into()),
+                format!("endpoint {ep} did not answer in time{detail}"),
+                (!answered_before).then(|| {
+                    "check the endpoint URL, the network, and that the server is up".to_string()
+                }),
             ),
-            Some(Transport::Unreachable) => (
+            Some(Transport::Connect) if answered_before => (
                 StoreErrorKind::Unreachable,
-                format!("cannot reach endpoint {ep}: {}", f.detail),
+                format!(
+                    "transport fault: cannot connect to endpoint {ep} any more, though it answered \
+                     earlier{detail}"
+                ),
+                None,
+            ),
+            Some(Transport::Connect) => (
+                StoreErrorKind::Unreachable,
+                format!("cannot reach endpoint {ep}{detail}"),
                 Some(
                     "check endpoint= (host, port, http vs https) and that the server is running"
                         .into(),
                 ),
+            ),
+            Some(Transport::Reset) => (
+                StoreErrorKind::Interrupted,
+                format!(
+                    "transport fault: the connection to endpoint {ep} broke before the answer \
+                     arrived{detail}"
+                ),
+                None,
+            ),
+            Some(Transport::Body { got, expected }) => {
+                let p = progress(*got, *expected);
+                let p = if p.is_empty() { p } else { format!(" ({p})") };
+                (
+                    StoreErrorKind::Interrupted,
+                    format!(
+                        "transport fault: the connection to endpoint {ep} broke while reading \
+                         the body{p}{detail}"
+                    ),
+                    None,
+                )
+            }
+            Some(Transport::Garbled) => {
+                let what = if op == "list" { "listing" } else { "answer" };
+                (
+                    StoreErrorKind::Interrupted,
+                    format!(
+                        "transport fault: the {what} from endpoint {ep} was cut short or garbled \
+                         in transit: it is not a complete S3 {what}{detail}"
+                    ),
+                    None,
+                )
+            }
+            Some(Transport::Mismatch { etag, got }) => (
+                StoreErrorKind::Interrupted,
+                format!(
+                    "transport fault: the {got} bytes from endpoint {ep} do not match the \
+                     object's ETag {etag} (an MD5): the body was cut short or damaged in transit"
+                ),
+                None,
             ),
             Some(Transport::Other) if f.detail.to_ascii_lowercase().contains("credential") => (
                 StoreErrorKind::Credentials,
@@ -485,7 +731,7 @@ impl S3Store {
             ),
             Some(Transport::Other) => (
                 StoreErrorKind::Unreachable,
-                format!("cannot reach endpoint {ep}: {}", f.detail),
+                format!("cannot send the request to endpoint {ep}{detail}"),
                 Some("check endpoint= and the network".into()),
             ),
             None => self.classify_service(&f),
@@ -547,6 +793,20 @@ impl S3Store {
                 None,
             );
         }
+        if f.code_in(THROTTLING_CODES) || f.status == Some(429) {
+            return (
+                StoreErrorKind::Throttled,
+                format!("endpoint {ep} is throttling requests ({said})"),
+                None,
+            );
+        }
+        if f.code_in(TIMEOUT_CODES) {
+            return (
+                StoreErrorKind::Timeout,
+                format!("endpoint {ep} gave up waiting for the request to arrive ({said})"),
+                None,
+            );
+        }
         if f.code_is("AccessDenied") || f.code_is("AllAccessDisabled") || f.status == Some(403) {
             return (
                 StoreErrorKind::AccessDenied,
@@ -569,6 +829,13 @@ impl S3Store {
                 None,
             );
         }
+        if f.code_in(SERVER_FAULT_CODES) || f.status.is_some_and(|s| s >= 500) {
+            return (
+                StoreErrorKind::ServerError,
+                format!("server error at endpoint {ep} ({said})"),
+                None,
+            );
+        }
         (
             StoreErrorKind::Other,
             format!("unexpected answer from endpoint {ep} for bucket `{b}`: {said}"),
@@ -576,27 +843,658 @@ impl S3Store {
         )
     }
 
-    fn body_error(
-        &self,
-        op: &'static str,
-        key: &str,
-        e: impl std::error::Error + Send + Sync + 'static,
-    ) -> StoreError {
-        StoreError::new(
-            StoreErrorKind::Unreachable,
-            &self.desc,
-            op,
-            format!(
-                "reading the body from endpoint {} failed: {}",
-                self.endpoint,
-                DisplayErrorContext(&e)
-            ),
-        )
-        .with_key(key)
+    /// A store error that is not about the network (a local file, a bad answer).
+    fn plain(&self, kind: StoreErrorKind, op: &'static str, key: &str, msg: String) -> StoreError {
+        StoreError::new(kind, &self.desc, op, msg).with_key(key)
     }
 
-    fn relative(&self, full: &str) -> Option<String> {
-        full.strip_prefix(self.root.as_str()).map(str::to_string)
+    /// Checks a whole body against its ETag where that is a plain MD5. `last` holds the MD5 of
+    /// this request's previous mismatching body: the same bytes twice are either cut short the
+    /// same way each time (a HEAD shows a larger size) or complete under an ETag that is not an
+    /// MD5 (the check is then turned off for this store).
+    async fn verify_body(
+        &self,
+        key: &str,
+        full: &str,
+        etag: Option<&str>,
+        not_md5: bool,
+        bytes: &Bytes,
+        last: &Mutex<Option<[u8; 16]>>,
+    ) -> Result<(), Failed> {
+        if not_md5 || self.md5.state() == MD5_OFF {
+            return Ok(());
+        }
+        let Some((etag, want)) = etag.and_then(|e| Some((e, plain_md5(e)?))) else {
+            return Ok(());
+        };
+        let got = md5_of(bytes);
+        if got == want {
+            self.md5.confirm();
+            return Ok(());
+        }
+        let mismatch = || {
+            self.failed(
+                Failure::transport(
+                    Transport::Mismatch {
+                        etag: etag.to_string(),
+                        got: bytes.len() as u64,
+                    },
+                    String::new(),
+                    String::new(),
+                ),
+                "GET",
+                Some(key),
+            )
+        };
+        let repeated = {
+            let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
+            let r = *l == Some(got);
+            *l = Some(got);
+            r
+        };
+        if !repeated {
+            return Err(mismatch());
+        }
+        match self.head_once(key, full).await {
+            Ok(Some(m)) if m.size == bytes.len() as u64 => {
+                tracing::debug!(
+                    "{}: `{key}` reads the same {} bytes twice under ETag {etag}, which is not \
+                     their MD5: this bucket's ETags are not MD5s, body checks are off",
+                    self.desc,
+                    bytes.len()
+                );
+                self.md5.turn_off();
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// One HeadObject, no retries; `None` when missing.
+    async fn head_once(&self, key: &str, full: &str) -> Result<Option<ObjectMeta>, Failed> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.url.bucket)
+            .key(full)
+            .customize()
+            .config_override(self.metadata_override())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectMeta {
+                key: key.to_string(),
+                size: size_of(out.content_length()),
+                last_modified: to_system_time(out.last_modified()),
+                etag: out.e_tag().map(str::to_string),
+            })),
+            Err(e) => {
+                let f = Failure::from_sdk(&e);
+                if f.means_missing() {
+                    self.retry.mark_connected();
+                    Ok(None)
+                } else {
+                    Err(self.failed(f, "HEAD", Some(key)))
+                }
+            }
+        }
+    }
+
+    /// One GetObject (the answer's head only), no retries; `None` when missing.
+    async fn get_object_once(
+        &self,
+        key: &str,
+        full: &str,
+    ) -> Result<Option<GetObjectOutput>, Failed> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.url.bucket)
+            .key(full)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(o)),
+            Err(e) => {
+                let f = Failure::from_sdk(&e);
+                if f.means_missing() {
+                    self.retry.mark_connected();
+                    return Ok(None);
+                }
+                Err(self.failed(f, "GET", Some(key)))
+            }
+        }
+    }
+
+    /// One whole-object GET through the SDK: the request and the whole body.
+    async fn sdk_get_once(
+        &self,
+        key: &str,
+        full: &str,
+        last: &Mutex<Option<[u8; 16]>>,
+    ) -> Result<Option<GetResult>, Failed> {
+        let Some(mut out) = self.get_object_once(key, full).await? else {
+            return Ok(None);
+        };
+        let content_encoding = out.content_encoding().map(str::to_string).or_else(|| {
+            out.metadata()
+                .and_then(|m| m.get("content-encoding"))
+                .cloned()
+        });
+        let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let not_md5 = etag_not_md5(
+            out.server_side_encryption().map(|s| s.as_str()),
+            out.sse_customer_algorithm(),
+        );
+        let etag = out.e_tag().map(str::to_string);
+        let last_modified = to_system_time(out.last_modified());
+        let cap = usize::try_from(expected.unwrap_or(0).min(1 << 24)).unwrap_or(0);
+        let mut buf = bytes::BytesMut::with_capacity(cap);
+        loop {
+            match out.body.next().await {
+                None => break,
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    let f = Failure::transport(
+                        Transport::Body {
+                            got: Some(buf.len() as u64),
+                            expected,
+                        },
+                        error_chain(&e),
+                        format!("{e:?}"),
+                    );
+                    return Err(self.failed(f, "GET", Some(key)));
+                }
+            }
+        }
+        let bytes = buf.freeze();
+        if let Some(exp) = expected
+            && exp != bytes.len() as u64
+        {
+            let f = Failure::transport(
+                Transport::Body {
+                    got: Some(bytes.len() as u64),
+                    expected: Some(exp),
+                },
+                String::new(),
+                String::new(),
+            );
+            return Err(self.failed(f, "GET", Some(key)));
+        }
+        self.verify_body(key, full, etag.as_deref(), not_md5, &bytes, last)
+            .await?;
+        Ok(Some(GetResult {
+            meta: ObjectMeta {
+                key: key.to_string(),
+                size: bytes.len() as u64,
+                last_modified,
+                etag,
+            },
+            bytes,
+            content_encoding,
+        }))
+    }
+
+    /// The error of a stream whose object changed (or vanished) while it was read.
+    fn changed(&self, key: &str, offset: u64, total: Option<u64>, how: &str) -> Failed {
+        self.plain(
+            StoreErrorKind::PreconditionFailed,
+            "GET",
+            key,
+            format!(
+                "the object {how} on the server while it was being read ({}): the download \
+                 stops here rather than splice two versions",
+                progress(Some(offset), total)
+            ),
+        )
+        .into()
+    }
+
+    /// One ranged GET resuming a broken download at `offset`, conditional on `etag`. Returns
+    /// the body and how many bytes of it to skip (a server that ignores Range sends it all).
+    async fn resume_once(
+        &self,
+        key: &str,
+        full: &str,
+        etag: &str,
+        offset: u64,
+        total: Option<u64>,
+    ) -> Result<(ByteStream, u64), Failed> {
+        let res = self
+            .client
+            .get_object()
+            .bucket(&self.url.bucket)
+            .key(full)
+            .range(format!("bytes={offset}-"))
+            .if_match(etag)
+            .send()
+            .await;
+        let out = match res {
+            Ok(out) => out,
+            Err(e) => {
+                let f = Failure::from_sdk(&e);
+                if f.code_is("PreconditionFailed") || f.status == Some(412) {
+                    self.retry.mark_connected();
+                    return Err(self.changed(key, offset, total, "changed"));
+                }
+                if f.means_missing() {
+                    self.retry.mark_connected();
+                    return Err(self.changed(key, offset, total, "was deleted"));
+                }
+                if f.status == Some(416) {
+                    self.retry.mark_connected();
+                    return Err(self
+                        .plain(
+                            StoreErrorKind::Other,
+                            "GET",
+                            key,
+                            format!(
+                                "all {offset} bytes arrived from endpoint {}, but they do not \
+                                 match the object's ETag {etag} (an MD5): damaged in transit or \
+                                 in storage",
+                                self.endpoint
+                            ),
+                        )
+                        .into());
+                }
+                return Err(self.failed(f, "GET", Some(key)));
+            }
+        };
+        let same = |a: &str| a.trim_matches('"') == etag.trim_matches('"');
+        if !out.e_tag().is_some_and(same) {
+            return Err(self.changed(key, offset, total, "changed"));
+        }
+        match out.content_range() {
+            None => Ok((out.body, offset)),
+            Some(cr) => {
+                let start = cr
+                    .trim()
+                    .strip_prefix("bytes ")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(s, _)| s.trim().parse::<u64>().ok());
+                if start == Some(offset) {
+                    Ok((out.body, 0))
+                } else {
+                    Err(self
+                        .plain(
+                            StoreErrorKind::Other,
+                            "GET",
+                            key,
+                            format!(
+                                "endpoint {} resumed the download with range `{cr}`, not at byte \
+                                 {offset}",
+                                self.endpoint
+                            ),
+                        )
+                        .into())
+                }
+            }
+        }
+    }
+}
+
+/// A streamed object body that resumes where its connection broke.
+struct Resuming {
+    s: Arc<Shared>,
+    key: String,
+    full: String,
+    etag: Option<String>,
+    /// The object's size (the first answer's Content-Length).
+    total: Option<u64>,
+    /// Bytes delivered so far.
+    offset: u64,
+    body: Option<ByteStream>,
+    /// Bytes of `body` to drop (already delivered).
+    skip: u64,
+    /// Running MD5 and the ETag's, when the body is checked.
+    md5: Option<(md5::Md5, [u8; 16])>,
+    /// Attempts since the last progress.
+    attempts: u32,
+    /// Offset of the last break.
+    last_break: Option<u64>,
+    done: bool,
+}
+
+impl Resuming {
+    async fn step(mut self) -> Option<(std::io::Result<Bytes>, Resuming)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let Some(body) = self.body.as_mut() else {
+                self.done = true;
+                return None;
+            };
+            let fault = match body.next().await {
+                Some(Ok(mut chunk)) => {
+                    if self.skip > 0 {
+                        let n = usize::try_from(self.skip)
+                            .unwrap_or(usize::MAX)
+                            .min(chunk.len());
+                        chunk = chunk.slice(n..);
+                        self.skip -= n as u64;
+                    }
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    self.offset += chunk.len() as u64;
+                    if let Some((h, _)) = &mut self.md5 {
+                        h.update(&chunk);
+                    }
+                    return Some((Ok(chunk), self));
+                }
+                Some(Err(e)) => Failure::transport(
+                    Transport::Body {
+                        got: Some(self.offset),
+                        expected: self.total,
+                    },
+                    error_chain(&e),
+                    format!("{e:?}"),
+                ),
+                None if self.total.is_some_and(|t| self.offset < t) => Failure::transport(
+                    Transport::Body {
+                        got: Some(self.offset),
+                        expected: self.total,
+                    },
+                    String::new(),
+                    String::new(),
+                ),
+                None => match &self.md5 {
+                    Some((h, want)) if <[u8; 16]>::from(h.clone().finalize()) != *want => {
+                        // Cut short under a Content-Length that says so: see if more follows.
+                        Failure::transport(
+                            Transport::Mismatch {
+                                etag: self.etag.clone().unwrap_or_default(),
+                                got: self.offset,
+                            },
+                            String::new(),
+                            String::new(),
+                        )
+                    }
+                    _ => {
+                        self.done = true;
+                        return None;
+                    }
+                },
+            };
+            self.body = None;
+            if let Err(e) = self.resume(fault).await {
+                self.done = true;
+                let kind = match e.kind {
+                    StoreErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+                    StoreErrorKind::Interrupted => std::io::ErrorKind::ConnectionReset,
+                    _ => std::io::ErrorKind::Other,
+                };
+                return Some((Err(std::io::Error::new(kind, e)), self));
+            }
+        }
+    }
+
+    async fn resume(&mut self, fault: Failure) -> Result<(), StoreError> {
+        let first = self.s.failed(fault, "GET", Some(&self.key));
+        let Some(etag) = self.etag.clone() else {
+            let mut e = first.error;
+            e.message
+                .push_str("; the download cannot be resumed: the server sent no ETag");
+            return Err(e);
+        };
+        let progressed = self.last_break.is_none_or(|o| self.offset > o);
+        let done = if progressed { 1 } else { self.attempts };
+        self.last_break = Some(self.offset);
+        let (s, key, full, offset, total) = (
+            self.s.clone(),
+            self.key.as_str(),
+            self.full.as_str(),
+            self.offset,
+            self.total,
+        );
+        let ((body, skip), attempts) = s
+            .retry
+            .run_after(done, first, || {
+                s.resume_once(key, full, &etag, offset, total)
+            })
+            .await?;
+        tracing::debug!("{}: resumed `{key}` at byte {offset}", s.desc);
+        self.attempts = attempts;
+        self.body = Some(body);
+        self.skip = skip;
+        Ok(())
+    }
+}
+
+impl S3Store {
+    /// Builds the client (no network traffic; credentials are resolved on first use).
+    pub async fn connect(url: S3Url, opts: S3Options) -> Result<S3Store, StoreError> {
+        let transfer_timeouts = TimeoutConfig::builder()
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.transfer_timeout)
+            .build();
+        // Our retry policy does all retries (see `retry`): one attempt per SDK call.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(transfer_timeouts)
+            .retry_config(RetryConfig::disabled());
+        if let Some(p) = &url.profile {
+            loader = loader.profile_name(p);
+        }
+        let explicit_region = url.region.clone().or_else(|| url.inferred_region());
+        if let Some(r) = &explicit_region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(c) = &opts.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                c.access_key.clone(),
+                c.secret_key.clone(),
+                None,
+                None,
+                "narscope-static",
+            ));
+        }
+        let sdk = loader.load().await;
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let mut b = aws_sdk_s3::config::Builder::from(&sdk)
+            .region(Region::new(region.clone()))
+            .force_path_style(url.path_style())
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .retry_config(RetryConfig::disabled())
+            .interceptor(CompleteXml);
+        match &url.endpoint {
+            Some(ep) => b = b.endpoint_url(ep),
+            // the URL is the single source of truth: ignore AWS_ENDPOINT_URL & co.
+            None => {
+                b.set_endpoint_url(None);
+            }
+        }
+        let client = Client::from_conf(b.build());
+        let lean = if opts.lean_client {
+            super::s3_lean::LeanClient::new(
+                &url,
+                &region,
+                sdk.credentials_provider(),
+                opts.connect_timeout,
+                opts.transfer_timeout,
+            )
+        } else {
+            None
+        };
+        let endpoint = url
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let desc = match &url.endpoint {
+            Some(ep) => format!("{} (endpoint {ep})", url.base()),
+            None => format!("{} (AWS S3, region {region})", url.base()),
+        };
+        Ok(S3Store {
+            s: Arc::new(Shared {
+                client,
+                root: url.key_prefix(),
+                url,
+                region,
+                endpoint,
+                desc,
+                connect_timeout: opts.connect_timeout,
+                metadata_timeout: opts.metadata_timeout,
+                retry: Retrier::new(opts.retry.clone()),
+                md5: Md5Check::default(),
+            }),
+            opts,
+            lean,
+        })
+    }
+
+    /// How the lean client has fared (`None` when this store does not use it).
+    pub fn lean_stats(&self) -> Option<super::LeanStats> {
+        self.lean.as_ref().map(|l| l.stats())
+    }
+
+    /// The URL this store was opened with.
+    pub fn url(&self) -> &S3Url {
+        &self.s.url
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.s.region
+    }
+
+    fn full_key(&self, op: &'static str, key: &str) -> Result<String, StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidKey,
+                &self.s.desc,
+                op,
+                "the key is empty",
+            )
+            .with_key(key));
+        }
+        Ok(format!("{}{key}", self.s.root))
+    }
+
+    #[cfg(test)]
+    fn error(&self, f: Failure, op: &'static str, key: Option<&str>) -> StoreError {
+        self.s.error(f, op, key)
+    }
+
+    /// One whole-object GET: the lean client, or the SDK where it hands over.
+    async fn get_once(
+        &self,
+        key: &str,
+        full: &str,
+        last: &Mutex<Option<[u8; 16]>>,
+    ) -> Result<Option<GetResult>, Failed> {
+        use super::s3_lean::LeanOutcome;
+        let Some(lean) = self.lean.as_ref().filter(|l| l.enabled()) else {
+            return self.s.sdk_get_once(key, full, last).await;
+        };
+        match lean.get(key).await {
+            LeanOutcome::Found(r, not_md5) => {
+                self.s
+                    .verify_body(key, full, r.meta.etag.as_deref(), not_md5, &r.bytes, last)
+                    .await?;
+                Ok(Some(r))
+            }
+            LeanOutcome::Missing => Ok(None),
+            LeanOutcome::Failed(f) => Err(self.s.failed(f, "GET", Some(key))),
+            LeanOutcome::Fallback(why) => {
+                tracing::trace!("lean GET of {key} fell back to the SDK: {why}");
+                let r = self.s.sdk_get_once(key, full, last).await;
+                if matches!(r, Ok(Some(_))) {
+                    lean.strike(&why);
+                }
+                r
+            }
+        }
+    }
+
+    /// One PutObject through the SDK.
+    async fn sdk_put_once(
+        &self,
+        key: &str,
+        full: &str,
+        body: ByteStream,
+        size: u64,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, Failed> {
+        let mut req = self
+            .s
+            .client
+            .put_object()
+            .bucket(&self.s.url.bucket)
+            .key(full)
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+            .body(body);
+        if let Some(ct) = &opts.content_type {
+            req = req.content_type(ct);
+        }
+        let (if_match, if_none_match) = opts.condition.headers();
+        req = req.set_if_match(if_match).set_if_none_match(if_none_match);
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.s.failed(Failure::from_sdk(&e), "PUT", Some(key)))?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size,
+            last_modified: None,
+            etag: out.e_tag().map(str::to_string),
+        })
+    }
+
+    /// One PUT of bytes: the lean client for small bodies, or the SDK where it hands over.
+    async fn put_once(
+        &self,
+        key: &str,
+        full: &str,
+        body: &Bytes,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, Failed> {
+        let size = body.len() as u64;
+        if let Some(lean) = self
+            .lean
+            .as_ref()
+            .filter(|l| l.enabled() && size <= LEAN_PUT_MAX)
+        {
+            use super::s3_lean::LeanPut;
+            match lean
+                .put(
+                    key,
+                    body.clone(),
+                    opts.content_type.as_deref(),
+                    &opts.condition,
+                )
+                .await
+            {
+                LeanPut::Written(etag) => {
+                    return Ok(ObjectMeta {
+                        key: key.to_string(),
+                        size,
+                        last_modified: None,
+                        etag,
+                    });
+                }
+                LeanPut::ConditionFailed => {
+                    let f = Failure::http(412, "PreconditionFailed");
+                    return Err(self.s.failed(f, "PUT", Some(key)));
+                }
+                LeanPut::Failed(f) => return Err(self.s.failed(f, "PUT", Some(key))),
+                LeanPut::Fallback(why) => {
+                    tracing::trace!("lean PUT of {key} fell back to the SDK: {why}");
+                    let r = self
+                        .sdk_put_once(key, full, ByteStream::from(body.clone()), size, opts)
+                        .await;
+                    if r.is_ok() {
+                        lean.strike(&why);
+                    }
+                    return r;
+                }
+            }
+        }
+        self.sdk_put_once(key, full, ByteStream::from(body.clone()), size, opts)
+            .await
     }
 
     async fn put_multipart(
@@ -607,50 +1505,66 @@ impl S3Store {
         size: u64,
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
-        let bucket = &self.url.bucket;
-        let mut create = self
-            .client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(full);
-        if let Some(ct) = &opts.content_type {
-            create = create.content_type(ct);
-        }
-        let created = create
-            .customize()
-            .config_override(self.metadata_override())
-            .send()
-            .await
-            .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
-        let Some(upload_id) = created.upload_id().map(str::to_string) else {
-            return Err(StoreError::new(
-                StoreErrorKind::Other,
-                &self.desc,
-                "PUT",
-                format!("endpoint {} returned no multipart upload id", self.endpoint),
-            )
-            .with_key(key));
-        };
+        let s = &self.s;
+        let bucket = &s.url.bucket;
+        // A create whose answer is lost leaves an upload behind that nobody aborts; bucket
+        // lifecycle rules (AbortIncompleteMultipartUpload) clean those up.
+        let upload_id = s
+            .retry
+            .run(|| async {
+                let mut create = s.client.create_multipart_upload().bucket(bucket).key(full);
+                if let Some(ct) = &opts.content_type {
+                    create = create.content_type(ct);
+                }
+                let created = create
+                    .customize()
+                    .config_override(s.metadata_override())
+                    .send()
+                    .await
+                    .map_err(|e| s.failed(Failure::from_sdk(&e), "PUT", Some(key)))?;
+                match created.upload_id() {
+                    Some(id) => Ok(id.to_string()),
+                    None => Err(Failed::from(s.plain(
+                        StoreErrorKind::Other,
+                        "PUT",
+                        key,
+                        format!("endpoint {} returned no multipart upload id", s.endpoint),
+                    ))),
+                }
+            })
+            .await?;
         let res = self
             .upload_parts_and_complete(key, full, path, size, &upload_id, opts)
             .await;
         if res.is_err() {
-            let abort = self
-                .client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(full)
-                .upload_id(&upload_id)
-                .customize()
-                .config_override(self.metadata_override())
-                .send()
+            let abort = s
+                .retry
+                .run(|| async {
+                    match s
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(bucket)
+                        .key(full)
+                        .upload_id(&upload_id)
+                        .customize()
+                        .config_override(s.metadata_override())
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) => {
+                            let f = Failure::from_sdk(&e);
+                            // Gone already (an abort whose answer was lost, or completed).
+                            if f.code_is("NoSuchUpload") {
+                                return Ok(());
+                            }
+                            Err(s.failed(f, "abort upload", Some(key)))
+                        }
+                    }
+                })
                 .await;
             if let Err(e) = abort {
-                tracing::warn!(
-                    "aborting multipart upload {upload_id} of `{key}` at {} failed: {}",
-                    self.desc,
-                    DisplayErrorContext(&e)
-                );
+                tracing::warn!("aborting multipart upload {upload_id} of `{key}` failed: {e}");
             }
         }
         res
@@ -665,45 +1579,49 @@ impl S3Store {
         upload_id: &str,
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
+        let s = &self.s;
         let part_size = self
             .opts
             .part_size
             .max(MIN_PART_SIZE)
             .max(size.div_ceil(MAX_PARTS));
         let count = size.div_ceil(part_size).max(1);
-        let bucket = &self.url.bucket;
+        let bucket = &s.url.bucket;
         let parts: Vec<CompletedPart> = futures::stream::iter(0..count)
             .map(|i| async move {
                 let offset = i * part_size;
                 let len = part_size.min(size - offset);
                 let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                let body = ByteStream::read_from()
-                    .path(path)
-                    .offset(offset)
-                    .length(Length::Exact(len))
-                    .build()
-                    .await
-                    .map_err(|e| {
-                        StoreError::new(
-                            StoreErrorKind::Io,
-                            &self.desc,
-                            "PUT",
-                            format!("reading {}: {e}", path.display()),
-                        )
-                        .with_key(key)
-                    })?;
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(bucket)
-                    .key(full)
-                    .upload_id(upload_id)
-                    .part_number(number)
-                    .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
+                let out = s
+                    .retry
+                    .run(|| async {
+                        let body = ByteStream::read_from()
+                            .path(path)
+                            .offset(offset)
+                            .length(Length::Exact(len))
+                            .build()
+                            .await
+                            .map_err(|e| {
+                                s.plain(
+                                    StoreErrorKind::Io,
+                                    "PUT",
+                                    key,
+                                    format!("reading {}: {e}", path.display()),
+                                )
+                            })?;
+                        s.client
+                            .upload_part()
+                            .bucket(bucket)
+                            .key(full)
+                            .upload_id(upload_id)
+                            .part_number(number)
+                            .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+                            .body(body)
+                            .send()
+                            .await
+                            .map_err(|e| s.failed(Failure::from_sdk(&e), "PUT", Some(key)))
+                    })
+                    .await?;
                 Ok::<_, StoreError>(
                     CompletedPart::builder()
                         .part_number(number)
@@ -714,90 +1632,253 @@ impl S3Store {
             .buffered(self.opts.part_concurrency.max(1))
             .try_collect()
             .await?;
-        let complete = self
-            .client
-            .complete_multipart_upload()
-            .bucket(bucket)
-            .key(full)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            );
         let (if_match, if_none_match) = opts.condition.headers();
-        let out = complete
-            .set_if_match(if_match)
-            .set_if_none_match(if_none_match)
-            .send()
+        // A retry after a lost answer finds the upload completed (NoSuchUpload): then the
+        // object is ours if it has this upload's size and part count.
+        let answer_lost = AtomicBool::new(false);
+        s.retry
+            .run(|| async {
+                let res = s
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(bucket)
+                    .key(full)
+                    .upload_id(upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts.clone()))
+                            .build(),
+                    )
+                    .set_if_match(if_match.clone())
+                    .set_if_none_match(if_none_match.clone())
+                    .send()
+                    .await;
+                match res {
+                    Ok(out) => Ok(ObjectMeta {
+                        key: key.to_string(),
+                        size,
+                        last_modified: None,
+                        etag: out.e_tag().map(str::to_string),
+                    }),
+                    Err(e) => {
+                        let f = Failure::from_sdk(&e);
+                        if f.code_is("NoSuchUpload") && answer_lost.load(Ordering::Relaxed) {
+                            let suffix = format!("-{count}\"");
+                            if let Ok(Some(m)) = s.head_once(key, full).await
+                                && m.size == size
+                                && m.etag.as_deref().is_some_and(|t| t.ends_with(&suffix))
+                            {
+                                tracing::debug!(
+                                    "{}: the answer to completing `{key}` was lost; the \
+                                     upload is complete",
+                                    s.desc
+                                );
+                                return Ok(m);
+                            }
+                        }
+                        let failed = s.failed(f, "PUT", Some(key));
+                        if matches!(
+                            failed.error.kind,
+                            StoreErrorKind::Interrupted | StoreErrorKind::Timeout
+                        ) {
+                            answer_lost.store(true, Ordering::Relaxed);
+                        }
+                        Err(failed)
+                    }
+                }
+            })
             .await
-            .map_err(|e| self.error(Failure::from_sdk(&e), "PUT", Some(key)))?;
-        Ok(ObjectMeta {
-            key: key.to_string(),
-            size,
-            last_modified: None,
-            etag: out.e_tag().map(str::to_string),
-        })
     }
 
+    /// One DeleteObjects batch, retried as a whole on transient faults, and for the keys the
+    /// server reports transient per-key errors for.
     async fn delete_batch(&self, batch: &[String]) -> Result<DeleteReport, StoreError> {
-        let mut ids = Vec::with_capacity(batch.len());
+        let s = &self.s;
         let mut report = DeleteReport::default();
+        let mut pending: Vec<String> = Vec::with_capacity(batch.len());
         for key in batch {
-            match self.full_key("delete", key).and_then(|full| {
-                ObjectIdentifier::builder().key(full).build().map_err(|e| {
-                    StoreError::new(
-                        StoreErrorKind::InvalidKey,
-                        &self.desc,
-                        "delete",
-                        e.to_string(),
-                    )
-                })
-            }) {
-                Ok(id) => ids.push(id),
+            match self.full_key("delete", key) {
+                Ok(_) => pending.push(key.clone()),
                 Err(e) => report.failed.push((key.clone(), e.message)),
             }
         }
-        if ids.is_empty() {
+        if pending.is_empty() {
             return Ok(report);
         }
-        let delete = Delete::builder()
-            .set_objects(Some(ids))
-            .quiet(true)
-            .build()
-            .map_err(|e| {
-                StoreError::new(StoreErrorKind::Other, &self.desc, "delete", e.to_string())
-            })?;
-        let out = self
+        // (A poisoned lock still holds consistent data here: each update is one assignment.)
+        let pending = Mutex::new(pending);
+        let outcome = Mutex::new(DeleteReport::default());
+        let res = s
+            .retry
+            .run(|| async {
+                let keys = pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let ids = keys
+                    .iter()
+                    .map(|k| {
+                        ObjectIdentifier::builder()
+                            .key(format!("{}{k}", s.root))
+                            .build()
+                            .map_err(|e| {
+                                s.plain(StoreErrorKind::InvalidKey, "delete", k, e.to_string())
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let delete = Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| {
+                        StoreError::new(StoreErrorKind::Other, &s.desc, "delete", e.to_string())
+                    })?;
+                let out = s
+                    .client
+                    .delete_objects()
+                    .bucket(&s.url.bucket)
+                    .delete(delete)
+                    .customize()
+                    .config_override(s.metadata_override())
+                    .send()
+                    .await
+                    .map_err(|e| s.failed(Failure::from_sdk(&e), "delete", None))?;
+                let mut failed: std::collections::HashMap<String, String> = Default::default();
+                let mut again: Vec<String> = Vec::new();
+                let mut transient_why = String::new();
+                for err in out.errors() {
+                    let code = err.code().unwrap_or("error");
+                    if code == "NoSuchKey" {
+                        continue;
+                    }
+                    let Some(k) = err.key().and_then(|k| s.relative(k)) else {
+                        continue;
+                    };
+                    let why = format!("{code}: {}", err.message().unwrap_or_default());
+                    if THROTTLING_CODES.contains(&code)
+                        || SERVER_FAULT_CODES.contains(&code)
+                        || TIMEOUT_CODES.contains(&code)
+                    {
+                        transient_why = why;
+                        again.push(k);
+                    } else {
+                        failed.insert(k, why);
+                    }
+                }
+                {
+                    let mut o = outcome.lock().unwrap_or_else(|e| e.into_inner());
+                    for k in &keys {
+                        if again.contains(k) {
+                            continue;
+                        }
+                        match failed.remove(k) {
+                            Some(why) => o.failed.push((k.clone(), why)),
+                            None => o.deleted.push(k.clone()),
+                        }
+                    }
+                }
+                if again.is_empty() {
+                    return Ok(());
+                }
+                let e = StoreError::new(
+                    StoreErrorKind::ServerError,
+                    &s.desc,
+                    "delete",
+                    format!(
+                        "server error at endpoint {}: {} not deleted ({transient_why})",
+                        s.endpoint,
+                        keys_summary(&again)
+                    ),
+                );
+                *pending.lock().unwrap_or_else(|e| e.into_inner()) = again;
+                Err(Failed::from(e))
+            })
+            .await;
+        let outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
+        let pending = pending.into_inner().unwrap_or_else(|e| e.into_inner());
+        report.deleted.extend(outcome.deleted);
+        report.failed.extend(outcome.failed);
+        match res {
+            Ok(()) => Ok(report),
+            // Nothing came back for this batch: the whole batch failed.
+            Err(mut e) if report.deleted.is_empty() && report.failed.is_empty() => {
+                if e.key.is_none() {
+                    e.message = format!("{} not deleted: {}", keys_summary(&pending), e.message);
+                }
+                Err(e)
+            }
+            Err(e) => {
+                let why = e.to_string();
+                report
+                    .failed
+                    .extend(pending.into_iter().map(|k| (k, why.clone())));
+                Ok(report)
+            }
+        }
+    }
+
+    async fn list_once(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListPage, Failed> {
+        let s = &self.s;
+        let full_prefix = format!("{}{prefix}", s.root);
+        let max = opts
+            .max_keys
+            .map(|m| m.clamp(1, PAGE_SIZE as u32))
+            .unwrap_or(PAGE_SIZE as u32);
+        let mut req = s
             .client
-            .delete_objects()
-            .bucket(&self.url.bucket)
-            .delete(delete)
+            .list_objects_v2()
+            .bucket(&s.url.bucket)
+            .max_keys(i32::try_from(max).unwrap_or(1000));
+        if !full_prefix.is_empty() {
+            req = req.prefix(&full_prefix);
+        }
+        if opts.top_level_only {
+            req = req.delimiter("/");
+        }
+        match (token, &opts.start_after) {
+            (Some(t), _) => req = req.continuation_token(t),
+            (None, Some(sa)) => req = req.start_after(format!("{}{sa}", s.root)),
+            (None, None) => {}
+        }
+        let out = req
             .customize()
-            .config_override(self.metadata_override())
+            .config_override(s.metadata_override())
             .send()
             .await
-            .map_err(|e| self.error(Failure::from_sdk(&e), "delete", None))?;
-        let mut failed: std::collections::HashMap<String, String> = Default::default();
-        for err in out.errors() {
-            let code = err.code().unwrap_or("error");
-            if code == "NoSuchKey" {
-                continue;
-            }
-            if let Some(k) = err.key().and_then(|k| self.relative(k)) {
-                failed.insert(k, format!("{code}: {}", err.message().unwrap_or_default()));
-            }
-        }
-        for key in batch {
-            if report.failed.iter().any(|(k, _)| k == key) {
-                continue;
-            }
-            match failed.remove(key) {
-                Some(why) => report.failed.push((key.clone(), why)),
-                None => report.deleted.push(key.clone()),
-            }
-        }
-        Ok(report)
+            .map_err(|e| {
+                let f = Failure::from_sdk(&e);
+                let said = f.server_said();
+                let mut failed = s.failed(f, "list", Some(prefix));
+                if failed.error.kind == StoreErrorKind::AccessDenied {
+                    failed.error.message = format!(
+                        "access denied listing bucket `{}` at endpoint {} ({said}): these \
+                         credentials may not list it (s3:ListBucket), or they are wrong",
+                        s.url.bucket, s.endpoint,
+                    );
+                }
+                failed
+            })?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                let key = s.relative(o.key()?)?;
+                Some(ObjectMeta {
+                    key,
+                    size: size_of(o.size()),
+                    last_modified: to_system_time(o.last_modified()),
+                    etag: o.e_tag().map(str::to_string),
+                })
+            })
+            .collect();
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ListPage { objects, next })
     }
 }
 
@@ -829,7 +1910,7 @@ fn credentials_advice(url: &S3Url) -> String {
 #[async_trait::async_trait]
 impl Store for S3Store {
     fn describe(&self) -> String {
-        self.desc.clone()
+        self.s.desc.clone()
     }
 
     async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<ListPage, StoreError> {
@@ -843,126 +1924,67 @@ impl Store for S3Store {
         token: Option<String>,
         opts: &ListOptions,
     ) -> Result<ListPage, StoreError> {
-        let full_prefix = format!("{}{prefix}", self.root);
-        let max = opts
-            .max_keys
-            .map(|m| m.clamp(1, PAGE_SIZE as u32))
-            .unwrap_or(PAGE_SIZE as u32);
-        let mut req = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.url.bucket)
-            .max_keys(i32::try_from(max).unwrap_or(1000));
-        if !full_prefix.is_empty() {
-            req = req.prefix(&full_prefix);
-        }
-        if opts.top_level_only {
-            req = req.delimiter("/");
-        }
-        match (token, &opts.start_after) {
-            (Some(t), _) => req = req.continuation_token(t),
-            (None, Some(sa)) => req = req.start_after(format!("{}{sa}", self.root)),
-            (None, None) => {}
-        }
-        let out = req
-            .customize()
-            .config_override(self.metadata_override())
-            .send()
+        self.s
+            .retry
+            .run(|| self.list_once(prefix, token.as_deref(), opts))
             .await
-            .map_err(|e| {
-                let mut err = self.error(Failure::from_sdk(&e), "list", Some(prefix));
-                if err.kind == StoreErrorKind::AccessDenied {
-                    err.message = format!(
-                        "access denied listing bucket `{}` at endpoint {} ({}): these credentials \
-                         may not list it (s3:ListBucket), or they are wrong",
-                        self.url.bucket,
-                        self.endpoint,
-                        Failure::from_sdk(&e).server_said()
-                    );
-                }
-                err
-            })?;
-        let objects = out
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                let key = self.relative(o.key()?)?;
-                Some(ObjectMeta {
-                    key,
-                    size: size_of(o.size()),
-                    last_modified: to_system_time(o.last_modified()),
-                    etag: o.e_tag().map(str::to_string),
-                })
-            })
-            .collect();
-        let next = if out.is_truncated() == Some(true) {
-            out.next_continuation_token().map(str::to_string)
-        } else {
-            None
-        };
-        Ok(ListPage { objects, next })
     }
 
     async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
-        use super::s3_lean::LeanOutcome;
-        let Some(lean) = self.lean.as_ref().filter(|l| l.enabled()) else {
-            return self.sdk_get(key).await;
-        };
-        self.full_key("GET", key)?;
-        match lean.get(key).await {
-            LeanOutcome::Found(r) => Ok(Some(r)),
-            LeanOutcome::Missing => Ok(None),
-            LeanOutcome::Fallback(why) => {
-                tracing::trace!("lean GET of {key} fell back to the SDK: {why}");
-                let r = self.sdk_get(key).await;
-                if matches!(r, Ok(Some(_))) {
-                    lean.strike(&why);
-                }
-                r
-            }
-        }
+        let full = self.full_key("GET", key)?;
+        let last = Mutex::new(None);
+        self.s.retry.run(|| self.get_once(key, &full, &last)).await
     }
 
     async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
-        let Some(out) = self.sdk_get_object(key).await? else {
+        let full = self.full_key("GET", key)?;
+        let s = &self.s;
+        let Some(out) = s.retry.run(|| s.get_object_once(key, &full)).await? else {
             return Ok(None);
         };
+        let total = out.content_length().and_then(|n| u64::try_from(n).ok());
         let meta = ObjectMeta {
             key: key.to_string(),
-            size: size_of(out.content_length()),
+            size: total.unwrap_or_default(),
             last_modified: to_system_time(out.last_modified()),
             etag: out.e_tag().map(str::to_string),
         };
-        Ok(Some((meta, Box::pin(out.body.into_async_read()))))
+        // Streams are checked against MD5 ETags only once a whole GET has shown that this
+        // bucket's ETags are MD5s: a stream cannot be read twice to find out.
+        let not_md5 = etag_not_md5(
+            out.server_side_encryption().map(|s| s.as_str()),
+            out.sse_customer_algorithm(),
+        );
+        let md5 = meta
+            .etag
+            .as_deref()
+            .and_then(plain_md5)
+            .filter(|_| self.opts.verify_streams && !not_md5 && s.md5.state() == MD5_CONFIRMED)
+            .map(|want| (md5::Md5::new(), want));
+        let st = Resuming {
+            s: s.clone(),
+            key: key.to_string(),
+            full,
+            etag: meta.etag.clone(),
+            total,
+            offset: 0,
+            body: Some(out.body),
+            skip: 0,
+            md5,
+            attempts: 1,
+            last_break: None,
+            done: false,
+        };
+        let stream = Box::pin(futures::stream::unfold(st, Resuming::step));
+        Ok(Some((
+            meta,
+            Box::pin(tokio_util::io::StreamReader::new(stream)),
+        )))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         let full = self.full_key("HEAD", key)?;
-        match self
-            .client
-            .head_object()
-            .bucket(&self.url.bucket)
-            .key(&full)
-            .customize()
-            .config_override(self.metadata_override())
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(ObjectMeta {
-                key: key.to_string(),
-                size: size_of(out.content_length()),
-                last_modified: to_system_time(out.last_modified()),
-                etag: out.e_tag().map(str::to_string),
-            })),
-            Err(e) => {
-                let f = Failure::from_sdk(&e);
-                if f.means_missing() {
-                    Ok(None)
-                } else {
-                    Err(self.error(f, "HEAD", Some(key)))
-                }
-            }
-        }
+        self.s.retry.run(|| self.s.head_once(key, &full)).await
     }
 
     async fn put(
@@ -972,47 +1994,9 @@ impl Store for S3Store {
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
         let full = self.full_key("PUT", key)?;
-        let size = body.len() as u64;
-        if let Some(lean) = self
-            .lean
-            .as_ref()
-            .filter(|l| l.enabled() && size <= LEAN_PUT_MAX)
-        {
-            use super::s3_lean::LeanPut;
-            match lean
-                .put(
-                    key,
-                    body.clone(),
-                    opts.content_type.as_deref(),
-                    &opts.condition,
-                )
-                .await
-            {
-                LeanPut::Written(etag) => {
-                    return Ok(ObjectMeta {
-                        key: key.to_string(),
-                        size,
-                        last_modified: None,
-                        etag,
-                    });
-                }
-                LeanPut::ConditionFailed => {
-                    let f = Failure::http(412, "PreconditionFailed");
-                    return Err(self.error(f, "PUT", Some(key)));
-                }
-                LeanPut::Fallback(why) => {
-                    tracing::trace!("lean PUT of {key} fell back to the SDK: {why}");
-                    let r = self
-                        .sdk_put(key, &full, ByteStream::from(body), size, opts)
-                        .await;
-                    if r.is_ok() {
-                        lean.strike(&why);
-                    }
-                    return r;
-                }
-            }
-        }
-        self.sdk_put(key, &full, ByteStream::from(body), size, opts)
+        self.s
+            .retry
+            .run(|| self.put_once(key, &full, &body, opts))
             .await
     }
 
@@ -1024,13 +2008,12 @@ impl Store for S3Store {
     ) -> Result<ObjectMeta, StoreError> {
         let full = self.full_key("PUT", key)?;
         let io_err = |e: &dyn fmt::Display| {
-            StoreError::new(
+            self.s.plain(
                 StoreErrorKind::Io,
-                &self.desc,
                 "PUT",
+                key,
                 format!("reading {}: {e}", path.display()),
             )
-            .with_key(key)
         };
         let size = tokio::fs::metadata(path)
             .await
@@ -1039,87 +2022,121 @@ impl Store for S3Store {
         if size > self.opts.multipart_threshold {
             return self.put_multipart(key, &full, path, size, opts).await;
         }
-        let body = ByteStream::from_path(path).await.map_err(|e| io_err(&e))?;
-        self.sdk_put(key, &full, body, size, opts).await
+        self.s
+            .retry
+            .run(|| async {
+                let body = ByteStream::from_path(path).await.map_err(|e| io_err(&e))?;
+                self.sdk_put_once(key, &full, body, size, opts).await
+            })
+            .await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {
         let mut report = DeleteReport::default();
         let chunks: Vec<Vec<String>> = keys.chunks(PAGE_SIZE).map(<[String]>::to_vec).collect();
-        let mut batches = futures::stream::iter(chunks)
-            .map(|b| async move {
-                let res = self.delete_batch(&b).await;
-                (b, res)
-            })
-            .buffered(4);
+        let batches = chunks.len();
+        let results: Vec<Result<DeleteReport, StoreError>> = futures::stream::iter(chunks)
+            .map(|b| async move { self.delete_batch(&b).await })
+            .buffered(4)
+            .collect()
+            .await;
+        // An error only when no batch got anywhere; otherwise the keys of failed batches are
+        // reported as failed, beside the ones that are gone.
+        let mut first_err: Option<StoreError> = None;
+        let mut failed_batches = 0;
         let mut any_ok = false;
-        while let Some((batch, res)) = batches.next().await {
+        for (batch, res) in keys.chunks(PAGE_SIZE).zip(results) {
             match res {
                 Ok(r) => {
                     any_ok = true;
                     report.deleted.extend(r.deleted);
                     report.failed.extend(r.failed);
                 }
-                Err(e) if !any_ok => return Err(e),
                 Err(e) => {
+                    failed_batches += 1;
                     let why = e.to_string();
                     report
                         .failed
                         .extend(batch.iter().map(|k| (k.clone(), why.clone())));
+                    first_err.get_or_insert(e);
                 }
             }
         }
-        Ok(report)
+        match first_err {
+            Some(mut e) if !any_ok => {
+                if batches > 1 {
+                    e.message.push_str(&format!(
+                        " (and {} more batches of keys failed the same way)",
+                        failed_batches - 1
+                    ));
+                }
+                Err(e)
+            }
+            _ => Ok(report),
+        }
     }
 
     async fn ensure_container(&self) -> Result<bool, StoreError> {
-        let mut req = self.client.create_bucket().bucket(&self.url.bucket);
-        if self.url.endpoint.is_none() && self.region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
-                    .build(),
-            );
-        }
-        match req
-            .customize()
-            .config_override(self.metadata_override())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) => {
+        let s = &self.s;
+        s.retry
+            .run(|| async {
+                let mut req = s.client.create_bucket().bucket(&s.url.bucket);
+                if s.url.endpoint.is_none() && s.region != "us-east-1" {
+                    req = req.create_bucket_configuration(
+                        CreateBucketConfiguration::builder()
+                            .location_constraint(BucketLocationConstraint::from(s.region.as_str()))
+                            .build(),
+                    );
+                }
+                let e = match req
+                    .customize()
+                    .config_override(s.metadata_override())
+                    .send()
+                    .await
+                {
+                    Ok(_) => return Ok(true),
+                    Err(e) => e,
+                };
                 let f = Failure::from_sdk(&e);
                 if f.code_is("BucketAlreadyOwnedByYou") {
                     return Ok(false);
                 }
-                if f.code_is("BucketAlreadyExists") {
-                    // some servers say this for their own buckets too: check that we can use it
-                    let head = self
-                        .client
-                        .head_bucket()
-                        .bucket(&self.url.bucket)
-                        .customize()
-                        .config_override(self.metadata_override())
-                        .send()
-                        .await;
-                    if head.is_ok() {
-                        return Ok(false);
-                    }
-                    return Err(StoreError::new(
-                        StoreErrorKind::AccessDenied,
-                        &self.desc,
-                        "create bucket",
-                        format!(
-                            "bucket `{}` already exists at endpoint {} and belongs to someone else",
-                            self.url.bucket, self.endpoint
-                        ),
-                    )
-                    .with_advice("bucket names are global on AWS: pick another name"));
+                if !f.code_is("BucketAlreadyExists") {
+                    return Err(s.failed(f, "create bucket", None));
                 }
-                Err(self.error(f, "create bucket", None))
-            }
-        }
+                // some servers say this for their own buckets too: check that we can use it
+                let head = s
+                    .client
+                    .head_bucket()
+                    .bucket(&s.url.bucket)
+                    .customize()
+                    .config_override(s.metadata_override())
+                    .send()
+                    .await;
+                match head {
+                    Ok(_) => Ok(false),
+                    Err(e) => {
+                        let f = Failure::from_sdk(&e);
+                        let failed = s.failed(f, "create bucket", None);
+                        if failed.error.is_transient() {
+                            return Err(failed);
+                        }
+                        Err(StoreError::new(
+                            StoreErrorKind::AccessDenied,
+                            &s.desc,
+                            "create bucket",
+                            format!(
+                                "bucket `{}` already exists at endpoint {} and belongs to \
+                                 someone else",
+                                s.url.bucket, s.endpoint
+                            ),
+                        )
+                        .with_advice("bucket names are global on AWS: pick another name")
+                        .into())
+                    }
+                }
+            })
+            .await
     }
 
     async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError> {
@@ -1191,15 +2208,102 @@ mod tests {
         assert!(e.is_precondition_failed());
         let e = s.error(failure(501, "NotImplemented", None), "PUT", Some("k"));
         assert_eq!(e.kind, StoreErrorKind::NotSupported);
+        assert!(!e.is_transient());
         let e = s.error(failure(500, "InternalError", None), "PUT", Some("k"));
-        assert_eq!(e.kind, StoreErrorKind::Other);
-        assert!(
-            e.to_string()
-                .contains("InternalError: the server's message"),
-            "{e}"
+        assert_eq!(e.kind, StoreErrorKind::ServerError);
+        assert!(e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "PUT `k` at s3://bkt/pfx (endpoint http://127.0.0.1:9): server error at endpoint \
+             http://127.0.0.1:9 (InternalError: the server's message)"
         );
+        for (status, code) in [
+            (503, "SlowDown"),
+            (429, "TooManyRequests"),
+            (400, "Throttling"),
+            (503, "RequestLimitExceeded"),
+        ] {
+            let e = s.error(failure(status, code, None), "GET", Some("k"));
+            assert_eq!(e.kind, StoreErrorKind::Throttled, "{code}");
+            assert!(e.to_string().contains("is throttling requests"), "{e}");
+        }
+        let mut bare = Failure::http(429, "x");
+        bare.code = None;
+        assert_eq!(
+            s.error(bare, "HEAD", Some("k")).kind,
+            StoreErrorKind::Throttled
+        );
+        for status in [502, 503, 504] {
+            let mut f = Failure::http(status, "x");
+            f.code = None;
+            let e = s.error(f, "GET", Some("k"));
+            assert_eq!(e.kind, StoreErrorKind::ServerError, "{status}");
+        }
+        let e = s.error(failure(400, "RequestTimeout", None), "PUT", Some("k"));
+        assert_eq!(e.kind, StoreErrorKind::Timeout);
         assert_eq!(s.describe(), "s3://bkt/pfx (endpoint http://127.0.0.1:9)");
         assert!(!format!("{:?}", s.opts).contains("SECRET-VALUE"));
+    }
+
+    #[tokio::test]
+    async fn transport_messages_say_what_happened() {
+        let s = store().await;
+        let t =
+            |t: Transport| Failure::transport(t, "connection reset by peer".into(), String::new());
+        let e = s.error(
+            t(Transport::Body {
+                got: Some(120),
+                expected: Some(400),
+            }),
+            "GET",
+            Some("x.narinfo"),
+        );
+        assert_eq!(e.kind, StoreErrorKind::Interrupted);
+        assert_eq!(
+            e.to_string(),
+            "GET `x.narinfo` at s3://bkt/pfx (endpoint http://127.0.0.1:9): transport fault: the \
+             connection to endpoint http://127.0.0.1:9 broke while reading the body (after 120 \
+             of 400 bytes) (connection reset by peer)"
+        );
+        let e = s.error(t(Transport::Garbled), "list", Some("nar/"));
+        assert_eq!(e.kind, StoreErrorKind::Interrupted);
+        let text = e.to_string();
+        assert!(
+            text.contains("the listing from endpoint http://127.0.0.1:9 was cut short"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("unexpected answer") && !text.contains("HTTP 200"),
+            "{text}"
+        );
+        // A refused first connection: the endpoint is probably wrong.
+        let e = s.error(t(Transport::Connect), "GET", Some("k"));
+        assert_eq!(e.kind, StoreErrorKind::Unreachable);
+        assert!(e.to_string().contains("check endpoint="), "{e}");
+        // A reset in the middle of a session: no endpoint advice.
+        let e = s.error(t(Transport::Reset), "GET", Some("k"));
+        assert!(
+            e.to_string().contains("broke before the answer arrived"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("check endpoint="), "{e}");
+        // Once the endpoint has answered, a refused connection is no configuration problem.
+        s.s.retry.mark_connected();
+        let e = s.error(t(Transport::Connect), "GET", Some("k"));
+        assert!(!e.to_string().contains("check endpoint="), "{e}");
+        assert!(e.to_string().contains("answered earlier"), "{e}");
+        let e = s.error(
+            t(Transport::Mismatch {
+                etag: "\"0123\"".into(),
+                got: 77,
+            }),
+            "GET",
+            Some("k"),
+        );
+        assert!(
+            e.to_string().contains("transport fault: the 77 bytes"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1212,6 +2316,58 @@ mod tests {
         garage_bad_sig.message = Some("Forbidden: Invalid signature".into());
         assert!(!garage_bad_sig.means_missing());
         assert!(!failure(500, "InternalError", None).means_missing());
+    }
+
+    #[test]
+    fn xml_documents_must_be_closed() {
+        let full = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"x\"><Name>b</Name></ListBucketResult>\n";
+        assert_eq!(unclosed_xml_root(full), None);
+        assert_eq!(
+            unclosed_xml_root(&full[..60]).as_deref(),
+            Some("ListBucketResult")
+        );
+        assert_eq!(
+            unclosed_xml_root(b"<DeleteResult><Deleted><Key>a</Key></Deleted>").as_deref(),
+            Some("DeleteResult")
+        );
+        assert_eq!(unclosed_xml_root(b"<DeleteResult/>"), None);
+        assert_eq!(unclosed_xml_root(b"<!-- c --><A></A>"), None);
+        assert_eq!(unclosed_xml_root(b""), None);
+        assert_eq!(unclosed_xml_root(b"StorePath: /nix/store/x"), None);
+    }
+
+    #[test]
+    fn md5_etags() {
+        let md5 = md5_of(b"hello");
+        let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(plain_md5(&format!("\"{hex}\"")), Some(md5));
+        assert_eq!(plain_md5(&hex.to_uppercase()), Some(md5));
+        assert_eq!(plain_md5(&format!("\"{hex}-3\"")), None, "multipart");
+        assert_eq!(plain_md5("\"abc\""), None);
+        assert_eq!(plain_md5(&format!("\"{}\"", "zz".repeat(16))), None);
+        assert!(etag_not_md5(Some("aws:kms"), None));
+        assert!(etag_not_md5(None, Some("AES256")));
+        assert!(!etag_not_md5(Some("AES256"), None));
+        assert!(!etag_not_md5(None, None));
+    }
+
+    #[test]
+    fn retry_after_values() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn key_summaries() {
+        let keys: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+        assert_eq!(keys_summary(&keys), "`k0`, `k1`, `k2`, … (5 keys)");
+        assert_eq!(keys_summary(&keys[..1]), "`k0` (1 key)");
     }
 
     #[tokio::test]

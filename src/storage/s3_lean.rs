@@ -5,17 +5,22 @@
 //! request itself. This path signs a plain HTTP/1.1 request with SigV4 and sends it on a
 //! pooled hyper client. It only ever answers the clear cases, and hands everything else to
 //! the SDK, which then decides exactly as it does without this path:
-//! - GET 200: the object; GET 404 whose body says `NoSuchKey`: missing;
+//! - GET 200 with its whole body: the object; GET 404 whose body says `NoSuchKey`: missing;
 //! - PUT 2xx: written; PUT 412: the write condition failed (nothing was written);
-//! - anything else (403, other 404s, 3xx, 5xx, network errors, timeouts, credential errors):
-//!   [`LeanOutcome::Fallback`], and the caller repeats the request through the SDK (retries,
-//!   error translation and advice included). A repeated PUT is what the SDK's own retry would
-//!   send: an unconditional one writes the same bytes again, and a conditional one that had
-//!   in fact landed fails its condition, as after any retry.
+//! - transient faults — 5xx other than 501, 429, a connection that broke before or during the
+//!   answer, a body shorter than its `Content-Length`, no answer in time —
+//!   [`LeanOutcome::Failed`] / [`LeanPut::Failed`]: the attempt failed, and the caller's retry
+//!   policy decides (see [`super::retry`]); the SDK would only have failed the same way;
+//! - anything else (403, other 404s, 3xx, 501, a connection that cannot be made, credential
+//!   errors): [`LeanOutcome::Fallback`], and the caller repeats the request through the SDK
+//!   within the same attempt (error translation and advice included). A repeated PUT is what
+//!   a retry would send: an unconditional one writes the same bytes again, and a conditional
+//!   one that had in fact landed fails its condition, as after any retry.
 //!
 //! If the SDK keeps succeeding where this path fell back (an endpoint layout it does not know),
 //! the caller turns it off for the rest of the session ([`LeanClient::strike`]).
 
+use super::s3::{Failure, Transport, parse_retry_after, transport_in_chain};
 use super::{GetResult, ObjectMeta, S3Url};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -41,10 +46,12 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 
 /// What a lean GET found.
 pub(super) enum LeanOutcome {
-    /// 200, with the object.
-    Found(GetResult),
+    /// 200, with the object, and whether the server says its ETag is no MD5 (SSE-KMS, SSE-C).
+    Found(GetResult, bool),
     /// 404 `NoSuchKey`.
     Missing,
+    /// A transient fault: this attempt failed.
+    Failed(Failure),
     /// Anything else: ask the SDK. The string says why (for the debug log).
     Fallback(String),
 }
@@ -55,31 +62,115 @@ pub(super) enum LeanPut {
     Written(Option<String>),
     /// 412: the condition failed, nothing was written.
     ConditionFailed,
+    /// A transient fault: this attempt failed.
+    Failed(Failure),
     /// Anything else: ask the SDK. The string says why (for the debug log).
     Fallback(String),
 }
 
-/// How a lean request ended: settled here, or handed to the SDK.
+/// How a lean request ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Answered,
+    Failed,
+    Fallback,
+}
+
+/// How a lean request ended: settled here, failed, or handed to the SDK.
 trait Answer {
-    fn fallback(why: String) -> Self;
-    fn settled(&self) -> bool;
+    fn failed(f: Failure) -> Self;
+    fn ending(&self) -> Ending;
 }
 
 impl Answer for LeanOutcome {
-    fn fallback(why: String) -> Self {
-        LeanOutcome::Fallback(why)
+    fn failed(f: Failure) -> Self {
+        LeanOutcome::Failed(f)
     }
-    fn settled(&self) -> bool {
-        !matches!(self, LeanOutcome::Fallback(_))
+    fn ending(&self) -> Ending {
+        match self {
+            LeanOutcome::Found(..) | LeanOutcome::Missing => Ending::Answered,
+            LeanOutcome::Failed(_) => Ending::Failed,
+            LeanOutcome::Fallback(_) => Ending::Fallback,
+        }
     }
 }
 
 impl Answer for LeanPut {
-    fn fallback(why: String) -> Self {
-        LeanPut::Fallback(why)
+    fn failed(f: Failure) -> Self {
+        LeanPut::Failed(f)
     }
-    fn settled(&self) -> bool {
-        !matches!(self, LeanPut::Fallback(_))
+    fn ending(&self) -> Ending {
+        match self {
+            LeanPut::Written(_) | LeanPut::ConditionFailed => Ending::Answered,
+            LeanPut::Failed(_) => Ending::Failed,
+            LeanPut::Fallback(_) => Ending::Fallback,
+        }
+    }
+}
+
+/// A failed exchange: a transient fault ([`Failure`]) when the connection broke or timed out
+/// once made; `None` (hand it to the SDK) when no connection could be made or the cause is
+/// unclear.
+fn exchange_failure(e: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    match transport_in_chain(e)? {
+        t @ (Transport::Reset | Transport::Timeout) => {
+            Some(Failure::transport(t, error_text(e), format!("{e:?}")))
+        }
+        _ => None,
+    }
+}
+
+/// The Display texts of an error and its sources, joined with `: ` (repetitions dropped).
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = c.source();
+    }
+    parts.join(": ")
+}
+
+/// The text of the first `<tag>…</tag>` in an S3 error body.
+fn xml_text(body: &[u8], tag: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let end = start + text[start..].find(&format!("</{tag}>"))?;
+    Some(text[start..end].trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Whether a status is a transient server fault: 5xx but 501, and 429.
+fn transient_status(status: u16) -> bool {
+    (status >= 500 && status != 501) || status == 429
+}
+
+/// The failure a transient status answer makes, with the server's code and message.
+async fn status_failure(
+    status: u16,
+    headers: &http::HeaderMap,
+    body: hyper::body::Incoming,
+) -> Failure {
+    let body = http_body_util::Limited::new(body, MAX_ERROR_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Failure {
+        status: Some(status),
+        code: xml_text(&body, "Code"),
+        message: xml_text(&body, "Message"),
+        bucket_region: None,
+        transport: None,
+        detail: format!("HTTP {status}"),
+        debug: String::new(),
+        retry_after: headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after),
     }
 }
 
@@ -90,6 +181,8 @@ pub struct LeanStats {
     pub answered: u64,
     /// Requests handed to the SDK.
     pub fallbacks: u64,
+    /// Requests that failed with a transient fault (retried by the store's policy).
+    pub failed: u64,
     /// Whether the lean path is still in use.
     pub enabled: bool,
 }
@@ -111,6 +204,7 @@ pub(super) struct LeanClient {
     strikes: AtomicU32,
     answered: AtomicU64,
     fallbacks: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl LeanClient {
@@ -185,6 +279,7 @@ impl LeanClient {
             strikes: AtomicU32::new(0),
             answered: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         })
     }
 
@@ -196,6 +291,7 @@ impl LeanClient {
         LeanStats {
             answered: self.answered.load(Ordering::Relaxed),
             fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
             enabled: self.enabled(),
         }
     }
@@ -211,12 +307,18 @@ impl LeanClient {
         }
     }
 
-    fn count(&self, answered: bool) {
-        if answered {
-            self.answered.fetch_add(1, Ordering::Relaxed);
-            self.strikes.store(0, Ordering::Relaxed);
-        } else {
-            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+    fn count(&self, ending: Ending) {
+        match ending {
+            Ending::Answered => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+                self.strikes.store(0, Ordering::Relaxed);
+            }
+            Ending::Failed => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ending::Fallback => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -224,9 +326,13 @@ impl LeanClient {
     async fn answer<A: Answer>(&self, request: impl std::future::Future<Output = A>) -> A {
         let a = match tokio::time::timeout(self.timeout, request).await {
             Ok(a) => a,
-            Err(_) => A::fallback(format!("no answer within {:?}", self.timeout)),
+            Err(_) => A::failed(Failure::transport(
+                Transport::Timeout,
+                format!("no complete answer within {:?}", self.timeout),
+                String::new(),
+            )),
         };
-        self.count(a.settled());
+        self.count(a.ending());
         a
     }
 
@@ -285,22 +391,31 @@ impl LeanClient {
         }
         let resp = match self.client.request(req).await {
             Ok(r) => r,
-            Err(e) => return LeanPut::Fallback(format!("transport: {e}")),
+            Err(e) => {
+                return match exchange_failure(&e) {
+                    Some(f) => LeanPut::Failed(f),
+                    None => LeanPut::Fallback(format!("transport: {}", error_text(&e))),
+                };
+            }
         };
-        let status = resp.status();
-        let etag = resp
-            .headers()
+        let status = resp.status().as_u16();
+        let (parts, body) = resp.into_parts();
+        if transient_status(status) {
+            return LeanPut::Failed(status_failure(status, &parts.headers, body).await);
+        }
+        let etag = parts
+            .headers
             .get(http::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        // Drain the body, so the connection goes back to the pool.
-        let drained = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY)
+        // Drain the body, so the connection goes back to the pool. A 2xx status is the
+        // server's word that the object is written, whatever becomes of the body after it.
+        let _ = http_body_util::Limited::new(body, MAX_ERROR_BODY)
             .collect()
-            .await
-            .is_ok();
-        match status.as_u16() {
+            .await;
+        match status {
             // 200 is S3's answer; some servers say 201 or 204, which mean the same.
-            200..=299 if drained => LeanPut::Written(etag),
+            200..=299 => LeanPut::Written(etag),
             412 => LeanPut::ConditionFailed,
             s => LeanPut::Fallback(format!("HTTP {s}")),
         }
@@ -327,26 +442,57 @@ impl LeanClient {
         }
         let resp = match self.client.request(req).await {
             Ok(r) => r,
-            Err(e) => return LeanOutcome::Fallback(format!("transport: {e}")),
-        };
-        let status = resp.status();
-        let (parts, body) = resp.into_parts();
-        match status.as_u16() {
-            200 => {
-                let bytes = match body.collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(e) => return LeanOutcome::Fallback(format!("body: {e}")),
+            Err(e) => {
+                return match exchange_failure(&e) {
+                    Some(f) => LeanOutcome::Failed(f),
+                    None => LeanOutcome::Fallback(format!("transport: {}", error_text(&e))),
                 };
+            }
+        };
+        let status = resp.status().as_u16();
+        let (parts, mut body) = resp.into_parts();
+        match status {
+            200 => {
                 let h = &parts.headers;
                 let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-                if let Some(len) = text("content-length").and_then(|v| v.parse::<u64>().ok())
+                let expected = text("content-length").and_then(|v| v.parse::<u64>().ok());
+                let cap = usize::try_from(expected.unwrap_or(0).min(1 << 24)).unwrap_or(0);
+                let mut buf = bytes::BytesMut::with_capacity(cap);
+                while let Some(frame) = body.frame().await {
+                    match frame {
+                        Ok(f) => {
+                            if let Ok(d) = f.into_data() {
+                                buf.extend_from_slice(&d);
+                            }
+                        }
+                        Err(e) => {
+                            return LeanOutcome::Failed(Failure::transport(
+                                Transport::Body {
+                                    got: Some(buf.len() as u64),
+                                    expected,
+                                },
+                                error_text(&e),
+                                format!("{e:?}"),
+                            ));
+                        }
+                    }
+                }
+                let bytes = buf.freeze();
+                if let Some(len) = expected
                     && len != bytes.len() as u64
                 {
-                    return LeanOutcome::Fallback(format!(
-                        "body of {} bytes, Content-Length {len}",
-                        bytes.len()
+                    return LeanOutcome::Failed(Failure::transport(
+                        Transport::Body {
+                            got: Some(bytes.len() as u64),
+                            expected: Some(len),
+                        },
+                        String::new(),
+                        String::new(),
                     ));
                 }
+                let not_md5 = text("x-amz-server-side-encryption")
+                    .is_some_and(|v| !v.eq_ignore_ascii_case("AES256"))
+                    || text("x-amz-server-side-encryption-customer-algorithm").is_some();
                 let content_encoding = text("content-encoding")
                     .or_else(|| text("x-amz-meta-content-encoding"))
                     .map(str::to_string);
@@ -358,16 +504,22 @@ impl LeanClient {
                     .ok()
                     .and_then(|d| SystemTime::try_from(d).ok())
                 });
-                LeanOutcome::Found(GetResult {
-                    meta: ObjectMeta {
-                        key: key.to_string(),
-                        size: bytes.len() as u64,
-                        last_modified,
-                        etag: text("etag").map(str::to_string),
+                LeanOutcome::Found(
+                    GetResult {
+                        meta: ObjectMeta {
+                            key: key.to_string(),
+                            size: bytes.len() as u64,
+                            last_modified,
+                            etag: text("etag").map(str::to_string),
+                        },
+                        bytes,
+                        content_encoding,
                     },
-                    bytes,
-                    content_encoding,
-                })
+                    not_md5,
+                )
+            }
+            s if transient_status(s) => {
+                LeanOutcome::Failed(status_failure(s, &parts.headers, body).await)
             }
             404 => {
                 let limited = http_body_util::Limited::new(body, MAX_ERROR_BODY);
@@ -500,7 +652,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn any_2xx_to_a_put_is_a_write_and_other_answers_go_to_the_sdk() {
+    async fn any_2xx_to_a_put_is_a_write_5xx_fails_and_other_answers_go_to_the_sdk() {
         let creds =
             SharedCredentialsProvider::new(Credentials::new("id", "secret", None, None, "test"));
         for status in [200, 201, 204, 412, 301, 403, 500, 503] {
@@ -520,6 +672,7 @@ mod tests {
             match (status, r) {
                 (200..=299, LeanPut::Written(etag)) => assert_eq!(etag.as_deref(), Some("\"e1\"")),
                 (412, LeanPut::ConditionFailed) => {}
+                (500 | 503, LeanPut::Failed(f)) => assert_eq!(f.status, Some(status)),
                 (300.., LeanPut::Fallback(why)) if status != 412 => {
                     assert_eq!(why, format!("HTTP {status}"));
                 }
@@ -528,17 +681,23 @@ mod tests {
                     match other {
                         LeanPut::Written(_) => "a write",
                         LeanPut::ConditionFailed => "a failed condition",
+                        LeanPut::Failed(_) => "a failure",
                         LeanPut::Fallback(_) => "a fallback",
                     }
                 ),
             }
             let stats = lean.stats();
-            assert_eq!(stats.answered + stats.fallbacks, 1, "HTTP {status}");
+            assert_eq!(
+                stats.answered + stats.fallbacks + stats.failed,
+                1,
+                "HTTP {status}"
+            );
             assert_eq!(
                 stats.answered == 1,
                 status < 300 || status == 412,
                 "HTTP {status}"
             );
+            assert_eq!(stats.failed == 1, status >= 500, "HTTP {status}");
         }
     }
 

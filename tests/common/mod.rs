@@ -1,8 +1,11 @@
 //! Test harness shared by the integration tests: a Garage server per test binary
-//! ([`garage::Garage`]) and an in-process s3s-fs server ([`s3s::S3sServer`]).
+//! ([`garage::Garage`]), an in-process s3s-fs server ([`s3s::S3sServer`]), a fault-injecting
+//! proxy ([`faults::FaultProxy`]), an invariant checker that reads storage directly
+//! ([`invariants`]), synthetic caches ([`graph`]) and the narscope and Nix commands ([`cli`]).
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod faults;
 pub mod garage;
 pub mod graph;
 pub mod invariants;
