@@ -328,7 +328,7 @@ impl GcPlan {
             .filter(|u| u.state == "malformed")
             .count();
         Some(format!(
-            "refusing to collect: {} narinfo(s) could not be read ({} malformed, {} not read); \
+            "refusing to collect: {} narinfo(s) could not be read ({} malformed, {} unreadable or not read yet); \
              what they reference, and which NARs are theirs, is unknown",
             self.unknown.len(),
             malformed,
@@ -845,7 +845,9 @@ pub async fn collect(
         let plan = final_plan(cache.store().as_ref(), &index, &first).await?;
         if let Some(why) = plan.refusal() {
             return Err(format!(
-                "{why} (seen just before deleting; nothing was deleted)"
+                "{why} (seen just before deleting; nothing was deleted): {}; {}",
+                crate::index::describe_unknown(&plan.unknown),
+                plan.unknown.first().map(|u| u.advice()).unwrap_or_default()
             ));
         }
         let kept = first.plan.garbage.len().saturating_sub(plan.garbage.len()) as u64;

@@ -504,6 +504,19 @@ pub struct UnknownRow {
     pub cause: String,
 }
 
+/// The unknown rows in one line for an error: each key with why, the first ten.
+pub fn describe_unknown(rows: &[UnknownRow]) -> String {
+    let mut parts: Vec<String> = rows
+        .iter()
+        .take(10)
+        .map(|u| format!("`{}` ({}: {})", u.key, u.state, u.cause))
+        .collect();
+    if rows.len() > 10 {
+        parts.push(format!("… and {} more", rows.len() - 10));
+    }
+    parts.join("; ")
+}
+
 impl UnknownRow {
     /// What the operator can do about it.
     pub fn advice(&self) -> String {

@@ -66,7 +66,7 @@ impl DeletePlan {
             let (malformed, other): (Vec<&UnknownRow>, Vec<&UnknownRow>) =
                 self.unknown.iter().partition(|u| u.state == "malformed");
             return Some(format!(
-                "refusing to delete: {} narinfo(s) could not be read ({} malformed, {} not read), \
+                "refusing to delete: {} narinfo(s) could not be read ({} malformed, {} unreadable or not read yet), \
                  and any of them may reference what would be deleted",
                 self.unknown.len(),
                 malformed.len(),
@@ -387,7 +387,14 @@ pub async fn execute_confirmed(
                 .collect();
             let mut plan = self::plan(&idx, &targets, confirmed.cascade);
             if let Some(why) = plan.refusal() {
-                return Err(format!("{why} (the cache changed since the plan was made)"));
+                return Err(format!(
+                    "{why} (seen just before deleting; nothing was deleted){}",
+                    if plan.unknown.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", crate::index::describe_unknown(&plan.unknown))
+                    }
+                ));
             }
             if !confirmed.even_if_pinned
                 && let Some(why) = pinned_refusal(&idx, &plan, &pins)
@@ -628,7 +635,7 @@ mod tests {
         assert!(p.unknown[0].advice().contains("delete it explicitly"));
         let why = p.refusal().unwrap();
         assert!(
-            why.contains("could not be read (1 malformed, 0 not read)"),
+            why.contains("could not be read (1 malformed, 0 unreadable or not read yet)"),
             "{why}"
         );
         // Named itself, it goes (and its NAR, being unknown, is not guessed).
