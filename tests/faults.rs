@@ -136,6 +136,23 @@ impl Rig {
         .unwrap()
     }
 
+    /// A new signing key: its secret key file and its public key.
+    async fn keygen(&self, name: &str) -> (String, String) {
+        let sk = self.tmp.path().join(format!("{name}.sec"));
+        let pk = self.tmp.path().join(format!("{name}.pub"));
+        self.ok(&[
+            "keygen",
+            name,
+            "--secret-key-file",
+            sk.to_str().unwrap(),
+            "--public-key-file",
+            pk.to_str().unwrap(),
+        ])
+        .await;
+        let public = std::fs::read_to_string(&pk).unwrap().trim().to_string();
+        (sk.to_str().unwrap().to_string(), public)
+    }
+
     fn nix_chain(&self, tag: &str, n: usize, kib: usize) -> Vec<String> {
         common::cli::nix_chain(self.tmp.path(), tag, n, kib)
     }
@@ -296,7 +313,10 @@ async fn a_slow_push_reusing_an_orphan_nar_never_races_a_gc() {
     let direct = rig.direct().await;
     for round in 0..3 {
         rig.ok(&["push", &rig.direct_url, &path]).await;
-        direct.delete_many(std::slice::from_ref(&key)).await.unwrap();
+        direct
+            .delete_many(std::slice::from_ref(&key))
+            .await
+            .unwrap();
         rig.ok(&["pin", &rig.direct_url, "add", "p", &path]).await;
         rig.proxy.set_rules(vec![
             Rule::new(Fault::Delay(Duration::from_secs(4)))
@@ -353,36 +373,8 @@ async fn every_job_survives_random_faults() {
     }
     let Some(rig) = Rig::new().await else { return };
     let tag = common::random_hex(4);
-    let sk = rig.tmp.path().join("k.sec");
-    let pk_file = rig.tmp.path().join("k.pub");
-    rig.ok(&[
-        "keygen",
-        "faults-1",
-        "--secret-key-file",
-        sk.to_str().unwrap(),
-        "--public-key-file",
-        pk_file.to_str().unwrap(),
-    ])
-    .await;
-    let pk = std::fs::read_to_string(&pk_file)
-        .unwrap()
-        .trim()
-        .to_string();
-    let sk2 = rig.tmp.path().join("k2.sec");
-    let pk2_file = rig.tmp.path().join("k2.pub");
-    rig.ok(&[
-        "keygen",
-        "faults-2",
-        "--secret-key-file",
-        sk2.to_str().unwrap(),
-        "--public-key-file",
-        pk2_file.to_str().unwrap(),
-    ])
-    .await;
-    let pk2 = std::fs::read_to_string(&pk2_file)
-        .unwrap()
-        .trim()
-        .to_string();
+    let (sk, pk) = rig.keygen("faults-1").await;
+    let (sk2, pk2) = rig.keygen("faults-2").await;
     let trusted = vec![pk.clone(), pk2.clone()];
     for (rate, must_complete) in [(0.2, true), (0.5, false)] {
         let round = format!("{tag}{}", (rate * 10.0) as u32);
@@ -402,21 +394,21 @@ async fn every_job_survives_random_faults() {
                 rig.url.clone(),
                 top.clone(),
                 "--key-file".into(),
-                sk.to_str().unwrap().into(),
+                sk.clone(),
             ],
             vec![
                 "push".into(),
                 rig.url.clone(),
                 extra[1].clone(),
                 "--key-file".into(),
-                sk.to_str().unwrap().into(),
+                sk.clone(),
             ],
             vec![
                 "sign".into(),
                 rig.url.clone(),
                 "--all".into(),
                 "--key-file".into(),
-                sk2.to_str().unwrap().into(),
+                sk2.clone(),
             ],
             vec![
                 "verify".into(),
@@ -500,4 +492,49 @@ async fn every_job_survives_random_faults() {
             assert!(!snap.has(&extra[1]), "deleted");
         }
     }
+}
+
+/// A NAR download that keeps breaking in transit is reported as a failed download (a transport
+/// fault, naming the key), not as bad data; nothing is left in the target directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_keeps_breaking_is_called_a_transport_fault() {
+    if skip() {
+        return;
+    }
+    let Some(rig) = Rig::new().await else { return };
+    let tag = common::random_hex(4);
+    let path = rig.nix_chain(&format!("d{tag}"), 1, 256).remove(0);
+    let (sk, pk) = rig.keygen("dl-1").await;
+    rig.ok(&["push", &rig.direct_url, &path, "--key-file", &sk])
+        .await;
+    rig.proxy.set_rules(vec![
+        Rule::new(Fault::ResetMidBody(common::faults::Cut::Half))
+            .method("GET")
+            .path("*/nar/*"),
+    ]);
+    let to = rig.tmp.path().join("pulled");
+    std::fs::create_dir_all(&to).unwrap();
+    let out = rig
+        .run(
+            &[
+                "pull",
+                &rig.url,
+                &path,
+                "--to",
+                to.to_str().unwrap(),
+                "--trusted-key",
+                &pk,
+            ],
+            Duration::from_secs(300),
+        )
+        .await;
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("nar/"), "names the NAR: {err}");
+    assert!(
+        err.contains("download") && err.contains("transport fault"),
+        "{err}"
+    );
+    assert!(!err.contains("not a valid"), "blamed on the data: {err}");
+    assert_eq!(std::fs::read_dir(&to).unwrap().count(), 0, "nothing kept");
 }

@@ -398,3 +398,144 @@ mod tests {
         assert_eq!(v.verdict, crate::nix::Verdict::Trusted);
     }
 }
+
+#[cfg(test)]
+mod overwrite_tests {
+    use super::*;
+    use crate::storage::file::FileStore;
+    use crate::storage::{
+        ByteReader, ConditionalSupport, DeleteReport, GetResult, ListPage, ObjectMeta, Store,
+        StoreError,
+    };
+    use std::sync::atomic::AtomicUsize;
+
+    /// A file:// store without compare-and-swap, where a concurrent writer puts the previous
+    /// text back right after the first `overwrites` narinfo writes land.
+    struct Racy {
+        inner: FileStore,
+        overwrites: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Racy {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        async fn list_page(&self, p: &str, t: Option<String>) -> Result<ListPage, StoreError> {
+            self.inner.list_page(p, t).await
+        }
+        async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn get_reader(
+            &self,
+            key: &str,
+        ) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
+            self.inner.get_reader(key).await
+        }
+        async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+            self.inner.head(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            body: bytes::Bytes,
+            opts: &PutOptions,
+        ) -> Result<ObjectMeta, StoreError> {
+            let before = self.inner.get(key).await?;
+            let meta = self.inner.put(key, body, opts).await?;
+            if key.ends_with(".narinfo")
+                && let Some(old) = before
+                && self
+                    .overwrites
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                self.inner
+                    .put(key, old.bytes, &PutOptions::default())
+                    .await?;
+            }
+            Ok(meta)
+        }
+        async fn put_file(
+            &self,
+            key: &str,
+            path: &std::path::Path,
+            opts: &PutOptions,
+        ) -> Result<ObjectMeta, StoreError> {
+            self.inner.put_file(key, path, opts).await
+        }
+        async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {
+            self.inner.delete_many(keys).await
+        }
+        async fn ensure_container(&self) -> Result<bool, StoreError> {
+            self.inner.ensure_container().await
+        }
+        async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError> {
+            Ok(ConditionalSupport {
+                if_none_match: false,
+                if_match: false,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn without_compare_and_swap_only_writes_read_back_count() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::demo::write_demo_cache(dir.path()).unwrap();
+        let store = Arc::new(Racy {
+            inner: FileStore::new(dir.path()).with_fsync(false),
+            overwrites: AtomicUsize::new(2),
+        });
+        let url = crate::storage::CacheUrl::File(dir.path().to_path_buf());
+        let cache = Arc::new(Cache::from_store(url, store.clone()));
+        let keys: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".narinfo"))
+            .collect();
+        assert!(keys.len() > 2);
+        let key = Arc::new(SecretKey::from_seed("mine-1", &[3; 32]).unwrap());
+        let opts = SignOptions {
+            key: Some(key.clone()),
+            remove_key: None,
+            concurrency: 1,
+            dry_run: false,
+        };
+        let runner = super::super::Runner::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let notify: JobNotify = Arc::new(move |e| {
+            let _ = tx.send(e);
+        });
+        let out = Arc::new(std::sync::Mutex::new(None));
+        let o2 = out.clone();
+        let c2 = cache.clone();
+        let k2 = keys.clone();
+        runner.spawn(
+            super::super::JobKind::Sign,
+            "t",
+            notify,
+            move |job, n| async move {
+                let s = sign(c2, k2, opts, Arc::new(TrustedKeys::new()), None, job, n).await?;
+                *o2.lock().unwrap() = Some(s);
+                Ok(())
+            },
+        );
+        while let Some(e) = rx.recv().await {
+            if matches!(e, super::super::JobEvent::Finished(..)) {
+                break;
+            }
+        }
+        let s = out.lock().unwrap().clone().expect("the job ran");
+        assert!(!s.compare_and_swap);
+        // Two writes were undone by the "concurrent writer": each was done again.
+        assert_eq!(s.retries, 2, "{s:?}");
+        assert_eq!(s.verified, keys.len() as u64, "{s:?}");
+        assert_eq!(s.changed, keys.len() as u64);
+        for k in &keys {
+            let text = std::fs::read_to_string(dir.path().join(k)).unwrap();
+            assert!(text.contains("Sig: mine-1:"), "{k} lost its signature");
+        }
+    }
+}
