@@ -47,8 +47,10 @@ fn init_logging(verbose: u8) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    // The SDK's own log lines are Debug dumps of what narscope reports in words: they go to
+    // the log file only, unless -v asks for them.
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,aws_smithy_runtime=off,aws_smithy_runtime_api=off,aws_sdk_s3=off,aws_config=off",
         1 => "info,aws=warn,hyper=warn",
         _ => "debug,aws_smithy_runtime=info,hyper=info",
     };
