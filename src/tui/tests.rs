@@ -1049,6 +1049,34 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
 }
 
 #[tokio::test]
+async fn gc_with_an_unreadable_narinfo_is_refused_and_shows_it() {
+    let mut f = fixture().await;
+    let store = f.cache.store().clone();
+    let mut prepared = plan_past_grace(&store, &f).await;
+    prepared.plan.unknown.push(crate::index::UnknownRow {
+        row: 0,
+        key: "0123456789abcdfghijklmnpqrsvwxy0.narinfo".into(),
+        state: "malformed",
+        cause: "line 6: bad NarHash".into(),
+    });
+    f.key('C').await;
+    f.send(Msg::GcPlanned(Ok(summary(&f, prepared, true))))
+        .await;
+    let t = text(&f.app, 160, 48);
+    assert!(t.contains("unreadable narinfos"), "{t}");
+    f.key('c').await;
+    assert!(matches!(f.app.overlay, Overlay::Gc(_)), "no confirmation");
+    let n = f.app.notice.clone().unwrap();
+    assert_eq!(n.level, Level::Error);
+    assert!(
+        n.text.contains("refusing to collect")
+            && n.text.contains("0123456789abcdfghijklmnpqrsvwxy0.narinfo")
+            && n.text.contains("delete it explicitly"),
+        "{n:?}"
+    );
+}
+
+#[tokio::test]
 async fn gc_without_roots_is_refused_and_pins_are_commands() {
     let mut f = fixture().await;
     let store = f.cache.store().clone();
