@@ -174,7 +174,7 @@ fn main() {
     unsafe { std::env::set_var("NARSCOPE_CACHE_DIR", &state_dir) };
     let key = narscope::nix::SecretKey::generate("bench-1").unwrap();
     let public = narscope::demo::write_synthetic_cache(&cache_dir, paths, &key).unwrap();
-    let url = narscope::storage::CacheUrl::File(cache_dir.clone());
+    let url = narscope::storage::CacheUrl::file(cache_dir.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut keys = narscope::nix::TrustedKeys::new();
     keys.add(public);

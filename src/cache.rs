@@ -117,16 +117,74 @@ impl Cache {
         Ok(self.store_dir.get_or_init(|| dir).clone())
     }
 
-    /// Write `nix-cache-info`, creating it only if absent where the server can guarantee that.
+    /// Write `nix-cache-info` (as the URL says: its storage class).
     pub async fn write_cache_info(&self, info: &CacheInfo) -> Result<(), StoreError> {
-        let opts = PutOptions {
-            content_type: Some("text/x-nix-cache-info".into()),
-            condition: PutCondition::None,
-        };
-        self.store
-            .put(CACHE_INFO_KEY, info.to_text().into_bytes().into(), &opts)
-            .await?;
+        self.put_object(
+            CACHE_INFO_KEY,
+            info.to_text().into_bytes().into(),
+            "text/x-nix-cache-info",
+            PutCondition::None,
+        )
+        .await?;
         Ok(())
+    }
+
+    /// The content coding the URL asks for on the object at `key`, as Nix chooses it: a
+    /// `.narinfo` takes `narinfo-compression`, a `.ls` `ls-compression`, anything under
+    /// `log/` `log-compression`.
+    pub fn object_coding(&self, key: &str) -> Option<compression::Compression> {
+        let p = self.url.params();
+        if key.ends_with(".narinfo") {
+            p.narinfo_compression
+        } else if key.ends_with(".ls") {
+            p.ls_compression
+        } else if key.starts_with("log/") {
+            p.log_compression
+        } else {
+            None
+        }
+    }
+
+    /// The write options of an object under this cache's URL: its `content_type`, the
+    /// `condition`, and the URL's `storage-class`.
+    pub fn put_options(&self, content_type: &str, condition: PutCondition) -> PutOptions {
+        PutOptions {
+            content_type: Some(content_type.to_string()),
+            condition,
+            content_encoding: None,
+            storage_class: self.url.params().storage_class.clone(),
+        }
+    }
+
+    /// Writes `bytes` at `key` as this cache's URL says (Nix's `upsertFile`): compressed and
+    /// stored with that `Content-Encoding` where [`Cache::object_coding`] asks for it, with
+    /// the URL's storage class. Readers undo the coding (see
+    /// [`compression::decode_content_encoding`]).
+    pub async fn put_object(
+        &self,
+        key: &str,
+        bytes: bytes::Bytes,
+        content_type: &str,
+        condition: PutCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        let mut opts = self.put_options(content_type, condition);
+        let body = match self.object_coding(key) {
+            None => bytes,
+            Some(c) => {
+                let mut out = Vec::new();
+                compression::compress_all(c, None, &bytes, &mut out).map_err(|e| {
+                    StoreError::new(
+                        storage::StoreErrorKind::Other,
+                        self.store.describe(),
+                        "PUT",
+                        format!("compressing `{key}` with {c}: {e}"),
+                    )
+                })?;
+                opts.content_encoding = Some(c.name().to_string());
+                out.into()
+            }
+        };
+        self.store.put(key, body, &opts).await
     }
 
     /// Every narinfo key of the cache, page by page, listed as concurrent prefix scans.

@@ -1,7 +1,7 @@
 //! Compression codecs named by a narinfo's `Compression` field.
 //!
 //! Decoding is chosen by that field (never by the NAR key's extension). We can read
-//! `none`, `xz`, `bzip2`, `zstd`, `gzip` and `br`, and write all of them but `gzip` and `br`.
+//! and write `none`, `xz`, `bzip2`, `zstd`, `gzip` and `br`.
 //! Everything here is synchronous, streaming `std::io` code.
 
 use std::fmt;
@@ -21,9 +21,9 @@ pub enum Compression {
     Bzip2,
     /// `zstd`.
     Zstd,
-    /// `gzip` (read-only here).
+    /// `gzip` (a NAR key without an extension, as Nix 2.8 names it).
     Gzip,
-    /// `br`, Brotli (read-only here).
+    /// `br`, Brotli.
     Br,
 }
 
@@ -152,12 +152,7 @@ impl Compression {
 
     /// Every format [`encoder`] can produce.
     pub fn all_writable() -> &'static [Compression] {
-        &[
-            Compression::None,
-            Compression::Xz,
-            Compression::Bzip2,
-            Compression::Zstd,
-        ]
+        Self::all()
     }
 
     /// Every format [`decoder`] can read.
@@ -334,6 +329,8 @@ enum EncoderInner<W: Write> {
     Xz(liblzma::write::XzEncoder<W>),
     Bzip2(bzip2::write::BzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
+    Gzip(flate2::write::GzEncoder<W>),
+    Br(Box<brotli::CompressorWriter<W>>),
 }
 
 impl<W: Write> Encoder<W> {
@@ -344,6 +341,11 @@ impl<W: Write> Encoder<W> {
             EncoderInner::Xz(e) => e.finish()?,
             EncoderInner::Bzip2(e) => e.finish()?,
             EncoderInner::Zstd(e) => e.finish()?,
+            EncoderInner::Gzip(e) => e.finish()?,
+            EncoderInner::Br(mut e) => {
+                e.flush()?;
+                e.into_inner()
+            }
         };
         w.flush()?;
         Ok(w)
@@ -357,6 +359,8 @@ impl<W: Write> Write for Encoder<W> {
             EncoderInner::Xz(e) => e.write(buf),
             EncoderInner::Bzip2(e) => e.write(buf),
             EncoderInner::Zstd(e) => e.write(buf),
+            EncoderInner::Gzip(e) => e.write(buf),
+            EncoderInner::Br(e) => e.write(buf),
         }
     }
 
@@ -366,6 +370,8 @@ impl<W: Write> Write for Encoder<W> {
             EncoderInner::Xz(e) => e.flush(),
             EncoderInner::Bzip2(e) => e.flush(),
             EncoderInner::Zstd(e) => e.flush(),
+            EncoderInner::Gzip(e) => e.flush(),
+            EncoderInner::Br(e) => e.flush(),
         }
     }
 }
@@ -392,9 +398,9 @@ fn check_level(
 
 /// A compressor for `c` writing into `w`.
 ///
-/// `level` `None` (or `Some(-1)`, Nix's default) picks xz 6, zstd 3, bzip2 9; explicit
-/// levels must be in range (xz 0–9, bzip2 1–9, zstd's own range). `gzip` and `br` are
-/// refused with [`CompressionError::NotWritable`]; `none` ignores the level.
+/// `level` `None` (or `Some(-1)`, Nix's default) picks xz 6, zstd 3, bzip2 9, gzip 6, br 11
+/// (what Nix's libarchive and brotli sinks use); explicit levels must be in range (xz 0–9,
+/// bzip2 1–9, gzip 0–9, br 0–11, zstd's own range); `none` ignores the level.
 pub fn encoder<W: Write + Send>(
     c: Compression,
     level: Option<i32>,
@@ -454,7 +460,23 @@ pub fn encoder_threads<W: Write + Send>(
             }
             EncoderInner::Zstd(e)
         }
-        Compression::Gzip | Compression::Br => return Err(CompressionError::NotWritable(c)),
+        Compression::Gzip => {
+            let l = check_level(c, level, 6, 0, 9)?;
+            EncoderInner::Gzip(flate2::write::GzEncoder::new(
+                w,
+                flate2::Compression::new(l.unsigned_abs()),
+            ))
+        }
+        Compression::Br => {
+            let l = check_level(c, level, 11, 0, 11)?;
+            // lgwin 22: brotli's default window (4 MiB), as the `brotli` tool writes.
+            EncoderInner::Br(Box::new(brotli::CompressorWriter::new(
+                w,
+                64 * 1024,
+                l.unsigned_abs(),
+                22,
+            )))
+        }
     };
     Ok(Encoder { inner })
 }
@@ -693,7 +715,9 @@ mod tests {
             for data in [&big[..], &[][..]] {
                 let enc = compress(c, None, data);
                 if c != Compression::None {
-                    assert_eq!(sniff(&enc), Some(c), "{c}");
+                    // Brotli has no magic bytes.
+                    let magic = (c != Compression::Br).then_some(c);
+                    assert_eq!(sniff(&enc), magic, "{c}");
                     if !data.is_empty() {
                         assert!(enc.len() < data.len(), "{c} should compress");
                     }
@@ -714,6 +738,10 @@ mod tests {
             (Compression::Zstd, -5),
             (Compression::Zstd, -1),
             (Compression::None, 42),
+            (Compression::Gzip, 1),
+            (Compression::Gzip, 9),
+            (Compression::Br, 0),
+            (Compression::Br, 5),
         ] {
             let enc = compress(c, Some(level), &data);
             assert_eq!(decompress(c, &enc).unwrap(), data, "{c} {level}");
@@ -724,6 +752,8 @@ mod tests {
             (Compression::Bzip2, 0),
             (Compression::Bzip2, 10),
             (Compression::Zstd, 23),
+            (Compression::Gzip, 10),
+            (Compression::Br, 12),
         ] {
             let err = encoder(c, Some(level), Vec::new()).err().unwrap();
             assert!(
@@ -731,11 +761,7 @@ mod tests {
                 "{c} {level}: {err}"
             );
         }
-        for c in [Compression::Gzip, Compression::Br] {
-            assert!(!c.can_write());
-            let err = encoder(c, None, Vec::new()).err().unwrap();
-            assert!(matches!(err, CompressionError::NotWritable(x) if x == c));
-        }
+        assert!(Compression::all().iter().all(Compression::can_write));
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -856,7 +882,7 @@ mod tests {
             );
         }
         assert!("".parse::<C>().is_err());
-        assert_eq!(C::all().iter().filter(|c| c.can_write()).count(), 4);
+        assert_eq!(C::all().iter().filter(|c| c.can_write()).count(), 6);
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub async fn write_pin(store: &dyn Store, name: &str, paths: &[String]) -> Resul
             &PutOptions {
                 content_type: Some("text/plain".into()),
                 condition: PutCondition::None,
+                ..PutOptions::default()
             },
         )
         .await

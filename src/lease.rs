@@ -162,6 +162,7 @@ fn json_put(condition: PutCondition) -> PutOptions {
     PutOptions {
         content_type: Some("application/json".into()),
         condition,
+        ..PutOptions::default()
     }
 }
 

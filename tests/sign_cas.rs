@@ -176,7 +176,7 @@ async fn race(inner: Arc<dyn Store>, url: CacheUrl) {
 async fn signing_retries_on_a_concurrent_write_on_file() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(narscope::storage::file::FileStore::new(dir.path()));
-    race(store, CacheUrl::File(dir.path().to_path_buf())).await;
+    race(store, CacheUrl::file(dir.path().to_path_buf())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,6 +53,7 @@ fn cond(c: PutCondition) -> PutOptions {
     PutOptions {
         content_type: Some("text/x-nix-narinfo".into()),
         condition: c,
+        ..PutOptions::default()
     }
 }
 

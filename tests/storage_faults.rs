@@ -876,6 +876,7 @@ async fn conditional_put_with_a_lost_answer_reports_a_failed_condition() {
         let create = PutOptions {
             content_type: None,
             condition: PutCondition::IfNoneMatch,
+            ..PutOptions::default()
         };
         let e = store
             .put(&key, body.clone(), &create)

@@ -684,7 +684,7 @@ impl Ctx {
             None => crate::demo::default_dir()?,
         };
         let demo = crate::demo::write_demo_cache(&dir)?;
-        let url = CacheUrl::File(dir.clone());
+        let url = CacheUrl::file(dir.clone());
         if !no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
             let trust = TrustArgs {
                 trusted_keys: vec![demo.public_key.to_string()],

@@ -416,7 +416,7 @@ mod tests {
         std::fs::write(root.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
         let store = Arc::new(FileStore::new(root));
         (
-            Arc::new(Cache::from_store(CacheUrl::File(root.to_path_buf()), store)),
+            Arc::new(Cache::from_store(CacheUrl::file(root.to_path_buf()), store)),
             info,
         )
     }

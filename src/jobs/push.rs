@@ -672,6 +672,7 @@ async fn upload_nar(
             &PutOptions {
                 content_type: Some("application/x-nix-nar".into()),
                 condition: PutCondition::None,
+                ..PutOptions::default()
             },
         )
         .await
@@ -789,6 +790,7 @@ async fn push_one(
                 &PutOptions {
                     content_type: Some("application/x-nix-nar".into()),
                     condition: PutCondition::None,
+                    ..PutOptions::default()
                 },
             )
             .await
@@ -830,6 +832,7 @@ async fn push_one(
         } else {
             PutCondition::None
         },
+        ..PutOptions::default()
     };
     match store
         .put(

@@ -237,6 +237,7 @@ async fn sign_one(
         let put = PutOptions {
             content_type: Some(NARINFO_CONTENT_TYPE.into()),
             condition,
+            ..PutOptions::default()
         };
         match cache
             .store()
@@ -487,7 +488,7 @@ mod overwrite_tests {
             inner: FileStore::new(dir.path()).with_fsync(false),
             overwrites: AtomicUsize::new(2),
         });
-        let url = crate::storage::CacheUrl::File(dir.path().to_path_buf());
+        let url = crate::storage::CacheUrl::file(dir.path().to_path_buf());
         let cache = Arc::new(Cache::from_store(url, store.clone()));
         let keys: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

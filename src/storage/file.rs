@@ -110,7 +110,7 @@ impl FileStore {
     /// A store rooted at `root` (which need not exist yet; see [`Store::ensure_container`]).
     pub fn new(root: impl Into<PathBuf>) -> FileStore {
         let root = root.into();
-        let desc = CacheUrl::File(root.clone()).to_string();
+        let desc = CacheUrl::file(root.clone()).to_string();
         FileStore {
             inner: Arc::new(Inner {
                 root,

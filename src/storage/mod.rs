@@ -6,12 +6,14 @@
 
 pub mod error;
 pub mod file;
+pub mod params;
 pub mod retry;
 pub mod s3;
 mod s3_lean;
 pub mod url;
 
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
+pub use params::StoreParams;
 pub use s3_lean::LeanStats;
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
 
@@ -86,6 +88,11 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     /// Write condition.
     pub condition: PutCondition,
+    /// `Content-Encoding` stored with the object (its bytes are already encoded so); S3 only,
+    /// a file:// cache has nowhere to keep it.
+    pub content_encoding: Option<String>,
+    /// S3 storage class (`x-amz-storage-class`) of the object; `None`: the bucket's default.
+    pub storage_class: Option<String>,
 }
 
 /// Result of [`Store::delete_many`].
@@ -266,7 +273,7 @@ pub async fn open(url: &CacheUrl) -> Result<Arc<dyn Store>, StoreError> {
         CacheUrl::S3(u) => Ok(Arc::new(
             s3::S3Store::connect(u.clone(), s3::S3Options::default()).await?,
         )),
-        CacheUrl::File(p) => Ok(Arc::new(file::FileStore::new(p.clone()))),
+        CacheUrl::File(p, _) => Ok(Arc::new(file::FileStore::new(p.clone()))),
     }
 }
 
@@ -554,10 +561,12 @@ async fn probe_inner(store: &dyn Store, key: &str) -> Result<ConditionalSupport,
     let inm = PutOptions {
         content_type: Some("text/plain".into()),
         condition: PutCondition::IfNoneMatch,
+        ..PutOptions::default()
     };
     let plain = PutOptions {
         content_type: Some("text/plain".into()),
         condition: PutCondition::None,
+        ..PutOptions::default()
     };
     let if_none_match = match store.put(key, "probe 1\n".into(), &inm).await {
         Ok(_) => match store.put(key, "probe 2\n".into(), &inm).await {
@@ -575,6 +584,7 @@ async fn probe_inner(store: &dyn Store, key: &str) -> Result<ConditionalSupport,
     let wrong = PutOptions {
         content_type: Some("text/plain".into()),
         condition: PutCondition::IfMatch("\"narscope-probe-mismatch\"".into()),
+        ..PutOptions::default()
     };
     let if_match = match store.put(key, "probe 3\n".into(), &wrong).await {
         Ok(_) => false,
@@ -587,6 +597,7 @@ async fn probe_inner(store: &dyn Store, key: &str) -> Result<ConditionalSupport,
                     let right = PutOptions {
                         content_type: Some("text/plain".into()),
                         condition: PutCondition::IfMatch(etag),
+                        ..PutOptions::default()
                     };
                     match store.put(key, "probe 4\n".into(), &right).await {
                         Ok(_) => true,

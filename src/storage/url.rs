@@ -1,21 +1,23 @@
 //! Cache URLs in Nix store-URL syntax: `s3://bucket[/prefix]?…` and `file:///path` (or a plain path).
 //!
 //! S3 parameters understood here: `region`, `endpoint`, `scheme`, `profile`, `addressing-style`.
-//! Other Nix store parameters (`compression`, `secret-key`, `write-nar-listing`, …) are accepted and
-//! kept in [`S3Url::params`] so that a URL copied from a Nix configuration works unchanged; a
-//! parameter Nix does not know is an error (it is almost always a typo).
+//! Nix's other store parameters (`compression`, `secret-key`, `write-nar-listing`, …) are checked
+//! by [`StoreParams`]: each is honoured by narscope's writers or refused here, before any request.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+use super::params::{Scheme, StoreParams};
 
 /// A parsed cache location.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CacheUrl {
     /// An S3 (or S3-compatible) bucket, optionally below a key prefix.
     S3(S3Url),
-    /// A local directory used as a `file://` binary cache (always an absolute path).
-    File(PathBuf),
+    /// A local directory used as a `file://` binary cache (always an absolute path), with
+    /// the URL's store parameters.
+    File(PathBuf, StoreParams),
 }
 
 /// An `s3://` cache URL.
@@ -33,8 +35,8 @@ pub struct S3Url {
     pub profile: Option<String>,
     /// `addressing-style=`.
     pub addressing: AddressingStyle,
-    /// The other (Nix) parameters, in the order given.
-    pub params: Vec<(String, String)>,
+    /// The other (Nix) store parameters.
+    pub params: StoreParams,
 }
 
 /// How the bucket is put into request URLs.
@@ -57,38 +59,6 @@ pub struct UrlError {
     pub url: String,
     /// What is wrong, with advice.
     pub reason: String,
-}
-
-/// Nix store parameters that are accepted (and kept) although narscope does not act on them.
-const NIX_PARAMS: &[&str] = &[
-    "buffer-size",
-    "compression",
-    "compression-level",
-    "index-debug-info",
-    "local-nar-cache",
-    "log-compression",
-    "ls-compression",
-    "multipart-chunk-size",
-    "multipart-threshold",
-    "multipart-upload",
-    "narinfo-compression",
-    "parallel-compression",
-    "path-info-cache-size",
-    "priority",
-    "secret-key",
-    "secret-keys",
-    "storage-class",
-    "system-features",
-    "tls-certificate",
-    "tls-private-key",
-    "trusted",
-    "versionId",
-    "want-mass-query",
-    "write-nar-listing",
-];
-
-fn is_nix_param(name: &str) -> bool {
-    NIX_PARAMS.contains(&name) || name.starts_with("retry-")
 }
 
 impl AddressingStyle {
@@ -138,7 +108,9 @@ impl CacheUrl {
             return parse_s3(rest).map(CacheUrl::S3).map_err(err);
         }
         if let Some(rest) = strip_prefix_ci(t, "file://") {
-            return parse_file(rest).map(CacheUrl::File).map_err(err);
+            return parse_file(rest)
+                .map(|(p, params)| CacheUrl::File(p, params))
+                .map_err(err);
         }
         if let Some(idx) = t.find("://") {
             let scheme = t.get(..idx).unwrap_or_default().to_ascii_lowercase();
@@ -162,14 +134,27 @@ impl CacheUrl {
                 "cannot make the relative path absolute against the current directory: {e}"
             ))
         })?;
-        Ok(CacheUrl::File(abs))
+        Ok(CacheUrl::File(abs, StoreParams::default()))
+    }
+
+    /// A `file://` cache at `path` without parameters.
+    pub fn file(path: impl Into<PathBuf>) -> CacheUrl {
+        CacheUrl::File(path.into(), StoreParams::default())
+    }
+
+    /// The URL's store parameters.
+    pub fn params(&self) -> &StoreParams {
+        match self {
+            CacheUrl::S3(u) => &u.params,
+            CacheUrl::File(_, p) => p,
+        }
     }
 
     /// A short human label: the URL without its query.
     pub fn short(&self) -> String {
         match self {
             CacheUrl::S3(u) => u.base(),
-            CacheUrl::File(p) => format!("file://{}", encode_path(p)),
+            CacheUrl::File(p, _) => format!("file://{}", encode_path(p)),
         }
     }
 }
@@ -185,7 +170,10 @@ impl fmt::Display for CacheUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CacheUrl::S3(u) => u.fmt(f),
-            CacheUrl::File(p) => write!(f, "file://{}", encode_path(p)),
+            CacheUrl::File(p, params) => {
+                write!(f, "file://{}", encode_path(p))?;
+                write_query(f, params.raw.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            }
         }
     }
 }
@@ -200,7 +188,7 @@ impl S3Url {
             endpoint: None,
             profile: None,
             addressing: AddressingStyle::Auto,
-            params: Vec::new(),
+            params: StoreParams::default(),
         }
     }
 
@@ -233,10 +221,7 @@ impl S3Url {
 
     /// The value of another (Nix) parameter, if given.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.get(name)
     }
 
     /// The region implied by a well-known provider endpoint host (AWS, DigitalOcean Spaces,
@@ -301,15 +286,22 @@ impl fmt::Display for S3Url {
         if self.addressing != AddressingStyle::Auto {
             q.push(("addressing-style", self.addressing.as_str()));
         }
-        for (k, v) in &self.params {
+        for (k, v) in &self.params.raw {
             q.push((k, v));
         }
-        for (i, (k, v)) in q.iter().enumerate() {
-            let sep = if i == 0 { '?' } else { '&' };
-            write!(f, "{sep}{}={}", encode_component(k), encode_component(v))?;
-        }
-        Ok(())
+        write_query(f, q.into_iter())
     }
+}
+
+fn write_query<'a>(
+    f: &mut fmt::Formatter<'_>,
+    q: impl Iterator<Item = (&'a str, &'a str)>,
+) -> fmt::Result {
+    for (i, (k, v)) in q.enumerate() {
+        let sep = if i == 0 { '?' } else { '&' };
+        write!(f, "{sep}{}={}", encode_component(k), encode_component(v))?;
+    }
+    Ok(())
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -361,6 +353,7 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
     let mut scheme: Option<String> = None;
     let mut endpoint_raw: Option<String> = None;
     let mut seen: Vec<String> = Vec::new();
+    let mut store: Vec<(String, String)> = Vec::new();
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let (k, v) = (k.into_owned(), v.into_owned());
         if k.is_empty() {
@@ -402,15 +395,10 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
                 }
             }
             "addressing-style" => url.addressing = v.parse()?,
-            _ if is_nix_param(&k) => url.params.push((k, v)),
-            _ => {
-                return Err(format!(
-                    "unknown parameter `{k}`; S3 parameters are region, endpoint, scheme, profile and \
-                     addressing-style (Nix store settings such as compression or secret-key are also accepted)"
-                ));
-            }
+            _ => store.push((k, v)),
         }
     }
+    url.params = StoreParams::parse(store, Scheme::S3)?;
     match endpoint_raw {
         Some(raw) => url.endpoint = Some(normalize_endpoint(&raw, scheme.as_deref(), &url.bucket)?),
         None => {
@@ -516,7 +504,7 @@ fn host_port(u: &url::Url, host: &str) -> String {
     }
 }
 
-fn parse_file(rest: &str) -> Result<PathBuf, String> {
+fn parse_file(rest: &str) -> Result<(PathBuf, StoreParams), String> {
     let (loc, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
@@ -531,16 +519,19 @@ fn parse_file(rest: &str) -> Result<PathBuf, String> {
             loc.split('/').next().unwrap_or_default()
         ));
     }
-    for (k, _) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if !k.is_empty() && !is_nix_param(&k) {
-            return Err(format!(
-                "unknown parameter `{k}` for a file:// cache (only Nix store settings such as \
-                 compression or secret-key are accepted, and ignored)"
-            ));
+    let mut pairs = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k.is_empty() {
+            if v.is_empty() {
+                continue;
+            }
+            return Err(format!("parameter `={v}` has no name"));
         }
+        pairs.push((k.into_owned(), v.into_owned()));
     }
+    let params = StoreParams::parse(pairs, Scheme::File)?;
     let decoded = percent_decode(loc)?;
-    Ok(PathBuf::from(decoded))
+    Ok((PathBuf::from(decoded), params))
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
@@ -702,7 +693,20 @@ mod tests {
         assert_eq!(u.param("compression"), Some("zstd"));
         assert_eq!(u.param("secret-key"), Some("/etc/nix/key.sec"));
         assert_eq!(u.param("retry-attempts"), Some("3"));
-        assert_eq!(u.params.len(), 9);
+        assert_eq!(u.params.raw.len(), 9);
+        assert_eq!(
+            u.to_string(),
+            "s3://bkt?profile=ci&compression=zstd&secret-key=/etc/nix/key.sec&write-nar-listing=true&parallel-compression=1&priority=30&want-mass-query=true&trusted=1&multipart-upload=true&retry-attempts=3"
+        );
+        let f = CacheUrl::parse("file:///srv/c?compression=xz&write-nar-listing=1").unwrap();
+        assert_eq!(
+            f.params().compression,
+            Some(crate::compression::Compression::Xz)
+        );
+        assert_eq!(
+            f.to_string(),
+            "file:///srv/c?compression=xz&write-nar-listing=1"
+        );
         assert_eq!(u.profile.as_deref(), Some("ci"));
     }
 
@@ -775,23 +779,25 @@ mod tests {
     fn file_urls() {
         assert_eq!(
             CacheUrl::parse("file:///srv/nix%20cache").ok(),
-            Some(CacheUrl::File(PathBuf::from("/srv/nix cache")))
+            Some(CacheUrl::file(PathBuf::from("/srv/nix cache")))
         );
         assert_eq!(
-            CacheUrl::parse("file:///srv/cache?compression=zstd").ok(),
-            Some(CacheUrl::File(PathBuf::from("/srv/cache")))
+            CacheUrl::parse("file:///srv/cache?compression=zstd")
+                .ok()
+                .map(|u| u.short()),
+            Some("file:///srv/cache".to_string())
         );
         assert_eq!(
             CacheUrl::parse("/abs/dir").ok(),
-            Some(CacheUrl::File(PathBuf::from("/abs/dir")))
+            Some(CacheUrl::file(PathBuf::from("/abs/dir")))
         );
         let cwd = std::env::current_dir().unwrap_or_default();
         assert_eq!(
             CacheUrl::parse("rel/cache").ok(),
-            Some(CacheUrl::File(cwd.join("rel/cache")))
+            Some(CacheUrl::file(cwd.join("rel/cache")))
         );
         assert_eq!(
-            CacheUrl::File(PathBuf::from("/srv/nix cache")).to_string(),
+            CacheUrl::file(PathBuf::from("/srv/nix cache")).to_string(),
             "file:///srv/nix%20cache"
         );
     }
@@ -804,7 +810,7 @@ mod tests {
             "s3://bkt?endpoint=http://127.0.0.1:3900&region=garage&addressing-style=path",
             "s3://bkt?region=us-east-1&profile=ci&compression=zstd&secret-key=/k%20ey&retry-attempts=5",
             "s3://bkt?endpoint=https://[::1]:9000",
-            "s3://bkt?write-nar-listing=true&narinfo-compression=a%2Bb%26c",
+            "s3://bkt?write-nar-listing=true&secret-key=/k/a%2Bb%26c",
             "file:///srv/cache",
             "file:///srv/with%20space/%3Fq%23h%25",
         ];

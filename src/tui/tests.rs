@@ -37,7 +37,7 @@ const NOW: u64 = 1_750_000_000;
 async fn fixture_with(no_color: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let demo = crate::demo::write_demo_cache(&dir.path().join("demo")).unwrap();
-    let url = CacheUrl::File(demo.dir.clone());
+    let url = CacheUrl::file(demo.dir.clone());
     let cache = Arc::new(Cache::open(&url).await.unwrap());
     let mut keys = TrustedKeys::new();
     keys.add(demo.public_key.clone());

@@ -1,0 +1,375 @@
+//! Nix's store parameters in a cache URL (`?compression=xz&secret-key=…`), typed and checked.
+//!
+//! Every parameter Nix's binary cache stores take is either honoured by narscope's writers
+//! or refused when the URL is parsed, before any request: a URL is never accepted with a
+//! setting that would be silently dropped. Parameters that only steer how a *reader* or Nix's
+//! own client behaves (`trusted`, `local-nar-cache`, TLS options, …) are accepted and have
+//! no effect on what narscope writes.
+//!
+//! The S3 connection parameters (`region`, `endpoint`, `scheme`, `profile`,
+//! `addressing-style`) are parsed by [`super::url`]; everything else comes here.
+
+use std::path::PathBuf;
+
+use crate::compression::Compression;
+
+/// Where a parameter applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `s3://`.
+    S3,
+    /// `file://` (or a plain path).
+    File,
+}
+
+/// Storage classes readers cannot GET without a restore first.
+pub const ARCHIVE_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
+
+/// The checked store parameters of a cache URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreParams {
+    /// The parameters as given, in order (for printing the URL back).
+    pub raw: Vec<(String, String)>,
+    /// `secret-key=F` then each of `secret-keys=F1,F2`: every narinfo written is signed by
+    /// each.
+    pub secret_keys: Vec<PathBuf>,
+    /// `compression=`: NAR compression (`None`: narscope's default, zstd).
+    pub compression: Option<Compression>,
+    /// `compression-level=` (`-1`, Nix's "default", is `None`).
+    pub compression_level: Option<i32>,
+    /// `parallel-compression=`: compress in independent blocks/frames on several threads.
+    pub parallel_compression: bool,
+    /// `write-nar-listing=`: write `<hash>.ls`.
+    pub write_nar_listing: bool,
+    /// `index-debug-info=`: write `debuginfo/<build-id>` links.
+    pub index_debug_info: bool,
+    /// `narinfo-compression=` (S3): compress narinfos, with `Content-Encoding`.
+    pub narinfo_compression: Option<Compression>,
+    /// `ls-compression=` (S3): compress `.ls` listings, with `Content-Encoding`.
+    pub ls_compression: Option<Compression>,
+    /// `log-compression=` (S3): compress `log/*`, with `Content-Encoding`.
+    pub log_compression: Option<Compression>,
+    /// `storage-class=` (S3): `x-amz-storage-class` of every object written.
+    pub storage_class: Option<String>,
+    /// `multipart-upload=` (S3).
+    pub multipart_upload: Option<bool>,
+    /// `multipart-threshold=` (S3), bytes.
+    pub multipart_threshold: Option<u64>,
+    /// `multipart-chunk-size=` or `buffer-size=` (S3), bytes.
+    pub multipart_chunk_size: Option<u64>,
+    /// `priority=`: written into a new `nix-cache-info`.
+    pub priority: Option<i64>,
+    /// `want-mass-query=`: written into a new `nix-cache-info`.
+    pub want_mass_query: Option<bool>,
+}
+
+/// Parameters that steer Nix's (or a reader's) client side only: accepted, no effect on
+/// what narscope writes.
+const READ_SIDE: &[&str] = &[
+    "trusted",
+    "local-nar-cache",
+    "path-info-cache-size",
+    "tls-certificate",
+    "tls-private-key",
+    "system-features",
+    "versionId",
+];
+
+/// Parameters for S3 caches only (Nix's file:// store does not know them).
+const S3_ONLY: &[&str] = &[
+    "narinfo-compression",
+    "ls-compression",
+    "log-compression",
+    "storage-class",
+    "multipart-upload",
+    "multipart-threshold",
+    "multipart-chunk-size",
+    "buffer-size",
+];
+
+/// One line per honoured parameter, for `--help` and error messages.
+pub const HONOURED_HELP: &str = "\
+Nix store parameters in the cache URL (honoured by every writer, or refused):
+  secret-key=FILE, secret-keys=F1,F2  sign every narinfo written with each key
+  compression=xz|zstd|bzip2|br|gzip|none  NAR compression (default zstd; Nix's is xz)
+  compression-level=N                 codec level (-1: the codec's default)
+  parallel-compression=true           independent blocks/frames, compressed on every core
+  write-nar-listing=true              write <hash>.ls, the NAR's file listing
+  index-debug-info=true               write debuginfo/<build-id> links for lib/debug/.build-id
+  narinfo-compression=, ls-compression=, log-compression=gzip|br|zstd
+                                      (s3) compress that object, with Content-Encoding
+  storage-class=CLASS                 (s3) x-amz-storage-class of every object written
+  multipart-upload=, multipart-threshold=N, multipart-chunk-size=N (buffer-size=N)
+                                      (s3) multipart bounds; parts stay at most 10,000
+  priority=N, want-mass-query=true    used when narscope writes a missing nix-cache-info
+Accepted, no effect on writes: trusted, local-nar-cache, path-info-cache-size,
+  tls-certificate, tls-private-key, system-features, versionId, retry-*.
+Any other parameter is an error.";
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        _ => Err(format!(
+            "{name}=`{v}` is not a boolean (true, false, yes, no, 1 or 0)"
+        )),
+    }
+}
+
+fn parse_size(name: &str, v: &str) -> Result<u64, String> {
+    v.parse::<u64>()
+        .map_err(|_| format!("{name}=`{v}` is not a size in bytes (a whole number)"))
+}
+
+fn parse_nar_compression(v: &str) -> Result<Compression, String> {
+    let c: Compression = v.parse().map_err(|e| format!("compression=`{v}`: {e}"))?;
+    Ok(c)
+}
+
+/// An object compression with `Content-Encoding` (`narinfo-compression` and friends): an HTTP
+/// content coding, so that every HTTP client can read the object (`none` or empty: off).
+fn parse_content_coding(name: &str, v: &str) -> Result<Option<Compression>, String> {
+    match v {
+        "" | "none" => Ok(None),
+        "gzip" => Ok(Some(Compression::Gzip)),
+        "br" => Ok(Some(Compression::Br)),
+        "zstd" => Ok(Some(Compression::Zstd)),
+        "xz" | "bzip2" => Err(format!(
+            "{name}={v}: `{v}` is not an HTTP content coding (only Nix could read such objects, \
+             no browser, proxy or other client); use gzip, br or zstd"
+        )),
+        other => Err(format!(
+            "{name}=`{other}`: use gzip, br or zstd (HTTP content codings), or none"
+        )),
+    }
+}
+
+impl StoreParams {
+    /// Checks the parameters (`pairs`, in URL order) of a cache of `scheme`. Errors name the
+    /// parameter and say why.
+    pub fn parse(pairs: Vec<(String, String)>, scheme: Scheme) -> Result<StoreParams, String> {
+        let mut p = StoreParams::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for (k, v) in &pairs {
+            let k = k.as_str();
+            if k != "secret-keys" && k != "secret-key" {
+                if seen.contains(&k) {
+                    return Err(format!("parameter `{k}` is given twice"));
+                }
+                seen.push(k);
+            }
+            if scheme == Scheme::File && S3_ONLY.contains(&k) {
+                return Err(format!(
+                    "`{k}` applies to s3:// caches only (a file:// cache has no object \
+                     metadata or multipart uploads; Nix's file:// store does not know it either)"
+                ));
+            }
+            match k {
+                "secret-key" => {
+                    if v.is_empty() {
+                        return Err("secret-key= is empty".into());
+                    }
+                    p.secret_keys.push(PathBuf::from(v));
+                }
+                "secret-keys" => {
+                    for f in v.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+                        p.secret_keys.push(PathBuf::from(f));
+                    }
+                }
+                "compression" => p.compression = Some(parse_nar_compression(v)?),
+                "compression-level" => {
+                    let n: i32 = v
+                        .parse()
+                        .map_err(|_| format!("compression-level=`{v}` is not a whole number"))?;
+                    p.compression_level = (n != -1).then_some(n);
+                }
+                "parallel-compression" => p.parallel_compression = parse_bool(k, v)?,
+                "write-nar-listing" => p.write_nar_listing = parse_bool(k, v)?,
+                "index-debug-info" => p.index_debug_info = parse_bool(k, v)?,
+                "narinfo-compression" => p.narinfo_compression = parse_content_coding(k, v)?,
+                "ls-compression" => p.ls_compression = parse_content_coding(k, v)?,
+                "log-compression" => p.log_compression = parse_content_coding(k, v)?,
+                "storage-class" => {
+                    if v.is_empty()
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    {
+                        return Err(format!(
+                            "storage-class=`{v}` is not an S3 storage class (upper-case letters, \
+                             digits and `_`, e.g. STANDARD, STANDARD_IA, INTELLIGENT_TIERING)"
+                        ));
+                    }
+                    p.storage_class = Some(v.clone());
+                }
+                "multipart-upload" => p.multipart_upload = Some(parse_bool(k, v)?),
+                "multipart-threshold" => p.multipart_threshold = Some(parse_size(k, v)?),
+                "multipart-chunk-size" | "buffer-size" => {
+                    if p.multipart_chunk_size.is_some() {
+                        return Err(
+                            "multipart-chunk-size and buffer-size say the same thing; give one"
+                                .into(),
+                        );
+                    }
+                    p.multipart_chunk_size = Some(parse_size(k, v)?);
+                }
+                "priority" => {
+                    p.priority = Some(
+                        v.parse()
+                            .map_err(|_| format!("priority=`{v}` is not a whole number"))?,
+                    )
+                }
+                "want-mass-query" => p.want_mass_query = Some(parse_bool(k, v)?),
+                _ if READ_SIDE.contains(&k) || k.starts_with("retry-") => {}
+                _ => {
+                    return Err(format!(
+                        "unknown parameter `{k}`; narscope honours these Nix store parameters \
+                         (anything else would be ignored, so it is refused):\n{HONOURED_HELP}"
+                    ));
+                }
+            }
+        }
+        if p.compression == Some(Compression::None) && p.compression_level.is_some() {
+            return Err("compression-level= means nothing with compression=none".into());
+        }
+        p.raw = pairs;
+        Ok(p)
+    }
+
+    /// Whether the URL says anything about how objects are written.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The `storage-class` when readers cannot GET objects of it without a restore.
+    pub fn archive_storage_class(&self) -> Option<&str> {
+        self.storage_class
+            .as_deref()
+            .filter(|c| ARCHIVE_CLASSES.contains(c))
+    }
+
+    /// The value of a parameter as given, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.raw
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn ok(q: &str, s: Scheme) -> StoreParams {
+        StoreParams::parse(pairs(q), s).unwrap_or_else(|e| panic!("{q}: {e}"))
+    }
+
+    fn bad(q: &str, s: Scheme) -> String {
+        match StoreParams::parse(pairs(q), s) {
+            Err(e) => e,
+            Ok(p) => panic!("{q}: expected an error, got {p:?}"),
+        }
+    }
+
+    #[test]
+    fn write_parameters_are_typed() {
+        let p = ok(
+            "secret-key=/k/a.sec&secret-keys=/k/b.sec,/k/c.sec&compression=xz&compression-level=6\
+             &parallel-compression=1&write-nar-listing=yes&index-debug-info=true\
+             &narinfo-compression=zstd&ls-compression=br&log-compression=gzip\
+             &storage-class=STANDARD_IA&multipart-upload=true&multipart-threshold=1000\
+             &buffer-size=6000000&priority=30&want-mass-query=false&trusted=1&retry-attempts=3",
+            Scheme::S3,
+        );
+        assert_eq!(
+            p.secret_keys,
+            ["/k/a.sec", "/k/b.sec", "/k/c.sec"].map(PathBuf::from)
+        );
+        assert_eq!(p.compression, Some(Compression::Xz));
+        assert_eq!(p.compression_level, Some(6));
+        assert!(p.parallel_compression && p.write_nar_listing && p.index_debug_info);
+        assert_eq!(p.narinfo_compression, Some(Compression::Zstd));
+        assert_eq!(p.ls_compression, Some(Compression::Br));
+        assert_eq!(p.log_compression, Some(Compression::Gzip));
+        assert_eq!(p.storage_class.as_deref(), Some("STANDARD_IA"));
+        assert_eq!(p.archive_storage_class(), None);
+        assert_eq!(p.multipart_upload, Some(true));
+        assert_eq!(p.multipart_threshold, Some(1000));
+        assert_eq!(p.multipart_chunk_size, Some(6_000_000));
+        assert_eq!(p.priority, Some(30));
+        assert_eq!(p.want_mass_query, Some(false));
+        assert_eq!(p.raw.len(), 18);
+        assert_eq!(p.get("trusted"), Some("1"));
+        assert_eq!(
+            ok("compression-level=-1", Scheme::File).compression_level,
+            None
+        );
+        assert_eq!(
+            ok("storage-class=GLACIER", Scheme::S3).archive_storage_class(),
+            Some("GLACIER")
+        );
+        assert!(ok("", Scheme::File).is_empty());
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_refused_by_name() {
+        for (q, s, needle) in [
+            (
+                "compresion=xz",
+                Scheme::S3,
+                "unknown parameter `compresion`",
+            ),
+            ("compression=lzip", Scheme::File, "compression=`lzip`"),
+            ("compression=rar", Scheme::File, "compression=`rar`"),
+            (
+                "narinfo-compression=xz",
+                Scheme::S3,
+                "not an HTTP content coding",
+            ),
+            (
+                "ls-compression=bzip2",
+                Scheme::S3,
+                "not an HTTP content coding",
+            ),
+            (
+                "narinfo-compression=zstd",
+                Scheme::File,
+                "s3:// caches only",
+            ),
+            ("storage-class=GLACIER", Scheme::File, "s3:// caches only"),
+            (
+                "storage-class=glacier",
+                Scheme::S3,
+                "storage-class=`glacier`",
+            ),
+            ("write-nar-listing=maybe", Scheme::File, "not a boolean"),
+            ("multipart-threshold=5M", Scheme::S3, "not a size in bytes"),
+            (
+                "compression=xz&compression=zstd",
+                Scheme::File,
+                "given twice",
+            ),
+            (
+                "compression=none&compression-level=3",
+                Scheme::File,
+                "compression=none",
+            ),
+            (
+                "buffer-size=1&multipart-chunk-size=2",
+                Scheme::S3,
+                "give one",
+            ),
+            ("secret-key=", Scheme::File, "secret-key= is empty"),
+        ] {
+            let e = bad(q, s);
+            assert!(e.contains(needle), "{q}: {e}");
+        }
+    }
+}
