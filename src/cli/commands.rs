@@ -224,6 +224,10 @@ impl Ctx {
     ) -> Result<(Arc<Cache>, Option<&'a config::NamedCache>)> {
         let (url, named) = self.cfg.resolve_cache(arg);
         let url = CacheUrl::parse(url).with_context(|| format!("cache '{arg}'"))?;
+        // Before anything is read or written: what the URL's parameters will cost.
+        for w in url.params().take_warnings() {
+            eprintln!("warning: {w}");
+        }
         let cache = Cache::open(&url).await?;
         Ok((Arc::new(cache), named))
     }

@@ -122,6 +122,27 @@ impl FileStore {
         }
     }
 
+    /// Refuses a write that asks for what a directory cannot keep: a `Content-Encoding` (the
+    /// bytes would be stored encoded with nothing saying so) or an S3 storage class. The URL
+    /// parser refuses those parameters for file:// caches; this catches any other caller.
+    fn refuse_object_metadata(&self, key: &str, opts: &PutOptions) -> Result<(), StoreError> {
+        let what = match (&opts.content_encoding, &opts.storage_class) {
+            (Some(ce), _) => format!("Content-Encoding `{ce}`"),
+            (None, Some(class)) => format!("storage class `{class}`"),
+            (None, None) => return Ok(()),
+        };
+        Err(StoreError::new(
+            StoreErrorKind::NotSupported,
+            &self.inner.desc,
+            "PUT",
+            format!(
+                "a file:// cache cannot store a {what} with an object (S3 object metadata); \
+                 nothing was written"
+            ),
+        )
+        .with_key(key))
+    }
+
     /// Whether writes are fsync'd before the rename (default: yes, unless `NARSCOPE_FSYNC`
     /// is `0`, `false`, `no` or `off`).
     pub fn with_fsync(self, fsync: bool) -> FileStore {
@@ -1060,6 +1081,7 @@ impl Store for FileStore {
         body: bytes::Bytes,
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
+        self.refuse_object_metadata(key, opts)?;
         let k = key.to_string();
         let cond = opts.condition.clone();
         self.blocking("PUT", Some(key), move |i| {
@@ -1074,6 +1096,7 @@ impl Store for FileStore {
         path: &Path,
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
+        self.refuse_object_metadata(key, opts)?;
         let k = key.to_string();
         let p = path.to_path_buf();
         let cond = opts.condition.clone();
@@ -1089,6 +1112,7 @@ impl Store for FileStore {
         path: &Path,
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
+        self.refuse_object_metadata(key, opts)?;
         let k = key.to_string();
         let p = path.to_path_buf();
         let cond = opts.condition.clone();
@@ -1368,6 +1392,53 @@ mod tests {
             [("a.narinfo", 6), ("b.narinfo", 6), ("c.narinfo", link_len)]
         );
         assert_refused(store.get("c.narinfo").await, "c.narinfo");
+    }
+
+    #[tokio::test]
+    async fn writes_with_s3_object_metadata_are_refused_and_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let src = dir.path().join("src.bin");
+        fs::write(&src, "nar bytes").unwrap();
+        let coded = PutOptions {
+            content_encoding: Some("zstd".into()),
+            ..PutOptions::default()
+        };
+        let classed = PutOptions {
+            storage_class: Some("STANDARD".into()),
+            ..PutOptions::default()
+        };
+        for (opts, needle) in [
+            (&coded, "Content-Encoding `zstd`"),
+            (&classed, "storage class `STANDARD`"),
+        ] {
+            let results = [
+                store.put("a.narinfo", "x".into(), opts).await,
+                store.put_file("nar/b.nar", &src, opts).await,
+                store.put_owned_file("nar/c.nar", &src, opts).await,
+            ];
+            for r in results {
+                let e = r.expect_err("a write with S3 metadata must be refused");
+                assert_eq!(e.kind, StoreErrorKind::NotSupported, "{e}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(needle) && msg.contains("nothing was written"),
+                    "{msg}"
+                );
+            }
+        }
+        assert!(src.is_file(), "the owned source file is left alone");
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["src.bin"]);
+        // Plain writes still work.
+        store
+            .put("a.narinfo", "x".into(), &PutOptions::default())
+            .await
+            .unwrap();
     }
 
     #[test]

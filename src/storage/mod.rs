@@ -268,10 +268,16 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the store a URL names (no network traffic yet; S3 credentials are resolved lazily).
+/// An S3 store takes its multipart bounds from the URL's store parameters
+/// ([`s3::S3Options::from_params`]); the parameters' warnings (e.g. an archive storage class)
+/// are logged, unless the caller has shown them already ([`StoreParams::take_warnings`]).
 pub async fn open(url: &CacheUrl) -> Result<Arc<dyn Store>, StoreError> {
+    for w in url.params().take_warnings() {
+        tracing::warn!("{w}");
+    }
     match url {
         CacheUrl::S3(u) => Ok(Arc::new(
-            s3::S3Store::connect(u.clone(), s3::S3Options::default()).await?,
+            s3::S3Store::connect(u.clone(), s3::S3Options::from_params(&u.params)).await?,
         )),
         CacheUrl::File(p, _) => Ok(Arc::new(file::FileStore::new(p.clone()))),
     }

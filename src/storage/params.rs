@@ -25,6 +25,14 @@ pub enum Scheme {
 /// Storage classes readers cannot GET without a restore first.
 pub const ARCHIVE_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
 
+/// S3's smallest multipart part (every part but the last): 5 MiB, the least
+/// `multipart-chunk-size` may be.
+pub const S3_MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// S3's largest single PUT and largest multipart part: 5 GiB. A `multipart-chunk-size` or
+/// `multipart-threshold` above it cannot be honoured.
+pub const S3_MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
 /// The checked store parameters of a cache URL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreParams {
@@ -51,11 +59,15 @@ pub struct StoreParams {
     pub log_compression: Option<Compression>,
     /// `storage-class=` (S3): `x-amz-storage-class` of every object written.
     pub storage_class: Option<String>,
-    /// `multipart-upload=` (S3).
+    /// `multipart-upload=` (S3): `false` uploads every object with one PUT up to S3's 5 GiB
+    /// single-PUT limit (multipart only above it, where one PUT cannot); `true` or unset:
+    /// multipart above [`StoreParams::multipart_threshold`].
     pub multipart_upload: Option<bool>,
-    /// `multipart-threshold=` (S3), bytes.
+    /// `multipart-threshold=` (S3), bytes: objects larger than this are uploaded in parts
+    /// (at most 5 GiB; refused with `multipart-upload=false`, where it would mean nothing).
     pub multipart_threshold: Option<u64>,
-    /// `multipart-chunk-size=` or `buffer-size=` (S3), bytes.
+    /// `multipart-chunk-size=` or `buffer-size=` (S3), bytes: the part size, 5 MiB to 5 GiB
+    /// (S3's bounds); raised for an object that would otherwise need more than 10,000 parts.
     pub multipart_chunk_size: Option<u64>,
     /// `priority=`: written into a new `nix-cache-info`.
     pub priority: Option<i64>,
@@ -203,7 +215,16 @@ impl StoreParams {
                     p.storage_class = Some(v.clone());
                 }
                 "multipart-upload" => p.multipart_upload = Some(parse_bool(k, v)?),
-                "multipart-threshold" => p.multipart_threshold = Some(parse_size(k, v)?),
+                "multipart-threshold" => {
+                    let n = parse_size(k, v)?;
+                    if n > S3_MAX_PUT_SIZE {
+                        return Err(format!(
+                            "multipart-threshold={v}: S3 takes at most 5 GiB ({S3_MAX_PUT_SIZE} \
+                             bytes) in one PUT, so larger objects must go in parts"
+                        ));
+                    }
+                    p.multipart_threshold = Some(n);
+                }
                 "multipart-chunk-size" | "buffer-size" => {
                     if p.multipart_chunk_size.is_some() {
                         return Err(
@@ -211,7 +232,14 @@ impl StoreParams {
                                 .into(),
                         );
                     }
-                    p.multipart_chunk_size = Some(parse_size(k, v)?);
+                    let n = parse_size(k, v)?;
+                    if !(S3_MIN_PART_SIZE..=S3_MAX_PUT_SIZE).contains(&n) {
+                        return Err(format!(
+                            "{k}={v}: a multipart part must be 5 MiB ({S3_MIN_PART_SIZE} bytes) \
+                             to 5 GiB ({S3_MAX_PUT_SIZE} bytes), S3's bounds"
+                        ));
+                    }
+                    p.multipart_chunk_size = Some(n);
                 }
                 "priority" => {
                     p.priority = Some(
@@ -232,6 +260,13 @@ impl StoreParams {
         if p.compression == Some(Compression::None) && p.compression_level.is_some() {
             return Err("compression-level= means nothing with compression=none".into());
         }
+        if p.multipart_upload == Some(false) && p.multipart_threshold.is_some() {
+            return Err(
+                "multipart-threshold= means nothing with multipart-upload=false (objects then go \
+                 in one PUT up to S3's 5 GiB limit); drop one of them"
+                    .into(),
+            );
+        }
         p.raw = pairs;
         Ok(p)
     }
@@ -246,6 +281,31 @@ impl StoreParams {
         self.storage_class
             .as_deref()
             .filter(|c| ARCHIVE_CLASSES.contains(c))
+    }
+
+    /// Warnings to show the user before anything is written with these parameters (each a
+    /// full sentence naming the parameter); empty when there is nothing to say.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(class) = self.archive_storage_class() {
+            out.push(format!(
+                "storage-class={class}: readers (Nix) cannot GET objects in this class without a \
+                 restore; the cache will not serve what is written to it"
+            ));
+        }
+        out
+    }
+
+    /// [`StoreParams::warnings`] the first time any URL of this process has some, empty after
+    /// that: whoever shows them first (the CLI on stderr, else [`super::open`] in the log)
+    /// takes them, so that the user is told once.
+    pub fn take_warnings(&self) -> Vec<String> {
+        static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let w = self.warnings();
+        if w.is_empty() || TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Vec::new();
+        }
+        w
     }
 
     /// The value of a parameter as given, if any.
@@ -362,14 +422,49 @@ mod tests {
                 "compression=none",
             ),
             (
-                "buffer-size=1&multipart-chunk-size=2",
+                "buffer-size=6000000&multipart-chunk-size=7000000",
                 Scheme::S3,
                 "give one",
             ),
             ("secret-key=", Scheme::File, "secret-key= is empty"),
+            ("multipart-chunk-size=5242879", Scheme::S3, "5 MiB"),
+            ("buffer-size=5368709121", Scheme::S3, "to 5 GiB"),
+            (
+                "multipart-threshold=5368709121",
+                Scheme::S3,
+                "at most 5 GiB",
+            ),
+            (
+                "multipart-upload=false&multipart-threshold=1000",
+                Scheme::S3,
+                "means nothing with multipart-upload=false",
+            ),
         ] {
             let e = bad(q, s);
             assert!(e.contains(needle), "{q}: {e}");
         }
+    }
+
+    #[test]
+    fn archive_storage_classes_warn_and_others_do_not() {
+        for class in ["GLACIER", "DEEP_ARCHIVE"] {
+            let w = ok(&format!("storage-class={class}"), Scheme::S3).warnings();
+            assert_eq!(w.len(), 1, "{class}: {w:?}");
+            assert!(
+                w[0].contains(&format!("storage-class={class}"))
+                    && w[0].contains("cannot GET objects in this class without a restore"),
+                "{}",
+                w[0]
+            );
+        }
+        for q in ["storage-class=STANDARD", "storage-class=GLACIER_IR", ""] {
+            assert!(ok(q, Scheme::S3).warnings().is_empty(), "{q}");
+        }
+        let bounds = ok(
+            "multipart-chunk-size=5242880&multipart-threshold=5368709120",
+            Scheme::S3,
+        );
+        assert_eq!(bounds.multipart_chunk_size, Some(S3_MIN_PART_SIZE));
+        assert_eq!(bounds.multipart_threshold, Some(S3_MAX_PUT_SIZE));
     }
 }

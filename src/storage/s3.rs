@@ -46,7 +46,7 @@ use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
-    Delete, ObjectIdentifier,
+    Delete, ObjectIdentifier, StorageClass,
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -57,13 +57,29 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-/// Objects larger than this are uploaded with multipart upload by `put_file` (100 MiB).
+/// Objects larger than this are uploaded with multipart upload by `put_file` (100 MiB), unless
+/// the URL says otherwise (`multipart-threshold=`, `multipart-upload=false`).
 pub const MULTIPART_THRESHOLD: u64 = 100 * 1024 * 1024;
-/// Default multipart part size (16 MiB).
+/// Default multipart part size (16 MiB; `multipart-chunk-size=` in the URL sets another).
 pub const PART_SIZE: u64 = 16 * 1024 * 1024;
-/// Smallest part size S3 accepts (except for the last part).
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-const MAX_PARTS: u64 = 10_000;
+/// Smallest part size S3 accepts (except for the last part): 5 MiB.
+pub const MIN_PART_SIZE: u64 = super::params::S3_MIN_PART_SIZE;
+/// Largest single PUT, and largest part, S3 accepts: 5 GiB.
+pub const MAX_PUT_SIZE: u64 = super::params::S3_MAX_PUT_SIZE;
+/// Most parts one multipart upload may have.
+pub const MAX_PARTS: u64 = 10_000;
+/// Largest object S3 stores: 5 TiB.
+pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// The part size and part count of a multipart upload of `size` bytes asked to use parts of
+/// `part_size`: the part size is kept within S3's bounds (5 MiB to 5 GiB) and raised where
+/// `size` would otherwise need more than [`MAX_PARTS`] parts. The one place parts are sized.
+pub fn part_plan(size: u64, part_size: u64) -> (u64, u64) {
+    let part = part_size
+        .clamp(MIN_PART_SIZE, MAX_PUT_SIZE)
+        .max(size.div_ceil(MAX_PARTS));
+    (part, size.div_ceil(part).max(1))
+}
 
 /// Access key and secret given explicitly instead of the AWS chain. `Debug` hides the secret.
 #[derive(Clone)]
@@ -84,9 +100,11 @@ impl fmt::Debug for StaticCredentials {
 /// Tuning of an [`S3Store`].
 #[derive(Clone, Debug)]
 pub struct S3Options {
-    /// `put_file` uses multipart upload above this size.
+    /// `put_file` uses multipart upload above this size (never above [`MAX_PUT_SIZE`]: a
+    /// larger object always goes in parts, as one PUT cannot carry it).
     pub multipart_threshold: u64,
-    /// Multipart part size (raised automatically to stay within 10 000 parts; at least 5 MiB).
+    /// Multipart part size (kept within 5 MiB to 5 GiB and raised automatically to stay
+    /// within 10,000 parts; see [`part_plan`]).
     pub part_size: u64,
     /// Parts uploaded at once.
     pub part_concurrency: usize,
@@ -141,6 +159,28 @@ impl S3Options {
             secret_key: secret_key.into(),
         });
         self
+    }
+
+    /// The options a cache URL's store parameters ask for:
+    /// - `multipart-upload=false`: one PUT per object up to S3's 5 GiB single-PUT limit, parts
+    ///   only above it (where one PUT cannot);
+    /// - `multipart-upload=true` or unset: parts above `multipart-threshold=` (default
+    ///   [`MULTIPART_THRESHOLD`], 100 MiB);
+    /// - `multipart-chunk-size=` / `buffer-size=`: the part size (default [`PART_SIZE`]);
+    ///   S3's 5 MiB minimum and 5 GiB maximum are checked when the URL is parsed, and a part
+    ///   size that would need more than 10,000 parts is raised ([`part_plan`]).
+    ///
+    /// `storage-class=` and the object codings travel with each write ([`super::PutOptions`]).
+    pub fn from_params(p: &super::StoreParams) -> S3Options {
+        let multipart_threshold = match p.multipart_upload {
+            Some(false) => MAX_PUT_SIZE,
+            Some(true) | None => p.multipart_threshold.unwrap_or(MULTIPART_THRESHOLD),
+        };
+        S3Options {
+            multipart_threshold,
+            part_size: p.multipart_chunk_size.unwrap_or(PART_SIZE),
+            ..S3Options::default()
+        }
     }
 
     /// Sets the multipart threshold and part size (the part size is raised to 5 MiB if smaller).
@@ -1431,7 +1471,11 @@ impl S3Store {
             req = req.content_type(ct);
         }
         let (if_match, if_none_match) = opts.condition.headers();
-        req = req.set_if_match(if_match).set_if_none_match(if_none_match);
+        req = req
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
+            .set_content_encoding(opts.content_encoding.clone())
+            .set_storage_class(opts.storage_class.as_deref().map(StorageClass::from));
         let out = req
             .send()
             .await
@@ -1459,15 +1503,7 @@ impl S3Store {
             .filter(|l| l.enabled() && size <= LEAN_PUT_MAX)
         {
             use super::s3_lean::LeanPut;
-            match lean
-                .put(
-                    key,
-                    body.clone(),
-                    opts.content_type.as_deref(),
-                    &opts.condition,
-                )
-                .await
-            {
+            match lean.put(key, body.clone(), opts).await {
                 LeanPut::Written(etag) => {
                     return Ok(ObjectMeta {
                         key: key.to_string(),
@@ -1512,7 +1548,13 @@ impl S3Store {
         let upload_id = s
             .retry
             .run(|| async {
-                let mut create = s.client.create_multipart_upload().bucket(bucket).key(full);
+                let mut create = s
+                    .client
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(full)
+                    .set_content_encoding(opts.content_encoding.clone())
+                    .set_storage_class(opts.storage_class.as_deref().map(StorageClass::from));
                 if let Some(ct) = &opts.content_type {
                     create = create.content_type(ct);
                 }
@@ -1580,12 +1622,7 @@ impl S3Store {
         opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
         let s = &self.s;
-        let part_size = self
-            .opts
-            .part_size
-            .max(MIN_PART_SIZE)
-            .max(size.div_ceil(MAX_PARTS));
-        let count = size.div_ceil(part_size).max(1);
+        let (part_size, count) = part_plan(size, self.opts.part_size);
         let bucket = &s.url.bucket;
         let parts: Vec<CompletedPart> = futures::stream::iter(0..count)
             .map(|i| async move {
@@ -2019,7 +2056,18 @@ impl Store for S3Store {
             .await
             .map_err(|e| io_err(&e))?
             .len();
-        if size > self.opts.multipart_threshold {
+        if size > MAX_OBJECT_SIZE {
+            return Err(self.s.plain(
+                StoreErrorKind::NotSupported,
+                "PUT",
+                key,
+                format!(
+                    "{} is {size} bytes, more than S3's largest object (5 TiB)",
+                    path.display()
+                ),
+            ));
+        }
+        if size > self.opts.multipart_threshold.min(MAX_PUT_SIZE) {
             return self.put_multipart(key, &full, path, size, opts).await;
         }
         self.s
@@ -2147,6 +2195,7 @@ impl Store for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::CacheUrl;
 
     fn failure(status: u16, code: &str, region: Option<&str>) -> Failure {
         Failure {
@@ -2350,6 +2399,70 @@ mod tests {
         assert!(etag_not_md5(None, Some("AES256")));
         assert!(!etag_not_md5(Some("AES256"), None));
         assert!(!etag_not_md5(None, None));
+    }
+
+    #[test]
+    fn part_counts_stay_within_s3_limits_for_every_size_and_chunk_size() {
+        const MIB: u64 = 1024 * 1024;
+        const GIB: u64 = 1024 * MIB;
+        let chunk_sizes = [
+            0,
+            1,
+            MIN_PART_SIZE - 1,
+            MIN_PART_SIZE,
+            PART_SIZE,
+            64 * MIB,
+            GIB,
+            MAX_PUT_SIZE,
+            MAX_PUT_SIZE + 1,
+            u64::MAX,
+        ];
+        let mut sizes = vec![0, 1, MIN_PART_SIZE, 100 * MIB, MAX_PUT_SIZE + 1];
+        // Around every size where the count would pass 10,000 parts for some chunk size.
+        for c in [MIN_PART_SIZE, PART_SIZE, 64 * MIB] {
+            let edge = c * MAX_PARTS;
+            sizes.extend([edge - 1, edge, edge + 1]);
+        }
+        sizes.extend((1..=64).map(|i| MAX_OBJECT_SIZE / 64 * i));
+        sizes.extend([MAX_OBJECT_SIZE - 1, MAX_OBJECT_SIZE]);
+        for &size in &sizes {
+            for &chunk in &chunk_sizes {
+                let (part, count) = part_plan(size, chunk);
+                let at = format!("size {size}, chunk size {chunk}: part {part} × {count}");
+                assert!(count <= MAX_PARTS, "{at}: too many parts");
+                assert!((MIN_PART_SIZE..=MAX_PUT_SIZE).contains(&part), "{at}");
+                assert!(part.saturating_mul(count) >= size, "{at}: does not cover");
+                assert!(
+                    (count - 1) * part < size || size == 0,
+                    "{at}: an empty part"
+                );
+                if (MIN_PART_SIZE..=MAX_PUT_SIZE).contains(&chunk) && size <= chunk * MAX_PARTS {
+                    assert_eq!(part, chunk, "{at}: the asked part size is kept");
+                }
+            }
+        }
+        // At S3's 5 TiB object limit the smallest part size still fits 10,000 parts.
+        assert_eq!(part_plan(MAX_OBJECT_SIZE, MIN_PART_SIZE).1, MAX_PARTS);
+    }
+
+    #[test]
+    fn url_parameters_set_the_multipart_bounds() {
+        let opts = |q: &str| match CacheUrl::parse(&format!("s3://b?{q}")).unwrap() {
+            CacheUrl::S3(u) => S3Options::from_params(&u.params),
+            other => panic!("{other:?}"),
+        };
+        let d = opts("region=x");
+        assert_eq!(
+            (d.multipart_threshold, d.part_size),
+            (MULTIPART_THRESHOLD, PART_SIZE)
+        );
+        let single = opts("multipart-upload=false");
+        assert_eq!(single.multipart_threshold, MAX_PUT_SIZE);
+        let on =
+            opts("multipart-upload=true&multipart-threshold=1000&multipart-chunk-size=6000000");
+        assert_eq!((on.multipart_threshold, on.part_size), (1000, 6_000_000));
+        let t = opts("multipart-threshold=0&buffer-size=5242880");
+        assert_eq!((t.multipart_threshold, t.part_size), (0, MIN_PART_SIZE));
     }
 
     #[test]

@@ -341,26 +341,13 @@ impl LeanClient {
         self.answer(self.try_get(key)).await
     }
 
-    /// PUT `body` at `key` (relative to the cache root) with an optional Content-Type and
-    /// condition.
-    pub(super) async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: Option<&str>,
-        condition: &super::PutCondition,
-    ) -> LeanPut {
-        self.answer(self.try_put(key, body, content_type, condition))
-            .await
+    /// PUT `body` at `key` (relative to the cache root) with the options' Content-Type,
+    /// Content-Encoding, storage class and condition.
+    pub(super) async fn put(&self, key: &str, body: Bytes, opts: &super::PutOptions) -> LeanPut {
+        self.answer(self.try_put(key, body, opts)).await
     }
 
-    async fn try_put(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: Option<&str>,
-        condition: &super::PutCondition,
-    ) -> LeanPut {
+    async fn try_put(&self, key: &str, body: Bytes, opts: &super::PutOptions) -> LeanPut {
         let path = format!("{}{}", self.path_prefix, encode_path(key));
         let uri = format!("{}{path}", self.origin);
         let creds = match self.credentials().await {
@@ -372,10 +359,16 @@ impl LeanClient {
             .uri(&uri)
             .header(http::header::HOST, &self.host)
             .header(http::header::CONTENT_LENGTH, body.len());
-        if let Some(ct) = content_type {
+        if let Some(ct) = &opts.content_type {
             b = b.header(http::header::CONTENT_TYPE, ct);
         }
-        let (if_match, if_none_match) = condition.headers();
+        if let Some(ce) = &opts.content_encoding {
+            b = b.header(http::header::CONTENT_ENCODING, ce);
+        }
+        if let Some(class) = &opts.storage_class {
+            b = b.header("x-amz-storage-class", class);
+        }
+        let (if_match, if_none_match) = opts.condition.headers();
         if let Some(etag) = if_match {
             b = b.header(http::header::IF_MATCH, etag);
         }
@@ -665,10 +658,11 @@ mod tests {
             };
             let t = Duration::from_secs(10);
             let lean = LeanClient::new(&url, "us-east-1", Some(creds.clone()), t, t).unwrap();
-            let cond = super::super::PutCondition::IfMatch("\"e0\"".into());
-            let r = lean
-                .put("k.narinfo", Bytes::from_static(b"x"), None, &cond)
-                .await;
+            let opts = super::super::PutOptions {
+                condition: super::super::PutCondition::IfMatch("\"e0\"".into()),
+                ..Default::default()
+            };
+            let r = lean.put("k.narinfo", Bytes::from_static(b"x"), &opts).await;
             match (status, r) {
                 (200..=299, LeanPut::Written(etag)) => assert_eq!(etag.as_deref(), Some("\"e1\"")),
                 (412, LeanPut::ConditionFailed) => {}
