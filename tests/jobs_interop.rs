@@ -126,22 +126,9 @@ fn delete_local(e: &Env, paths: &[&str]) {
 }
 
 fn keygen(e: &Env, name: &str) -> (PathBuf, String) {
-    let sk = e.root.path().join(format!("{name}.sec"));
-    let pk = e.root.path().join(format!("{name}.pub"));
-    let _ = std::fs::remove_file(&sk);
-    let _ = std::fs::remove_file(&pk);
-    ok(narscope(
-        e,
-        &[
-            "keygen",
-            name,
-            "--secret-key-file",
-            sk.to_str().unwrap(),
-            "--public-key-file",
-            pk.to_str().unwrap(),
-        ],
-    ));
-    (sk, std::fs::read_to_string(pk).unwrap().trim().to_string())
+    common::cli::keygen_in(e.root.path(), name, |args| {
+        ok(narscope(e, args));
+    })
 }
 
 fn nar_hash_of(path: &Path) -> String {

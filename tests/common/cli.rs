@@ -76,3 +76,27 @@ pub fn nix_chain(root: &Path, tag: &str, n: usize, kib: usize) -> Vec<String> {
     c.args(["--no-out-link", "-E", &expr]);
     ok(c).lines().map(str::to_string).collect()
 }
+
+/// A fresh key pair `name` made by `narscope keygen` in `dir`: `keygen` runs narscope with
+/// the arguments it is given (each test binary has its own environment for it). Returns the
+/// secret key file and the public key text.
+pub fn keygen_in(
+    dir: &Path,
+    name: &str,
+    keygen: impl FnOnce(&[&str]),
+) -> (std::path::PathBuf, String) {
+    let sk = dir.join(format!("{name}.sec"));
+    let pk = dir.join(format!("{name}.pub"));
+    let _ = std::fs::remove_file(&sk);
+    let _ = std::fs::remove_file(&pk);
+    keygen(&[
+        "keygen",
+        name,
+        "--secret-key-file",
+        sk.to_str().unwrap(),
+        "--public-key-file",
+        pk.to_str().unwrap(),
+    ]);
+    let public = std::fs::read_to_string(&pk).unwrap().trim().to_string();
+    (sk, public)
+}

@@ -38,8 +38,8 @@
 //! is chosen and printed on stderr ([`FaultProxy::seed`]).
 //!
 //! **Counters**: [`FaultProxy::injected`] counts the faults injected by kind;
-//! [`FaultProxy::requests`] logs every request seen (method, target, `Range`, `If-Match`, and the
-//! fault injected, if any).
+//! [`FaultProxy::requests`] logs every request seen (method, target, `Range`, `If-Match`,
+//! `Content-Encoding`, `x-amz-storage-class`, and the fault injected, if any).
 //!
 //! The proxy runs on the calling test's tokio runtime and stops with it.
 
@@ -298,6 +298,10 @@ pub struct Seen {
     pub range: Option<String>,
     /// The `If-Match` header.
     pub if_match: Option<String>,
+    /// The `Content-Encoding` header.
+    pub content_encoding: Option<String>,
+    /// The `x-amz-storage-class` header.
+    pub storage_class: Option<String>,
     /// The fault injected, if any.
     pub fault: Option<FaultKind>,
 }
@@ -540,6 +544,8 @@ impl Inner {
             target,
             range: header("range"),
             if_match: header("if-match"),
+            content_encoding: header("content-encoding"),
+            storage_class: header("x-amz-storage-class"),
             fault: None,
         });
         chosen
