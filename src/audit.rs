@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::{Cache, CacheError, Fetched, narinfo_key_in};
 use crate::compression::{self, Compression};
 use crate::nar;
-use crate::nix::store_path::hash_part_from_narinfo_key;
+use crate::nix::store_path::{hash_part_from_narinfo_key, narinfo_key_problem};
 use crate::nix::{
     HashAlgo, NarInfo, PathVerdict, SigOutcome, TrustedKeys, Verdict, check_path, check_paths,
 };
@@ -339,17 +339,35 @@ pub async fn audit_each(
 ) -> Result<(), CacheError> {
     let mut out = Sink(&mut sink);
     let store_dir: Arc<str> = cache.store_dir().await?.into();
+    // Objects named like a narinfo that name no store path: reported as errors (never
+    // fetched), so a whole-cache audit does not call such a cache clean.
+    let misnamed: Arc<std::sync::Mutex<Vec<PathReport>>> = Arc::default();
     let metas: std::pin::Pin<Box<dyn Stream<Item = Result<ObjectMeta, StoreError>> + Send>> =
         if paths.is_empty() {
             let p = progress.clone();
             let p2 = progress.clone();
+            let misnamed = misnamed.clone();
             Box::pin(
                 cache
-                    .narinfo_key_stream(opts.concurrency)
+                    .narinfo_like_key_stream(opts.concurrency)
                     .inspect(move |m| {
                         if m.is_ok() {
                             p.listed.fetch_add(1, Ordering::Relaxed);
                         }
+                    })
+                    .filter_map(move |m| {
+                        let problem = m.as_ref().ok().and_then(|m| narinfo_key_problem(&m.key));
+                        let keep = match (problem, m) {
+                            (Some(why), Ok(m)) => {
+                                misnamed
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(PathReport::error(m.key, why));
+                                None
+                            }
+                            (_, m) => Some(m),
+                        };
+                        std::future::ready(keep)
                     })
                     .chain(stream::poll_fn(move |_| {
                         p2.listing_done.store(true, Ordering::Relaxed);
@@ -436,6 +454,11 @@ pub async fn audit_each(
         if let Some(e) = errs.into_iter().next() {
             return Err(e);
         }
+        let found = std::mem::take(&mut *misnamed.lock().unwrap_or_else(|p| p.into_inner()));
+        for report in found {
+            progress.judged.fetch_add(1, Ordering::Relaxed);
+            out.push(report);
+        }
         for (report, info) in reports {
             match (opts.contents, info) {
                 (true, Some(info)) if report.status != Status::Error => {
@@ -444,6 +467,12 @@ pub async fn audit_each(
                 _ => out.push(report),
             }
         }
+    }
+    // Misnamed objects listed after the last judged batch (or in a cache of nothing else).
+    let found = std::mem::take(&mut *misnamed.lock().unwrap_or_else(|p| p.into_inner()));
+    for report in found {
+        progress.judged.fetch_add(1, Ordering::Relaxed);
+        out.push(report);
     }
 
     if opts.contents {

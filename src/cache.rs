@@ -6,7 +6,7 @@ use futures::{Stream, StreamExt};
 
 use crate::compression::{self, CompressionError};
 use crate::nix::narinfo::NarInfoError;
-use crate::nix::store_path::hash_part_from_narinfo_key;
+use crate::nix::store_path::{hash_part_from_narinfo_key, narinfo_key_problem};
 use crate::nix::{CacheInfo, NarInfo, StorePath};
 use crate::storage::{self, CacheUrl, ObjectMeta, PutCondition, PutOptions, Store, StoreError};
 
@@ -192,6 +192,26 @@ impl Cache {
         &self,
         concurrency: usize,
     ) -> impl Stream<Item = Result<Vec<ObjectMeta>, StoreError>> + Send + use<> {
+        self.root_keys_where(concurrency, |k| hash_part_from_narinfo_key(k).is_some())
+    }
+
+    /// Every object at the cache root whose name ends in `.narinfo`, page by page: the
+    /// narinfo keys of [`Cache::narinfo_keys`] and the misnamed ones that name no store path
+    /// (see [`narinfo_key_problem`]), which a whole-cache audit reports.
+    pub fn narinfo_like_keys(
+        &self,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<Vec<ObjectMeta>, StoreError>> + Send + use<> {
+        self.root_keys_where(concurrency, |k| {
+            hash_part_from_narinfo_key(k).is_some() || narinfo_key_problem(k).is_some()
+        })
+    }
+
+    fn root_keys_where(
+        &self,
+        concurrency: usize,
+        keep: fn(&str) -> bool,
+    ) -> impl Stream<Item = Result<Vec<ObjectMeta>, StoreError>> + Send + use<> {
         // Prefix scans pay off against network round trips; a local directory is read from
         // one cached listing, where many scans would only contend.
         let scans = if self.store.supports_blocking_get() {
@@ -199,14 +219,8 @@ impl Cache {
         } else {
             concurrency.clamp(1, 32)
         };
-        storage::list_root_parallel(self.store.clone(), scans).map(|page| {
-            page.map(|p| {
-                p.objects
-                    .into_iter()
-                    .filter(|o| hash_part_from_narinfo_key(&o.key).is_some())
-                    .collect()
-            })
-        })
+        storage::list_root_parallel(self.store.clone(), scans)
+            .map(move |page| page.map(|p| p.objects.into_iter().filter(|o| keep(&o.key)).collect()))
     }
 
     /// Fetch and parse one narinfo by key. `Ok(None)` when it does not exist.
@@ -300,13 +314,27 @@ impl Cache {
         &self,
         concurrency: usize,
     ) -> impl Stream<Item = Result<ObjectMeta, StoreError>> + Send + use<> {
-        self.narinfo_keys(concurrency).flat_map(|page| match page {
-            Ok(objs) => {
-                futures::stream::iter(objs.into_iter().map(Ok).collect::<Vec<_>>()).left_stream()
-            }
-            Err(e) => futures::stream::iter(vec![Err(e)]).right_stream(),
-        })
+        flatten_pages(self.narinfo_keys(concurrency))
     }
+
+    /// [`Cache::narinfo_like_keys`] as a flat stream of objects (listing errors in-band).
+    pub fn narinfo_like_key_stream(
+        &self,
+        concurrency: usize,
+    ) -> impl Stream<Item = Result<ObjectMeta, StoreError>> + Send + use<> {
+        flatten_pages(self.narinfo_like_keys(concurrency))
+    }
+}
+
+fn flatten_pages(
+    pages: impl Stream<Item = Result<Vec<ObjectMeta>, StoreError>> + Send,
+) -> impl Stream<Item = Result<ObjectMeta, StoreError>> + Send {
+    pages.flat_map(|page| match page {
+        Ok(objs) => {
+            futures::stream::iter(objs.into_iter().map(Ok).collect::<Vec<_>>()).left_stream()
+        }
+        Err(e) => futures::stream::iter(vec![Err(e)]).right_stream(),
+    })
 }
 
 /// One fetched narinfo (or why it could not be read).

@@ -127,13 +127,143 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Resolve a CACHE argument: a name from `[caches]`, else the argument itself.
+    /// Resolve a CACHE argument: a name from `[caches]` (its URL and settings), else the
+    /// argument itself, with the settings (trusted keys) of the named cache whose URL names
+    /// the same cache, if one does (see [`Config::cache_for_url`]).
     pub fn resolve_cache<'a>(&'a self, arg: &'a str) -> (&'a str, Option<&'a NamedCache>) {
         match self.caches.get(arg) {
             Some(c) => (c.url.as_str(), Some(c)),
-            None => (arg, None),
+            None => (arg, self.cache_for_url(arg).map(|(_, c)| c)),
         }
     }
+
+    /// The first named cache (by name) whose URL names the same cache as `url`: the same
+    /// bucket and prefix or directory, whatever the query parameters.
+    pub fn cache_for_url(&self, url: &str) -> Option<(&str, &NamedCache)> {
+        let want = crate::storage::CacheUrl::parse(url).ok()?.short();
+        self.caches
+            .iter()
+            .find(|(_, c)| crate::storage::CacheUrl::parse(&c.url).is_ok_and(|u| u.short() == want))
+            .map(|(n, c)| (n.as_str(), c))
+    }
+}
+
+/// Where [`add_trusted_key`] puts a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustScope {
+    /// The top-level `trusted-keys`: every cache.
+    Global,
+    /// `[caches.NAME] trusted-keys`; `url` creates the entry when it does not exist yet.
+    Cache {
+        /// The cache's name.
+        name: String,
+        /// Its URL, to create the entry with (`None`: the entry must exist).
+        url: Option<String>,
+    },
+}
+
+/// What [`add_trusted_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustOutcome {
+    /// The key was written.
+    Added,
+    /// The key was there already; the file is unchanged.
+    AlreadyTrusted,
+}
+
+/// Add `key` to the trusted keys of `scope` in the config file at `path`, keeping everything
+/// else in it (comments, order, formatting) as it is. A missing file (and its directories)
+/// is created. A file that is not a valid narscope config is refused, untouched. Adding a key
+/// that is already there changes nothing. The file is replaced atomically.
+pub fn add_trusted_key(path: &Path, scope: &TrustScope, key: &PublicKey) -> Result<TrustOutcome> {
+    use toml_edit::{Array, DocumentMut, Item, Table, value};
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
+    };
+    // Parse as narscope reads it first: its errors give the line, never key material.
+    let cfg = Config::parse(&text).with_context(|| {
+        format!(
+            "config {} is not valid; fix it first (nothing was written)",
+            path.display()
+        )
+    })?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|_| anyhow::anyhow!("config {} does not parse as TOML", path.display()))?;
+    let wanted = key.to_string();
+    let list: &mut Item = match scope {
+        TrustScope::Global => doc
+            .as_table_mut()
+            .entry("trusted-keys")
+            .or_insert(value(Array::new())),
+        TrustScope::Cache { name, url } => {
+            match (cfg.caches.get(name), url) {
+                (None, None) => bail!(
+                    "config {} has no cache named '{name}' (nothing was written)",
+                    path.display()
+                ),
+                (Some(c), Some(u)) if c.url != *u => bail!(
+                    "config {}: cache '{name}' already has the URL {}, not {u};                      choose another --name (nothing was written)",
+                    path.display(),
+                    c.url
+                ),
+                _ => {}
+            }
+            let caches = doc.as_table_mut().entry("caches").or_insert_with(|| {
+                let mut t = Table::new();
+                t.set_implicit(true);
+                Item::Table(t)
+            });
+            let Some(caches) = caches.as_table_like_mut() else {
+                bail!("config {}: `caches` is not a table", path.display());
+            };
+            let entry = caches.entry(name).or_insert_with(|| {
+                let mut t = Table::new();
+                if let Some(u) = url {
+                    t.insert("url", value(u.as_str()));
+                }
+                Item::Table(t)
+            });
+            let Some(entry) = entry.as_table_like_mut() else {
+                bail!("config {}: `caches.{name}` is not a table", path.display());
+            };
+            entry.entry("trusted-keys").or_insert(value(Array::new()))
+        }
+    };
+    let Some(array) = list.as_array_mut() else {
+        bail!(
+            "config {}: trusted-keys is not a list (nothing was written)",
+            path.display()
+        );
+    };
+    if array
+        .iter()
+        .any(|v| v.as_str().map(str::trim) == Some(wanted.as_str()))
+    {
+        return Ok(TrustOutcome::AlreadyTrusted);
+    }
+    array.push(wanted.as_str());
+    let out = doc.to_string();
+    // What is written must read back as a config that trusts the key.
+    Config::parse(&out).context("the edited config does not parse (nothing was written)")?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp.{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config.toml"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot replace {}", path.display()));
+    }
+    Ok(TrustOutcome::Added)
 }
 
 /// Where one trusted key came from (for `--json` and error messages).
@@ -488,6 +618,11 @@ mod tests {
         assert_eq!(url, "s3://bkt?region=eu-west-1");
         assert!(named.is_some());
         assert_eq!(cfg.resolve_cache("file:///x").0, "file:///x");
+        assert!(cfg.resolve_cache("file:///x").1.is_none());
+        // The same bucket by URL (other parameters): the URL as given, the named settings.
+        let (url, named) = cfg.resolve_cache("s3://bkt?region=eu-west-1&compression=xz");
+        assert_eq!(url, "s3://bkt?region=eu-west-1&compression=xz");
+        assert!(std::ptr::eq(named.unwrap(), &cfg.caches["prod"]));
         let err = Config::parse("trusted-key = []\n").unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
     }
@@ -682,6 +817,89 @@ mod tests {
             assert!(w.ends_with("; its public key is not trusted"), "{w}");
             assert_no_secret(w);
         }
+    }
+
+    #[test]
+    fn trusting_a_key_keeps_the_file_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dir/config.toml");
+        let k1 = PublicKey::parse(K1).unwrap();
+        let k2 = PublicKey::parse(K2).unwrap();
+        // A missing file (and its directories) is created.
+        assert_eq!(
+            add_trusted_key(&path, &TrustScope::Global, &k1).unwrap(),
+            TrustOutcome::Added
+        );
+        let cfg = Config::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(cfg.trusted_keys, [K1]);
+        // Comments and other settings stay; a second add changes nothing.
+        let original = "# my settings\nconcurrency = 8 # fast\n\n[caches.prod] # the big one\nurl = \"file:///srv/prod\"\n";
+        std::fs::write(&path, original).unwrap();
+        let prod = TrustScope::Cache {
+            name: "prod".into(),
+            url: None,
+        };
+        assert_eq!(
+            add_trusted_key(&path, &prod, &k2).unwrap(),
+            TrustOutcome::Added
+        );
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            after.starts_with("# my settings\nconcurrency = 8 # fast\n"),
+            "{after}"
+        );
+        assert!(after.contains("[caches.prod] # the big one\n"), "{after}");
+        assert_eq!(
+            add_trusted_key(&path, &prod, &k2).unwrap(),
+            TrustOutcome::AlreadyTrusted
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+        // A global key goes before the tables; a new named cache gets its URL.
+        add_trusted_key(&path, &TrustScope::Global, &k1).unwrap();
+        let new = TrustScope::Cache {
+            name: "mine".into(),
+            url: Some("file:///srv/mine".into()),
+        };
+        add_trusted_key(&path, &new, &k1).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cfg = Config::parse(&text).unwrap();
+        assert_eq!(cfg.trusted_keys, [K1]);
+        assert_eq!(cfg.concurrency, Some(8));
+        assert_eq!(cfg.caches["prod"].trusted_keys, [K2]);
+        assert_eq!(cfg.caches["mine"].url, "file:///srv/mine");
+        assert_eq!(cfg.caches["mine"].trusted_keys, [K1]);
+        // Refusals leave the file alone: an unknown cache, a name taken by another URL.
+        let before = std::fs::read_to_string(&path).unwrap();
+        let unknown = TrustScope::Cache {
+            name: "nope".into(),
+            url: None,
+        };
+        let e = add_trusted_key(&path, &unknown, &k1).unwrap_err();
+        assert!(e.to_string().contains("no cache named 'nope'"), "{e}");
+        let taken = TrustScope::Cache {
+            name: "prod".into(),
+            url: Some("file:///elsewhere".into()),
+        };
+        let e = add_trusted_key(&path, &taken, &k1).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("already has the URL file:///srv/prod"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        // An invalid config is refused untouched, without echoing its contents.
+        let bad = format!("trusted-keys = \"{TEST_SECRET}\"\n");
+        std::fs::write(&path, &bad).unwrap();
+        let e = format!(
+            "{:#}",
+            add_trusted_key(&path, &TrustScope::Global, &k1).unwrap_err()
+        );
+        assert!(
+            e.contains("is not valid; fix it first") && e.contains("line 1"),
+            "{e}"
+        );
+        assert_no_secret(&e);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), bad);
     }
 
     #[test]

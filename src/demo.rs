@@ -21,6 +21,10 @@ pub struct DemoCache {
     pub dir: PathBuf,
     /// The key that signed the good paths (trust it to see them as trusted).
     pub public_key: PublicKey,
+    /// The secret key file, beside the cache, never in it (see [`key_dir`]).
+    pub secret_key_file: PathBuf,
+    /// The public key file, beside the secret one.
+    pub public_key_file: PathBuf,
     /// How many narinfos it holds.
     pub narinfos: usize,
 }
@@ -30,6 +34,30 @@ pub fn default_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "narscope")
         .context("cannot find a data directory (is $HOME set?)")?;
     Ok(dirs.data_dir().join("demo-cache"))
+}
+
+/// Where the demo keeps its keys for a demo cache in `dir`: the sibling directory
+/// `<dir>.keys/`, beside the cache and never in it (a cache is meant to be served; a secret
+/// key in it could be read by anyone who can read the cache).
+pub fn key_dir(dir: &Path) -> Result<PathBuf> {
+    let abs =
+        std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => {
+            let mut name = name.to_os_string();
+            name.push(".keys");
+            Ok(parent.join(name))
+        }
+        _ => bail!(
+            "{} has no parent directory to keep the demo's keys beside it; choose another --dir",
+            dir.display()
+        ),
+    }
+}
+
+/// Read the demo key kept in `file`, if there is a valid one.
+fn read_key(file: &Path) -> Option<SecretKey> {
+    SecretKey::parse(&std::fs::read_to_string(file).ok()?).ok()
 }
 
 /// A fake but well-formed store path for `name`, derived from `seed`.
@@ -182,7 +210,8 @@ fn program(name: &str, version: &str) -> NarNode {
 /// Write the demo cache into `dir` (replacing an earlier demo there; refusing any other
 /// non-empty directory): a realistic mix of signed, unsigned, unknown-key, badly signed,
 /// corrupt, dangling and content-addressed paths, an orphan NAR, a closure with references,
-/// and several compressions. The signing key is kept in `dir/demo-key.sec` / `.pub`.
+/// and several compressions. The signing key is kept beside the cache, in
+/// [`key_dir`]`/demo-key.sec` and `.pub` (reused by the next demo in the same place).
 pub fn write_demo_cache(dir: &Path) -> Result<DemoCache> {
     if dir.exists() {
         let non_empty = std::fs::read_dir(dir)?.next().is_some();
@@ -193,10 +222,13 @@ pub fn write_demo_cache(dir: &Path) -> Result<DemoCache> {
             );
         }
     }
-    let key_file = dir.join("demo-key.sec");
-    let key = match std::fs::read_to_string(&key_file) {
-        Ok(t) => SecretKey::parse(&t)?,
-        Err(_) => SecretKey::generate("narscope-demo-1")?,
+    let keys = key_dir(dir)?;
+    let key_file = keys.join("demo-key.sec");
+    let pub_file = keys.join("demo-key.pub");
+    // Earlier demos kept the key in the cache itself: reuse it (it goes with the old demo).
+    let key = match read_key(&key_file).or_else(|| read_key(&dir.join("demo-key.sec"))) {
+        Some(k) => k,
+        None => SecretKey::generate("narscope-demo-1")?,
     };
     if dir.exists() {
         std::fs::remove_dir_all(dir)
@@ -208,8 +240,7 @@ pub fn write_demo_cache(dir: &Path) -> Result<DemoCache> {
         dir.join(MARKER),
         "This directory is rewritten by `narscope demo`.\n",
     )?;
-    std::fs::write(&key_file, key.to_file_text())?;
-    std::fs::write(dir.join("demo-key.pub"), key.public_key().to_string())?;
+    write_keys(&keys, &key_file, &pub_file, &key)?;
     let mut info = CacheInfo::new();
     info.want_mass_query = Some(true);
     info.priority = Some(50);
@@ -334,8 +365,32 @@ pub fn write_demo_cache(dir: &Path) -> Result<DemoCache> {
     Ok(DemoCache {
         dir: dir.to_path_buf(),
         public_key: key.public_key(),
+        secret_key_file: key_file,
+        public_key_file: pub_file,
         narinfos: w.count,
     })
+}
+
+/// Write the demo's key pair into `keys` (mode 0700), the secret one with mode 0600.
+fn write_keys(keys: &Path, secret: &Path, public: &Path, key: &SecretKey) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(keys)
+        .with_context(|| format!("cannot create {}", keys.display()))?;
+    let _ = std::fs::remove_file(secret);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(secret)
+        .with_context(|| format!("cannot write {}", secret.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(key.to_file_text().as_bytes())?;
+    std::fs::write(public, key.public_key().to_string())
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    Ok(())
 }
 
 /// Write `n` signed narinfos (no NARs) into `dir`, as fast as possible: the benchmark's

@@ -1,7 +1,7 @@
 //! narscope: read, audit and maintain Nix binary caches.
 //!
 //! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`,
-//! `index`, `gc`, `lease`, `jobs`) never touches a terminal; the CLI (`cli`) and the dashboard
+//! `index`, `gc`, `lease`, `jobs`, `keyprobe`) never touches a terminal; the CLI (`cli`) and the dashboard
 //! are built on top of it.
 
 pub mod audit;
@@ -13,6 +13,7 @@ pub mod demo;
 pub mod gc;
 pub mod index;
 pub mod jobs;
+pub mod keyprobe;
 pub mod lease;
 pub mod localstore;
 pub mod nar;

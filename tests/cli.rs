@@ -39,8 +39,67 @@ fn demo() -> (tempfile::TempDir, String, String) {
     let dir = tmp.path().join("demo");
     let out = narscope(&["demo", "--dir", dir.to_str().unwrap()]);
     assert!(out.status.success(), "demo failed: {}", stderr(&out));
-    let pk = std::fs::read_to_string(dir.join("demo-key.pub")).unwrap();
+    // The keys are kept beside the cache (and the demo says where), never in it.
+    let keys = tmp.path().join("demo.keys");
+    assert!(
+        stdout(&out).contains(&format!(
+            "its keys are kept beside it, not in it: {}",
+            keys.join("demo-key.sec").display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let pk = std::fs::read_to_string(keys.join("demo-key.pub")).unwrap();
     (tmp, dir.to_str().unwrap().to_string(), pk)
+}
+
+/// Every file under `dir` (recursively).
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_cache_holds_no_secret_key_and_its_key_is_beside_it() {
+    let (tmp, dir, pk) = demo();
+    let files = files_under(Path::new(&dir));
+    assert!(files.len() > 20, "{files:?}");
+    for f in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        assert!(
+            narscope::nix::SecretKey::parse(&text).is_err(),
+            "{} in the demo cache parses as a secret key",
+            f.display()
+        );
+    }
+    // The secret key is beside the cache, private, and its public half is the trusted one.
+    let sec = tmp.path().join("demo.keys/demo-key.sec");
+    let sk = narscope::nix::SecretKey::parse(&std::fs::read_to_string(&sec).unwrap()).unwrap();
+    assert_eq!(sk.public_key().to_string(), pk);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sec).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A second demo in the same place reuses the key (so trusting it once is enough).
+    let again = narscope(&["demo", "--dir", &dir]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("demo.keys/demo-key.pub")).unwrap(),
+        pk
+    );
+    // And its overview problems are only the demo's own: `info` finds no secret key.
+    let info = narscope(&["info", &dir, "--json"]);
+    let doc: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(doc["secretKeys"], serde_json::json!([]), "{doc}");
 }
 
 fn statuses(doc: &Value) -> Vec<(String, String)> {

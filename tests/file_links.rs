@@ -79,7 +79,10 @@ fn linked() -> Linked {
     std::fs::rename(&glibc_nar, &moved).unwrap();
     std::os::unix::fs::symlink(&moved, &glibc_nar).unwrap();
     Linked {
-        public_key: std::fs::read_to_string(dir.join("demo-key.pub")).unwrap(),
+        public_key: std::fs::read_to_string(
+            narscope::demo::key_dir(&dir).unwrap().join("demo-key.pub"),
+        )
+        .unwrap(),
         cache: dir.display().to_string(),
         hello: (
             hello.store_path.to_absolute(),

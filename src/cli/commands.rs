@@ -22,6 +22,11 @@ pub const EXIT_ERROR: i32 = 4;
 
 /// Run a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
+    // `narscope config` works on the config file itself (it may not exist yet).
+    let config_path = cli.config.clone();
+    if let Some(Command::Config { action }) = cli.command {
+        return super::config_cmd::run(action, config_path.as_deref(), cli.no_config);
+    }
     let cfg = if cli.no_config {
         Config::default()
     } else {
@@ -179,6 +184,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             super::jobs::gc_cmd(&ctx, &cache, args, &trust).await
         }
         Command::Pin { cache, action } => super::jobs::pin_cmd(&ctx, &cache, action).await,
+        Command::Config { action } => {
+            super::config_cmd::run(action, config_path.as_deref(), ctx.no_config)
+        }
         Command::Delete {
             cache,
             paths,
@@ -546,12 +554,24 @@ impl Ctx {
             scans,
             storage::RootKeys::All
         ));
+        // Objects to read for secret keys, and objects named like a narinfo that are none.
+        let mut key_candidates = Vec::new();
+        let mut misnamed = Vec::new();
         while let Some(page) = pages.next().await {
             for o in page?.objects {
                 objects += 1;
                 stored += o.size;
+                if let Some(why) = crate::nix::store_path::narinfo_key_problem(&o.key) {
+                    misnamed.push((o.key.clone(), why));
+                }
+                if crate::keyprobe::is_candidate(&o.key, o.size) {
+                    key_candidates.push((o.key, o.size));
+                }
             }
         }
+        misnamed.sort();
+        let leaked = crate::keyprobe::probe(cache.store(), key_candidates).await;
+        let problems = info_problems(&leaked, &misnamed);
         let nar_bytes: u64 = reports.iter().filter_map(|r| r.nar_size).sum();
         let file_bytes: u64 = reports.iter().filter_map(|r| r.file_size).sum();
         let mut mix: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -580,6 +600,12 @@ impl Ctx {
                 "storedBytes": stored,
                 "compression": mix.iter().map(|(k, (n, b))| (k.clone(), json!({"paths": n, "fileBytes": b}))).collect::<serde_json::Map<_, _>>(),
                 "verdicts": summary.iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "problems": problems,
+                "secretKeys": leaked.found,
+                "keyCheck": json!({
+                    "checked": leaked.checked,
+                    "notChecked": leaked.not_checked,
+                }),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
             return Ok(0);
@@ -638,6 +664,7 @@ impl Ctx {
             vec!["verdicts:".into(), verdicts.join(", ")],
         ];
         write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
+        write_info_problems(&mut out, &problems, &leaked)?;
         Ok(0)
     }
 
@@ -694,8 +721,12 @@ impl Ctx {
                 trusted_keys: vec![demo.public_key.to_string()],
             };
             let notice = format!(
-                "demo cache in {}; its key {} is trusted here. Press ? for help.",
+                "demo cache in {} (its keys beside it in {}); its key {} is trusted here. Press ? for help.",
                 dir.display(),
+                demo.secret_key_file
+                    .parent()
+                    .unwrap_or(&demo.secret_key_file)
+                    .display(),
                 demo.public_key.name()
             );
             return self
@@ -703,6 +734,11 @@ impl Ctx {
                 .await;
         }
         println!("wrote a demo cache to {}", dir.display());
+        println!(
+            "its keys are kept beside it, not in it: {} (secret) and {}",
+            demo.secret_key_file.display(),
+            demo.public_key_file.display()
+        );
         println!("its signing key is trusted here: {}\n", demo.public_key);
         let cache = Arc::new(Cache::open(&url).await?);
         let mut keys = TrustedKeys::new();
@@ -832,6 +868,46 @@ fn rfc3339(t: std::time::SystemTime) -> String {
     )
 }
 
+/// `info`'s problems beyond verdicts: secret keys stored in the cache and objects named like a
+/// narinfo that name no store path, each `{kind, object, message}`.
+fn info_problems(
+    leaked: &crate::keyprobe::KeyProbe,
+    misnamed: &[(String, String)],
+) -> Vec<serde_json::Value> {
+    let keys = leaked
+        .found
+        .iter()
+        .map(|k| json!({"kind": "secret-key", "object": k.object, "message": k.message()}));
+    let names = misnamed.iter().map(|(key, why)| {
+        json!({"kind": "misnamed-narinfo", "object": key, "message": format!("BROKEN: {why}")})
+    });
+    keys.chain(names).collect()
+}
+
+/// The human form of [`info_problems`], after the table.
+fn write_info_problems(
+    out: &mut impl Write,
+    problems: &[serde_json::Value],
+    leaked: &crate::keyprobe::KeyProbe,
+) -> std::io::Result<()> {
+    if problems.is_empty() && leaked.not_checked == 0 {
+        return Ok(());
+    }
+    writeln!(out, "problems:")?;
+    for p in problems {
+        writeln!(out, "  - {}", p["message"].as_str().unwrap_or_default())?;
+    }
+    if leaked.not_checked > 0 {
+        writeln!(
+            out,
+            "  - {} small objects were not checked for secret keys (at most {} are read)",
+            leaked.not_checked,
+            crate::keyprobe::MAX_KEY_PROBES
+        )?;
+    }
+    Ok(())
+}
+
 fn keygen(name: &str, secret: &Path, public: &Path, force: bool) -> Result<i32> {
     if same_file(secret, public) {
         bail!(
@@ -857,7 +933,37 @@ fn keygen(name: &str, secret: &Path, public: &Path, force: bool) -> Result<i32> 
         .with_context(|| format!("cannot write public key {}", public.display()))?;
     println!("wrote secret key {} (keep it private)", secret.display());
     println!("wrote public key {}: {pk}", public.display());
+    print!("{}", keygen_next_steps(&pk, secret, public));
     Ok(0)
+}
+
+/// What to do with a fresh key pair: trust it in Nix and in narscope, sign with it. Shows the
+/// public key and the files' paths, never the secret.
+fn keygen_next_steps(pk: &PublicKey, secret: &Path, public: &Path) -> String {
+    let (s, p) = (shell_word(secret), shell_word(public));
+    format!(
+        "\nNext steps:\n\
+         \x20 Trust it in Nix: add this line to nix.conf (or NIX_CONFIG) where you substitute:\n\
+         \x20   extra-trusted-public-keys = {pk}\n\
+         \x20 Trust it in narscope, so `ls`, `verify` and the dashboard show your pushes as trusted:\n\
+         \x20   narscope config trust CACHE {p}          # CACHE: a named cache, or a URL with --name NAME\n\
+         \x20   narscope config trust --global {p}       # or for every cache\n\
+         \x20 Sign as you push:\n\
+         \x20   narscope push CACHE PATH… --key-file {s}\n"
+    )
+}
+
+/// `p` as one shell word: as is when it is plain, else single-quoted.
+fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Whether two paths name the same file: the same place once the directories are resolved and

@@ -1,6 +1,7 @@
 //! The `narscope` command line: every command works on S3 and file:// caches alike.
 
 mod commands;
+mod config_cmd;
 mod jobs;
 mod output;
 
@@ -16,7 +17,8 @@ const AFTER_HELP: &str = "\
 Trusted keys come from --trusted-key flags, narscope's config file (trusted-keys, and per cache
 [caches.NAME] trusted-keys) and nix.conf (trusted-public-keys, extra-trusted-public-keys, the
 public halves of secret-key-files; Nix's default cache.nixos.org-1 key when unset).
---no-config uses the flags only.
+--no-config uses the flags only. `narscope config trust CACHE KEY` adds a key to the config;
+a URL given as CACHE uses the trusted keys of the named cache with the same bucket/directory.
 
 S3 credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE or ?profile=, ~/.aws/credentials and ~/.aws/config (SSO included).
@@ -33,6 +35,7 @@ Examples:
   narscope verify 's3://nix?endpoint=https://nyc3.digitaloceanspaces.com&region=nyc3' --trusted-key 'my-cache-1:…'
   narscope show file:///srv/nix-cache /nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2aw0-foo
   narscope keygen my-cache-1 --secret-key-file cache.sec --public-key-file cache.pub
+  narscope config trust my-cache cache.pub           # trust it for the named cache my-cache
   narscope key public cache.sec                      # the public key of a secret key file";
 
 /// narscope: see, audit and maintain Nix binary caches in S3-compatible storage or local directories.
@@ -126,7 +129,8 @@ pub enum Command {
     /// path recomputes), untrusted (signatures, none valid under a trusted key), invalid (a
     /// signature under a trusted key's name that does not verify), unsigned; with --contents
     /// also corrupt (NAR missing, or FileHash/FileSize/NarHash/NarSize mismatch); error when a
-    /// narinfo cannot be read. Exit code as `nix store verify`: bitmask of 1 corrupt,
+    /// narinfo cannot be read, or an object at the root is named like a narinfo but names no
+    /// store path (remove such an object by hand). Exit code as `nix store verify`: bitmask of 1 corrupt,
     /// 2 not trusted, 4 other error; 0 when all is well.
     #[command(after_help = CACHE_HELP)]
     Verify {
@@ -150,6 +154,10 @@ pub enum Command {
         long: bool,
     },
     /// Totals: paths, NAR bytes, stored bytes, compression mix and verdict counts.
+    ///
+    /// Also reports problems of the cache as a whole: objects named like a narinfo that name
+    /// no store path, and secret keys stored in the cache (small objects at the root and any
+    /// *.sec, *.key or *.secret are read, at most 100; the key itself is never printed).
     #[command(after_help = CACHE_HELP)]
     Info {
         /// The cache.
@@ -175,6 +183,10 @@ pub enum Command {
         want_mass_query: bool,
     },
     /// Generate an ed25519 signing key pair in Nix's format (as nix-store --generate-binary-cache-key).
+    ///
+    /// Then prints the next steps: the nix.conf line that trusts the key
+    /// (extra-trusted-public-keys), the `narscope config trust` command that makes narscope
+    /// trust it, and how to sign as you push. The secret key is never printed.
     Keygen {
         /// The key name, conventionally host-N, e.g. cache.example.org-1.
         name: String,
@@ -381,6 +393,49 @@ pub enum Command {
         #[command(flatten)]
         dashboard: DashboardArgs,
     },
+    /// Edit or show narscope's config file: `narscope config trust CACHE KEY` trusts a key.
+    ///
+    /// The file is --config, else $NARSCOPE_CONFIG, else <config dir>/narscope/config.toml;
+    /// it is created when missing, and everything else in it (comments included) is kept.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `narscope config` actions.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Trust a public key for one cache (or every cache with --global), so that `ls`,
+    /// `verify`, `info` and the dashboard judge its signatures without --trusted-key.
+    ///
+    /// KEY is a public key (NAME:BASE64), a file holding one (e.g. the .pub file of
+    /// `narscope keygen`), or a secret key file, whose public half is derived (the secret is
+    /// never printed or written anywhere). CACHE is the name of a cache in the config, or a
+    /// URL: the named cache with that URL, or with --name NAME a new named cache. Trusting a
+    /// key twice changes nothing. Nix does not read this file: for Nix, add
+    /// `extra-trusted-public-keys = NAME:BASE64` to nix.conf.
+    #[command(
+        override_usage = "narscope config trust CACHE KEY [--name NAME]\n       narscope config trust --global KEY",
+        after_help = "Examples:\n  narscope config trust prod cache.pub\n  narscope config trust 's3://my-cache?region=eu-west-1' cache.pub --name prod\n  narscope config trust --global 'my-cache-1:Zm9v…'"
+    )]
+    Trust {
+        /// The cache (a name from the config, or a URL); with --global, the KEY.
+        #[arg(value_name = "CACHE")]
+        first: String,
+        /// The key: NAME:BASE64, a public key file or a secret key file.
+        #[arg(value_name = "KEY")]
+        second: Option<String>,
+        /// Create (or use) the named cache NAME for the URL given as CACHE.
+        #[arg(long, value_name = "NAME", conflicts_with = "global")]
+        name: Option<String>,
+        /// Trust the key for every cache (the top-level trusted-keys).
+        #[arg(long)]
+        global: bool,
+    },
+    /// Print where the config file is and which keys it trusts, per cache.
+    Show,
 }
 
 /// `narscope key` actions.

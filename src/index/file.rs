@@ -181,6 +181,11 @@ struct Header {
     refs: u64,
     nars: u64,
     others: u64,
+    /// Secret keys found in the cache (object and key name only).
+    #[serde(default)]
+    secret_keys: Vec<crate::keyprobe::LeakedKey>,
+    #[serde(default)]
+    keys_not_checked: usize,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -217,6 +222,8 @@ pub fn save(index: &Index, dir: &Path) -> io::Result<()> {
         refs: refs.len() as u64,
         nars: index.nars().len() as u64,
         others: index.others.len() as u64,
+        secret_keys: index.secret_keys.clone(),
+        keys_not_checked: index.keys_not_checked,
     };
     let head = serde_json::to_vec(&header).map_err(io::Error::other)?;
     let mut out = Vec::with_capacity(
@@ -438,6 +445,8 @@ fn parse(bytes: &[u8], dir: &Path, url: &str) -> io::Result<Index> {
     let mut index = Index::from_raw(url.to_string(), keys_id, rows, strings.to_vec(), refs);
     index.set_nars_sorted(nars, header.nars_listed);
     index.others = others;
+    index.secret_keys = header.secret_keys;
+    index.keys_not_checked = header.keys_not_checked;
     index.cache_info = header.cache_info;
     index.scanned_at = header
         .scanned_at

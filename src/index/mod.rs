@@ -440,8 +440,15 @@ pub struct Problems {
     pub key_mismatch: Vec<RowId>,
     /// Narinfos that could not be read.
     pub unreadable: Vec<RowId>,
-    /// `.ls` listings without a narinfo, temp files and other stray objects at the root.
+    /// `.ls` listings without a narinfo, temp files and other stray objects at the root
+    /// (indices into [`Index::others`]; misnamed narinfos and secret keys are not counted here).
     pub stray: Vec<usize>,
+    /// Objects at the root named like a narinfo that name no store path (indices into
+    /// [`Index::others`], see [`crate::nix::store_path::narinfo_key_problem`]). They are no
+    /// rows: nothing references them, and gc and delete leave them alone.
+    pub misnamed: Vec<usize>,
+    /// Secret keys stored in the cache (indices into [`Index::secret_keys`]).
+    pub secret_keys: Vec<usize>,
     /// What is wrong with `nix-cache-info`, in words.
     pub cache_info: Vec<String>,
 }
@@ -463,6 +470,11 @@ pub struct Index {
     pub nars_listed: bool,
     /// Stray root objects from the last listing.
     pub others: Vec<OtherObject>,
+    /// Secret keys the last scan found in the cache (see [`crate::keyprobe`]).
+    pub secret_keys: Vec<crate::keyprobe::LeakedKey>,
+    /// Objects the last scan could have read for secret keys but did not (over the bound, or
+    /// the read failed).
+    pub keys_not_checked: usize,
     /// `nix-cache-info` as read (`None` when missing or not read yet).
     pub cache_info: Option<String>,
     /// When the last complete scan finished.
@@ -998,13 +1010,18 @@ impl Index {
                 .map(|(i, _)| i)
                 .collect();
         }
+        p.secret_keys = (0..self.secret_keys.len()).collect();
         for (i, o) in self.others.iter().enumerate() {
             let ls_owner = o
                 .key
                 .strip_suffix(".ls")
                 .and_then(|h| self.find(h))
                 .is_some_and(|id| self.row(id).is_live());
-            if !ls_owner {
+            if crate::nix::store_path::narinfo_key_problem(&o.key).is_some() {
+                p.misnamed.push(i);
+            } else if self.secret_keys.iter().any(|k| k.object == o.key) {
+                // A problem of its own, above.
+            } else if !ls_owner {
                 p.stray.push(i);
             }
         }

@@ -501,8 +501,25 @@ async fn scan_inner(
         summary.nars = nars.len() as u64;
         write(&index).set_nars(nars);
     }
+    // Secret keys among the stray root objects and key-like names under nar/ (bounded).
+    let candidates: Vec<(String, u64)> = {
+        let idx = read(&index);
+        idx.others
+            .iter()
+            .map(|o| (o.key.clone(), o.size))
+            .chain(
+                idx.nars()
+                    .iter()
+                    .filter(|n| crate::keyprobe::has_key_like_name(&n.key))
+                    .map(|n| (n.key.clone(), n.size)),
+            )
+            .collect()
+    };
+    let keys = crate::keyprobe::probe(cache.store(), candidates).await;
     {
         let mut idx = write(&index);
+        idx.secret_keys = keys.found;
+        idx.keys_not_checked = keys.not_checked;
         idx.scanned_at = Some(SystemTime::now());
         idx.generation += 1;
     }
@@ -689,9 +706,10 @@ mod tests {
 
     #[tokio::test]
     async fn scans_the_demo_cache_and_refreshes_only_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = crate::demo::write_demo_cache(dir.path()).unwrap();
-        let url = CacheUrl::parse(&format!("file://{}", dir.path().display())).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("demo");
+        let demo = crate::demo::write_demo_cache(&dir).unwrap();
+        let url = CacheUrl::parse(&format!("file://{}", dir.display())).unwrap();
         let cache = Arc::new(Cache::open(&url).await.unwrap());
         let mut keys = TrustedKeys::new();
         keys.add(demo.public_key.clone());
@@ -742,7 +760,7 @@ mod tests {
             0
         );
         // Remove one narinfo: the rescan marks it removed.
-        let victim = std::fs::read_dir(dir.path())
+        let victim = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .find(|e| e.file_name().to_string_lossy().ends_with(".narinfo"))

@@ -28,8 +28,6 @@ pub const MAX_NAME_LEN: u64 = 255;
 pub const MAX_TARGET_LEN: u64 = 4095;
 /// Nodes nested this deep or deeper are refused (`narMaxDepth`; the root is depth 0).
 pub const MAX_DEPTH: usize = 64;
-/// The suffix Nix's macOS case hack appends; names containing it are refused when reading.
-pub const CASE_HACK_SUFFIX: &[u8] = b"~nix~case~hack~";
 
 /// SHA-256 and length of an uncompressed NAR (a narinfo's `NarHash` and `NarSize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -237,6 +235,9 @@ pub(crate) fn padding_len(len: u64) -> usize {
 }
 
 /// Check a directory entry name against Nix's rules; returns the reason when it is bad.
+///
+/// A name containing `~nix~case~hack~` is an ordinary name, as for Nix on Linux: only with
+/// `use-case-hack` (macOS) does Nix add or strip that suffix, and narscope never does.
 pub(crate) fn name_problem(name: &[u8]) -> Option<String> {
     if name.is_empty() {
         Some("empty name".to_string())
@@ -250,14 +251,6 @@ pub(crate) fn name_problem(name: &[u8]) -> Option<String> {
         Some(format!(
             "name of {} bytes is longer than {MAX_NAME_LEN}",
             name.len()
-        ))
-    } else if name
-        .windows(CASE_HACK_SUFFIX.len())
-        .any(|w| w == CASE_HACK_SUFFIX)
-    {
-        Some(format!(
-            "{:?} contains the case-hack suffix ~nix~case~hack~",
-            show_bytes(name)
         ))
     } else {
         None

@@ -261,6 +261,35 @@ pub fn hash_part_from_narinfo_key(key: &str) -> Option<&str> {
     (hash.len() == HASH_PART_LEN && nix32::is_nix32(hash)).then_some(hash)
 }
 
+/// Why `key`, an object at the cache root named `<something>.narinfo`, names no store path:
+/// its hash part is not 32 characters of Nix's base-32 alphabet. `None` for a real narinfo
+/// key, and for keys that do not end in `.narinfo` or lie below a `/`.
+///
+/// Such an object is not a narinfo Nix could ever look up. Nix 2.8's `nix store verify --all`
+/// on a file:// cache fails on a bad character ("store path '…-x' contains illegal base-32
+/// character 'u'") and skips a wrong length; narscope reports both.
+pub fn narinfo_key_problem(key: &str) -> Option<String> {
+    let hash = key.strip_suffix(".narinfo")?;
+    if key.contains('/') || hash_part_from_narinfo_key(key).is_some() {
+        return None;
+    }
+    let what = match hash
+        .chars()
+        .find(|c| !c.is_ascii() || !nix32::is_digit(*c as u8))
+    {
+        Some(c) => format!("contains {c:?}, which is not a character of Nix's base-32 alphabet"),
+        None => format!(
+            "has {} characters, not {HASH_PART_LEN}",
+            hash.chars().count()
+        ),
+    };
+    Some(format!(
+        "`{key}` is named like a narinfo, but its hash part {what}: it names no store path, \
+         so Nix never substitutes from it; inspect it and remove it by hand (gc and delete \
+         leave it alone)"
+    ))
+}
+
 /// Nix's `makeStorePath`: nix32 of `sha256("<type>:<algo>:<hex>:/nix/store:<name>")`
 /// XOR-folded to 20 bytes, joined with `name`.
 pub fn make_store_path(
@@ -512,6 +541,27 @@ mod tests {
             "nix-cache-info",
         ] {
             assert_eq!(hash_part_from_narinfo_key(bad), None, "{bad}");
+        }
+        let p = narinfo_key_problem("vxjiwkjkn7x4079qvh1jkl5pn05j2auu.narinfo").unwrap();
+        assert!(
+            p.starts_with("`vxjiwkjkn7x4079qvh1jkl5pn05j2auu.narinfo` is named like a narinfo, but its hash part contains 'u', which is not")
+                && p.contains("remove it by hand"),
+            "{p}"
+        );
+        let p = narinfo_key_problem("vxjiwkjkn7x4079qvh1jkl5pn05j2aw.narinfo").unwrap();
+        assert!(p.contains("its hash part has 31 characters, not 32"), "{p}");
+        assert!(
+            narinfo_key_problem("abc.narinfo")
+                .unwrap()
+                .contains("has 3 characters")
+        );
+        for fine in [
+            "vxjiwkjkn7x4079qvh1jkl5pn05j2aw0.narinfo",
+            "nar/vxjiwkjkn7x4079qvh1jkl5pn05j2.narinfo",
+            "vxjiwkjkn7x4079qvh1jkl5pn05j2aw0.ls",
+            "nix-cache-info",
+        ] {
+            assert_eq!(narinfo_key_problem(fine), None, "{fine}");
         }
     }
 

@@ -43,17 +43,7 @@ async fn fixture_with(no_color: bool) -> Fixture {
     keys.add(demo.public_key.clone());
     let keys = Arc::new(keys);
     let opened = open_index(&url.to_string(), false);
-    scan(
-        cache.clone(),
-        opened.index.clone(),
-        keys.clone(),
-        ScanOptions::default(),
-        Arc::new(ScanProgress::default()),
-        Arc::new(|| {}),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    scan_into(&cache, &opened.index, &keys).await;
     {
         // Fixed ages: every narinfo five hours old.
         let mut idx = opened.index.write().unwrap();
@@ -77,6 +67,25 @@ async fn fixture_with(no_color: bool) -> Fixture {
         keys,
         app,
     }
+}
+
+/// A complete scan of `cache` into `index` (the dashboard's own).
+async fn scan_into(
+    cache: &Arc<Cache>,
+    index: &Arc<std::sync::RwLock<crate::index::Index>>,
+    keys: &Arc<TrustedKeys>,
+) {
+    scan(
+        cache.clone(),
+        index.clone(),
+        keys.clone(),
+        ScanOptions::default(),
+        Arc::new(ScanProgress::default()),
+        Arc::new(|| {}),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn fixture() -> Fixture {
@@ -1196,4 +1205,82 @@ async fn details_read_an_unindexed_narinfo_once_and_show_it_decoded() {
     assert_eq!(d.text.as_deref(), Some(plain.as_str()), "decoded text");
     assert!(d.info.is_ok(), "{:?}", d.info);
     assert_eq!(d.status, indexed.status, "judged as when indexed");
+}
+
+/// A secret key planted in the cache (a stray name at the root, and `x.sec` under `nar/`) and
+/// an object named like a narinfo whose hash part has a `u` are problems of their own in the
+/// overview; the key itself is never shown; gc neither refuses nor deletes the misnamed one.
+#[tokio::test]
+async fn the_overview_reports_secret_keys_and_misnamed_narinfos() {
+    let mut f = fixture().await;
+    let root = f.cache.store().local_root().unwrap();
+    let sk = crate::nix::SecretKey::generate("leaked-cache-1").unwrap();
+    let secret = sk.to_file_text();
+    std::fs::write(root.join("backup-2024"), &secret).unwrap();
+    std::fs::write(root.join("nar/x.sec"), format!("{secret}\n")).unwrap();
+    let misnamed = "vxjiwkjkn7x4079qvh1jkl5pn05j2auu.narinfo";
+    std::fs::write(
+        root.join(misnamed),
+        "StorePath: /nix/store/vxjiwkjkn7x4079qvh1jkl5pn05j2auu-x\n",
+    )
+    .unwrap();
+    scan_into(&f.cache, &f.app.index, &f.keys).await;
+    f.app.rebuild();
+    f.key('4').await;
+    let t = text(&f.app, 200, 70);
+    // The overview pane's lines, joined: messages wrap inside the pane.
+    let pane: String = t
+        .lines()
+        .filter_map(|l| l.rsplit('│').nth(1))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for object in ["backup-2024", "nar/x.sec"] {
+        let want = format!(
+            "secret key in the cache: {object}; anyone who can read the cache can sign as leaked-cache-1; delete it and rotate the key"
+        );
+        assert!(pane.contains(&want), "{want} not in:\n{t}");
+    }
+    assert!(
+        pane.contains("named like a narinfo, no store path (remove by hand): 1")
+            && pane.contains(misnamed),
+        "{t}"
+    );
+    // Neither is a stray object any more: each is a problem of its own.
+    {
+        let idx = f.app.idx();
+        let p = idx.problems();
+        let strays: Vec<&str> = p
+            .stray
+            .iter()
+            .map(|&i| idx.others[i].key.as_str())
+            .collect();
+        assert!(
+            !strays.contains(&"backup-2024") && !strays.contains(&misnamed),
+            "{strays:?}"
+        );
+        assert_eq!(p.misnamed.len(), 1);
+        assert_eq!(p.secret_keys.len(), 2);
+        assert!(idx.unknown_rows().is_empty(), "a misnamed object is no row");
+    }
+    let b64 = secret.split_once(':').unwrap().1;
+    for piece in b64.as_bytes().chunks(12) {
+        assert!(
+            !t.contains(std::str::from_utf8(piece).unwrap()),
+            "key data shown:\n{t}"
+        );
+    }
+    // gc plans as usual: nothing refused because of it, and it is not in what would go.
+    let store = f.cache.store().clone();
+    let prepared = plan_past_grace(&store, &f).await;
+    assert!(prepared.plan.unknown.is_empty());
+    let doomed: Vec<&String> = prepared
+        .plan
+        .delete
+        .nar_keys
+        .iter()
+        .chain(&prepared.plan.delete.ls_keys)
+        .chain(&prepared.plan.delete.extra_keys)
+        .collect();
+    assert!(!doomed.iter().any(|k| *k == misnamed), "{doomed:?}");
 }

@@ -862,6 +862,29 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
             lines.push(Line::styled(format!("      {e}"), app.theme.fg("dim")));
         }
     };
+    // A secret key in the cache first: one line each, in full (never the key itself).
+    let width = usize::from(inner.width).saturating_sub(4).max(20);
+    for &i in &p.secret_keys {
+        if let Some(k) = idx.secret_keys.get(i) {
+            for (n, part) in wrap_words(&k.message(), width).into_iter().enumerate() {
+                let indent = if n == 0 { "  " } else { "    " };
+                lines.push(Line::styled(
+                    format!("{indent}{part}"),
+                    app.theme.fg("status_error").add_modifier(Modifier::BOLD),
+                ));
+            }
+        }
+    }
+    if idx.keys_not_checked > 0 {
+        lines.push(Line::styled(
+            format!(
+                "  {} small stray objects not checked for secret keys (at most {} are read)",
+                thousands(idx.keys_not_checked as u64),
+                crate::keyprobe::MAX_KEY_PROBES
+            ),
+            app.theme.fg("status_warn"),
+        ));
+    }
     if idx.nars_listed {
         problem(
             &mut lines,
@@ -921,6 +944,16 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
     );
     problem(
         &mut lines,
+        "named like a narinfo, no store path (remove by hand)",
+        p.misnamed.len(),
+        p.misnamed
+            .iter()
+            .filter_map(|&i| idx.others.get(i).map(|o| o.key.clone()))
+            .take(3)
+            .collect(),
+    );
+    problem(
+        &mut lines,
         "stray objects at the root",
         p.stray.len(),
         p.stray
@@ -945,6 +978,23 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
     Paragraph::new(lines)
         .scroll((app.overview_scroll, 0))
         .render(inner, buf);
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out
 }
 
 fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
