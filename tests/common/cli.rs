@@ -76,3 +76,17 @@ pub fn nix_chain(root: &Path, tag: &str, n: usize, kib: usize) -> Vec<String> {
     c.args(["--no-out-link", "-E", &expr]);
     ok(c).lines().map(str::to_string).collect()
 }
+
+/// Adds the tree `src` to the local store with `nix-store --add`; returns its store path.
+pub fn nix_add(root: &Path, src: &Path) -> String {
+    let mut c = nix("nix-store", root);
+    c.arg("--add").arg(src);
+    ok(c).trim().to_string()
+}
+
+/// Builds the Nix expression `expr` (one derivation) with `nix-build`; returns its output.
+pub fn nix_build(root: &Path, expr: &str) -> String {
+    let mut c = nix("nix-build", root);
+    c.args(["--no-out-link", "-E", expr]);
+    ok(c).trim().to_string()
+}
