@@ -85,6 +85,9 @@ pub enum CompressionError {
         /// The limit, in decoded bytes.
         limit: u64,
     },
+    /// `parallel-compression` asked of a codec that has no parallel form.
+    #[error("parallel-compression is available for xz and zstd only (as in Nix), not {0}")]
+    NotParallel(Compression),
     /// Setting up an encoder failed.
     #[error("cannot start a {compression} encoder: {source}")]
     Encoder {
@@ -329,6 +332,7 @@ enum EncoderInner<W: Write> {
     Xz(liblzma::write::XzEncoder<W>),
     Bzip2(bzip2::write::BzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
+    ZstdFrames(ZstdFrames<W>),
     Gzip(flate2::write::GzEncoder<W>),
     Br(Box<brotli::CompressorWriter<W>>),
 }
@@ -341,6 +345,7 @@ impl<W: Write> Encoder<W> {
             EncoderInner::Xz(e) => e.finish()?,
             EncoderInner::Bzip2(e) => e.finish()?,
             EncoderInner::Zstd(e) => e.finish()?,
+            EncoderInner::ZstdFrames(e) => e.finish()?,
             EncoderInner::Gzip(e) => e.finish()?,
             EncoderInner::Br(mut e) => {
                 e.flush()?;
@@ -359,6 +364,7 @@ impl<W: Write> Write for Encoder<W> {
             EncoderInner::Xz(e) => e.write(buf),
             EncoderInner::Bzip2(e) => e.write(buf),
             EncoderInner::Zstd(e) => e.write(buf),
+            EncoderInner::ZstdFrames(e) => e.write(buf),
             EncoderInner::Gzip(e) => e.write(buf),
             EncoderInner::Br(e) => e.write(buf),
         }
@@ -370,6 +376,7 @@ impl<W: Write> Write for Encoder<W> {
             EncoderInner::Xz(e) => e.flush(),
             EncoderInner::Bzip2(e) => e.flush(),
             EncoderInner::Zstd(e) => e.flush(),
+            EncoderInner::ZstdFrames(e) => e.flush(),
             EncoderInner::Gzip(e) => e.flush(),
             EncoderInner::Br(e) => e.flush(),
         }
@@ -394,6 +401,28 @@ fn check_level(
             max,
         }),
     }
+}
+
+/// The level [`encoder`] uses for `c` and `level`: the codec's default for `None` (or
+/// `-1`), else `level` when it is in range (`none` ignores the level).
+fn level_for(c: Compression, level: Option<i32>) -> Result<i32, CompressionError> {
+    let (default, min, max) = match c {
+        Compression::None => return Ok(0),
+        Compression::Xz | Compression::Gzip => (6, 0, 9),
+        Compression::Bzip2 => (9, 1, 9),
+        Compression::Zstd => {
+            let range = zstd::compression_level_range();
+            (3, *range.start(), *range.end())
+        }
+        Compression::Br => (11, 0, 11),
+    };
+    check_level(c, level, default, min, max)
+}
+
+/// Checks `level` for `c` as [`encoder`] would, without starting an encoder (so that a bad
+/// level is refused before anything is written).
+pub fn validate_level(c: Compression, level: Option<i32>) -> Result<(), CompressionError> {
+    level_for(c, level).map(|_| ())
 }
 
 /// A compressor for `c` writing into `w`.
@@ -429,7 +458,7 @@ pub fn encoder_threads<W: Write + Send>(
     let inner = match c {
         Compression::None => EncoderInner::None(w),
         Compression::Xz if workers > 0 => {
-            let l = check_level(c, level, 6, 0, 9)?;
+            let l = level_for(c, level)?;
             let stream = liblzma::stream::MtStreamBuilder::new()
                 .threads(workers)
                 .preset(l.unsigned_abs())
@@ -439,19 +468,18 @@ pub fn encoder_threads<W: Write + Send>(
             EncoderInner::Xz(liblzma::write::XzEncoder::new_stream(w, stream))
         }
         Compression::Xz => {
-            let l = check_level(c, level, 6, 0, 9)?;
+            let l = level_for(c, level)?;
             EncoderInner::Xz(liblzma::write::XzEncoder::new(w, l.unsigned_abs()))
         }
         Compression::Bzip2 => {
-            let l = check_level(c, level, 9, 1, 9)?;
+            let l = level_for(c, level)?;
             EncoderInner::Bzip2(bzip2::write::BzEncoder::new(
                 w,
                 bzip2::Compression::new(l.unsigned_abs()),
             ))
         }
         Compression::Zstd => {
-            let range = zstd::compression_level_range();
-            let l = check_level(c, level, 3, *range.start(), *range.end())?;
+            let l = level_for(c, level)?;
             let mut e = zstd::stream::write::Encoder::new(w, l).map_err(err)?;
             // Like the zstd CLI: a frame checksum, so corruption is detected when reading.
             e.include_checksum(true).map_err(err)?;
@@ -461,14 +489,14 @@ pub fn encoder_threads<W: Write + Send>(
             EncoderInner::Zstd(e)
         }
         Compression::Gzip => {
-            let l = check_level(c, level, 6, 0, 9)?;
+            let l = level_for(c, level)?;
             EncoderInner::Gzip(flate2::write::GzEncoder::new(
                 w,
                 flate2::Compression::new(l.unsigned_abs()),
             ))
         }
         Compression::Br => {
-            let l = check_level(c, level, 11, 0, 11)?;
+            let l = level_for(c, level)?;
             // lgwin 22: brotli's default window (4 MiB), as the `brotli` tool writes.
             EncoderInner::Br(Box::new(brotli::CompressorWriter::new(
                 w,
@@ -479,6 +507,110 @@ pub fn encoder_threads<W: Write + Send>(
         }
     };
     Ok(Encoder { inner })
+}
+
+/// Input bytes per independent zstd frame written by [`encoder_parallel`].
+pub const ZSTD_FRAME_INPUT: usize = 8 << 20;
+
+/// The encoder of Nix's `parallel-compression=true`: compressed on `threads` threads (at
+/// least one) in pieces that readers can also decode in parallel. xz is written by liblzma's
+/// multi-threaded encoder (independent blocks in one stream); zstd as a concatenation of
+/// independent frames, one per [`ZSTD_FRAME_INPUT`] bytes of input, each with its
+/// checksum. Any reader of the format (Nix's included) decodes either as one stream. Other
+/// codecs are refused ([`CompressionError::NotParallel`]), as Nix documents the setting.
+pub fn encoder_parallel<W: Write + Send>(
+    c: Compression,
+    level: Option<i32>,
+    threads: u32,
+    w: W,
+) -> Result<Encoder<W>, CompressionError> {
+    match c {
+        Compression::Xz => encoder_threads(c, level, threads.max(1), w),
+        Compression::Zstd => Ok(Encoder {
+            inner: EncoderInner::ZstdFrames(ZstdFrames {
+                inner: w,
+                level: level_for(c, level)?,
+                batch: (threads as usize).clamp(1, 16),
+                pending: Vec::new(),
+                wrote: false,
+            }),
+        }),
+        other => Err(CompressionError::NotParallel(other)),
+    }
+}
+
+/// Independent zstd frames (see [`encoder_parallel`]): input is gathered into a batch of
+/// up to `batch` frames, whose frames are compressed at once on rayon's threads and written
+/// in order.
+pub struct ZstdFrames<W: Write> {
+    inner: W,
+    level: i32,
+    batch: usize,
+    pending: Vec<u8>,
+    /// Whether a frame was written.
+    wrote: bool,
+}
+
+impl<W: Write> ZstdFrames<W> {
+    /// Compresses the whole frames in `pending` (all of it when `last`) and writes them.
+    fn drain(&mut self, last: bool) -> io::Result<()> {
+        use rayon::prelude::*;
+        let whole = if last {
+            self.pending.len()
+        } else {
+            self.pending.len() / ZSTD_FRAME_INPUT * ZSTD_FRAME_INPUT
+        };
+        if whole == 0 && !last {
+            return Ok(());
+        }
+        let level = self.level;
+        let frames: Vec<io::Result<Vec<u8>>> = self.pending[..whole]
+            .par_chunks(ZSTD_FRAME_INPUT)
+            .map(|chunk| {
+                let mut out = Vec::new();
+                compress_all(Compression::Zstd, Some(level), chunk, &mut out)
+                    .map_err(io::Error::other)?;
+                Ok(out)
+            })
+            .collect();
+        // An empty input is still one (empty) frame: a valid zstd stream.
+        if whole == 0 && !self.wrote {
+            let mut out = Vec::new();
+            compress_all(Compression::Zstd, Some(level), &[], &mut out)
+                .map_err(io::Error::other)?;
+            self.inner.write_all(&out)?;
+        }
+        for f in frames {
+            self.inner.write_all(&f?)?;
+        }
+        self.wrote = true;
+        self.pending.drain(..whole);
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        self.drain(true)?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for ZstdFrames<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.batch * ZSTD_FRAME_INPUT - self.pending.len();
+        let n = buf.len().min(room);
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() >= self.batch * ZSTD_FRAME_INPUT {
+            self.drain(false)?;
+        }
+        Ok(n)
+    }
+
+    /// Writes out the whole frames gathered so far (a partial frame waits for more input:
+    /// cutting it would change the frame layout).
+    fn flush(&mut self) -> io::Result<()> {
+        self.drain(false)?;
+        self.inner.flush()
+    }
 }
 
 /// Compress all of `data`, which is in memory, into `out` (cleared first; pass the same
@@ -505,8 +637,7 @@ pub fn compress_all(
         e.finish().map_err(err)?;
         return Ok(());
     }
-    let range = zstd::compression_level_range();
-    let l = check_level(c, level, 3, *range.start(), *range.end())?;
+    let l = level_for(c, level)?;
     let mut z = zstd::bulk::Compressor::new(l).map_err(err)?;
     // Like `encoder`: a frame checksum.
     z.include_checksum(true).map_err(err)?;
@@ -760,8 +891,69 @@ mod tests {
                 matches!(err, CompressionError::InvalidLevel { .. }),
                 "{c} {level}: {err}"
             );
+            // The same check without an encoder.
+            assert!(validate_level(c, Some(level)).is_err(), "{c} {level}");
         }
+        assert!(validate_level(Compression::Xz, Some(9)).is_ok());
+        assert!(validate_level(Compression::None, Some(99)).is_ok());
         assert!(Compression::all().iter().all(Compression::can_write));
+    }
+
+    /// Splits a zstd stream into its frames (by each frame's compressed size).
+    fn zstd_frames(mut data: &[u8]) -> Vec<&[u8]> {
+        let mut frames = Vec::new();
+        while !data.is_empty() {
+            let n = zstd::zstd_safe::find_frame_compressed_size(data).unwrap();
+            frames.push(&data[..n]);
+            data = &data[n..];
+        }
+        frames
+    }
+
+    #[test]
+    fn parallel_zstd_is_independent_frames_and_xz_still_one_stream() {
+        let data = sample(2 * ZSTD_FRAME_INPUT + 12_345);
+        for threads in [1, 2, 4] {
+            let mut e = encoder_parallel(Compression::Zstd, Some(1), threads, Vec::new()).unwrap();
+            // Odd write sizes, so frames are cut by input count, not by write calls.
+            for piece in data.chunks(1_000_003) {
+                e.write_all(piece).unwrap();
+            }
+            let enc = e.finish().unwrap();
+            let frames = zstd_frames(&enc);
+            assert_eq!(frames.len(), 3, "threads {threads}");
+            // Each frame decodes on its own to its slice of the input.
+            for (i, f) in frames.iter().enumerate() {
+                let want =
+                    &data[i * ZSTD_FRAME_INPUT..((i + 1) * ZSTD_FRAME_INPUT).min(data.len())];
+                assert_eq!(zstd::stream::decode_all(*f).unwrap(), want, "frame {i}");
+            }
+            assert_eq!(decompress(Compression::Zstd, &enc).unwrap(), data);
+        }
+        // Empty input: one valid (empty) frame.
+        let enc = encoder_parallel(Compression::Zstd, None, 2, Vec::new())
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(zstd_frames(&enc).len(), 1);
+        assert!(decompress(Compression::Zstd, &enc).unwrap().is_empty());
+        let mut e = encoder_parallel(Compression::Xz, Some(0), 2, Vec::new()).unwrap();
+        e.write_all(&data[..100_000]).unwrap();
+        let enc = e.finish().unwrap();
+        assert_eq!(decompress(Compression::Xz, &enc).unwrap(), &data[..100_000]);
+        for c in [
+            Compression::Bzip2,
+            Compression::Gzip,
+            Compression::Br,
+            Compression::None,
+        ] {
+            let err = encoder_parallel(c, None, 2, Vec::new()).err().unwrap();
+            assert!(err.to_string().contains("xz and zstd only"), "{c}: {err}");
+        }
+        assert!(matches!(
+            encoder_parallel(Compression::Zstd, Some(99), 2, Vec::new()),
+            Err(CompressionError::InvalidLevel { .. })
+        ));
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

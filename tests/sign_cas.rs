@@ -119,7 +119,7 @@ async fn race(inner: Arc<dyn Store>, url: CacheUrl) {
     let out = Arc::new(std::sync::Mutex::new(None));
     let o2 = out.clone();
     let opts = SignOptions {
-        key: Some(ours.clone()),
+        keys: vec![ours.clone()],
         remove_key: None,
         concurrency: 4,
         dry_run: false,

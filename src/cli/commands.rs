@@ -14,7 +14,7 @@ use super::{Cli, Command, DashboardArgs, KeyAction, TrustArgs};
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
 use crate::cache::{Cache, narinfo_key_in};
 use crate::config::{self, Config};
-use crate::nix::{CacheInfo, PublicKey, SecretKey, TrustedKeys, check_path};
+use crate::nix::{PublicKey, SecretKey, TrustedKeys, check_path};
 use crate::storage::{self, CacheUrl};
 
 /// Exit code for failures that are not verdicts (bit 4 of `nix store verify`).
@@ -82,7 +82,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             cache,
             priority,
             want_mass_query,
-        } => ctx.init(&cache, priority, want_mass_query).await,
+        } => {
+            ctx.init(&cache, priority, want_mass_query.then_some(true))
+                .await
+        }
         Command::Keygen {
             name,
             secret_key_file,
@@ -136,7 +139,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 &cache,
                 &paths,
                 key_file.as_deref(),
-                &compression,
+                compression.as_deref(),
                 level,
                 jobs,
                 json,
@@ -230,14 +233,20 @@ impl Ctx {
         &'a self,
         arg: &'a str,
     ) -> Result<(Arc<Cache>, Option<&'a config::NamedCache>)> {
-        let (url, named) = self.cfg.resolve_cache(arg);
-        let url = CacheUrl::parse(url).with_context(|| format!("cache '{arg}'"))?;
+        let url = self.url(arg)?;
         // Before anything is read or written: what the URL's parameters will cost.
         for w in url.params().take_warnings() {
             eprintln!("warning: {w}");
         }
         let cache = Cache::open(&url).await?;
-        Ok((Arc::new(cache), named))
+        Ok((Arc::new(cache), self.cfg.resolve_cache(arg).1))
+    }
+
+    /// The cache URL `arg` names (a URL, a directory or a name in the config), parsed and
+    /// its parameters checked; no request is made.
+    pub(crate) fn url(&self, arg: &str) -> Result<CacheUrl> {
+        let (url, _) = self.cfg.resolve_cache(arg);
+        CacheUrl::parse(url).with_context(|| format!("cache '{arg}'"))
     }
 
     pub(crate) fn keys(
@@ -668,14 +677,20 @@ impl Ctx {
         Ok(0)
     }
 
-    async fn init(&self, arg: &str, priority: Option<i64>, want_mass_query: bool) -> Result<i32> {
+    async fn init(
+        &self,
+        arg: &str,
+        priority: Option<i64>,
+        want_mass_query: Option<bool>,
+    ) -> Result<i32> {
+        // Everything the URL says is checked before the cache is touched: its key files too
+        // (a writer of this cache would sign with them).
+        let url = self.url(arg)?;
+        let wanted = crate::jobs::push::new_cache_info(url.params(), priority, want_mass_query)
+            .map_err(anyhow::Error::msg)?;
+        crate::jobs::sign::load_signing_keys(url.params(), &[]).map_err(anyhow::Error::msg)?;
         let (cache, _) = self.open(arg).await?;
         let created = cache.store().ensure_container().await?;
-        let mut wanted = CacheInfo::new();
-        wanted.priority = priority;
-        if want_mass_query {
-            wanted.want_mass_query = Some(true);
-        }
         let wanted_text = wanted.to_text();
         if let Some(existing) = cache.cache_info().await? {
             let existing_text = existing.to_text();
@@ -777,6 +792,20 @@ impl Ctx {
                 "the dashboard needs a terminal; for scripts use `narscope ls`, `verify` or `info` (with --json)"
             );
         }
+        // Key files are checked before the cache is touched.
+        let key_file = match (&dash.key_file, &self.cfg.signing_key_file) {
+            (Some(f), _) => Some((f.clone(), "--key-file".to_string())),
+            (None, Some(f)) => Some((f.clone(), "signing-key-file in the config".to_string())),
+            (None, None) => None,
+        };
+        let push = crate::jobs::push::PushOptions::resolve(
+            self.url(arg)?.params(),
+            &crate::jobs::push::PushFlags {
+                key_files: key_file.into_iter().collect(),
+                ..Default::default()
+            },
+        )
+        .map_err(anyhow::Error::msg)?;
         let (cache, named) = self.open(arg).await?;
         let keys = self.keys(trust, named)?;
         let keymap =
@@ -794,17 +823,8 @@ impl Ctx {
                     .to_string()
             })
         });
-        let key_file = dash
-            .key_file
-            .clone()
-            .or_else(|| self.cfg.signing_key_file.clone());
-        let signing_key = key_file
-            .as_deref()
-            .map(super::jobs::load_key)
-            .transpose()?
-            .map(Arc::new);
         crate::tui::runtime::run(crate::tui::runtime::TuiOptions {
-            signing_key,
+            push,
             url: cache.url().to_string(),
             cache,
             keys,

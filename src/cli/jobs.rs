@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::json;
 
 use super::commands::Ctx;
@@ -22,17 +22,18 @@ use crate::jobs::pull::{self, PullOptions};
 use crate::jobs::push::{self, PushOptions};
 use crate::jobs::sign::{self, SignOptions};
 use crate::jobs::{JobHandle, JobKind, JobNotify, JobState, Runner};
-use crate::nix::{SecretKey, TrustedKeys};
+use crate::nix::TrustedKeys;
 
 /// Exit code when something was refused (untrusted paths, a deletion that would break
 /// referrers): the "not trusted" bit, as in `nix store verify`.
 pub const EXIT_REFUSED: i32 = 2;
 
-/// Read a secret key file (its contents are never printed).
-pub fn load_key(path: &Path) -> Result<SecretKey> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read secret key {}", path.display()))?;
-    SecretKey::parse(text.trim()).with_context(|| format!("secret key {}", path.display()))
+/// A `--key-file` flag as a key source of [`sign::load_signing_keys`].
+fn key_flag(key_file: Option<&Path>) -> Vec<(PathBuf, String)> {
+    key_file
+        .map(|p| (p.to_path_buf(), "--key-file".to_string()))
+        .into_iter()
+        .collect()
 }
 
 /// Run `work` as a job with a progress bar (on a terminal) until it ends or ctrl-c cancels it.
@@ -300,9 +301,15 @@ pub async fn sign_cmd(
     trust: &TrustArgs,
     json_out: bool,
 ) -> Result<i32> {
-    let key = key_file.map(load_key).transpose()?.map(Arc::new);
-    if key.is_none() && remove_key.is_none() {
-        bail!("nothing to do: give --key-file to sign, or --remove-key NAME to drop signatures");
+    // Every key file (the flag's and the URL's) is checked before the cache is touched.
+    let url = ctx.url(arg)?;
+    let keys_to_sign =
+        sign::load_signing_keys(url.params(), &key_flag(key_file)).map_err(anyhow::Error::msg)?;
+    if keys_to_sign.is_empty() && remove_key.is_none() {
+        bail!(
+            "nothing to do: give --key-file (or secret-key= in the cache URL) to sign, or \
+             --remove-key NAME to drop signatures"
+        );
     }
     let selections = usize::from(all) + usize::from(unsigned) + usize::from(!paths.is_empty());
     if selections != 1 {
@@ -330,7 +337,7 @@ pub async fn sign_cmd(
     };
     let n = targets.len();
     let opts = SignOptions {
-        key: key.clone(),
+        keys: keys_to_sign,
         remove_key,
         concurrency: ctx.concurrency(),
         dry_run,
@@ -381,39 +388,35 @@ pub async fn push_cmd(
     arg: &str,
     paths: &[String],
     key_file: Option<&Path>,
-    compression: &str,
+    compression: Option<&str>,
     level: Option<i32>,
     jobs: Option<usize>,
     json_out: bool,
 ) -> Result<i32> {
-    let key = key_file.map(load_key).transpose()?.map(Arc::new);
-    let compression: Compression = compression
-        .parse()
+    let compression: Option<Compression> = compression
+        .map(|c| c.parse())
+        .transpose()
         .map_err(|e| anyhow::anyhow!("--compression: {e}"))?;
-    if !compression.can_write() {
-        bail!(
-            "--compression {}: narscope cannot write it (none, xz, bzip2, zstd)",
-            compression.name()
-        );
-    }
     if paths.is_empty() {
         bail!("give the store paths to push");
     }
-    let (cache, _) = ctx.open(arg).await?;
+    // What the URL and the flags say, key files included, is checked before the cache is
+    // touched.
+    let url = ctx.url(arg)?;
+    let flags = push::PushFlags {
+        key_files: key_flag(key_file),
+        compression,
+        level,
+        concurrency: jobs,
+    };
+    let opts = PushOptions::resolve(url.params(), &flags).map_err(anyhow::Error::msg)?;
     let closure = {
         let p = paths.to_vec();
         tokio::task::spawn_blocking(move || crate::localstore::closure(&p)).await??
     };
+    let (cache, _) = ctx.open(arg).await?;
     let n = closure.len();
-    let opts = PushOptions {
-        key,
-        compression,
-        level,
-        concurrency: jobs
-            .unwrap_or_else(crate::jobs::push::default_concurrency)
-            .max(1),
-        temp_dir: None,
-    };
+    let note = opts.compression_note();
     let c2 = cache.clone();
     let (job, state, summary) = run_job(
         JobKind::Push,
@@ -428,7 +431,7 @@ pub async fn push_cmd(
         &state,
         summary.as_ref(),
         |s: &push::PushSummary| {
-            format!(
+            let mut t = format!(
                 "closure of {} path(s): {} uploaded ({} NAR, {} compressed), {} already in {}",
                 s.closure,
                 s.uploaded,
@@ -436,7 +439,18 @@ pub async fn push_cmd(
                 super::output::size(s.file_bytes),
                 s.present,
                 cache.url()
-            )
+            );
+            if s.listings > 0 || s.debuginfo_links > 0 {
+                t.push_str(&format!(
+                    "\n{} .ls listing(s), {} debuginfo link(s) written",
+                    s.listings, s.debuginfo_links
+                ));
+            }
+            if s.uploaded > 0 {
+                t.push('\n');
+                t.push_str(&note);
+            }
+            t
         },
     )
 }

@@ -13,6 +13,12 @@ pub use commands::{EXIT_ERROR, run};
 
 const CACHE_HELP: &str = "CACHE is a Nix store URL — s3://bucket[/prefix]?region=…&endpoint=…&scheme=…&profile=…&addressing-style=path|virtual|auto, file:///abs/path or a plain directory — or the name of a cache in narscope's config file.";
 
+/// `--help` text after the options of the commands that write (push, init, sign): the cache
+/// URL and the Nix store parameters narscope honours in it.
+fn write_help() -> String {
+    format!("{CACHE_HELP}\n\n{}", crate::storage::params::HONOURED_HELP)
+}
+
 const AFTER_HELP: &str = "\
 Trusted keys come from --trusted-key flags, narscope's config file (trusted-keys, and per cache
 [caches.NAME] trusted-keys) and nix.conf (trusted-public-keys, extra-trusted-public-keys, the
@@ -170,8 +176,10 @@ pub enum Command {
     },
     /// Create a cache: the bucket (where the provider allows it) or directory, and nix-cache-info.
     ///
-    /// Refuses to overwrite an existing nix-cache-info that says something else.
-    #[command(after_help = CACHE_HELP)]
+    /// Refuses to overwrite an existing nix-cache-info that says something else. Priority and
+    /// WantMassQuery come from the flags or the URL's priority= and want-mass-query= (a flag
+    /// that contradicts the URL is an error).
+    #[command(after_help = write_help())]
     Init {
         /// The cache.
         cache: String,
@@ -209,14 +217,17 @@ pub enum Command {
     /// Add signatures to narinfos in place (only Sig lines change), or drop a retired key's.
     ///
     /// Uses compare-and-swap (If-Match) where the server honours it and says when it cannot.
-    /// A signature under the signing key's name that does not verify is replaced.
-    #[command(after_help = CACHE_HELP)]
+    /// A signature under the signing key's name that does not verify is replaced. Every key
+    /// signs: --key-file and the URL's secret-key= and secret-keys=; narinfos are written as
+    /// the URL says (narinfo-compression=, storage-class= on S3).
+    #[command(after_help = write_help())]
     Sign {
         /// The cache.
         cache: String,
         /// Sign these store paths.
         paths: Vec<String>,
-        /// The secret key (as made by `narscope keygen` or `nix-store --generate-binary-cache-key`).
+        /// The secret key (as made by `narscope keygen` or `nix-store --generate-binary-cache-key`);
+        /// the URL's secret-key= and secret-keys= sign too.
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
         /// Every narinfo of the cache (each is read; only those without a valid signature by
@@ -242,21 +253,26 @@ pub enum Command {
     ///
     /// NARs are streamed from the store, compressed in parallel and uploaded before their
     /// narinfos, references before referrers; paths already present are skipped, and
-    /// nix-cache-info is written if missing. With --key-file every narinfo is signed.
-    #[command(after_help = CACHE_HELP)]
+    /// nix-cache-info is written if missing. Every narinfo is signed by each key (--key-file,
+    /// the URL's secret-key= and secret-keys=); the URL's compression=, compression-level=,
+    /// parallel-compression=, write-nar-listing= and index-debug-info= are honoured as Nix
+    /// does (see below). Key files are checked before anything touches the cache.
+    #[command(after_help = write_help())]
     Push {
         /// The cache.
         cache: String,
         /// Store paths to push (with their closures).
         paths: Vec<String>,
-        /// Sign with this secret key.
+        /// Sign with this secret key too (besides the URL's secret-key= and secret-keys=).
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
-        /// NAR compression: zstd, xz, bzip2 or none.
-        #[arg(long, default_value = "zstd")]
-        compression: String,
-        /// Compression level (xz 0–9, zstd 1–22, bzip2 1–9).
-        #[arg(long, value_name = "N")]
+        /// NAR compression: zstd, xz, bzip2, gzip, br or none [default: the URL's
+        /// compression=, else zstd]; must agree with the URL's compression= when both are given.
+        #[arg(long, value_name = "NAME")]
+        compression: Option<String>,
+        /// Compression level (xz 0–9, zstd 1–22, bzip2 1–9, gzip 0–9, br 0–11); must agree
+        /// with the URL's compression-level= when both are given.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         level: Option<i32>,
         /// Paths in flight at once [default: twice the number of cores]; at most one per
         /// core is compressed at a time, the others upload.

@@ -26,23 +26,164 @@ use crate::compression::{self, Compression};
 use crate::lease::PushRegistration;
 use crate::localstore::LocalPath;
 use crate::nix::{CacheInfo, Hash, NarInfo, SecretKey, Signature, StorePath};
-use crate::storage::{PutCondition, PutOptions};
+use crate::storage::PutCondition;
+use crate::storage::params::StoreParams;
 
 /// What a push does.
 #[derive(Clone)]
 pub struct PushOptions {
-    /// Sign every narinfo with this key.
-    pub key: Option<Arc<SecretKey>>,
+    /// Sign every narinfo with each of these keys.
+    pub keys: Vec<Arc<SecretKey>>,
     /// NAR compression.
     pub compression: Compression,
+    /// Where [`PushOptions::compression`] was chosen.
+    pub compression_from: Chosen,
     /// Compression level (the codec's default when `None`).
     pub level: Option<i32>,
+    /// `parallel-compression`: xz in independent blocks, zstd in independent frames, on
+    /// every core.
+    pub parallel: bool,
+    /// `write-nar-listing`: write `<hash>.ls`.
+    pub write_listing: bool,
+    /// `index-debug-info`: write `debuginfo/<build-id>` links.
+    pub index_debug_info: bool,
+    /// The `nix-cache-info` written when the cache has none.
+    pub cache_info: CacheInfo,
     /// Paths in flight at once ([`default_concurrency`] is a good choice); at most one per
     /// core is packed at a time.
     pub concurrency: usize,
     /// Where temp files go (default: `<cache>/nar` for a file:// cache, so they are renamed
     /// into place; the system temp dir otherwise).
     pub temp_dir: Option<PathBuf>,
+}
+
+/// Where a setting came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Chosen {
+    /// Neither the URL nor a flag said: narscope's default.
+    Default,
+    /// The cache URL's parameter.
+    Url,
+    /// A command-line flag.
+    Flag,
+}
+
+/// What the user said besides the cache URL: command-line flags, and for the dashboard the
+/// config's `signing-key-file`.
+#[derive(Clone, Debug, Default)]
+pub struct PushFlags {
+    /// Secret key files, each with where it was named (`--key-file`, …).
+    pub key_files: Vec<(PathBuf, String)>,
+    /// `--compression`.
+    pub compression: Option<Compression>,
+    /// `--level`.
+    pub level: Option<i32>,
+    /// `--jobs` (default: [`default_concurrency`]).
+    pub concurrency: Option<usize>,
+}
+
+/// `flag` and the URL's `url`, which must not contradict each other (`name`s say which
+/// flag and parameter, for the error).
+fn merge<T: PartialEq + std::fmt::Display + Copy>(
+    flag: Option<T>,
+    flag_name: &str,
+    url: Option<T>,
+    param: &str,
+) -> Result<(Option<T>, Chosen), String> {
+    match (flag, url) {
+        (Some(f), Some(u)) if f != u => Err(format!(
+            "{flag_name} {f} contradicts {param}={u} in the cache URL; give one, or the same"
+        )),
+        (Some(f), _) => Ok((Some(f), Chosen::Flag)),
+        (None, Some(u)) => Ok((Some(u), Chosen::Url)),
+        (None, None) => Ok((None, Chosen::Default)),
+    }
+}
+
+/// The `nix-cache-info` narscope writes into a cache that has none: the URL's `priority=`
+/// and `want-mass-query=`, merged with the flags `priority` and `want_mass_query` (a flag
+/// that contradicts the URL is an error).
+pub fn new_cache_info(
+    params: &StoreParams,
+    priority: Option<i64>,
+    want_mass_query: Option<bool>,
+) -> Result<CacheInfo, String> {
+    let mut info = CacheInfo::new();
+    info.priority = merge(priority, "--priority", params.priority, "priority")?.0;
+    info.want_mass_query = merge(
+        want_mass_query,
+        "--want-mass-query",
+        params.want_mass_query,
+        "want-mass-query",
+    )?
+    .0;
+    if let Some(p) = info.priority
+        && i32::try_from(p).is_err()
+    {
+        return Err(format!(
+            "priority {p} is out of range (Nix reads it as an int)"
+        ));
+    }
+    Ok(info)
+}
+
+impl PushOptions {
+    /// The one place where a push's settings are decided, for the CLI and the dashboard
+    /// alike: the cache URL's parameters (`params`) merged with `flags`. Key files are read
+    /// and checked here, and the codec, level and parallel setting too, so that whatever
+    /// cannot be honoured is refused before the cache is touched. A flag that contradicts
+    /// the URL is an error naming both.
+    pub fn resolve(params: &StoreParams, flags: &PushFlags) -> Result<PushOptions, String> {
+        let (compression, compression_from) = merge(
+            flags.compression,
+            "--compression",
+            params.compression,
+            "compression",
+        )?;
+        let compression = compression.unwrap_or(Compression::Zstd);
+        let (level, _) = merge(
+            flags.level.filter(|&l| l != -1),
+            "--level",
+            params.compression_level,
+            "compression-level",
+        )?;
+        if compression == Compression::None && level.is_some() {
+            return Err("a compression level means nothing with compression none".into());
+        }
+        crate::storage::params::check_write_settings(
+            compression,
+            level,
+            params.parallel_compression,
+        )?;
+        let keys = super::sign::load_signing_keys(params, &flags.key_files)?;
+        Ok(PushOptions {
+            keys,
+            compression,
+            compression_from,
+            level,
+            parallel: params.parallel_compression,
+            write_listing: params.write_nar_listing,
+            index_debug_info: params.index_debug_info,
+            cache_info: new_cache_info(params, None, None)?,
+            concurrency: flags.concurrency.unwrap_or_else(default_concurrency).max(1),
+            temp_dir: None,
+        })
+    }
+
+    /// One line on the NAR compression: which was used and where it came from; when
+    /// narscope's default, that Nix's default is xz.
+    pub fn compression_note(&self) -> String {
+        let c = self.compression;
+        match self.compression_from {
+            Chosen::Default => format!(
+                "NARs compressed with {c}, narscope's default (Nix's default is xz; choose with \
+                 ?compression= in the cache URL or --compression)"
+            ),
+            Chosen::Url => format!("NARs compressed with {c} (compression= in the cache URL)"),
+            Chosen::Flag => format!("NARs compressed with {c} (--compression)"),
+        }
+    }
 }
 
 /// Paths in flight by default: twice the cores, so that uploads and disk waits overlap
@@ -69,6 +210,12 @@ pub struct PushSummary {
     pub file_bytes: u64,
     /// Whether `nix-cache-info` was written.
     pub wrote_cache_info: bool,
+    /// The NAR compression (as Nix names it).
+    pub compression: String,
+    /// `.ls` listings written.
+    pub listings: u64,
+    /// `debuginfo/` links written (existing ones are left as they are).
+    pub debuginfo_links: u64,
 }
 
 /// Writes through to `inner`, hashing and counting.
@@ -97,6 +244,65 @@ struct Packed {
     nar_size: u64,
     file_hash: [u8; 32],
     file_size: u64,
+    /// The NAR's listing, when the push writes `.ls` files or debuginfo links.
+    listing: Option<serde_json::Value>,
+}
+
+/// How a NAR is packed.
+#[derive(Clone, Copy)]
+struct Codec {
+    c: Compression,
+    level: Option<i32>,
+    /// Worker threads of a streaming encoder (0: this thread).
+    threads: u32,
+    /// Parallel compression ([`compression::encoder_parallel`]).
+    parallel: bool,
+    /// Build the NAR's listing too.
+    listing: bool,
+}
+
+/// Writes everything to both `a` and `b`.
+struct Tee<A, B>(A, B);
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+/// Dumps `path` as a NAR into `out` while another thread builds its listing from the same
+/// bytes (through a pipe). A listing error (a name that is not UTF-8) wins over the broken
+/// pipe it causes in the dump.
+fn dump_with_listing<W: Write>(
+    path: &Path,
+    out: W,
+) -> Result<(crate::nar::NarSummary, serde_json::Value), String> {
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| format!("cannot make a pipe for the NAR listing: {e}"))?;
+    std::thread::scope(|s| {
+        let lister = s
+            .spawn(move || crate::nar::listing(std::io::BufReader::with_capacity(1 << 16, reader)));
+        let mut tee = Tee(out, writer);
+        let dumped = crate::nar::writer::dump_path(path, &mut tee);
+        drop(tee);
+        let listed = lister
+            .join()
+            .map_err(|_| format!("listing {}: the thread panicked", path.display()))?;
+        match (dumped, listed) {
+            (Ok(summary), Ok((ls, _))) => Ok((summary, ls)),
+            (_, Err(e)) => Err(format!(
+                "{}: cannot write its .ls listing (write-nar-listing / index-debug-info): {e}",
+                path.display()
+            )),
+            (Err(e), _) => Err(e.to_string()),
+        }
+    })
 }
 
 /// A NAR in memory that may not grow past what the local database says its size is (then
@@ -151,17 +357,22 @@ impl Buffers {
     }
 }
 
-/// Dump `path` as a NAR and compress it into a temp file in `dir`, hashing both.
-/// `size_hint` is the NAR size the local database records.
+/// Dump `path` as a NAR and compress it into a temp file in `dir`, hashing both (and
+/// listing it, when `codec.listing`). `size_hint` is the NAR size the local database records.
 fn pack(
     path: &Path,
     size_hint: u64,
-    c: Compression,
-    level: Option<i32>,
-    threads: u32,
+    codec: Codec,
     dir: &Path,
     buffers: &Buffers,
 ) -> Result<Packed, String> {
+    let Codec {
+        c,
+        level,
+        threads,
+        parallel,
+        ..
+    } = codec;
     // Named like the store's own temp files, so a crash leaves recognisable litter.
     let tmp = TempFile(dir.join(format!(
         ".narscope-push-{}.tmp.{}.0",
@@ -175,35 +386,60 @@ fn pack(
         hasher: Sha256::new(),
         count: 0,
     };
-    let (summary, mut hw) = if c == Compression::Zstd && size_hint <= WHOLE_NAR_MAX {
-        // Small enough to hold: dump, then compress it in one pass on this thread.
-        let (mut nar, mut packed) = buffers.take();
-        nar.clear();
-        nar.reserve(size_hint as usize);
-        let mut capped = Capped(nar, size_hint);
-        let dumped = crate::nar::writer::dump_path(path, &mut capped).map_err(|e| e.to_string());
-        let nar = capped.0;
-        let result = dumped.and_then(|summary| {
-            compression::compress_all(c, level, &nar, &mut packed)
+    let (summary, listing, mut hw) =
+        if c == Compression::Zstd && !parallel && size_hint <= WHOLE_NAR_MAX {
+            // Small enough to hold: dump, then compress it in one pass on this thread.
+            let (mut nar, mut packed) = buffers.take();
+            nar.clear();
+            nar.reserve(size_hint as usize);
+            let mut capped = Capped(nar, size_hint);
+            let dumped =
+                crate::nar::writer::dump_path(path, &mut capped).map_err(|e| e.to_string());
+            let nar = capped.0;
+            let result = dumped.and_then(|summary| {
+                let listing = if codec.listing {
+                    let (ls, _) = crate::nar::listing(&nar[..]).map_err(|e| {
+                        format!(
+                            "{}: cannot write its .ls listing (write-nar-listing / \
+                             index-debug-info): {e}",
+                            path.display()
+                        )
+                    })?;
+                    Some(ls)
+                } else {
+                    None
+                };
+                compression::compress_all(c, level, &nar, &mut packed)
+                    .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+                let mut hw = hw;
+                hw.write_all(&packed)
+                    .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
+                Ok((summary, listing, hw))
+            });
+            buffers.give((nar, packed));
+            result?
+        } else {
+            // This thread reads the tree and hashes the NAR; with `threads` > 0 (or in
+            // parallel) the codec compresses on its own worker threads meanwhile.
+            let mut enc = if parallel {
+                compression::encoder_parallel(c, level, cores() as u32, hw)
+            } else {
+                compression::encoder_threads(c, level, threads, hw)
+            }
+            .map_err(|e| e.to_string())?;
+            let (summary, listing) = if codec.listing {
+                let (summary, ls) = dump_with_listing(path, &mut enc)?;
+                (summary, Some(ls))
+            } else {
+                let summary =
+                    crate::nar::writer::dump_path(path, &mut enc).map_err(|e| e.to_string())?;
+                (summary, None)
+            };
+            let hw = enc
+                .finish()
                 .map_err(|e| format!("compressing {}: {e}", path.display()))?;
-            let mut hw = hw;
-            hw.write_all(&packed)
-                .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
-            Ok((summary, hw))
-        });
-        buffers.give((nar, packed));
-        result?
-    } else {
-        // This thread reads the tree and hashes the NAR; with `threads` > 0 the codec
-        // compresses on its own worker threads meanwhile.
-        let mut enc =
-            compression::encoder_threads(c, level, threads, hw).map_err(|e| e.to_string())?;
-        let summary = crate::nar::writer::dump_path(path, &mut enc).map_err(|e| e.to_string())?;
-        let hw = enc
-            .finish()
-            .map_err(|e| format!("compressing {}: {e}", path.display()))?;
-        (summary, hw)
-    };
+            (summary, listing, hw)
+        };
     hw.flush()
         .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
     Ok(Packed {
@@ -212,7 +448,66 @@ fn pack(
         file_hash: hw.hasher.finalize().into(),
         file_size: hw.count,
         file: tmp,
+        listing,
     })
+}
+
+/// The `debuginfo/` links Nix 2.8 writes for a NAR with this `listing` (Nix's
+/// `index-debug-info`): for every regular file `lib/debug/.build-id/<2 hex>/<38 hex>.debug`
+/// (each level a real directory, no symlink followed), the key `debuginfo/<2 hex><38
+/// hex>.debug` and the member path `lib/debug/.build-id/<2 hex>/<38 hex>.debug`.
+fn debug_links(listing: &serde_json::Value) -> Vec<(String, String)> {
+    use serde_json::Value;
+    fn is(node: &Value, t: &str) -> bool {
+        node.get("type").is_some_and(|v| v == t)
+    }
+    /// The child `name` of the directory `node`, when it is a directory itself.
+    fn subdir<'a>(node: &'a Value, name: &str) -> Option<&'a Value> {
+        let child = node.get("entries")?.get(name)?;
+        is(child, "directory").then_some(child)
+    }
+    let hex = |s: &str| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let root = &listing["root"];
+    if !is(root, "directory") {
+        return Vec::new();
+    }
+    let Some(build_ids) = subdir(root, "lib")
+        .and_then(|n| subdir(n, "debug"))
+        .and_then(|n| subdir(n, ".build-id"))
+    else {
+        return Vec::new();
+    };
+    let Some(ids) = build_ids.get("entries").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (s1, sub) in ids {
+        if s1.len() != 2 || !hex(s1) || !is(sub, "directory") {
+            continue;
+        }
+        let Some(files) = sub.get("entries").and_then(Value::as_object) else {
+            continue;
+        };
+        for (s2, f) in files {
+            let ok = s2
+                .strip_suffix(".debug")
+                .is_some_and(|h| h.len() == 38 && hex(h));
+            if ok && is(f, "regular") {
+                out.push((
+                    format!("debuginfo/{s1}{s2}"),
+                    format!("lib/debug/.build-id/{s1}/{s2}"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A debuginfo link's JSON, as Nix 2.8 writes it (nlohmann's `dump()`: keys sorted,
+/// compact). Both strings hold only characters JSON leaves as they are: a NAR URL and a
+/// checked member path.
+fn debug_link_json(nar_url: &str, member: &str) -> String {
+    format!(r#"{{"archive":"../{nar_url}","member":"{member}"}}"#)
 }
 
 /// Per path: its references among `paths`, by index, itself left out; sorted, without
@@ -279,15 +574,15 @@ fn levels(paths: &[LocalPath], refs: &[Vec<usize>]) -> Vec<Vec<usize>> {
     out
 }
 
-/// The narinfo Nix would write for `lp` stored as `url`, with its local signatures and,
-/// with `key`, ours.
+/// The narinfo Nix would write for `lp` stored as `url`, with its local signatures and one
+/// by each of `keys`.
 pub fn narinfo_for(
     lp: &LocalPath,
     url: &str,
     c: Compression,
     file_hash: Hash,
     file_size: u64,
-    key: Option<&SecretKey>,
+    keys: &[Arc<SecretKey>],
 ) -> NarInfo {
     let mut info = NarInfo::new(
         lp.path.clone(),
@@ -309,7 +604,7 @@ pub fn narinfo_for(
             info.add_signature(&sig);
         }
     }
-    if let Some(k) = key {
+    for k in keys {
         info.sign(k);
     }
     info
@@ -329,6 +624,7 @@ pub async fn push(
     let p = job.progress.clone();
     let mut summary = PushSummary {
         closure: closure.len() as u64,
+        compression: opts.compression.name().to_string(),
         ..PushSummary::default()
     };
     let store = cache.store().clone();
@@ -345,7 +641,7 @@ pub async fn push(
         None => {
             let _ = store.ensure_container().await;
             cache
-                .write_cache_info(&CacheInfo::new())
+                .write_cache_info(&opts.cache_info)
                 .await
                 .map_err(|e| e.to_string())?;
             summary.wrote_cache_info = true;
@@ -435,7 +731,7 @@ async fn push_registered(
     let results = futures::stream::iter(order.into_iter().flatten())
         .map(|i| {
             let todo = todo.clone();
-            let store = store.clone();
+            let cache = cache.clone();
             let opts = opts.clone();
             let dir = dir.clone();
             let p = p.clone();
@@ -456,7 +752,7 @@ async fn push_registered(
                             since: checked_in,
                             if_none_match: inm,
                         };
-                        push_one(&store, lp, &opts, &dir, packing, gate.wait(i), relied).await
+                        push_one(&cache, lp, &opts, &dir, packing, gate.wait(i), relied).await
                     }
                 };
                 gate.finish(i, r.is_ok());
@@ -476,6 +772,8 @@ async fn push_registered(
                 summary.nars_reused += u64::from(one.nar_reused);
                 summary.nar_bytes += one.nar_bytes;
                 summary.file_bytes += one.file_bytes;
+                summary.listings += u64::from(one.listing);
+                summary.debuginfo_links += one.debuginfo_links;
             }
             Err(e) => {
                 failed += 1;
@@ -660,35 +958,126 @@ async fn same_nar(
     Ok(md5 == etag)
 }
 
-async fn upload_nar(
-    store: &Arc<dyn crate::storage::Store>,
-    url: &str,
-    file: &Path,
-) -> Result<(), String> {
-    store
+async fn upload_nar(cache: &Cache, url: &str, file: &Path) -> Result<(), String> {
+    cache
+        .store()
         .put_file(
             url,
             file,
-            &PutOptions {
-                content_type: Some("application/x-nix-nar".into()),
-                condition: PutCondition::None,
-                ..PutOptions::default()
-            },
+            &cache.put_options(NAR_CONTENT_TYPE, PutCondition::None),
         )
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
+/// Content type of NAR objects, as Nix uploads them.
+const NAR_CONTENT_TYPE: &str = "application/x-nix-nar";
+
+/// What a path writes besides its NAR and narinfo: its `.ls` listing and debuginfo links.
+struct Extras {
+    /// The `.ls` key and text.
+    listing: Option<(String, String)>,
+    /// `debuginfo/` keys and their JSON.
+    debug_links: Vec<(String, String)>,
+}
+
+impl Extras {
+    fn of(
+        lp: &LocalPath,
+        opts: &PushOptions,
+        listing: Option<&serde_json::Value>,
+        url: &str,
+    ) -> Extras {
+        let Some(ls) = listing else {
+            return Extras {
+                listing: None,
+                debug_links: Vec::new(),
+            };
+        };
+        Extras {
+            listing: opts.write_listing.then(|| {
+                (
+                    format!("{}.ls", lp.path.hash_part()),
+                    crate::nar::listing_to_nix_json(ls),
+                )
+            }),
+            debug_links: if opts.index_debug_info {
+                debug_links(ls)
+                    .into_iter()
+                    .map(|(key, member)| (key, debug_link_json(url, &member)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Writes them, in Nix's order (the listing, then the links); a link that exists is
+    /// left as it is (never overwritten, as Nix does). With `only_missing`, a listing that
+    /// exists is left too. Returns whether the listing was written and how many links.
+    async fn write(
+        &self,
+        cache: &Cache,
+        if_none_match: bool,
+        only_missing: bool,
+    ) -> Result<(bool, u64), String> {
+        let store = cache.store();
+        let mut wrote_listing = false;
+        if let Some((key, text)) = &self.listing
+            && !(only_missing && store.head(key).await.map_err(|e| e.to_string())?.is_some())
+        {
+            cache
+                .put_object(
+                    key,
+                    text.clone().into_bytes().into(),
+                    "application/json",
+                    PutCondition::None,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            wrote_listing = true;
+        }
+        let mut links = 0;
+        for (key, json) in &self.debug_links {
+            let condition = if if_none_match {
+                PutCondition::IfNoneMatch
+            } else if store.head(key).await.map_err(|e| e.to_string())?.is_some() {
+                continue;
+            } else {
+                PutCondition::None
+            };
+            match cache
+                .put_object(
+                    key,
+                    json.clone().into_bytes().into(),
+                    "application/json",
+                    condition,
+                )
+                .await
+            {
+                Ok(_) => links += 1,
+                Err(e) if e.is_precondition_failed() => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok((wrote_listing, links))
+    }
+}
+
 /// After a pause for a deletion: what this narinfo relies on is checked again, under the
-/// permit. A missing NAR is uploaded again from the packed file; a missing reference fails
-/// the path (nothing is written for it; a new push uploads the reference).
+/// permit. A missing NAR is uploaded again from the packed file, a missing listing or
+/// debuginfo link written again; a missing reference fails the path (nothing is written
+/// for it; a new push uploads the reference).
 async fn recheck(
-    store: &Arc<dyn crate::storage::Store>,
+    cache: &Cache,
     lp: &LocalPath,
     url: &str,
     packed: &Packed,
+    extras: &Extras,
+    if_none_match: bool,
 ) -> Result<(), String> {
+    let store = cache.store();
     if store.head(url).await.map_err(|e| e.to_string())?.is_none() {
         if !packed.file.0.exists() {
             return Err(format!(
@@ -697,8 +1086,9 @@ async fn recheck(
                 lp.path.to_absolute()
             ));
         }
-        upload_nar(store, url, &packed.file.0).await?;
+        upload_nar(cache, url, &packed.file.0).await?;
     }
+    extras.write(cache, if_none_match, true).await?;
     for r in lp.references.iter().filter(|r| **r != lp.path) {
         if store
             .head(&r.narinfo_key())
@@ -722,10 +1112,14 @@ struct OneResult {
     nar_reused: bool,
     nar_bytes: u64,
     file_bytes: u64,
+    /// Whether a `.ls` listing was written.
+    listing: bool,
+    /// debuginfo links written.
+    debuginfo_links: u64,
 }
 
 async fn push_one(
-    store: &Arc<dyn crate::storage::Store>,
+    cache: &Arc<Cache>,
     lp: &LocalPath,
     opts: &PushOptions,
     dir: &Path,
@@ -733,16 +1127,24 @@ async fn push_one(
     references_up: impl std::future::Future<Output = Result<(), String>>,
     relied: Relied<'_>,
 ) -> Result<OneResult, String> {
+    let store = cache.store();
     let path = PathBuf::from(lp.path.to_absolute());
-    let (c, level, d) = (opts.compression, opts.level, dir.to_path_buf());
+    let d = dir.to_path_buf();
+    let c = opts.compression;
     let src = path.clone();
     let size = lp.nar_size;
-    // When `pack` streams, big NARs are compressed on every core, small ones on this thread
-    // (several paths are packed at once anyway).
-    let threads = if lp.nar_size >= 8 << 20 {
-        cores() as u32
-    } else {
-        0
+    let codec = Codec {
+        c,
+        level: opts.level,
+        // When `pack` streams, big NARs are compressed on every core, small ones on this
+        // thread (several paths are packed at once anyway).
+        threads: if lp.nar_size >= 8 << 20 {
+            cores() as u32
+        } else {
+            0
+        },
+        parallel: opts.parallel,
+        listing: opts.write_listing || opts.index_debug_info,
     };
     // While this path waits for a core, the kernel reads its files in, so that packing it
     // does not wait on the disk (on a busy machine the page cache may have let them go).
@@ -759,7 +1161,7 @@ async fn push_one(
     let buffers = packing.buffers;
     let packed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        pack(&src, size, c, level, threads, &d, &buffers)
+        pack(&src, size, codec, &d, &buffers)
     })
     .await
     .map_err(|e| format!("packing {}: {e}", path.display()))??;
@@ -777,6 +1179,15 @@ async fn push_one(
     }
     let file_hash = Hash::sha256(packed.file_hash);
     let url = format!("nar/{}.nar{}", file_hash.nix32_digest(), c.extension());
+    let info = narinfo_for(lp, &url, c, file_hash, packed.file_size, &opts.keys);
+    if let Some(k) = opts.keys.iter().find(|k| !super::sign::signed_by(&info, k)) {
+        return Err(format!(
+            "{}: refusing to upload a narinfo without a valid signature by {}",
+            path.display(),
+            k.name()
+        ));
+    }
+    let extras = Extras::of(lp, opts, packed.listing.as_ref(), &url);
     let nar_reused = match store.head(&url).await.map_err(|e| e.to_string())? {
         Some(meta) => same_nar(store, &url, &meta, &packed).await?,
         None => false,
@@ -787,66 +1198,44 @@ async fn push_one(
             .put_owned_file(
                 &url,
                 &packed.file.0,
-                &PutOptions {
-                    content_type: Some("application/x-nix-nar".into()),
-                    condition: PutCondition::None,
-                    ..PutOptions::default()
-                },
+                &cache.put_options(NAR_CONTENT_TYPE, PutCondition::None),
             )
             .await
             .map_err(|e| e.to_string())?;
     }
-    let info = narinfo_for(
-        lp,
-        &url,
-        c,
-        file_hash,
-        packed.file_size,
-        opts.key.as_deref(),
-    );
-    if let Some(k) = &opts.key {
-        let signed = info
-            .sigs
-            .iter()
-            .any(|s| Signature::parse(s).is_ok_and(|s| s.key_name == k.name()));
-        if !signed {
-            return Err(format!(
-                "{}: refusing to upload an unsigned narinfo",
-                path.display()
-            ));
-        }
-    }
+    // The listing and debuginfo links go up before the narinfo (Nix's order).
+    let (listing, debuginfo_links) = extras.write(cache, relied.if_none_match, false).await?;
     // Nix's order: a narinfo goes up after those of its references.
     references_up.await?;
     // Narinfos go up only under the registration's permit; if the push paused for a deletion
     // since its checks, what it relies on is checked again first.
     let permit = relied.reg.permit().await;
     if permit.epoch != relied.since {
-        recheck(store, lp, &url, &packed).await?;
+        recheck(cache, lp, &url, &packed, &extras, relied.if_none_match).await?;
     }
     drop(packed.file);
-    let put = PutOptions {
-        content_type: Some(NARINFO_CONTENT_TYPE.into()),
-        condition: if relied.if_none_match {
-            PutCondition::IfNoneMatch
-        } else {
-            PutCondition::None
-        },
-        ..PutOptions::default()
+    let condition = if relied.if_none_match {
+        PutCondition::IfNoneMatch
+    } else {
+        PutCondition::None
     };
-    match store
-        .put(
+    // As the URL says: narinfo-compression, storage-class.
+    let written = cache
+        .put_object(
             &lp.path.narinfo_key(),
             info.to_text().into_bytes().into(),
-            &put,
+            NARINFO_CONTENT_TYPE,
+            condition,
         )
-        .await
-    {
+        .await;
+    match written {
         Ok(_) => Ok(OneResult {
             uploaded: true,
             nar_reused,
             nar_bytes: lp.nar_size,
             file_bytes: packed.file_size,
+            listing,
+            debuginfo_links,
         }),
         // Someone pushed the same path meanwhile: theirs stands.
         Err(e) if e.is_precondition_failed() => Ok(OneResult {
@@ -854,6 +1243,8 @@ async fn push_one(
             nar_reused,
             nar_bytes: 0,
             file_bytes: 0,
+            listing,
+            debuginfo_links,
         }),
         Err(e) => Err(e.to_string()),
     }
@@ -964,6 +1355,249 @@ mod tests {
         assert_eq!(gate.waits_for, vec![Vec::<usize>::new(), vec![]]);
     }
 
+    fn params(q: &str) -> StoreParams {
+        let pairs = url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        StoreParams::parse(pairs, crate::storage::params::Scheme::File).unwrap()
+    }
+
+    fn resolve(q: &str, flags: &PushFlags) -> Result<PushOptions, String> {
+        PushOptions::resolve(&params(q), flags)
+    }
+
+    #[test]
+    fn push_settings_merge_the_url_and_the_flags() {
+        let none = PushFlags::default();
+        // Nothing said: zstd, narscope's default, and the note says Nix's is xz.
+        let o = resolve("", &none).unwrap();
+        assert_eq!(
+            (o.compression, o.compression_from),
+            (Compression::Zstd, Chosen::Default)
+        );
+        assert!(
+            o.compression_note().contains("Nix's default is xz"),
+            "{}",
+            o.compression_note()
+        );
+        assert!(o.keys.is_empty() && !o.parallel && !o.write_listing && !o.index_debug_info);
+        assert_eq!(o.cache_info, CacheInfo::new());
+        // The URL says.
+        let o = resolve(
+            "compression=xz&compression-level=7&parallel-compression=1&write-nar-listing=1\
+             &index-debug-info=1&priority=30&want-mass-query=1",
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.compression, o.compression_from, o.level),
+            (Compression::Xz, Chosen::Url, Some(7))
+        );
+        assert!(o.parallel && o.write_listing && o.index_debug_info);
+        assert_eq!(
+            (o.cache_info.priority, o.cache_info.want_mass_query),
+            (Some(30), Some(true))
+        );
+        assert!(
+            o.compression_note()
+                .contains("compression= in the cache URL")
+        );
+        // A flag alone, or agreeing with the URL.
+        let flag = |c, level| PushFlags {
+            compression: Some(c),
+            level,
+            ..PushFlags::default()
+        };
+        let o = resolve("", &flag(Compression::Br, Some(5))).unwrap();
+        assert_eq!(
+            (o.compression, o.compression_from, o.level),
+            (Compression::Br, Chosen::Flag, Some(5))
+        );
+        assert!(
+            resolve(
+                "compression=xz&compression-level=3",
+                &flag(Compression::Xz, Some(3))
+            )
+            .is_ok()
+        );
+        // Contradictions name both sides.
+        let e = resolve("compression=xz", &flag(Compression::Zstd, None))
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("--compression zstd") && e.contains("compression=xz"),
+            "{e}"
+        );
+        let e = resolve("compression-level=3", &flag(Compression::Zstd, Some(9)))
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("--level 9") && e.contains("compression-level=3"),
+            "{e}"
+        );
+        // What cannot be honoured: a level out of range for the codec chosen by the flag,
+        // parallel compression of a codec that has none, a level with no compression.
+        let e = resolve("compression-level=12", &flag(Compression::Gzip, None))
+            .err()
+            .unwrap();
+        assert!(e.contains("invalid gzip compression level 12"), "{e}");
+        let e = resolve("parallel-compression=true", &flag(Compression::Bzip2, None))
+            .err()
+            .unwrap();
+        assert!(e.contains("xz and zstd only"), "{e}");
+        let e = resolve("", &flag(Compression::None, Some(3)))
+            .err()
+            .unwrap();
+        assert!(e.contains("compression none"), "{e}");
+        // nix-cache-info fields: flags merge with the URL, contradictions are errors.
+        let p = params("priority=30&want-mass-query=false");
+        assert_eq!(
+            new_cache_info(&p, Some(30), None).unwrap().priority,
+            Some(30)
+        );
+        let e = new_cache_info(&p, Some(40), None).err().unwrap();
+        assert!(
+            e.contains("--priority 40") && e.contains("priority=30"),
+            "{e}"
+        );
+        let e = new_cache_info(&p, None, Some(true)).err().unwrap();
+        assert!(
+            e.contains("--want-mass-query true") && e.contains("want-mass-query=false"),
+            "{e}"
+        );
+        let e = new_cache_info(&params(""), Some(1 << 40), None)
+            .err()
+            .unwrap();
+        assert!(e.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn every_key_file_is_checked_and_named_with_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, seed: u8| {
+            let k = SecretKey::from_seed(name, &[seed; 32]).unwrap();
+            let f = dir.path().join(format!("{name}.sec"));
+            std::fs::write(&f, k.to_file_text()).unwrap();
+            (f, k)
+        };
+        let (a, ka) = write("a-1", 1);
+        let (b, kb) = write("b-1", 2);
+        let (c, kc) = write("c-1", 3);
+        let q = format!(
+            "secret-key={}&secret-keys={},{}",
+            a.display(),
+            b.display(),
+            a.display()
+        );
+        let flags = PushFlags {
+            key_files: vec![(c.clone(), "--key-file".into())],
+            ..PushFlags::default()
+        };
+        let o = resolve(&q, &flags).unwrap();
+        // a is named twice and signs once.
+        let names: Vec<&str> = o.keys.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["a-1", "b-1", "c-1"]);
+        let lpath = lp("signed", &[]);
+        let info = narinfo_for(
+            &lpath,
+            "nar/x.nar.zst",
+            Compression::Zstd,
+            Hash::sha256_of(b"f"),
+            1,
+            &o.keys,
+        );
+        for k in [&ka, &kb, &kc] {
+            assert!(super::super::sign::signed_by(&info, k), "{}", k.name());
+        }
+        // Unreadable and malformed files: the file and the parameter are named, the key never.
+        let missing = dir.path().join("missing.sec");
+        let bad = dir.path().join("bad.sec");
+        let text = kb.to_file_text();
+        std::fs::write(&bad, format!("{}x", &text[..text.len() - 4])).unwrap();
+        for (q, flags, file, source) in [
+            (
+                format!("secret-key={}", missing.display()),
+                PushFlags::default(),
+                &missing,
+                "secret-key= in the cache URL",
+            ),
+            (
+                format!("secret-keys={},{}", a.display(), bad.display()),
+                PushFlags::default(),
+                &bad,
+                "secret-keys= in the cache URL",
+            ),
+            (
+                String::new(),
+                PushFlags {
+                    key_files: vec![(bad.clone(), "--key-file".into())],
+                    ..PushFlags::default()
+                },
+                &bad,
+                "--key-file",
+            ),
+        ] {
+            let e = resolve(&q, &flags).err().unwrap();
+            assert!(
+                e.contains(&file.display().to_string()) && e.contains(source),
+                "{e}"
+            );
+            assert!(!e.contains(&text[5..]), "{e}");
+        }
+    }
+
+    #[test]
+    fn debug_links_are_what_nix_indexes() {
+        use crate::nar::testutil::{dir, link, reg};
+        let id = "0123456789abcdef0123456789abcdef012345";
+        let f = format!("{id}.debug");
+        let node = dir(vec![(
+            b"lib",
+            dir(vec![(
+                b"debug",
+                dir(vec![(
+                    b".build-id",
+                    dir(vec![
+                        (
+                            b"ab",
+                            dir(vec![
+                                (f.as_bytes(), reg(b"elf")),
+                                (b"short.debug", reg(b"")),
+                                (b"0123456789abcdef0123456789abcdef01234X.debug", reg(b"")),
+                            ]),
+                        ),
+                        (b"cd", dir(vec![(f.as_bytes(), link(b"elsewhere"))])),
+                        (b"AB", dir(vec![(f.as_bytes(), reg(b""))])),
+                        (b"abc", dir(vec![(f.as_bytes(), reg(b""))])),
+                        (b"ef", link(b"ab")),
+                    ]),
+                )]),
+            )]),
+        )]);
+        let (ls, _) = crate::nar::listing(&crate::nar::encode_node(&node)[..]).unwrap();
+        let links = debug_links(&ls);
+        assert_eq!(
+            links,
+            vec![(
+                format!("debuginfo/ab{id}.debug"),
+                format!("lib/debug/.build-id/ab/{id}.debug")
+            )]
+        );
+        assert_eq!(
+            debug_link_json("nar/x.nar.xz", &links[0].1),
+            format!(
+                r#"{{"archive":"../nar/x.nar.xz","member":"lib/debug/.build-id/ab/{id}.debug"}}"#
+            )
+        );
+        // `lib` as a symlink, or a file at the root: nothing.
+        let (ls, _) =
+            crate::nar::listing(&crate::nar::encode_node(&dir(vec![(b"lib", link(b"x"))]))[..])
+                .unwrap();
+        assert!(debug_links(&ls).is_empty());
+        let (ls, _) = crate::nar::listing(&crate::nar::encode_node(&reg(b"x"))[..]).unwrap();
+        assert!(debug_links(&ls).is_empty());
+    }
+
     #[test]
     fn packs_a_tree_and_its_hashes_match_an_independent_dump() {
         let dir = tempfile::tempdir().unwrap();
@@ -972,17 +1606,45 @@ mod tests {
         let mut plain = Vec::new();
         let want = crate::nar::writer::dump_path(&root, &mut plain).unwrap();
         let size = want.nar_size;
+        let (want_listing, _) = crate::nar::listing(&plain[..]).unwrap();
         let bufs = Buffers::default();
-        // (size hint, workers): in memory, then streamed on this thread, one and two workers.
-        let ways = [(size, 0), (0, 0), (0, 1), (0, 2)];
-        for (c, (hint, threads)) in [Compression::Zstd, Compression::Xz, Compression::None]
-            .into_iter()
-            .flat_map(|c| ways.iter().map(move |w| (c, *w)))
+        // (size hint, workers, parallel): in memory, then streamed on this thread, one and two
+        // workers, and in parallel pieces.
+        let ways = [
+            (size, 0, false),
+            (0, 0, false),
+            (0, 1, false),
+            (0, 2, false),
+            (0, 2, true),
+        ];
+        for (i, (c, (hint, threads, parallel))) in [
+            Compression::Zstd,
+            Compression::Xz,
+            Compression::None,
+            Compression::Gzip,
+        ]
+        .into_iter()
+        .flat_map(|c| ways.iter().map(move |w| (c, *w)))
+        .filter(|(c, w)| !w.2 || matches!(c, Compression::Xz | Compression::Zstd))
+        .enumerate()
         {
             // A hint of 0 is below WHOLE_NAR_MAX too: stream by giving a huge one instead.
             let hint = if hint == 0 { WHOLE_NAR_MAX + 1 } else { hint };
-            let packed = pack(&root, hint, c, None, threads, dir.path(), &bufs).unwrap();
+            let codec = Codec {
+                c,
+                level: None,
+                threads,
+                parallel,
+                // Every other way builds the listing too.
+                listing: i % 2 == 0,
+            };
+            let packed = pack(&root, hint, codec, dir.path(), &bufs).unwrap();
             assert_eq!(packed.nar_hash, want.nar_hash, "{c:?}");
+            assert_eq!(
+                packed.listing.as_ref(),
+                codec.listing.then_some(&want_listing),
+                "{c:?} {hint} {threads} {parallel}"
+            );
             assert_eq!(packed.nar_size, want.nar_size);
             let bytes = std::fs::read(&packed.file.0).unwrap();
             assert_eq!(bytes.len() as u64, packed.file_size);
@@ -998,15 +1660,14 @@ mod tests {
             assert!(!tmp.exists(), "temp file removed");
         }
         // A tree larger than the database says is refused, not held in memory.
-        let e = match pack(
-            &root,
-            size - 1,
-            Compression::Zstd,
-            None,
-            0,
-            dir.path(),
-            &bufs,
-        ) {
+        let codec = Codec {
+            c: Compression::Zstd,
+            level: None,
+            threads: 0,
+            parallel: false,
+            listing: false,
+        };
+        let e = match pack(&root, size - 1, codec, dir.path(), &bufs) {
             Err(e) => e,
             Ok(_) => panic!("a NAR over its recorded size was packed"),
         };

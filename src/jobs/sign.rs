@@ -8,6 +8,7 @@
 //! only a narinfo found carrying the change counts as written (one that a concurrent writer
 //! overwrote meanwhile is done again), and the job says that a later overwrite is possible.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
@@ -17,7 +18,8 @@ use super::{JobHandle, JobNotify, Throttle};
 use crate::cache::Cache;
 use crate::index::{self, Index, NarInfoSummary, RowData, RowStatus};
 use crate::nix::{NarInfo, SecretKey, TrustedKeys};
-use crate::storage::{PutCondition, PutOptions};
+use crate::storage::PutCondition;
+use crate::storage::params::StoreParams;
 
 /// Content type of narinfo objects, as Nix uploads them.
 pub const NARINFO_CONTENT_TYPE: &str = "text/x-nix-narinfo";
@@ -28,8 +30,8 @@ const CAS_ATTEMPTS: usize = 5;
 /// What a sign job does.
 #[derive(Clone)]
 pub struct SignOptions {
-    /// The key to sign with (`None`: only remove signatures).
-    pub key: Option<Arc<SecretKey>>,
+    /// The keys to sign with, each narinfo by every one (none: only remove signatures).
+    pub keys: Vec<Arc<SecretKey>>,
     /// Drop every signature under this key name.
     pub remove_key: Option<String>,
     /// narinfos in flight.
@@ -61,10 +63,64 @@ pub struct SignSummary {
     pub verified: u64,
 }
 
-/// The change to one narinfo: its new text, or `None` when nothing changes.
+/// Reads the secret key file `path` (`origin` says where it was named, e.g. `--key-file`
+/// or `secret-key= in the cache URL`). Errors name the file and its origin, never the key.
+pub fn load_key_file(path: &Path, origin: &str) -> Result<SecretKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the secret key file {} ({origin}): {e}",
+            path.display()
+        )
+    })?;
+    SecretKey::parse(text.trim())
+        .map_err(|e| format!("secret key file {} ({origin}): {e}", path.display()))
+}
+
+/// The keys a writer signs with: the cache URL's `secret-key=` and `secret-keys=` files, then
+/// `extra` (files with where each was named, e.g. `--key-file`). Every file is read and
+/// checked here, so that a bad one stops the job before anything touches the cache. A key
+/// named twice signs once.
+pub fn load_signing_keys(
+    params: &StoreParams,
+    extra: &[(PathBuf, String)],
+) -> Result<Vec<Arc<SecretKey>>, String> {
+    let from_url = params.secret_keys.iter().map(|p| {
+        let param = if params.get("secret-key") == p.to_str() {
+            "secret-key="
+        } else {
+            "secret-keys="
+        };
+        (p.clone(), format!("{param} in the cache URL"))
+    });
+    let mut keys: Vec<Arc<SecretKey>> = Vec::new();
+    for (path, origin) in from_url.chain(extra.iter().cloned()) {
+        let k = load_key_file(&path, &origin)?;
+        if !keys.iter().any(|o| o.public_key() == k.public_key()) {
+            keys.push(Arc::new(k));
+        }
+    }
+    Ok(keys)
+}
+
+/// The names of `keys`, for messages (`a-1, b-1`).
+pub fn key_names(keys: &[Arc<SecretKey>]) -> String {
+    keys.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `info` carries a signature by `key` that verifies.
+pub fn signed_by(info: &NarInfo, key: &SecretKey) -> bool {
+    let (public, fp) = (key.public_key(), info.fingerprint());
+    info.sigs.iter().any(|s| {
+        crate::nix::Signature::parse(s)
+            .is_ok_and(|sig| sig.key_name == key.name() && public.verify(&fp, &sig))
+    })
+}
+
+/// The change to one narinfo: its new text, or `None` when nothing changes. Each of `keys`
+/// adds its signature.
 pub fn edit(
     info: &mut NarInfo,
-    key: Option<&SecretKey>,
+    keys: &[Arc<SecretKey>],
     remove_key: Option<&str>,
 ) -> (Option<String>, u64, u64) {
     // Only `Sig` lines change, so the text changes exactly when the signatures do.
@@ -74,15 +130,19 @@ pub fn edit(
         removed += info.remove_signatures_by_key(name) as u64;
     }
     let mut added = 0u64;
-    if let Some(k) = key {
+    for k in keys {
         // A signature under our name that does not verify is garbage: replace it.
         // The fingerprint is built only when there is a signature under our name to check.
         let ours = |s: &String| crate::nix::narinfo::sig_key_name(s) == Some(k.name());
         if info.sigs.iter().any(ours) {
             let (public, fp, n) = (k.public_key(), info.fingerprint(), info.sigs.len());
             info.sigs.retain(|s| {
-                !crate::nix::Signature::parse(s)
-                    .is_ok_and(|sig| sig.key_name == k.name() && !public.verify(&fp, &sig))
+                !crate::nix::Signature::parse(s).is_ok_and(|sig| {
+                    sig.key_name == k.name()
+                        && !public.verify(&fp, &sig)
+                        // Another configured key of the same name may have made it.
+                        && !keys.iter().any(|o| o.public_key().verify(&fp, &sig))
+                })
             });
             removed += (n - info.sigs.len()) as u64;
         }
@@ -209,8 +269,7 @@ async fn sign_one(
                 info.absolute_path()
             ));
         }
-        let (text, added, removed) =
-            edit(&mut info, opts.key.as_deref(), opts.remove_key.as_deref());
+        let (text, added, removed) = edit(&mut info, &opts.keys, opts.remove_key.as_deref());
         let Some(text) = text else {
             return Ok(OneResult {
                 written: None,
@@ -234,14 +293,14 @@ async fn sign_one(
             _ => PutCondition::None,
         };
         let swapped = condition != PutCondition::None;
-        let put = PutOptions {
-            content_type: Some(NARINFO_CONTENT_TYPE.into()),
-            condition,
-            ..PutOptions::default()
-        };
+        // As the URL says: narinfo-compression, storage-class.
         match cache
-            .store()
-            .put(key, text.clone().into_bytes().into(), &put)
+            .put_object(
+                key,
+                text.clone().into_bytes().into(),
+                NARINFO_CONTENT_TYPE,
+                condition,
+            )
             .await
         {
             Ok(meta) if swapped => {
@@ -257,7 +316,7 @@ async fn sign_one(
                 // An overwrite: it counts once read back with the change in it.
                 match cache.fetch_narinfo(key).await {
                     Ok(Some((now_meta, mut now))) => {
-                        if edit(&mut now, opts.key.as_deref(), opts.remove_key.as_deref())
+                        if edit(&mut now, &opts.keys, opts.remove_key.as_deref())
                             .0
                             .is_none()
                         {
@@ -352,10 +411,11 @@ mod tests {
 
     #[test]
     fn edits_touch_only_sig_lines_and_are_idempotent() {
-        let k = SecretKey::from_seed("mine-1", &[1; 32]).unwrap();
+        let k = Arc::new(SecretKey::from_seed("mine-1", &[1; 32]).unwrap());
+        let ks = [k.clone()];
         let mut info = narinfo();
         let before = info.to_text();
-        let (text, added, removed) = edit(&mut info, Some(&k), None);
+        let (text, added, removed) = edit(&mut info, &ks, None);
         let text = text.expect("a signature was added");
         assert_eq!((added, removed), (1, 0));
         let old: Vec<&str> = before.lines().collect();
@@ -368,19 +428,19 @@ mod tests {
         assert!(new.last().unwrap().starts_with("Sig: mine-1:"));
         // Signing again changes nothing.
         let mut again = NarInfo::parse(&text, "t").unwrap();
-        assert_eq!(edit(&mut again, Some(&k), None), (None, 0, 0));
+        assert_eq!(edit(&mut again, &ks, None), (None, 0, 0));
         // Dropping our own signature and signing again gives the same narinfo: no write.
-        assert_eq!(edit(&mut again, Some(&k), Some("mine-1")), (None, 1, 1));
+        assert_eq!(edit(&mut again, &ks, Some("mine-1")), (None, 1, 1));
         assert_eq!(again.to_text(), text);
         // Key rotation: drop the other key.
-        let (t2, a2, r2) = edit(&mut again, None, Some("other-1"));
+        let (t2, a2, r2) = edit(&mut again, &[], Some("other-1"));
         assert_eq!((a2, r2), (0, 1));
         assert!(!t2.unwrap().contains("other-1:"));
     }
 
     #[test]
     fn a_bad_signature_under_our_name_is_replaced() {
-        let k = SecretKey::from_seed("mine-1", &[1; 32]).unwrap();
+        let k = Arc::new(SecretKey::from_seed("mine-1", &[1; 32]).unwrap());
         let mut info = narinfo();
         info.add_signature(
             &crate::nix::Signature::parse(&format!(
@@ -389,7 +449,7 @@ mod tests {
             ))
             .unwrap(),
         );
-        let (text, added, removed) = edit(&mut info, Some(&k), None);
+        let (text, added, removed) = edit(&mut info, std::slice::from_ref(&k), None);
         assert_eq!((added, removed), (1, 1));
         let text = text.unwrap();
         assert_eq!(text.matches("Sig: mine-1:").count(), 1);
@@ -403,6 +463,7 @@ mod tests {
 #[cfg(test)]
 mod overwrite_tests {
     use super::*;
+    use crate::storage::PutOptions;
     use crate::storage::file::FileStore;
     use crate::storage::{
         ByteReader, ConditionalSupport, DeleteReport, GetResult, ListPage, ObjectMeta, Store,
@@ -499,7 +560,7 @@ mod overwrite_tests {
         assert!(keys.len() > 2);
         let key = Arc::new(SecretKey::from_seed("mine-1", &[3; 32]).unwrap());
         let opts = SignOptions {
-            key: Some(key.clone()),
+            keys: vec![key.clone()],
             remove_key: None,
             concurrency: 1,
             dry_run: false,

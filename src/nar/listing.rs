@@ -45,11 +45,33 @@ pub fn listing_to_nix_json(listing: &Value) -> String {
 }
 
 fn write_plain(out: &mut String, v: &Value) {
-    out.push_str(&v.to_string());
+    match v {
+        Value::String(s) => write_string(out, s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A JSON string as Nix 2.8's `toJSON` writes it: `"` and `\\` escaped, `\n`, `\r`, `\t`,
+/// every other control character as `\u00xx` (also backspace and form feed, which
+/// serde_json would write as `\b` and `\f`), everything else as it is.
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn write_key(out: &mut String, key: &str) {
-    out.push_str(&Value::String(key.to_string()).to_string());
+    write_string(out, key);
     out.push(':');
 }
 
@@ -246,6 +268,15 @@ mod tests {
         assert_eq!(
             s,
             r#"{"version":1,"root":{"type":"directory","entries":{"entries":{"type":"directory","entries":{}},"q\"uote":{"type":"symlink","target":"x"},"type":{"type":"regular","size":0,"narOffset":592}}}}"#
+        );
+        assert_eq!(serde_json::from_str::<Value>(&s).unwrap(), ls);
+        // Control characters as Nix's toJSON escapes them (no \b or \f short forms).
+        let node = dir(vec![(b"a\x08\x0c\x01\n\t\\\x7f\xc3\xa9", link(b"x\ry"))]);
+        let (ls, _) = listing(&encode_node(&node)[..]).unwrap();
+        let s = listing_to_nix_json(&ls);
+        assert_eq!(
+            s,
+            "{\"version\":1,\"root\":{\"type\":\"directory\",\"entries\":{\"a\\u0008\\u000c\\u0001\\n\\t\\\\\x7f\u{e9}\":{\"type\":\"symlink\",\"target\":\"x\\ry\"}}}}"
         );
         assert_eq!(serde_json::from_str::<Value>(&s).unwrap(), ls);
     }

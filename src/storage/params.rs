@@ -156,6 +156,23 @@ fn parse_content_coding(name: &str, v: &str) -> Result<Option<Compression>, Stri
     }
 }
 
+/// Whether NARs can be written with `c` at `level`, in parallel pieces when `parallel`
+/// (Nix's `parallel-compression` is for xz and zstd only). The error says why not, naming the
+/// setting.
+pub fn check_write_settings(
+    c: Compression,
+    level: Option<i32>,
+    parallel: bool,
+) -> Result<(), String> {
+    crate::compression::validate_level(c, level).map_err(|e| format!("compression-level: {e}"))?;
+    if parallel && !matches!(c, Compression::Xz | Compression::Zstd) {
+        return Err(format!(
+            "parallel-compression=true is available for xz and zstd only (as in Nix), not {c}"
+        ));
+    }
+    Ok(())
+}
+
 impl StoreParams {
     /// Checks the parameters (`pairs`, in URL order) of a cache of `scheme`. Errors name the
     /// parameter and say why.
@@ -242,9 +259,11 @@ impl StoreParams {
                     p.multipart_chunk_size = Some(n);
                 }
                 "priority" => {
+                    // Nix reads it as an `int`.
                     p.priority = Some(
-                        v.parse()
-                            .map_err(|_| format!("priority=`{v}` is not a whole number"))?,
+                        v.parse::<i32>()
+                            .map_err(|_| format!("priority=`{v}` is not a whole number (an int)"))?
+                            .into(),
                     )
                 }
                 "want-mass-query" => p.want_mass_query = Some(parse_bool(k, v)?),
@@ -266,6 +285,9 @@ impl StoreParams {
                  in one PUT up to S3's 5 GiB limit); drop one of them"
                     .into(),
             );
+        }
+        if let Some(c) = p.compression {
+            check_write_settings(c, p.compression_level, p.parallel_compression)?;
         }
         p.raw = pairs;
         Ok(p)
@@ -439,6 +461,17 @@ mod tests {
                 Scheme::S3,
                 "means nothing with multipart-upload=false",
             ),
+            (
+                "compression=bzip2&parallel-compression=true",
+                Scheme::File,
+                "xz and zstd only",
+            ),
+            (
+                "compression=xz&compression-level=12",
+                Scheme::File,
+                "invalid xz compression level 12",
+            ),
+            ("priority=99999999999", Scheme::File, "priority="),
         ] {
             let e = bad(q, s);
             assert!(e.contains(needle), "{q}: {e}");

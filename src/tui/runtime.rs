@@ -41,8 +41,9 @@ pub struct TuiOptions {
     pub log_path: Option<String>,
     /// Something to show in the status line at start.
     pub notice: Option<String>,
-    /// The signing key for `sign` and `push`.
-    pub signing_key: Option<Arc<crate::nix::SecretKey>>,
+    /// How the dashboard pushes, decided by [`crate::jobs::push::PushOptions::resolve`] from
+    /// the cache URL and the flags; its keys sign in `sign` too.
+    pub push: crate::jobs::push::PushOptions,
 }
 
 /// Debounce of detail loads while the cursor moves.
@@ -62,7 +63,7 @@ struct Runtime {
     jobs: Vec<Arc<JobHandle>>,
     pending_detail: Option<(u32, Instant)>,
     copies: Vec<String>,
-    signing_key: Option<Arc<crate::nix::SecretKey>>,
+    push: crate::jobs::push::PushOptions,
 }
 
 impl Runtime {
@@ -97,9 +98,9 @@ impl Runtime {
                 let _ = self.tx.send(Msg::JobStarted(h));
             }
             Effect::Sign(ids) => {
-                let Some(key) = self.signing_key.clone() else {
+                if self.push.keys.is_empty() {
                     return true;
-                };
+                }
                 let keys: Vec<String> = {
                     let idx = self.opened.index.read().unwrap_or_else(|e| e.into_inner());
                     ids.iter().map(|&i| idx.narinfo_key(i)).collect()
@@ -111,7 +112,7 @@ impl Runtime {
                     self.keys.clone(),
                 );
                 let opts = crate::jobs::sign::SignOptions {
-                    key: Some(key),
+                    keys: self.push.keys.clone(),
                     remove_key: None,
                     concurrency: self.concurrency,
                     dry_run: false,
@@ -163,13 +164,7 @@ impl Runtime {
             }
             Effect::Push(paths) => {
                 let cache = self.cache.clone();
-                let opts = crate::jobs::push::PushOptions {
-                    key: self.signing_key.clone(),
-                    compression: crate::compression::Compression::Zstd,
-                    level: None,
-                    concurrency: crate::jobs::push::default_concurrency(),
-                    temp_dir: None,
-                };
+                let opts = self.push.clone();
                 let n = paths.len();
                 let h = self.runner.spawn(
                     JobKind::Push,
@@ -444,7 +439,8 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
     app.read_only = opts.read_only;
     app.log_path = opts.log_path;
     app.warm = opened.loaded;
-    app.signing_key = opts.signing_key.as_ref().map(|k| k.name().to_string());
+    app.signing_key =
+        (!opts.push.keys.is_empty()).then(|| crate::jobs::sign::key_names(&opts.push.keys));
     if let Some(w) = opened.warning.clone().or(opts.notice) {
         app.notify(super::app::Level::Warn, w);
     }
@@ -458,7 +454,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
         jobs: Vec::new(),
         pending_detail: None,
         copies: Vec::new(),
-        signing_key: opts.signing_key.clone(),
+        push: opts.push.clone(),
     };
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

@@ -100,3 +100,17 @@ pub fn keygen_in(
     let public = std::fs::read_to_string(&pk).unwrap().trim().to_string();
     (sk, public)
 }
+
+/// Adds the tree `src` to the local store with `nix-store --add`; returns its store path.
+pub fn nix_add(root: &Path, src: &Path) -> String {
+    let mut c = nix("nix-store", root);
+    c.arg("--add").arg(src);
+    ok(c).trim().to_string()
+}
+
+/// Builds the Nix expression `expr` (one derivation) with `nix-build`; returns its output.
+pub fn nix_build(root: &Path, expr: &str) -> String {
+    let mut c = nix("nix-build", root);
+    c.args(["--no-out-link", "-E", expr]);
+    ok(c).trim().to_string()
+}
