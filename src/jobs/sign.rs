@@ -543,15 +543,17 @@ mod overwrite_tests {
 
     #[tokio::test]
     async fn without_compare_and_swap_only_writes_read_back_count() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::demo::write_demo_cache(dir.path()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        // A subdirectory: the demo keeps its keys beside the cache (`<dir>.keys/`), inside tmp.
+        let dir = tmp.path().join("cache");
+        crate::demo::write_demo_cache(&dir).unwrap();
         let store = Arc::new(Racy {
-            inner: FileStore::new(dir.path()).with_fsync(false),
+            inner: FileStore::new(&dir).with_fsync(false),
             overwrites: AtomicUsize::new(2),
         });
-        let url = crate::storage::CacheUrl::file(dir.path().to_path_buf());
+        let url = crate::storage::CacheUrl::file(dir.clone());
         let cache = Arc::new(Cache::from_store(url, store.clone()));
-        let keys: Vec<String> = std::fs::read_dir(dir.path())
+        let keys: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -596,7 +598,7 @@ mod overwrite_tests {
         assert_eq!(s.verified, keys.len() as u64, "{s:?}");
         assert_eq!(s.changed, keys.len() as u64);
         for k in &keys {
-            let text = std::fs::read_to_string(dir.path().join(k)).unwrap();
+            let text = std::fs::read_to_string(dir.join(k)).unwrap();
             assert!(text.contains("Sig: mine-1:"), "{k} lost its signature");
         }
     }
