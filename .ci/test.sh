@@ -13,12 +13,24 @@ SUDO=""
 missing=""
 command -v nix-store >/dev/null 2>&1 || missing="$missing nix-bin"
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+# A C toolchain (Garage's bundled LMDB and SQLite, and some crates, compile C) and curl (rustup).
+command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+command -v curl >/dev/null 2>&1 || missing="$missing curl ca-certificates"
 if [ -n "$missing" ]; then
   echo "==> installing$missing"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 $SUDO nix-store --init
+
+# Rust through rustup (Debian's rustc is older than the crate's rust-version), with clippy
+# and rustfmt, unless a toolchain is already installed.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "==> installing Rust (rustup, stable)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+    sh -s -- -y --profile minimal --component clippy,rustfmt >/dev/null
+fi
 
 # A real S3 server: Garage, built from the crate registry (about 10 minutes on 2 cores, once),
 # with its LMDB metadata engine (the one Garage recommends, and the fast one for reads).
