@@ -9,7 +9,7 @@
 //!   complete in one run; at 50% each completes or stops saying what failed; no run ever
 //!   breaks an invariant.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

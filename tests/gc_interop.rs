@@ -2,7 +2,7 @@
 //! shared NARs, a GC killed midway and run again, a push running during GC, and real Nix
 //! substituting a pinned closure after GC with signature checks.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! the store directory `/gnu/store` made by real Nix 2.8 (skipped with NARSCOPE_SKIP_NIX=1);
 //! and the litter of killed conditional-write probes.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

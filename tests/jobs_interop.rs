@@ -4,7 +4,7 @@
 //! `delete --unsigned` removes exactly the unsigned paths; an interrupted push leaves no
 //! narinfo without its NAR or references; bad input fails clearly and changes nothing.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -9,8 +9,8 @@
 //! Needs `nix` (set `NARSCOPE_SKIP_NIX=1` to skip) and, for the S3 part, the Garage harness in
 //! `tests/common` (`NARSCOPE_SKIP_GARAGE=1` skips that part).
 
-mod common;
-mod nixfix;
+use crate::common;
+use crate::common::nixfix;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

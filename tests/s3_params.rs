@@ -6,7 +6,7 @@
 //! `multipart-chunk-size=` force a multipart upload of a NAR that reads back intact;
 //! `storage-class=GLACIER` warns once; a Content-Encoding narscope cannot undo is named.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

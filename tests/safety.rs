@@ -5,7 +5,7 @@
 //! run. Every test checks the cache with the invariant checker, which reads the directory
 //! itself.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

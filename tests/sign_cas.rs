@@ -2,7 +2,7 @@
 //! job has read it. With compare-and-swap (file://, and s3s-fs over real HTTP with If-Match),
 //! the job's write is refused, it reads again, and the result keeps both changes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

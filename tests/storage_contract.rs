@@ -1,7 +1,7 @@
 //! One contract suite for every storage backend (file://, Garage, s3s-fs), plus error-quality
 //! tests against real servers.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{Garage, S3sServer};

@@ -4,7 +4,7 @@
 //! ETags, a store that fails everything gives up promptly, and messages name the key and the
 //! kind of fault without Rust `Debug` dumps.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Garage;

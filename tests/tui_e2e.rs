@@ -2,7 +2,7 @@
 //! real Garage server: open, wait for rows, filter, follow a reference, open help, quit, and
 //! check the screen text and a clean exit.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

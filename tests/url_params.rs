@@ -6,7 +6,7 @@
 //! narscope cannot honour, a flag that contradicts the URL and an unreadable or malformed key
 //! file fail before anything is written: the cache directory stays byte for byte as it was.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ pub mod faults;
 pub mod garage;
 pub mod graph;
 pub mod invariants;
+pub mod nixfix;
 pub mod s3s;
 
 #[allow(unused_imports)]
