@@ -1,9 +1,10 @@
-//! Running external commands (Nix, narscope, aws) with a time limit and readable failures.
+//! Nix and narscope commands for the fixture: [`run`] with a time limit and an [`Output`] of
+//! text, whose failures name the command and show its output.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::super::cmd::{describe, output_within};
 
 /// Time limit for one Nix or narscope command.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(90);
@@ -55,77 +56,18 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-/// Render a command line for messages (program and arguments, not the environment).
-pub fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        let a = a.to_string_lossy();
-        if a.contains([' ', '\n', '&', '?']) || a.is_empty() {
-            s.push('\'');
-            s.push_str(&a);
-            s.push('\'');
-        } else {
-            s.push_str(&a);
-        }
-    }
-    s
-}
-
-/// Run `cmd` to completion with stdin closed; kill it after `timeout`.
+/// Runs `cmd` to completion with stdin closed; kills it after `timeout`
+/// ([`crate::common::cmd::output_within`]).
 ///
 /// Returns `Err` only when the command could not be started or timed out; a non-zero exit
 /// is an `Ok(Output)` for the caller to judge.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
     let what = describe(cmd);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start `{what}`: {e}"))?;
-    let mut out_pipe = child.stdout.take();
-    let mut err_pipe = child.stderr.take();
-    let out_t = thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = out_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let err_t = thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = err_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Ok(st),
-            Ok(None) if Instant::now() >= deadline => {
-                // Only this child, by its handle.
-                let _ = child.kill();
-                let _ = child.wait();
-                break Err(());
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("waiting for `{what}`: {e}")),
-        }
-    };
-    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    match status {
-        Ok(st) => Ok(Output {
-            what,
-            code: st.code(),
-            stdout,
-            stderr,
-        }),
-        Err(()) => Err(format!(
-            "`{what}` timed out after {timeout:?}\n--- stderr so far ---\n{}",
-            stderr.trim_end()
-        )),
-    }
+    let out = output_within(cmd.stdin(Stdio::null()), timeout)?;
+    Ok(Output {
+        what,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
