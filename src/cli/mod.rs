@@ -13,7 +13,7 @@ mod progress;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use ctx::{EXIT_ERROR, EXIT_REFUSED, TrustArgs};
 
@@ -101,15 +101,20 @@ pub enum Command {
     Pin(cmd::pin::Args),
     Demo(cmd::demo::Args),
     Config(cmd::config::Args),
+    Completions(cmd::completions::Args),
+    Man(cmd::man::Args),
 }
 
 /// Run a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
-    // `narscope config` works on the config file itself (it may not exist yet, or be broken).
+    // These work without the config: `narscope config` on the file itself (it may not exist
+    // yet, or be broken), completions and man pages on the clap definitions.
     let command = match cli.command {
         Some(Command::Config(a)) => {
             return cmd::config::run(a, cli.config.as_deref(), cli.no_config);
         }
+        Some(Command::Completions(a)) => return cmd::completions::run(a, Cli::command()),
+        Some(Command::Man(a)) => return cmd::man::run(a, Cli::command()),
         c => c,
     };
     let ctx = ctx::Ctx::load(cli.config.as_deref(), cli.no_config, cli.concurrency)?;
@@ -139,6 +144,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Demo(a) => cmd::demo::run(&ctx, a).await,
         // Run above, before the config is loaded.
         Command::Config(a) => cmd::config::run(a, cli.config.as_deref(), cli.no_config),
+        Command::Completions(a) => cmd::completions::run(a, Cli::command()),
+        Command::Man(a) => cmd::man::run(a, Cli::command()),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `cli::ctx`, `cli::output` and `cli::progress`, never each other (except `demo`, which
 //! opens the dashboard).
 
+pub mod completions;
 pub mod config;
 pub mod dashboard;
 pub mod delete;
@@ -13,6 +14,7 @@ pub mod init;
 pub mod key;
 pub mod keygen;
 pub mod ls;
+pub mod man;
 pub mod pin;
 pub mod pull;
 pub mod push;
