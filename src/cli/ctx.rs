@@ -1,5 +1,8 @@
 //! What every subcommand shares: the loaded config, the cache a CACHE argument names, the
-//! keys it trusts, the exit codes, and the index scan the deleting commands plan on.
+//! keys it trusts, the exit codes, the audit and the index scan several commands run.
+//!
+//! Within `cli`, `ctx` depends only on `progress`; `output` and every `cmd` depend on it,
+//! never the other way round.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -7,7 +10,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use super::output::sort_key;
 use super::progress::Progress;
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport};
 use crate::cache::Cache;
@@ -139,6 +141,17 @@ pub async fn run_audit(
     let mut reports = res?;
     reports.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
     Ok(reports)
+}
+
+/// The order of path reports: by name (the store path after its hash), then by key.
+pub fn sort_key(r: &PathReport) -> (&str, &str) {
+    let name = r
+        .store_path
+        .as_deref()
+        .and_then(|p| p.rsplit('/').next())
+        .and_then(|b| b.get(33..))
+        .unwrap_or("");
+    (name, r.key.as_str())
 }
 
 /// Fill an index of the cache (the persistent one when it is free) and return it.

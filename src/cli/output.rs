@@ -195,17 +195,6 @@ pub fn write_verdict_line(out: &mut impl Write, r: &PathReport) -> std::io::Resu
     writeln!(out, "{:<17} {name}{why}", r.status.as_str())
 }
 
-/// The order of path reports: by name (the store path after its hash), then by key.
-pub fn sort_key(r: &PathReport) -> (&str, &str) {
-    let name = r
-        .store_path
-        .as_deref()
-        .and_then(|p| p.rsplit('/').next())
-        .and_then(|b| b.get(33..))
-        .unwrap_or("");
-    (name, r.key.as_str())
-}
-
 /// Print the narinfos that could not be read, each with why and what to do (stderr).
 pub fn print_unknown(unknown: &[crate::index::UnknownRow]) {
     for u in unknown.iter().take(50) {

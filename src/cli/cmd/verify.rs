@@ -9,8 +9,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
-use crate::cli::ctx::{CACHE_HELP, Ctx, EXIT_ERROR, TrustArgs};
-use crate::cli::output::{sort_key, write_paths_doc_raw, write_verdict_line};
+use crate::cli::ctx::{CACHE_HELP, Ctx, EXIT_ERROR, TrustArgs, sort_key};
+use crate::cli::output::{write_paths_doc_raw, write_verdict_line};
 use crate::cli::progress::Progress;
 
 /// Check every path's signatures as Nix would (and with --contents, its NAR).
