@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
-use narscope::tui::app::{App, Msg};
 use narscope::tui::keymap::Keymap;
 use narscope::tui::theme::Theme;
+use narscope::tui::{App, Msg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -9,13 +9,14 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::output::{ProgressLine, size, table, write_paths_doc, write_paths_doc_raw};
+use super::output::{ProgressLine, table, write_paths_doc, write_paths_doc_raw};
 use super::{Cli, Command, DashboardArgs, KeyAction, TrustArgs};
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
 use crate::cache::{Cache, narinfo_key_in};
 use crate::config::{self, Config};
 use crate::nix::{PublicKey, SecretKey, TrustedKeys, check_path};
 use crate::storage::{self, CacheUrl};
+use crate::units::human_size;
 
 /// Exit code for failures that are not verdicts (bit 4 of `nix store verify`).
 pub const EXIT_ERROR: i32 = 4;
@@ -297,8 +298,8 @@ impl Ctx {
             .map(|r| {
                 vec![
                     r.store_path.clone().unwrap_or_else(|| r.key.clone()),
-                    r.nar_size.map(size).unwrap_or_default(),
-                    r.file_size.map(size).unwrap_or_default(),
+                    r.nar_size.map(human_size).unwrap_or_default(),
+                    r.file_size.map(human_size).unwrap_or_default(),
                     r.compression.clone().unwrap_or_default(),
                     r.status.to_string(),
                 ]
@@ -374,12 +375,12 @@ impl Ctx {
             rows.push(vec!["FileHash".into(), h.to_nix32()]);
         }
         if let Some(s) = info.file_size {
-            rows.push(vec!["FileSize".into(), format!("{s} ({})", size(s))]);
+            rows.push(vec!["FileSize".into(), format!("{s} ({})", human_size(s))]);
         }
         rows.push(vec!["NarHash".into(), info.nar_hash.to_nix32()]);
         rows.push(vec![
             "NarSize".into(),
-            format!("{} ({})", info.nar_size, size(info.nar_size)),
+            format!("{} ({})", info.nar_size, human_size(info.nar_size)),
         ]);
         let refs: Vec<String> = info.references.iter().map(|r| r.base_name()).collect();
         rows.push(vec![
@@ -399,7 +400,7 @@ impl Ctx {
         rows.push(vec![
             "NAR object".into(),
             match &nar {
-                Some((k, m)) => format!("{k} exists, {}", size(m.size)),
+                Some((k, m)) => format!("{k} exists, {}", human_size(m.size)),
                 None => "MISSING".into(),
             },
         ]);
@@ -646,7 +647,13 @@ impl Ctx {
         let n = reports.len().max(1) as f64;
         let mix_s: Vec<String> = mix
             .iter()
-            .map(|(k, (c, b))| format!("{k} {c} ({:.0}%, {})", *c as f64 * 100.0 / n, size(*b)))
+            .map(|(k, (c, b))| {
+                format!(
+                    "{k} {c} ({:.0}%, {})",
+                    *c as f64 * 100.0 / n,
+                    human_size(*b)
+                )
+            })
             .collect();
         let verdicts: Vec<String> = summary
             .iter()
@@ -659,15 +666,15 @@ impl Ctx {
             vec!["paths:".into(), reports.len().to_string()],
             vec![
                 "NAR bytes:".into(),
-                format!("{} ({nar_bytes})", size(nar_bytes)),
+                format!("{} ({nar_bytes})", human_size(nar_bytes)),
             ],
             vec![
                 "file bytes:".into(),
-                format!("{} (FileSize of all narinfos)", size(file_bytes)),
+                format!("{} (FileSize of all narinfos)", human_size(file_bytes)),
             ],
             vec![
                 "stored bytes:".into(),
-                format!("{} in {objects} objects", size(stored)),
+                format!("{} in {objects} objects", human_size(stored)),
             ],
             vec!["compression:".into(), mix_s.join(", ")],
             vec!["verdicts:".into(), verdicts.join(", ")],

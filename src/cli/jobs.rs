@@ -435,8 +435,8 @@ pub async fn push_cmd(
                 "closure of {} path(s): {} uploaded ({} NAR, {} compressed), {} already in {}",
                 s.closure,
                 s.uploaded,
-                super::output::size(s.nar_bytes),
-                super::output::size(s.file_bytes),
+                crate::units::human_size(s.nar_bytes),
+                crate::units::human_size(s.file_bytes),
                 s.present,
                 cache.url()
             );
@@ -496,8 +496,8 @@ pub async fn pull_cmd(
             let mut t = format!(
                 "pulled {} path(s): {} downloaded, {} unpacked and verified",
                 s.paths,
-                super::output::size(s.file_bytes),
-                super::output::size(s.nar_bytes)
+                crate::units::human_size(s.file_bytes),
+                crate::units::human_size(s.nar_bytes)
             );
             if s.existing > 0 {
                 t.push_str(&format!(
@@ -524,7 +524,7 @@ fn print_plan(idx: &Index, p: &DeletePlan, cascade: bool) {
             format!(" ({} because they reference the others)", p.cascaded.len())
         },
         p.nar_keys.len(),
-        super::output::size(p.nar_bytes),
+        crate::units::human_size(p.nar_bytes),
         p.ls_keys.len(),
         p.requests()
     );
@@ -767,7 +767,7 @@ pub struct GcArgs {
 }
 
 fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
-    use super::output::size;
+    use crate::units::human_size;
     println!(
         "roots: {} in the cache{}",
         p.roots.len(),
@@ -784,7 +784,7 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
         p.delete.nar_keys.len(),
         p.orphan_nars.len(),
         p.other.len(),
-        size(p.bytes),
+        human_size(p.bytes),
         p.requests()
     );
     if p.kept_by_grace > 0 || p.young_orphans > 0 {

@@ -8,17 +8,20 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::detail::Detail;
 use super::gcview::{GcSummary, GcView};
+use super::input::{Edit, LineInput};
 use super::keymap::{Action, Key, Keymap, Mode};
+use super::msg::{Effect, GcRequest, Msg, PlanHandle};
 use super::theme::Theme;
 use super::view::{SortKey, StatusFilter, View};
 use crate::index::scan::{ScanProgress, ScanSummary};
 use crate::index::{Index, Problems, RowId, Totals};
-use crate::jobs::{JobEvent, JobHandle, JobId, JobState};
+use crate::jobs::{JobEvent, JobHandle, JobState};
+use crate::units::{human_size, thousands};
 
 /// A pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,97 +46,6 @@ impl Focus {
         Focus::Overview,
         Focus::Jobs,
     ];
-}
-
-/// A one-line text input.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LineInput {
-    /// The text.
-    pub text: String,
-    /// Cursor position, in characters.
-    pub cursor: usize,
-}
-
-/// What a key did to a [`LineInput`].
-enum Edit {
-    Changed,
-    Unchanged,
-    Submit,
-    Cancel,
-}
-
-impl LineInput {
-    fn with(text: &str) -> LineInput {
-        LineInput {
-            text: text.to_string(),
-            cursor: text.chars().count(),
-        }
-    }
-
-    fn byte_at(&self, cursor: usize) -> usize {
-        self.text
-            .char_indices()
-            .nth(cursor)
-            .map(|(i, _)| i)
-            .unwrap_or(self.text.len())
-    }
-
-    fn key(&mut self, k: &KeyEvent) -> Edit {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        match k.code {
-            KeyCode::Enter => Edit::Submit,
-            KeyCode::Esc => Edit::Cancel,
-            KeyCode::Char('c') if ctrl => Edit::Cancel,
-            KeyCode::Char('u') if ctrl => {
-                let b = self.byte_at(self.cursor);
-                self.text.replace_range(..b, "");
-                self.cursor = 0;
-                Edit::Changed
-            }
-            KeyCode::Char('w') if ctrl => {
-                let b = self.byte_at(self.cursor);
-                let head = &self.text[..b];
-                let keep = head.trim_end().rfind(' ').map(|i| i + 1).unwrap_or(0);
-                self.text.replace_range(keep..b, "");
-                self.cursor = self.text[..keep].chars().count();
-                Edit::Changed
-            }
-            KeyCode::Char(c) if !ctrl => {
-                let b = self.byte_at(self.cursor);
-                self.text.insert(b, c);
-                self.cursor += 1;
-                Edit::Changed
-            }
-            KeyCode::Backspace if self.cursor > 0 => {
-                let b = self.byte_at(self.cursor - 1);
-                self.text.remove(b);
-                self.cursor -= 1;
-                Edit::Changed
-            }
-            KeyCode::Delete if self.cursor < self.text.chars().count() => {
-                let b = self.byte_at(self.cursor);
-                self.text.remove(b);
-                Edit::Changed
-            }
-            KeyCode::Left => {
-                self.cursor = self.cursor.saturating_sub(1);
-                Edit::Unchanged
-            }
-            KeyCode::Right => {
-                self.cursor = (self.cursor + 1).min(self.text.chars().count());
-                Edit::Unchanged
-            }
-            KeyCode::Home => {
-                self.cursor = 0;
-                Edit::Unchanged
-            }
-            KeyCode::End => {
-                self.cursor = self.text.chars().count();
-                Edit::Unchanged
-            }
-            _ => Edit::Unchanged,
-        }
-    }
 }
 
 /// What a confirmed dialog starts.
@@ -245,79 +157,6 @@ pub struct Notice {
     pub id: u64,
 }
 
-/// Messages into the reducer.
-#[derive(Debug)]
-pub enum Msg {
-    /// A key press.
-    Key(KeyEvent),
-    /// A mouse event.
-    Mouse(MouseEvent),
-    /// The terminal was resized.
-    Resize,
-    /// The index changed.
-    IndexChanged,
-    /// A scan started.
-    ScanStarted(Arc<ScanProgress>, Arc<JobHandle>),
-    /// A scan ended.
-    ScanFinished(Result<ScanSummary, String>),
-    /// A detail was loaded.
-    DetailLoaded(Box<Detail>),
-    /// A job started.
-    JobStarted(Arc<JobHandle>),
-    /// A job reported.
-    Job(JobEvent),
-    /// Time passed (sent while something runs).
-    Tick,
-    /// The index was saved (or not).
-    Saved(Result<bool, String>),
-    /// The clipboard write went out.
-    Copied(Result<(), String>),
-    /// A deletion was planned (see [`Effect::PlanDelete`]).
-    DeletePlanned(Box<DeleteProposal>),
-    /// A garbage-collection plan was made (or not).
-    GcPlanned(Result<Arc<GcSummary>, String>),
-    /// A pin was written or removed: what happened.
-    PinDone(Result<String, String>),
-    /// The pins of the cache.
-    Pins(Result<Vec<crate::gc::Pin>, String>),
-}
-
-/// What a garbage-collection plan is made from (besides the pins in the cache).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GcRequest {
-    /// Nothing younger is deleted.
-    pub grace: Duration,
-    /// Keep every narinfo newer than this.
-    pub keep_younger: Option<Duration>,
-    /// Files of store paths to keep.
-    pub roots_files: Vec<std::path::PathBuf>,
-    /// Whether collecting without any root is allowed.
-    pub allow_no_roots: bool,
-}
-
-impl Default for GcRequest {
-    fn default() -> Self {
-        GcRequest {
-            grace: crate::gc::DEFAULT_GRACE,
-            keep_younger: None,
-            roots_files: Vec::new(),
-            allow_no_roots: false,
-        }
-    }
-}
-
-/// A plan handed to the runtime (compared by identity).
-#[derive(Clone, Debug)]
-pub struct PlanHandle(pub Arc<crate::gc::Prepared>);
-
-impl PartialEq for PlanHandle {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for PlanHandle {}
-
 /// A deletion plan and the confirmation text that lists it, or why it is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeleteProposal {
@@ -360,7 +199,7 @@ pub fn propose_delete(idx: &Index, ids: &[RowId], pins: &[crate::gc::Pin]) -> De
         "Delete {} narinfo(s), {} NAR(s) ({}) and {} listing(s) in {} request(s):",
         plan.narinfos(),
         plan.nar_keys.len(),
-        human(plan.nar_bytes),
+        human_size(plan.nar_bytes),
         plan.ls_keys.len(),
         plan.requests()
     ));
@@ -388,46 +227,6 @@ pub fn propose_delete(idx: &Index, ids: &[RowId], pins: &[crate::gc::Pin]) -> De
         lines,
         refusal,
     }
-}
-
-/// Work for the runtime.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
-    /// Leave.
-    Quit,
-    /// Plan the deletion of these rows (see [`propose_delete`]); the answer is
-    /// [`Msg::DeletePlanned`].
-    PlanDelete(Vec<RowId>),
-    /// Start a scan (refresh).
-    Scan,
-    /// Load the detail of a row (the newest request wins).
-    LoadDetail(RowId),
-    /// Start a deep verification of these rows.
-    VerifyContents(Vec<RowId>),
-    /// Sign these rows with the signing key.
-    Sign(Vec<RowId>),
-    /// Carry out a confirmed deletion (looked at again just before deleting).
-    Delete(Box<crate::jobs::delete::Confirmed>),
-    /// Push local store paths (with their closures).
-    Push(Vec<String>),
-    /// Pull paths (with their closures) into a directory.
-    Pull(Vec<String>, std::path::PathBuf),
-    /// Cancel a job.
-    CancelJob(JobId),
-    /// Put text on the clipboard.
-    Copy(String),
-    /// Save the index.
-    Save,
-    /// Make a garbage-collection plan (the index must be a complete scan).
-    PlanGc(GcRequest),
-    /// Carry out a plan: re-scan, re-plan, delete what both plans agree on.
-    Collect(PlanHandle),
-    /// Create or replace a pin.
-    PinAdd(String, Vec<String>),
-    /// Remove a pin.
-    PinRemove(String),
-    /// List the pins.
-    ListPins,
 }
 
 /// Where panes were drawn (for the mouse).
@@ -1196,8 +995,8 @@ impl App {
         for grp in g.groups.iter().filter(|x| x.deleted && !x.items.is_empty()) {
             lines.push(format!(
                 "  {:>9}  {:>10}  {}",
-                super::ui::thousands(grp.items.len() as u64),
-                grp.bytes.map(human).unwrap_or_default(),
+                thousands(grp.items.len() as u64),
+                grp.bytes.map(human_size).unwrap_or_default(),
                 grp.title
             ));
         }
@@ -1518,7 +1317,7 @@ impl App {
         let mut lines = vec![format!(
             "Download and check {} NAR(s), about {}:",
             ids.len(),
-            human(bytes)
+            human_size(bytes)
         )];
         lines.extend(sample);
         if ids.len() > 200 {
@@ -1937,24 +1736,6 @@ impl App {
                 }
             }
         }
-    }
-}
-
-/// Sizes as humans read them (binary units).
-pub use crate::human_size as human;
-
-/// An age: `42s`, `5m`, `3h`, `12d`, `2y`.
-pub fn age(now: SystemTime, then: Option<SystemTime>) -> String {
-    let Some(then) = then else {
-        return "-".into();
-    };
-    let s = now.duration_since(then).map(|d| d.as_secs()).unwrap_or(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h", s / 3600),
-        86_400..31_536_000 => format!("{}d", s / 86_400),
-        _ => format!("{}y", s / 31_536_000),
     }
 }
 

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::ui::thousands;
 use crate::gc::{Keep, Prepared};
 use crate::index::{Index, RowId};
+use crate::units::{human_size, thousands};
 
 /// What a group lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,7 +267,7 @@ impl GcSummary {
             Items::Rows(v) => v.get(i).map(|&r| idx.store_path(r)).unwrap_or_default(),
             Items::Keys(v) => v
                 .get(i)
-                .map(|(k, size)| format!("{k}  {}", super::app::human(*size)))
+                .map(|(k, size)| format!("{k}  {}", human_size(*size)))
                 .unwrap_or_default(),
             Items::Text(v) => v.get(i).cloned().unwrap_or_default(),
         }
@@ -296,7 +296,7 @@ impl GcSummary {
             thousands(p.garbage.len() as u64),
             thousands(p.delete.nar_keys.len() as u64),
             thousands((p.delete.ls_keys.len() + p.delete.extra_keys.len()) as u64),
-            super::app::human(p.bytes),
+            human_size(p.bytes),
             thousands(p.requests() as u64),
             thousands(p.kept)
         )
@@ -310,7 +310,7 @@ impl GcSummary {
             p.garbage.len(),
             p.delete.nar_keys.len(),
             p.delete.ls_keys.len() + p.delete.extra_keys.len(),
-            super::app::human(p.bytes),
+            human_size(p.bytes),
             p.requests(),
             p.kept
         )

@@ -9,11 +9,16 @@
 pub mod app;
 pub mod detail;
 pub mod gcview;
+pub mod input;
 pub mod keymap;
+pub mod msg;
 pub mod runtime;
 pub mod theme;
 pub mod ui;
 pub mod view;
+
+pub use app::App;
+pub use msg::{Effect, Msg};
 
 use std::path::PathBuf;
 

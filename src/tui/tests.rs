@@ -13,9 +13,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 
-use super::app::{App, Confirmed, Effect, Focus, Level, Msg, Overlay};
+use super::app::{App, Confirmed, Focus, Level, Overlay};
 use super::detail;
 use super::keymap::Keymap;
+use super::msg::{Effect, Msg};
 use super::theme::Theme;
 use super::ui;
 use super::view::{SortKey, StatusFilter};
@@ -978,7 +979,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
     let fx = f.key('C').await;
     assert_eq!(
         fx,
-        vec![Effect::PlanGc(super::app::GcRequest::default())],
+        vec![Effect::PlanGc(super::msg::GcRequest::default())],
         "C asks the runtime for a plan with the defaults"
     );
     assert!(f.app.gc_planning);
@@ -1051,7 +1052,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
     let fx = f.key('y').await;
     assert_eq!(
         fx,
-        vec![Effect::Collect(super::app::PlanHandle(planned))],
+        vec![Effect::Collect(super::msg::PlanHandle(planned))],
         "confirming hands the plan to the runtime"
     );
     assert!(f.app.gc.is_none(), "a used plan is not reused");
@@ -1108,7 +1109,7 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
         .command("gc --allow-no-roots --grace 2h --keep 30d", &mut fx);
     assert_eq!(
         fx,
-        vec![Effect::PlanGc(super::app::GcRequest {
+        vec![Effect::PlanGc(super::msg::GcRequest {
             grace: Duration::from_secs(7200),
             keep_younger: Some(Duration::from_secs(30 * 86_400)),
             roots_files: vec![],

@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
-use super::app::{App, Areas, Confirm, Focus, Level, Overlay, age, human};
+use super::app::{App, Areas, Confirm, Focus, Level, Overlay};
 use super::detail::{Detail, NarPresence};
 use super::keymap::{Action, Mode};
 use super::theme::status_symbol;
@@ -18,19 +18,7 @@ use super::view::StatusFilter;
 use crate::index::scan::Phase;
 use crate::index::{Comp, Index, RowId, RowStatus, flags};
 use crate::jobs::JobState;
-
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+use crate::units::{age, bar, human_size, pad, rpad, thousands};
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
@@ -178,7 +166,7 @@ fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &super::gcview::GcView) {
             Some(GcLine::Header(gi, grp)) => {
                 let mark = if v.open.contains(&gi) { "▾" } else { "▸" };
                 let verb = if grp.deleted { "delete" } else { "keep  " };
-                let bytes = grp.bytes.map(human).unwrap_or_default();
+                let bytes = grp.bytes.map(human_size).unwrap_or_default();
                 let style = if grp.deleted && !grp.items.is_empty() {
                     app.theme.danger()
                 } else {
@@ -281,28 +269,6 @@ fn comp_short(c: Comp) -> &'static str {
     match c {
         Comp::Bzip2 => "bz2",
         other => other.as_str(),
-    }
-}
-
-fn pad(s: &str, w: usize) -> String {
-    let n = s.chars().count();
-    if n > w {
-        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
-        if w > 0 {
-            t.push('…');
-        }
-        t
-    } else {
-        format!("{s}{}", " ".repeat(w - n))
-    }
-}
-
-fn rpad(s: &str, w: usize) -> String {
-    let n = s.chars().count();
-    if n >= w {
-        s.chars().take(w).collect()
-    } else {
-        format!("{}{s}", " ".repeat(w - n))
     }
 }
 
@@ -433,11 +399,11 @@ fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, areas: &mut A
         let nar = if r.status == RowStatus::Pending && r.nar_size == 0 {
             String::new()
         } else {
-            human(r.nar_size)
+            human_size(r.nar_size)
         };
         spans.push(Span::styled(rpad(&nar, 10), base));
         spans.push(Span::styled(
-            rpad(&r.file_size().map(human).unwrap_or_default(), 10),
+            rpad(&r.file_size().map(human_size).unwrap_or_default(), 10),
             base,
         ));
         if show_comp {
@@ -550,7 +516,7 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
                 lines.push(kv(
                     app,
                     "FileSize",
-                    format!("{} ({} bytes)", human(s), thousands(s)),
+                    format!("{} ({} bytes)", human_size(s), thousands(s)),
                 ));
             }
             lines.push(kv(app, "NarHash", info.nar_hash.to_string()));
@@ -559,7 +525,7 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
                 "NarSize",
                 format!(
                     "{} ({} bytes)",
-                    human(info.nar_size),
+                    human_size(info.nar_size),
                     thousands(info.nar_size)
                 ),
             ));
@@ -595,9 +561,10 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         }
     }
     let nar = match &d.nar {
-        NarPresence::Exists(s) => {
-            Span::styled(format!("present ({})", human(*s)), app.theme.fg("trusted"))
-        }
+        NarPresence::Exists(s) => Span::styled(
+            format!("present ({})", human_size(*s)),
+            app.theme.fg("trusted"),
+        ),
         NarPresence::Missing => Span::styled(
             "MISSING (dangling narinfo)",
             app.theme.status(RowStatus::Corrupt),
@@ -611,7 +578,11 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         nar,
     ]));
     let (n, nar_b, file_b, missing) = d.closure;
-    let mut clos = format!("{n} paths, NAR {}, stored {}", human(nar_b), human(file_b));
+    let mut clos = format!(
+        "{n} paths, NAR {}, stored {}",
+        human_size(nar_b),
+        human_size(file_b)
+    );
     if missing > 0 {
         clos.push_str(&format!(", {missing} reference(s) NOT in the cache"));
     }
@@ -677,7 +648,7 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
             for e in entries {
                 let size = e
                     .size
-                    .map(|s| format!("  {}", human(s)))
+                    .map(|s| format!("  {}", human_size(s)))
                     .unwrap_or_default();
                 lines.push(Line::raw(format!("  {} {}{size}", e.path, e.kind)));
             }
@@ -763,14 +734,6 @@ fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
         .render(inner, buf);
 }
 
-fn bar(n: u64, max: u64, width: usize) -> String {
-    if max == 0 || width == 0 {
-        return String::new();
-    }
-    let cells = (n as f64 / max as f64 * width as f64).ceil() as usize;
-    "█".repeat(cells.min(width))
-}
-
 fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
     let block = pane(app, " 4 Overview ".into(), Focus::Overview);
     let inner = block.inner(area);
@@ -784,8 +747,8 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
     let mut lines = vec![
         Line::styled("Totals", bold),
         kv(app, "paths", thousands(t.paths)),
-        kv(app, "NAR bytes", human(t.nar_bytes)),
-        kv(app, "FileSize", human(t.file_bytes)),
+        kv(app, "NAR bytes", human_size(t.nar_bytes)),
+        kv(app, "FileSize", human_size(t.file_bytes)),
         kv(
             app,
             "NAR objects",
@@ -793,7 +756,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
                 format!(
                     "{} ({})",
                     thousands(t.nar_objects),
-                    human(t.nar_object_bytes)
+                    human_size(t.nar_object_bytes)
                 )
             } else {
                 "not listed yet".into()
@@ -842,7 +805,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         lines.push(Line::raw(format!(
             "  {name:<8} {:>10} paths  {:>12}",
             thousands(n),
-            human(bytes)
+            human_size(bytes)
         )));
     }
     lines.push(Line::raw(""));
@@ -1051,7 +1014,7 @@ fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
         };
         let bytes = p.bytes_done.load(Ordering::Relaxed);
         if bytes > 0 {
-            extra.push_str(&format!(" {}", human(bytes)));
+            extra.push_str(&format!(" {}", human_size(bytes)));
         }
         lines.push(Line::from(vec![
             Span::styled(
@@ -1359,21 +1322,4 @@ fn draw_confirm(buf: &mut Buffer, area: Rect, app: &App, c: &Confirm) {
         &line,
         buttons.width.saturating_sub(1),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(pad("abcdef", 4), "abc…");
-        assert_eq!(rpad("ab", 4), "  ab");
-        assert_eq!(bar(5, 10, 10).chars().count(), 5);
-        assert_eq!(bar(0, 0, 10), "");
-    }
 }
