@@ -72,7 +72,7 @@ fn frame_times(app: &mut App, w: u16, h: u16, frames: usize) -> (f64, f64) {
         // Move the cursor between frames, as scrolling does.
         app.update(key(if i % 50 < 25 { 'j' } else { 'k' }));
         let s = Instant::now();
-        t.draw(|f| narscope::tui::ui::draw(f, app)).unwrap();
+        t.draw(|f| narscope::tui::draw(f, app)).unwrap();
         times.push(s.elapsed());
     }
     times.sort();
@@ -213,7 +213,7 @@ fn main() {
             Theme::default_theme(false),
         );
         let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
-        term.draw(|f| narscope::tui::ui::draw(f, &app)).unwrap();
+        term.draw(|f| narscope::tui::draw(f, &app)).unwrap();
         opens.push((t.elapsed(), load));
         drop(opened);
     }

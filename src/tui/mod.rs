@@ -7,18 +7,17 @@
 //! the cache only through the core (`cache`, `index`, `jobs`), never through the AWS SDK.
 
 pub mod app;
-pub mod detail;
-pub mod gcview;
 pub mod input;
 pub mod keymap;
 pub mod msg;
+pub mod overlay;
+pub mod pane;
 pub mod runtime;
 pub mod theme;
-pub mod ui;
-pub mod view;
 
 pub use app::App;
 pub use msg::{Effect, Msg};
+pub use pane::draw;
 
 use std::path::PathBuf;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use super::app::DeleteProposal;
-use super::detail::Detail;
-use super::gcview::GcSummary;
+use super::overlay::gc::summary::GcSummary;
+use super::pane::details::load::Detail;
 use crate::index::RowId;
 use crate::index::scan::{ScanProgress, ScanSummary};
 use crate::jobs::{JobEvent, JobHandle, JobId};

@@ -272,7 +272,7 @@ impl Runtime {
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {
                             let idx = index.read().unwrap_or_else(|e| e.into_inner());
-                            Arc::new(super::gcview::GcSummary::new(
+                            Arc::new(super::overlay::gc::summary::GcSummary::new(
                                 prepared,
                                 &idx,
                                 req.allow_no_roots,
@@ -395,7 +395,7 @@ impl Runtime {
         let keys = self.keys.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let d = super::detail::load(cache, index, keys, id).await;
+            let d = super::pane::details::load::load(cache, index, keys, id).await;
             let _ = tx.send(Msg::DetailLoaded(Box::new(d)));
         });
     }
@@ -552,7 +552,7 @@ fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> Result<()> {
     let mut out = std::io::stdout();
     crossterm::queue!(out, crossterm::terminal::BeginSynchronizedUpdate).ok();
     terminal
-        .draw(|f| super::ui::draw(f, app))
+        .draw(|f| super::pane::draw(f, app))
         .context("drawing failed")?;
     crossterm::queue!(out, crossterm::terminal::EndSynchronizedUpdate).ok();
     out.flush().ok();

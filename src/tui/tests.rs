@@ -13,13 +13,15 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 
-use super::app::{App, Confirmed, Focus, Level, Overlay};
-use super::detail;
+use super::app::{App, Focus, Level};
 use super::keymap::Keymap;
 use super::msg::{Effect, Msg};
+use super::overlay::Overlay;
+use super::overlay::confirm::Confirmed;
+use super::pane as ui;
+use super::pane::details::load as detail;
+use super::pane::list::query::{SortKey, StatusFilter};
 use super::theme::Theme;
-use super::ui;
-use super::view::{SortKey, StatusFilter};
 use crate::cache::Cache;
 use crate::index::scan::{ScanOptions, ScanProgress, open_index, scan};
 use crate::index::{RowId, RowStatus};
@@ -949,8 +951,8 @@ fn summary(
     f: &Fixture,
     prepared: crate::gc::Prepared,
     allow_no_roots: bool,
-) -> Arc<super::gcview::GcSummary> {
-    Arc::new(super::gcview::GcSummary::new(
+) -> Arc<super::overlay::gc::summary::GcSummary> {
+    Arc::new(super::overlay::gc::summary::GcSummary::new(
         Arc::new(prepared),
         &f.app.idx(),
         allow_no_roots,

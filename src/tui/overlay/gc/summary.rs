@@ -316,14 +316,3 @@ impl GcSummary {
         )
     }
 }
-
-/// The GC overlay's state.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct GcView {
-    /// The line under the cursor.
-    pub cursor: usize,
-    /// The first line shown.
-    pub scroll: usize,
-    /// Expanded groups.
-    pub open: BTreeSet<usize>,
-}

@@ -1,0 +1,255 @@
+//! The dashboard's state and its reducer: [`App::update`] takes a [`Msg`], changes the state
+//! and returns the [`Effect`]s to run. It does no I/O and never waits; everything slow is an
+//! effect whose result comes back as a message.
+//!
+//! The reducer is split by what drives it: [`update`] (messages), [`keys`] (keys and the
+//! actions they name), [`command`] (the `:` line), [`mouse`], [`actions`] (the confirmations
+//! of what changes the cache) and [`notice`] (the status line). Each pane and overlay keeps
+//! its own reducer methods beside its drawing, under [`super::pane`] and [`super::overlay`].
+
+mod actions;
+mod command;
+mod keys;
+mod mouse;
+mod notice;
+mod update;
+
+pub use actions::{DeleteProposal, propose_delete};
+pub use notice::{Level, Notice};
+
+use crate::index::scan::{ScanProgress, ScanSummary};
+use crate::index::{Index, Problems, RowId, Totals};
+use crate::jobs::JobHandle;
+use crate::tui::input::LineInput;
+use crate::tui::keymap::Keymap;
+use crate::tui::overlay::Overlay;
+use crate::tui::overlay::gc::summary::GcSummary;
+use crate::tui::pane::Areas;
+use crate::tui::pane::details::load::Detail;
+use crate::tui::pane::list::query::View;
+use crate::tui::theme::Theme;
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// The store path list.
+    List,
+    /// The selected narinfo.
+    Details,
+    /// Its signatures.
+    Signatures,
+    /// Totals and problems.
+    Overview,
+    /// Background jobs.
+    Jobs,
+}
+
+impl Focus {
+    const CYCLE: [Focus; 5] = [
+        Focus::List,
+        Focus::Details,
+        Focus::Signatures,
+        Focus::Overview,
+        Focus::Jobs,
+    ];
+}
+
+/// The dashboard.
+pub struct App {
+    /// The index shown.
+    pub index: Arc<RwLock<Index>>,
+    /// The cache URL.
+    pub url: String,
+    /// Hide every action that changes the cache.
+    pub read_only: bool,
+    /// Keys.
+    pub keymap: Keymap,
+    /// Colours.
+    pub theme: Theme,
+    /// Sort and filters.
+    pub view: View,
+    /// Cursor position in the view.
+    pub cursor: usize,
+    /// First row shown.
+    pub offset: usize,
+    /// The selected row (kept across refreshes).
+    pub selected: Option<RowId>,
+    /// Marked rows.
+    pub marks: BTreeSet<RowId>,
+    /// Focused pane.
+    pub focus: Focus,
+    /// Which pane the right-hand side shows.
+    pub inspector: Focus,
+    /// The open overlay.
+    pub overlay: Overlay,
+    /// The `/` filter being typed.
+    pub filter_input: Option<LineInput>,
+    /// The loaded detail of the selected row.
+    pub detail: Option<Arc<Detail>>,
+    /// Scroll of the details pane.
+    pub detail_scroll: u16,
+    /// Scroll of the signatures pane.
+    pub sig_scroll: u16,
+    /// Scroll of the overview.
+    pub overview_scroll: u16,
+    /// Selection among references and referrers in the details pane.
+    pub ref_cursor: usize,
+    /// Rows left by Follow (Back returns).
+    pub history: Vec<RowId>,
+    /// The running scan's counters.
+    pub scan: Option<Arc<ScanProgress>>,
+    /// Whether a scan runs.
+    pub scanning: bool,
+    /// How the last scan went.
+    pub last_scan: Option<Result<ScanSummary, String>>,
+    /// Jobs, newest last.
+    pub jobs: Vec<Arc<JobHandle>>,
+    /// Selected job.
+    pub job_cursor: usize,
+    /// The status line.
+    pub notice: Option<Notice>,
+    /// Notices given so far (the next one's id).
+    pub(crate) notices: u64,
+    /// The "planning the deletion…" notice, until the plan arrives.
+    pub(crate) planning_notice: Option<u64>,
+    /// Rows the list showed last frame (set while drawing).
+    pub list_height: Cell<usize>,
+    /// Where panes were drawn last frame.
+    pub areas: Cell<Areas>,
+    /// The first list row drawn last frame.
+    pub drawn_offset: Cell<usize>,
+    /// Set by Quit.
+    pub quit: bool,
+    /// The clock shown (ages); injected so tests are stable.
+    pub now: SystemTime,
+    /// The log file, shown in help.
+    pub log_path: Option<String>,
+    /// Whether the index was loaded from disk.
+    pub warm: bool,
+    /// The name of the signing key (`None`: signing is off).
+    pub signing_key: Option<String>,
+    /// Ticks seen (drives the spinner).
+    pub ticks: u64,
+    /// Whether the user has moved the cursor (until then it stays on the first row).
+    pub user_moved: bool,
+    /// The garbage-collection plan last made.
+    pub gc: Option<Arc<GcSummary>>,
+    /// Whether a plan is being made.
+    pub gc_planning: bool,
+    /// Lines the GC view showed last frame.
+    pub gc_height: Cell<usize>,
+    pub(crate) in_key: bool,
+    pub(crate) view_dirty: bool,
+    /// When the list was last rebuilt (read by the reducer tests).
+    pub(crate) last_rebuild: Option<Instant>,
+    pub(crate) rebuild_cost: Duration,
+    pub(crate) stats: Option<(u64, Arc<(Totals, Problems)>)>,
+}
+
+impl App {
+    /// A dashboard over `index`.
+    pub fn new(index: Arc<RwLock<Index>>, url: &str, keymap: Keymap, theme: Theme) -> App {
+        let mut app = App {
+            index,
+            url: url.to_string(),
+            read_only: false,
+            keymap,
+            theme,
+            view: View::default(),
+            cursor: 0,
+            offset: 0,
+            selected: None,
+            marks: BTreeSet::new(),
+            focus: Focus::List,
+            inspector: Focus::Details,
+            overlay: Overlay::None,
+            filter_input: None,
+            detail: None,
+            detail_scroll: 0,
+            sig_scroll: 0,
+            overview_scroll: 0,
+            ref_cursor: 0,
+            history: Vec::new(),
+            scan: None,
+            scanning: false,
+            last_scan: None,
+            jobs: Vec::new(),
+            job_cursor: 0,
+            notice: None,
+            notices: 0,
+            planning_notice: None,
+            list_height: Cell::new(20),
+            areas: Cell::new(Areas::default()),
+            drawn_offset: Cell::new(0),
+            quit: false,
+            now: SystemTime::now(),
+            log_path: None,
+            warm: false,
+            signing_key: None,
+            ticks: 0,
+            user_moved: false,
+            gc: None,
+            gc_planning: false,
+            gc_height: Cell::new(10),
+            in_key: false,
+            view_dirty: true,
+            last_rebuild: None,
+            rebuild_cost: Duration::ZERO,
+            stats: None,
+        };
+        app.rebuild();
+        app
+    }
+
+    /// Read the index.
+    pub fn idx(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Totals and problems of the current index (recomputed when it changed).
+    pub fn stats(&mut self) -> Arc<(Totals, Problems)> {
+        let generation = self.idx().generation;
+        if let Some((g, s)) = &self.stats
+            && *g == generation
+        {
+            return s.clone();
+        }
+        let s = {
+            let idx = self.idx();
+            Arc::new((idx.totals(), idx.problems()))
+        };
+        self.stats = Some((generation, s.clone()));
+        s
+    }
+
+    /// The stats as last computed (for drawing, which cannot recompute).
+    pub fn cached_stats(&self) -> Option<Arc<(Totals, Problems)>> {
+        self.stats.as_ref().map(|(_, s)| s.clone())
+    }
+
+    /// Any job (other than scans) still running.
+    pub fn running_jobs(&self) -> usize {
+        self.jobs
+            .iter()
+            .filter(|j| j.is_running() && j.kind != crate::jobs::JobKind::Scan)
+            .count()
+    }
+
+    pub(crate) fn set_focus(&mut self, f: Focus) {
+        self.focus = f;
+        if f != Focus::List {
+            self.inspector = f;
+        }
+        if f == Focus::Overview {
+            self.stats();
+        }
+    }
+
+    pub(crate) fn page(&self) -> usize {
+        self.list_height.get().max(1)
+    }
+}
