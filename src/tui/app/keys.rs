@@ -201,11 +201,7 @@ impl App {
                 }
             }
             Action::VerifyContents => {
-                let ids: Vec<RowId> = if self.marks.is_empty() {
-                    self.selected.into_iter().collect()
-                } else {
-                    self.marks.iter().copied().collect()
-                };
+                let ids = self.targets();
                 self.confirm_verify(ids);
             }
             Action::Sign => {

@@ -1,4 +1,5 @@
-//! The `:` command line while it is typed; [`super::super::app`]'s `command` runs it.
+//! The `:` command line while it is typed: its keys and its line in the footer. Enter hands
+//! the text to [`App::command`], which parses and runs it (`app/command.rs`).
 
 use crate::tui::app::App;
 use crate::tui::input::{Edit, LineInput};
