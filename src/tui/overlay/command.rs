@@ -24,9 +24,9 @@ impl App {
 /// The `:` line being typed, drawn in the footer.
 pub(crate) fn draw_line(buf: &mut Buffer, area: Rect, app: &App, input: &LineInput) {
     let line = Line::from(vec![
-        Span::styled(":", app.theme.fg("status_warn")),
+        Span::styled(":", app.theme.status_warn),
         Span::raw(input.text.clone()),
-        Span::styled("█", app.theme.fg("dim")),
+        Span::styled("█", app.theme.dim),
     ]);
     buf.set_line(area.x, area.y, &line, area.width);
 }

@@ -39,10 +39,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
             desc.push_str("  (disabled: read-only)");
         }
         lines.push(Line::from(vec![
-            Span::styled(
-                format!("  {:<22}", ks.join(", ")),
-                app.theme.fg("border_focused"),
-            ),
+            Span::styled(format!("  {:<22}", ks.join(", ")), app.theme.border_focused),
             Span::raw(desc),
         ]));
     }
@@ -95,7 +92,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         ("quit, q!", "quit / quit at once"),
     ] {
         lines.push(Line::from(vec![
-            Span::styled(format!("  :{c:<46}"), app.theme.fg("border_focused")),
+            Span::styled(format!("  :{c:<46}"), app.theme.border_focused),
             Span::raw(d.to_string()),
         ]));
     }

@@ -13,15 +13,15 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
     if let Some(input) = &app.filter_input {
         let how = if app.view.fuzzy { "fuzzy" } else { "filter" };
         let line = Line::from(vec![
-            Span::styled(format!("{how} /"), app.theme.fg("status_warn")),
+            Span::styled(format!("{how} /"), app.theme.status_warn),
             Span::raw(input.text.clone()),
-            Span::styled("█", app.theme.fg("dim")),
+            Span::styled("█", app.theme.dim),
             Span::styled(
                 format!(
                     "   enter keep · esc clear · {} fuzzy",
                     app.keymap.first(Mode::Normal, Action::ToggleFuzzy)
                 ),
-                app.theme.fg("dim"),
+                app.theme.dim,
             ),
         ]);
         buf.set_line(area.x, area.y, &line, area.width);
@@ -33,9 +33,9 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
     }
     if let Some(n) = &app.notice {
         let st = match n.level {
-            Level::Info => app.theme.fg("status_info"),
-            Level::Warn => app.theme.fg("status_warn"),
-            Level::Error => app.theme.fg("status_error").add_modifier(Modifier::BOLD),
+            Level::Info => app.theme.status_info,
+            Level::Warn => app.theme.status_warn,
+            Level::Error => app.theme.status_error.add_modifier(Modifier::BOLD),
         };
         buf.set_line(
             area.x,
@@ -71,9 +71,9 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
         used += len;
         spans.push(Span::styled(
             format!(" {k}"),
-            app.theme.fg("border_focused").add_modifier(Modifier::BOLD),
+            app.theme.border_focused.add_modifier(Modifier::BOLD),
         ));
-        spans.push(Span::styled(format!(" {label} "), app.theme.fg("dim")));
+        spans.push(Span::styled(format!(" {label} "), app.theme.dim));
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }

@@ -47,16 +47,16 @@ pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
             },
             None => format!(" │ {sp} scanning"),
         };
-        spans.push(Span::styled(text, app.theme.fg("status_warn")));
+        spans.push(Span::styled(text, app.theme.status_warn));
     } else if let Some(Err(_)) = &app.last_scan {
-        spans.push(Span::styled(" │ scan failed", app.theme.fg("status_error")));
+        spans.push(Span::styled(" │ scan failed", app.theme.status_error));
     }
     let running = app.running_jobs();
     if running > 0 {
         spans.push(Span::raw(format!(" │ {running} job(s)")));
     }
     if app.read_only {
-        spans.push(Span::styled(" │ read-only", app.theme.fg("status_warn")));
+        spans.push(Span::styled(" │ read-only", app.theme.status_warn));
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }

@@ -17,7 +17,7 @@ pub(crate) fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
     let inner = block.inner(area);
     block.render(area, buf);
     if app.jobs.is_empty() {
-        buf.set_string(inner.x + 1, inner.y, "no jobs yet", app.theme.fg("dim"));
+        buf.set_string(inner.x + 1, inner.y, "no jobs yet", app.theme.dim);
         return;
     }
     let mut lines = Vec::new();
@@ -35,14 +35,13 @@ pub(crate) fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
         let filled = ((frac * gauge_w as f64).round() as usize).min(gauge_w);
         let gauge = format!("▕{}{}▏", "█".repeat(filled), "░".repeat(gauge_w - filled));
         let (state, st) = match j.state() {
-            JobState::Running => ("running".to_string(), app.theme.fg("status_warn")),
-            JobState::Done if failed > 0 => (
-                format!("done, {failed} failed"),
-                app.theme.fg("status_error"),
-            ),
-            JobState::Done => ("done".to_string(), app.theme.fg("trusted")),
-            JobState::Failed(e) => (format!("failed: {e}"), app.theme.fg("status_error")),
-            JobState::Cancelled => ("cancelled".to_string(), app.theme.fg("dim")),
+            JobState::Running => ("running".to_string(), app.theme.status_warn),
+            JobState::Done if failed > 0 => {
+                (format!("done, {failed} failed"), app.theme.status_error)
+            }
+            JobState::Done => ("done".to_string(), app.theme.trusted),
+            JobState::Failed(e) => (format!("failed: {e}"), app.theme.status_error),
+            JobState::Cancelled => ("cancelled".to_string(), app.theme.dim),
         };
         let sel = app.focus == Focus::Jobs && i == app.job_cursor;
         let base = if sel {
@@ -76,20 +75,17 @@ pub(crate) fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
             Span::styled(j.title.clone(), base),
         ]));
         lines.push(Line::from(vec![
-            Span::styled(format!("  {gauge} "), app.theme.fg("gauge")),
+            Span::styled(format!("  {gauge} "), app.theme.gauge),
             Span::raw(format!("{counts}{extra}  ")),
             Span::styled(state, st),
         ]));
         if sel {
             let cur = p.current();
             if !cur.is_empty() {
-                lines.push(Line::styled(format!("  now: {cur}"), app.theme.fg("dim")));
+                lines.push(Line::styled(format!("  now: {cur}"), app.theme.dim));
             }
             for e in p.errors().iter().take(50) {
-                lines.push(Line::styled(
-                    format!("  ✗ {e}"),
-                    app.theme.fg("status_error"),
-                ));
+                lines.push(Line::styled(format!("  ✗ {e}"), app.theme.status_error));
             }
         }
     }

@@ -102,7 +102,7 @@ pub(crate) fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
         .border_style(app.theme.border(focused))
         .title(Span::styled(
             title,
-            app.theme.fg("title").add_modifier(if focused {
+            app.theme.title.add_modifier(if focused {
                 Modifier::BOLD
             } else {
                 Modifier::empty()
@@ -112,7 +112,7 @@ pub(crate) fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
 
 pub(crate) fn kv<'a>(app: &App, k: &str, v: impl Into<String>) -> Line<'a> {
     Line::from(vec![
-        Span::styled(format!("{k:<12}"), app.theme.fg("dim")),
+        Span::styled(format!("{k:<12}"), app.theme.dim),
         Span::raw(v.into()),
     ])
 }

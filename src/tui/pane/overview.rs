@@ -17,7 +17,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
     let inner = block.inner(area);
     block.render(area, buf);
     let Some(stats) = app.cached_stats() else {
-        buf.set_string(inner.x + 1, inner.y, "computing…", app.theme.fg("dim"));
+        buf.set_string(inner.x + 1, inner.y, "computing…", app.theme.dim);
         return;
     };
     let (t, p) = (&stats.0, &stats.1);
@@ -90,9 +90,9 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
     lines.push(Line::styled("Problems", bold));
     let problem = |lines: &mut Vec<Line>, label: &str, n: usize, examples: Vec<String>| {
         let st = if n == 0 {
-            app.theme.fg("dim")
+            app.theme.dim
         } else {
-            app.theme.fg("status_error")
+            app.theme.status_error
         };
         lines.push(Line::styled(
             format!("  {label}: {}", thousands(n as u64)),
@@ -100,7 +100,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
         ));
         // Callers build only the examples shown (the first three).
         for e in examples.into_iter().take(3) {
-            lines.push(Line::styled(format!("      {e}"), app.theme.fg("dim")));
+            lines.push(Line::styled(format!("      {e}"), app.theme.dim));
         }
     };
     // A secret key in the cache first: one line each, in full (never the key itself).
@@ -111,7 +111,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
                 let indent = if n == 0 { "  " } else { "    " };
                 lines.push(Line::styled(
                     format!("{indent}{part}"),
-                    app.theme.fg("status_error").add_modifier(Modifier::BOLD),
+                    app.theme.status_error.add_modifier(Modifier::BOLD),
                 ));
             }
         }
@@ -123,7 +123,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
                 thousands(idx.keys_not_checked as u64),
                 crate::keyprobe::MAX_KEY_PROBES
             ),
-            app.theme.fg("status_warn"),
+            app.theme.status_warn,
         ));
     }
     if idx.nars_listed {
@@ -150,7 +150,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
     } else {
         lines.push(Line::styled(
             "  NARs not listed yet: dangling/orphan unknown",
-            app.theme.fg("dim"),
+            app.theme.dim,
         ));
     }
     problem(
@@ -204,10 +204,10 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
             .collect(),
     );
     if p.cache_info.is_empty() {
-        lines.push(Line::styled("  nix-cache-info: ok", app.theme.fg("dim")));
+        lines.push(Line::styled("  nix-cache-info: ok", app.theme.dim));
     }
     for c in &p.cache_info {
-        lines.push(Line::styled(format!("  {c}"), app.theme.fg("status_error")));
+        lines.push(Line::styled(format!("  {c}"), app.theme.status_error));
     }
     if let Some(ci) = &idx.cache_info {
         lines.push(Line::raw(""));

@@ -28,7 +28,7 @@ pub(crate) fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
         lines.push(Line::raw(format!("  {r}")));
     }
     if d.sigs.is_empty() {
-        lines.push(Line::styled("no Sig lines", app.theme.fg("dim")));
+        lines.push(Line::styled("no Sig lines", app.theme.dim));
     }
     for s in &d.sigs {
         let (sym, st) = if s.valid {
@@ -55,7 +55,7 @@ pub(crate) fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
         ]));
     }
     if let Some(fp) = &d.fingerprint {
-        lines.push(Line::styled("fingerprint:", app.theme.fg("dim")));
+        lines.push(Line::styled("fingerprint:", app.theme.dim));
         // Wrap by hand: the fingerprint has no spaces.
         let w = inner.width.saturating_sub(2).max(10) as usize;
         let chars: Vec<char> = fp.chars().collect();

@@ -93,7 +93,7 @@ pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
         buf.set_string(body.x, y, pad(&text, w), style);
     }
     let reason = g.why(&idx, &v.open, v.cursor);
-    Paragraph::new(vec![Line::styled(reason, app.theme.fg("dim"))])
+    Paragraph::new(vec![Line::styled(reason, app.theme.dim)])
         .wrap(ratatui::widgets::Wrap { trim: true })
         .render(why, buf);
 }

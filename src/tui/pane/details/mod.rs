@@ -57,12 +57,7 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
     let inner = block.inner(area);
     block.render(area, buf);
     let Some(id) = app.selected else {
-        buf.set_string(
-            inner.x + 1,
-            inner.y,
-            "nothing selected",
-            app.theme.fg("dim"),
-        );
+        buf.set_string(inner.x + 1, inner.y, "nothing selected", app.theme.dim);
         return;
     };
     let mut lines: Vec<Line> = Vec::new();
@@ -77,7 +72,7 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
     ]));
     let Some(d) = current_detail(app) else {
         lines.push(kv(app, "narinfo", idx.narinfo_key(id)));
-        lines.push(Line::styled("loading…", app.theme.fg("dim")));
+        lines.push(Line::styled("loading…", app.theme.dim));
         Paragraph::new(lines).render(inner, buf);
         return;
     };
@@ -92,10 +87,10 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         Err(e) => {
             lines.push(Line::styled(
                 format!("cannot read: {e}"),
-                app.theme.fg("status_error"),
+                app.theme.status_error,
             ));
             if let Some(t) = &d.text {
-                lines.push(Line::styled("text:", app.theme.fg("dim")));
+                lines.push(Line::styled("text:", app.theme.dim));
                 for l in t.lines().take(40) {
                     lines.push(Line::raw(format!("  {l}")));
                 }
@@ -163,20 +158,17 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         }
     }
     let nar = match &d.nar {
-        NarPresence::Exists(s) => Span::styled(
-            format!("present ({})", human_size(*s)),
-            app.theme.fg("trusted"),
-        ),
+        NarPresence::Exists(s) => {
+            Span::styled(format!("present ({})", human_size(*s)), app.theme.trusted)
+        }
         NarPresence::Missing => Span::styled(
             "MISSING (dangling narinfo)",
             app.theme.status(RowStatus::Corrupt),
         ),
-        NarPresence::Unknown(e) => {
-            Span::styled(format!("unknown: {e}"), app.theme.fg("status_warn"))
-        }
+        NarPresence::Unknown(e) => Span::styled(format!("unknown: {e}"), app.theme.status_warn),
     };
     lines.push(Line::from(vec![
-        Span::styled(format!("{:<12}", "NAR object"), app.theme.fg("dim")),
+        Span::styled(format!("{:<12}", "NAR object"), app.theme.dim),
         nar,
     ]));
     let (n, nar_b, file_b, missing) = d.closure;
@@ -209,7 +201,7 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         let sym_style = if here {
             app.theme.status(row.status)
         } else {
-            app.theme.fg("status_error")
+            app.theme.status_error
         };
         let mut text = format!(" {}", idx.base_name(rid));
         if !here {
@@ -240,7 +232,7 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         None => {}
         Some(Err(e)) => lines.push(Line::styled(
             format!("Files (.ls): {e}"),
-            app.theme.fg("status_warn"),
+            app.theme.status_warn,
         )),
         Some(Ok(entries)) => {
             lines.push(Line::styled(

@@ -135,7 +135,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         inner.x,
         inner.y,
         pad(&head, w),
-        app.theme.fg("dim").add_modifier(Modifier::BOLD),
+        app.theme.dim.add_modifier(Modifier::BOLD),
     );
     let body_h = (inner.height - 1) as usize;
     app.list_height.set(body_h);
@@ -151,7 +151,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
                 app.keymap.first(Mode::Normal, Action::ClearFilter)
             )
         };
-        buf.set_string(inner.x + 3, inner.y + 1, msg, app.theme.fg("dim"));
+        buf.set_string(inner.x + 3, inner.y + 1, msg, app.theme.dim);
         return;
     }
     // The window that holds the cursor (the reducer learns the height only from this draw).
@@ -189,10 +189,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         }
         let name_cell = pad(&format!("{name}{warn}"), name_w);
         let mut spans = vec![
-            Span::styled(
-                if marked { "●" } else { " " },
-                base.patch(app.theme.fg("marked")),
-            ),
+            Span::styled(if marked { "●" } else { " " }, base.patch(app.theme.marked)),
             Span::styled(
                 status_symbol(r.status),
                 base.patch(app.theme.status(r.status)),
@@ -204,7 +201,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
             let h = idx.hash_part(id);
             spans.push(Span::styled(
                 format!(" {} ", &h[..7]),
-                base.patch(app.theme.fg("dim")),
+                base.patch(app.theme.dim),
             ));
         }
         let nar = if r.status == RowStatus::Pending && r.nar_size == 0 {
@@ -226,7 +223,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         if show_age {
             spans.push(Span::styled(
                 rpad(&age(app.now, r.modified()), 5),
-                base.patch(app.theme.fg("dim")),
+                base.patch(app.theme.dim),
             ));
         }
         buf.set_style(Rect::new(inner.x, y, inner.width, 1), base);
