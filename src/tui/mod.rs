@@ -13,6 +13,7 @@ pub mod msg;
 pub mod overlay;
 pub mod pane;
 pub mod runtime;
+pub mod scroll;
 pub mod theme;
 
 pub use app::App;

@@ -361,23 +361,23 @@ async fn navigation_keeps_the_cursor_in_bounds_and_pages() {
     let mut f = fixture().await;
     let n = f.app.view.rows().len();
     assert_eq!(n, 12);
-    assert_eq!(f.app.cursor, 0);
+    assert_eq!(f.app.list.cursor, 0);
     f.key('k').await;
-    assert_eq!(f.app.cursor, 0);
+    assert_eq!(f.app.list.cursor, 0);
     f.key('G').await;
-    assert_eq!(f.app.cursor, n - 1);
+    assert_eq!(f.app.list.cursor, n - 1);
     f.key('j').await;
-    assert_eq!(f.app.cursor, n - 1);
+    assert_eq!(f.app.list.cursor, n - 1);
     f.key('g').await;
-    f.app.list_height.set(5);
+    f.app.list.set_height(5);
     f.code(KeyCode::PageDown).await;
-    assert_eq!(f.app.cursor, 5);
-    assert_eq!(f.app.offset, 1, "the cursor row stays in the window");
+    assert_eq!(f.app.list.cursor, 5);
+    assert_eq!(f.app.list.offset(), 1, "the cursor row stays in the window");
     let fx = f.send(Msg::Key(ctrl('d'))).await;
-    assert_eq!(f.app.cursor, 7);
+    assert_eq!(f.app.list.cursor, 7);
     assert!(fx.contains(&Effect::LoadDetail(f.app.selected.unwrap())));
     f.code(KeyCode::PageUp).await;
-    assert_eq!(f.app.cursor, 2);
+    assert_eq!(f.app.list.cursor, 2);
 }
 
 #[tokio::test]
@@ -449,7 +449,7 @@ async fn the_cursor_stays_on_its_key_when_rows_change() {
     // A filter that keeps it, then one that moves rows above it away.
     f.app.command("filter 3", &mut Vec::new());
     assert_eq!(f.app.selected, Some(id));
-    assert_eq!(f.app.view.rows()[f.app.cursor], id);
+    assert_eq!(f.app.view.rows()[f.app.list.cursor], id);
     f.app.command("filter", &mut Vec::new());
     assert_eq!(f.app.selected, Some(id));
     // The index changes under the view (a new generation): still on python.
@@ -459,7 +459,7 @@ async fn the_cursor_stays_on_its_key_when_rows_change() {
     // Sorting moves the row, not the cursor's target.
     f.key('s').await;
     assert_eq!(f.app.selected, Some(id));
-    assert_eq!(f.app.view.rows()[f.app.cursor], id);
+    assert_eq!(f.app.view.rows()[f.app.list.cursor], id);
 }
 
 #[tokio::test]
@@ -506,7 +506,7 @@ async fn marks_and_deep_verify_ask_first_defaulting_to_cancel() {
     f.key(' ').await;
     f.key(' ').await;
     assert_eq!(f.app.marks.len(), 2);
-    assert_eq!(f.app.cursor, 2, "space marks and moves on");
+    assert_eq!(f.app.list.cursor, 2, "space marks and moves on");
     let fx = f.key('V').await;
     assert!(fx.is_empty());
     let Overlay::Confirm(c) = &f.app.overlay else {
@@ -633,7 +633,7 @@ async fn stale_details_are_ignored_and_mouse_works() {
         modifiers: KeyModifiers::NONE,
     };
     f.send(Msg::Mouse(click)).await;
-    assert_eq!(f.app.cursor, 3);
+    assert_eq!(f.app.list.cursor, 3);
     let scroll = MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: a.list.x + 5,
@@ -641,7 +641,7 @@ async fn stale_details_are_ignored_and_mouse_works() {
         modifiers: KeyModifiers::NONE,
     };
     f.send(Msg::Mouse(scroll)).await;
-    assert_eq!(f.app.cursor, 6);
+    assert_eq!(f.app.list.cursor, 6);
     let on_details = MouseEvent {
         column: a.details.x + 2,
         row: a.details.y + 2,

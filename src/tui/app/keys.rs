@@ -245,7 +245,7 @@ impl App {
     pub(crate) fn move_by(&mut self, delta: isize, fx: &mut Vec<Effect>) {
         match self.focus {
             Focus::List => {
-                let pos = self.cursor as isize + delta;
+                let pos = self.list.cursor as isize + delta;
                 self.select_pos(pos.max(0) as usize, fx);
             }
             Focus::Details => {

@@ -27,6 +27,7 @@ use crate::tui::overlay::gc::summary::GcSummary;
 use crate::tui::pane::Areas;
 use crate::tui::pane::details::load::Detail;
 use crate::tui::pane::list::query::View;
+use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -72,10 +73,8 @@ pub struct App {
     pub theme: Theme,
     /// Sort and filters.
     pub view: View,
-    /// Cursor position in the view.
-    pub cursor: usize,
-    /// First row shown.
-    pub offset: usize,
+    /// The list's cursor (a position in the view) and the window that shows it.
+    pub list: Scroll,
     /// The selected row (kept across refreshes).
     pub selected: Option<RowId>,
     /// Marked rows.
@@ -116,12 +115,8 @@ pub struct App {
     pub(crate) notices: u64,
     /// The "planning the deletion…" notice, until the plan arrives.
     pub(crate) planning_notice: Option<u64>,
-    /// Rows the list showed last frame (set while drawing).
-    pub list_height: Cell<usize>,
     /// Where panes were drawn last frame.
     pub areas: Cell<Areas>,
-    /// The first list row drawn last frame.
-    pub drawn_offset: Cell<usize>,
     /// Set by Quit.
     pub quit: bool,
     /// The clock shown (ages); injected so tests are stable.
@@ -140,8 +135,6 @@ pub struct App {
     pub gc: Option<Arc<GcSummary>>,
     /// Whether a plan is being made.
     pub gc_planning: bool,
-    /// Lines the GC view showed last frame.
-    pub gc_height: Cell<usize>,
     pub(crate) in_key: bool,
     pub(crate) view_dirty: bool,
     /// When the list was last rebuilt (read by the reducer tests).
@@ -160,8 +153,7 @@ impl App {
             keymap,
             theme,
             view: View::default(),
-            cursor: 0,
-            offset: 0,
+            list: Scroll::new(20),
             selected: None,
             marks: BTreeSet::new(),
             focus: Focus::List,
@@ -182,9 +174,7 @@ impl App {
             notice: None,
             notices: 0,
             planning_notice: None,
-            list_height: Cell::new(20),
             areas: Cell::new(Areas::default()),
-            drawn_offset: Cell::new(0),
             quit: false,
             now: SystemTime::now(),
             log_path: None,
@@ -194,7 +184,6 @@ impl App {
             user_moved: false,
             gc: None,
             gc_planning: false,
-            gc_height: Cell::new(10),
             in_key: false,
             view_dirty: true,
             last_rebuild: None,
@@ -250,6 +239,6 @@ impl App {
     }
 
     pub(crate) fn page(&self) -> usize {
-        self.list_height.get().max(1)
+        self.list.page()
     }
 }

@@ -234,14 +234,14 @@ impl App {
         self.view_dirty = false;
         let n = self.view.rows().len();
         if !self.user_moved {
-            self.cursor = 0;
+            self.list.cursor = 0;
             self.selected = self.view.rows().first().copied();
         }
         match self.selected.and_then(|id| self.view.position(id)) {
-            Some(pos) => self.cursor = pos,
+            Some(pos) => self.list.cursor = pos,
             None => {
-                self.cursor = self.cursor.min(n.saturating_sub(1));
-                self.selected = self.view.rows().get(self.cursor).copied();
+                self.list.cursor = self.list.cursor.min(n.saturating_sub(1));
+                self.selected = self.view.rows().get(self.list.cursor).copied();
             }
         }
         self.scroll_to_cursor();

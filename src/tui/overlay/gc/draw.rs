@@ -52,13 +52,12 @@ pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
         Style::default().add_modifier(Modifier::BOLD),
     );
     let h = body.height as usize;
-    app.gc_height.set(h);
     let n = g.line_count(&v.open);
-    let scroll = v.scroll.min(n.saturating_sub(1));
+    let scroll = v.scroll.window(n, h);
     let w = body.width as usize;
     for (i, line_no) in (scroll..n).take(h).enumerate() {
         let y = body.y + i as u16;
-        let selected = line_no == v.cursor;
+        let selected = line_no == v.scroll.cursor;
         let (text, style) = match g.line(&v.open, line_no) {
             Some(GcLine::Header(gi, grp)) => {
                 let mark = if v.open.contains(&gi) { "▾" } else { "▸" };
@@ -92,7 +91,7 @@ pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
         };
         buf.set_string(body.x, y, pad(&text, w), style);
     }
-    let reason = g.why(&idx, &v.open, v.cursor);
+    let reason = g.why(&idx, &v.open, v.scroll.cursor);
     Paragraph::new(vec![Line::styled(reason, app.theme.dim)])
         .wrap(ratatui::widgets::Wrap { trim: true })
         .render(why, buf);

@@ -5,6 +5,8 @@
 pub mod draw;
 pub mod summary;
 
+use std::collections::BTreeSet;
+
 use crate::tui::app::{App, Focus, Level};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::msg::{Effect, GcRequest};
@@ -12,17 +14,26 @@ use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::pane::list::query::StatusFilter;
 use crate::units::{human_size, thousands};
-use std::collections::BTreeSet;
 
-/// The GC overlay's state.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+use crate::tui::scroll::Scroll;
+
+/// The GC overlay's state: which groups are open, and the cursor over the lines they make.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GcView {
-    /// The line under the cursor.
-    pub cursor: usize,
-    /// The first line shown.
-    pub scroll: usize,
-    /// Expanded groups.
+    /// The line under the cursor and the window that shows it.
+    pub scroll: Scroll,
+    /// Expanded groups (by index in the summary).
     pub open: BTreeSet<usize>,
+}
+
+impl Default for GcView {
+    /// All groups closed, the cursor on the first; ten lines until the first frame.
+    fn default() -> GcView {
+        GcView {
+            scroll: Scroll::new(10),
+            open: BTreeSet::new(),
+        }
+    }
 }
 
 impl App {
@@ -30,16 +41,18 @@ impl App {
     pub(crate) fn gc_key(&mut self, mut v: GcView, action: Option<Action>, fx: &mut Vec<Effect>) {
         let Some(g) = self.gc.clone() else { return };
         let n = g.line_count(&v.open);
-        let page = self.gc_height.get().max(1);
+        let page = v.scroll.page();
         match action {
             Some(Action::Close) => return,
-            Some(Action::Down) => v.cursor = (v.cursor + 1).min(n.saturating_sub(1)),
-            Some(Action::Up) => v.cursor = v.cursor.saturating_sub(1),
-            Some(Action::PageDown) => v.cursor = (v.cursor + page).min(n.saturating_sub(1)),
-            Some(Action::PageUp) => v.cursor = v.cursor.saturating_sub(page),
-            Some(Action::Top) => v.cursor = 0,
-            Some(Action::Bottom) => v.cursor = n.saturating_sub(1),
-            Some(Action::Follow) => match g.line(&v.open, v.cursor) {
+            Some(Action::Down) => v.scroll.cursor = (v.scroll.cursor + 1).min(n.saturating_sub(1)),
+            Some(Action::Up) => v.scroll.cursor = v.scroll.cursor.saturating_sub(1),
+            Some(Action::PageDown) => {
+                v.scroll.cursor = (v.scroll.cursor + page).min(n.saturating_sub(1))
+            }
+            Some(Action::PageUp) => v.scroll.cursor = v.scroll.cursor.saturating_sub(page),
+            Some(Action::Top) => v.scroll.cursor = 0,
+            Some(Action::Bottom) => v.scroll.cursor = n.saturating_sub(1),
+            Some(Action::Follow) => match g.line(&v.open, v.scroll.cursor) {
                 Some(crate::tui::overlay::gc::summary::Line::Header(i, grp)) => {
                     if !v.open.remove(&i) {
                         if grp.items.is_empty() {
@@ -48,10 +61,10 @@ impl App {
                             v.open.insert(i);
                         }
                     }
-                    v.cursor = g.header_line(&v.open, i);
+                    v.scroll.cursor = g.header_line(&v.open, i);
                 }
                 Some(crate::tui::overlay::gc::summary::Line::Item(..)) => {
-                    if let Some(r) = g.row_at(&v.open, v.cursor) {
+                    if let Some(r) = g.row_at(&v.open, v.scroll.cursor) {
                         // Drill into the path: the list shows it, Details says why.
                         if let Some(cur) = self.selected {
                             self.history.push(cur);
@@ -76,11 +89,7 @@ impl App {
             }
             _ => {}
         }
-        if v.cursor < v.scroll {
-            v.scroll = v.cursor;
-        } else if v.cursor >= v.scroll + page {
-            v.scroll = v.cursor + 1 - page;
-        }
+        v.scroll.keep_cursor_visible(g.line_count(&v.open));
         self.overlay = Overlay::Gc(v);
     }
 

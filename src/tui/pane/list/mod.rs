@@ -19,17 +19,8 @@ use ratatui::widgets::Widget;
 
 impl App {
     pub(crate) fn scroll_to_cursor(&mut self) {
-        let h = self.list_height.get().max(1);
-        self.offset = self.offset.max(self.drawn_offset.get().min(self.cursor));
-        if self.cursor < self.offset {
-            self.offset = self.cursor;
-        } else if self.cursor >= self.offset + h {
-            self.offset = self.cursor + 1 - h;
-        }
         let n = self.view.rows().len();
-        if self.offset + h > n {
-            self.offset = n.saturating_sub(h);
-        }
+        self.list.keep_cursor_visible(n);
     }
 
     pub(crate) fn request_detail(&mut self, id: RowId, fx: &mut Vec<Effect>) {
@@ -40,12 +31,12 @@ impl App {
         self.user_moved = true;
         let n = self.view.rows().len();
         if n == 0 {
-            self.cursor = 0;
+            self.list.cursor = 0;
             self.selected = None;
             return;
         }
-        self.cursor = pos.min(n - 1);
-        let id = self.view.rows()[self.cursor];
+        self.list.cursor = pos.min(n - 1);
+        let id = self.view.rows()[self.list.cursor];
         self.scroll_to_cursor();
         if self.selected != Some(id) {
             self.selected = Some(id);
@@ -138,7 +129,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         app.theme.dim.add_modifier(Modifier::BOLD),
     );
     let body_h = (inner.height - 1) as usize;
-    app.list_height.set(body_h);
+    app.list.set_height(body_h);
     areas.list_rows_top = inner.y + 1;
     if rows.is_empty() {
         let msg = if app.scanning {
@@ -155,17 +146,11 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         return;
     }
     // The window that holds the cursor (the reducer learns the height only from this draw).
-    let mut offset = app.offset.min(rows.len().saturating_sub(1));
-    if app.cursor >= offset + body_h {
-        offset = app.cursor + 1 - body_h;
-    } else if app.cursor < offset {
-        offset = app.cursor;
-    }
-    app.drawn_offset.set(offset);
+    let offset = app.list.window(rows.len(), body_h);
     for (i, &id) in rows.iter().skip(offset).take(body_h).enumerate() {
         let y = inner.y + 1 + i as u16;
         let r = idx.row(id);
-        let selected = offset + i == app.cursor;
+        let selected = offset + i == app.list.cursor;
         let marked = app.marks.contains(&id);
         let base = if selected {
             if app.focus == Focus::List {
@@ -234,7 +219,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         let pct = (offset + body_h).min(rows.len()) * 100 / rows.len();
         let s = format!(
             " {}/{} {pct}% ",
-            thousands((app.cursor + 1) as u64),
+            thousands((app.list.cursor + 1) as u64),
             thousands(rows.len() as u64)
         );
         let x = area.x + area.width.saturating_sub(s.chars().count() as u16 + 1);
