@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use narscope::tui::keymap::Keymap;
 use narscope::tui::theme::Theme;
-use narscope::tui::{App, Msg};
+use narscope::tui::{App, AppOptions, Msg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -128,9 +128,11 @@ fn main() {
     let t = Instant::now();
     let mut app = App::new(
         index,
-        "file:///bench",
-        Keymap::default_map(),
-        Theme::default_theme(false),
+        AppOptions::new(
+            "file:///bench",
+            Keymap::default_map(),
+            Theme::default_theme(false),
+        ),
     );
     println!(
         "first view (sort by name of {n} rows) in {:.0} ms",
@@ -208,9 +210,11 @@ fn main() {
         let load = t.elapsed();
         let app = App::new(
             opened.index.clone(),
-            &url.to_string(),
-            Keymap::default_map(),
-            Theme::default_theme(false),
+            AppOptions::new(
+                &url.to_string(),
+                Keymap::default_map(),
+                Theme::default_theme(false),
+            ),
         );
         let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
         term.draw(|f| narscope::tui::draw(f, &app)).unwrap();

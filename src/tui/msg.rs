@@ -91,7 +91,7 @@ impl Eq for PlanHandle {}
 /// Work for the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
-    /// Leave.
+    /// Leave the dashboard (jobs are cancelled, the index is saved).
     Quit,
     /// Plan the deletion of these rows (see [`super::app::propose_delete`]); the answer is
     /// [`Msg::DeletePlanned`].

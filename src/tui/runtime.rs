@@ -11,7 +11,7 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::app::App;
+use super::app::{App, AppOptions};
 use super::keymap::Keymap;
 use super::msg::{Effect, Msg};
 use super::theme::Theme;
@@ -22,11 +22,11 @@ use crate::nix::TrustedKeys;
 
 /// How the dashboard is started.
 pub struct TuiOptions {
-    /// The cache.
+    /// The cache to show and act on.
     pub cache: Arc<Cache>,
     /// Its URL as shown.
     pub url: String,
-    /// Trusted keys.
+    /// The keys whose signatures make a path trusted.
     pub keys: Arc<TrustedKeys>,
     /// Hide mutating actions.
     pub read_only: bool,
@@ -34,9 +34,9 @@ pub struct TuiOptions {
     pub persist: bool,
     /// narinfo requests in flight.
     pub concurrency: usize,
-    /// Keys.
+    /// Which keys do what (the defaults merged with the user's keymap).
     pub keymap: Keymap,
-    /// Colours.
+    /// The colours (the defaults merged with the user's theme).
     pub theme: Theme,
     /// Where logs go (shown in help).
     pub log_path: Option<String>,
@@ -436,12 +436,17 @@ impl Drop for TerminalGuard {
 pub async fn run(opts: TuiOptions) -> Result<()> {
     let opened = Arc::new(open_index(&opts.url, opts.persist));
     let (tx, mut rx) = unbounded_channel::<Msg>();
-    let mut app = App::new(opened.index.clone(), &opts.url, opts.keymap, opts.theme);
-    app.read_only = opts.read_only;
-    app.log_path = opts.log_path;
-    app.warm = opened.loaded;
-    app.signing_key =
-        (!opts.push.keys.is_empty()).then(|| crate::jobs::sign::key_names(&opts.push.keys));
+    let mut app = App::new(
+        opened.index.clone(),
+        AppOptions {
+            read_only: opts.read_only,
+            log_path: opts.log_path,
+            warm: opened.loaded,
+            signing_key: (!opts.push.keys.is_empty())
+                .then(|| crate::jobs::sign::key_names(&opts.push.keys)),
+            ..AppOptions::new(&opts.url, opts.keymap, opts.theme)
+        },
+    );
     if let Some(w) = opened.warning.clone().or(opts.notice) {
         app.notify(super::app::Level::Warn, w);
     }

@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 
-use super::app::{App, Focus, Level};
+use super::app::{App, AppOptions, Focus, Level};
 use super::keymap::Keymap;
 use super::msg::{Effect, Msg};
 use super::overlay::Overlay;
@@ -57,12 +57,16 @@ async fn fixture_with(no_color: bool) -> Fixture {
     }
     let mut app = App::new(
         opened.index.clone(),
-        "file:///srv/demo-cache",
-        Keymap::default_map(),
-        Theme::default_theme(no_color),
+        AppOptions {
+            log_path: Some("/home/op/.cache/narscope/narscope.log".into()),
+            ..AppOptions::new(
+                "file:///srv/demo-cache",
+                Keymap::default_map(),
+                Theme::default_theme(no_color),
+            )
+        },
     );
     app.now = UNIX_EPOCH + Duration::from_secs(NOW);
-    app.log_path = Some("/home/op/.cache/narscope/narscope.log".into());
     app.rebuild();
     Fixture {
         _dir: dir,
@@ -740,9 +744,11 @@ async fn an_empty_cache_and_a_running_scan_explain_themselves() {
     let opened = open_index("file:///srv/empty", false);
     let mut app = App::new(
         opened.index.clone(),
-        "file:///srv/empty",
-        Keymap::default_map(),
-        Theme::default_theme(false),
+        AppOptions::new(
+            "file:///srv/empty",
+            Keymap::default_map(),
+            Theme::default_theme(false),
+        ),
     );
     app.now = SystemTime::UNIX_EPOCH;
     snap("empty_80x24", &app, 80, 24);

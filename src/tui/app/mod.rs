@@ -34,18 +34,18 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-/// A pane.
+/// Which pane has the keys (and, for all but the list, what the right-hand side shows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Focus {
     /// The store path list.
     List,
     /// The selected narinfo.
     Details,
-    /// Its signatures.
+    /// The selected narinfo's signatures and verdict.
     Signatures,
     /// Totals and problems.
     Overview,
-    /// Background jobs.
+    /// Background jobs and their progress.
     Jobs,
 }
 
@@ -59,7 +59,7 @@ impl Focus {
     ];
 }
 
-/// The dashboard.
+/// The dashboard's whole state; [`App::update`] is the only way messages change it.
 pub struct App {
     /// The index shown.
     pub index: Arc<RwLock<Index>>,
@@ -67,9 +67,9 @@ pub struct App {
     pub url: String,
     /// Hide every action that changes the cache.
     pub read_only: bool,
-    /// Keys.
+    /// Which keys do what.
     pub keymap: Keymap,
-    /// Colours.
+    /// The colours.
     pub theme: Theme,
     /// Sort and filters.
     pub view: View,
@@ -77,9 +77,9 @@ pub struct App {
     pub list: Scroll,
     /// The selected row (kept across refreshes).
     pub selected: Option<RowId>,
-    /// Marked rows.
+    /// Rows marked for a bulk action (sign, delete, verify).
     pub marks: BTreeSet<RowId>,
-    /// Focused pane.
+    /// The pane that has the keys.
     pub focus: Focus,
     /// Which pane the right-hand side shows.
     pub inspector: Focus,
@@ -107,7 +107,7 @@ pub struct App {
     pub last_scan: Option<Result<ScanSummary, String>>,
     /// Jobs, newest last.
     pub jobs: Vec<Arc<JobHandle>>,
-    /// Selected job.
+    /// The job under the cursor in the jobs pane.
     pub job_cursor: usize,
     /// The status line.
     pub notice: Option<Notice>,
@@ -143,13 +143,56 @@ pub struct App {
     pub(crate) stats: Option<(u64, Arc<(Totals, Problems)>)>,
 }
 
+/// How a dashboard is set up: everything [`App::new`] needs besides the index.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// The cache URL, as the header shows it.
+    pub url: String,
+    /// Which keys do what.
+    pub keymap: Keymap,
+    /// The colours.
+    pub theme: Theme,
+    /// Hide and refuse every action that changes the cache.
+    pub read_only: bool,
+    /// The log file, shown in help.
+    pub log_path: Option<String>,
+    /// Whether the index was loaded from disk (a scan that changes nothing then says so).
+    pub warm: bool,
+    /// The name(s) of the signing key; `None` turns signing off.
+    pub signing_key: Option<String>,
+}
+
+impl AppOptions {
+    /// A writable dashboard over `url` with no log file, no signing key and a cold index.
+    pub fn new(url: &str, keymap: Keymap, theme: Theme) -> AppOptions {
+        AppOptions {
+            url: url.to_string(),
+            keymap,
+            theme,
+            read_only: false,
+            log_path: None,
+            warm: false,
+            signing_key: None,
+        }
+    }
+}
+
 impl App {
     /// A dashboard over `index`.
-    pub fn new(index: Arc<RwLock<Index>>, url: &str, keymap: Keymap, theme: Theme) -> App {
+    pub fn new(index: Arc<RwLock<Index>>, opts: AppOptions) -> App {
+        let AppOptions {
+            url,
+            keymap,
+            theme,
+            read_only,
+            log_path,
+            warm,
+            signing_key,
+        } = opts;
         let mut app = App {
             index,
-            url: url.to_string(),
-            read_only: false,
+            url,
+            read_only,
             keymap,
             theme,
             view: View::default(),
@@ -177,9 +220,9 @@ impl App {
             areas: Cell::new(Areas::default()),
             quit: false,
             now: SystemTime::now(),
-            log_path: None,
-            warm: false,
-            signing_key: None,
+            log_path,
+            warm,
+            signing_key,
             ticks: 0,
             user_moved: false,
             gc: None,

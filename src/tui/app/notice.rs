@@ -18,9 +18,9 @@ pub enum Level {
 /// A status line message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
-    /// Severity.
+    /// How serious it is (its colour, and whether background news may replace it).
     pub level: Level,
-    /// Text.
+    /// What the status line says.
     pub text: String,
     /// Which notice it is (each `notify` numbers them), so that the one a later message
     /// answers can be told from a newer one.

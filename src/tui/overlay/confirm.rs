@@ -36,7 +36,7 @@ pub enum Confirmed {
 /// A confirmation dialog. It defaults to Cancel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confirm {
-    /// Title.
+    /// What is asked, in the border.
     pub title: String,
     /// What will happen, one line each (scrollable).
     pub lines: Vec<String>,

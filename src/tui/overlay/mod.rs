@@ -21,7 +21,7 @@ use ratatui::layout::Rect;
 /// An overlay on top of the panes; it takes the keys while open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
-    /// None.
+    /// No overlay: keys go to the panes.
     None,
     /// Help, scrolled to a line.
     Help {
@@ -30,15 +30,15 @@ pub enum Overlay {
     },
     /// The `:` command line.
     Command(LineInput),
-    /// A confirmation.
+    /// A confirmation dialog for something that changes the cache (or quits).
     Confirm(Confirm),
     /// The garbage-collection plan.
     Gc(GcView),
     /// Information to read (closes with the help keys).
     Info {
-        /// Title.
+        /// What the overlay is about, in its border.
         title: String,
-        /// Lines.
+        /// The text, one entry per line.
         lines: Vec<String>,
         /// First line shown.
         scroll: usize,

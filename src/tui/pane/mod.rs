@@ -28,17 +28,17 @@ pub struct Areas {
     pub list: Rect,
     /// The first row of the list (below the column header).
     pub list_rows_top: u16,
-    /// Details.
+    /// The details pane (empty when not shown).
     pub details: Rect,
-    /// Signatures.
+    /// The signatures pane (empty when not shown).
     pub signatures: Rect,
-    /// Overview.
+    /// The overview pane (empty when not shown).
     pub overview: Rect,
-    /// Jobs.
+    /// The jobs pane (empty when not shown).
     pub jobs: Rect,
 }
 
-/// Draw everything.
+/// Draw the whole screen: header, list, inspector, footer, then the open overlay.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     let [header, body, footer] = Layout::vertical([

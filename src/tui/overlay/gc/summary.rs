@@ -18,12 +18,12 @@ pub enum Items {
     Rows(Vec<RowId>),
     /// Objects by key, with their sizes.
     Keys(Vec<(String, u64)>),
-    /// Plain lines.
+    /// Lines of text (for groups that are neither rows nor objects).
     Text(Vec<String>),
 }
 
 impl Items {
-    /// How many.
+    /// How many members the group has.
     pub fn len(&self) -> usize {
         match self {
             Items::Rows(v) => v.len(),
@@ -41,7 +41,7 @@ impl Items {
 /// One group of the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
-    /// Its title.
+    /// The group's title, as its header line shows it.
     pub title: String,
     /// Bytes it reclaims (deleted groups) or holds (kept groups).
     pub bytes: Option<u64>,
@@ -49,7 +49,7 @@ pub struct Group {
     pub deleted: bool,
     /// What it explains in one line.
     pub about: &'static str,
-    /// The members.
+    /// The members, listed when the group is opened.
     pub items: Items,
 }
 
