@@ -405,7 +405,7 @@ impl App {
                 )
             }
             Command::Cancel(Some(id)) => {
-                if self.jobs.iter().any(|j| j.id == id && j.is_running()) {
+                if self.jobs.get(id).is_some_and(|j| j.is_running()) {
                     fx.push(Effect::CancelJob(id));
                 } else {
                     self.notify(Level::Error, format!("no running job #{id}"));

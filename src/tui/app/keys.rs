@@ -1,6 +1,8 @@
 //! Keys: the `/` filter input first, then the open overlay, else the key's [`Action`] in
 //! normal mode; [`App::act`] performs an action (keys and the command line both end there).
 
+use crossterm::event::KeyEvent;
+
 use crate::index::RowId;
 use crate::tui::app::{App, Focus, Level};
 use crate::tui::input::{Edit, LineInput};
@@ -10,7 +12,6 @@ use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::GcView;
 use crate::tui::pane::list::query::{SortKey, StatusFilter};
-use crossterm::event::KeyEvent;
 
 impl App {
     pub(crate) fn on_key(&mut self, k: KeyEvent, fx: &mut Vec<Effect>) {
@@ -212,21 +213,14 @@ impl App {
                 let ids = self.targets();
                 self.confirm_delete(ids, fx);
             }
-            Action::CancelJob => {
-                let job = if self.focus == Focus::Jobs {
-                    self.jobs.get(self.job_cursor).filter(|j| j.is_running())
-                } else {
-                    self.jobs.iter().rev().find(|j| j.is_running())
-                };
-                match job {
-                    Some(j) => {
-                        let id = j.id;
-                        self.notify(Level::Info, format!("cancelling job #{id}"));
-                        fx.push(Effect::CancelJob(id));
-                    }
-                    None => self.notify(Level::Info, "no running job to cancel"),
+            Action::CancelJob => match self.jobs.to_cancel(self.focus == Focus::Jobs) {
+                Some(j) => {
+                    let id = j.id;
+                    self.notify(Level::Info, format!("cancelling job #{id}"));
+                    fx.push(Effect::CancelJob(id));
                 }
-            }
+                None => self.notify(Level::Info, "no running job to cancel"),
+            },
             Action::Gc => match self.gc.clone() {
                 Some(g) if g.generation == self.idx().generation => {
                     self.overlay = Overlay::Gc(GcView::default())
@@ -263,13 +257,7 @@ impl App {
             Focus::Overview => {
                 self.overview_scroll = (self.overview_scroll as isize + delta).max(0) as u16;
             }
-            Focus::Jobs => {
-                let n = self.jobs.len();
-                if n > 0 {
-                    let c = self.job_cursor as isize + delta;
-                    self.job_cursor = c.clamp(0, n as isize - 1) as usize;
-                }
-            }
+            Focus::Jobs => self.jobs.move_by(delta),
         }
     }
 
@@ -291,13 +279,7 @@ impl App {
             }
             Focus::Signatures => self.sig_scroll = 0,
             Focus::Overview => self.overview_scroll = 0,
-            Focus::Jobs => {
-                self.job_cursor = if end {
-                    self.jobs.len().saturating_sub(1)
-                } else {
-                    0
-                };
-            }
+            Focus::Jobs => self.jobs.move_to_end(end),
         }
     }
 }

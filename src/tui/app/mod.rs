@@ -17,22 +17,23 @@ mod update;
 pub use actions::{DeleteProposal, propose_delete};
 pub use notice::{Level, Notice};
 
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
 use crate::index::scan::{ScanProgress, ScanSummary};
 use crate::index::{Index, Problems, RowId, Totals};
-use crate::jobs::JobHandle;
 use crate::tui::input::LineInput;
 use crate::tui::keymap::Keymap;
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::gc::summary::GcSummary;
 use crate::tui::pane::Areas;
 use crate::tui::pane::details::load::Detail;
+use crate::tui::pane::jobs::Jobs;
 use crate::tui::pane::list::query::View;
 use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
-use std::cell::Cell;
-use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
 
 /// Which pane has the keys (and, for all but the list, what the right-hand side shows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,10 +106,8 @@ pub struct App {
     pub scanning: bool,
     /// How the last scan went.
     pub last_scan: Option<Result<ScanSummary, String>>,
-    /// Jobs, newest last.
-    pub jobs: Vec<Arc<JobHandle>>,
-    /// The job under the cursor in the jobs pane.
-    pub job_cursor: usize,
+    /// The jobs pane: every job started, and its cursor.
+    pub jobs: Jobs,
     /// The status line.
     pub notice: Option<Notice>,
     /// Notices given so far (the next one's id).
@@ -212,8 +211,7 @@ impl App {
             scan: None,
             scanning: false,
             last_scan: None,
-            jobs: Vec::new(),
-            job_cursor: 0,
+            jobs: Jobs::default(),
             notice: None,
             notices: 0,
             planning_notice: None,
@@ -265,10 +263,7 @@ impl App {
 
     /// Any job (other than scans) still running.
     pub fn running_jobs(&self) -> usize {
-        self.jobs
-            .iter()
-            .filter(|j| j.is_running() && j.kind != crate::jobs::JobKind::Scan)
-            .count()
+        self.jobs.running()
     }
 
     pub(crate) fn set_focus(&mut self, f: Focus) {

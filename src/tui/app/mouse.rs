@@ -1,11 +1,12 @@
 //! The mouse: the wheel scrolls the pane under the pointer, a click focuses a pane and
 //! selects a list row, using the rectangles the last frame recorded in [`Areas`].
 
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Position;
+
 use crate::tui::app::{App, Focus};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::Overlay;
-use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::Position;
 
 impl App {
     pub(crate) fn on_mouse(&mut self, m: MouseEvent, fx: &mut Vec<Effect>) {

@@ -1,15 +1,16 @@
 //! What each [`Msg`] does to the state, and when the list is rebuilt from the index (at once
 //! after a key, throttled while a scan streams rows in).
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
 use crate::jobs::{JobEvent, JobState};
 use crate::tui::app::{App, DeleteProposal, Focus, Level};
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::GcView;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
 
 impl App {
     /// Handle one message.
@@ -37,7 +38,7 @@ impl App {
             Msg::ScanStarted(p, h) => {
                 self.scan = Some(p);
                 self.scanning = true;
-                self.jobs.push(h);
+                self.jobs.push(h, false);
             }
             Msg::ScanFinished(r) => {
                 self.scanning = false;
@@ -79,8 +80,7 @@ impl App {
             }
             Msg::JobStarted(h) => {
                 self.notify(Level::Info, format!("started job #{}: {}", h.id, h.title));
-                self.jobs.push(h);
-                self.job_cursor = self.jobs.len() - 1;
+                self.jobs.push(h, true);
             }
             Msg::Job(JobEvent::Progress(_)) => {
                 // The jobs pane redraws anyway; the list is rebuilt only when the job has
@@ -91,7 +91,7 @@ impl App {
                 }
             }
             Msg::Job(JobEvent::Finished(id, state)) => {
-                if let Some(j) = self.jobs.iter().find(|j| j.id == id) {
+                if let Some(j) = self.jobs.get(id) {
                     let failed = j.progress.failed.load(Ordering::Relaxed);
                     let done = j.progress.done.load(Ordering::Relaxed);
                     let (level, text) = match &state {

@@ -1,14 +1,15 @@
 //! The `:` command line while it is typed: its keys and its line in the footer. Enter hands
 //! the text to [`App::command`], which parses and runs it (`app/command.rs`).
 
-use crate::tui::app::App;
-use crate::tui::input::{Edit, LineInput};
-use crate::tui::msg::Effect;
-use crate::tui::overlay::Overlay;
 use crossterm::event::KeyEvent;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
+
+use crate::tui::app::App;
+use crate::tui::input::{Edit, LineInput};
+use crate::tui::msg::Effect;
+use crate::tui::overlay::Overlay;
 
 impl App {
     /// A key on the `:` line: edit it, run it on Enter, drop it on Esc.

@@ -2,17 +2,18 @@
 //! Cancel, so a stray Enter never starts anything; destructive ones are drawn in the danger
 //! colour.
 
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+
 use crate::index::RowId;
 use crate::tui::app::{App, Level};
 use crate::tui::keymap::{Action, Key, Mode};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::centered;
-use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 /// What a confirmed dialog starts.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,17 +1,18 @@
 //! Help: every key of normal mode (from the keymap in use), the `:` commands and what each
 //! verdict means.
 
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+
 use crate::index::RowStatus;
 use crate::tui::app::App;
 use crate::tui::keymap::{Action, Key, Mode};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::centered;
 use crate::tui::theme::status_symbol;
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 impl App {
     /// A key while help is open: scroll, or close.

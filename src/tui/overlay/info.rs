@@ -1,13 +1,14 @@
 //! Information to read (the pins, for now): a title and lines, scrolled with the help keys.
 
-use crate::tui::app::App;
-use crate::tui::keymap::{Action, Key, Mode};
-use crate::tui::overlay::Overlay;
-use crate::tui::overlay::centered;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+
+use crate::tui::app::App;
+use crate::tui::keymap::{Action, Key, Mode};
+use crate::tui::overlay::Overlay;
+use crate::tui::overlay::centered;
 
 impl App {
     /// A key while an information overlay is open: scroll within its lines, or close.

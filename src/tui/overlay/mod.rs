@@ -8,15 +8,16 @@ pub mod gc;
 pub mod help;
 pub mod info;
 
+use crossterm::event::KeyEvent;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
 use crate::tui::app::App;
 use crate::tui::input::LineInput;
 use crate::tui::keymap::{Key, Mode};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::confirm::Confirm;
 use crate::tui::overlay::gc::GcView;
-use crossterm::event::KeyEvent;
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
 
 /// An overlay on top of the panes; it takes the keys while open.
 #[derive(Clone, Debug, PartialEq, Eq)]

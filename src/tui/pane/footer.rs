@@ -1,13 +1,14 @@
 //! The footer line: the `/` filter being typed, else the `:` line, else the status notice,
 //! else key hints that fit the width (mutating ones hidden in read-only mode).
 
-use crate::tui::app::{App, Level};
-use crate::tui::keymap::{Action, Mode};
-use crate::tui::overlay::Overlay;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
+
+use crate::tui::app::{App, Level};
+use crate::tui::keymap::{Action, Mode};
+use crate::tui::overlay::Overlay;
 
 pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
     if let Some(input) = &app.filter_input {

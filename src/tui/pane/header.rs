@@ -1,14 +1,16 @@
 //! The header line: the cache, how many paths, a spinner with the scan's counters while it
 //! runs, running jobs, and read-only mode.
 
-use crate::index::scan::Phase;
-use crate::tui::app::App;
-use crate::units::thousands;
+use std::sync::atomic::Ordering;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use std::sync::atomic::Ordering;
+
+use crate::index::scan::Phase;
+use crate::tui::app::App;
+use crate::units::thousands;
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 

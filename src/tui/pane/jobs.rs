@@ -1,28 +1,94 @@
 //! The jobs pane: every job with a gauge, counts, rate or duration and its state; the
-//! selected one also shows what it is doing now and its errors.
+//! selected one also shows what it is doing now and its errors. [`Jobs`] is its state: the
+//! reducer adds jobs and moves the cursor through it, the runtime updates the jobs' progress
+//! counters, and drawing reads them.
 
-use crate::jobs::JobState;
-use crate::tui::app::{App, Focus};
-use crate::tui::pane::pane;
-use crate::units::{human_size, thousands};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
-use std::sync::atomic::Ordering;
 
+use crate::jobs::{JobHandle, JobId, JobKind, JobState};
+use crate::tui::app::{App, Focus};
+use crate::tui::pane::pane;
+use crate::units::{human_size, thousands};
+
+/// The jobs started this session and the jobs pane's cursor.
+#[derive(Default)]
+pub struct Jobs {
+    /// Every job started this session (scans too), oldest first.
+    pub list: Vec<Arc<JobHandle>>,
+    /// The job under the cursor.
+    pub cursor: usize,
+}
+
+impl Jobs {
+    /// Add a job; `select` puts the cursor on it.
+    pub fn push(&mut self, job: Arc<JobHandle>, select: bool) {
+        self.list.push(job);
+        if select {
+            self.cursor = self.list.len() - 1;
+        }
+    }
+
+    /// The job with this id.
+    pub fn get(&self, id: JobId) -> Option<&Arc<JobHandle>> {
+        self.list.iter().find(|j| j.id == id)
+    }
+
+    /// How many jobs other than scans are still running (quitting asks first then).
+    pub fn running(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|j| j.is_running() && j.kind != JobKind::Scan)
+            .count()
+    }
+
+    /// The job Cancel stops: the one under the cursor when the pane has the focus (if it
+    /// runs), else the newest running one.
+    pub fn to_cancel(&self, focused: bool) -> Option<&Arc<JobHandle>> {
+        if focused {
+            self.list.get(self.cursor).filter(|j| j.is_running())
+        } else {
+            self.list.iter().rev().find(|j| j.is_running())
+        }
+    }
+
+    /// Move the cursor by `delta` jobs, staying on the list.
+    pub fn move_by(&mut self, delta: isize) {
+        let n = self.list.len();
+        if n > 0 {
+            let c = self.cursor as isize + delta;
+            self.cursor = c.clamp(0, n as isize - 1) as usize;
+        }
+    }
+
+    /// Put the cursor on the last job (`end`) or the first.
+    pub fn move_to_end(&mut self, end: bool) {
+        self.cursor = if end {
+            self.list.len().saturating_sub(1)
+        } else {
+            0
+        };
+    }
+}
+
+/// Draw the jobs pane into `area`.
 pub(crate) fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
     let block = pane(app, " 5 Jobs ".into(), Focus::Jobs);
     let inner = block.inner(area);
     block.render(area, buf);
-    if app.jobs.is_empty() {
+    if app.jobs.list.is_empty() {
         buf.set_string(inner.x + 1, inner.y, "no jobs yet", app.theme.dim);
         return;
     }
     let mut lines = Vec::new();
     let gauge_w = (inner.width as usize).saturating_sub(50).clamp(6, 30);
-    for (i, j) in app.jobs.iter().enumerate() {
+    for (i, j) in app.jobs.list.iter().enumerate() {
         let p = &j.progress;
         let total = p.total.load(Ordering::Relaxed);
         let done = p.done.load(Ordering::Relaxed);
@@ -43,7 +109,7 @@ pub(crate) fn draw_jobs(buf: &mut Buffer, area: Rect, app: &App) {
             JobState::Failed(e) => (format!("failed: {e}"), app.theme.status_error),
             JobState::Cancelled => ("cancelled".to_string(), app.theme.dim),
         };
-        let sel = app.focus == Focus::Jobs && i == app.job_cursor;
+        let sel = app.focus == Focus::Jobs && i == app.jobs.cursor;
         let base = if sel {
             app.theme.selected()
         } else {

@@ -14,12 +14,13 @@ pub mod list;
 pub mod overview;
 pub mod signatures;
 
-use crate::tui::app::{App, Focus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
+
+use crate::tui::app::{App, Focus};
 
 /// Where panes were drawn (for the mouse).
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,16 +1,17 @@
 //! The overview pane: totals, verdict counts with bars, compression, and the cache's
 //! problems with a few examples each (a secret key in the cache first).
 
-use crate::index::{Comp, Index, RowStatus};
-use crate::tui::app::{App, Focus};
-use crate::tui::pane::{kv, pane};
-use crate::tui::theme::status_symbol;
-use crate::units::{bar, human_size, thousands};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
+
+use crate::index::{Comp, Index, RowStatus};
+use crate::tui::app::{App, Focus};
+use crate::tui::pane::{kv, pane};
+use crate::tui::theme::status_symbol;
+use crate::units::{bar, human_size, thousands};
 
 pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
     let block = pane(app, " 4 Overview ".into(), Focus::Overview);

@@ -1,16 +1,17 @@
 //! The signatures pane: the verdict with its reasons, each Sig line with what checking it
 //! under the trusted keys gave, and the fingerprint that was signed.
 
-use crate::index::RowStatus;
-use crate::tui::app::{App, Focus};
-use crate::tui::pane::details::current_detail;
-use crate::tui::pane::pane;
-use crate::tui::theme::status_symbol;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
+
+use crate::index::RowStatus;
+use crate::tui::app::{App, Focus};
+use crate::tui::pane::details::current_detail;
+use crate::tui::pane::pane;
+use crate::tui::theme::status_symbol;
 
 pub(crate) fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
     let block = pane(app, " 3 Signatures ".into(), Focus::Signatures);

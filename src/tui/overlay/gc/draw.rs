@@ -1,16 +1,17 @@
 //! Drawing the GC plan: totals on top, the groups with counts and bytes, the open groups'
 //! members, and the reason for the line under the cursor at the bottom.
 
-use crate::tui::app::App;
-use crate::tui::keymap::{Action, Mode};
-use crate::tui::overlay::centered;
-use crate::tui::overlay::gc::GcView;
-use crate::units::{human_size, pad, thousands};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+
+use crate::tui::app::App;
+use crate::tui::keymap::{Action, Mode};
+use crate::tui::overlay::centered;
+use crate::tui::overlay::gc::GcView;
+use crate::units::{human_size, pad, thousands};
 
 /// The GC plan: groups with counts and bytes, opened on Enter; the reason for the line under
 /// the cursor at the bottom.

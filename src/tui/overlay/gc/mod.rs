@@ -13,9 +13,8 @@ use crate::tui::msg::{Effect, GcRequest};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::pane::list::query::StatusFilter;
-use crate::units::{human_size, thousands};
-
 use crate::tui::scroll::Scroll;
+use crate::units::{human_size, thousands};
 
 /// The GC overlay's state: which groups are open, and the cursor over the lines they make.
 #[derive(Clone, Debug, PartialEq, Eq)]

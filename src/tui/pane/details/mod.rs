@@ -4,6 +4,12 @@
 
 pub mod load;
 
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
 use crate::index::{Index, RowId, RowStatus};
 use crate::tui::app::{App, Focus, Level};
 use crate::tui::msg::Effect;
@@ -11,11 +17,6 @@ use crate::tui::pane::details::load::{Detail, NarPresence};
 use crate::tui::pane::{kv, pane};
 use crate::tui::theme::status_symbol;
 use crate::units::{age, human_size, thousands};
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
 
 impl App {
     /// References then referrers of the loaded detail, as the details pane lists them.

@@ -3,6 +3,12 @@
 
 pub mod query;
 
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
 use crate::index::{Comp, Index, RowId, RowStatus, flags};
 use crate::tui::app::{App, Focus, Level};
 use crate::tui::keymap::{Action, Mode};
@@ -11,11 +17,6 @@ use crate::tui::pane::list::query::StatusFilter;
 use crate::tui::pane::{Areas, pane};
 use crate::tui::theme::status_symbol;
 use crate::units::{age, human_size, pad, rpad, thousands};
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::Widget;
 
 impl App {
     pub(crate) fn scroll_to_cursor(&mut self) {
