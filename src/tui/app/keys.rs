@@ -244,12 +244,7 @@ impl App {
             }
             Focus::Details => {
                 let n = self.ref_targets().len();
-                if n > 0 && delta.abs() == 1 {
-                    let c = self.ref_cursor as isize + delta;
-                    self.ref_cursor = c.clamp(0, n as isize - 1) as usize;
-                } else {
-                    self.detail_scroll = (self.detail_scroll as isize + delta).max(0) as u16;
-                }
+                self.details.move_by(delta, n);
             }
             Focus::Signatures => {
                 self.sig_scroll = (self.sig_scroll as isize + delta).max(0) as u16;
@@ -268,14 +263,8 @@ impl App {
                 self.select_pos(if end { n.saturating_sub(1) } else { 0 }, fx);
             }
             Focus::Details => {
-                self.ref_cursor = if end {
-                    self.ref_targets().len().saturating_sub(1)
-                } else {
-                    0
-                };
-                if !end {
-                    self.detail_scroll = 0;
-                }
+                let n = self.ref_targets().len();
+                self.details.move_to_end(end, n);
             }
             Focus::Signatures => self.sig_scroll = 0,
             Focus::Overview => self.overview_scroll = 0,

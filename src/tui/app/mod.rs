@@ -29,7 +29,7 @@ use crate::tui::keymap::Keymap;
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::gc::summary::GcSummary;
 use crate::tui::pane::Areas;
-use crate::tui::pane::details::load::Detail;
+use crate::tui::pane::details::Details;
 use crate::tui::pane::jobs::Jobs;
 use crate::tui::pane::list::query::View;
 use crate::tui::scroll::Scroll;
@@ -88,16 +88,12 @@ pub struct App {
     pub overlay: Overlay,
     /// The `/` filter being typed.
     pub filter_input: Option<LineInput>,
-    /// The loaded detail of the selected row.
-    pub detail: Option<Arc<Detail>>,
-    /// Scroll of the details pane.
-    pub detail_scroll: u16,
+    /// The details pane: the loaded detail, its scroll and the reference under the cursor.
+    pub details: Details,
     /// Scroll of the signatures pane.
     pub sig_scroll: u16,
     /// Scroll of the overview.
     pub overview_scroll: u16,
-    /// Selection among references and referrers in the details pane.
-    pub ref_cursor: usize,
     /// Rows left by Follow (Back returns).
     pub history: Vec<RowId>,
     /// The running scan's counters.
@@ -202,11 +198,9 @@ impl App {
             inspector: Focus::Details,
             overlay: Overlay::None,
             filter_input: None,
-            detail: None,
-            detail_scroll: 0,
+            details: Details::default(),
             sig_scroll: 0,
             overview_scroll: 0,
-            ref_cursor: 0,
             history: Vec::new(),
             scan: None,
             scanning: false,

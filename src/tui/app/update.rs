@@ -1,7 +1,6 @@
 //! What each [`Msg`] does to the state, and when the list is rebuilt from the index (at once
 //! after a key, throttled while a scan streams rows in).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -68,14 +67,8 @@ impl App {
                 self.maybe_rebuild(&mut fx, true);
             }
             Msg::DetailLoaded(d) => {
-                if Some(d.id) == self.selected {
-                    let same = self.detail.as_ref().is_some_and(|o| o.id == d.id);
-                    if !same {
-                        self.ref_cursor = 0;
-                        self.detail_scroll = 0;
-                        self.sig_scroll = 0;
-                    }
-                    self.detail = Some(Arc::new(*d));
+                if Some(d.id) == self.selected && self.details.show(*d) {
+                    self.sig_scroll = 0;
                 }
             }
             Msg::JobStarted(h) => {

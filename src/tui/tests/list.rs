@@ -127,8 +127,8 @@ async fn follow_references_and_go_back() {
     }
     f.code(KeyCode::Enter).await;
     assert_eq!(f.selected_name(), "glibc-2.40-66");
-    assert_eq!(f.app.detail.as_ref().unwrap().id, glibc);
-    assert!(f.app.detail.as_ref().unwrap().referrers.len() >= 5);
+    assert_eq!(f.app.details.loaded.as_ref().unwrap().id, glibc);
+    assert!(f.app.details.loaded.as_ref().unwrap().referrers.len() >= 5);
     f.code(KeyCode::Backspace).await;
     assert_eq!(f.selected_name(), "hello-2.12.1");
     // A reference hidden by a filter: following clears the filter to show it.
@@ -155,7 +155,7 @@ async fn stale_details_are_ignored_and_mouse_works() {
     let d = detail::load(f.cache.clone(), f.app.index.clone(), f.keys.clone(), other).await;
     f.app.update(Msg::DetailLoaded(Box::new(d)));
     assert_eq!(
-        f.app.detail.as_ref().unwrap().id,
+        f.app.details.loaded.as_ref().unwrap().id,
         first,
         "a late answer for another row"
     );

@@ -4,6 +4,8 @@
 
 pub mod load;
 
+use std::sync::Arc;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -18,10 +20,54 @@ use crate::tui::pane::{kv, pane};
 use crate::tui::theme::status_symbol;
 use crate::units::{age, human_size, thousands};
 
+/// The details pane's state: what it shows and where its cursor and scroll stand.
+#[derive(Default)]
+pub struct Details {
+    /// The last detail loaded; drawing ignores it once another row is selected.
+    pub loaded: Option<Arc<Detail>>,
+    /// Lines scrolled.
+    pub scroll: u16,
+    /// The reference (then referrer) under the cursor, which Enter follows.
+    pub ref_cursor: usize,
+}
+
+impl Details {
+    /// Show a loaded detail; a detail of another row starts at the top. Whether it is
+    /// another row.
+    pub fn show(&mut self, d: Detail) -> bool {
+        let other = self.loaded.as_ref().is_none_or(|o| o.id != d.id);
+        if other {
+            self.ref_cursor = 0;
+            self.scroll = 0;
+        }
+        self.loaded = Some(Arc::new(d));
+        other
+    }
+
+    /// One step moves the cursor among the `refs` references and referrers (if any); a
+    /// bigger move scrolls.
+    pub fn move_by(&mut self, delta: isize, refs: usize) {
+        if refs > 0 && delta.abs() == 1 {
+            let c = self.ref_cursor as isize + delta;
+            self.ref_cursor = c.clamp(0, refs as isize - 1) as usize;
+        } else {
+            self.scroll = (self.scroll as isize + delta).max(0) as u16;
+        }
+    }
+
+    /// The cursor to the last of `refs` references (`end`), or to the first and the top.
+    pub fn move_to_end(&mut self, end: bool, refs: usize) {
+        self.ref_cursor = if end { refs.saturating_sub(1) } else { 0 };
+        if !end {
+            self.scroll = 0;
+        }
+    }
+}
+
 impl App {
     /// References then referrers of the loaded detail, as the details pane lists them.
     pub fn ref_targets(&self) -> Vec<RowId> {
-        match &self.detail {
+        match &self.details.loaded {
             Some(d) if Some(d.id) == self.selected => {
                 d.references.iter().chain(&d.referrers).copied().collect()
             }
@@ -38,7 +84,7 @@ impl App {
             return;
         }
         let targets = self.ref_targets();
-        let Some(&target) = targets.get(self.ref_cursor) else {
+        let Some(&target) = targets.get(self.details.ref_cursor) else {
             self.notify(Level::Info, "no reference to follow");
             return;
         };
@@ -50,7 +96,10 @@ impl App {
 }
 
 pub(crate) fn current_detail(app: &App) -> Option<&Detail> {
-    app.detail.as_deref().filter(|d| Some(d.id) == app.selected)
+    app.details
+        .loaded
+        .as_deref()
+        .filter(|d| Some(d.id) == app.selected)
 }
 
 pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
@@ -188,7 +237,7 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
     let push_ref = |lines: &mut Vec<Line>, rid: RowId, k: usize| {
         let row = idx.row(rid);
         let here = row.is_live();
-        let sel = focused && k == app.ref_cursor;
+        let sel = focused && k == app.details.ref_cursor;
         let style = if sel {
             app.theme.selected()
         } else {
@@ -250,11 +299,13 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         }
     }
     // Keep the selected reference in sight.
-    let mut scroll = app.detail_scroll;
+    let mut scroll = app.details.scroll;
     if focused && k > 0 {
         let header_lines = lines.len() - k - 2 - listing_len(d);
-        let sel_line =
-            header_lines + 1 + app.ref_cursor + usize::from(app.ref_cursor >= d.references.len());
+        let sel_line = header_lines
+            + 1
+            + app.details.ref_cursor
+            + usize::from(app.details.ref_cursor >= d.references.len());
         let h = inner.height as usize;
         if sel_line >= scroll as usize + h {
             scroll = (sel_line + 1 - h) as u16;
