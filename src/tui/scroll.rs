@@ -58,6 +58,15 @@ impl Scroll {
         self.offset.set(o);
     }
 
+    /// For a view without a cursor (help): move the window by `delta` lines over `len`,
+    /// never past the window that ends at the last line.
+    pub fn scroll_by(&mut self, delta: isize, len: usize) {
+        let max = len.saturating_sub(self.page());
+        let o = (self.offset.get() as isize + delta).clamp(0, max as isize) as usize;
+        self.offset.set(o);
+        self.cursor = o;
+    }
+
     /// Drawing: the window is `height` lines over `len` items; the first item to draw.
     pub fn window(&self, len: usize, height: usize) -> usize {
         self.height.set(height);
@@ -122,5 +131,18 @@ mod tests {
         assert_eq!(s.window(0, 10), 0, "an empty list starts at the top");
         s.set_height(0);
         assert_eq!(s.page(), 1, "a page is at least one line");
+    }
+
+    #[test]
+    fn a_view_without_cursor_stops_at_its_last_window() {
+        let mut s = Scroll::new(10);
+        s.scroll_by(100, 25);
+        assert_eq!(s.offset(), 15, "the last window ends at the last line");
+        s.scroll_by(-1, 25);
+        assert_eq!(s.offset(), 14, "one step back shows at once");
+        s.scroll_by(-100, 25);
+        assert_eq!(s.offset(), 0);
+        s.scroll_by(3, 5);
+        assert_eq!(s.offset(), 0, "a short text does not scroll");
     }
 }

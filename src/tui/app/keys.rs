@@ -12,6 +12,7 @@ use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::GcView;
 use crate::tui::pane::list::query::{SortKey, StatusFilter};
+use crate::tui::scroll::Scroll;
 
 impl App {
     pub(crate) fn on_key(&mut self, k: KeyEvent, fx: &mut Vec<Effect>) {
@@ -84,7 +85,11 @@ impl App {
                 self.quit = true;
                 fx.push(Effect::Quit);
             }
-            Action::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Action::Help => {
+                self.overlay = Overlay::Help {
+                    scroll: Scroll::new(10),
+                }
+            }
             Action::Down => self.move_by(1, fx),
             Action::Up => self.move_by(-1, fx),
             Action::PageDown => self.move_by(self.page() as isize, fx),

@@ -12,17 +12,19 @@ use crate::tui::app::App;
 use crate::tui::keymap::{Action, Key, Mode};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::centered;
+use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 
 impl App {
     /// A key while help is open: scroll, or close.
-    pub(crate) fn help_key(&mut self, mut scroll: usize, key: Option<Key>) {
+    pub(crate) fn help_key(&mut self, mut scroll: Scroll, key: Option<Key>) {
+        let n = help_lines(self).len();
         match key.and_then(|k| self.keymap.action(Mode::Help, &k)) {
             Some(Action::Close) => return,
-            Some(Action::Down) => scroll += 1,
-            Some(Action::Up) => scroll = scroll.saturating_sub(1),
-            Some(Action::PageDown) => scroll += 10,
-            Some(Action::PageUp) => scroll = scroll.saturating_sub(10),
+            Some(Action::Down) => scroll.scroll_by(1, n),
+            Some(Action::Up) => scroll.scroll_by(-1, n),
+            Some(Action::PageDown) => scroll.scroll_by(10, n),
+            Some(Action::PageUp) => scroll.scroll_by(-10, n),
             _ => {}
         }
         self.overlay = Overlay::Help { scroll };
@@ -145,7 +147,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     lines
 }
 
-pub(crate) fn draw_help(buf: &mut Buffer, area: Rect, app: &App, scroll: usize) {
+pub(crate) fn draw_help(buf: &mut Buffer, area: Rect, app: &App, scroll: &Scroll) {
     let r = centered(area, 80, 85, 60, 12);
     Clear.render(r, buf);
     let close = app.keymap.first(Mode::Help, Action::Close);
@@ -160,8 +162,9 @@ pub(crate) fn draw_help(buf: &mut Buffer, area: Rect, app: &App, scroll: usize) 
     let inner = block.inner(r);
     block.render(r, buf);
     let lines = help_lines(app);
+    scroll.set_height(inner.height as usize);
     let max = lines.len().saturating_sub(inner.height as usize);
     Paragraph::new(lines)
-        .scroll((scroll.min(max) as u16, 0))
+        .scroll((scroll.offset().min(max) as u16, 0))
         .render(inner, buf);
 }

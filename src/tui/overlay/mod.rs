@@ -18,16 +18,17 @@ use crate::tui::keymap::{Key, Mode};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::confirm::Confirm;
 use crate::tui::overlay::gc::GcView;
+use crate::tui::scroll::Scroll;
 
 /// An overlay on top of the panes; it takes the keys while open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
     /// No overlay: keys go to the panes.
     None,
-    /// Help, scrolled to a line.
+    /// Help, scrolled within its lines.
     Help {
-        /// First line shown.
-        scroll: usize,
+        /// The first line shown and the window's height.
+        scroll: Scroll,
     },
     /// The `:` command line.
     Command(LineInput),
@@ -50,7 +51,7 @@ pub enum Overlay {
 pub(crate) fn draw(buf: &mut Buffer, area: Rect, app: &App) {
     match &app.overlay {
         Overlay::None | Overlay::Command(_) => {}
-        Overlay::Help { scroll } => help::draw_help(buf, area, app, *scroll),
+        Overlay::Help { scroll } => help::draw_help(buf, area, app, scroll),
         Overlay::Confirm(c) => confirm::draw_confirm(buf, area, app, c),
         Overlay::Gc(v) => gc::draw::draw_gc(buf, area, app, v),
         Overlay::Info {

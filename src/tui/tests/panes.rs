@@ -272,3 +272,25 @@ async fn details_read_an_unindexed_narinfo_once_and_show_it_decoded() {
     assert!(d.info.is_ok(), "{:?}", d.info);
     assert_eq!(d.status, indexed.status, "judged as when indexed");
 }
+
+#[tokio::test]
+async fn help_scrolls_within_its_lines_and_back_at_once() {
+    let mut f = fixture().await;
+    f.key('?').await;
+    let top = text(&f.app, 80, 24);
+    for _ in 0..500 {
+        f.key('j').await;
+    }
+    let bottom = text(&f.app, 80, 24);
+    assert!(
+        bottom.contains("Log file:"),
+        "the last line shows: {bottom}"
+    );
+    f.key('k').await;
+    let up = text(&f.app, 80, 24);
+    assert_ne!(up, bottom, "one step up moves the text at once");
+    for _ in 0..500 {
+        f.key('k').await;
+    }
+    assert_eq!(text(&f.app, 80, 24), top);
+}
