@@ -494,7 +494,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
                 dirty = false;
             }
         }
-        let busy = app.scanning || app.running_jobs() > 0;
+        let busy = app.scan.running || app.running_jobs() > 0;
         let mut timeout = if dirty {
             FRAME.saturating_sub(last_draw.map(|t| t.elapsed()).unwrap_or_default())
         } else if busy {

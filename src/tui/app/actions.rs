@@ -95,7 +95,7 @@ impl App {
             }
             Confirmed::Collect => {
                 // The plan is consumed: a later one is made afresh.
-                if let Some(g) = self.gc.take() {
+                if let Some(g) = self.gc.plan.take() {
                     fx.push(Effect::Collect(PlanHandle(g.prepared.clone())));
                 }
             }

@@ -200,7 +200,7 @@ impl App {
             }
             Action::CommandLine => self.overlay = Overlay::Command(LineInput::default()),
             Action::Refresh => {
-                if self.scanning {
+                if self.scan.running {
                     self.notify(Level::Info, "a scan is already running");
                 } else {
                     fx.push(Effect::Scan);
@@ -226,7 +226,7 @@ impl App {
                 }
                 None => self.notify(Level::Info, "no running job to cancel"),
             },
-            Action::Gc => match self.gc.clone() {
+            Action::Gc => match self.gc.plan.clone() {
                 Some(g) if g.generation == self.idx().generation => {
                     self.overlay = Overlay::Gc(GcView::default())
                 }

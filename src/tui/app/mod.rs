@@ -1,10 +1,10 @@
-//! The dashboard's state and its reducer: [`App::update`] takes a [`Msg`], changes the state
-//! and returns the [`Effect`]s to run. It does no I/O and never waits; everything slow is an
+//! The dashboard's state and its reducer: [`App::update`] takes a [`super::Msg`], changes the state
+//! and returns the [`super::Effect`]s to run. It does no I/O and never waits; everything slow is an
 //! effect whose result comes back as a message.
 //!
-//! The reducer is split by what drives it: [`update`] (messages), [`keys`] (keys and the
-//! actions they name), [`command`] (the `:` line), [`mouse`], [`actions`] (the confirmations
-//! of what changes the cache) and [`notice`] (the status line). Each pane and overlay keeps
+//! The reducer is split by what drives it: `update.rs` (messages), `keys.rs` (keys and the
+//! actions they name), `command.rs` (the `:` line), `mouse.rs`, `actions.rs` (the confirmations
+//! of what changes the cache) and `notice.rs` (the status line). Each pane and overlay keeps
 //! its own reducer methods beside its drawing, under [`super::pane`] and [`super::overlay`].
 
 mod actions;
@@ -27,7 +27,7 @@ use crate::index::{Index, Problems, RowId, Totals};
 use crate::tui::input::LineInput;
 use crate::tui::keymap::Keymap;
 use crate::tui::overlay::Overlay;
-use crate::tui::overlay::gc::summary::GcSummary;
+use crate::tui::overlay::gc::GcState;
 use crate::tui::pane::Areas;
 use crate::tui::pane::details::Details;
 use crate::tui::pane::jobs::Jobs;
@@ -58,6 +58,17 @@ impl Focus {
         Focus::Overview,
         Focus::Jobs,
     ];
+}
+
+/// The scan as the dashboard sees it (the header shows it).
+#[derive(Default)]
+pub struct Scan {
+    /// Whether a scan runs.
+    pub running: bool,
+    /// The running (or last) scan's counters.
+    pub progress: Option<Arc<ScanProgress>>,
+    /// How the last scan went.
+    pub last: Option<Result<ScanSummary, String>>,
 }
 
 /// The dashboard's whole state; [`App::update`] is the only way messages change it.
@@ -96,12 +107,8 @@ pub struct App {
     pub overview_scroll: u16,
     /// Rows left by Follow (Back returns).
     pub history: Vec<RowId>,
-    /// The running scan's counters.
-    pub scan: Option<Arc<ScanProgress>>,
-    /// Whether a scan runs.
-    pub scanning: bool,
-    /// How the last scan went.
-    pub last_scan: Option<Result<ScanSummary, String>>,
+    /// The scan: whether one runs, its counters, how the last one went.
+    pub scan: Scan,
     /// The jobs pane: every job started, and its cursor.
     pub jobs: Jobs,
     /// The status line.
@@ -126,15 +133,17 @@ pub struct App {
     pub ticks: u64,
     /// Whether the user has moved the cursor (until then it stays on the first row).
     pub user_moved: bool,
-    /// The garbage-collection plan last made.
-    pub gc: Option<Arc<GcSummary>>,
-    /// Whether a plan is being made.
-    pub gc_planning: bool,
+    /// The garbage-collection plan last made, and whether one is being made.
+    pub gc: GcState,
+    /// Whether a key is being handled (its notices may replace a warning).
     pub(crate) in_key: bool,
+    /// Whether the list must be rebuilt from the index.
     pub(crate) view_dirty: bool,
     /// When the list was last rebuilt (read by the reducer tests).
     pub(crate) last_rebuild: Option<Instant>,
+    /// How long the last rebuild took (throttles rebuilds while a scan streams rows in).
     pub(crate) rebuild_cost: Duration,
+    /// Totals and problems, with the index generation they were computed on.
     pub(crate) stats: Option<(u64, Arc<(Totals, Problems)>)>,
 }
 
@@ -202,9 +211,7 @@ impl App {
             sig_scroll: 0,
             overview_scroll: 0,
             history: Vec::new(),
-            scan: None,
-            scanning: false,
-            last_scan: None,
+            scan: Scan::default(),
             jobs: Jobs::default(),
             notice: None,
             notices: 0,
@@ -217,8 +224,7 @@ impl App {
             signing_key,
             ticks: 0,
             user_moved: false,
-            gc: None,
-            gc_planning: false,
+            gc: GcState::default(),
             in_key: false,
             view_dirty: true,
             last_rebuild: None,

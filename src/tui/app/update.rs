@@ -35,12 +35,12 @@ impl App {
                 self.maybe_rebuild(&mut fx, false);
             }
             Msg::ScanStarted(p, h) => {
-                self.scan = Some(p);
-                self.scanning = true;
+                self.scan.progress = Some(p);
+                self.scan.running = true;
                 self.jobs.push(h, false);
             }
             Msg::ScanFinished(r) => {
-                self.scanning = false;
+                self.scan.running = false;
                 match &r {
                     Ok(s) => {
                         let what = if self.warm && s.fetched == 0 && s.removed == 0 {
@@ -62,7 +62,7 @@ impl App {
                     }
                     Err(e) => self.notify(Level::Error, format!("scan failed: {e}")),
                 }
-                self.last_scan = Some(r);
+                self.scan.last = Some(r);
                 self.view_dirty = true;
                 self.maybe_rebuild(&mut fx, true);
             }
@@ -141,11 +141,11 @@ impl App {
                 }
             }
             Msg::GcPlanned(r) => {
-                self.gc_planning = false;
+                self.gc.planning = false;
                 match r {
                     Ok(summary) => {
                         self.notify(Level::Info, format!("gc plan: {}", summary.totals()));
-                        self.gc = Some(summary);
+                        self.gc.plan = Some(summary);
                         self.overlay = Overlay::Gc(GcView::default());
                     }
                     Err(e) => self.notify(Level::Error, format!("gc plan failed: {e}")),
@@ -153,7 +153,7 @@ impl App {
             }
             Msg::PinDone(r) => {
                 // The roots changed: a plan shown is stale.
-                self.gc = None;
+                self.gc.plan = None;
                 if matches!(self.overlay, Overlay::Gc(_)) {
                     self.overlay = Overlay::None;
                 }
@@ -192,7 +192,7 @@ impl App {
         if !self.view_dirty && !force {
             return;
         }
-        let throttle = if self.scanning {
+        let throttle = if self.scan.running {
             (self.rebuild_cost * 4).max(Duration::from_millis(150))
         } else {
             Duration::ZERO

@@ -27,9 +27,9 @@ pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
         Span::raw(" │ "),
         Span::raw(format!("{} paths", thousands(live))),
     ];
-    if app.scanning {
+    if app.scan.running {
         let sp = SPINNER[(app.ticks as usize) % SPINNER.len()];
-        let text = match &app.scan {
+        let text = match &app.scan.progress {
             Some(p) => match p.phase() {
                 Phase::Nars => format!(
                     " │ {sp} listing NARs: {}",
@@ -50,7 +50,7 @@ pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
             None => format!(" │ {sp} scanning"),
         };
         spans.push(Span::styled(text, app.theme.status_warn));
-    } else if let Some(Err(_)) = &app.last_scan {
+    } else if let Some(Err(_)) = &app.scan.last {
         spans.push(Span::styled(" │ scan failed", app.theme.status_error));
     }
     let running = app.running_jobs();

@@ -9,9 +9,9 @@ async fn quit_copy_refresh_and_commands() {
     let p = f.app.idx().store_path(f.app.selected.unwrap());
     assert_eq!(fx, vec![Effect::Copy(p)]);
     assert_eq!(f.key('R').await, vec![Effect::Scan]);
-    f.app.scanning = true;
+    f.app.scan.running = true;
     assert!(f.key('R').await.is_empty(), "one scan at a time");
-    f.app.scanning = false;
+    f.app.scan.running = false;
 
     let mut fx = Vec::new();
     f.app.command("sort age desc", &mut fx);

@@ -12,7 +12,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
         vec![Effect::PlanGc(crate::tui::msg::GcRequest::default())],
         "C asks the runtime for a plan with the defaults"
     );
-    assert!(f.app.gc_planning);
+    assert!(f.app.gc.planning);
     assert!(f.key('C').await.is_empty(), "one plan at a time");
 
     // The runtime's part, done here: pin hello's closure and plan past the grace period.
@@ -33,7 +33,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
     assert!(!garbage.contains(&glibc), "hello references glibc");
     f.send(Msg::GcPlanned(Ok(summary(&f, prepared, false))))
         .await;
-    assert!(!f.app.gc_planning);
+    assert!(!f.app.gc.planning);
     let Overlay::Gc(_) = &f.app.overlay else {
         panic!("no gc view: {:?}", f.app.overlay)
     };
@@ -78,14 +78,14 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
         "{:?}",
         c.lines
     );
-    let planned = f.app.gc.clone().unwrap().prepared.clone();
+    let planned = f.app.gc.plan.clone().unwrap().prepared.clone();
     let fx = f.key('y').await;
     assert_eq!(
         fx,
         vec![Effect::Collect(crate::tui::msg::PlanHandle(planned))],
         "confirming hands the plan to the runtime"
     );
-    assert!(f.app.gc.is_none(), "a used plan is not reused");
+    assert!(f.app.gc.plan.is_none(), "a used plan is not reused");
 }
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
     );
     f.send(Msg::PinDone(Ok("pinned 1 path(s) as 'tools'".into())))
         .await;
-    assert!(f.app.gc.is_none(), "a pin change makes the plan stale");
+    assert!(f.app.gc.plan.is_none(), "a pin change makes the plan stale");
     let mut fx = Vec::new();
     f.app.command("pin rm tools", &mut fx);
     assert!(fx.is_empty());

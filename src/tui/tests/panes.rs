@@ -139,7 +139,7 @@ async fn an_empty_cache_and_a_running_scan_explain_themselves() {
         },
     );
     app.update(Msg::ScanStarted(p, h.clone()));
-    assert!(app.scanning);
+    assert!(app.scan.running);
     let t = text(&app, 120, 24);
     assert!(
         t.contains("scanning: 1,234 listed, 200/1,234 fetched"),

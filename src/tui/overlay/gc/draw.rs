@@ -17,7 +17,7 @@ use crate::units::{human_size, pad, thousands};
 /// the cursor at the bottom.
 pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
     use crate::tui::overlay::gc::summary::Line as GcLine;
-    let Some(g) = &app.gc else { return };
+    let Some(g) = &app.gc.plan else { return };
     let r = centered(area, 90, 85, 60, 12);
     Clear.render(r, buf);
     let k = |a| app.keymap.first(Mode::Gc, a);

@@ -6,15 +6,26 @@ pub mod draw;
 pub mod summary;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::tui::app::{App, Focus, Level};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::msg::{Effect, GcRequest};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
+use crate::tui::overlay::gc::summary::GcSummary;
 use crate::tui::pane::list::query::StatusFilter;
 use crate::tui::scroll::Scroll;
 use crate::units::{human_size, thousands};
+
+/// The garbage-collection plan as the dashboard holds it between the overlay's openings.
+#[derive(Default)]
+pub struct GcState {
+    /// The plan last made (consumed by collecting; dropped when a pin changes).
+    pub plan: Option<Arc<GcSummary>>,
+    /// Whether a plan is being made.
+    pub planning: bool,
+}
 
 /// The GC overlay's state: which groups are open, and the cursor over the lines they make.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +49,9 @@ impl Default for GcView {
 impl App {
     /// A key in the GC view.
     pub(crate) fn gc_key(&mut self, mut v: GcView, action: Option<Action>, fx: &mut Vec<Effect>) {
-        let Some(g) = self.gc.clone() else { return };
+        let Some(g) = self.gc.plan.clone() else {
+            return;
+        };
         let n = g.line_count(&v.open);
         let page = v.scroll.page();
         match action {
@@ -97,7 +110,7 @@ impl App {
             self.notify(Level::Warn, "collect is disabled: read-only mode");
             return;
         }
-        let Some(g) = self.gc.clone() else {
+        let Some(g) = self.gc.plan.clone() else {
             let k = self.keymap.first(Mode::Normal, Action::Gc);
             self.notify(
                 Level::Info,
@@ -172,18 +185,18 @@ impl App {
 
     /// Plan a garbage collection (`C`, `:gc`).
     pub(crate) fn plan_gc(&mut self, req: GcRequest, fx: &mut Vec<Effect>) {
-        if self.gc_planning {
+        if self.gc.planning {
             self.notify(Level::Info, "a gc plan is being made");
             return;
         }
-        if self.scanning || !self.idx().nars_listed {
+        if self.scan.running || !self.idx().nars_listed {
             self.notify(
                 Level::Warn,
                 "wait for the scan to finish: a gc plan needs every narinfo and NAR listed",
             );
             return;
         }
-        self.gc_planning = true;
+        self.gc.planning = true;
         self.notify(
             Level::Info,
             "planning gc: reading pins, logs and debuginfo…",

@@ -127,7 +127,7 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         return;
     };
     lines.push(kv(app, "narinfo", d.key.clone()));
-    if let Some(g) = &app.gc
+    if let Some(g) = &app.gc.plan
         && g.generation == idx.generation
         && (id as usize) < g.prepared.plan.keep.len()
     {

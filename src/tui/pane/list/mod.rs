@@ -133,7 +133,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
     app.list.set_height(body_h);
     areas.list_rows_top = inner.y + 1;
     if rows.is_empty() {
-        let msg = if app.scanning {
+        let msg = if app.scan.running {
             "loading…".to_string()
         } else if app.view.query.is_empty() && app.view.status == StatusFilter::All {
             "no narinfos in this cache".to_string()
