@@ -1,6 +1,6 @@
-//! The dashboard's state and its reducer: [`App::update`] takes a [`super::Msg`], changes the state
-//! and returns the [`super::Effect`]s to run. It does no I/O and never waits; everything slow is an
-//! effect whose result comes back as a message.
+//! The dashboard's state and its reducer: [`App::update`] takes a [`super::Msg`], changes
+//! the state and returns the [`super::Effect`]s to run. It does no I/O and never waits;
+//! everything slow is an effect whose result comes back as a message.
 //!
 //! The reducer is split by what drives it: `update.rs` (messages), `keys.rs` (keys and the
 //! actions they name), `command.rs` (the `:` line), `mouse.rs`, `actions.rs` (the confirmations

@@ -1,5 +1,5 @@
 //! Overlays drawn over the panes; while one is open it takes every key. [`Overlay`] lists
-//! them; [`draw`] and [`App::overlay_key`] dispatch to the file of each, which holds its
+//! them; `draw` and `App::overlay_key` dispatch to the file of each, which holds its
 //! state, its keys and its drawing.
 
 pub mod command;
