@@ -3,7 +3,7 @@
 //! jobs), and a footer line; overlays are drawn over them ([`super::overlay`]).
 //!
 //! Drawing is a function of the [`App`]; it records only where the panes went ([`Areas`], for
-//! the mouse) and the list height. Only the visible rows of the list are built, so a million
+//! the mouse) and the window heights (through [`crate::tui::scroll::Scroll`]). Only the visible rows of the list are built, so a million
 //! rows draw as fast as a hundred.
 
 pub mod details;
@@ -96,6 +96,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     crate::tui::overlay::draw(f.buffer_mut(), area, app);
 }
 
+/// A pane's border and title, bold and in the focus colour when the pane has the keys.
 pub(crate) fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
     let focused = app.focus == focus;
     Block::default()
@@ -111,6 +112,7 @@ pub(crate) fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
         ))
 }
 
+/// A `label value` line with the label dimmed in a 12-character column.
 pub(crate) fn kv<'a>(app: &App, k: &str, v: impl Into<String>) -> Line<'a> {
     Line::from(vec![
         Span::styled(format!("{k:<12}"), app.theme.dim),
