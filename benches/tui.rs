@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
-use narscope::tui::app::{App, Msg};
 use narscope::tui::keymap::Keymap;
 use narscope::tui::theme::Theme;
+use narscope::tui::{App, AppOptions, Msg};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -69,7 +69,7 @@ fn frame_times(app: &mut App, w: u16, h: u16, frames: usize) -> (f64, f64) {
         // Move the cursor between frames, as scrolling does.
         app.update(key(if i % 50 < 25 { 'j' } else { 'k' }));
         let s = Instant::now();
-        t.draw(|f| narscope::tui::ui::draw(f, app)).unwrap();
+        t.draw(|f| narscope::tui::draw(f, app)).unwrap();
         times.push(s.elapsed());
     }
     times.sort();
@@ -125,9 +125,11 @@ fn main() {
     let t = Instant::now();
     let mut app = App::new(
         index,
-        "file:///bench",
-        Keymap::default_map(),
-        Theme::default_theme(false),
+        AppOptions::new(
+            "file:///bench",
+            Keymap::default_map(),
+            Theme::default_theme(false),
+        ),
     );
     println!(
         "first view (sort by name of {n} rows) in {:.0} ms",
@@ -205,12 +207,14 @@ fn main() {
         let load = t.elapsed();
         let app = App::new(
             opened.index.clone(),
-            &url.to_string(),
-            Keymap::default_map(),
-            Theme::default_theme(false),
+            AppOptions::new(
+                &url.to_string(),
+                Keymap::default_map(),
+                Theme::default_theme(false),
+            ),
         );
         let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
-        term.draw(|f| narscope::tui::ui::draw(f, &app)).unwrap();
+        term.draw(|f| narscope::tui::draw(f, &app)).unwrap();
         opens.push((t.elapsed(), load));
         drop(opened);
     }

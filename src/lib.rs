@@ -1,7 +1,7 @@
 //! narscope: read, audit and maintain Nix binary caches.
 //!
 //! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`,
-//! `index`, `gc`, `lease`, `jobs`, `keyprobe`) never touches a terminal; the CLI (`cli`) and the dashboard
+//! `index`, `gc`, `lease`, `jobs`, `keyprobe`, `units`) never touches a terminal; the CLI (`cli`) and the dashboard
 //! are built on top of it.
 
 pub mod audit;
@@ -20,8 +20,4 @@ pub mod nar;
 pub mod nix;
 pub mod storage;
 pub mod tui;
-
-/// Bytes as a human size in binary units ("1.50 MiB"), for every front end.
-pub fn human_size(n: u64) -> String {
-    humansize::format_size(n, humansize::BINARY)
-}
+pub mod units;

@@ -246,7 +246,7 @@ fn encoded_narinfos_and_listings_are_substituted_by_nix_and_read_by_narscope() {
         .unwrap();
         let index: Arc<RwLock<_>> = opened.index.clone();
         let id = index.read().unwrap().find(&hash_part(&top)).expect("a row");
-        let d = narscope::tui::detail::load(cache, index, keys, id).await;
+        let d = narscope::tui::pane::details::load::load(cache, index, keys, id).await;
         let info = d.info.as_ref().expect("the narinfo parses");
         assert_eq!(info.absolute_path(), top);
         assert_eq!(

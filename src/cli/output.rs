@@ -10,9 +10,6 @@ use super::ctx::{EXIT_ERROR, EXIT_REFUSED};
 use crate::audit::PathReport;
 use crate::jobs::{JobHandle, JobState};
 
-/// Bytes as a human size: "1.50 MiB".
-pub use crate::human_size as size;
-
 /// Print rows as left-aligned columns (the last column is not padded).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let cols = header.len();
@@ -252,11 +249,5 @@ mod tests {
         write_paths_doc::<_, serde_json::Value>(&mut buf, &[], &[], &[]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(v["paths"].as_array().unwrap().len(), 0);
-    }
-
-    #[test]
-    fn sizes_are_binary_units() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1536), "1.50 KiB");
     }
 }

@@ -17,7 +17,7 @@ pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    /// Browsing.
+    /// The panes, with no overlay open.
     Normal,
     /// The help overlay.
     Help,
@@ -47,7 +47,7 @@ macro_rules! actions {
         }
 
         impl Action {
-            /// Every action.
+            /// Every action, in the order help lists them.
             pub const ALL: &'static [Action] = &[ $( Action::$variant, )* ];
 
             /// The name used in keymap files and the command line.
@@ -92,9 +92,9 @@ actions! {
     HalfPageDown = "half_page_down", "half a page down", false;
     /// Half a page up.
     HalfPageUp = "half_page_up", "half a page up", false;
-    /// First row.
+    /// Go to the first row (or line).
     Top = "top", "go to the first row", false;
-    /// Last row.
+    /// Go to the last row (or line).
     Bottom = "bottom", "go to the last row", false;
     /// Focus the next pane.
     NextPane = "next_pane", "focus the next pane", false;
@@ -173,11 +173,11 @@ impl fmt::Display for Action {
 /// A key with its modifiers, comparable and printable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
-    /// The key.
+    /// The key itself, without modifiers.
     pub code: KeyCodeOrd,
     /// ctrl / alt (shift is folded into characters).
     pub ctrl: bool,
-    /// alt.
+    /// Whether alt is held.
     pub alt: bool,
     /// shift, for non-character keys.
     pub shift: bool,
@@ -186,7 +186,7 @@ pub struct Key {
 /// `KeyCode` subset, ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum KeyCodeOrd {
-    /// A character.
+    /// A character key (shift folded in: `G`, not shift+g).
     Char(char),
     /// A named key.
     Named(&'static str),
@@ -337,7 +337,7 @@ pub struct Keymap {
 }
 
 impl Keymap {
-    /// The defaults.
+    /// The embedded default keymap (`assets/keymap.toml`).
     pub fn default_map() -> Keymap {
         Keymap::from_texts(&[DEFAULT_KEYMAP]).unwrap_or_default()
     }

@@ -11,8 +11,9 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::app::{App, Effect, Msg};
+use super::app::{App, AppOptions};
 use super::keymap::Keymap;
+use super::msg::{Effect, Msg};
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -21,11 +22,11 @@ use crate::nix::TrustedKeys;
 
 /// How the dashboard is started.
 pub struct TuiOptions {
-    /// The cache.
+    /// The cache to show and act on.
     pub cache: Arc<Cache>,
     /// Its URL as shown.
     pub url: String,
-    /// Trusted keys.
+    /// The keys whose signatures make a path trusted.
     pub keys: Arc<TrustedKeys>,
     /// Hide mutating actions.
     pub read_only: bool,
@@ -33,9 +34,9 @@ pub struct TuiOptions {
     pub persist: bool,
     /// narinfo requests in flight.
     pub concurrency: usize,
-    /// Keys.
+    /// Which keys do what (the defaults merged with the user's keymap).
     pub keymap: Keymap,
-    /// Colours.
+    /// The colours (the defaults merged with the user's theme).
     pub theme: Theme,
     /// Where logs go (shown in help).
     pub log_path: Option<String>,
@@ -271,7 +272,7 @@ impl Runtime {
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {
                             let idx = index.read().unwrap_or_else(|e| e.into_inner());
-                            Arc::new(super::gcview::GcSummary::new(
+                            Arc::new(super::overlay::gc::summary::GcSummary::new(
                                 prepared,
                                 &idx,
                                 req.allow_no_roots,
@@ -394,7 +395,7 @@ impl Runtime {
         let keys = self.keys.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let d = super::detail::load(cache, index, keys, id).await;
+            let d = super::pane::details::load::load(cache, index, keys, id).await;
             let _ = tx.send(Msg::DetailLoaded(Box::new(d)));
         });
     }
@@ -435,12 +436,17 @@ impl Drop for TerminalGuard {
 pub async fn run(opts: TuiOptions) -> Result<()> {
     let opened = Arc::new(open_index(&opts.url, opts.persist));
     let (tx, mut rx) = unbounded_channel::<Msg>();
-    let mut app = App::new(opened.index.clone(), &opts.url, opts.keymap, opts.theme);
-    app.read_only = opts.read_only;
-    app.log_path = opts.log_path;
-    app.warm = opened.loaded;
-    app.signing_key =
-        (!opts.push.keys.is_empty()).then(|| crate::jobs::sign::key_names(&opts.push.keys));
+    let mut app = App::new(
+        opened.index.clone(),
+        AppOptions {
+            read_only: opts.read_only,
+            log_path: opts.log_path,
+            warm: opened.loaded,
+            signing_key: (!opts.push.keys.is_empty())
+                .then(|| crate::jobs::sign::key_names(&opts.push.keys)),
+            ..AppOptions::new(&opts.url, opts.keymap, opts.theme)
+        },
+    );
     if let Some(w) = opened.warning.clone().or(opts.notice) {
         app.notify(super::app::Level::Warn, w);
     }
@@ -488,7 +494,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
                 dirty = false;
             }
         }
-        let busy = app.scanning || app.running_jobs() > 0;
+        let busy = app.scan.running || app.running_jobs() > 0;
         let mut timeout = if dirty {
             FRAME.saturating_sub(last_draw.map(|t| t.elapsed()).unwrap_or_default())
         } else if busy {
@@ -551,7 +557,7 @@ fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> Result<()> {
     let mut out = std::io::stdout();
     crossterm::queue!(out, crossterm::terminal::BeginSynchronizedUpdate).ok();
     terminal
-        .draw(|f| super::ui::draw(f, app))
+        .draw(|f| super::pane::draw(f, app))
         .context("drawing failed")?;
     crossterm::queue!(out, crossterm::terminal::EndSynchronizedUpdate).ok();
     out.flush().ok();

@@ -1,5 +1,7 @@
 //! Colours: `assets/theme.toml` (embedded), merged with the user's `theme.toml`; `NO_COLOR`
-//! drops every colour (symbols still tell the verdicts apart).
+//! drops every colour (symbols still tell the verdicts apart). Each colour name is a typed
+//! [`Style`] field of [`Theme`] (`theme.dim`, `theme.status_warn`), so drawing code cannot
+//! ask for a colour that does not exist.
 
 use std::collections::BTreeMap;
 
@@ -10,36 +12,74 @@ use crate::index::RowStatus;
 /// The embedded default theme.
 pub const DEFAULT_THEME: &str = include_str!("../../assets/theme.toml");
 
-/// Resolved styles.
-#[derive(Clone, Debug)]
-pub struct Theme {
-    colors: BTreeMap<String, Color>,
-    /// No colours at all.
-    pub monochrome: bool,
+/// The colours a theme file names: each is one [`Style`] field of [`Theme`], set from the
+/// file's colour as a foreground (`fg`) or background (`bg`). A misspelt name in code does not
+/// compile; one in a file is reported by [`Theme::load`].
+macro_rules! theme {
+    ($($name:ident ($set:ident): $doc:literal;)*) => {
+        /// Resolved styles, one per colour name of `assets/theme.toml`, plus the composite
+        /// styles ([`Theme::status`], [`Theme::border`], [`Theme::selected`], …) built on them.
+        #[derive(Clone, Debug)]
+        pub struct Theme {
+            $(#[doc = $doc] pub $name: Style,)*
+            /// No colours at all (`NO_COLOR`): every style above is plain.
+            pub monochrome: bool,
+        }
+
+        /// The colour names a theme file may set.
+        pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        impl Theme {
+            /// A theme with no colour set.
+            fn blank(monochrome: bool) -> Theme {
+                Theme {
+                    $($name: Style::default(),)*
+                    monochrome,
+                }
+            }
+
+            /// The style a colour name sets and how the colour goes into it; `None` for a
+            /// name that is not a colour of the theme.
+            fn slot(&mut self, name: &str) -> Option<(&mut Style, fn(Style, Color) -> Style)> {
+                match name {
+                    $(stringify!($name) => Some((&mut self.$name, $set)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-const NAMES: &[&str] = &[
-    "trusted",
-    "content_addressed",
-    "untrusted",
-    "invalid",
-    "unsigned",
-    "corrupt",
-    "error",
-    "pending",
-    "border",
-    "border_focused",
-    "title",
-    "selected_bg",
-    "marked",
-    "dim",
-    "header_bg",
-    "status_info",
-    "status_warn",
-    "status_error",
-    "danger",
-    "gauge",
-];
+fn fg(s: Style, c: Color) -> Style {
+    s.fg(c)
+}
+
+fn bg(s: Style, c: Color) -> Style {
+    s.bg(c)
+}
+
+theme! {
+    trusted (fg): "The trusted verdict (also: a present NAR, a finished job).";
+    content_addressed (fg): "The content-addressed verdict.";
+    untrusted (fg): "The untrusted verdict.";
+    invalid (fg): "The invalid-signature verdict.";
+    unsigned (fg): "The unsigned verdict.";
+    corrupt (fg): "The corrupt verdict (missing or mismatching NAR).";
+    error (fg): "The error verdict (unreadable narinfo).";
+    pending (fg): "A row not judged yet.";
+    border (fg): "The border of a pane without focus.";
+    border_focused (fg): "The border of the focused pane, and key names in hints and help.";
+    title (fg): "Pane titles.";
+    selected_bg (bg): "The background of the selected row (see [`Theme::selected`]).";
+    marked (fg): "The mark in front of a marked row.";
+    dim (fg): "Secondary text: column headers, labels, hints, explanations.";
+    header_bg (bg): "The background of the header line (see [`Theme::header`]).";
+    status_info (fg): "An informational notice on the status line.";
+    status_warn (fg): "Warnings: a notice, a running scan or job, read-only mode.";
+    status_error (fg): "Errors: a notice, a failed job, a problem in the overview.";
+    danger (fg): "Destructive dialogs and what they delete (see [`Theme::danger`]).";
+    gauge (fg): "The progress gauges of jobs.";
+}
 
 /// Parse a colour: a name, `#rrggbb` or an index.
 pub fn parse_color(s: &str) -> Result<Color, String> {
@@ -79,9 +119,10 @@ pub fn parse_color(s: &str) -> Result<Color, String> {
 }
 
 impl Theme {
-    /// The defaults with a user file merged over them; `no_color` drops all colours.
+    /// The defaults with a user file merged over them; `no_color` drops all colours (the
+    /// files are still checked).
     pub fn load(user: Option<&str>, no_color: bool) -> Result<Theme, String> {
-        let mut colors = BTreeMap::new();
+        let mut theme = Theme::blank(no_color);
         for (i, text) in std::iter::once(DEFAULT_THEME).chain(user).enumerate() {
             let file = if i == 0 {
                 "default theme"
@@ -91,58 +132,35 @@ impl Theme {
             let t: BTreeMap<String, String> =
                 toml::from_str(text).map_err(|e| format!("{file}: {}", e.message()))?;
             for (k, v) in t {
-                if !NAMES.contains(&k.as_str()) {
+                let Some((style, set)) = theme.slot(&k) else {
                     return Err(format!("{file}: unknown colour '{k}'"));
+                };
+                let c = parse_color(&v).map_err(|e| format!("{file}: {k}: {e}"))?;
+                if !no_color {
+                    *style = set(Style::default(), c);
                 }
-                colors.insert(
-                    k.clone(),
-                    parse_color(&v).map_err(|e| format!("{file}: {k}: {e}"))?,
-                );
             }
         }
-        Ok(Theme {
-            colors,
-            monochrome: no_color,
-        })
+        Ok(theme)
     }
 
-    /// The default theme.
+    /// The embedded default theme (plain styles if it could not be read).
     pub fn default_theme(no_color: bool) -> Theme {
-        Theme::load(None, no_color).unwrap_or(Theme {
-            colors: BTreeMap::new(),
-            monochrome: true,
-        })
-    }
-
-    fn color(&self, name: &str) -> Option<Color> {
-        if self.monochrome {
-            None
-        } else {
-            self.colors.get(name).copied()
-        }
-    }
-
-    /// Foreground style of a named colour.
-    pub fn fg(&self, name: &str) -> Style {
-        match self.color(name) {
-            Some(c) => Style::default().fg(c),
-            None => Style::default(),
-        }
+        Theme::load(None, no_color).unwrap_or_else(|_| Theme::blank(true))
     }
 
     /// The style of a verdict.
     pub fn status(&self, s: RowStatus) -> Style {
-        let name = match s {
-            RowStatus::Trusted => "trusted",
-            RowStatus::ContentAddressed => "content_addressed",
-            RowStatus::Untrusted => "untrusted",
-            RowStatus::Invalid => "invalid",
-            RowStatus::Unsigned => "unsigned",
-            RowStatus::Corrupt => "corrupt",
-            RowStatus::Error => "error",
-            RowStatus::Pending => "pending",
+        let st = match s {
+            RowStatus::Trusted => self.trusted,
+            RowStatus::ContentAddressed => self.content_addressed,
+            RowStatus::Untrusted => self.untrusted,
+            RowStatus::Invalid => self.invalid,
+            RowStatus::Unsigned => self.unsigned,
+            RowStatus::Corrupt => self.corrupt,
+            RowStatus::Error => self.error,
+            RowStatus::Pending => self.pending,
         };
-        let st = self.fg(name);
         match s {
             RowStatus::Invalid | RowStatus::Corrupt | RowStatus::Error => {
                 st.add_modifier(Modifier::BOLD)
@@ -154,31 +172,31 @@ impl Theme {
     /// A pane border.
     pub fn border(&self, focused: bool) -> Style {
         if focused {
-            self.fg("border_focused").add_modifier(Modifier::BOLD)
+            self.border_focused.add_modifier(Modifier::BOLD)
         } else {
-            self.fg("border")
+            self.border
         }
     }
 
     /// The selected row.
     pub fn selected(&self) -> Style {
-        match self.color("selected_bg") {
-            Some(c) => Style::default().bg(c).add_modifier(Modifier::BOLD),
+        match self.selected_bg.bg {
+            Some(_) => self.selected_bg.add_modifier(Modifier::BOLD),
             None => Style::default().add_modifier(Modifier::REVERSED),
         }
     }
 
     /// The header bar.
     pub fn header(&self) -> Style {
-        match self.color("header_bg") {
-            Some(c) => Style::default().bg(c),
+        match self.header_bg.bg {
+            Some(_) => self.header_bg,
             None => Style::default().add_modifier(Modifier::REVERSED),
         }
     }
 
     /// Something dangerous (destructive confirmations).
     pub fn danger(&self) -> Style {
-        self.fg("danger").add_modifier(Modifier::BOLD)
+        self.danger.add_modifier(Modifier::BOLD)
     }
 }
 
@@ -214,6 +232,32 @@ mod tests {
         let mono = Theme::load(None, true).unwrap();
         assert_eq!(mono.status(RowStatus::Trusted).fg, None);
         assert!(mono.selected().add_modifier.contains(Modifier::REVERSED));
+    }
+
+    #[test]
+    fn every_name_is_a_field_and_files_name_the_unknown_ones() {
+        let all: String = NAMES
+            .iter()
+            .map(|n| format!("{n} = \"#010203\"\n"))
+            .collect();
+        let t = Theme::load(Some(&all), false).unwrap();
+        let rgb = Some(Color::Rgb(1, 2, 3));
+        assert_eq!(t.dim.fg, rgb);
+        assert_eq!(t.gauge.fg, rgb);
+        assert_eq!(t.header().bg, rgb);
+        assert_eq!(t.selected().bg, rgb);
+        assert_eq!(t.danger().fg, rgb);
+        assert_eq!(
+            Theme::load(Some("dimm = \"red\"\n"), false).unwrap_err(),
+            "theme.toml: unknown colour 'dimm'"
+        );
+        assert_eq!(
+            Theme::load(Some("dim = \"ultraviolet\"\n"), true).unwrap_err(),
+            "theme.toml: dim: 'ultraviolet' is not a colour"
+        );
+        let mono = Theme::load(Some(&all), true).unwrap();
+        assert_eq!(mono.dim.fg, None);
+        assert!(mono.header().add_modifier.contains(Modifier::REVERSED));
     }
 
     #[test]

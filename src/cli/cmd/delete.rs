@@ -6,12 +6,13 @@ use anyhow::{Result, bail};
 use serde_json::json;
 
 use crate::cli::ctx::{CACHE_HELP, Ctx, EXIT_REFUSED, TrustArgs, confirm, scanned_index};
-use crate::cli::output::{kept_note, not_run_doc, print_unknown, report, size};
+use crate::cli::output::{kept_note, not_run_doc, print_unknown, report};
 use crate::cli::progress::run_job;
 use crate::index::scan::ScanOptions;
 use crate::index::{Index, RowId, RowStatus};
 use crate::jobs::JobKind;
 use crate::jobs::delete::{self, DeletePlan};
+use crate::units::human_size;
 
 /// Delete paths from the cache, showing the plan first and never breaking a referrer.
 ///
@@ -90,7 +91,7 @@ fn print_plan(idx: &Index, p: &DeletePlan, cascade: bool) {
             format!(" ({} because they reference the others)", p.cascaded.len())
         },
         p.nar_keys.len(),
-        size(p.nar_bytes),
+        human_size(p.nar_bytes),
         p.ls_keys.len(),
         p.requests()
     );

@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
 
 /// Print a GC plan: roots, what is kept and deleted, and what was already broken.
 fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
-    use crate::cli::output::size;
+    use crate::units::human_size;
     println!(
         "roots: {} in the cache{}",
         p.roots.len(),
@@ -86,7 +86,7 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
         p.delete.nar_keys.len(),
         p.orphan_nars.len(),
         p.other.len(),
-        size(p.bytes),
+        human_size(p.bytes),
         p.requests()
     );
     if p.kept_by_grace > 0 || p.young_orphans > 0 {

@@ -10,8 +10,9 @@ use serde_json::json;
 
 use crate::audit::{self, AuditOptions};
 use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, run_audit};
-use crate::cli::output::{size, table};
+use crate::cli::output::table;
 use crate::storage;
+use crate::units::human_size;
 
 /// Totals: paths, NAR bytes, stored bytes, compression mix and verdict counts.
 ///
@@ -139,7 +140,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let n = reports.len().max(1) as f64;
     let mix_s: Vec<String> = mix
         .iter()
-        .map(|(k, (c, b))| format!("{k} {c} ({:.0}%, {})", *c as f64 * 100.0 / n, size(*b)))
+        .map(|(k, (c, b))| {
+            format!(
+                "{k} {c} ({:.0}%, {})",
+                *c as f64 * 100.0 / n,
+                human_size(*b)
+            )
+        })
         .collect();
     let verdicts: Vec<String> = summary
         .iter()
@@ -152,15 +159,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         vec!["paths:".into(), reports.len().to_string()],
         vec![
             "NAR bytes:".into(),
-            format!("{} ({nar_bytes})", size(nar_bytes)),
+            format!("{} ({nar_bytes})", human_size(nar_bytes)),
         ],
         vec![
             "file bytes:".into(),
-            format!("{} (FileSize of all narinfos)", size(file_bytes)),
+            format!("{} (FileSize of all narinfos)", human_size(file_bytes)),
         ],
         vec![
             "stored bytes:".into(),
-            format!("{} in {objects} objects", size(stored)),
+            format!("{} in {objects} objects", human_size(stored)),
         ],
         vec!["compression:".into(), mix_s.join(", ")],
         vec!["verdicts:".into(), verdicts.join(", ")],

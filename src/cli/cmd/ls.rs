@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::audit::AuditOptions;
 use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, run_audit};
-use crate::cli::output::{size, table, write_paths_doc};
+use crate::cli::output::{table, write_paths_doc};
+use crate::units::human_size;
 
 /// List the store paths in a cache with sizes, compression and signature verdicts.
 #[derive(Debug, clap::Args)]
@@ -44,8 +45,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .map(|r| {
             vec![
                 r.store_path.clone().unwrap_or_else(|| r.key.clone()),
-                r.nar_size.map(size).unwrap_or_default(),
-                r.file_size.map(size).unwrap_or_default(),
+                r.nar_size.map(human_size).unwrap_or_default(),
+                r.file_size.map(human_size).unwrap_or_default(),
                 r.compression.clone().unwrap_or_default(),
                 r.status.to_string(),
             ]

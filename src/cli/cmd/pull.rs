@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs};
-use crate::cli::output::{report, size};
+use crate::cli::output::report;
 use crate::cli::progress::run_job;
 use crate::jobs::JobKind;
 use crate::jobs::pull::{self, PullOptions};
+use crate::units::human_size;
 
 /// Download paths, checking their signatures before any NAR and their hashes after.
 #[derive(Debug, clap::Args)]
@@ -76,8 +77,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             let mut t = format!(
                 "pulled {} path(s): {} downloaded, {} unpacked and verified",
                 s.paths,
-                size(s.file_bytes),
-                size(s.nar_bytes)
+                human_size(s.file_bytes),
+                human_size(s.nar_bytes)
             );
             if s.existing > 0 {
                 t.push_str(&format!(

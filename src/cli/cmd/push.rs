@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use crate::cli::ctx::{Ctx, key_flag, write_help};
-use crate::cli::output::{report, size};
+use crate::cli::output::report;
 use crate::cli::progress::run_job;
 use crate::compression::Compression;
 use crate::jobs::JobKind;
 use crate::jobs::push::{self, PushOptions};
+use crate::units::human_size;
 
 /// Upload local store paths with their whole closure, in Nix's order.
 ///
@@ -100,8 +101,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 "closure of {} path(s): {} uploaded ({} NAR, {} compressed), {} already in {}",
                 s.closure,
                 s.uploaded,
-                size(s.nar_bytes),
-                size(s.file_bytes),
+                human_size(s.nar_bytes),
+                human_size(s.file_bytes),
                 s.present,
                 cache.url()
             );

@@ -9,8 +9,9 @@ use serde_json::json;
 use crate::audit::{self, PathReport};
 use crate::cache::narinfo_key_in;
 use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs};
-use crate::cli::output::{size, table};
+use crate::cli::output::table;
 use crate::nix::check_path;
+use crate::units::human_size;
 
 /// Show one narinfo: every field, its signatures and whether its NAR exists.
 #[derive(Debug, clap::Args)]
@@ -93,12 +94,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         rows.push(vec!["FileHash".into(), h.to_nix32()]);
     }
     if let Some(s) = info.file_size {
-        rows.push(vec!["FileSize".into(), format!("{s} ({})", size(s))]);
+        rows.push(vec!["FileSize".into(), format!("{s} ({})", human_size(s))]);
     }
     rows.push(vec!["NarHash".into(), info.nar_hash.to_nix32()]);
     rows.push(vec![
         "NarSize".into(),
-        format!("{} ({})", info.nar_size, size(info.nar_size)),
+        format!("{} ({})", info.nar_size, human_size(info.nar_size)),
     ]);
     let refs: Vec<String> = info.references.iter().map(|r| r.base_name()).collect();
     rows.push(vec![
@@ -118,7 +119,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     rows.push(vec![
         "NAR object".into(),
         match &nar {
-            Some((k, m)) => format!("{k} exists, {}", size(m.size)),
+            Some((k, m)) => format!("{k} exists, {}", human_size(m.size)),
             None => "MISSING".into(),
         },
     ]);

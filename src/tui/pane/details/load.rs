@@ -46,7 +46,7 @@ pub struct SigLine {
 /// Everything shown about one row.
 #[derive(Clone, Debug)]
 pub struct Detail {
-    /// The row.
+    /// The row it describes (a detail for another row than the selected one is stale).
     pub id: RowId,
     /// Its narinfo key.
     pub key: String,
@@ -58,7 +58,7 @@ pub struct Detail {
     pub status: Status,
     /// Why, in words.
     pub reasons: Vec<String>,
-    /// The signatures.
+    /// Each Sig line with what checking it gave.
     pub sigs: Vec<SigLine>,
     /// The fingerprint that was checked.
     pub fingerprint: Option<String>,

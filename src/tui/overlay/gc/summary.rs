@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::ui::thousands;
 use crate::gc::{Keep, Prepared};
 use crate::index::{Index, RowId};
+use crate::units::{human_size, thousands};
 
 /// What a group lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,12 +18,12 @@ pub enum Items {
     Rows(Vec<RowId>),
     /// Objects by key, with their sizes.
     Keys(Vec<(String, u64)>),
-    /// Plain lines.
+    /// Lines of text (for groups that are neither rows nor objects).
     Text(Vec<String>),
 }
 
 impl Items {
-    /// How many.
+    /// How many members the group has.
     pub fn len(&self) -> usize {
         match self {
             Items::Rows(v) => v.len(),
@@ -41,7 +41,7 @@ impl Items {
 /// One group of the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
-    /// Its title.
+    /// The group's title, as its header line shows it.
     pub title: String,
     /// Bytes it reclaims (deleted groups) or holds (kept groups).
     pub bytes: Option<u64>,
@@ -49,7 +49,7 @@ pub struct Group {
     pub deleted: bool,
     /// What it explains in one line.
     pub about: &'static str,
-    /// The members.
+    /// The members, listed when the group is opened.
     pub items: Items,
 }
 
@@ -267,7 +267,7 @@ impl GcSummary {
             Items::Rows(v) => v.get(i).map(|&r| idx.store_path(r)).unwrap_or_default(),
             Items::Keys(v) => v
                 .get(i)
-                .map(|(k, size)| format!("{k}  {}", super::app::human(*size)))
+                .map(|(k, size)| format!("{k}  {}", human_size(*size)))
                 .unwrap_or_default(),
             Items::Text(v) => v.get(i).cloned().unwrap_or_default(),
         }
@@ -296,7 +296,7 @@ impl GcSummary {
             thousands(p.garbage.len() as u64),
             thousands(p.delete.nar_keys.len() as u64),
             thousands((p.delete.ls_keys.len() + p.delete.extra_keys.len()) as u64),
-            super::app::human(p.bytes),
+            human_size(p.bytes),
             thousands(p.requests() as u64),
             thousands(p.kept)
         )
@@ -310,20 +310,9 @@ impl GcSummary {
             p.garbage.len(),
             p.delete.nar_keys.len(),
             p.delete.ls_keys.len() + p.delete.extra_keys.len(),
-            super::app::human(p.bytes),
+            human_size(p.bytes),
             p.requests(),
             p.kept
         )
     }
-}
-
-/// The GC overlay's state.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct GcView {
-    /// The line under the cursor.
-    pub cursor: usize,
-    /// The first line shown.
-    pub scroll: usize,
-    /// Expanded groups.
-    pub open: BTreeSet<usize>,
 }

@@ -9,12 +9,12 @@ use rayon::prelude::*;
 use crate::index::{Index, Row, RowId, RowStatus, flags};
 use crate::nix::nix32;
 
-/// Sort columns.
+/// The columns the list can be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
     /// Store path name, then hash.
     Name,
-    /// NarSize.
+    /// NarSize (the unpacked size).
     NarSize,
     /// FileSize (stored size).
     FileSize,
@@ -60,9 +60,9 @@ impl SortKey {
 /// Which verdicts are shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusFilter {
-    /// Everything.
+    /// Every row.
     All,
-    /// One verdict.
+    /// Only rows with this verdict.
     Only(RowStatus),
     /// Anything not trusted, or broken (NAR missing, StorePath not matching its key).
     Problems,
@@ -124,15 +124,15 @@ struct Built {
 /// Sorted, filtered row ids.
 #[derive(Clone, Debug)]
 pub struct View {
-    /// Sort column.
+    /// The column sorted by.
     pub sort: SortKey,
-    /// Descending.
+    /// Whether the order is descending.
     pub desc: bool,
-    /// Text filter.
+    /// The text filter (name or hash; empty shows all).
     pub query: String,
     /// Fuzzy instead of substring matching.
     pub fuzzy: bool,
-    /// Verdict filter.
+    /// Which verdicts are shown.
     pub status: StatusFilter,
     order: Vec<RowId>,
     rows: Vec<RowId>,

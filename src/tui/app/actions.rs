@@ -1,0 +1,215 @@
+//! Everything that changes the cache asks first: the confirmation dialogs of sign, delete and
+//! deep-verify, the deletion plan they show, and what a confirmed dialog starts.
+
+use crate::index::{Index, RowId};
+use crate::tui::app::{App, Level};
+use crate::tui::msg::{Effect, PlanHandle};
+use crate::tui::overlay::confirm::{Confirm, Confirmed};
+use crate::units::human_size;
+
+/// A deletion plan and the confirmation text that lists it, or why it is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteProposal {
+    /// What would be confirmed (the plan with every referrer, transitively).
+    pub confirmed: crate::jobs::delete::Confirmed,
+    /// What the confirmation dialog says.
+    pub lines: Vec<String>,
+    /// Why it may not go ahead (unreadable narinfos, pinned paths), if so.
+    pub refusal: Option<String>,
+}
+
+/// Plan the deletion of `ids` with their referrers, and say what it does: the referrers
+/// first, then the counts and the paths. `pins` are the cache's pins: a plan that deletes a
+/// pinned path is refused, as is one while any other narinfo cannot be read. At a million
+/// rows this takes about a second, so the runtime calls it off the UI thread
+/// ([`Effect::PlanDelete`]).
+pub fn propose_delete(idx: &Index, ids: &[RowId], pins: &[crate::gc::Pin]) -> DeleteProposal {
+    let plan = crate::jobs::delete::plan(idx, ids, true);
+    let refusal = plan
+        .refusal()
+        .map(|why| match plan.unknown.first() {
+            Some(u) => format!("{why}: {} ({}); {}", u.key, u.cause, u.advice()),
+            None => why,
+        })
+        .or_else(|| {
+            crate::jobs::delete::pinned_refusal(idx, &plan, pins)
+                .map(|why| why.replace("or pass --even-if-pinned", "(:pin rm NAME)"))
+        });
+    let mut lines = Vec::new();
+    if !plan.cascaded.is_empty() {
+        lines.push(format!(
+            "{} path(s) reference these and go too:",
+            plan.cascaded.len()
+        ));
+        let names = sample_names(plan.cascaded.iter().copied(), 500, |r| idx.base_name(r));
+        lines.extend(names.iter().map(|name| format!("  + {name}")));
+        lines.push(String::new());
+    }
+    lines.push(format!(
+        "Delete {} narinfo(s), {} NAR(s) ({}) and {} listing(s) in {} request(s):",
+        plan.narinfos(),
+        plan.nar_keys.len(),
+        human_size(plan.nar_bytes),
+        plan.ls_keys.len(),
+        plan.requests()
+    ));
+    let rows: Vec<RowId> = plan.rows().collect();
+    let names = sample_names(rows.iter().copied(), 500, |r| idx.base_name(r));
+    lines.extend(names.iter().map(|name| format!("  - {name}")));
+    if rows.len() > 500 {
+        lines.push(format!("  … and {} more", rows.len() - 500));
+    }
+    for k in &plan.shared_nars {
+        lines.push(format!("  kept: {k} (shared with a remaining path)"));
+    }
+    lines.push(String::new());
+    lines.push(
+        "Just before deleting, the cache is looked at again; only what this plan names goes."
+            .into(),
+    );
+    DeleteProposal {
+        confirmed: crate::jobs::delete::Confirmed {
+            targets: ids.to_vec(),
+            cascade: true,
+            even_if_pinned: false,
+            plan,
+        },
+        lines,
+        refusal,
+    }
+}
+
+impl App {
+    pub(crate) fn confirmed(&mut self, what: Confirmed, fx: &mut Vec<Effect>) {
+        match what {
+            Confirmed::Quit => {
+                self.quit = true;
+                fx.push(Effect::Quit);
+            }
+            Confirmed::VerifyContents(ids) => fx.push(Effect::VerifyContents(ids)),
+            Confirmed::Sign(ids) => fx.push(Effect::Sign(ids)),
+            Confirmed::Push(paths) => fx.push(Effect::Push(paths)),
+            Confirmed::Delete(plan) => {
+                self.marks.clear();
+                fx.push(Effect::Delete(plan))
+            }
+            Confirmed::Collect => {
+                // The plan is consumed: a later one is made afresh.
+                if let Some(g) = self.gc.plan.take() {
+                    fx.push(Effect::Collect(PlanHandle(g.prepared.clone())));
+                }
+            }
+            Confirmed::PinRemove(name) => fx.push(Effect::PinRemove(name)),
+        }
+    }
+
+    /// The marked rows, else the selected one.
+    pub(crate) fn targets(&self) -> Vec<RowId> {
+        if self.marks.is_empty() {
+            self.selected.into_iter().collect()
+        } else {
+            self.marks.iter().copied().collect()
+        }
+    }
+
+    pub(crate) fn confirm_sign(&mut self, ids: Vec<RowId>) {
+        let Some(key) = self.signing_key.clone() else {
+            self.notify(
+                Level::Error,
+                "no signing key: start narscope with --key-file SK (or set signing-key-file in the config)",
+            );
+            return;
+        };
+        if ids.is_empty() {
+            self.notify(Level::Info, "nothing selected to sign");
+            return;
+        }
+        let mut lines = vec![format!(
+            "Add a signature by {key} to {} narinfo(s); only their Sig lines change \
+             (compare-and-swap where the server supports it):",
+            ids.len()
+        )];
+        {
+            let idx = self.idx();
+            let names = sample_names(ids.iter().copied(), 200, |i| idx.base_name(i));
+            lines.extend(names.iter().map(|name| format!("  {name}")));
+        }
+        if ids.len() > 200 {
+            lines.push(format!("… and {} more", ids.len() - 200));
+        }
+        self.overlay = Confirm::ask("Sign narinfos", lines, "Sign", false, Confirmed::Sign(ids));
+    }
+
+    /// The plan always includes the referrers (transitively), listed first, so that nothing
+    /// left behind is broken. It is made off the UI thread; [`Msg::DeletePlanned`] opens the
+    /// confirmation.
+    pub(crate) fn confirm_delete(&mut self, ids: Vec<RowId>, fx: &mut Vec<Effect>) {
+        if ids.is_empty() {
+            self.notify(Level::Info, "nothing selected to delete");
+            return;
+        }
+        if !self.idx().nars_listed {
+            self.notify(
+                Level::Warn,
+                "wait for the scan to list the NARs before deleting",
+            );
+            return;
+        }
+        self.planning_notice = self.notify_id(
+            Level::Info,
+            format!("planning the deletion of {} path(s)…", ids.len()),
+        );
+        fx.push(Effect::PlanDelete(ids));
+    }
+
+    pub(crate) fn confirm_verify(&mut self, ids: Vec<RowId>) {
+        if ids.is_empty() {
+            self.notify(Level::Info, "nothing selected to verify");
+            return;
+        }
+        let (bytes, sample): (u64, Vec<String>) = {
+            let idx = self.idx();
+            let bytes = ids
+                .iter()
+                .map(|&i| idx.row(i).file_size().unwrap_or(idx.row(i).nar_size))
+                .sum();
+            let sample = sample_names(ids.iter().copied(), 200, |i| idx.store_path(i));
+            (bytes, sample)
+        };
+        let mut lines = vec![format!(
+            "Download and check {} NAR(s), about {}:",
+            ids.len(),
+            human_size(bytes)
+        )];
+        lines.extend(sample);
+        if ids.len() > 200 {
+            lines.push(format!("… and {} more", ids.len() - 200));
+        }
+        self.overlay = Confirm::ask(
+            "Deep-verify NARs",
+            lines,
+            "Verify",
+            false,
+            Confirmed::VerifyContents(ids),
+        );
+    }
+}
+
+/// Up to `limit` names for a confirmation list, sorted so the dialog reads the
+/// same every time (row ids follow listing order). Huge selections are not
+/// sorted in full on the UI thread: the first `limit` are shown as they come.
+pub(crate) fn sample_names(
+    ids: impl ExactSizeIterator<Item = RowId>,
+    limit: usize,
+    name: impl Fn(RowId) -> String,
+) -> Vec<String> {
+    let sortable = ids.len() <= 20_000;
+    let mut names: Vec<String> = if sortable {
+        ids.map(name).collect()
+    } else {
+        ids.take(limit).map(name).collect()
+    };
+    names.sort_unstable();
+    names.truncate(limit);
+    names
+}

@@ -1,0 +1,252 @@
+//! What each [`Msg`] does to the state, and when the list is rebuilt from the index (at once
+//! after a key, throttled while a scan streams rows in).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::jobs::{JobEvent, JobState};
+use crate::tui::app::{App, DeleteProposal, Focus, Level};
+use crate::tui::msg::{Effect, Msg};
+use crate::tui::overlay::Overlay;
+use crate::tui::overlay::confirm::{Confirm, Confirmed};
+use crate::tui::overlay::gc::GcView;
+
+impl App {
+    /// Handle one message.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match msg {
+            Msg::Key(k) => {
+                if k.kind == crossterm::event::KeyEventKind::Press {
+                    self.in_key = true;
+                    self.on_key(k, &mut fx);
+                    self.in_key = false;
+                }
+            }
+            Msg::Mouse(m) => self.on_mouse(m, &mut fx),
+            Msg::Resize => {}
+            Msg::IndexChanged => {
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, false);
+            }
+            Msg::Tick => {
+                self.now = SystemTime::now();
+                self.ticks += 1;
+                self.maybe_rebuild(&mut fx, false);
+            }
+            Msg::ScanStarted(p, h) => {
+                self.scan.progress = Some(p);
+                self.scan.running = true;
+                self.jobs.push(h, false);
+            }
+            Msg::ScanFinished(r) => {
+                self.scan.running = false;
+                match &r {
+                    Ok(s) => {
+                        let what = if self.warm && s.fetched == 0 && s.removed == 0 {
+                            "nothing changed".to_string()
+                        } else {
+                            format!(
+                                "{} fetched, {} re-judged, {} removed",
+                                s.fetched, s.rejudged, s.removed
+                            )
+                        };
+                        self.notify(
+                            Level::Info,
+                            format!(
+                                "scanned {} narinfos and {} NARs in {:.1} s: {what}",
+                                s.listed, s.nars, s.seconds
+                            ),
+                        );
+                        fx.push(Effect::Save);
+                    }
+                    Err(e) => self.notify(Level::Error, format!("scan failed: {e}")),
+                }
+                self.scan.last = Some(r);
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, true);
+            }
+            Msg::DetailLoaded(d) => {
+                if Some(d.id) == self.selected && self.details.show(*d) {
+                    self.sig_scroll = 0;
+                }
+            }
+            Msg::JobStarted(h) => {
+                self.notify(Level::Info, format!("started job #{}: {}", h.id, h.title));
+                self.jobs.push(h, true);
+            }
+            Msg::Job(JobEvent::Progress(_)) => {
+                // The jobs pane redraws anyway; the list is rebuilt only when the job has
+                // changed the index (a verdict, a deletion), not on every progress tick.
+                if self.view.is_stale(&self.idx()) {
+                    self.view_dirty = true;
+                    self.maybe_rebuild(&mut fx, false);
+                }
+            }
+            Msg::Job(JobEvent::Finished(id, state)) => {
+                if let Some(j) = self.jobs.get(id) {
+                    let failed = j.progress.failed.load(Ordering::Relaxed);
+                    let done = j.progress.done.load(Ordering::Relaxed);
+                    let (level, text) = match &state {
+                        JobState::Done if failed > 0 => (
+                            Level::Warn,
+                            format!(
+                                "job #{id} {}: {done} done, {failed} failed (see Jobs)",
+                                j.title
+                            ),
+                        ),
+                        JobState::Done => {
+                            (Level::Info, format!("job #{id} {}: {done} done", j.title))
+                        }
+                        JobState::Failed(e) => (Level::Error, format!("job #{id} failed: {e}")),
+                        JobState::Cancelled => (Level::Warn, format!("job #{id} cancelled")),
+                        JobState::Running => (Level::Info, String::new()),
+                    };
+                    if j.kind != crate::jobs::JobKind::Scan {
+                        self.notify(level, text);
+                        fx.push(Effect::Save);
+                    }
+                }
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, true);
+                if let Some(id) = self.selected {
+                    fx.push(Effect::LoadDetail(id));
+                }
+            }
+            Msg::Saved(Err(e)) => self.notify(Level::Warn, format!("index not saved: {e}")),
+            Msg::Saved(Ok(_)) => {}
+            Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
+            Msg::Copied(Ok(())) => {}
+            Msg::DeletePlanned(p) => {
+                let DeleteProposal {
+                    confirmed,
+                    lines,
+                    refusal,
+                } = *p;
+                let planning = self.planning_notice.take();
+                if self.notice.as_ref().is_some_and(|n| Some(n.id) == planning) {
+                    self.notice = None;
+                }
+                match refusal {
+                    Some(why) => self.notify(Level::Error, why),
+                    None => {
+                        self.overlay = Confirm::ask(
+                            "Delete from the cache",
+                            lines,
+                            "Delete",
+                            true,
+                            Confirmed::Delete(Box::new(confirmed)),
+                        )
+                    }
+                }
+            }
+            Msg::GcPlanned(r) => {
+                self.gc.planning = false;
+                match r {
+                    Ok(summary) => {
+                        self.notify(Level::Info, format!("gc plan: {}", summary.totals()));
+                        self.gc.plan = Some(summary);
+                        self.overlay = Overlay::Gc(GcView::default());
+                    }
+                    Err(e) => self.notify(Level::Error, format!("gc plan failed: {e}")),
+                }
+            }
+            Msg::PinDone(r) => {
+                // The roots changed: a plan shown is stale.
+                self.gc.plan = None;
+                if matches!(self.overlay, Overlay::Gc(_)) {
+                    self.overlay = Overlay::None;
+                }
+                match r {
+                    Ok(t) => self.notify(Level::Info, t),
+                    Err(e) => self.notify(Level::Error, e),
+                }
+            }
+            Msg::Pins(Ok(pins)) => {
+                let mut lines = Vec::new();
+                if pins.is_empty() {
+                    lines.push("No pins: gc keeps nothing but young paths. Add one with".into());
+                    lines.push(
+                        ":pin add NAME [STORE-PATH…] (default: the marked or selected paths)."
+                            .into(),
+                    );
+                }
+                for p in pins {
+                    lines.push(format!("{} ({} path(s))", p.name, p.paths.len()));
+                    lines.extend(p.paths.iter().map(|x| format!("  {x}")));
+                }
+                self.overlay = Overlay::Info {
+                    title: format!("Pins in {}", self.url),
+                    lines,
+                    scroll: 0,
+                };
+            }
+            Msg::Pins(Err(e)) => self.notify(Level::Error, format!("cannot list pins: {e}")),
+        }
+        fx
+    }
+
+    /// Rebuild the view now if it is stale, or (while a scan streams rows in) if the last
+    /// rebuild is old enough for its cost.
+    pub(crate) fn maybe_rebuild(&mut self, fx: &mut Vec<Effect>, force: bool) {
+        if !self.view_dirty && !force {
+            return;
+        }
+        let throttle = if self.scan.running {
+            (self.rebuild_cost * 4).max(Duration::from_millis(150))
+        } else {
+            Duration::ZERO
+        };
+        if !force && self.last_rebuild.is_some_and(|t| t.elapsed() < throttle) {
+            return;
+        }
+        let before = self.selected;
+        self.rebuild();
+        if self.selected != before
+            && let Some(id) = self.selected
+        {
+            self.request_detail(id, fx);
+        }
+    }
+
+    /// Rebuild the view from the index, keeping the selected row.
+    pub fn rebuild(&mut self) {
+        let t = Instant::now();
+        {
+            let index = self.index.clone();
+            let idx = index.read().unwrap_or_else(|p| p.into_inner());
+            self.view.refresh(&idx);
+            self.marks
+                .retain(|&m| (m as usize) < idx.len() && idx.row(m).is_live());
+        }
+        if self.inspector == Focus::Overview {
+            self.stats();
+        }
+        self.rebuild_cost = t.elapsed();
+        self.last_rebuild = Some(Instant::now());
+        self.view_dirty = false;
+        let n = self.view.rows().len();
+        if !self.user_moved {
+            self.list.cursor = 0;
+            self.selected = self.view.rows().first().copied();
+        }
+        match self.selected.and_then(|id| self.view.position(id)) {
+            Some(pos) => self.list.cursor = pos,
+            None => {
+                self.list.cursor = self.list.cursor.min(n.saturating_sub(1));
+                self.selected = self.view.rows().get(self.list.cursor).copied();
+            }
+        }
+        self.scroll_to_cursor();
+    }
+
+    pub(crate) fn refilter(&mut self, fx: &mut Vec<Effect>) {
+        let before = self.selected;
+        self.rebuild();
+        if self.selected != before
+            && let Some(id) = self.selected
+        {
+            self.request_detail(id, fx);
+        }
+    }
+}

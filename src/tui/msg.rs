@@ -1,0 +1,129 @@
+//! The vocabulary between the reducer and the runtime: every [`Msg`] that can reach
+//! [`super::app::App::update`] and every [`Effect`] it can ask for. The reducer never performs
+//! an effect itself; the runtime ([`super::runtime`]) is the only place that does, and it
+//! answers through messages. Reading this file tells everything the dashboard can do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use super::app::DeleteProposal;
+use super::overlay::gc::summary::GcSummary;
+use super::pane::details::load::Detail;
+use crate::index::RowId;
+use crate::index::scan::{ScanProgress, ScanSummary};
+use crate::jobs::{JobEvent, JobHandle, JobId};
+
+/// Messages into the reducer.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key press.
+    Key(KeyEvent),
+    /// A mouse event.
+    Mouse(MouseEvent),
+    /// The terminal was resized.
+    Resize,
+    /// The index changed.
+    IndexChanged,
+    /// A scan started.
+    ScanStarted(Arc<ScanProgress>, Arc<JobHandle>),
+    /// A scan ended.
+    ScanFinished(Result<ScanSummary, String>),
+    /// A detail was loaded.
+    DetailLoaded(Box<Detail>),
+    /// A job started.
+    JobStarted(Arc<JobHandle>),
+    /// A job reported.
+    Job(JobEvent),
+    /// Time passed (sent while something runs).
+    Tick,
+    /// The index was saved (or not).
+    Saved(Result<bool, String>),
+    /// The clipboard write went out.
+    Copied(Result<(), String>),
+    /// A deletion was planned (see [`Effect::PlanDelete`]).
+    DeletePlanned(Box<DeleteProposal>),
+    /// A garbage-collection plan was made (or not).
+    GcPlanned(Result<Arc<GcSummary>, String>),
+    /// A pin was written or removed: what happened.
+    PinDone(Result<String, String>),
+    /// The pins of the cache.
+    Pins(Result<Vec<crate::gc::Pin>, String>),
+}
+
+/// What a garbage-collection plan is made from (besides the pins in the cache).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GcRequest {
+    /// Nothing younger is deleted.
+    pub grace: Duration,
+    /// Keep every narinfo newer than this.
+    pub keep_younger: Option<Duration>,
+    /// Files of store paths to keep.
+    pub roots_files: Vec<std::path::PathBuf>,
+    /// Whether collecting without any root is allowed.
+    pub allow_no_roots: bool,
+}
+
+impl Default for GcRequest {
+    fn default() -> Self {
+        GcRequest {
+            grace: crate::gc::DEFAULT_GRACE,
+            keep_younger: None,
+            roots_files: Vec::new(),
+            allow_no_roots: false,
+        }
+    }
+}
+
+/// A plan handed to the runtime (compared by identity).
+#[derive(Clone, Debug)]
+pub struct PlanHandle(pub Arc<crate::gc::Prepared>);
+
+impl PartialEq for PlanHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PlanHandle {}
+
+/// Work for the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Leave the dashboard (jobs are cancelled, the index is saved).
+    Quit,
+    /// Plan the deletion of these rows (see [`super::app::propose_delete`]); the answer is
+    /// [`Msg::DeletePlanned`].
+    PlanDelete(Vec<RowId>),
+    /// Start a scan (refresh).
+    Scan,
+    /// Load the detail of a row (the newest request wins).
+    LoadDetail(RowId),
+    /// Start a deep verification of these rows.
+    VerifyContents(Vec<RowId>),
+    /// Sign these rows with the signing key.
+    Sign(Vec<RowId>),
+    /// Carry out a confirmed deletion (looked at again just before deleting).
+    Delete(Box<crate::jobs::delete::Confirmed>),
+    /// Push local store paths (with their closures).
+    Push(Vec<String>),
+    /// Pull paths (with their closures) into a directory.
+    Pull(Vec<String>, std::path::PathBuf),
+    /// Cancel a job.
+    CancelJob(JobId),
+    /// Put text on the clipboard.
+    Copy(String),
+    /// Save the index.
+    Save,
+    /// Make a garbage-collection plan (the index must be a complete scan).
+    PlanGc(GcRequest),
+    /// Carry out a plan: re-scan, re-plan, delete what both plans agree on.
+    Collect(PlanHandle),
+    /// Create or replace a pin.
+    PinAdd(String, Vec<String>),
+    /// Remove a pin.
+    PinRemove(String),
+    /// List the pins.
+    ListPins,
+}

@@ -1,0 +1,158 @@
+//! The confirmation dialog: what will happen, line by line, and two buttons. It opens on
+//! Cancel, so a stray Enter never starts anything; destructive ones are drawn in the danger
+//! colour.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+
+use crate::index::RowId;
+use crate::tui::app::{App, Level};
+use crate::tui::keymap::{Action, Key, Mode};
+use crate::tui::msg::Effect;
+use crate::tui::overlay::Overlay;
+use crate::tui::overlay::centered;
+
+/// What a confirmed dialog starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Quit although jobs are running.
+    Quit,
+    /// Deep-verify these rows.
+    VerifyContents(Vec<RowId>),
+    /// Sign these rows.
+    Sign(Vec<RowId>),
+    /// Carry out this confirmed deletion.
+    Delete(Box<crate::jobs::delete::Confirmed>),
+    /// Push these local paths.
+    Push(Vec<String>),
+    /// Collect the garbage of the plan shown.
+    Collect,
+    /// Remove this pin.
+    PinRemove(String),
+}
+
+/// A confirmation dialog. It defaults to Cancel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirm {
+    /// What is asked, in the border.
+    pub title: String,
+    /// What will happen, one line each (scrollable).
+    pub lines: Vec<String>,
+    /// The confirm button's label.
+    pub yes_label: String,
+    /// Whether the confirm button is highlighted.
+    pub yes_selected: bool,
+    /// First line shown.
+    pub scroll: usize,
+    /// Whether this destroys something (drawn in the danger colour).
+    pub destructive: bool,
+    /// What confirming does.
+    pub then: Confirmed,
+}
+
+impl Confirm {
+    /// The overlay asking `title`, listing `lines`, with cancel selected.
+    pub fn ask(
+        title: &str,
+        lines: Vec<String>,
+        yes_label: &str,
+        destructive: bool,
+        then: Confirmed,
+    ) -> Overlay {
+        Overlay::Confirm(Confirm {
+            title: title.into(),
+            lines,
+            yes_label: yes_label.into(),
+            yes_selected: false,
+            scroll: 0,
+            destructive,
+            then,
+        })
+    }
+}
+
+impl App {
+    /// A key in a confirmation: confirm, cancel, move between the buttons, or scroll.
+    pub(crate) fn confirm_key(&mut self, mut c: Confirm, key: Option<Key>, fx: &mut Vec<Effect>) {
+        match key.and_then(|k| self.keymap.action(Mode::Confirm, &k)) {
+            Some(Action::Confirm) => self.confirmed(c.then, fx),
+            Some(Action::Cancel) => self.notify(Level::Info, "cancelled"),
+            Some(Action::ToggleChoice) => {
+                c.yes_selected = !c.yes_selected;
+                self.overlay = Overlay::Confirm(c);
+            }
+            Some(Action::Choose) => {
+                if c.yes_selected {
+                    self.confirmed(c.then, fx)
+                } else {
+                    self.notify(Level::Info, "cancelled")
+                }
+            }
+            Some(Action::Down) => {
+                c.scroll = (c.scroll + 1).min(c.lines.len().saturating_sub(1));
+                self.overlay = Overlay::Confirm(c);
+            }
+            Some(Action::Up) => {
+                c.scroll = c.scroll.saturating_sub(1);
+                self.overlay = Overlay::Confirm(c);
+            }
+            _ => self.overlay = Overlay::Confirm(c),
+        }
+    }
+}
+
+pub(crate) fn draw_confirm(buf: &mut Buffer, area: Rect, app: &App, c: &Confirm) {
+    let r = centered(area, 70, 60, 50, 9);
+    Clear.render(r, buf);
+    let st = if c.destructive {
+        app.theme.danger()
+    } else {
+        app.theme.border(true)
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(st)
+        .title(Span::styled(format!(" {} ", c.title), st));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let [body, buttons] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let lines: Vec<Line> = c
+        .lines
+        .iter()
+        .skip(c.scroll)
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    Paragraph::new(lines).render(body, buf);
+    let yes_k = app.keymap.first(Mode::Confirm, Action::Confirm);
+    let no_k = app.keymap.first(Mode::Confirm, Action::Cancel);
+    let sel = app.theme.selected();
+    let yes_style = if c.yes_selected {
+        if c.destructive {
+            sel.patch(app.theme.danger())
+        } else {
+            sel
+        }
+    } else {
+        Style::default()
+    };
+    let no_style = if c.yes_selected {
+        Style::default()
+    } else {
+        sel
+    };
+    let line = Line::from(vec![
+        Span::styled(format!(" [ Cancel ({no_k}) ] "), no_style),
+        Span::raw("  "),
+        Span::styled(format!(" [ {} ({yes_k}) ] ", c.yes_label), yes_style),
+    ]);
+    buf.set_line(
+        buttons.x + 1,
+        buttons.y,
+        &line,
+        buttons.width.saturating_sub(1),
+    );
+}

@@ -1,0 +1,80 @@
+//! The footer line: the `/` filter being typed, else the `:` line, else the status notice,
+//! else key hints that fit the width (mutating ones hidden in read-only mode).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+
+use crate::tui::app::{App, Level};
+use crate::tui::keymap::{Action, Mode};
+use crate::tui::overlay::Overlay;
+
+pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
+    if let Some(input) = &app.filter_input {
+        let how = if app.view.fuzzy { "fuzzy" } else { "filter" };
+        let line = Line::from(vec![
+            Span::styled(format!("{how} /"), app.theme.status_warn),
+            Span::raw(input.text.clone()),
+            Span::styled("█", app.theme.dim),
+            Span::styled(
+                format!(
+                    "   enter keep · esc clear · {} fuzzy",
+                    app.keymap.first(Mode::Normal, Action::ToggleFuzzy)
+                ),
+                app.theme.dim,
+            ),
+        ]);
+        buf.set_line(area.x, area.y, &line, area.width);
+        return;
+    }
+    if let Overlay::Command(input) = &app.overlay {
+        crate::tui::overlay::command::draw_line(buf, area, app, input);
+        return;
+    }
+    if let Some(n) = &app.notice {
+        let st = match n.level {
+            Level::Info => app.theme.status_info,
+            Level::Warn => app.theme.status_warn,
+            Level::Error => app.theme.status_error.add_modifier(Modifier::BOLD),
+        };
+        buf.set_line(
+            area.x,
+            area.y,
+            &Line::styled(n.text.clone(), st),
+            area.width,
+        );
+        return;
+    }
+    let hints = [
+        (Action::Help, "help"),
+        (Action::Filter, "filter"),
+        (Action::CycleStatusFilter, "verdicts"),
+        (Action::SortNext, "sort"),
+        (Action::NextPane, "pane"),
+        (Action::ToggleMark, "mark"),
+        (Action::VerifyContents, "verify"),
+        (Action::CommandLine, "command"),
+        (Action::Refresh, "refresh"),
+        (Action::Quit, "quit"),
+    ];
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (a, label) in hints {
+        let k = app.keymap.first(Mode::Normal, a);
+        if k.is_empty() || (app.read_only && a.is_mutating()) {
+            continue;
+        }
+        let len = k.chars().count() + label.len() + 3;
+        if used + len > area.width as usize {
+            break;
+        }
+        used += len;
+        spans.push(Span::styled(
+            format!(" {k}"),
+            app.theme.border_focused.add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(format!(" {label} "), app.theme.dim));
+    }
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}

@@ -1,0 +1,240 @@
+//! The overview pane: totals, verdict counts with bars, compression, and the cache's
+//! problems with a few examples each (a secret key in the cache first).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::index::{Comp, Index, RowStatus};
+use crate::tui::app::{App, Focus};
+use crate::tui::pane::{kv, pane};
+use crate::tui::theme::status_symbol;
+use crate::units::{bar, human_size, thousands};
+
+pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
+    let block = pane(app, " 4 Overview ".into(), Focus::Overview);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let Some(stats) = app.cached_stats() else {
+        buf.set_string(inner.x + 1, inner.y, "computing…", app.theme.dim);
+        return;
+    };
+    let (t, p) = (&stats.0, &stats.1);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut lines = vec![
+        Line::styled("Totals", bold),
+        kv(app, "paths", thousands(t.paths)),
+        kv(app, "NAR bytes", human_size(t.nar_bytes)),
+        kv(app, "FileSize", human_size(t.file_bytes)),
+        kv(
+            app,
+            "NAR objects",
+            if idx.nars_listed {
+                format!(
+                    "{} ({})",
+                    thousands(t.nar_objects),
+                    human_size(t.nar_object_bytes)
+                )
+            } else {
+                "not listed yet".into()
+            },
+        ),
+        Line::raw(""),
+        Line::styled("Verdicts", bold),
+    ];
+    let max = t.by_status.iter().copied().max().unwrap_or(0);
+    let bar_w = (inner.width as usize).saturating_sub(34).max(4);
+    for s in RowStatus::ALL {
+        let n = t.by_status[s as usize];
+        if n == 0 && s == RowStatus::Pending {
+            continue;
+        }
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} {:<18}", status_symbol(s), s.as_str()),
+                app.theme.status(s),
+            ),
+            Span::raw(format!("{:>10} ", thousands(n))),
+            Span::styled(bar(n, max, bar_w), app.theme.status(s)),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Compression", bold));
+    for c in [
+        Comp::Xz,
+        Comp::Zstd,
+        Comp::Bzip2,
+        Comp::None,
+        Comp::Gzip,
+        Comp::Br,
+        Comp::Other,
+        Comp::Unknown,
+    ] {
+        let (n, bytes) = t.by_comp[c as usize];
+        if n == 0 {
+            continue;
+        }
+        let name = if c == Comp::Unknown {
+            "(unread)"
+        } else {
+            c.as_str()
+        };
+        lines.push(Line::raw(format!(
+            "  {name:<8} {:>10} paths  {:>12}",
+            thousands(n),
+            human_size(bytes)
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Problems", bold));
+    let problem = |lines: &mut Vec<Line>, label: &str, n: usize, examples: Vec<String>| {
+        let st = if n == 0 {
+            app.theme.dim
+        } else {
+            app.theme.status_error
+        };
+        lines.push(Line::styled(
+            format!("  {label}: {}", thousands(n as u64)),
+            st,
+        ));
+        // Callers build only the examples shown (the first three).
+        for e in examples.into_iter().take(3) {
+            lines.push(Line::styled(format!("      {e}"), app.theme.dim));
+        }
+    };
+    // A secret key in the cache first: one line each, in full (never the key itself).
+    let width = usize::from(inner.width).saturating_sub(4).max(20);
+    for &i in &p.secret_keys {
+        if let Some(k) = idx.secret_keys.get(i) {
+            for (n, part) in wrap_words(&k.message(), width).into_iter().enumerate() {
+                let indent = if n == 0 { "  " } else { "    " };
+                lines.push(Line::styled(
+                    format!("{indent}{part}"),
+                    app.theme.status_error.add_modifier(Modifier::BOLD),
+                ));
+            }
+        }
+    }
+    if idx.keys_not_checked > 0 {
+        lines.push(Line::styled(
+            format!(
+                "  {} small stray objects not checked for secret keys (at most {} are read)",
+                thousands(idx.keys_not_checked as u64),
+                crate::keyprobe::MAX_KEY_PROBES
+            ),
+            app.theme.status_warn,
+        ));
+    }
+    if idx.nars_listed {
+        problem(
+            &mut lines,
+            "dangling narinfos (NAR missing)",
+            p.dangling.len(),
+            p.dangling
+                .iter()
+                .take(3)
+                .map(|&i| idx.base_name(i))
+                .collect(),
+        );
+        problem(
+            &mut lines,
+            "orphan NARs (no narinfo)",
+            p.orphan_nars.len(),
+            p.orphan_nars
+                .iter()
+                .filter_map(|&i| idx.nars().get(i).map(|n| n.key.clone()))
+                .take(3)
+                .collect(),
+        );
+    } else {
+        lines.push(Line::styled(
+            "  NARs not listed yet: dangling/orphan unknown",
+            app.theme.dim,
+        ));
+    }
+    problem(
+        &mut lines,
+        "references not in the cache",
+        p.missing_refs.len(),
+        p.missing_refs
+            .iter()
+            .take(3)
+            .map(|&(a, b)| format!("{} → {}", idx.base_name(a), idx.base_name(b)))
+            .collect(),
+    );
+    problem(
+        &mut lines,
+        "StorePath not matching its key",
+        p.key_mismatch.len(),
+        p.key_mismatch
+            .iter()
+            .take(3)
+            .map(|&i| idx.narinfo_key(i))
+            .collect(),
+    );
+    problem(
+        &mut lines,
+        "unreadable narinfos",
+        p.unreadable.len(),
+        p.unreadable
+            .iter()
+            .take(3)
+            .map(|&i| idx.narinfo_key(i))
+            .collect(),
+    );
+    problem(
+        &mut lines,
+        "named like a narinfo, no store path (remove by hand)",
+        p.misnamed.len(),
+        p.misnamed
+            .iter()
+            .filter_map(|&i| idx.others.get(i).map(|o| o.key.clone()))
+            .take(3)
+            .collect(),
+    );
+    problem(
+        &mut lines,
+        "stray objects at the root",
+        p.stray.len(),
+        p.stray
+            .iter()
+            .filter_map(|&i| idx.others.get(i).map(|o| o.key.clone()))
+            .take(3)
+            .collect(),
+    );
+    if p.cache_info.is_empty() {
+        lines.push(Line::styled("  nix-cache-info: ok", app.theme.dim));
+    }
+    for c in &p.cache_info {
+        lines.push(Line::styled(format!("  {c}"), app.theme.status_error));
+    }
+    if let Some(ci) = &idx.cache_info {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("nix-cache-info", bold));
+        for l in ci.lines() {
+            lines.push(Line::raw(format!("  {l}")));
+        }
+    }
+    Paragraph::new(lines)
+        .scroll((app.overview_scroll, 0))
+        .render(inner, buf);
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone).
+pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out
+}
