@@ -593,9 +593,7 @@ pub async fn delete_cmd(ctx: &Ctx, arg: &str, args: DeleteArgs, trust: &TrustArg
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let pins = crate::gc::list_pins(cache.store().as_ref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pins = crate::gc::list_pins(cache.store().as_ref()).await?;
     let index: Arc<RwLock<Index>> = opened.index.clone();
     let (plan, targets, refusal, pinned_note) = {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
@@ -706,7 +704,13 @@ pub async fn delete_cmd(ctx: &Ctx, arg: &str, args: DeleteArgs, trust: &TrustArg
         JobKind::Delete,
         format!("delete {n} path(s)"),
         move |job, notify| {
-            delete::execute_confirmed(cache, idx2, keys, scan_opts, confirmed, job, notify)
+            let at = delete::Rescan {
+                cache,
+                index: idx2,
+                keys,
+                scan: scan_opts,
+            };
+            delete::execute_confirmed(at, confirmed, job, notify)
         },
     )
     .await;
@@ -831,7 +835,7 @@ const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), -
 
 /// `narscope gc`.
 pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Result<i32> {
-    use crate::gc::{self, GcOptions, RootSource};
+    use crate::gc;
     let grace = gc::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
     let keep_younger = args
         .keep_younger
@@ -839,25 +843,17 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         .map(gc::parse_duration)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--keep-younger-than: {e}"))?;
+    let req = gc::GcRequest {
+        roots_files: args.roots_files.clone(),
+        roots_from_nix: args.roots_from_nix,
+        grace,
+        keep_younger,
+        allow_no_roots: args.allow_no_roots,
+    };
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
-    let mut roots: Vec<(RootSource, String)> = Vec::new();
-    for f in &args.roots_files {
-        let paths = gc::read_roots_file(f).map_err(|e| anyhow::anyhow!("{e}"))?;
-        roots.extend(paths.into_iter().map(|p| (RootSource::File, p)));
-    }
-    if args.roots_from_nix {
-        roots.extend(
-            crate::localstore::gc_root_closures()?
-                .into_iter()
-                .map(|p| (RootSource::Nix, p)),
-        );
-    }
-    let pins = gc::list_pins(cache.store().as_ref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let pinned = pins.iter().any(|p| !p.paths.is_empty());
-    if roots.is_empty() && !pinned && keep_younger.is_none() && !args.allow_no_roots {
+    let given = req.read_roots(cache.store().as_ref()).await?;
+    if req.refuses_without(&given) {
         eprintln!(
             "error: refusing: no roots: every path older than the grace period would be \
              deleted; {NO_ROOTS_ADVICE}"
@@ -865,21 +861,7 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
         return Ok(EXIT_REFUSED);
     }
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let prepared = gc::prepare(
-        cache.store().as_ref(),
-        &opened.index,
-        pins,
-        roots,
-        GcOptions {
-            grace,
-            keep_younger,
-            now: std::time::SystemTime::now(),
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut prepared = prepared;
-    prepared.allow_no_roots = args.allow_no_roots;
+    let prepared = gc::prepare_given(cache.store().as_ref(), &opened.index, &req, given).await?;
     let plan = &prepared.plan;
     let refusal = plan.refusal().or_else(|| {
         (!prepared.has_roots() && !args.allow_no_roots).then(|| {
@@ -982,7 +964,15 @@ pub async fn gc_cmd(ctx: &Ctx, arg: &str, args: GcArgs, trust: &TrustArgs) -> Re
     let (job, state, summary) = run_job(
         JobKind::Gc,
         format!("gc: {n} path(s)"),
-        move |job, notify| gc::collect(cache, index, keys, scan_opts, prepared, job, notify),
+        move |job, notify| {
+            let at = delete::Rescan {
+                cache,
+                index,
+                keys,
+                scan: scan_opts,
+            };
+            gc::collect(at, prepared, job, notify)
+        },
     )
     .await;
     if let Err(e) = opened.save() {
@@ -1015,18 +1005,14 @@ pub async fn pin_cmd(ctx: &Ctx, arg: &str, action: super::PinAction) -> Result<i
     let store = cache.store().clone();
     match action {
         super::PinAction::Ls { json: true } => {
-            let pins = gc::list_pins(store.as_ref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let pins = gc::list_pins(store.as_ref()).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({ "pins": pins }))?
             );
         }
         super::PinAction::Ls { json: false } => {
-            let pins = gc::list_pins(store.as_ref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let pins = gc::list_pins(store.as_ref()).await?;
             if pins.is_empty() {
                 println!("no pins in {}", cache.url());
             }
@@ -1049,16 +1035,11 @@ pub async fn pin_cmd(ctx: &Ctx, arg: &str, action: super::PinAction) -> Result<i
                     );
                 }
             }
-            gc::write_pin(store.as_ref(), &name, &paths)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            gc::write_pin(store.as_ref(), &name, &paths).await?;
             println!("pinned {} path(s) as '{name}'", paths.len());
         }
         super::PinAction::Rm { name } => {
-            if gc::remove_pin(store.as_ref(), &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
+            if gc::remove_pin(store.as_ref(), &name).await? {
                 println!("removed pin '{name}'");
             } else {
                 bail!("no pin '{name}' in {}", cache.url());

@@ -3,14 +3,18 @@
 //! under the deletion lease.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::SystemTime;
+
+use crate::jobs::delete::{DeleteSummary, Rescan};
 
 use crate::index::{Index, RowId, flags};
 use crate::storage::{Store, StoreError};
 
+use super::GcError;
 use super::pins::{Pin, list_pins};
 use super::plan::{Extras, GcOptions, GcPlan, intersect, plan};
-use super::roots::{RootSource, roots_of};
+use super::roots::{GcRequest, GivenRoots, RootSource, roots_of};
 
 /// How many debuginfo links [`gather_extras`] reads at once.
 pub(super) const DEBUGINFO_READS: usize = 32;
@@ -135,8 +139,8 @@ pub async fn prepare(
     pins: Vec<Pin>,
     extra_roots: Vec<(RootSource, String)>,
     opts: GcOptions,
-) -> Result<Prepared, String> {
-    let mut extras = gather_extras(store).await.map_err(|e| e.to_string())?;
+) -> Result<Prepared, GcError> {
+    let mut extras = gather_extras(store).await?;
     let roots = roots_of(&pins, &extra_roots);
     let plan = {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
@@ -154,6 +158,31 @@ pub async fn prepare(
     })
 }
 
+/// The first look of a GC as both front ends ask for it: reads the request's roots and the
+/// pins ([`GcRequest::read_roots`]) and plans over `index` ([`prepare_given`]).
+pub async fn prepare_request(
+    store: &dyn Store,
+    index: &std::sync::RwLock<Index>,
+    req: &GcRequest,
+) -> Result<Prepared, GcError> {
+    let given = req.read_roots(store).await?;
+    prepare_given(store, index, req, given).await
+}
+
+/// The first look from roots already read (for a caller that refuses a request without
+/// roots before scanning the cache): plans over `index` with the request's options, and
+/// records whether collecting without roots was allowed.
+pub async fn prepare_given(
+    store: &dyn Store,
+    index: &std::sync::RwLock<Index>,
+    req: &GcRequest,
+    given: GivenRoots,
+) -> Result<Prepared, GcError> {
+    let mut prepared = prepare(store, index, given.pins, given.extra, req.options()).await?;
+    prepared.allow_no_roots = req.allow_no_roots;
+    Ok(prepared)
+}
+
 /// Second look, just before deleting: `index` has been re-scanned (the same index, so row
 /// ids are stable) and the pins are read again; only what both looks call garbage goes,
 /// closed again under referrers, so a push or a new pin since the first look can only keep
@@ -162,7 +191,7 @@ pub async fn final_plan(
     store: &dyn Store,
     index: &std::sync::RwLock<Index>,
     first: &Prepared,
-) -> Result<GcPlan, String> {
+) -> Result<GcPlan, GcError> {
     let pins = list_pins(store).await?;
     let mut roots = roots_of(&pins, &first.extra_roots);
     for r in &first.roots {
@@ -209,26 +238,21 @@ pub async fn final_plan(
 /// The summary's `kept_since_planned` counts the narinfos the first plan listed that the
 /// second look kept.
 pub async fn collect(
-    cache: std::sync::Arc<crate::cache::Cache>,
-    index: std::sync::Arc<std::sync::RwLock<Index>>,
-    keys: std::sync::Arc<crate::nix::TrustedKeys>,
-    scan: crate::index::scan::ScanOptions,
-    first: std::sync::Arc<Prepared>,
-    job: std::sync::Arc<crate::jobs::JobHandle>,
+    at: Rescan,
+    first: Arc<Prepared>,
+    job: Arc<crate::jobs::JobHandle>,
     notify: crate::jobs::JobNotify,
-) -> Result<crate::jobs::delete::DeleteSummary, String> {
+) -> Result<DeleteSummary, String> {
     if let Some(why) = first.plan.refusal() {
         return Err(why);
     }
     if !first.has_roots() && !first.allow_no_roots {
         return Err(format!("refusing: {}", first.no_roots_message()));
     }
-    let lease = crate::lease::DeletionLease::acquire(cache.store().clone(), "gc").await?;
-    let p = job.progress.clone();
-    let result = async {
-        lease.wait_for_pushes(|s| p.set_current(s)).await?;
-        crate::jobs::delete::second_look(&cache, &index, &keys, scan, &job).await?;
-        let plan = final_plan(cache.store().as_ref(), &index, &first).await?;
+    crate::jobs::delete::under_lease(&at, "gc", &job, &notify, || async {
+        let plan = final_plan(at.cache.store().as_ref(), &at.index, &first)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Some(why) = plan.refusal() {
             return Err(format!(
                 "{why} (seen just before deleting; nothing was deleted): {}; {}",
@@ -237,19 +261,7 @@ pub async fn collect(
             ));
         }
         let kept = first.plan.garbage.len().saturating_sub(plan.garbage.len()) as u64;
-        let mut s = crate::jobs::delete::execute(
-            cache.clone(),
-            index.clone(),
-            plan.delete,
-            job.clone(),
-            notify.clone(),
-            Some(&lease),
-        )
-        .await?;
-        s.kept_since_planned = kept;
-        Ok(s)
-    }
-    .await;
-    lease.release().await;
-    result
+        Ok((plan.delete, kept))
+    })
+    .await
 }

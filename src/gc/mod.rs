@@ -14,6 +14,7 @@
 //! after an interruption converges: what was left behind is garbage again.
 
 mod collect;
+mod error;
 mod pins;
 mod plan;
 mod roots;
@@ -22,12 +23,15 @@ mod tests;
 
 use std::time::Duration;
 
-pub use collect::{Prepared, collect, final_plan, gather_extras, prepare};
+pub use collect::{
+    Prepared, collect, final_plan, gather_extras, prepare, prepare_given, prepare_request,
+};
+pub use error::GcError;
 pub use pins::{
     PINS_PREFIX, Pin, check_pin_name, list_pins, parse_pin, pin_text, remove_pin, write_pin,
 };
 pub use plan::{DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, intersect, plan};
-pub use roots::{RootSource, read_roots_file};
+pub use roots::{GcRequest, GivenRoots, RootSource, read_roots_file};
 
 /// Parse a duration: a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `6h`, `30d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

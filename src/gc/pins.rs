@@ -3,6 +3,7 @@
 
 use crate::storage::{PutCondition, PutOptions, Store, is_temp_litter};
 
+use super::GcError;
 use super::roots::parse_paths;
 
 /// Where pins live in the cache.
@@ -18,7 +19,7 @@ pub struct Pin {
 }
 
 /// Why a pin name is refused.
-pub fn check_pin_name(name: &str) -> Result<(), String> {
+pub fn check_pin_name(name: &str) -> Result<(), GcError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
@@ -28,9 +29,9 @@ pub fn check_pin_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(GcError::Invalid(format!(
             "'{name}' is not a pin name (letters, digits and - _ . + @, not starting with a dot)"
-        ))
+        )))
     }
 }
 
@@ -45,7 +46,7 @@ pub fn pin_text(paths: &[String]) -> String {
 }
 
 /// Parse a pin object (store paths, one a line; `#` comments).
-pub fn parse_pin(name: &str, text: &str) -> Result<Pin, String> {
+pub fn parse_pin(name: &str, text: &str) -> Result<Pin, GcError> {
     Ok(Pin {
         name: name.to_string(),
         paths: parse_paths(&format!("pin {name}"), text)?,
@@ -53,24 +54,19 @@ pub fn parse_pin(name: &str, text: &str) -> Result<Pin, String> {
 }
 
 /// Every pin of the cache.
-pub async fn list_pins(store: &dyn Store) -> Result<Vec<Pin>, String> {
+pub async fn list_pins(store: &dyn Store) -> Result<Vec<Pin>, GcError> {
     let mut pins = Vec::new();
     let mut token = None;
     loop {
-        let page = store
-            .list_page(PINS_PREFIX, token)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = store.list_page(PINS_PREFIX, token).await?;
         for o in &page.objects {
             let name = o.key.strip_prefix(PINS_PREFIX).unwrap_or(&o.key);
             if name.contains('/') || is_temp_litter(name) || check_pin_name(name).is_err() {
                 continue;
             }
-            let obj = store
-                .get(&o.key)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("pin {name} disappeared while being read"))?;
+            let obj = store.get(&o.key).await?.ok_or_else(|| {
+                GcError::Failed(format!("pin {name} disappeared while being read"))
+            })?;
             pins.push(parse_pin(name, &String::from_utf8_lossy(&obj.bytes))?);
         }
         match page.next {
@@ -83,10 +79,10 @@ pub async fn list_pins(store: &dyn Store) -> Result<Vec<Pin>, String> {
 }
 
 /// Create or replace a pin.
-pub async fn write_pin(store: &dyn Store, name: &str, paths: &[String]) -> Result<(), String> {
+pub async fn write_pin(store: &dyn Store, name: &str, paths: &[String]) -> Result<(), GcError> {
     check_pin_name(name)?;
     for p in paths {
-        crate::nix::StorePath::parse_any(p).map_err(|e| format!("{p}: {e}"))?;
+        crate::nix::StorePath::parse_any(p).map_err(|e| GcError::Invalid(format!("{p}: {e}")))?;
     }
     store
         .put(
@@ -98,24 +94,20 @@ pub async fn write_pin(store: &dyn Store, name: &str, paths: &[String]) -> Resul
                 ..PutOptions::default()
             },
         )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .await?;
+    Ok(())
 }
 
 /// Remove a pin; false if there was none.
-pub async fn remove_pin(store: &dyn Store, name: &str) -> Result<bool, String> {
+pub async fn remove_pin(store: &dyn Store, name: &str) -> Result<bool, GcError> {
     check_pin_name(name)?;
     let key = format!("{PINS_PREFIX}{name}");
-    if store.head(&key).await.map_err(|e| e.to_string())?.is_none() {
+    if store.head(&key).await?.is_none() {
         return Ok(false);
     }
-    let rep = store
-        .delete_many(std::slice::from_ref(&key))
-        .await
-        .map_err(|e| e.to_string())?;
+    let rep = store.delete_many(std::slice::from_ref(&key)).await?;
     if let Some((_, why)) = rep.failed.first() {
-        return Err(why.clone());
+        return Err(GcError::Failed(why.clone()));
     }
     Ok(true)
 }

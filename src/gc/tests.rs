@@ -261,6 +261,7 @@ fn pins_parse_and_names_are_checked() {
     assert!(
         parse_pin("rel", "not a path\n")
             .unwrap_err()
+            .to_string()
             .contains("line 1")
     );
     assert!(check_pin_name("release-2026.12").is_ok());

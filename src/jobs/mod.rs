@@ -14,9 +14,12 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub mod delete;
+mod error;
 pub mod pull;
 pub mod push;
 pub mod sign;
+
+pub use error::{ErrorKind, JobError};
 
 use crate::audit::{ContentCheck, check_contents};
 use crate::cache::Cache;

@@ -1881,7 +1881,7 @@ impl App {
                         return;
                     };
                     if let Err(e) = crate::gc::check_pin_name(name) {
-                        self.notify(Level::Error, e);
+                        self.notify(Level::Error, e.to_string());
                         return;
                     }
                     let paths: Vec<String> = if rest.len() > 2 {

@@ -153,11 +153,15 @@ impl Runtime {
                     format!("delete {n} path(s)"),
                     self.job_notify(),
                     move |job, notify| async move {
-                        crate::jobs::delete::execute_confirmed(
-                            cache, index, keys, scan, *confirmed, job, notify,
-                        )
-                        .await
-                        .map(|_| ())
+                        let at = crate::jobs::delete::Rescan {
+                            cache,
+                            index,
+                            keys,
+                            scan,
+                        };
+                        crate::jobs::delete::execute_confirmed(at, *confirmed, job, notify)
+                            .await
+                            .map(|_| ())
                     },
                 );
                 self.started(h);
@@ -251,22 +255,16 @@ impl Runtime {
                 );
                 tokio::spawn(async move {
                     let r = async {
-                        let mut roots = Vec::new();
-                        for f in &req.roots_files {
-                            let paths = crate::gc::read_roots_file(f)?;
-                            roots.extend(
-                                paths.into_iter().map(|p| (crate::gc::RootSource::File, p)),
-                            );
-                        }
-                        let opts = crate::gc::GcOptions {
+                        let gc_req = crate::gc::GcRequest {
+                            roots_files: req.roots_files.clone(),
+                            roots_from_nix: false,
                             grace: req.grace,
                             keep_younger: req.keep_younger,
-                            now: std::time::SystemTime::now(),
+                            allow_no_roots: req.allow_no_roots,
                         };
-                        let pins = crate::gc::list_pins(store.as_ref()).await?;
-                        let mut prepared =
-                            crate::gc::prepare(store.as_ref(), &index, pins, roots, opts).await?;
-                        prepared.allow_no_roots = req.allow_no_roots;
+                        let prepared = crate::gc::prepare_request(store.as_ref(), &index, &gc_req)
+                            .await
+                            .map_err(|e| e.to_string())?;
                         let prepared = Arc::new(prepared);
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {
@@ -300,7 +298,13 @@ impl Runtime {
                     format!("gc: up to {n} path(s)"),
                     self.job_notify(),
                     move |job, notify| async move {
-                        crate::gc::collect(cache, index, keys, opts, plan.0, job, notify)
+                        let at = crate::jobs::delete::Rescan {
+                            cache,
+                            index,
+                            keys,
+                            scan: opts,
+                        };
+                        crate::gc::collect(at, plan.0, job, notify)
                             .await
                             .map(|_| ())
                     },
@@ -332,7 +336,9 @@ impl Runtime {
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let r = crate::gc::list_pins(store.as_ref()).await;
+                    let r = crate::gc::list_pins(store.as_ref())
+                        .await
+                        .map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Pins(r));
                 });
             }
