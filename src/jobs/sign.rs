@@ -156,7 +156,6 @@ pub fn edit(
 
 /// Sign the narinfos with keys `narinfo_keys` (see the module docs). When `index` is given,
 /// its rows are updated with the new texts and verdicts (judged under `trusted`).
-#[allow(clippy::too_many_arguments)]
 pub async fn sign(
     cache: Arc<Cache>,
     narinfo_keys: Vec<String>,
