@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::jobs::JobError;
 use crate::jobs::delete::{DeleteSummary, Rescan};
 
 use crate::index::{Index, RowId, flags};
@@ -242,23 +243,24 @@ pub async fn collect(
     first: Arc<Prepared>,
     job: Arc<crate::jobs::JobHandle>,
     notify: crate::jobs::JobNotify,
-) -> Result<DeleteSummary, String> {
+) -> Result<DeleteSummary, JobError> {
     if let Some(why) = first.plan.refusal() {
-        return Err(why);
+        return Err(JobError::Refused(why));
     }
     if !first.has_roots() && !first.allow_no_roots {
-        return Err(format!("refusing: {}", first.no_roots_message()));
+        return Err(JobError::Refused(format!(
+            "refusing: {}",
+            first.no_roots_message()
+        )));
     }
     crate::jobs::delete::under_lease(&at, "gc", &job, &notify, || async {
-        let plan = final_plan(at.cache.store().as_ref(), &at.index, &first)
-            .await
-            .map_err(|e| e.to_string())?;
+        let plan = final_plan(at.cache.store().as_ref(), &at.index, &first).await?;
         if let Some(why) = plan.refusal() {
-            return Err(format!(
+            return Err(JobError::Refused(format!(
                 "{why} (seen just before deleting; nothing was deleted): {}; {}",
                 crate::index::describe_unknown(&plan.unknown),
                 plan.unknown.first().map(|u| u.advice()).unwrap_or_default()
-            ));
+            )));
         }
         let kept = first.plan.garbage.len().saturating_sub(plan.garbage.len()) as u64;
         Ok((plan.delete, kept))

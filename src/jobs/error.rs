@@ -2,7 +2,9 @@
 //! text the front ends show; [`JobError::kind`] says what kind of failure it was, so the
 //! dashboard and `--json` can tell a credentials error from a missing key from a refusal.
 
+use crate::cache::CacheError;
 use crate::gc::GcError;
+use crate::index::scan::ScanError;
 use crate::localstore::LocalStoreError;
 use crate::nix::narinfo::NarInfoError;
 use crate::storage::{StoreError, StoreErrorKind};
@@ -16,6 +18,8 @@ pub enum ErrorKind {
     Store(StoreErrorKind),
     /// A narinfo in the cache could not be parsed.
     NarInfo,
+    /// An object that should be in the cache is not (a narinfo, a NAR).
+    Missing,
     /// The local Nix store could not be asked (Nix missing, a command failed).
     LocalNix,
     /// A local file (a key file, a roots file, a download target) could not be read or
@@ -43,12 +47,19 @@ pub enum JobError {
     StoreIn {
         /// What was being done (often the object's origin).
         context: String,
-        /// The storage error.
-        error: StoreError,
+        /// The storage error (boxed: it is large, and errors travel in every `Result`).
+        error: Box<StoreError>,
     },
     /// A narinfo could not be parsed.
     #[error(transparent)]
     NarInfo(#[from] NarInfoError),
+    /// A narinfo could not be read from the cache (storage, parse or encoding); boxed, as
+    /// it is large.
+    #[error(transparent)]
+    Cache(Box<CacheError>),
+    /// An object that should be in the cache is not (the message names it).
+    #[error("{0}")]
+    Missing(String),
     /// The local Nix store could not be asked.
     #[error(transparent)]
     LocalStore(#[from] LocalStoreError),
@@ -76,8 +87,16 @@ impl JobError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            JobError::Store(e) | JobError::StoreIn { error: e, .. } => ErrorKind::Store(e.kind),
+            JobError::Store(e) => ErrorKind::Store(e.kind),
+            JobError::StoreIn { error, .. } => ErrorKind::Store(error.kind),
             JobError::NarInfo(_) => ErrorKind::NarInfo,
+            JobError::Cache(e) => match e.as_ref() {
+                CacheError::Store(e) => ErrorKind::Store(e.kind),
+                CacheError::NarInfo(_) => ErrorKind::NarInfo,
+                CacheError::Missing(_) => ErrorKind::Missing,
+                _ => ErrorKind::Invalid,
+            },
+            JobError::Missing(_) => ErrorKind::Missing,
             JobError::LocalStore(_) => ErrorKind::LocalNix,
             JobError::Gc(e) => e.kind(),
             JobError::Local(_) => ErrorKind::Local,
@@ -92,7 +111,24 @@ impl JobError {
     pub fn store_in(context: impl Into<String>, error: StoreError) -> JobError {
         JobError::StoreIn {
             context: context.into(),
-            error,
+            error: Box::new(error),
         }
+    }
+}
+
+impl From<&ScanError> for JobError {
+    /// A scan's error as a job's: a storage error keeps its kind; a cancelled scan is a
+    /// failure with the same text.
+    fn from(e: &ScanError) -> JobError {
+        match e {
+            ScanError::Store(e) => JobError::Store(e.clone()),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<CacheError> for JobError {
+    fn from(e: CacheError) -> JobError {
+        JobError::Cache(Box::new(e))
     }
 }

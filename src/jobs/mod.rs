@@ -139,10 +139,17 @@ pub struct JobHandle {
     pub cancel: CancellationToken,
     started: Instant,
     finished: Mutex<Option<(Instant, JobState)>>,
+    failure: Mutex<Option<ErrorKind>>,
     running: AtomicBool,
 }
 
 impl JobHandle {
+    /// What kind of failure ended the job, when its work returned an error (`None` while it
+    /// runs, and when it ended otherwise: done, cancelled or panicked).
+    pub fn failure_kind(&self) -> Option<ErrorKind> {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// How it stands.
     pub fn state(&self) -> JobState {
         match &*self.finished.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -225,7 +232,7 @@ impl Runner {
     ) -> Arc<JobHandle>
     where
         F: FnOnce(Arc<JobHandle>, JobNotify) -> Fut,
-        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
     {
         let id = self.next.fetch_add(1, Ordering::Relaxed).max(1);
         let handle = Arc::new(JobHandle {
@@ -236,6 +243,7 @@ impl Runner {
             cancel: CancellationToken::new(),
             started: Instant::now(),
             finished: Mutex::new(None),
+            failure: Mutex::new(None),
             running: AtomicBool::new(true),
         });
         let fut = work(handle.clone(), notify.clone());
@@ -247,7 +255,10 @@ impl Runner {
             let state = tokio::select! {
                 r = task => match r {
                     Ok(Ok(())) => JobState::Done,
-                    Ok(Err(e)) => JobState::Failed(e),
+                    Ok(Err(e)) => {
+                        *h.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.kind());
+                        JobState::Failed(e.to_string())
+                    }
                     Err(e) if e.is_panic() => JobState::Failed(format!("the job panicked: {e}")),
                     Err(e) => JobState::Failed(e.to_string()),
                 },
@@ -315,7 +326,7 @@ mod tests {
             Ok(())
         });
         let bad = runner.spawn(JobKind::Scan, "bad", notify.clone(), |_, _| async move {
-            Err("no such bucket".to_string())
+            Err(JobError::Failed("no such bucket".to_string()))
         });
         let slow = runner.spawn(JobKind::Scan, "slow", notify.clone(), |_, _| async move {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -337,6 +348,13 @@ mod tests {
         assert_eq!(ended[&ok.id], JobState::Done);
         assert_eq!(ok.progress.errors(), vec!["item 2 failed".to_string()]);
         assert_eq!(ended[&bad.id], JobState::Failed("no such bucket".into()));
+        assert_eq!(
+            bad.failure_kind(),
+            Some(ErrorKind::Failed),
+            "the kind is kept"
+        );
+        assert_eq!(ok.failure_kind(), None);
+        assert_eq!(boom.failure_kind(), None, "a panic is no error of the work");
         assert_eq!(ended[&slow.id], JobState::Cancelled);
         assert!(matches!(&ended[&boom.id], JobState::Failed(m) if m.contains("panicked")));
         assert!(!slow.is_running());

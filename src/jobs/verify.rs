@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 
-use super::{JobEvent, JobHandle, JobNotify, Throttle};
+use super::{JobError, JobEvent, JobHandle, JobNotify, Throttle};
 use crate::audit::{ContentCheck, check_contents};
 use crate::cache::Cache;
 use crate::index::{Index, RowId, RowStatus};
@@ -23,11 +23,11 @@ pub async fn verify_contents(
     nar_concurrency: usize,
     job: Arc<JobHandle>,
     notify: JobNotify,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let p = job.progress.clone();
     p.total.store(ids.len() as u64, Ordering::Relaxed);
     // Paths are judged under the cache's store directory, as `verify` judges them.
-    let store_dir: Arc<str> = cache.store_dir().await.map_err(|e| e.to_string())?.into();
+    let store_dir: Arc<str> = cache.store_dir().await?.into();
     {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
         let bytes: u64 = ids

@@ -178,8 +178,7 @@ impl Runtime {
                         let closure =
                             tokio::task::spawn_blocking(move || crate::localstore::closure(&paths))
                                 .await
-                                .map_err(|e| e.to_string())?
-                                .map_err(|e| e.to_string())?;
+                                .map_err(|e| crate::jobs::JobError::Failed(e.to_string()))??;
                         crate::jobs::push::push(cache, closure, opts, job, notify)
                             .await
                             .map(|_| ())
@@ -380,7 +379,7 @@ impl Runtime {
             self.job_notify(),
             move |job, _| async move {
                 let r = scan(cache, index, keys, opts, p2, changed, job.cancel.clone()).await;
-                let out = r.as_ref().map(|_| ()).map_err(|e| e.to_string());
+                let out = r.as_ref().map(|_| ()).map_err(crate::jobs::JobError::from);
                 if let Ok(s) = &r {
                     job.progress
                         .done
