@@ -21,7 +21,7 @@ use super::roots::{GcRequest, GivenRoots, RootSource, roots_of};
 pub(super) const DEBUGINFO_READS: usize = 32;
 
 /// The objects under `log/` and `debuginfo/` (reading each debuginfo link's `archive`,
-/// [`DEBUGINFO_READS`] at a time). Call [`Extras::read_derivers`] on the index afterwards.
+/// `DEBUGINFO_READS` (32) at a time). Call [`Extras::read_derivers`] on the index afterwards.
 pub async fn gather_extras(store: &dyn Store) -> Result<Extras, StoreError> {
     use futures::{StreamExt, TryStreamExt};
     let mut ex = Extras::default();

@@ -12,6 +12,13 @@
 //! Execution reuses [`crate::jobs::delete::execute`]: narinfos first, referrers before what
 //! they reference, in batches of 1000, then NARs, listings and the rest. Re-running
 //! after an interruption converges: what was left behind is garbage again.
+//!
+//! Both front ends run the same workflow: a [`GcRequest`] (what to keep, how carefully)
+//! becomes the first look with [`prepare_request`] (or [`GcRequest::read_roots`] then
+//! [`prepare_given`], to refuse a request without roots before scanning), and [`collect`]
+//! carries it out as a job, under the deletion lease and after a second look
+//! ([`final_plan`]). Files: `pins.rs` (pins), `roots.rs` (roots and the request), `plan.rs`
+//! (the pure plan), `collect.rs` (the looks and the job), `error.rs` ([`GcError`]).
 
 mod collect;
 mod error;
