@@ -7,17 +7,20 @@
 //!
 //! Needs `garage` (see README) and, for the Nix column, `nix` (Debian's nix-bin).
 
+// The tests' harness; each benchmark uses a part of it.
+#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
+// Each benchmark prints some of these figures.
+#[allow(dead_code)]
+#[path = "measure.rs"]
+mod measure;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use common::upload::{Upload, upload_to};
 use narscope::nix::SecretKey;
-use narscope::storage::{CacheUrl, PutOptions};
 
 struct Run {
     wall: Duration,
@@ -122,13 +125,6 @@ fn machine_busy_ticks() -> u64 {
         .unwrap_or(0)
 }
 
-/// The run with the median wall time.
-fn median(mut runs: Vec<Run>) -> Run {
-    runs.sort_by_key(|r| r.wall);
-    let mid = runs.len() / 2;
-    runs.swap_remove(mid)
-}
-
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -146,50 +142,21 @@ fn print(label: &str, r: &Run, n: u64) {
     );
 }
 
-fn upload(dir: &Path, url: &str) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let store = narscope::storage::open(&CacheUrl::parse(url).expect("url"))
-            .await
-            .expect("open");
-        let store = Arc::clone(&store);
-        let files: Vec<_> = std::fs::read_dir(dir)
-            .expect("read dir")
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_file())
-            .collect();
-        let results: Vec<_> = futures::stream::iter(files)
-            .map(|e| {
-                let store = store.clone();
-                async move {
-                    let key = e.file_name().to_string_lossy().to_string();
-                    let body = std::fs::read(e.path()).expect("read");
-                    store.put(&key, body.into(), &PutOptions::default()).await
-                }
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        let failed = results.iter().filter(|r| r.is_err()).count();
-        assert_eq!(failed, 0, "upload failures");
-    });
-}
-
 fn main() {
     // `cargo bench` passes --bench; ignore arguments.
     let n: usize = std::env::var("NARSCOPE_BENCH_PATHS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let bin = env!("CARGO_BIN_EXE_narscope");
     let tmp = tempfile::tempdir().expect("tempdir");
+    let ns_root = tmp.path().join("narscope");
     // NARSCOPE_BENCH_DIR keeps the generated cache (and its key) for repeated runs.
     let dir = std::env::var_os("NARSCOPE_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("cache"));
     println!(
         "narscope audit benchmark: {n} signed narinfos; {}",
-        common::machine()
+        measure::machine()
     );
     let t = Instant::now();
     let key_file = dir.join("bench-key.sec");
@@ -214,22 +181,15 @@ fn main() {
     let file_url = format!("file://{}", dir.display());
 
     let narscope_cmd = || {
-        let mut c = Command::new(bin);
-        c.args([
-            "verify",
-            &file_url,
-            "--no-config",
-            "--json",
-            "--trusted-key",
-            &pk,
-        ])
-        .env_remove("RUST_LOG");
-        c
+        common::cmd::narscope(
+            &["verify", &file_url, "--json", "--trusted-key", &pk],
+            &ns_root,
+        )
     };
     let have_nix = Command::new("nix").arg("--version").output().is_ok();
-    let xdg = tempfile::tempdir().expect("tempdir");
+    let nix_root = tempfile::tempdir().expect("tempdir");
     let nix_cmd = || {
-        let mut c = Command::new("nix");
+        let mut c = common::nix::nix("nix", nix_root.path());
         c.args([
             "store",
             "verify",
@@ -239,13 +199,7 @@ fn main() {
             &file_url,
             "--trusted-public-keys",
             &pk,
-        ])
-        .env(
-            "NIX_CONFIG",
-            "experimental-features = nix-command\nsubstituters =",
-        )
-        .env("NIX_REMOTE", "")
-        .env("XDG_CACHE_HOME", xdg.path());
+        ]);
         c
     };
     // One unmeasured run of each (page cache, lazy init), then NARSCOPE_BENCH_RUNS (default 3)
@@ -269,13 +223,13 @@ fn main() {
             theirs.push(measure(&mut nix_cmd()));
         }
     }
-    let nr = median(ours);
+    let nr = measure::median_by(ours, |r| r.wall);
     print(
         &format!("narscope verify, file:// (median of {runs})"),
         &nr,
         n as u64,
     );
-    let nix_run = (!theirs.is_empty()).then(|| median(theirs));
+    let nix_run = (!theirs.is_empty()).then(|| measure::median_by(theirs, |r| r.wall));
     if let Some(r) = &nix_run {
         print(
             &format!("nix store verify --all --no-contents ({runs})"),
@@ -284,13 +238,16 @@ fn main() {
         );
     }
 
-    match common::garage::Garage::try_shared() {
+    match common::Garage::try_shared() {
         Some(g) => {
-            g.set_env();
             let bucket = g.fresh_bucket();
             let url = g.url(&bucket, "");
             let t = Instant::now();
-            upload(&dir, &url);
+            let how = Upload {
+                concurrency: 64,
+                ..Upload::default()
+            };
+            upload_to(g, &url, &dir, how);
             println!(
                 "uploaded to Garage in {:.1} s ({:.0} objects/s)",
                 t.elapsed().as_secs_f64(),
@@ -300,19 +257,11 @@ fn main() {
             let levels =
                 std::env::var("NARSCOPE_BENCH_S3_CONCURRENCY").unwrap_or_else(|_| "64".into());
             for c in levels.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-                let gr = measure(
-                    Command::new(bin)
-                        .args([
-                            "verify",
-                            &url,
-                            "--no-config",
-                            "--json",
-                            "--trusted-key",
-                            &pk,
-                        ])
-                        .args(["--concurrency", c])
-                        .envs(g.env()),
+                let mut cmd = common::cmd::narscope(
+                    &["verify", &url, "--json", "--trusted-key", &pk],
+                    &ns_root,
                 );
+                let gr = measure(cmd.args(["--concurrency", c]).envs(g.env()));
                 print(
                     &format!("narscope verify, Garage, {c} in flight"),
                     &gr,

@@ -11,8 +11,14 @@
 //! NARSCOPE_BENCH_GC_ROWS and NARSCOPE_BENCH_GC_DELETE_PATHS change the sizes;
 //! NARSCOPE_SKIP_GARAGE skips part 2.
 
+// The tests' harness; each benchmark uses a part of it.
+#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
+// Each benchmark prints some of these figures.
+#[allow(dead_code)]
+#[path = "measure.rs"]
+mod measure;
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
@@ -22,16 +28,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use narscope::gc::{self, GcOptions, RootSource};
 use narscope::index::NarObject;
-
-fn rss_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 /// The URL the synthetic index is made for.
 const URL: &str = "file:///bench";
@@ -43,7 +39,7 @@ fn child(dir: &Path, roots: usize) {
         .expect("index readable")
         .expect("index present");
     let load = t.elapsed();
-    let loaded_rss = rss_mb("VmRSS:");
+    let loaded_rss = measure::rss_mb("VmRSS:");
     let n = idx.len();
     // The newest rows are the roots (their closures reach far back through references).
     let roots: Vec<(RootSource, String)> = (n - roots..n)
@@ -73,7 +69,7 @@ fn child(dir: &Path, roots: usize) {
     );
     println!(
         "peak RSS of the planning process: {:.0} MB (the loaded index alone: {loaded_rss:.0} MB)",
-        rss_mb("VmHWM:")
+        measure::rss_mb("VmHWM:")
     );
 }
 
@@ -84,7 +80,7 @@ fn main() {
         return;
     }
     let n: u64 = env_num("NARSCOPE_BENCH_GC_ROWS", 1_000_000);
-    println!("narscope gc benchmark: {}", common::machine());
+    println!("narscope gc benchmark: {}", measure::machine());
 
     // Part 1: plan over a million narinfos, in a fresh process.
     let tmp = tempfile::tempdir().unwrap();
@@ -128,11 +124,10 @@ fn main() {
     drop(tmp);
 
     // Part 2: deletion on Garage.
-    let Some(g) = common::garage::Garage::try_shared() else {
+    let Some(g) = common::Garage::try_shared() else {
         println!("NARSCOPE_SKIP_GARAGE set: skipping the deletion benchmark");
         return;
     };
-    g.set_env();
     let paths = env_num("NARSCOPE_BENCH_GC_DELETE_PATHS", 10_000) as usize;
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -141,26 +136,16 @@ fn main() {
     let bucket = g.fresh_bucket();
     let url = g.url(&bucket, "");
     let t = Instant::now();
-    let objects = upload_with_nars(&src, &url);
+    let objects = upload_with_nars(g, &src, &url);
     println!(
         "uploaded {objects} objects ({paths} narinfos and their NARs) and nix-cache-info to Garage in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let bin = env!("CARGO_BIN_EXE_narscope");
     let state = tmp.path().join("state");
     let run = |extra: &[&str]| -> Duration {
-        let mut c = Command::new(bin);
-        c.args([
-            "gc",
-            &url,
-            "--allow-no-roots",
-            "--grace",
-            "0s",
-            "--no-config",
-        ])
-        .args(extra)
-        .env("NARSCOPE_CACHE_DIR", &state)
-        .envs(g.env());
+        let mut c =
+            common::cmd::narscope(&["gc", &url, "--allow-no-roots", "--grace", "0s"], &state);
+        c.args(extra).envs(g.env());
         let t = Instant::now();
         let out = c.output().unwrap();
         let d = t.elapsed();
@@ -198,7 +183,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 
 /// Upload the narinfos of `dir` and a small NAR object under each one's URL; the number of
 /// objects gc can collect (narinfos and NARs; nix-cache-info stays).
-fn upload_with_nars(dir: &Path, url: &str) -> usize {
+fn upload_with_nars(g: &common::Garage, dir: &Path, url: &str) -> usize {
     let mut objects: Vec<(String, Vec<u8>)> = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
@@ -219,6 +204,6 @@ fn upload_with_nars(dir: &Path, url: &str) -> usize {
         .iter()
         .filter(|(k, _)| k.ends_with(".narinfo") || k.starts_with("nar/"))
         .count();
-    synthetic::put_all(url, objects);
+    synthetic::put_all(g, url, objects);
     n
 }

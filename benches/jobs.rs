@@ -20,8 +20,14 @@
 //!
 //! Needs Nix (Debian's nix-bin) and Garage.
 
+// The tests' harness; each benchmark uses a part of it.
+#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
+// Each benchmark prints some of these figures.
+#[allow(dead_code)]
+#[path = "measure.rs"]
+mod measure;
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
@@ -29,27 +35,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\n";
-
-fn nix(program: &str, conf: &Path, xdg: &Path) -> Command {
-    let mut c = Command::new(program);
-    c.env("NIX_REMOTE", "")
-        .env("NIX_CONF_DIR", conf)
-        .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_CACHE_HOME", xdg);
-    c
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use common::cmd::{narscope, ok};
+use common::nix::nix;
+use common::upload::{Upload, upload_to};
 
 /// Wall and CPU time of one run.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -110,12 +98,6 @@ fn evict(paths: &[String]) {
     }
 }
 
-/// The run of median wall time.
-fn median(mut v: Vec<Run>) -> Run {
-    v.sort();
-    v[v.len() / 2]
-}
-
 /// Deterministic bytes that zstd compresses about 3:1, like the libraries and binaries of a
 /// real closure: runs of words and numbers with an occasional burst of noise.
 fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -158,13 +140,9 @@ fn mb(bytes: u64, d: Duration) -> f64 {
 }
 
 fn main() {
-    let bin = env!("CARGO_BIN_EXE_narscope");
-    println!("narscope jobs benchmark: {}", common::machine());
+    println!("narscope jobs benchmark: {}", measure::machine());
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let conf = root.join("conf");
-    let xdg = root.join("xdg");
-    std::fs::create_dir_all(&conf).unwrap();
     let total_mb: usize = std::env::var("NARSCOPE_BENCH_PUSH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -176,7 +154,7 @@ fn main() {
     let sk = keyd.join("k.sec");
     let pk = keyd.join("k.pub");
     ok({
-        let mut c = Command::new(bin);
+        let mut c = narscope(&[], root);
         c.args([
             "keygen",
             "bench-1",
@@ -190,7 +168,7 @@ fn main() {
     let pk = std::fs::read_to_string(&pk).unwrap().trim().to_string();
 
     if total_mb > 0 {
-        push_and_pull(bin, root, &conf, &xdg, total_mb, &comp, &sk, &pk);
+        push_and_pull(root, total_mb, &comp, &sk, &pk);
     } else {
         println!("NARSCOPE_BENCH_PUSH_MB=0: skipping push and pull");
     }
@@ -200,32 +178,28 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let Some(g) = common::garage::Garage::try_shared() else {
+    let Some(g) = common::Garage::try_shared() else {
         println!("NARSCOPE_SKIP_GARAGE set: skipping the sign benchmark");
         return;
     };
-    g.set_env();
     let dir = root.join("sign-src");
     let k1 = narscope::nix::SecretKey::generate("old-1").unwrap();
     narscope::demo::write_synthetic_cache(&dir, n, &k1).unwrap();
     let bucket = g.fresh_bucket();
     let s3 = g.url(&bucket, "");
     let t = Instant::now();
-    upload(&dir, &s3);
+    let how = Upload {
+        concurrency: 64,
+        ..Upload::default()
+    };
+    upload_to(g, &s3, &dir, how);
     println!(
         "uploaded {n} narinfos to Garage in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let mut c = Command::new(bin);
-    c.args([
-        "sign",
-        &s3,
-        "--all",
-        "--key-file",
-        sk.to_str().unwrap(),
-        "--no-config",
-    ])
-    .envs(g.env());
+    let mut c = narscope(&[], root);
+    c.args(["sign", &s3, "--all", "--key-file", sk.to_str().unwrap()])
+        .envs(g.env());
     let d = timed(c).wall;
     println!(
         "sign  {n} narinfos on Garage (list, then GET, sign and PUT each): {:.1} s, {:.0} narinfos/s",
@@ -234,32 +208,8 @@ fn main() {
     );
 }
 
-fn upload(dir: &Path, url: &str) {
-    let objects = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let key = p.file_name().unwrap().to_string_lossy().into_owned();
-            (key, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    synthetic::put_all(url, objects);
-}
-
 /// Parts 1 and 2: push and pull, each against Nix.
-#[allow(clippy::too_many_arguments)]
-fn push_and_pull(
-    bin: &str,
-    root: &Path,
-    conf: &Path,
-    xdg: &Path,
-    total_mb: usize,
-    comp: &str,
-    sk: &Path,
-    pk: &str,
-) {
+fn push_and_pull(root: &Path, total_mb: usize, comp: &str, sk: &Path, pk: &str) {
     // A closure shaped like a real one: NARSCOPE_BENCH_PATHS (default 60) content-addressed
     // directories whose sizes fall geometrically (a few large, many small), and a top path.
     let npaths: usize = std::env::var("NARSCOPE_BENCH_PATHS")
@@ -285,7 +235,7 @@ fn push_and_pull(
             .unwrap();
         }
         std::fs::write(d.join("README"), format!("leaf {i} of {tag}\n")).unwrap();
-        let mut c = nix("nix-store", conf, xdg);
+        let mut c = nix("nix-store", root);
         c.arg("--add").arg(&d);
         leaves.push(ok(c));
         let _ = std::fs::remove_dir_all(&d);
@@ -299,11 +249,11 @@ fn push_and_pull(
         "derivation {{ name = \"bench-top-{tag}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; \
          args = [ \"-c\" \"echo ${{toString [ {list} ]}} > $out\" ]; }}"
     );
-    let mut b = nix("nix-build", conf, xdg);
+    let mut b = nix("nix-build", root);
     b.args(["--no-out-link", "-E", &expr]);
     let top = ok(b);
     let nar_bytes: u64 = {
-        let mut c = nix("nix", conf, xdg);
+        let mut c = nix("nix", root);
         c.args(["path-info", "--json", "-r", &top]);
         let v: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
         v.as_array()
@@ -325,7 +275,7 @@ fn push_and_pull(
     let mut theirs = Vec::new();
     let mut last_cache = PathBuf::new();
     let push = |dir: &Path, fsync: bool| {
-        let mut c = Command::new(bin);
+        let mut c = narscope(&[], root);
         c.args([
             "push",
             &format!("file://{}", dir.display()),
@@ -335,19 +285,18 @@ fn push_and_pull(
             "--compression",
             comp,
         ]);
-        c.env("NIX_CONFIG", NIX_CONFIG).env("NIX_REMOTE", "");
         if !fsync {
             c.env("NARSCOPE_FSYNC", "0");
         }
         c
     };
     let closure_paths: Vec<String> = {
-        let mut c = nix("nix-store", conf, xdg);
+        let mut c = nix("nix-store", root);
         c.args(["-qR", &top]);
         ok(c).lines().map(str::to_string).collect()
     };
     let nix_copy = |dir: &Path| {
-        let mut c = nix("nix", conf, xdg);
+        let mut c = nix("nix", root);
         c.args([
             "copy",
             "--to",
@@ -409,8 +358,16 @@ fn push_and_pull(
             last_cache = bdir;
         }
     }
-    let (o, n, t) = (median(ours), median(ours_nofsync), median(theirs));
-    let (oc, tc, one) = (median(ours_cold), median(theirs_cold), median(ours_one));
+    let (o, n, t) = (
+        measure::median_by(ours, |r| r.wall),
+        measure::median_by(ours_nofsync, |r| r.wall),
+        measure::median_by(theirs, |r| r.wall),
+    );
+    let (oc, tc, one) = (
+        measure::median_by(ours_cold, |r| r.wall),
+        measure::median_by(theirs_cold, |r| r.wall),
+        measure::median_by(ours_one, |r| r.wall),
+    );
     let line = |what: &str, ours: Run, theirs: Option<Run>| {
         let mut l = format!(
             "push  {what:<44} narscope {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)",
@@ -451,16 +408,16 @@ fn push_and_pull(
         // Remove the closure from the local store (with whatever refers to it, the .drv
         // included), so that `nix copy --from` really copies.
         for p in std::iter::once(&top).chain(&leaves) {
-            let mut q = nix("nix-store", conf, xdg);
+            let mut q = nix("nix-store", root);
             q.args(["-q", "--referrers-closure", p]);
             let Ok(out) = q.output() else { continue };
             let all = String::from_utf8_lossy(&out.stdout).into_owned();
-            let mut d = nix("nix-store", conf, xdg);
+            let mut d = nix("nix-store", root);
             d.arg("--delete").args(all.lines());
             let _ = d.output();
         }
         assert!(!Path::new(&top).exists(), "{top} is still in the store");
-        let mut c = nix("nix", conf, xdg);
+        let mut c = nix("nix", root);
         c.args([
             "copy",
             "--from",
@@ -472,7 +429,7 @@ fn push_and_pull(
         ]);
         theirs.push(timed(c));
         let out = root.join(format!("pulled-{r}"));
-        let mut c = Command::new(bin);
+        let mut c = narscope(&[], root);
         c.args([
             "pull",
             &url,
@@ -480,14 +437,16 @@ fn push_and_pull(
             "-r",
             "--to",
             out.to_str().unwrap(),
-            "--no-config",
             "--trusted-key",
             pk,
         ]);
         ours.push(timed(c));
         let _ = std::fs::remove_dir_all(&out);
     }
-    let (o, t) = (median(ours), median(theirs));
+    let (o, t) = (
+        measure::median_by(ours, |r| r.wall),
+        measure::median_by(theirs, |r| r.wall),
+    );
     println!(
         "pull  narscope {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)   nix copy --from {:>5.2} s ({:>4.0} MB/s, {:>4.1} CPU-s on {:.2} cores)   speed-up {:.2}x",
         o.wall.as_secs_f64(),

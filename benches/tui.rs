@@ -10,8 +10,14 @@
 //!
 //! NARSCOPE_BENCH_ROWS changes the row count of part 1.
 
+// The tests' harness; each benchmark uses a part of it.
+#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
+// Each benchmark prints some of these figures.
+#[allow(dead_code)]
+#[path = "measure.rs"]
+mod measure;
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
@@ -24,15 +30,6 @@ use narscope::tui::keymap::Keymap;
 use narscope::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn key(c: char) -> Msg {
     Msg::Key(KeyEvent {
@@ -115,7 +112,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    println!("narscope dashboard benchmark: {}", common::machine());
+    println!("narscope dashboard benchmark: {}", measure::machine());
 
     // Part 1: a million rows.
     let t = Instant::now();
@@ -157,8 +154,8 @@ fn main() {
     println!("re-sort {n} rows by NAR size: {:.0} ms", ms(t.elapsed()));
     println!(
         "RSS with {n} rows indexed: {:.0} MB now, peak {:.0} MB",
-        rss_kib("VmRSS:") as f64 / 1024.0,
-        rss_kib("VmHWM:") as f64 / 1024.0
+        measure::rss_mb("VmRSS:"),
+        measure::rss_mb("VmHWM:")
     );
     drop(app);
 

@@ -27,6 +27,8 @@
 //! says how to get its public half. A malformed key in the flags or narscope's config is an
 //! error; one in nix.conf, and an unusable `secret-key-files` entry, a warning.
 
+pub mod paths;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@ fn main() {
     let tui = std::io::IsTerminal::is_terminal(&std::io::stdout())
         && match &cli.command {
             None => true,
-            Some(Command::Demo { no_tui, .. }) => !no_tui,
+            Some(Command::Demo(demo)) => !demo.no_tui,
             Some(_) => false,
         };
     if tui {
@@ -41,7 +41,7 @@ fn main() {
 
 /// Logs go to stderr, warnings by default (-v/-vv or RUST_LOG raise the level), without colour
 /// codes unless stderr is a terminal; narscope's own debug details also go to the log file
-/// (`narscope::tui::log_path()`), where a failure's full cause chain can be read.
+/// (`narscope::config::paths::log_path()`), where a failure's full cause chain can be read.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::Layer;
@@ -74,7 +74,7 @@ fn init_logging(verbose: u8) {
 
 /// The log file, opened for appending (`None` when it cannot be).
 fn log_file() -> Option<std::fs::File> {
-    let path = narscope::tui::log_path()?;
+    let path = narscope::config::paths::log_path()?;
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -85,7 +85,7 @@ fn log_file() -> Option<std::fs::File> {
         .ok()
 }
 
-/// Logs of the dashboard: info by default, to `narscope::tui::log_path()`. If the file cannot
+/// Logs of the dashboard: info by default, to `narscope::config::paths::log_path()`. If the file cannot
 /// be opened, nothing is logged (the terminal must stay clean).
 fn init_file_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;

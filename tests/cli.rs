@@ -3,26 +3,19 @@
 //! covered by `storage_contract.rs` and `nix_interop.rs`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use crate::common;
+use common::cmd::run;
 
 use serde_json::Value;
 
-/// An empty narscope config, so the user's own config never leaks into a test.
-fn empty_config() -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("narscope-cli-test-{}.toml", std::process::id()));
-    if !p.exists() {
-        std::fs::write(&p, "use-nix-conf = false\n").unwrap();
-    }
-    p
-}
-
+/// narscope isolated under one root for this module ([`common::cmd::narscope`]), run.
 fn narscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_narscope"))
-        .args(args)
-        .env("NARSCOPE_CONFIG", empty_config())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run narscope")
+    static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let root = ROOT.get_or_init(|| tempfile::tempdir().unwrap());
+    run(common::cmd::narscope(args, root.path()))
 }
 
 fn stdout(o: &Output) -> String {
@@ -480,13 +473,7 @@ fn delete_json_always_prints_one_job_document() {
     let (tmp, dir, _pk) = demo();
     let state = tmp.path().join("state");
     let run = |args: &[&str]| -> (Value, i32) {
-        let out = Command::new(env!("CARGO_BIN_EXE_narscope"))
-            .args(args)
-            .env("NARSCOPE_CONFIG", empty_config())
-            .env("NARSCOPE_CACHE_DIR", &state)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run narscope");
+        let out = run(common::cmd::narscope(args, &state));
         let doc: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {}", stdout(&out)));
         let code = out.status.code().unwrap();

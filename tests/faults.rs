@@ -9,7 +9,7 @@
 //!   complete in one run; at 50% each completes or stops saying what failed; no run ever
 //!   breaks an invariant.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -63,8 +63,8 @@ impl Rig {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = common::cli::narscope(args, &self.tmp.path().join("state"));
-        c.envs(self.g.env()).arg("--no-config");
+        let mut c = common::cmd::narscope(args, &self.tmp.path().join("state"));
+        c.envs(self.g.env());
         c
     }
 
@@ -138,23 +138,14 @@ impl Rig {
 
     /// A new signing key: its secret key file and its public key.
     async fn keygen(&self, name: &str) -> (String, String) {
-        let sk = self.tmp.path().join(format!("{name}.sec"));
-        let pk = self.tmp.path().join(format!("{name}.pub"));
-        self.ok(&[
-            "keygen",
-            name,
-            "--secret-key-file",
-            sk.to_str().unwrap(),
-            "--public-key-file",
-            pk.to_str().unwrap(),
-        ])
-        .await;
-        let public = std::fs::read_to_string(&pk).unwrap().trim().to_string();
+        let (sk, public) = common::nix::keygen_in(self.tmp.path(), name, |args| {
+            tokio::task::block_in_place(|| common::cmd::ok(self.cmd(args)));
+        });
         (sk.to_str().unwrap().to_string(), public)
     }
 
     fn nix_chain(&self, tag: &str, n: usize, kib: usize) -> Vec<String> {
-        common::cli::nix_chain(self.tmp.path(), tag, n, kib)
+        common::nix::nix_chain(self.tmp.path(), tag, n, kib)
     }
 }
 
@@ -167,15 +158,11 @@ fn narinfo_of(path: &str) -> String {
     format!("{}.narinfo", &base[..32])
 }
 
-fn skip() -> bool {
-    std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1")
-}
-
 /// `gc` and `delete` with one narinfo unreadable: in the first look, in both, and only in the
 /// look just before deleting. Each time exit 2 naming it, and nothing deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_narinfo_stops_gc_and_delete_in_either_look() {
-    if skip() {
+    if common::nix::skip_nix() {
         return;
     }
     let Some(rig) = Rig::new().await else { return };
@@ -303,7 +290,7 @@ async fn an_unreadable_narinfo_stops_gc_and_delete_in_either_look() {
 /// and its narinfo landing: a narinfo without its NAR. Now the gc waits for the push.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_push_reusing_an_orphan_nar_never_races_a_gc() {
-    if skip() {
+    if common::nix::skip_nix() {
         return;
     }
     let Some(rig) = Rig::new().await else { return };
@@ -368,7 +355,7 @@ async fn a_slow_push_reusing_an_orphan_nar_never_races_a_gc() {
 /// completes or stops with an error; the invariants hold after every run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_job_survives_random_faults() {
-    if skip() {
+    if common::nix::skip_nix() {
         return;
     }
     let Some(rig) = Rig::new().await else { return };
@@ -503,7 +490,7 @@ async fn every_job_survives_random_faults() {
 /// fault, naming the key), not as bad data; nothing is left in the target directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_that_keeps_breaking_is_called_a_transport_fault() {
-    if skip() {
+    if common::nix::skip_nix() {
         return;
     }
     let Some(rig) = Rig::new().await else { return };

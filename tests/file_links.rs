@@ -4,19 +4,20 @@
 //! Links that stay inside the cache keep working.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::common;
 
 use narscope::nix::NarInfo;
 
 const MARKER: &str = "TOP-SECRET-MARKER-7f3a: this line lives outside the cache";
 
-fn narscope(args: &[&str], cfg: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_narscope"))
-        .args(args)
-        .env("NARSCOPE_CONFIG", cfg)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run narscope")
+/// narscope isolated under `root` ([`common::cmd::narscope`]), logging at debug level (the
+/// marker must not show up even there).
+fn narscope(args: &[&str], root: &Path) -> Output {
+    let mut c = common::cmd::narscope(args, root);
+    c.env("RUST_LOG", "debug");
+    common::cmd::run(c)
 }
 
 fn text(o: &Output) -> String {
@@ -55,10 +56,11 @@ fn find(dir: &Path, name: &str) -> (PathBuf, NarInfo) {
 
 fn linked() -> Linked {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("config.toml");
-    std::fs::write(&cfg, "use-nix-conf = false\n").unwrap();
     let dir = tmp.path().join("cache");
-    let out = narscope(&["demo", "--no-tui", "--dir", dir.to_str().unwrap()], &cfg);
+    let out = narscope(
+        &["demo", "--no-tui", "--dir", dir.to_str().unwrap()],
+        &tmp.path().join("ns"),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let outside = tmp.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -100,7 +102,7 @@ fn linked() -> Linked {
 
 impl Linked {
     fn run(&self, args: &[&str]) -> (Option<i32>, String) {
-        let out = narscope(args, &self.tmp.path().join("config.toml"));
+        let out = narscope(args, &self.tmp.path().join("ns"));
         let t = text(&out);
         assert!(
             !t.contains("TOP-SECRET"),

@@ -2,34 +2,24 @@
 //! shared NARs, a GC killed midway and run again, a push running during GC, and real Nix
 //! substituting a pinned closure after GC with signature checks.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::Garage;
-use common::cli::{NIX_CONFIG, narscope, ok, run};
-use common::graph::{Graph, Rng, age_files, closure, write_graph};
+use common::cmd::{narscope, ok, run};
+use common::fs::{age_files, copy_dir};
+use common::graph::{Graph, closure, write_graph};
+use common::nix::{nix, skip_nix};
+use common::rng::Rng;
+use common::upload::{Upload, upload_to};
 use narscope::nix::SecretKey;
-
-/// Copy the tree `from` to `to`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let (p, q) = (e.path(), to.join(e.file_name()));
-        if p.is_dir() {
-            copy_tree(&p, &q);
-        } else {
-            std::fs::copy(&p, &q).unwrap();
-        }
-    }
-}
 
 /// The store paths whose narinfos are in a cache (through narscope's own listing).
 fn contents(url: &str, state: &Path, env: &[(String, String)]) -> BTreeSet<String> {
-    let mut c = narscope(&["ls", url, "--json", "--no-config"], state);
+    let mut c = narscope(&["ls", url, "--json"], state);
     c.envs(env.iter().cloned());
     let doc: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
     doc["paths"]
@@ -60,17 +50,7 @@ fn check_gc(
         );
     }
     // Every remaining narinfo has its NAR and verifies, contents included.
-    let mut v = narscope(
-        &[
-            "verify",
-            url,
-            "--contents",
-            "--no-config",
-            "--trusted-key",
-            pk,
-        ],
-        state,
-    );
+    let mut v = narscope(&["verify", url, "--contents", "--trusted-key", pk], state);
     v.envs(env.iter().cloned());
     let out = run(v);
     assert_eq!(
@@ -126,7 +106,6 @@ fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
                 "--roots-file",
                 roots_file.to_str().unwrap(),
                 "--dry-run",
-                "--no-config",
             ],
             &state,
         ));
@@ -147,7 +126,6 @@ fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
             "--roots-file",
             roots_file.to_str().unwrap(),
             "--dry-run",
-            "--no-config",
             "--why",
             &kept,
         ];
@@ -170,7 +148,6 @@ fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
                 "--roots-file",
                 roots_file.to_str().unwrap(),
                 "--yes",
-                "--no-config",
             ],
             &state,
         ));
@@ -193,7 +170,6 @@ fn random_graphs_keep_exactly_the_closures_of_their_roots_on_file() {
                 "--roots-file",
                 roots_file.to_str().unwrap(),
                 "--yes",
-                "--no-config",
             ],
             &state,
         ));
@@ -209,14 +185,11 @@ fn young_objects_survive_and_no_roots_is_refused() {
     let g = write_graph(&dir, 10, 5, &key);
     let url = format!("file://{}", dir.display());
     let state = tmp.path().join("state");
-    let out = run(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    let out = run(narscope(&["gc", &url, "--yes"], &state));
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no roots"));
     // Everything was just written: within the default grace period nothing goes.
-    let out = ok(narscope(
-        &["gc", &url, "--allow-no-roots", "--yes", "--no-config"],
-        &state,
-    ));
+    let out = ok(narscope(&["gc", &url, "--allow-no-roots", "--yes"], &state));
     assert!(out.contains("nothing to collect"), "{out}");
     for p in &g.paths {
         assert!(dir.join(p.narinfo_key()).exists());
@@ -231,7 +204,6 @@ fn young_objects_survive_and_no_roots_is_refused() {
             "--grace",
             "0s",
             "--yes",
-            "--no-config",
         ],
         &state,
     ));
@@ -260,13 +232,13 @@ fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
     // cache is restored for each try, and the moment is found by bisection (the deletion
     // window depends on the machine).
     let pristine = tmp.path().join("pristine");
-    copy_tree(&dir, &pristine);
+    copy_dir(&dir, &pristine);
     let (total, keep) = (g.paths.len(), closure(&g, &roots).len());
     let kill_after = |ms: u64| -> usize {
         let _ = std::fs::remove_dir_all(&dir);
-        copy_tree(&pristine, &dir);
+        copy_dir(&pristine, &dir);
         age_files(&dir, Duration::from_secs(86_400));
-        let mut child = narscope(&["gc", &url, "--yes", "--no-config"], &state)
+        let mut child = narscope(&["gc", &url, "--yes"], &state)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -309,15 +281,7 @@ fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
     );
     // Whatever was done: every remaining narinfo has its NAR and its references.
     let mut v = narscope(
-        &[
-            "verify",
-            &url,
-            "--contents",
-            "--json",
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ],
+        &["verify", &url, "--contents", "--json", "--trusted-key", &pk],
         &state,
     );
     v.stderr(std::process::Stdio::null());
@@ -339,7 +303,7 @@ fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
             );
         }
     }
-    ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    ok(narscope(&["gc", &url, "--yes"], &state));
     check_gc(&url, &state, &[], &g, &roots, &pk);
 }
 
@@ -361,7 +325,15 @@ fn a_push_during_gc_on_garage_loses_nothing() {
     let bucket = g.fresh_bucket();
     let url = g.url(&bucket, "");
     let env = g.env();
-    upload(&dir, &url);
+    upload_to(
+        g,
+        &url,
+        &dir,
+        Upload {
+            nars_first: true,
+            ..Upload::default()
+        },
+    );
     std::thread::sleep(Duration::from_secs(7));
     // A real closure pushed while GC runs (grace 6s: the push's objects are younger).
     let mut leaves = Vec::new();
@@ -369,7 +341,7 @@ fn a_push_during_gc_on_garage_loses_nothing() {
         let src = tmp.path().join(format!("leaf-{i}"));
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("data"), vec![(i * 7) as u8; 400_000 + i * 999]).unwrap();
-        let mut c = nix_cmd("nix-store", tmp.path());
+        let mut c = nix("nix-store", tmp.path());
         c.arg("--add").arg(&src);
         leaves.push(ok(c).trim().to_string());
     }
@@ -380,15 +352,7 @@ fn a_push_during_gc_on_garage_loses_nothing() {
     let mut child = push.stdout(std::process::Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let mut gc = narscope(
-        &[
-            "gc",
-            &url,
-            "--grace",
-            "6s",
-            "--allow-no-roots",
-            "--yes",
-            "--no-config",
-        ],
+        &["gc", &url, "--grace", "6s", "--allow-no-roots", "--yes"],
         &state,
     );
     gc.envs(env.iter().cloned());
@@ -407,14 +371,7 @@ fn a_push_during_gc_on_garage_loses_nothing() {
         "old garbage was collected:\n{gc_out}"
     );
     let mut v = narscope(
-        &[
-            "verify",
-            &url,
-            "--contents",
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ],
+        &["verify", &url, "--contents", "--trusted-key", &pk],
         &state,
     );
     v.envs(env.iter().cloned());
@@ -428,42 +385,6 @@ fn a_push_during_gc_on_garage_loses_nothing() {
     );
 }
 
-fn upload(dir: &Path, url: &str) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = narscope::storage::open(&narscope::storage::CacheUrl::parse(url).unwrap())
-            .await
-            .unwrap();
-        let mut files: Vec<(String, PathBuf)> = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    files.push((
-                        p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
-                        p,
-                    ));
-                }
-            }
-        }
-        // NARs first, as a pusher does.
-        files.sort_by_key(|(k, _)| !k.starts_with("nar/"));
-        for (k, p) in files {
-            store
-                .put(
-                    &k,
-                    std::fs::read(&p).unwrap().into(),
-                    &narscope::storage::PutOptions::default(),
-                )
-                .await
-                .unwrap();
-        }
-    });
-}
-
 #[test]
 fn nix_substitutes_a_pinned_closure_after_gc() {
     if skip_nix() {
@@ -471,7 +392,7 @@ fn nix_substitutes_a_pinned_closure_after_gc() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let nix = |p: &str| nix_cmd(p, tmp.path());
+    let nix = |p: &str| nix(p, tmp.path());
     let tag = common::random_hex(4);
     let src = tmp.path().join(format!("src-{tag}"));
     std::fs::create_dir_all(src.join("bin")).unwrap();
@@ -497,7 +418,7 @@ fn nix_substitutes_a_pinned_closure_after_gc() {
     let (dir, url, g) = pushed_with_garbage(tmp.path(), &state, &top, &key, 20, 77);
     age_files(&dir, Duration::from_secs(10 * 86_400));
     pin(&url, &state, &[], "release", std::slice::from_ref(&top));
-    ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    ok(narscope(&["gc", &url, "--yes"], &state));
     for p in &g.paths {
         assert!(!dir.join(p.narinfo_key()).exists(), "garbage {p} collected");
     }
@@ -522,7 +443,7 @@ fn nix_substitutes_a_pinned_closure_after_gc() {
         &pk,
     ]);
     ok(s);
-    let out = ok(Command::new(format!("{top}/bin/run")));
+    let out = ok(std::process::Command::new(format!("{top}/bin/run")));
     assert_eq!(out.trim(), format!("gc {tag}"));
 }
 
@@ -533,7 +454,7 @@ fn roots_from_nix_keep_the_closures_of_local_gc_roots() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let nix = |p: &str| nix_cmd(p, tmp.path());
+    let nix = |p: &str| nix(p, tmp.path());
     // A leaf and a top path referencing it; only the top is a GC root (nix-build -o).
     let tag = common::random_hex(4);
     let src = tmp.path().join(format!("leaf-{tag}"));
@@ -555,11 +476,7 @@ fn roots_from_nix_keep_the_closures_of_local_gc_roots() {
     let top_sp = narscope::nix::StorePath::parse_any(&top).unwrap();
     std::fs::remove_file(dir.join(top_sp.narinfo_key())).unwrap();
     age_files(&dir, Duration::from_secs(10 * 86_400));
-    let mut gc = narscope(
-        &["gc", &url, "--roots-from-nix", "--yes", "--no-config"],
-        &state,
-    );
-    gc.env("NIX_REMOTE", "").env("NIX_CONFIG", NIX_CONFIG);
+    let gc = narscope(&["gc", &url, "--roots-from-nix", "--yes"], &state);
     let out = ok(gc);
     assert!(out.contains("collected 10 narinfo(s)"), "{out}");
     let leaf_sp = narscope::nix::StorePath::parse_any(&leaf).unwrap();
@@ -611,7 +528,7 @@ fn a_cache_written_by_nix_copy_is_collected_and_nix_still_reads_it() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let nix = |p: &str| nix_cmd(p, tmp.path());
+    let nix = |p: &str| nix(p, tmp.path());
     let tag = common::random_hex(4);
     let add = |name: &str, text: &str| -> String {
         let d = tmp.path().join(format!("{name}-{tag}"));
@@ -651,7 +568,7 @@ fn a_cache_written_by_nix_copy_is_collected_and_nix_still_reads_it() {
     age_files(&dir, Duration::from_secs(10 * 86_400));
     let url = format!("file://{}", dir.display());
     pin(&url, &state, &[], "release", std::slice::from_ref(&top));
-    let out = ok(narscope(&["gc", &url, "--yes", "--no-config"], &state));
+    let out = ok(narscope(&["gc", &url, "--yes"], &state));
     assert!(
         out.contains("collected 1 narinfo(s), 1 NAR(s), 1 listing(s)"),
         "{out}"
@@ -679,23 +596,4 @@ fn a_cache_written_by_nix_copy_is_collected_and_nix_still_reads_it() {
         &top,
     ]);
     ok(v);
-}
-
-fn skip_nix() -> bool {
-    std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1")
-}
-
-/// A Nix command on the single-user store, with its own (empty) configuration directory and
-/// cache directory under `tmp`: the machine's nix.conf cannot change what the test sees.
-fn nix_cmd(program: &str, tmp: &Path) -> Command {
-    let conf = tmp.join("nix-conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    let mut c = Command::new(program);
-    c.env("NIX_REMOTE", "")
-        .env("NIX_CONF_DIR", &conf)
-        .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_CACHE_HOME", tmp.join("xdg"))
-        .env_remove("NIX_PATH");
-    c
 }

@@ -5,40 +5,31 @@
 //! the store directory `/gnu/store` made by real Nix 2.8 (skipped with NARSCOPE_SKIP_NIX=1);
 //! and the litter of killed conditional-write probes.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use narscope::compression::{self, Compression};
 use narscope::nix::{Hash, NarInfo, SecretKey, StorePath};
 use serde_json::Value;
 
-/// An empty narscope config, so the user's own config never leaks into a test.
-fn empty_config() -> PathBuf {
-    let p = std::env::temp_dir().join(format!("narscope-hostile-{}.toml", std::process::id()));
-    if !p.exists() {
-        std::fs::write(&p, "use-nix-conf = false\n").unwrap();
-    }
-    p
-}
+use common::cmd::{ok, run};
+use common::fs::copy_dir;
+use common::nix::{nix, skip_nix};
 
+/// narscope isolated under one root for this module ([`common::cmd::narscope`]).
 fn narscope_cmd(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_narscope"));
-    c.args(args)
-        .env("NARSCOPE_CONFIG", empty_config())
-        .env(
-            "NARSCOPE_CACHE_DIR",
-            std::env::temp_dir().join("narscope-hostile-index"),
-        )
-        .env_remove("RUST_LOG");
-    c
+    static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let root = ROOT.get_or_init(|| tempfile::tempdir().unwrap());
+    common::cmd::narscope(args, root.path())
 }
 
 fn narscope(args: &[&str]) -> Output {
-    narscope_cmd(args).output().expect("run narscope")
+    run(narscope_cmd(args))
 }
 
 fn text(b: &[u8]) -> String {
@@ -573,55 +564,9 @@ async fn an_s3_probe_removes_old_probe_objects_too() {
     );
 }
 
-const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\nnarinfo-cache-negative-ttl = 0\n";
-
 /// A scratch directory for real Nix, or `None` with NARSCOPE_SKIP_NIX=1.
 fn nix_root() -> Option<tempfile::TempDir> {
-    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
-        return None;
-    }
-    assert!(
-        Command::new("nix").arg("--version").output().is_ok(),
-        "real Nix is required (apt-get install nix-bin), or set NARSCOPE_SKIP_NIX=1"
-    );
-    Some(tempfile::tempdir().unwrap())
-}
-
-fn nix(program: &str, root: &Path) -> Command {
-    let mut c = Command::new(program);
-    let conf = root.join("nix-conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    c.env("NIX_REMOTE", "")
-        .env("NIX_CONF_DIR", &conf)
-        .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_CACHE_HOME", root.join("xdg"))
-        .env_remove("NIX_PATH");
-    c
-}
-
-fn ok(mut c: Command) -> String {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?} failed ({:?}):\n{}\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
+    (!skip_nix()).then(|| tempfile::tempdir().unwrap())
 }
 
 #[test]

@@ -4,77 +4,41 @@
 //! `delete --unsigned` removes exactly the unsigned paths; an interrupted push leaves no
 //! narinfo without its NAR or references; bad input fails clearly and changes nothing.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::Garage;
+use common::cmd::{ok, run};
+use common::fs::copy_dir;
+use common::nix::skip_nix;
 
-const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\nnarinfo-cache-negative-ttl = 0\nnarinfo-cache-positive-ttl = 0\n";
-
+/// This module's scratch root (narscope's and Nix's settings live under it), once per run.
 struct Env {
     root: tempfile::TempDir,
 }
 
 fn env() -> Option<&'static Env> {
-    static E: OnceLock<Option<Env>> = OnceLock::new();
-    E.get_or_init(|| {
-        if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
-            return None;
-        }
-        assert!(
-            Command::new("nix").arg("--version").output().is_ok(),
-            "real Nix is required (apt-get install nix-bin), or set NARSCOPE_SKIP_NIX=1"
-        );
-        Some(Env {
-            root: tempfile::tempdir().unwrap(),
-        })
-    })
-    .as_ref()
+    if skip_nix() {
+        return None;
+    }
+    static E: OnceLock<Env> = OnceLock::new();
+    Some(E.get_or_init(|| Env {
+        root: tempfile::tempdir().unwrap(),
+    }))
 }
 
+/// A Nix command under this module's root ([`common::nix::nix`]).
 fn nix(program: &str, e: &Env) -> Command {
-    let mut c = Command::new(program);
-    let conf = e.root.path().join("nix-conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    c.env("NIX_REMOTE", "")
-        .env("NIX_CONF_DIR", &conf)
-        .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_CACHE_HOME", e.root.path().join("xdg"))
-        .env_remove("NIX_PATH");
-    c
+    common::nix::nix(program, e.root.path())
 }
 
-fn run(mut c: Command) -> Output {
-    c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"))
-}
-
-fn ok(c: Command) -> String {
-    let desc = format!("{c:?}");
-    let out = run(c);
-    assert!(
-        out.status.success(),
-        "{desc} failed ({:?}):\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
+/// narscope under this module's root ([`common::cmd::narscope`]).
 fn narscope(e: &Env, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_narscope"));
-    c.args(args)
-        .env("NIX_REMOTE", "")
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("NIX_CONF_DIR", e.root.path().join("nix-conf"))
-        .env("NARSCOPE_CACHE_DIR", e.root.path().join("narscope-cache"))
-        .env("XDG_CACHE_HOME", e.root.path().join("xdg"));
-    c
+    common::cmd::narscope(args, e.root.path())
 }
 
 /// A closure of two paths made by real Nix: a content-addressed directory with a script, and
@@ -126,7 +90,7 @@ fn delete_local(e: &Env, paths: &[&str]) {
 }
 
 fn keygen(e: &Env, name: &str) -> (PathBuf, String) {
-    common::cli::keygen_in(e.root.path(), name, |args| {
+    common::nix::keygen_in(e.root.path(), name, |args| {
         ok(narscope(e, args));
     })
 }
@@ -136,14 +100,10 @@ fn nar_hash_of(path: &Path) -> String {
     s.hash_hex()
 }
 
-fn rand_tag() -> String {
-    common::random_hex(4)
-}
-
 #[test]
 fn push_is_accepted_by_nix_copy_and_runs() {
     let Some(e) = env() else { return };
-    let c = make_closure(e, &format!("push{}", rand_tag()));
+    let c = make_closure(e, &format!("push{}", common::random_hex(4)));
     let (sk, pk) = keygen(e, "push-1");
     let cache = e.root.path().join(format!("cache-{}", c.tag));
     let url = format!("file://{}", cache.display());
@@ -203,7 +163,7 @@ fn push_to_garage_is_substituted_over_http_with_signature_checks() {
     let Some(g) = Garage::try_shared() else {
         return;
     };
-    let c = make_closure(e, &format!("http{}", rand_tag()));
+    let c = make_closure(e, &format!("http{}", common::random_hex(4)));
     let (sk, pk) = keygen(e, "http-1");
     let prefix = format!("p{}", c.tag);
     let url = g.url(&g.default_bucket, &prefix);
@@ -250,7 +210,7 @@ fn push_to_garage_is_substituted_over_http_with_signature_checks() {
 #[test]
 fn nix_pushes_and_narscope_pulls_byte_identical_trees() {
     let Some(e) = env() else { return };
-    let c = make_closure(e, &format!("pull{}", rand_tag()));
+    let c = make_closure(e, &format!("pull{}", common::random_hex(4)));
     let (sk, pk) = keygen(e, "pull-1");
     let cache = e.root.path().join(format!("cache-{}", c.tag));
     let url = format!("file://{}", cache.display());
@@ -274,7 +234,6 @@ fn nix_pushes_and_narscope_pulls_byte_identical_trees() {
                 "--to",
                 dir.to_str().unwrap(),
                 "-r",
-                "--no-config",
                 "--trusted-key",
                 &pk,
             ],
@@ -296,14 +255,7 @@ fn nix_pushes_and_narscope_pulls_byte_identical_trees() {
     let dir = e.root.path().join(format!("out-{}-untrusted", c.tag));
     let out = run(narscope(
         e,
-        &[
-            "pull",
-            &url,
-            &c.top,
-            "--to",
-            dir.to_str().unwrap(),
-            "--no-config",
-        ],
+        &["pull", &url, &c.top, "--to", dir.to_str().unwrap()],
     ));
     assert_eq!(
         out.status.code(),
@@ -321,7 +273,7 @@ fn nix_pushes_and_narscope_pulls_byte_identical_trees() {
 #[test]
 fn pull_into_store_goes_through_nix_and_a_corrupt_nar_is_refused() {
     let Some(e) = env() else { return };
-    let c = make_closure(e, &format!("imp{}", rand_tag()));
+    let c = make_closure(e, &format!("imp{}", common::random_hex(4)));
     let (sk, pk) = keygen(e, "imp-1");
     let cache = e.root.path().join(format!("cache-{}", c.tag));
     let url = format!("file://{}", cache.display());
@@ -352,7 +304,6 @@ fn pull_into_store_goes_through_nix_and_a_corrupt_nar_is_refused() {
             "-r",
             "--to",
             dir.to_str().unwrap(),
-            "--no-config",
             "--trusted-key",
             &pk,
         ],
@@ -376,15 +327,7 @@ fn pull_into_store_goes_through_nix_and_a_corrupt_nar_is_refused() {
     delete_local(e, &[&c.top, &c.leaf]);
     let out = ok(narscope(
         e,
-        &[
-            "pull",
-            &url,
-            &c.top,
-            "--into-store",
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ],
+        &["pull", &url, &c.top, "--into-store", "--trusted-key", &pk],
     ));
     assert!(out.contains("imported into the Nix store"), "{out}");
     assert_eq!(
@@ -393,22 +336,10 @@ fn pull_into_store_goes_through_nix_and_a_corrupt_nar_is_refused() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn sign_makes_nix_trust_an_unsigned_cache_and_rotates_keys() {
     let Some(e) = env() else { return };
-    let c = make_closure(e, &format!("sign{}", rand_tag()));
+    let c = make_closure(e, &format!("sign{}", common::random_hex(4)));
     let cache = e.root.path().join(format!("cache-{}", c.tag));
     let url = format!("file://{}", cache.display());
     let mut cp = nix("nix", e);
@@ -445,7 +376,6 @@ fn sign_makes_nix_trust_an_unsigned_cache_and_rotates_keys() {
             "--unsigned",
             "--key-file",
             sk.to_str().unwrap(),
-            "--no-config",
         ];
         ok(narscope(e, &args))
     };
@@ -473,7 +403,6 @@ fn sign_makes_nix_trust_an_unsigned_cache_and_rotates_keys() {
             sk2.to_str().unwrap(),
             "--remove-key",
             "sign-1",
-            "--no-config",
         ],
     ));
     assert_eq!(verify(&pk2), Some(0));
@@ -500,8 +429,8 @@ fn sign_makes_nix_trust_an_unsigned_cache_and_rotates_keys() {
 #[test]
 fn delete_unsigned_removes_exactly_those_and_breaks_nothing() {
     let Some(e) = env() else { return };
-    let signed = make_closure(e, &format!("keep{}", rand_tag()));
-    let loose = make_closure(e, &format!("loose{}", rand_tag()));
+    let signed = make_closure(e, &format!("keep{}", common::random_hex(4)));
+    let loose = make_closure(e, &format!("loose{}", common::random_hex(4)));
     let (sk, pk) = keygen(e, "del-1");
     let cache = e.root.path().join(format!("cache-del-{}", signed.tag));
     let url = format!("file://{}", cache.display());
@@ -524,7 +453,6 @@ fn delete_unsigned_removes_exactly_those_and_breaks_nothing() {
             &url,
             "--unsigned",
             "--dry-run",
-            "--no-config",
             "--trusted-key",
             &pk,
         ],
@@ -534,27 +462,12 @@ fn delete_unsigned_removes_exactly_those_and_breaks_nothing() {
     // Without --yes off a terminal: refused.
     let out = run(narscope(
         e,
-        &[
-            "delete",
-            &url,
-            "--unsigned",
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ],
+        &["delete", &url, "--unsigned", "--trusted-key", &pk],
     ));
     assert_ne!(out.status.code(), Some(0));
     ok(narscope(
         e,
-        &[
-            "delete",
-            &url,
-            "--unsigned",
-            "--yes",
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ],
+        &["delete", &url, "--unsigned", "--yes", "--trusted-key", &pk],
     ));
     let hash = |p: &str| Path::new(p).file_name().unwrap().to_string_lossy()[..32].to_string();
     assert!(!cache.join(format!("{}.narinfo", hash(&loose.top))).exists());
@@ -576,10 +489,7 @@ fn delete_unsigned_removes_exactly_those_and_breaks_nothing() {
     ]);
     ok(v);
     // Deleting a path something references is refused, and the cache is unchanged.
-    let out = run(narscope(
-        e,
-        &["delete", &url, &signed.leaf, "--yes", "--no-config"],
-    ));
+    let out = run(narscope(e, &["delete", &url, &signed.leaf, "--yes"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         cache
@@ -589,14 +499,7 @@ fn delete_unsigned_removes_exactly_those_and_breaks_nothing() {
     // Every NAR of what remains is there.
     let v = ok(narscope(
         e,
-        &[
-            "verify",
-            &url,
-            "--contents",
-            "--no-config",
-            "--trusted-key",
-            &pk,
-        ],
+        &["verify", &url, "--contents", "--trusted-key", &pk],
     ));
     assert!(v.contains("3 "), "{v}");
 }
@@ -608,7 +511,7 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
         return;
     };
     // A wider closure: one top path referencing many leaves.
-    let tag = format!("int{}", rand_tag());
+    let tag = format!("int{}", common::random_hex(4));
     let mut leaves = Vec::new();
     for i in 0..24 {
         let src = e.root.path().join(format!("leaf-{tag}-{i}"));
@@ -662,7 +565,7 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
     unsafe_kill(child.id());
     let _ = child.wait();
     // Whatever made it: each narinfo's NAR exists and its references are narinfos too.
-    let mut v = narscope(e, &["verify", &url, "--contents", "--json", "--no-config"]);
+    let mut v = narscope(e, &["verify", &url, "--contents", "--json"]);
     v.envs(g.env());
     let out = run(v);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -701,7 +604,7 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
     let mut again = narscope(e, &["push", &url, &top]);
     again.envs(g.env());
     ok(again);
-    let mut v = narscope(e, &["verify", &url, "--contents", "--json", "--no-config"]);
+    let mut v = narscope(e, &["verify", &url, "--contents", "--json"]);
     v.envs(g.env());
     let doc: serde_json::Value = serde_json::from_slice(&run(v).stdout).unwrap();
     let paths = doc["paths"].as_array().unwrap();

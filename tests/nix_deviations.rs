@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const NIX_CONFIG: &str = "experimental-features = nix-command\nsubstituters =\nsandbox = false\nnarinfo-cache-negative-ttl = 0\nnarinfo-cache-positive-ttl = 0\n";
+use crate::common;
+use common::cmd::{ok, run, run_as_set};
+use common::nix::skip_nix;
 
 /// Nix's own test NAR (see tests/data/README.md): entries `Test`, `Test~nix~case~hack~1`
 /// (a symlink) and `test`.
@@ -29,55 +31,32 @@ struct Env {
 fn env() -> &'static Env {
     static E: OnceLock<Env> = OnceLock::new();
     E.get_or_init(|| {
-        let nix = !std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1");
-        if nix {
-            assert!(
-                Command::new("nix").arg("--version").output().is_ok(),
-                "real Nix is required (apt-get install nix-bin), or set NARSCOPE_SKIP_NIX=1"
-            );
-        }
+        let nix = !skip_nix();
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("nix-conf")).unwrap();
-        std::fs::write(root.path().join("nix-conf/nix.conf"), "").unwrap();
         Env { root, nix }
     })
 }
 
 impl Env {
     fn dir(&self, name: &str) -> PathBuf {
-        let d = self.root.path().join(format!("{name}-{}", tag()));
+        let d = self
+            .root
+            .path()
+            .join(format!("{name}-{}", common::random_hex(4)));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
 
+    /// A Nix command under this module's root ([`common::nix::nix`]).
     fn nix(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        let conf = self.root.path().join("nix-conf");
-        c.env("NIX_REMOTE", "")
-            .env("NIX_CONF_DIR", &conf)
-            .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .env("XDG_CACHE_HOME", self.root.path().join("xdg"))
-            .env_remove("NIX_PATH");
-        c
+        common::nix::nix(program, self.root.path())
     }
 
-    /// narscope with this test's nix.conf and the narscope config file `config`.
+    /// narscope under this module's root ([`common::cmd::narscope`]) with the narscope
+    /// config file `config`.
     fn narscope(&self, config: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_narscope"));
-        let conf = self.root.path().join("nix-conf");
-        c.args(args)
-            .env("NARSCOPE_CONFIG", config)
-            .env(
-                "NARSCOPE_CACHE_DIR",
-                self.root.path().join("narscope-cache"),
-            )
-            .env("NIX_REMOTE", "")
-            .env("NIX_CONF_DIR", &conf)
-            .env("NIX_USER_CONF_FILES", conf.join("nix.conf"))
-            .env("NIX_CONFIG", NIX_CONFIG)
-            .env("XDG_CACHE_HOME", self.root.path().join("xdg"))
-            .env_remove("RUST_LOG");
+        let mut c = common::cmd::narscope(args, self.root.path());
+        c.env("NARSCOPE_CONFIG", config);
         c
     }
 
@@ -89,16 +68,6 @@ impl Env {
     }
 }
 
-fn tag() -> String {
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn run(mut c: Command) -> Output {
-    c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"))
-}
-
 fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
@@ -106,13 +75,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn ok(c: Command) -> String {
-    let desc = format!("{c:?}");
-    let o = run(c);
-    assert!(o.status.success(), "{desc} failed: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 fn json(c: Command) -> (Option<i32>, Value) {
@@ -147,11 +109,11 @@ fn case_hack_names_round_trip_between_nix_and_narscope() {
     }
     let work = e.dir("case");
     // Nix on Linux restores the NAR literally and dumps it back byte for byte.
-    let tree = work.join(format!("case-hack-{}", tag()));
+    let tree = work.join(format!("case-hack-{}", common::random_hex(4)));
     let mut c = e.nix("nix-store");
     c.arg("--restore").arg(&tree);
     c.stdin(std::fs::File::open(write_nar(&work)).unwrap());
-    let o = run(c);
+    let o = run_as_set(c);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         std::fs::symlink_metadata(tree.join("Test~nix~case~hack~1"))
@@ -440,7 +402,7 @@ fn keygen_next_steps_and_config_trust_make_a_fresh_push_trusted() {
         return;
     }
     // An input-addressed path, signed as it is pushed.
-    let t = tag();
+    let t = common::random_hex(4);
     let expr = format!(
         "derivation {{ name = \"fresh-{t}\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo {t} > $out\" ]; }}"
     );

@@ -9,8 +9,8 @@
 //! Needs `nix` (set `NARSCOPE_SKIP_NIX=1` to skip) and, for the S3 part, the Garage harness in
 //! `tests/common` (`NARSCOPE_SKIP_GARAGE=1` skips that part).
 
-mod common;
-mod nixfix;
+use crate::common;
+use crate::common::nixfix;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -21,6 +21,9 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+
+use common::fs::copy_dir;
+use common::upload::{Upload, upload_to};
 
 use nixfix::{
     CMD_TIMEOUT, Content, Fixture, FxCache, Kind, Output, SigState, expected_nix_phrase,
@@ -116,11 +119,11 @@ fn nix_verify(
 // narscope's verdicts
 // ---------------------------------------------------------------------------------------------
 
+/// narscope isolated under one root for this module ([`common::cmd::narscope`]).
 fn narscope() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_narscope"));
-    // Keep the machine's config out, and logs quiet.
-    c.env_remove("RUST_LOG");
-    c
+    static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let root = ROOT.get_or_init(|| tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")));
+    common::cmd::narscope(&[], root.path())
 }
 
 fn run_narscope(args: &[&str], envs: &[(String, String)]) -> Output {
@@ -222,14 +225,7 @@ fn narscope_verify(
     paths: &[&str],
     envs: &[(String, String)],
 ) -> NsReport {
-    let mut args = vec![
-        "verify",
-        cache,
-        "--no-config",
-        "--trusted-key",
-        key,
-        "--json",
-    ];
+    let mut args = vec!["verify", cache, "--trusted-key", key, "--json"];
     if contents {
         args.push("--contents");
     }
@@ -573,7 +569,7 @@ fn narscope_verify_plain_dir_explicit_paths_and_other_key() {
     // No trusted key at all: Nix says untrusted for both IA paths, and so does narscope
     // (every signature is by an unknown key); the CA paths stay content-addressed.
     let mut errs = Vec::new();
-    let out = run_narscope(&["verify", &c.url(), "--no-config", "--json"], &[]);
+    let out = run_narscope(&["verify", &c.url(), "--json"], &[]);
     let rep = parse_report(out).unwrap_or_else(|e| panic!("{e}"));
     for p in fx.paths.iter() {
         let nix = nix_verify(fx, &c.url(), "", &p.path, false).unwrap_or_else(|e| panic!("{e}"));
@@ -610,64 +606,19 @@ fn narscope_verify_agrees_with_nix_through_garage() {
     let mut errs = Vec::new();
     for name in ["signed-xz", "tampered", "corrupt-none", "missing-nar"] {
         let c = fx.cache(name);
-        upload_dir(g, &bucket, name, &c.dir);
         let url = g.url(&bucket, name);
+        assert!(
+            c.dir.join("nix-cache-info").exists(),
+            "{}: no nix-cache-info",
+            c.dir.display()
+        );
+        upload_to(g, &url, &c.dir, Upload::default());
         for contents in [true, false] {
             let rep = narscope_verify(&url, &fx.demo.public, contents, &[], &g.env());
             errs.extend(check_report(fx, c, &url, contents, &rep));
         }
     }
     fail_if_any(errs);
-}
-
-/// Copy every file under `dir` to `bucket` at `prefix/<relative path>`, with narscope's own
-/// storage layer (`CacheUrl` + `open` + `Store::put_file`; credentials come from the
-/// environment the Garage harness set).
-fn upload_dir(g: &common::Garage, bucket: &str, prefix: &str, dir: &Path) {
-    use narscope::storage::{CacheUrl, PutOptions, open};
-    let url_text = g.url(bucket, prefix);
-    let url = CacheUrl::parse(&url_text).unwrap_or_else(|e| panic!("{url_text}: {e}"));
-    let mut files = Vec::new();
-    list_files(dir, dir, &mut files);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
-    rt.block_on(async {
-        let store = open(&url)
-            .await
-            .unwrap_or_else(|e| panic!("opening {url_text}: {e}"));
-        for (key, path) in &files {
-            store
-                .put_file(key, path, &PutOptions::default())
-                .await
-                .unwrap_or_else(|e| panic!("uploading {} to {url_text}: {e}", path.display()));
-        }
-    });
-    assert!(
-        files.iter().any(|(k, _)| k == "nix-cache-info"),
-        "{}: no nix-cache-info",
-        dir.display()
-    );
-}
-
-/// Every regular file under `dir`, as (key relative to `root` with `/` separators, path).
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf)>) {
-    for e in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = e.unwrap_or_else(|e| panic!("{e}")).path();
-        if path.is_dir() {
-            list_files(root, &path, out);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let key: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            out.push((key.join("/"), path));
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -811,19 +762,6 @@ fn narscope_keygen_keys_work_with_nix() {
     assert_eq!(rep.out.rc(), 0, "{}", rep.out.stderr);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for e in fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-        let e = e.unwrap_or_else(|e| panic!("{e}"));
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if src.is_dir() {
-            fs::create_dir_all(&dst).unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
-            copy_dir(&src, &dst);
-        } else {
-            fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-        }
-    }
-}
-
 fn cache_info_fields(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once(':'))
@@ -923,18 +861,7 @@ fn narscope_show_and_ls_match_nix_path_info() {
         for (i, (sp, info)) in infos.iter().enumerate() {
             let hp = &sp["/nix/store/".len()..][..32];
             let what = if i % 2 == 0 { sp.as_str() } else { hp };
-            let o = run_narscope(
-                &[
-                    "show",
-                    &url,
-                    what,
-                    "--json",
-                    "--no-config",
-                    "--trusted-key",
-                    key,
-                ],
-                &[],
-            );
+            let o = run_narscope(&["show", &url, what, "--json", "--trusted-key", key], &[]);
             assert_eq!(o.rc(), 0, "{}", o.failure("failed"));
             let v: Value = serde_json::from_str(&o.stdout)
                 .unwrap_or_else(|e| panic!("{}", o.failure(&format!("not JSON: {e}"))));
@@ -968,10 +895,7 @@ fn narscope_show_and_ls_match_nix_path_info() {
                 ));
             }
         }
-        let o = run_narscope(
-            &["ls", &url, "--json", "--no-config", "--trusted-key", key],
-            &[],
-        );
+        let o = run_narscope(&["ls", &url, "--json", "--trusted-key", key], &[]);
         assert_eq!(o.rc(), 0, "{}", o.failure("failed"));
         let v: Value = serde_json::from_str(&o.stdout)
             .unwrap_or_else(|e| panic!("{}", o.failure(&format!("not JSON: {e}"))));

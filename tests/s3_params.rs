@@ -6,7 +6,7 @@
 //! `multipart-chunk-size=` force a multipart upload of a NAR that reads back intact;
 //! `storage-class=GLACIER` warns once; a Content-Encoding narscope cannot undo is named.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,9 +14,9 @@ use std::process::Command;
 use std::sync::{Arc, RwLock};
 
 use common::Garage;
-use common::cli::{nix, nix_chain, ok, run};
+use common::cmd::{ok, run};
 use common::faults::FaultProxy;
-use narscope::cache::Cache;
+use common::nix::{nix, nix_chain, skip_nix};
 use narscope::nix::{PublicKey, TrustedKeys};
 use narscope::storage::s3::{S3Options, S3Store};
 use narscope::storage::{self, CacheUrl, PutCondition, PutOptions, Store};
@@ -24,7 +24,7 @@ use narscope::storage::{self, CacheUrl, PutCondition, PutOptions, Store};
 /// The Garage of this test binary and a temp dir, or `None` when the Garage or Nix tests are
 /// switched off.
 fn setup(needs_nix: bool) -> Option<(&'static Garage, tempfile::TempDir)> {
-    if needs_nix && std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+    if needs_nix && skip_nix() {
         return None;
     }
     let g = Garage::try_shared()?;
@@ -39,19 +39,16 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// narscope with its state under `root`, Garage's credentials, no config.
+/// narscope isolated under `root` ([`common::cmd::narscope`]) with Garage's credentials.
 fn narscope(g: &Garage, root: &Path, args: &[&str]) -> Command {
-    let mut c = common::cli::narscope(args, &root.join("state"));
-    c.envs(g.env())
-        .env("NIX_CONF_DIR", root.join("nix-conf"))
-        .env("XDG_CACHE_HOME", root.join("xdg"))
-        .env("XDG_CONFIG_HOME", root.join("config"));
+    let mut c = common::cmd::narscope(args, root);
+    c.envs(g.env());
     c
 }
 
 /// A fresh key pair made by `narscope keygen`: (secret key file, public key text).
 fn keygen(g: &Garage, root: &Path, name: &str) -> (PathBuf, String) {
-    common::cli::keygen_in(root, name, |args| {
+    common::nix::keygen_in(root, name, |args| {
         ok(narscope(g, root, args));
     })
 }
@@ -87,9 +84,10 @@ fn s3_url(s: &str) -> storage::S3Url {
 }
 
 /// A store on `url` that never uses the lean client: every request goes through the SDK.
-async fn sdk_only_store(url: &str) -> Arc<dyn Store> {
+async fn sdk_only_store(g: &Garage, url: &str) -> Arc<dyn Store> {
     let u = s3_url(url);
-    let mut opts = S3Options::from_params(&u.params);
+    let mut opts =
+        S3Options::from_params(&u.params).with_static_credentials(&g.access_key, &g.secret_key);
     opts.lean_client = false;
     Arc::new(S3Store::connect(u, opts).await.unwrap())
 }
@@ -168,9 +166,7 @@ fn encoded_narinfos_and_listings_are_substituted_by_nix_and_read_by_narscope() {
     assert!(out.contains("2 uploaded"), "{out}");
 
     let r = rt();
-    let cache = r
-        .block_on(Cache::open(&CacheUrl::parse(&enc_url).unwrap()))
-        .unwrap();
+    let cache = r.block_on(g.cache(&enc_url));
     // The push wrote the narinfos and the listings itself (Cache::put_object): the checks
     // below judge its objects. The expected listing is computed from the NAR here.
     let mut listings = Vec::new();
@@ -182,7 +178,7 @@ fn encoded_narinfos_and_listings_are_substituted_by_nix_and_read_by_narscope() {
 
     // Raw reads, through the lean client and through the SDK: the bytes are stored encoded,
     // and the Content-Encoding header says how.
-    let sdk_store = r.block_on(sdk_only_store(&enc_url));
+    let sdk_store = r.block_on(sdk_only_store(g, &enc_url));
     for (p, listing) in paths.iter().zip(&listings) {
         let h = hash_part(p);
         for store in [cache.store(), &sdk_store] {
@@ -232,11 +228,7 @@ fn encoded_narinfos_and_listings_are_substituted_by_nix_and_read_by_narscope() {
 
     // The dashboard's detail loader: the narinfo judged and the listing decoded.
     r.block_on(async {
-        let cache = Arc::new(
-            Cache::open(&CacheUrl::parse(&enc_url).unwrap())
-                .await
-                .unwrap(),
-        );
+        let cache = Arc::new(g.cache(&enc_url).await);
         let mut keys = TrustedKeys::new();
         keys.add(PublicKey::parse(&pk).unwrap());
         let keys = Arc::new(keys);
@@ -333,9 +325,7 @@ fn an_encoding_narscope_cannot_undo_is_named() {
     let url = g.url(&bucket, "");
     let key = "0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r.narinfo";
     rt().block_on(async {
-        let store = storage::open(&CacheUrl::parse(&url).unwrap())
-            .await
-            .unwrap();
+        let store = g.open(&url).await;
         let opts = PutOptions {
             content_type: Some("text/x-nix-narinfo".into()),
             content_encoding: Some("compress".into()),
@@ -394,7 +384,7 @@ fn the_storage_class_travels_on_every_put_and_multipart_create() {
              &multipart-chunk-size=5242880",
             proxy.endpoint()
         );
-        let cache = Cache::open(&CacheUrl::parse(&url).unwrap()).await.unwrap();
+        let cache = g.cache(&url).await;
         let big = dir.path().join("big.nar");
         let small = dir.path().join("small.nar");
         std::fs::write(&big, vec![7u8; 6 * 1024 * 1024]).unwrap();
@@ -420,7 +410,7 @@ fn the_storage_class_travels_on_every_put_and_multipart_create() {
             .await
             .unwrap();
         // The SDK path of a small PUT, too.
-        let sdk = sdk_only_store(&url).await;
+        let sdk = sdk_only_store(g, &url).await;
         sdk.put("nar/sdk.nar", "sdk".into(), &nar_opts)
             .await
             .unwrap();
@@ -488,7 +478,7 @@ fn a_small_multipart_threshold_uploads_a_nar_in_parts_that_reads_back_intact() {
     ));
     assert!(out.contains("1 uploaded"), "{out}");
     let (nar_key, size, etag) = rt().block_on(async {
-        let cache = Cache::open(&CacheUrl::parse(&url).unwrap()).await.unwrap();
+        let cache = g.cache(&url).await;
         let (_, info) = cache
             .fetch_narinfo(&format!("{}.narinfo", hash_part(&paths[0])))
             .await
@@ -522,9 +512,7 @@ fn a_small_multipart_threshold_uploads_a_nar_in_parts_that_reads_back_intact() {
         &["push", &url2, &paths[0], "--key-file", sk.to_str().unwrap()],
     ));
     let etag2 = rt().block_on(async {
-        let store = storage::open(&CacheUrl::parse(&url2).unwrap())
-            .await
-            .unwrap();
+        let store = g.open(&url2).await;
         store
             .head(&nar_key)
             .await

@@ -5,13 +5,14 @@
 //! run. Every test checks the cache with the invariant checker, which reads the directory
 //! itself.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{narscope, ok, run};
-use common::graph::{age_files, write_edges};
+use common::cmd::{narscope, ok, run};
+use common::fs::age_files;
+use common::graph::write_edges;
 use common::invariants::{Snapshot, Source};
 use narscope::nix::SecretKey;
 
@@ -75,10 +76,7 @@ fn a_malformed_narinfo_protects_what_it_might_reference() {
 
     // gc: the malformed narinfo's references (q) and its NAR are unknown: refused, exit 2,
     // naming the object and the line.
-    let out = run(narscope(
-        &["gc", &url, "--grace", "0s", "--yes", "--no-config"],
-        &state,
-    ));
+    let out = run(narscope(&["gc", &url, "--grace", "0s", "--yes"], &state));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{}\n{err}", stdout(&out));
     assert!(err.contains("refusing to collect"), "{err}");
@@ -92,15 +90,7 @@ fn a_malformed_narinfo_protects_what_it_might_reference() {
 
     // The JSON document says the same.
     let out = run(narscope(
-        &[
-            "gc",
-            &url,
-            "--grace",
-            "0s",
-            "--dry-run",
-            "--json",
-            "--no-config",
-        ],
+        &["gc", &url, "--grace", "0s", "--dry-run", "--json"],
         &state,
     ));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -111,26 +101,14 @@ fn a_malformed_narinfo_protects_what_it_might_reference() {
 
     // delete of q (which only the malformed narinfo references): refused too.
     let out = run(narscope(
-        &[
-            "delete",
-            &url,
-            &g.paths[0].to_absolute(),
-            "--yes",
-            "--no-config",
-        ],
+        &["delete", &url, &g.paths[0].to_absolute(), "--yes"],
         &state,
     ));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(&m_key), "{}", stderr(&out));
     // Even a path nothing readable references (x) is refused: m might reference it.
     let out = run(narscope(
-        &[
-            "delete",
-            &url,
-            &g.paths[3].to_absolute(),
-            "--yes",
-            "--no-config",
-        ],
+        &["delete", &url, &g.paths[3].to_absolute(), "--yes"],
         &state,
     ));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -161,19 +139,13 @@ fn a_malformed_narinfo_can_be_deleted_explicitly_and_then_gc_runs() {
     // x, referenced by nothing, is the malformed one here.
     let x_key = g.paths[3].narinfo_key();
     make_malformed(&dir, &x_key);
-    let out = ok(narscope(
-        &["delete", &url, &x_key, "--yes", "--no-config"],
-        &state,
-    ));
+    let out = ok(narscope(&["delete", &url, &x_key, "--yes"], &state));
     assert!(out.contains("deleted 1 narinfo(s)"), "{out}");
     assert!(!dir.join(&x_key).exists());
     // Now everything is readable: gc collects (x's NAR is an orphan now), keeps the pin.
     let src = Source::Dir(dir.clone());
     let before = Snapshot::take(&src);
-    let out = ok(narscope(
-        &["gc", &url, "--grace", "0s", "--yes", "--no-config"],
-        &state,
-    ));
+    let out = ok(narscope(&["gc", &url, "--grace", "0s", "--yes"], &state));
     assert!(out.contains("collected"), "{out}");
     let after = Snapshot::take(&src);
     assert!(
@@ -212,7 +184,6 @@ fn roots_that_name_nothing_are_refused_and_reported() {
             "--roots-file",
             roots.to_str().unwrap(),
             "--yes",
-            "--no-config",
         ],
         &state,
     ));
@@ -223,15 +194,7 @@ fn roots_that_name_nothing_are_refused_and_reported() {
     assert_eq!(before.keys, Snapshot::take(&src).keys, "nothing deleted");
     // Said explicitly, it goes ahead.
     let out = ok(narscope(
-        &[
-            "gc",
-            &url,
-            "--grace",
-            "0s",
-            "--allow-no-roots",
-            "--yes",
-            "--no-config",
-        ],
+        &["gc", &url, "--grace", "0s", "--allow-no-roots", "--yes"],
         &state,
     ));
     assert!(out.contains("collected 4 narinfo(s)"), "{out}");
@@ -257,7 +220,7 @@ fn deleting_a_pinned_path_is_refused_naming_the_pin() {
     ] {
         let mut a = vec!["delete", &url];
         a.extend(args.iter().map(String::as_str));
-        a.extend(["--yes", "--no-config"]);
+        a.extend(["--yes"]);
         let out = run(narscope(&a, &state));
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
@@ -275,7 +238,6 @@ fn deleting_a_pinned_path_is_refused_naming_the_pin() {
             &g.paths[2].to_absolute(),
             "--even-if-pinned",
             "--yes",
-            "--no-config",
         ],
         &state,
     ));
@@ -303,13 +265,7 @@ fn a_lease_left_by_a_killed_deletion_does_not_block_the_next_run() {
     )
     .unwrap();
     let out = run(narscope(
-        &[
-            "delete",
-            &url,
-            &g.paths[3].to_absolute(),
-            "--yes",
-            "--no-config",
-        ],
+        &["delete", &url, &g.paths[3].to_absolute(), "--yes"],
         &state,
     ));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -336,13 +292,7 @@ fn a_lease_left_by_a_killed_deletion_does_not_block_the_next_run() {
     )
     .unwrap();
     let out = run(narscope(
-        &[
-            "delete",
-            &url,
-            &g.paths[3].to_absolute(),
-            "--yes",
-            "--no-config",
-        ],
+        &["delete", &url, &g.paths[3].to_absolute(), "--yes"],
         &state,
     ));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -381,32 +331,24 @@ fn a_push_reusing_an_orphan_nar_never_loses_it_to_a_concurrent_gc() {
     let url = format!("file://{}", dir.display());
     let state = tmp.path().join("state");
     let tag = common::random_hex(4);
-    let path = common::cli::nix_chain(tmp.path(), &tag, 1, 64).remove(0);
+    let path = common::nix::nix_chain(tmp.path(), &tag, 1, 64).remove(0);
     let narinfo = dir.join(narinfo_of(&path));
     let src = Source::Dir(dir.clone());
-    let mut rng = common::graph::Rng(0x9e37_79b9 ^ u64::from(std::process::id()));
+    let mut rng = common::rng::Rng(0x9e37_79b9 ^ u64::from(std::process::id()));
     for round in 0..8 {
         // A failed push's leftover: the NAR without its narinfo, a day old.
         if !dir.exists()
             || !std::fs::read_dir(dir.join("nar")).is_ok_and(|mut d| d.next().is_some())
         {
-            ok(narscope(&["push", &url, &path, "--no-config"], &state));
+            ok(narscope(&["push", &url, &path], &state));
         }
         let _ = std::fs::remove_file(&narinfo);
         age_files(&dir.join("nar"), Duration::from_secs(86_400));
         let mut gc = narscope(
-            &[
-                "gc",
-                &url,
-                "--grace",
-                "1h",
-                "--allow-no-roots",
-                "--yes",
-                "--no-config",
-            ],
+            &["gc", &url, "--grace", "1h", "--allow-no-roots", "--yes"],
             &state,
         );
-        let mut push = narscope(&["push", &url, &path, "--no-config"], &state);
+        let mut push = narscope(&["push", &url, &path], &state);
         gc.stdout(std::process::Stdio::null());
         push.stdout(std::process::Stdio::null());
         let first_gc = rng.below(2) == 0;
@@ -433,12 +375,12 @@ fn a_push_killed_at_random_moments_converges_and_never_breaks_the_cache() {
     let url = format!("file://{}", dir.display());
     let state = tmp.path().join("state");
     let tag = common::random_hex(4);
-    let chain = common::cli::nix_chain(tmp.path(), &tag, 6, 512);
+    let chain = common::nix::nix_chain(tmp.path(), &tag, 6, 512);
     let top = chain.last().unwrap().clone();
     let src = Source::Dir(dir.clone());
-    let mut rng = common::graph::Rng(0x51ed ^ u64::from(std::process::id()));
+    let mut rng = common::rng::Rng(0x51ed ^ u64::from(std::process::id()));
     for round in 0..5 {
-        let mut push = narscope(&["push", &url, &top, "--no-config"], &state);
+        let mut push = narscope(&["push", &url, &top], &state);
         push.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let mut child = push.spawn().unwrap();
@@ -451,15 +393,7 @@ fn a_push_killed_at_random_moments_converges_and_never_breaks_the_cache() {
     // A deletion right after the killed pushes is not held up by their registrations.
     let started = std::time::Instant::now();
     ok(narscope(
-        &[
-            "gc",
-            &url,
-            "--grace",
-            "1h",
-            "--allow-no-roots",
-            "--yes",
-            "--no-config",
-        ],
+        &["gc", &url, "--grace", "1h", "--allow-no-roots", "--yes"],
         &state,
     ));
     assert!(
@@ -467,7 +401,7 @@ fn a_push_killed_at_random_moments_converges_and_never_breaks_the_cache() {
         "dead pushes' registrations do not count"
     );
     // Re-running converges: the whole closure, consistent.
-    ok(narscope(&["push", &url, &top, "--no-config"], &state));
+    ok(narscope(&["push", &url, &top], &state));
     let snap = Snapshot::take(&src);
     assert!(snap.violations(&[]).is_empty());
     for p in &chain {

@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_narscope");
+use crate::common;
+use std::time::{Duration, Instant};
 
 /// An isolated environment: its own HOME, XDG directories, NIX_CONF_DIR, narscope config, a
 /// demo cache, and a fresh secret key made by `narscope keygen`.
@@ -71,11 +71,11 @@ impl World {
         self.command(args, env).output().expect("run narscope")
     }
 
+    /// [`common::cmd::narscope`], then this world's places where narscope reads keys: unlike
+    /// the other tests, narscope reads nix.conf here (the config file is empty).
     fn command(&self, args: &[&str], env: &[(&str, String)]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("NIX_CONFIG")
+        let mut c = common::cmd::narscope(args, &self.path("ns"));
+        c.env_remove("NIX_CONFIG")
             .env_remove("NIX_USER_CONF_FILES")
             .env("HOME", self.path("home"))
             .env("XDG_CONFIG_HOME", self.path("xdg-config"))
@@ -497,21 +497,17 @@ fn the_dashboards_log_file_never_shows_a_secret_key() {
     let log = w.path("narscope.log");
     let stderr_file = w.path("stderr");
     let exit_file = w.path("exit");
-    let start = |extra: &str, nix_config: &str| {
+    let start = |extra: &[&str], nix_config: &str| {
         let _ = std::fs::remove_file(&exit_file);
+        let mut args = vec![w.cache.as_str()];
+        args.extend_from_slice(extra);
+        let env = [
+            ("RUST_LOG", "debug".to_string()),
+            ("NIX_CONFIG", nix_config.to_string()),
+        ];
         let cmd = format!(
-            "env -u NIX_USER_CONF_FILES HOME={} XDG_CONFIG_HOME={} XDG_CONFIG_DIRS={} \
-             NIX_CONF_DIR={} NARSCOPE_CONFIG={} NARSCOPE_CACHE_DIR={} NARSCOPE_LOG_FILE={} \
-             RUST_LOG=debug NIX_CONFIG={} {BIN} {} {extra} 2>{}; echo $? > {}",
-            q(w.path("home").to_str().unwrap()),
-            q(w.path("xdg-config").to_str().unwrap()),
-            q(w.path("xdg-dirs").to_str().unwrap()),
-            q(w.path("nix-conf-dir").to_str().unwrap()),
-            q(w.path("narscope.toml").to_str().unwrap()),
-            q(w.path("cache-dir").to_str().unwrap()),
-            q(log.to_str().unwrap()),
-            q(nix_config),
-            q(&w.cache),
+            "{} 2>{}; echo $? > {}",
+            common::cmd::shell_line(&w.command(&args, &env)),
             q(stderr_file.to_str().unwrap()),
             q(exit_file.to_str().unwrap()),
         );
@@ -544,7 +540,7 @@ fn the_dashboards_log_file_never_shows_a_secret_key() {
     let exited = || exit_file.exists();
 
     // The dashboard opens; the warning goes to its log file.
-    start("", &format!("trusted-public-keys = {}", w.secret));
+    start(&[], &format!("trusted-public-keys = {}", w.secret));
     wait("the dashboard", &|| {
         tmux(&["capture-pane", "-p", "-t", "s"]).contains("paths")
     });
@@ -567,7 +563,7 @@ fn the_dashboards_log_file_never_shows_a_secret_key() {
     }
 
     // A secret --trusted-key: an error on stderr, naming the flag.
-    start(&format!("--trusted-key {}", q(&w.secret)), "");
+    start(&["--trusted-key", &w.secret], "");
     wait("the exit", &exited);
     assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "4");
     let err = std::fs::read_to_string(&stderr_file).unwrap();

@@ -2,7 +2,7 @@
 //! job has read it. With compare-and-swap (file://, and s3s-fs over real HTTP with If-Match),
 //! the job's write is refused, it reads again, and the result keeps both changes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -206,8 +206,7 @@ fn two_sign_processes_on_one_file_cache_lose_no_signature() {
         "StoreDir: /nix/store\nWantMassQuery: 1\n",
     )
     .unwrap();
-    let cfg = tmp.path().join("config.toml");
-    std::fs::write(&cfg, "use-nix-conf = false\n").unwrap();
+    let ns_root = tmp.path().join("ns");
     let keys: Vec<(SecretKey, std::path::PathBuf)> = [("alpha-1", 1u8), ("beta-1", 2u8)]
         .iter()
         .map(|(name, seed)| {
@@ -243,11 +242,9 @@ fn two_sign_processes_on_one_file_cache_lose_no_signature() {
         let children: Vec<std::process::Child> = keys
             .iter()
             .map(|(_, file)| {
-                std::process::Command::new(env!("CARGO_BIN_EXE_narscope"))
-                    .args(["sign", cache.to_str().unwrap(), "--all", "--key-file"])
+                let args = ["sign", cache.to_str().unwrap(), "--all", "--key-file"];
+                common::cmd::narscope(&args, &ns_root)
                     .arg(file)
-                    .env("NARSCOPE_CONFIG", &cfg)
-                    .env_remove("RUST_LOG")
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .spawn()

@@ -1,10 +1,11 @@
 //! One contract suite for every storage backend (file://, Garage, s3s-fs), plus error-quality
 //! tests against real servers.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
-use common::{Garage, S3sServer};
+use common::Garage;
+use common::s3s::S3sServer;
 use futures::{StreamExt, TryStreamExt};
 use narscope::storage::file::FileStore;
 use narscope::storage::s3::{S3Options, S3Store};
@@ -37,9 +38,13 @@ async fn s3s_store(srv: &S3sServer, bucket: &str, prefix: &str) -> Arc<dyn Store
     Arc::new(store)
 }
 
+/// [`test_opts`] signing with Garage's access key.
+fn garage_opts(g: &Garage) -> S3Options {
+    test_opts().with_static_credentials(&g.access_key, &g.secret_key)
+}
+
 async fn garage_store(g: &Garage, bucket: &str, prefix: &str) -> Arc<dyn Store> {
-    // credentials from the environment (Garage::shared sets them), like `narscope` itself
-    let store = S3Store::connect(s3_url(&g.url(bucket, prefix)), test_opts())
+    let store = S3Store::connect(s3_url(&g.url(bucket, prefix)), garage_opts(g))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     Arc::new(store)
@@ -561,11 +566,16 @@ async fn garage_prefixed_store_and_open() {
     };
     let bucket = g.fresh_bucket();
     let url = CacheUrl::parse(&g.url(&bucket, "team/cache")).unwrap();
-    let store = storage::open(&url).await.unwrap();
+    // What `storage::open` makes of a prefixed URL (it sends no request: the credentials
+    // chain is resolved on first use, and the test process holds no credentials)...
+    let opened = storage::open(&url).await.unwrap();
     assert_eq!(
-        store.describe(),
+        opened.describe(),
         format!("s3://{bucket}/team/cache (endpoint {})", g.endpoint)
     );
+    // ...and the same store signing with Garage's key keeps every key below the prefix.
+    let store = g.open(&g.url(&bucket, "team/cache")).await;
+    assert_eq!(store.describe(), opened.describe());
     store
         .put("abc.narinfo", "x".into(), &plain())
         .await
@@ -574,9 +584,7 @@ async fn garage_prefixed_store_and_open() {
         .put("nar/abc.nar", "y".into(), &plain())
         .await
         .unwrap();
-    let root = storage::open(&CacheUrl::parse(&g.url(&bucket, "")).unwrap())
-        .await
-        .unwrap();
+    let root = g.open(&g.url(&bucket, "")).await;
     root.put("outside.narinfo", "z".into(), &plain())
         .await
         .unwrap();
@@ -823,10 +831,10 @@ async fn garage_lean_client_matches_the_sdk() {
         return;
     };
     let bucket = g.fresh_bucket();
-    let lean = S3Store::connect(s3_url(&g.url(&bucket, "pre fix")), test_opts())
+    let lean = S3Store::connect(s3_url(&g.url(&bucket, "pre fix")), garage_opts(g))
         .await
         .unwrap();
-    let mut sdk_opts = test_opts();
+    let mut sdk_opts = garage_opts(g);
     sdk_opts.lean_client = false;
     let sdk = S3Store::connect(s3_url(&g.url(&bucket, "pre fix")), sdk_opts)
         .await

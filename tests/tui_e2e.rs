@@ -2,14 +2,13 @@
 //! real Garage server: open, wait for rows, filter, follow a reference, open help, quit, and
 //! check the screen text and a clean exit.
 
-mod common;
+use crate::common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Garage;
-use narscope::storage::{self, CacheUrl, PutOptions};
+use common::upload::{Upload, upload_dir};
 
 struct Tmux {
     socket: String,
@@ -67,33 +66,6 @@ impl Drop for Tmux {
     }
 }
 
-async fn upload(dir: &Path, url: &str) {
-    let store = storage::open(&CacheUrl::parse(url).unwrap()).await.unwrap();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let key = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if key.ends_with(".sec") {
-                continue;
-            }
-            let body = std::fs::read(&p).unwrap();
-            store
-                .put(&key, body.into(), &PutOptions::default())
-                .await
-                .unwrap();
-        }
-    }
-}
-
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_terminal_against_garage() {
     let Some(g) = Garage::try_shared() else {
@@ -106,31 +78,24 @@ async fn dashboard_in_a_real_terminal_against_garage() {
     let demo = narscope::demo::write_demo_cache(&tmp.path().join("demo")).unwrap();
     let bucket = g.fresh_bucket();
     let url = g.url(&bucket, "");
-    upload(&demo.dir, &url).await;
+    // The demo's secret key is beside the cache, never in it; skip any that a change put there.
+    let store = g.open(&url).await;
+    let how = Upload {
+        skip_secret_keys: true,
+        ..Upload::default()
+    };
+    upload_dir(&store, &demo.dir, how).await;
 
     let tmux = Tmux {
         socket: format!("narscope-e2e-{}", common::random_hex(4)),
         exit_file: tmp.path().join("exit"),
     };
-    let mut env = g.env();
-    env.push((
-        "NARSCOPE_CACHE_DIR".into(),
-        tmp.path().join("cache").display().to_string(),
-    ));
-    env.push((
-        "NARSCOPE_CONFIG_DIR".into(),
-        tmp.path().join("config").display().to_string(),
-    ));
-    let env: Vec<String> = env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", sh_quote(v)))
-        .collect();
+    let pk = demo.public_key.to_string();
+    let mut ns = common::cmd::narscope(&[&url, "--trusted-key", &pk], tmp.path());
+    ns.envs(g.env());
     let cmd = format!(
-        "env {} {} {} --no-config --trusted-key {}; echo $? > {}",
-        env.join(" "),
-        env!("CARGO_BIN_EXE_narscope"),
-        sh_quote(&url),
-        sh_quote(&demo.public_key.to_string()),
+        "{}; echo $? > {}",
+        common::cmd::shell_line(&ns),
         tmux.exit_file.display()
     );
     tmux.run(&[
@@ -206,9 +171,6 @@ async fn dashboard_in_a_real_terminal_against_garage() {
         s.contains("2 paths") && s.contains(" done")
     });
     assert!(!s.contains("failed"), "{s}");
-    let store = storage::open(&CacheUrl::parse(&url).unwrap())
-        .await
-        .unwrap();
     let mut left = Vec::new();
     let mut token = None;
     loop {
@@ -242,7 +204,7 @@ async fn dashboard_in_a_real_terminal_against_garage() {
     };
     assert_eq!(code.trim(), "0");
     // The index was kept for the next session.
-    let kept = std::fs::read_dir(tmp.path().join("cache").join("index"))
+    let kept = std::fs::read_dir(common::cmd::cache_dir(tmp.path()).join("index"))
         .unwrap()
         .flatten()
         .any(|d| d.path().join("index.bin").is_file());

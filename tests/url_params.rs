@@ -6,14 +6,15 @@
 //! narscope cannot honour, a flag that contradicts the URL and an unreadable or malformed key
 //! file fail before anything is written: the cache directory stays byte for byte as it was.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::cli::{nix, nix_add, nix_build, ok, run};
+use common::cmd::{ok, run};
+use common::nix::{nix, nix_add, nix_build, skip_nix};
 
 struct Fx {
     root: tempfile::TempDir,
@@ -34,7 +35,7 @@ const BUILD_ID: &str = "ab/0123456789abcdef0123456789abcdef012345.debug";
 fn fx() -> Option<&'static Fx> {
     static F: OnceLock<Option<Fx>> = OnceLock::new();
     F.get_or_init(|| {
-        if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
+        if skip_nix() {
             return None;
         }
         let root = tempfile::tempdir().unwrap();
@@ -108,7 +109,7 @@ impl Fx {
     }
 
     fn narscope(&self, args: &[&str]) -> Output {
-        run(common::cli::narscope(args, &self.dir("narscope-state")))
+        run(common::cmd::narscope(args, &self.dir("narscope-state")))
     }
 }
 

@@ -6,16 +6,7 @@
 use narscope::index::{Comp, Index, NarInfoSummary, RowData, RowStatus, TextRef};
 use narscope::nix::nix32;
 
-/// Deterministic pseudo-random numbers (xorshift).
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::common::rng::Rng;
 
 pub const NAMES: &[&str] = &[
     "glibc",
@@ -103,14 +94,13 @@ pub fn synthetic_index(n: u64) -> Index {
     idx
 }
 
-/// Put every (key, body) into the cache at `url`, 64 at a time; panics on any failure.
-pub fn put_all(url: &str, objects: Vec<(String, Vec<u8>)>) {
+/// Put every (key, body) into the cache at `url` with `g`'s credentials, 64 at a time; panics
+/// on any failure.
+pub fn put_all(g: &crate::common::Garage, url: &str, objects: Vec<(String, Vec<u8>)>) {
     use futures::StreamExt;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = narscope::storage::open(&narscope::storage::CacheUrl::parse(url).unwrap())
-            .await
-            .unwrap();
+        let store = g.open(url).await;
         let failures = futures::stream::iter(objects)
             .map(|(key, body)| {
                 let store = store.clone();

@@ -1,11 +1,14 @@
-//! Small helpers for human output: sizes, tables and a progress line on stderr.
+//! What the commands print: sizes, tables, verdict lines, the streamed `--json` documents of
+//! path reports, and the summary (text or JSON) of a job or of a job that did not run.
 
-use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::io::Write;
 
-use crate::audit::AuditProgress;
+use anyhow::Result;
+use serde_json::json;
+
+use super::ctx::{EXIT_ERROR, EXIT_REFUSED};
+use crate::audit::PathReport;
+use crate::jobs::{JobHandle, JobState};
 
 /// Bytes as a human size: "1.50 MiB".
 pub use crate::human_size as size;
@@ -39,55 +42,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         line(&mut r.iter().map(String::as_str));
     }
     out
-}
-
-/// A progress line on stderr, redrawn a few times a second while an audit runs,
-/// only when stderr is a terminal. Dropping the guard clears the line.
-pub struct ProgressLine {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl ProgressLine {
-    /// Start drawing `progress` (no-op when stderr is not a terminal).
-    pub fn start(progress: Arc<AuditProgress>, what: &'static str) -> ProgressLine {
-        if !std::io::stderr().is_terminal() {
-            return ProgressLine {
-                stop: None,
-                task: None,
-            };
-        }
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
-            loop {
-                tokio::select! {
-                    _ = &mut rx => break,
-                    _ = tick.tick() => {
-                        let listed = progress.listed.load(Ordering::Relaxed);
-                        let done = progress.judged.load(Ordering::Relaxed);
-                        let more = if progress.listing_done.load(Ordering::Relaxed) { "" } else { "+" };
-                        eprint!("\r\x1b[2K{what}: {done}/{listed}{more} paths");
-                    }
-                }
-            }
-            eprint!("\r\x1b[2K");
-        });
-        ProgressLine {
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    /// Stop and clear the line.
-    pub async fn finish(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-    }
 }
 
 /// Write `{ <head fields>, "paths": [ <one report per line> ], <tail fields> }` to `out`
@@ -148,6 +102,120 @@ fn write_doc<W: Write>(
     }
     out.write_all(b"\n}\n")?;
     out.flush()
+}
+
+/// A job's per-item errors (printed by the caller, or put in the JSON).
+fn errors(job: &JobHandle) -> Vec<String> {
+    job.progress.errors()
+}
+
+/// A job state as the word of the JSON documents, and its error if it failed.
+pub fn state_word(s: &JobState) -> (&'static str, Option<String>) {
+    match s {
+        JobState::Running => ("running", None),
+        JobState::Done => ("done", None),
+        JobState::Failed(e) => ("failed", Some(e.clone())),
+        JobState::Cancelled => ("cancelled", None),
+    }
+}
+
+/// The JSON document of a job that did not run: `doc` (a plan, or nothing) with the fields
+/// every job document has. `state` is `planned` (a dry run), `refused`, `empty` (nothing to
+/// do) or `declined` (the user said no).
+pub fn not_run_doc(what: &str, state: &str, code: i32, plan: Option<serde_json::Value>) -> String {
+    let mut doc = json!({
+        "job": what,
+        "state": state,
+        "error": null,
+        "summary": null,
+        "errors": [],
+        "exitCode": code,
+    });
+    if let (Some(serde_json::Value::Object(plan)), Some(d)) = (plan, doc.as_object_mut()) {
+        for (k, v) in plan {
+            d.entry(k).or_insert(v);
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Print `summary` as text or JSON; returns the exit code.
+pub fn report<T: serde::Serialize>(
+    json_out: bool,
+    what: &str,
+    job: &JobHandle,
+    state: &JobState,
+    summary: Option<&T>,
+    text: impl FnOnce(&T) -> String,
+) -> Result<i32> {
+    let errs = errors(job);
+    let (word, err) = state_word(state);
+    let code = if *state == JobState::Done && errs.is_empty() {
+        0
+    } else if err.as_deref().is_some_and(|e| e.starts_with("refusing")) {
+        EXIT_REFUSED
+    } else {
+        EXIT_ERROR
+    };
+    if json_out {
+        let doc = json!({
+            "job": what,
+            "state": word,
+            "error": err,
+            "summary": summary,
+            "errors": errs,
+            "exitCode": code,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(code);
+    }
+    let mut err_out = std::io::stderr().lock();
+    for e in &errs {
+        writeln!(err_out, "error: {e}")?;
+    }
+    if let Some(e) = &err {
+        writeln!(err_out, "error: {e}")?;
+    }
+    if let Some(s) = summary {
+        println!("{}", text(s));
+    } else if *state == JobState::Cancelled {
+        println!("{what} cancelled");
+    }
+    Ok(code)
+}
+
+/// One line per path: status, store path (or key), and the first reason.
+pub fn write_verdict_line(out: &mut impl Write, r: &PathReport) -> std::io::Result<()> {
+    let name = r.store_path.as_deref().unwrap_or(&r.key);
+    let why = r
+        .reasons
+        .first()
+        .map(|s| format!("  ({s})"))
+        .unwrap_or_default();
+    writeln!(out, "{:<17} {name}{why}", r.status.as_str())
+}
+
+/// Print the narinfos that could not be read, each with why and what to do (stderr).
+pub fn print_unknown(unknown: &[crate::index::UnknownRow]) {
+    for u in unknown.iter().take(50) {
+        eprintln!("  {} `{}`: {}", u.state, u.key, u.cause);
+        eprintln!("    what to do: {}", u.advice());
+    }
+    if unknown.len() > 50 {
+        eprintln!("  … and {} more", unknown.len() - 50);
+    }
+}
+
+/// "; 3 path(s) of the plan were kept: …" when the look just before deleting kept some.
+pub fn kept_note(kept: u64) -> String {
+    if kept == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {kept} narinfo(s) of the plan were kept: the look just before deleting found \
+             them pushed, pinned or referenced since"
+        )
+    }
 }
 
 #[cfg(test)]

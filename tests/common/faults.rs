@@ -15,9 +15,8 @@
 //!
 //! **Rules** ([`Rule`]) pick requests by method, by a pattern on the request target (path and
 //! query exactly as sent, e.g. `/bkt/abc.narinfo` or `/bkt?list-type=2&prefix=nar%2F`; a pattern
-//! with `*` is a glob over the whole target, one without is a substring), and optionally by the
-//! presence of a header (e.g. `range` for resumed downloads). Each rule has a [`Fault`], a
-//! probability, and a budget: every matching request ([`Rule::always`], the default), at most N
+//! with `*` is a glob over the whole target, one without is a substring). Each rule has a
+//! [`Fault`], a probability, and a budget: every matching request (the default), at most N
 //! faults ([`Rule::at_most`]), or only the Nth matching request ([`Rule::nth`],
 //! [`Rule::first`]). Rules are tried in order; the first one that matches, is within its budget
 //! and wins its dice roll injects its fault; a request no rule picks is forwarded unchanged.
@@ -175,7 +174,6 @@ enum Budget {
 pub struct Rule {
     method: Option<String>,
     target: Option<String>,
-    header: Option<String>,
     fault: Fault,
     probability: f64,
     budget: Budget,
@@ -189,7 +187,6 @@ impl Rule {
         Rule {
             method: None,
             target: None,
-            header: None,
             fault,
             probability: 1.0,
             budget: Budget::Always,
@@ -211,21 +208,9 @@ impl Rule {
         self
     }
 
-    /// Only requests that carry this header (any value).
-    pub fn with_header(mut self, name: &str) -> Rule {
-        self.header = Some(name.to_ascii_lowercase());
-        self
-    }
-
     /// Inject with this probability (0..=1) per matching request.
     pub fn probability(mut self, p: f64) -> Rule {
         self.probability = p;
-        self
-    }
-
-    /// Every matching request (the default).
-    pub fn always(mut self) -> Rule {
-        self.budget = Budget::Always;
         self
     }
 
@@ -246,7 +231,7 @@ impl Rule {
         self.nth(1)
     }
 
-    fn matches(&self, method: &str, target: &str, headers: &http::HeaderMap) -> bool {
+    fn matches(&self, method: &str, target: &str) -> bool {
         self.method.as_deref().is_none_or(|m| m == method)
             && self.target.as_deref().is_none_or(|p| {
                 if p.contains('*') {
@@ -255,10 +240,6 @@ impl Rule {
                     target.contains(p)
                 }
             })
-            && self
-                .header
-                .as_deref()
-                .is_none_or(|h| headers.contains_key(h))
     }
 }
 
@@ -511,7 +492,7 @@ impl Inner {
         let State { rules, rng, .. } = &mut *st;
         let mut chosen = None;
         for rule in rules.iter_mut() {
-            if !rule.matches(&method, &target, req.headers()) {
+            if !rule.matches(&method, &target) {
                 continue;
             }
             rule.matched += 1;

@@ -1,13 +1,20 @@
-//! One throw-away single-node Garage per test binary.
+//! One throw-away single-node Garage per test run (the integration binary starts it once).
 //!
 //! Garage runs under a small `sh` watchdog that kills it (and removes its temp dir) once the
-//! test process is gone, because statics are never dropped.
+//! test process is gone, because statics are never dropped. Its credentials never enter the
+//! test process's environment: child processes get them from [`Garage::env`]
+//! (`Command::envs`), in-process stores from [`Garage::open`] or
+//! `S3Options::with_static_credentials(&g.access_key, &g.secret_key)`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use narscope::cache::Cache;
+use narscope::storage::s3::{S3Options, S3Store};
+use narscope::storage::{self, CacheUrl, Store};
 
 /// A running Garage server.
 pub struct Garage {
@@ -167,7 +174,6 @@ rm -rf "$NS_DIR"
         g.cli_retry(&["bucket", "website", "--allow", &g.default_bucket]);
         g.cli_retry(&["bucket", "alias", &g.default_bucket, "localhost"]);
         g.cli_retry(&["key", "allow", "--create-bucket", &g.access_key]);
-        g.set_env();
         g
     }
 
@@ -286,13 +292,29 @@ rm -rf "$NS_DIR"
         ]
     }
 
-    /// Puts [`Garage::env`] into this process's environment (done once by [`Garage::shared`];
-    /// calling it again is harmless).
-    pub fn set_env(&self) {
-        for (k, v) in self.env() {
-            // SAFETY: test-only; set once while the shared server starts. Rust's own env
-            // accesses are serialised by std.
-            unsafe { std::env::set_var(k, v) };
+    /// Opens the store `url` names as `narscope` would (`storage::open`: the multipart bounds
+    /// from the URL's parameters), signing S3 requests with this server's access key; the URL
+    /// may name this server or a proxy in front of it. A file:// URL opens as usual.
+    pub async fn open(&self, url: &str) -> Arc<dyn Store> {
+        match CacheUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}")) {
+            CacheUrl::S3(u) => {
+                let opts = S3Options::from_params(&u.params)
+                    .with_static_credentials(&self.access_key, &self.secret_key);
+                Arc::new(
+                    S3Store::connect(u, opts)
+                        .await
+                        .unwrap_or_else(|e| panic!("{url}: {e}")),
+                )
+            }
+            file => storage::open(&file)
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}")),
         }
+    }
+
+    /// The cache at `url`, opened through [`Garage::open`].
+    pub async fn cache(&self, url: &str) -> Cache {
+        let store = self.open(url).await;
+        Cache::from_store(CacheUrl::parse(url).expect("parsed by open"), store)
     }
 }

@@ -1,25 +1,12 @@
 //! Synthetic caches with known answers: a random reference graph of signed paths written
-//! straight into a file:// directory, and helpers to age it.
+//! straight into a file:// directory (age it with [`super::fs::age_files`]).
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use narscope::nix::{Hash, NarInfo, SecretKey, StorePath};
 
-/// Deterministic pseudo-random numbers.
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use super::rng::Rng;
 
 /// A random cache: `n` signed paths, each referencing some earlier ones; every fifth path
 /// shares the NAR of the one before it. Returns the paths and, per path, its references (by
@@ -102,21 +89,4 @@ pub fn closure(g: &Graph, roots: &[usize]) -> BTreeSet<usize> {
         }
     }
     seen
-}
-
-/// Make every file under `dir` `age` old.
-pub fn age_files(dir: &Path, age: Duration) {
-    let t = SystemTime::now() - age;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let f = std::fs::File::options().write(true).open(&p).unwrap();
-                f.set_modified(t).unwrap();
-            }
-        }
-    }
 }

@@ -85,15 +85,4 @@ impl S3sServer {
             self.endpoint
         )
     }
-
-    /// Environment for child processes talking to this server.
-    pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ]
-    }
 }

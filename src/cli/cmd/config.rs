@@ -5,14 +5,59 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::ConfigAction;
 use crate::config::{Config, TrustOutcome, TrustScope, add_trusted_key};
 use crate::nix::keys::KeyError;
 use crate::nix::{PublicKey, SecretKey};
 use crate::storage::CacheUrl;
 
+/// Edit or show narscope's config file: `narscope config trust CACHE KEY` trusts a key.
+///
+/// The file is --config, else $NARSCOPE_CONFIG, else <config dir>/narscope/config.toml;
+/// it is created when missing, and everything else in it (comments included) is kept.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// `narscope config` actions.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigAction {
+    /// Trust a public key for one cache (or every cache with --global), so that `ls`,
+    /// `verify`, `info` and the dashboard judge its signatures without --trusted-key.
+    ///
+    /// KEY is a public key (NAME:BASE64), a file holding one (e.g. the .pub file of
+    /// `narscope keygen`), or a secret key file, whose public half is derived (the secret is
+    /// never printed or written anywhere). CACHE is the name of a cache in the config, or a
+    /// URL: the named cache with that URL, or with --name NAME a new named cache. Trusting a
+    /// key twice changes nothing. Nix does not read this file: for Nix, add
+    /// `extra-trusted-public-keys = NAME:BASE64` to nix.conf.
+    #[command(
+        override_usage = "narscope config trust CACHE KEY [--name NAME]\n       narscope config trust --global KEY",
+        after_help = "Examples:\n  narscope config trust prod cache.pub\n  narscope config trust 's3://my-cache?region=eu-west-1' cache.pub --name prod\n  narscope config trust --global 'my-cache-1:Zm9v…'"
+    )]
+    Trust {
+        /// The cache (a name from the config, or a URL); with --global, the KEY.
+        #[arg(value_name = "CACHE")]
+        first: String,
+        /// The key: NAME:BASE64, a public key file or a secret key file.
+        #[arg(value_name = "KEY")]
+        second: Option<String>,
+        /// Create (or use) the named cache NAME for the URL given as CACHE.
+        #[arg(long, value_name = "NAME", conflicts_with = "global")]
+        name: Option<String>,
+        /// Trust the key for every cache (the top-level trusted-keys).
+        #[arg(long)]
+        global: bool,
+    },
+    /// Print where the config file is and which keys it trusts, per cache.
+    Show,
+}
+
 /// Run a `narscope config` action on the config file `--config` names (else the default).
-pub(super) fn run(action: ConfigAction, config: Option<&Path>, no_config: bool) -> Result<i32> {
+pub fn run(args: Args, config: Option<&Path>, no_config: bool) -> Result<i32> {
+    let action = args.action;
     if no_config {
         bail!(
             "--no-config ignores the config file; `narscope config` works on it: drop --no-config"

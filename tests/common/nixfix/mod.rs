@@ -25,9 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 
 pub use run::{CMD_TIMEOUT, Output};
 
-/// Settings every Nix command gets (test-infra.md §2), on top of an empty config dir.
-pub const NIX_CONFIG: &str =
-    "experimental-features = nix-command\nsubstituters =\nsandbox = false\nrequire-sigs = true\n";
+use super::nix::NIX_CONFIG;
 
 /// One signing key pair made by `nix-store --generate-binary-cache-key`.
 #[derive(Debug, Default)]
@@ -158,15 +156,13 @@ pub struct Fixture {
     pub paths: Vec<FxPath>,
     /// All caches.
     pub caches: Vec<FxCache>,
-    nix_conf_dir: PathBuf,
-    xdg_cache: PathBuf,
 }
 
 impl Fixture {
-    /// A `Command` for a Nix program with the hermetic environment: no daemon, an empty config
-    /// dir (the machine's nix.conf can't leak in), [`NIX_CONFIG`], this run's cache dir.
+    /// A `Command` for a Nix program with the tests' settings ([`super::nix::nix`]) under this
+    /// run's root: its own nix.conf (holding [`NIX_CONFIG`]) and narinfo cache.
     pub fn nix(&self, program: &str) -> Command {
-        nix_command(program, &self.nix_conf_dir, &self.xdg_cache)
+        super::nix::nix(program, &self.root)
     }
 
     /// Run a Nix command (with the time limit); `Err` carries Nix's stderr.
@@ -213,49 +209,16 @@ impl Fixture {
     }
 }
 
-fn nix_command(program: &str, conf_dir: &Path, xdg: &Path) -> Command {
-    let mut c = Command::new(program);
-    c.env("NIX_REMOTE", "")
-        .env("NIX_CONF_DIR", conf_dir)
-        .env("NIX_USER_CONF_FILES", conf_dir.join("nix.conf"))
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("XDG_CACHE_HOME", xdg)
-        .env_remove("NIX_PATH")
-        .env_remove("NIX_STORE_DIR");
-    c
-}
-
-/// Is Nix wanted and present? `Ok(false)` when `NARSCOPE_SKIP_NIX=1`; `Err` when it is missing.
-fn nix_available() -> Result<bool, String> {
-    if std::env::var("NARSCOPE_SKIP_NIX").is_ok_and(|v| v == "1") {
-        return Ok(false);
-    }
-    match run::run(
-        Command::new("nix").arg("--version"),
-        std::time::Duration::from_secs(30),
-    ) {
-        Ok(o) if o.code == Some(0) => {
-            if !o.stdout.contains("2.") {
-                return Err(format!("unexpected `nix --version`: {}", o.stdout));
-            }
-            Ok(true)
-        }
-        Ok(o) => Err(o.failure("failed")),
-        Err(e) => Err(format!(
-            "real Nix is required for tests/nix_interop.rs: install Debian's nix-bin \
-             (`apt-get install -y nix-bin`), or set NARSCOPE_SKIP_NIX=1 to skip these tests. ({e})"
-        )),
-    }
-}
-
 /// The fixture, built on first use. `None` when `NARSCOPE_SKIP_NIX=1`; panics (with Nix's
 /// stderr) when Nix is missing or a fixture step fails.
 pub fn fixture() -> Option<&'static Fixture> {
     static FX: OnceLock<Result<Option<Fixture>, String>> = OnceLock::new();
-    let r = FX.get_or_init(|| match nix_available() {
-        Ok(false) => Ok(None),
-        Ok(true) => build().map(Some),
-        Err(e) => Err(e),
+    let r = FX.get_or_init(|| {
+        if super::nix::skip_nix() {
+            Ok(None)
+        } else {
+            build().map(Some)
+        }
     });
     match r {
         Ok(fx) => fx.as_ref(),
@@ -263,10 +226,8 @@ pub fn fixture() -> Option<&'static Fixture> {
     }
 }
 
-fn random_tag() -> Result<String, String> {
-    let mut b = [0u8; 5];
-    getrandom::fill(&mut b).map_err(|e| format!("getrandom: {e}"))?;
-    Ok(hash::nix32_encode(&b))
+fn random_tag() -> String {
+    hash::nix32_encode(&super::random_bytes(5))
 }
 
 fn io<T>(r: std::io::Result<T>, what: impl std::fmt::Display) -> Result<T, String> {
@@ -305,7 +266,7 @@ fn remove_stale_runs(base: &Path) {
 fn build() -> Result<Fixture, String> {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     remove_stale_runs(&base);
-    let tag = random_tag()?;
+    let tag = random_tag();
     let root = base.join(format!("nixfix-{}-{tag}", std::process::id()));
     io(fs::create_dir_all(&root), root.display())?;
     let nix_conf_dir = root.join("nix-conf");
@@ -314,8 +275,6 @@ fn build() -> Result<Fixture, String> {
         fs::write(nix_conf_dir.join("nix.conf"), NIX_CONFIG),
         "writing nix.conf",
     )?;
-    let xdg_cache = root.join("xdg-cache");
-    io(fs::create_dir_all(&xdg_cache), xdg_cache.display())?;
 
     let mut fx = Fixture {
         root: root.clone(),
@@ -324,8 +283,6 @@ fn build() -> Result<Fixture, String> {
         other: Keys::default(),
         paths: Vec::new(),
         caches: Vec::new(),
-        nix_conf_dir,
-        xdg_cache,
     };
     fx.run_nix("nix-store", &["--init"])?.ok()?;
     fx.demo = make_keys(&fx, "demo-1")?;

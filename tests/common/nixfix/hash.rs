@@ -66,20 +66,19 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn nix32_roundtrip_known_vector() {
-        // nix-binary-cache.md §9.1: NarHash of hello.txt == its CA hash, and the SRI form
+        // The NarHash of a one-file store path (`hello.txt`, equal to its CA hash) and the SRI form
         // Nix 2.8's `nix path-info --json` printed for the same file.
         let nix32 = "04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw";
         let sri = "sha256-HDfQGvQL4ugGkd48w99EN3ppmvuxfGjwgJZLL9Bx/BM=";
-        let a = sha256_bytes(&format!("sha256:{nix32}")).unwrap();
-        let b = sha256_bytes(sri).unwrap();
+        let a = super::sha256_bytes(&format!("sha256:{nix32}")).unwrap();
+        let b = super::sha256_bytes(sri).unwrap();
         assert_eq!(a, b);
-        assert_eq!(nix32_encode(&a), nix32);
+        assert_eq!(super::nix32_encode(&a), nix32);
         assert!(
-            sha256_bytes("sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqe").is_none()
+            super::sha256_bytes("sha256:04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqe")
+                .is_none()
         );
     }
 }

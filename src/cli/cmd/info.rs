@@ -1,0 +1,211 @@
+//! `narscope info`: totals of a cache, its compression mix and verdict counts, and the problems
+//! of the cache as a whole (misnamed narinfos, secret keys stored in it).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Result;
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::audit::{self, AuditOptions};
+use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, run_audit};
+use crate::cli::output::{size, table};
+use crate::storage;
+
+/// Totals: paths, NAR bytes, stored bytes, compression mix and verdict counts.
+///
+/// Also reports problems of the cache as a whole: objects named like a narinfo that name
+/// no store path, and secret keys stored in the cache (small objects at the root and any
+/// *.sec, *.key or *.secret are read, at most 100; the key itself is never printed).
+#[derive(Debug, clap::Args)]
+#[command(after_help = CACHE_HELP)]
+pub struct Args {
+    /// The cache.
+    pub cache: String,
+    /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Audit every narinfo, list every object, probe the small ones for keys, print the totals.
+pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    let (arg, trust, json) = (args.cache.as_str(), &args.trust, args.json);
+    let (cache, named) = ctx.open(arg).await?;
+    let keys = ctx.keys(trust, named)?;
+    let cache_info = cache.cache_info().await?;
+    let opts = AuditOptions {
+        concurrency: ctx.concurrency(),
+        ..AuditOptions::default()
+    };
+    let reports = run_audit(&cache, &[], keys, &opts).await?;
+    // Everything stored under the cache root, NARs and litter included.
+    let mut objects = 0u64;
+    let mut stored = 0u64;
+    // Local stores list from one cached directory read; remote ones as parallel scans.
+    let scans = if cache.store().supports_blocking_get() {
+        1
+    } else {
+        ctx.concurrency().clamp(1, 32)
+    };
+    let mut pages = std::pin::pin!(storage::list_root_parallel_with(
+        cache.store().clone(),
+        scans,
+        storage::RootKeys::All
+    ));
+    // Objects to read for secret keys, and objects named like a narinfo that are none.
+    let mut key_candidates = Vec::new();
+    let mut misnamed = Vec::new();
+    while let Some(page) = pages.next().await {
+        for o in page?.objects {
+            objects += 1;
+            stored += o.size;
+            if let Some(why) = crate::nix::store_path::narinfo_key_problem(&o.key) {
+                misnamed.push((o.key.clone(), why));
+            }
+            if crate::keyprobe::is_candidate(&o.key, o.size) {
+                key_candidates.push((o.key, o.size));
+            }
+        }
+    }
+    misnamed.sort();
+    let leaked = crate::keyprobe::probe(cache.store(), key_candidates).await;
+    let problems = info_problems(&leaked, &misnamed);
+    let nar_bytes: u64 = reports.iter().filter_map(|r| r.nar_size).sum();
+    let file_bytes: u64 = reports.iter().filter_map(|r| r.file_size).sum();
+    let mut mix: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for r in &reports {
+        if let Some(c) = &r.compression {
+            let e = mix.entry(c.clone()).or_default();
+            e.0 += 1;
+            e.1 += r.file_size.unwrap_or(0);
+        }
+    }
+    let summary = audit::summarize(&reports);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc = json!({
+            "cache": cache.url().to_string(),
+            "cacheInfo": cache_info.as_ref().map(|c| json!({
+                "storeDir": c.declared_store_dir(),
+                "wantMassQuery": c.want_mass_query,
+                "priority": c.priority,
+                "problems": c.problems(),
+            })),
+            "paths": reports.len(),
+            "narBytes": nar_bytes,
+            "fileBytes": file_bytes,
+            "objects": objects,
+            "storedBytes": stored,
+            "compression": mix.iter().map(|(k, (n, b))| (k.clone(), json!({"paths": n, "fileBytes": b}))).collect::<serde_json::Map<_, _>>(),
+            "verdicts": summary.iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "problems": problems,
+            "secretKeys": leaked.found,
+            "keyCheck": json!({
+                "checked": leaked.checked,
+                "notChecked": leaked.not_checked,
+            }),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    let ci = match &cache_info {
+        None => "MISSING (Nix writes it on first push; `narscope init` writes one)".into(),
+        Some(c) => {
+            let mut parts = Vec::new();
+            if let Some(d) = c.declared_store_dir() {
+                parts.push(format!("StoreDir {d}"));
+            }
+            if let Some(w) = c.want_mass_query {
+                parts.push(format!("WantMassQuery {}", u8::from(w)));
+            }
+            if let Some(p) = c.priority {
+                parts.push(format!("Priority {p}"));
+            }
+            let mut s = parts.join(", ");
+            if !c.problems().is_empty() {
+                if !s.is_empty() {
+                    s.push_str("; ");
+                }
+                s.push_str("BROKEN: ");
+                s.push_str(&c.problems().join("; "));
+            }
+            s
+        }
+    };
+    let n = reports.len().max(1) as f64;
+    let mix_s: Vec<String> = mix
+        .iter()
+        .map(|(k, (c, b))| format!("{k} {c} ({:.0}%, {})", *c as f64 * 100.0 / n, size(*b)))
+        .collect();
+    let verdicts: Vec<String> = summary
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    let rows = vec![
+        vec!["cache:".into(), cache.url().to_string()],
+        vec!["nix-cache-info:".into(), ci],
+        vec!["paths:".into(), reports.len().to_string()],
+        vec![
+            "NAR bytes:".into(),
+            format!("{} ({nar_bytes})", size(nar_bytes)),
+        ],
+        vec![
+            "file bytes:".into(),
+            format!("{} (FileSize of all narinfos)", size(file_bytes)),
+        ],
+        vec![
+            "stored bytes:".into(),
+            format!("{} in {objects} objects", size(stored)),
+        ],
+        vec!["compression:".into(), mix_s.join(", ")],
+        vec!["verdicts:".into(), verdicts.join(", ")],
+    ];
+    write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
+    write_info_problems(&mut out, &problems, &leaked)?;
+    Ok(0)
+}
+
+/// `info`'s problems beyond verdicts: secret keys stored in the cache and objects named like a
+/// narinfo that name no store path, each `{kind, object, message}`.
+fn info_problems(
+    leaked: &crate::keyprobe::KeyProbe,
+    misnamed: &[(String, String)],
+) -> Vec<serde_json::Value> {
+    let keys = leaked
+        .found
+        .iter()
+        .map(|k| json!({"kind": "secret-key", "object": k.object, "message": k.message()}));
+    let names = misnamed.iter().map(|(key, why)| {
+        json!({"kind": "misnamed-narinfo", "object": key, "message": format!("BROKEN: {why}")})
+    });
+    keys.chain(names).collect()
+}
+
+/// The human form of [`info_problems`], after the table.
+fn write_info_problems(
+    out: &mut impl Write,
+    problems: &[serde_json::Value],
+    leaked: &crate::keyprobe::KeyProbe,
+) -> std::io::Result<()> {
+    if problems.is_empty() && leaked.not_checked == 0 {
+        return Ok(());
+    }
+    writeln!(out, "problems:")?;
+    for p in problems {
+        writeln!(out, "  - {}", p["message"].as_str().unwrap_or_default())?;
+    }
+    if leaked.not_checked > 0 {
+        writeln!(
+            out,
+            "  - {} small objects were not checked for secret keys (at most {} are read)",
+            leaked.not_checked,
+            crate::keyprobe::MAX_KEY_PROBES
+        )?;
+    }
+    Ok(())
+}

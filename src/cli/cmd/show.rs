@@ -1,0 +1,192 @@
+//! `narscope show`: one narinfo with every field, its signatures, its verdict and whether its
+//! NAR exists.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::audit::{self, PathReport};
+use crate::cache::narinfo_key_in;
+use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs};
+use crate::cli::output::{size, table};
+use crate::nix::check_path;
+
+/// Show one narinfo: every field, its signatures and whether its NAR exists.
+#[derive(Debug, clap::Args)]
+#[command(after_help = CACHE_HELP)]
+pub struct Args {
+    /// The cache.
+    pub cache: String,
+    /// A store path, its base name (hash-name) or its 32-character hash part.
+    pub path: String,
+    /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Fetch the narinfo, judge it, look for its NAR and print it all.
+pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    let (arg, path, trust, json) = (
+        args.cache.as_str(),
+        args.path.as_str(),
+        &args.trust,
+        args.json,
+    );
+    let (cache, named) = ctx.open(arg).await?;
+    let keys = ctx.keys(trust, named)?;
+    let store_dir = cache.store_dir().await?;
+    let key = narinfo_key_in(path, &store_dir)?;
+    let Some((meta, info)) = cache.fetch_narinfo(&key).await? else {
+        bail!(
+            "{}: no such narinfo (is {path} in this cache?)",
+            cache.origin(&key)
+        );
+    };
+    let mut report = PathReport::judge(&key, &info, &keys);
+    report.check_store_dir(&info, &store_dir);
+    let verdict = check_path(&info, &keys);
+    let nar = match audit::nar_key(&info.url) {
+        Ok(k) => cache.store().head(&k).await?.map(|m| (k, m)),
+        Err(_) => None,
+    };
+    // Over the paths as the narinfo writes them, in its own store directory.
+    let fp = info.fingerprint();
+    let dir = info.store_dir();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc = json!({
+            "key": key,
+            "storeDir": dir,
+            "storePath": info.absolute_path(),
+            "url": info.url,
+            "compression": info.compression_name(),
+            "fileHash": info.file_hash.as_ref().map(|h| h.to_nix32()),
+            "fileSize": info.file_size,
+            "narHash": info.nar_hash.to_nix32(),
+            "narSize": info.nar_size,
+            "references": info.references.iter().map(|r| r.in_dir(dir)).collect::<Vec<_>>(),
+            "deriver": info.deriver.as_ref().map(|d| d.in_dir(dir)),
+            "ca": info.ca.as_ref().map(|c| c.to_string()),
+            "signatures": info.sigs,
+            "sigChecks": report.signatures,
+            "status": report.status,
+            "reasons": report.reasons,
+            "fingerprint": fp,
+            "narExists": nar.is_some(),
+            "narObjectSize": nar.as_ref().map(|(_, m)| m.size),
+            "lastModified": meta.last_modified.map(rfc3339),
+            "quirks": info.quirks().iter().map(|q| q.to_string()).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    let mut rows = vec![
+        vec!["StorePath".into(), info.absolute_path()],
+        vec!["URL".into(), info.url.clone()],
+        vec!["Compression".into(), info.compression_name().to_string()],
+    ];
+    if let Some(h) = &info.file_hash {
+        rows.push(vec!["FileHash".into(), h.to_nix32()]);
+    }
+    if let Some(s) = info.file_size {
+        rows.push(vec!["FileSize".into(), format!("{s} ({})", size(s))]);
+    }
+    rows.push(vec!["NarHash".into(), info.nar_hash.to_nix32()]);
+    rows.push(vec![
+        "NarSize".into(),
+        format!("{} ({})", info.nar_size, size(info.nar_size)),
+    ]);
+    let refs: Vec<String> = info.references.iter().map(|r| r.base_name()).collect();
+    rows.push(vec![
+        "References".into(),
+        if refs.is_empty() {
+            "(none)".into()
+        } else {
+            refs.join("\n             ")
+        },
+    ]);
+    if let Some(d) = &info.deriver {
+        rows.push(vec!["Deriver".into(), d.base_name()]);
+    }
+    if let Some(ca) = &info.ca {
+        rows.push(vec!["CA".into(), ca.to_string()]);
+    }
+    rows.push(vec![
+        "NAR object".into(),
+        match &nar {
+            Some((k, m)) => format!("{k} exists, {}", size(m.size)),
+            None => "MISSING".into(),
+        },
+    ]);
+    if let Some(t) = meta.last_modified {
+        rows.push(vec!["Modified".into(), rfc3339(t)]);
+    }
+    for r in &mut rows {
+        r[0].push(':');
+    }
+    write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
+    writeln!(out, "\nSignatures:")?;
+    if verdict.sigs.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for s in &report.signatures {
+        let detail = s
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        writeln!(out, "  {:<24} {}{detail}", s.key_name, s.outcome)?;
+    }
+    writeln!(out, "\nVerdict: {}", report.status)?;
+    for r in &report.reasons {
+        writeln!(out, "  - {r}")?;
+    }
+    for q in info.quirks() {
+        writeln!(out, "  - quirk: {q}")?;
+    }
+    writeln!(out, "Fingerprint: {fp}")?;
+    Ok(0)
+}
+
+/// A time as RFC 3339 in UTC, to the second.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_072_000);
+        assert_eq!(rfc3339(t), "2025-11-25T12:00:00Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}
