@@ -131,7 +131,7 @@ pub async fn run_job<T, F, Fut>(
 where
     T: Send + 'static,
     F: FnOnce(Arc<JobHandle>, JobNotify) -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, crate::jobs::JobError>> + Send + 'static,
 {
     let runner = Runner::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
-use super::{JobHandle, JobNotify};
+use super::{JobError, JobHandle, JobNotify};
 use crate::cache::Cache;
 use crate::index::{Index, RowId, UnknownRow, flags};
 
@@ -353,79 +353,114 @@ pub fn pinned_refusal(idx: &Index, plan: &DeletePlan, pins: &[crate::gc::Pin]) -
     ))
 }
 
+/// The cache a deletion works on, with what the look just before deleting needs: the same
+/// index to scan again (rows keep their ids), the trusted keys and the scan options.
+#[derive(Clone)]
+pub struct Rescan {
+    /// The cache.
+    pub cache: Arc<Cache>,
+    /// Its scanned index, scanned again just before deleting.
+    pub index: Arc<RwLock<Index>>,
+    /// The trusted keys the scan checks signatures with.
+    pub keys: Arc<crate::nix::TrustedKeys>,
+    /// How the scan lists and reads (NARs listed).
+    pub scan: crate::index::scan::ScanOptions,
+}
+
 /// Carries out a confirmed deletion safely against concurrent writers: takes the cache's
 /// deletion lease (see [`crate::lease`]), waits for pushes to pause, scans the cache again
 /// into `index`, reads the pins again, and plans again from the same targets. It deletes
 /// only when the new plan is safe and lies within the confirmed one (what is gone meanwhile
 /// is simply not deleted again); otherwise it refuses, saying what changed.
-#[allow(clippy::too_many_arguments)]
 pub async fn execute_confirmed(
-    cache: Arc<Cache>,
-    index: Arc<RwLock<Index>>,
-    keys: Arc<crate::nix::TrustedKeys>,
-    scan: crate::index::scan::ScanOptions,
+    at: Rescan,
     confirmed: Confirmed,
     job: Arc<JobHandle>,
     notify: JobNotify,
-) -> Result<DeleteSummary, String> {
+) -> Result<DeleteSummary, JobError> {
     if let Some(why) = confirmed.plan.refusal() {
-        return Err(why);
+        return Err(JobError::Refused(why));
     }
-    let lease = crate::lease::DeletionLease::acquire(cache.store().clone(), "delete").await?;
+    under_lease(&at, "delete", &job, &notify, || async {
+        let pins = crate::gc::list_pins(at.cache.store().as_ref()).await?;
+        let idx = at.index.read().unwrap_or_else(|e| e.into_inner());
+        let targets: Vec<RowId> = confirmed
+            .targets
+            .iter()
+            .copied()
+            .filter(|&r| idx.row(r).is_live())
+            .collect();
+        let mut plan = self::plan(&idx, &targets, confirmed.cascade);
+        if let Some(why) = plan.refusal() {
+            return Err(JobError::Refused(format!(
+                "{why} (seen just before deleting; nothing was deleted){}",
+                if plan.unknown.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::index::describe_unknown(&plan.unknown))
+                }
+            )));
+        }
+        if !confirmed.even_if_pinned
+            && let Some(why) = pinned_refusal(&idx, &plan, &pins)
+        {
+            return Err(JobError::Refused(why));
+        }
+        let shown: HashSet<RowId> = confirmed.plan.rows().collect();
+        let new: Vec<String> = plan
+            .rows()
+            .filter(|r| !shown.contains(r))
+            .map(|r| idx.store_path(r))
+            .collect();
+        if !new.is_empty() {
+            return Err(JobError::Refused(format!(
+                "refusing to delete: the cache changed since the plan was made, and {} more \
+                 path(s) would now go ({}); plan again",
+                new.len(),
+                new.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        // Only objects the confirmed plan named.
+        let nars: HashSet<&String> = confirmed.plan.nar_keys.iter().collect();
+        let listings: HashSet<&String> = confirmed.plan.ls_keys.iter().collect();
+        plan.nar_keys.retain(|k| nars.contains(k));
+        plan.ls_keys.retain(|k| listings.contains(k));
+        let kept = confirmed.plan.narinfos().saturating_sub(plan.narinfos()) as u64;
+        Ok((plan, kept))
+    })
+    .await
+}
+
+/// The tail every deletion shares (delete and gc): takes the cache's deletion lease as
+/// `holder`, waits for pushes to pause, looks at the cache again ([`second_look`]), asks
+/// `replan` for the plan to carry out and how many narinfos of the confirmed plan it keeps
+/// (the summary's `kept_since_planned`), executes it under the lease, and releases the lease
+/// whatever happened.
+pub(crate) async fn under_lease<F, Fut>(
+    at: &Rescan,
+    holder: &str,
+    job: &Arc<JobHandle>,
+    notify: &JobNotify,
+    replan: F,
+) -> Result<DeleteSummary, JobError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(DeletePlan, u64), JobError>>,
+{
+    let lease = crate::lease::DeletionLease::acquire(at.cache.store().clone(), holder)
+        .await
+        .map_err(JobError::Lease)?;
     let p = job.progress.clone();
     let result = async {
-        lease.wait_for_pushes(|s| p.set_current(s)).await?;
-        second_look(&cache, &index, &keys, scan, &job).await?;
-        let pins = crate::gc::list_pins(cache.store().as_ref()).await?;
-        let plan = {
-            let idx = index.read().unwrap_or_else(|e| e.into_inner());
-            let targets: Vec<RowId> = confirmed
-                .targets
-                .iter()
-                .copied()
-                .filter(|&r| idx.row(r).is_live())
-                .collect();
-            let mut plan = self::plan(&idx, &targets, confirmed.cascade);
-            if let Some(why) = plan.refusal() {
-                return Err(format!(
-                    "{why} (seen just before deleting; nothing was deleted){}",
-                    if plan.unknown.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", crate::index::describe_unknown(&plan.unknown))
-                    }
-                ));
-            }
-            if !confirmed.even_if_pinned
-                && let Some(why) = pinned_refusal(&idx, &plan, &pins)
-            {
-                return Err(why);
-            }
-            let shown: HashSet<RowId> = confirmed.plan.rows().collect();
-            let new: Vec<String> = plan
-                .rows()
-                .filter(|r| !shown.contains(r))
-                .map(|r| idx.store_path(r))
-                .collect();
-            if !new.is_empty() {
-                return Err(format!(
-                    "refusing to delete: the cache changed since the plan was made, and {} more \
-                     path(s) would now go ({}); plan again",
-                    new.len(),
-                    new.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-                ));
-            }
-            // Only objects the confirmed plan named.
-            let nars: HashSet<&String> = confirmed.plan.nar_keys.iter().collect();
-            let listings: HashSet<&String> = confirmed.plan.ls_keys.iter().collect();
-            plan.nar_keys.retain(|k| nars.contains(k));
-            plan.ls_keys.retain(|k| listings.contains(k));
-            plan
-        };
-        let kept = confirmed.plan.narinfos().saturating_sub(plan.narinfos()) as u64;
+        lease
+            .wait_for_pushes(|s| p.set_current(s))
+            .await
+            .map_err(JobError::Lease)?;
+        second_look(&at.cache, &at.index, &at.keys, at.scan.clone(), job).await?;
+        let (plan, kept) = replan().await?;
         let mut s = execute(
-            cache.clone(),
-            index.clone(),
+            at.cache.clone(),
+            at.index.clone(),
             plan,
             job.clone(),
             notify.clone(),
@@ -447,7 +482,7 @@ pub(crate) async fn second_look(
     keys: &Arc<crate::nix::TrustedKeys>,
     scan: crate::index::scan::ScanOptions,
     job: &Arc<JobHandle>,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     job.progress
         .set_current("looking at the cache again before deleting");
     crate::index::scan::scan(
@@ -461,7 +496,11 @@ pub(crate) async fn second_look(
     )
     .await
     .map(|_| ())
-    .map_err(|e| format!("the look just before deleting failed, nothing was deleted: {e}"))
+    .map_err(|e| {
+        JobError::Failed(format!(
+            "the look just before deleting failed, nothing was deleted: {e}"
+        ))
+    })
 }
 
 /// Carry out a safe plan (see the module docs). Stops before the NARs if any narinfo could not
@@ -474,17 +513,17 @@ pub async fn execute(
     job: Arc<JobHandle>,
     notify: JobNotify,
     lease: Option<&crate::lease::DeletionLease>,
-) -> Result<DeleteSummary, String> {
+) -> Result<DeleteSummary, JobError> {
     let still_ours = || match lease {
-        Some(l) if !l.holds() => Err(
+        Some(l) if !l.holds() => Err(JobError::Lease(
             "stopped: the deletion lease was lost (another process took it over); what is \
              deleted so far is consistent, run again"
                 .to_string(),
-        ),
+        )),
         _ => Ok(()),
     };
     if let Some(why) = plan.refusal() {
-        return Err(why);
+        return Err(JobError::Refused(why));
     }
     let p = job.progress.clone();
     let total = plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len() + plan.extra_keys.len();
@@ -501,11 +540,7 @@ pub async fn execute(
             still_ours()?;
             p.set_current(format!("narinfos, level {}", i + 1));
             let names: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
-            let rep = cache
-                .store()
-                .delete_many(&names)
-                .await
-                .map_err(|e| e.to_string())?;
+            let rep = cache.store().delete_many(&names).await?;
             let gone: HashSet<&String> = rep.deleted.iter().collect();
             {
                 let mut idx = index.write().unwrap_or_else(|e| e.into_inner());
@@ -524,10 +559,10 @@ pub async fn execute(
             notify(super::JobEvent::Progress(job.id));
         }
         if s.failed > 0 {
-            return Err(format!(
+            return Err(JobError::Failed(format!(
                 "{} narinfo(s) could not be deleted; stopped before their references and NARs",
                 s.failed
-            ));
+            )));
         }
     }
     let rest: Vec<String> = plan
@@ -540,11 +575,7 @@ pub async fn execute(
     for chunk in rest.chunks(1000) {
         still_ours()?;
         p.set_current("NARs and listings");
-        let rep = cache
-            .store()
-            .delete_many(chunk)
-            .await
-            .map_err(|e| e.to_string())?;
+        let rep = cache.store().delete_many(chunk).await?;
         for k in &rep.deleted {
             if k.ends_with(".ls") {
                 s.listings += 1;

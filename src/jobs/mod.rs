@@ -7,21 +7,20 @@
 //! itself ends it as failed, never takes the process down.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub mod delete;
+mod error;
 pub mod pull;
 pub mod push;
 pub mod sign;
+mod verify;
 
-use crate::audit::{ContentCheck, check_contents};
-use crate::cache::Cache;
-use crate::index::{Index, RowId, RowStatus};
-use crate::nix::NarInfo;
+pub use error::{ErrorKind, JobError};
+pub use verify::verify_contents;
 
 /// A job's id, unique within a process.
 pub type JobId = u64;
@@ -140,10 +139,17 @@ pub struct JobHandle {
     pub cancel: CancellationToken,
     started: Instant,
     finished: Mutex<Option<(Instant, JobState)>>,
+    failure: Mutex<Option<ErrorKind>>,
     running: AtomicBool,
 }
 
 impl JobHandle {
+    /// What kind of failure ended the job, when its work returned an error (`None` while it
+    /// runs, and when it ended otherwise: done, cancelled or panicked).
+    pub fn failure_kind(&self) -> Option<ErrorKind> {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// How it stands.
     pub fn state(&self) -> JobState {
         match &*self.finished.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -226,7 +232,7 @@ impl Runner {
     ) -> Arc<JobHandle>
     where
         F: FnOnce(Arc<JobHandle>, JobNotify) -> Fut,
-        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
     {
         let id = self.next.fetch_add(1, Ordering::Relaxed).max(1);
         let handle = Arc::new(JobHandle {
@@ -237,6 +243,7 @@ impl Runner {
             cancel: CancellationToken::new(),
             started: Instant::now(),
             finished: Mutex::new(None),
+            failure: Mutex::new(None),
             running: AtomicBool::new(true),
         });
         let fut = work(handle.clone(), notify.clone());
@@ -248,7 +255,10 @@ impl Runner {
             let state = tokio::select! {
                 r = task => match r {
                     Ok(Ok(())) => JobState::Done,
-                    Ok(Err(e)) => JobState::Failed(e),
+                    Ok(Err(e)) => {
+                        *h.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.kind());
+                        JobState::Failed(e.to_string())
+                    }
                     Err(e) if e.is_panic() => JobState::Failed(format!("the job panicked: {e}")),
                     Err(e) => JobState::Failed(e.to_string()),
                 },
@@ -291,108 +301,6 @@ impl Throttle {
     }
 }
 
-/// Deep verification of `ids`: download each NAR, decompress it, check that it is a canonical
-/// NAR and that FileSize, FileHash, NarSize and NarHash match. Corrupt paths get
-/// [`RowStatus::Corrupt`] in the index; paths that pass keep (or get back) their signature
-/// verdict. `nar_concurrency` NARs are checked at once.
-pub async fn verify_contents(
-    cache: Arc<Cache>,
-    index: Arc<RwLock<Index>>,
-    keys: Arc<crate::nix::TrustedKeys>,
-    ids: Vec<RowId>,
-    nar_concurrency: usize,
-    job: Arc<JobHandle>,
-    notify: JobNotify,
-) -> Result<(), String> {
-    let p = job.progress.clone();
-    p.total.store(ids.len() as u64, Ordering::Relaxed);
-    // Paths are judged under the cache's store directory, as `verify` judges them.
-    let store_dir: Arc<str> = cache.store_dir().await.map_err(|e| e.to_string())?.into();
-    {
-        let idx = index.read().unwrap_or_else(|e| e.into_inner());
-        let bytes: u64 = ids
-            .iter()
-            .filter(|&&id| (id as usize) < idx.len())
-            .map(|&id| idx.row(id).file_size().unwrap_or(0))
-            .sum();
-        p.bytes_total.store(bytes, Ordering::Relaxed);
-    }
-    let throttle = Arc::new(Throttle::default());
-    let checks = futures::stream::iter(ids)
-        .map(|id| {
-            let cache = cache.clone();
-            let index = index.clone();
-            let keys = keys.clone();
-            let p = p.clone();
-            let store_dir = store_dir.clone();
-            async move {
-                let (key, text, file_size) = {
-                    let idx = index.read().unwrap_or_else(|e| e.into_inner());
-                    if id as usize >= idx.len() {
-                        return;
-                    }
-                    (
-                        idx.narinfo_key(id),
-                        idx.read_text(id).ok().flatten(),
-                        idx.row(id).file_size().unwrap_or(0),
-                    )
-                };
-                p.set_current(key.clone());
-                let info = match text {
-                    Some(t) => NarInfo::parse(&t, &cache.origin(&key)).map_err(|e| e.to_string()),
-                    None => match cache.fetch_narinfo(&key).await {
-                        Ok(Some((_, i))) => Ok(i),
-                        Ok(None) => Err(format!("{}: no such narinfo", cache.origin(&key))),
-                        Err(e) => Err(e.to_string()),
-                    },
-                };
-                let status = match info {
-                    Err(e) => {
-                        p.error(e);
-                        None
-                    }
-                    Ok(info) => match crate::audit::store_dir_problem(&info, &store_dir) {
-                        Some(why) => {
-                            p.error(why);
-                            Some(RowStatus::Error)
-                        }
-                        None => match check_contents(&cache, &info).await {
-                            ContentCheck::Ok => {
-                                let r = crate::audit::PathReport::judge(&key, &info, &keys);
-                                Some(RowStatus::from(r.status))
-                            }
-                            ContentCheck::Corrupt(why) => {
-                                p.error(why);
-                                Some(RowStatus::Corrupt)
-                            }
-                            ContentCheck::Error(why) => {
-                                p.error(why);
-                                None
-                            }
-                        },
-                    },
-                };
-                if let Some(s) = status {
-                    index
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .set_status(id, s);
-                }
-                p.bytes_done.fetch_add(file_size, Ordering::Relaxed);
-                p.done.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-        .buffer_unordered(nar_concurrency.max(1));
-    let mut checks = std::pin::pin!(checks);
-    while checks.next().await.is_some() {
-        if throttle.ready() {
-            notify(JobEvent::Progress(job.id));
-        }
-    }
-    p.set_current(String::new());
-    Ok(())
-}
-
 /// The cores this process may use.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism()
@@ -418,7 +326,7 @@ mod tests {
             Ok(())
         });
         let bad = runner.spawn(JobKind::Scan, "bad", notify.clone(), |_, _| async move {
-            Err("no such bucket".to_string())
+            Err(JobError::Failed("no such bucket".to_string()))
         });
         let slow = runner.spawn(JobKind::Scan, "slow", notify.clone(), |_, _| async move {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -440,6 +348,13 @@ mod tests {
         assert_eq!(ended[&ok.id], JobState::Done);
         assert_eq!(ok.progress.errors(), vec!["item 2 failed".to_string()]);
         assert_eq!(ended[&bad.id], JobState::Failed("no such bucket".into()));
+        assert_eq!(
+            bad.failure_kind(),
+            Some(ErrorKind::Failed),
+            "the kind is kept"
+        );
+        assert_eq!(ok.failure_kind(), None);
+        assert_eq!(boom.failure_kind(), None, "a panic is no error of the work");
         assert_eq!(ended[&slow.id], JobState::Cancelled);
         assert!(matches!(&ended[&boom.id], JobState::Failed(m) if m.contains("panicked")));
         assert!(!slow.is_running());

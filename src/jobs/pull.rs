@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 
-use super::{JobHandle, JobNotify, Throttle};
+use super::{JobError, JobHandle, JobNotify, Throttle};
 use crate::audit::{NarSink, PathReport, nar_key, read_nar};
 use crate::cache::{Cache, narinfo_key_in};
 use crate::compression::Compression;
@@ -67,11 +67,11 @@ pub async fn resolve(
     paths: &[String],
     keys: &TrustedKeys,
     recursive: bool,
-) -> Result<Vec<NarInfo>, String> {
-    let store_dir = cache.store_dir().await.map_err(|e| e.to_string())?;
+) -> Result<Vec<NarInfo>, JobError> {
+    let store_dir = cache.store_dir().await?;
     let mut queue: VecDeque<String> = VecDeque::new();
     for p in paths {
-        queue.push_back(narinfo_key_in(p, &store_dir).map_err(|e| e.to_string())?);
+        queue.push_back(narinfo_key_in(p, &store_dir)?);
     }
     let mut seen: HashSet<String> = queue.iter().cloned().collect();
     let mut out = BTreeMap::new();
@@ -85,8 +85,13 @@ pub async fn resolve(
         for (key, r) in fetched {
             let info = match r {
                 Ok(Some((_, i))) => i,
-                Ok(None) => return Err(format!("{}: no such narinfo", cache.origin(&key))),
-                Err(e) => return Err(e.to_string()),
+                Ok(None) => {
+                    return Err(JobError::Missing(format!(
+                        "{}: no such narinfo",
+                        cache.origin(&key)
+                    )));
+                }
+                Err(e) => return Err(e.into()),
             };
             let mut report = PathReport::judge(&key, &info, keys);
             report.check_store_dir(&info, &store_dir);
@@ -94,12 +99,12 @@ pub async fn resolve(
                 report.status,
                 crate::audit::Status::Trusted | crate::audit::Status::ContentAddressed
             ) {
-                return Err(format!(
+                return Err(JobError::Refused(format!(
                     "refusing to download {}: it is {} ({}); nothing was downloaded",
                     info.absolute_path(),
                     report.status,
                     report.reasons.join("; ")
-                ));
+                )));
             }
             if recursive {
                 for r in &info.references {
@@ -123,23 +128,24 @@ async fn fetch_one(
     info: &NarInfo,
     target: Option<PathBuf>,
     keep: Option<PathBuf>,
-) -> Result<(u64, u64), String> {
-    let key = nar_key(&info.url).map_err(|e| format!("{}: {e}", info.absolute_path()))?;
+) -> Result<(u64, u64), JobError> {
+    let key = nar_key(&info.url)
+        .map_err(|e| JobError::Invalid(format!("{}: {e}", info.absolute_path())))?;
     let origin = cache.origin(&key);
     let c = Compression::from_narinfo_field(info.compression.as_deref())
-        .map_err(|e| format!("{origin}: {e}"))?;
+        .map_err(|e| JobError::Invalid(format!("{origin}: {e}")))?;
     let reader = match crate::storage::blocking_reader(cache.store().as_ref(), &key).await {
         Ok(Some(r)) => r,
-        Ok(None) => return Err(format!("NAR {origin} is missing")),
-        Err(e) => return Err(e.to_string()),
+        Ok(None) => return Err(JobError::Missing(format!("NAR {origin} is missing"))),
+        Err(e) => return Err(e.into()),
     };
     let info = info.clone();
     let store = cache.store().describe();
-    tokio::task::spawn_blocking(move || -> Result<(u64, u64), String> {
+    tokio::task::spawn_blocking(move || -> Result<(u64, u64), JobError> {
         let copy = match &keep {
             Some(p) => Some(
                 std::fs::File::create(p)
-                    .map_err(|e| format!("cannot create {}: {e}", p.display()))?,
+                    .map_err(|e| JobError::Local(format!("cannot create {}: {e}", p.display())))?,
             ),
             None => None,
         };
@@ -166,7 +172,10 @@ async fn fetch_one(
             Ok(r) => r,
             Err(e) => {
                 cleanup();
-                return Err(format!("{}: {e}; nothing was kept", info.absolute_path()));
+                return Err(JobError::Failed(format!(
+                    "{}: {e}; nothing was kept",
+                    info.absolute_path()
+                )));
             }
         };
         let mut problems = Vec::new();
@@ -194,52 +203,52 @@ async fn fetch_one(
         }
         if !problems.is_empty() {
             cleanup();
-            return Err(format!(
+            return Err(JobError::Invalid(format!(
                 "{}: {} ({origin}); nothing was kept",
                 info.absolute_path(),
                 problems.join("; ")
-            ));
+            )));
         }
         if let (Some(s), Some(t)) = (&staging, &target) {
             std::fs::rename(s, t).map_err(|e| {
                 cleanup();
-                format!("cannot move into {}: {e}", t.display())
+                JobError::Local(format!("cannot move into {}: {e}", t.display()))
             })?;
         }
         Ok((read.file_size, read.nar.nar_size))
     })
     .await
-    .map_err(|e| format!("pull of a NAR failed: {e}"))?
+    .map_err(|e| JobError::Failed(format!("pull of a NAR failed: {e}")))?
 }
 
 /// Check a tree that is already at `target` against `info`: its NAR serialisation must have
 /// the narinfo's NarHash and NarSize. `Err` says why it does not (or cannot be read).
-async fn check_existing(target: PathBuf, info: &NarInfo) -> Result<(), String> {
+async fn check_existing(target: PathBuf, info: &NarInfo) -> Result<(), JobError> {
     let want_hash = info.nar_hash.clone();
     let want_size = info.nar_size;
     let path = info.absolute_path();
     tokio::task::spawn_blocking(move || {
         let shown = target.display();
         let have = crate::nar::dump_path(&target, std::io::sink()).map_err(|e| {
-            format!("{shown} already exists but cannot be read to check it against {path}: {e}; it was left alone")
+            JobError::Local(format!("{shown} already exists but cannot be read to check it against {path}: {e}; it was left alone"))
         })?;
         if want_hash.algo() != HashAlgo::Sha256 {
-            return Err(format!(
+            return Err(JobError::Refused(format!(
                 "{shown} already exists and cannot be checked: the NarHash of {path} uses {}, narscope checks only sha256; it was left alone",
                 want_hash.algo().name()
-            ));
+            )));
         }
         if want_hash.digest() != have.nar_hash || want_size != have.nar_size {
-            return Err(format!(
+            return Err(JobError::Refused(format!(
                 "{shown} already exists but is not {path}: its NAR serialisation hashes to {} ({} bytes), the narinfo says {want_hash} ({want_size} bytes); it was left alone (remove it to pull again)",
                 crate::nix::Hash::sha256(have.nar_hash),
                 have.nar_size
-            ));
+            )));
         }
         Ok(())
     })
     .await
-    .map_err(|e| format!("checking an existing path failed: {e}"))?
+    .map_err(|e| JobError::Failed(format!("checking an existing path failed: {e}")))?
 }
 
 /// Pull `paths` (see the module docs). `trusted_key_texts` are the keys as Nix spells them,
@@ -251,23 +260,26 @@ pub async fn pull(
     opts: PullOptions,
     job: Arc<JobHandle>,
     notify: JobNotify,
-) -> Result<PullSummary, String> {
+) -> Result<PullSummary, JobError> {
     let p = job.progress.clone();
     if opts.to.is_none() && !opts.into_store {
-        return Err("nowhere to pull to: give a directory (--to) or --into-store".into());
+        return Err(JobError::Invalid(
+            "nowhere to pull to: give a directory (--to) or --into-store".into(),
+        ));
     }
     if opts.into_store {
         // As Nix: a cache for another store directory cannot feed this store.
-        let dir = cache.store_dir().await.map_err(|e| e.to_string())?;
+        let dir = cache.store_dir().await?;
         if dir != STORE_DIR {
-            return Err(format!(
+            return Err(JobError::Refused(format!(
                 "{}: binary cache is for Nix stores with prefix '{dir}', not '{STORE_DIR}': refusing to import into the local Nix store (pull --to DIR unpacks paths of any store directory)",
                 cache.url()
-            ));
+            )));
         }
     }
     if let Some(to) = &opts.to {
-        std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+        std::fs::create_dir_all(to)
+            .map_err(|e| JobError::Local(format!("cannot create {}: {e}", to.display())))?;
     }
     p.set_current("checking signatures");
     let infos = resolve(&cache, &paths, &keys, opts.recursive).await?;
@@ -283,7 +295,8 @@ pub async fn pull(
     let staging_cache = if opts.into_store {
         let d =
             std::env::temp_dir().join(format!("narscope-pull-{}", crate::storage::random_hex()));
-        std::fs::create_dir_all(d.join("nar")).map_err(|e| format!("{}: {e}", d.display()))?;
+        std::fs::create_dir_all(d.join("nar"))
+            .map_err(|e| JobError::Local(format!("{}: {e}", d.display())))?;
         Some(d)
     } else {
         None
@@ -358,7 +371,7 @@ pub async fn pull(
             }
             Err(e) => {
                 failed += 1;
-                p.error(e);
+                p.error(e.to_string());
             }
         }
         if throttle.ready() {
@@ -366,7 +379,9 @@ pub async fn pull(
         }
     }
     let result = if failed > 0 {
-        Err(format!("{failed} path(s) could not be pulled"))
+        Err(JobError::Failed(format!(
+            "{failed} path(s) could not be pulled"
+        )))
     } else if let Some(d) = &staging_cache {
         p.set_current("importing into the Nix store");
         let _ = std::fs::write(d.join("nix-cache-info"), "StoreDir: /nix/store\n");
@@ -377,8 +392,8 @@ pub async fn pull(
             crate::localstore::import_from_cache(&d, &wanted, &key_texts)
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| JobError::Failed(e.to_string()))?
+        .map_err(JobError::from)
         .map(|()| {
             summary.imported = true;
             summary.clone()
@@ -446,7 +461,8 @@ mod tests {
             notify,
             move |job, notify| async move {
                 let r = pull(cache, vec![path], Arc::new(keys), opts, job, notify).await;
-                *out2.lock().unwrap() = Some(r.clone());
+                *out2.lock().unwrap() =
+                    Some(r.as_ref().map(|s| s.clone()).map_err(|e| e.to_string()));
                 r.map(|_| ())
             },
         );

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::sign::NARINFO_CONTENT_TYPE;
-use super::{JobHandle, JobNotify, Throttle, cores};
+use super::{JobError, JobHandle, JobNotify, Throttle, cores};
 use crate::cache::Cache;
 use crate::compression::{self, Compression};
 use crate::lease::PushRegistration;
@@ -90,11 +90,11 @@ fn merge<T: PartialEq + std::fmt::Display + Copy>(
     flag_name: &str,
     url: Option<T>,
     param: &str,
-) -> Result<(Option<T>, Chosen), String> {
+) -> Result<(Option<T>, Chosen), JobError> {
     match (flag, url) {
-        (Some(f), Some(u)) if f != u => Err(format!(
+        (Some(f), Some(u)) if f != u => Err(JobError::Invalid(format!(
             "{flag_name} {f} contradicts {param}={u} in the cache URL; give one, or the same"
-        )),
+        ))),
         (Some(f), _) => Ok((Some(f), Chosen::Flag)),
         (None, Some(u)) => Ok((Some(u), Chosen::Url)),
         (None, None) => Ok((None, Chosen::Default)),
@@ -108,7 +108,7 @@ pub fn new_cache_info(
     params: &StoreParams,
     priority: Option<i64>,
     want_mass_query: Option<bool>,
-) -> Result<CacheInfo, String> {
+) -> Result<CacheInfo, JobError> {
     let mut info = CacheInfo::new();
     info.priority = merge(priority, "--priority", params.priority, "priority")?.0;
     info.want_mass_query = merge(
@@ -121,9 +121,9 @@ pub fn new_cache_info(
     if let Some(p) = info.priority
         && i32::try_from(p).is_err()
     {
-        return Err(format!(
+        return Err(JobError::Invalid(format!(
             "priority {p} is out of range (Nix reads it as an int)"
-        ));
+        )));
     }
     Ok(info)
 }
@@ -134,7 +134,7 @@ impl PushOptions {
     /// and checked here, and the codec, level and parallel setting too, so that whatever
     /// cannot be honoured is refused before the cache is touched. A flag that contradicts
     /// the URL is an error naming both.
-    pub fn resolve(params: &StoreParams, flags: &PushFlags) -> Result<PushOptions, String> {
+    pub fn resolve(params: &StoreParams, flags: &PushFlags) -> Result<PushOptions, JobError> {
         let (compression, compression_from) = merge(
             flags.compression,
             "--compression",
@@ -149,13 +149,16 @@ impl PushOptions {
             "compression-level",
         )?;
         if compression == Compression::None && level.is_some() {
-            return Err("a compression level means nothing with compression none".into());
+            return Err(JobError::Invalid(
+                "a compression level means nothing with compression none".into(),
+            ));
         }
         crate::storage::params::check_write_settings(
             compression,
             level,
             params.parallel_compression,
-        )?;
+        )
+        .map_err(JobError::Invalid)?;
         let keys = super::sign::load_signing_keys(params, &flags.key_files)?;
         Ok(PushOptions {
             keys,
@@ -282,25 +285,25 @@ impl<A: Write, B: Write> Write for Tee<A, B> {
 fn dump_with_listing<W: Write>(
     path: &Path,
     out: W,
-) -> Result<(crate::nar::NarSummary, serde_json::Value), String> {
-    let (reader, writer) =
-        std::io::pipe().map_err(|e| format!("cannot make a pipe for the NAR listing: {e}"))?;
+) -> Result<(crate::nar::NarSummary, serde_json::Value), JobError> {
+    let (reader, writer) = std::io::pipe()
+        .map_err(|e| JobError::Local(format!("cannot make a pipe for the NAR listing: {e}")))?;
     std::thread::scope(|s| {
         let lister = s
             .spawn(move || crate::nar::listing(std::io::BufReader::with_capacity(1 << 16, reader)));
         let mut tee = Tee(out, writer);
         let dumped = crate::nar::writer::dump_path(path, &mut tee);
         drop(tee);
-        let listed = lister
-            .join()
-            .map_err(|_| format!("listing {}: the thread panicked", path.display()))?;
+        let listed = lister.join().map_err(|_| {
+            JobError::Failed(format!("listing {}: the thread panicked", path.display()))
+        })?;
         match (dumped, listed) {
             (Ok(summary), Ok((ls, _))) => Ok((summary, ls)),
-            (_, Err(e)) => Err(format!(
+            (_, Err(e)) => Err(JobError::Invalid(format!(
                 "{}: cannot write its .ls listing (write-nar-listing / index-debug-info): {e}",
                 path.display()
-            )),
-            (Err(e), _) => Err(e.to_string()),
+            ))),
+            (Err(e), _) => Err(JobError::Local(e.to_string())),
         }
     })
 }
@@ -365,7 +368,7 @@ fn pack(
     codec: Codec,
     dir: &Path,
     buffers: &Buffers,
-) -> Result<Packed, String> {
+) -> Result<Packed, JobError> {
     let Codec {
         c,
         level,
@@ -380,7 +383,7 @@ fn pack(
         std::process::id()
     )));
     let out = std::fs::File::create(&tmp.0)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.0.display()))?;
+        .map_err(|e| JobError::Local(format!("cannot create {}: {e}", tmp.0.display())))?;
     let hw = HashWriter {
         inner: std::io::BufWriter::with_capacity(1 << 20, out),
         hasher: Sha256::new(),
@@ -393,27 +396,27 @@ fn pack(
             nar.clear();
             nar.reserve(size_hint as usize);
             let mut capped = Capped(nar, size_hint);
-            let dumped =
-                crate::nar::writer::dump_path(path, &mut capped).map_err(|e| e.to_string());
+            let dumped = crate::nar::writer::dump_path(path, &mut capped)
+                .map_err(|e| JobError::Local(e.to_string()));
             let nar = capped.0;
             let result = dumped.and_then(|summary| {
                 let listing = if codec.listing {
                     let (ls, _) = crate::nar::listing(&nar[..]).map_err(|e| {
-                        format!(
+                        JobError::Invalid(format!(
                             "{}: cannot write its .ls listing (write-nar-listing / \
                              index-debug-info): {e}",
                             path.display()
-                        )
+                        ))
                     })?;
                     Some(ls)
                 } else {
                     None
                 };
                 compression::compress_all(c, level, &nar, &mut packed)
-                    .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+                    .map_err(|e| JobError::Local(format!("compressing {}: {e}", path.display())))?;
                 let mut hw = hw;
                 hw.write_all(&packed)
-                    .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
+                    .map_err(|e| JobError::Local(format!("writing {}: {e}", tmp.0.display())))?;
                 Ok((summary, listing, hw))
             });
             buffers.give((nar, packed));
@@ -426,22 +429,22 @@ fn pack(
             } else {
                 compression::encoder_threads(c, level, threads, hw)
             }
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| JobError::Local(e.to_string()))?;
             let (summary, listing) = if codec.listing {
                 let (summary, ls) = dump_with_listing(path, &mut enc)?;
                 (summary, Some(ls))
             } else {
-                let summary =
-                    crate::nar::writer::dump_path(path, &mut enc).map_err(|e| e.to_string())?;
+                let summary = crate::nar::writer::dump_path(path, &mut enc)
+                    .map_err(|e| JobError::Local(e.to_string()))?;
                 (summary, None)
             };
             let hw = enc
                 .finish()
-                .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+                .map_err(|e| JobError::Local(format!("compressing {}: {e}", path.display())))?;
             (summary, listing, hw)
         };
     hw.flush()
-        .map_err(|e| format!("writing {}: {e}", tmp.0.display()))?;
+        .map_err(|e| JobError::Local(format!("writing {}: {e}", tmp.0.display())))?;
     Ok(Packed {
         nar_hash: summary.nar_hash,
         nar_size: summary.nar_size,
@@ -617,9 +620,12 @@ pub async fn push(
     opts: PushOptions,
     job: Arc<JobHandle>,
     notify: JobNotify,
-) -> Result<PushSummary, String> {
+) -> Result<PushSummary, JobError> {
     if !opts.compression.can_write() {
-        return Err(format!("cannot write {} NARs", opts.compression.name()));
+        return Err(JobError::Refused(format!(
+            "cannot write {} NARs",
+            opts.compression.name()
+        )));
     }
     let p = job.progress.clone();
     let mut summary = PushSummary {
@@ -630,20 +636,17 @@ pub async fn push(
     let store = cache.store().clone();
 
     p.set_current("checking nix-cache-info");
-    match cache.cache_info().await.map_err(|e| e.to_string())? {
+    match cache.cache_info().await? {
         Some(ci) if !ci.is_nix_store() => {
-            return Err(format!(
+            return Err(JobError::Refused(format!(
                 "{}: nix-cache-info is for another store directory; not pushing /nix/store paths",
                 store.describe()
-            ));
+            )));
         }
         Some(_) => {}
         None => {
             let _ = store.ensure_container().await;
-            cache
-                .write_cache_info(&opts.cache_info)
-                .await
-                .map_err(|e| e.to_string())?;
+            cache.write_cache_info(&opts.cache_info).await?;
             summary.wrote_cache_info = true;
         }
     }
@@ -651,7 +654,11 @@ pub async fn push(
     // Registered before looking at what the cache has: a deletion that starts later waits
     // for this push to pause, and one that runs now makes it wait (see crate::lease).
     p.set_current("registering with the cache (deletions wait for pushes)");
-    let reg = Arc::new(PushRegistration::register(store.clone()).await?);
+    let reg = Arc::new(
+        PushRegistration::register(store.clone())
+            .await
+            .map_err(JobError::Lease)?,
+    );
     let r = push_registered(&cache, closure, &opts, &job, &notify, &reg, summary).await;
     if let Ok(reg) = Arc::try_unwrap(reg) {
         reg.finish().await;
@@ -667,7 +674,7 @@ async fn push_registered(
     notify: &JobNotify,
     reg: &Arc<PushRegistration>,
     mut summary: PushSummary,
-) -> Result<PushSummary, String> {
+) -> Result<PushSummary, JobError> {
     let p = job.progress.clone();
     let store = cache.store().clone();
     p.set_current("checking which paths the cache has");
@@ -683,8 +690,7 @@ async fn push_registered(
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<_, _>>()?;
     let todo: Vec<LocalPath> = closure
         .into_iter()
         .zip(&present)
@@ -745,7 +751,7 @@ async fn push_registered(
                 let lp = &todo[i];
                 p.set_current(lp.path.to_absolute());
                 let r = match gate.failed_reference(i) {
-                    Some(why) => Err(why),
+                    Some(why) => Err(JobError::Failed(why)),
                     None => {
                         let relied = Relied {
                             reg: &reg,
@@ -777,7 +783,7 @@ async fn push_registered(
             }
             Err(e) => {
                 failed += 1;
-                p.error(e);
+                p.error(e.to_string());
             }
         }
         let paused = reg.status();
@@ -790,9 +796,9 @@ async fn push_registered(
     }
     if failed > 0 {
         // Referrers of a failed path did not go up: their closure would be incomplete.
-        return Err(format!(
+        return Err(JobError::Failed(format!(
             "{failed} path(s) failed (the paths that reference a failed one were not uploaded)"
-        ));
+        )));
     }
     p.set_current(String::new());
     Ok(summary)
@@ -899,25 +905,22 @@ async fn same_nar(
     url: &str,
     meta: &crate::storage::ObjectMeta,
     packed: &Packed,
-) -> Result<bool, String> {
+) -> Result<bool, JobError> {
     if meta.size != packed.file_size {
         return Ok(false);
     }
     if store.supports_blocking_get() {
-        let Some(mut r) = crate::storage::blocking_reader(store.as_ref(), url)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+        let Some(mut r) = crate::storage::blocking_reader(store.as_ref(), url).await? else {
             return Ok(false);
         };
         let want = packed.file_hash;
         let origin = url.to_string();
-        return tokio::task::spawn_blocking(move || -> Result<bool, String> {
+        return tokio::task::spawn_blocking(move || -> Result<bool, JobError> {
             let mut h = Sha256::new();
             let mut buf = vec![0u8; 1 << 16];
             loop {
                 let n = std::io::Read::read(&mut r, &mut buf)
-                    .map_err(|e| format!("reading `{origin}`: {e}"))?;
+                    .map_err(|e| JobError::Local(format!("reading `{origin}`: {e}")))?;
                 if n == 0 {
                     break;
                 }
@@ -926,7 +929,7 @@ async fn same_nar(
             Ok(<[u8; 32]>::from(h.finalize()) == want)
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| JobError::Failed(e.to_string()))?;
     }
     let Some(etag) = meta
         .etag
@@ -953,12 +956,12 @@ async fn same_nar(
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("hashing the packed NAR: {e}"))?;
+    .map_err(|e| JobError::Failed(e.to_string()))?
+    .map_err(|e| JobError::Local(format!("hashing the packed NAR: {e}")))?;
     Ok(md5 == etag)
 }
 
-async fn upload_nar(cache: &Cache, url: &str, file: &Path) -> Result<(), String> {
+async fn upload_nar(cache: &Cache, url: &str, file: &Path) -> Result<(), JobError> {
     cache
         .store()
         .put_file(
@@ -966,9 +969,8 @@ async fn upload_nar(cache: &Cache, url: &str, file: &Path) -> Result<(), String>
             file,
             &cache.put_options(NAR_CONTENT_TYPE, PutCondition::None),
         )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .await?;
+    Ok(())
 }
 
 /// Content type of NAR objects, as Nix uploads them.
@@ -1021,11 +1023,11 @@ impl Extras {
         cache: &Cache,
         if_none_match: bool,
         only_missing: bool,
-    ) -> Result<(bool, u64), String> {
+    ) -> Result<(bool, u64), JobError> {
         let store = cache.store();
         let mut wrote_listing = false;
         if let Some((key, text)) = &self.listing
-            && !(only_missing && store.head(key).await.map_err(|e| e.to_string())?.is_some())
+            && !(only_missing && store.head(key).await?.is_some())
         {
             cache
                 .put_object(
@@ -1034,15 +1036,14 @@ impl Extras {
                     "application/json",
                     PutCondition::None,
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             wrote_listing = true;
         }
         let mut links = 0;
         for (key, json) in &self.debug_links {
             let condition = if if_none_match {
                 PutCondition::IfNoneMatch
-            } else if store.head(key).await.map_err(|e| e.to_string())?.is_some() {
+            } else if store.head(key).await?.is_some() {
                 continue;
             } else {
                 PutCondition::None
@@ -1058,7 +1059,7 @@ impl Extras {
             {
                 Ok(_) => links += 1,
                 Err(e) if e.is_precondition_failed() => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok((wrote_listing, links))
@@ -1076,32 +1077,27 @@ async fn recheck(
     packed: &Packed,
     extras: &Extras,
     if_none_match: bool,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let store = cache.store();
-    if store.head(url).await.map_err(|e| e.to_string())?.is_none() {
+    if store.head(url).await?.is_none() {
         if !packed.file.0.exists() {
-            return Err(format!(
+            return Err(JobError::Failed(format!(
                 "{}: not uploaded, because its NAR `{url}` was deleted while this push was \
                  paused for a deletion; run the push again",
                 lp.path.to_absolute()
-            ));
+            )));
         }
         upload_nar(cache, url, &packed.file.0).await?;
     }
     extras.write(cache, if_none_match, true).await?;
     for r in lp.references.iter().filter(|r| **r != lp.path) {
-        if store
-            .head(&r.narinfo_key())
-            .await
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
-            return Err(format!(
+        if store.head(&r.narinfo_key()).await?.is_none() {
+            return Err(JobError::Failed(format!(
                 "{}: not uploaded, because its reference {} was deleted while this push was \
                  paused for a deletion; run the push again (it uploads the reference)",
                 lp.path.to_absolute(),
                 r.to_absolute()
-            ));
+            )));
         }
     }
     Ok(())
@@ -1126,7 +1122,7 @@ async fn push_one(
     packing: Packing,
     references_up: impl std::future::Future<Output = Result<(), String>>,
     relied: Relied<'_>,
-) -> Result<OneResult, String> {
+) -> Result<OneResult, JobError> {
     let store = cache.store();
     let path = PathBuf::from(lp.path.to_absolute());
     let d = dir.to_path_buf();
@@ -1157,17 +1153,17 @@ async fn push_one(
         .permits
         .acquire_owned()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| JobError::Failed(e.to_string()))?;
     let buffers = packing.buffers;
     let packed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         pack(&src, size, codec, &d, &buffers)
     })
     .await
-    .map_err(|e| format!("packing {}: {e}", path.display()))??;
+    .map_err(|e| JobError::Failed(format!("packing {}: {e}", path.display())))??;
     let nar_hash = Hash::sha256(packed.nar_hash);
     if nar_hash != lp.nar_hash || packed.nar_size != lp.nar_size {
-        return Err(format!(
+        return Err(JobError::Invalid(format!(
             "{}: the store contents (NarHash {}, NarSize {}) differ from what the Nix database \
              records (NarHash {}, NarSize {}); run `nix-store --verify --check-contents`",
             path.display(),
@@ -1175,20 +1171,20 @@ async fn push_one(
             packed.nar_size,
             lp.nar_hash,
             lp.nar_size
-        ));
+        )));
     }
     let file_hash = Hash::sha256(packed.file_hash);
     let url = format!("nar/{}.nar{}", file_hash.nix32_digest(), c.extension());
     let info = narinfo_for(lp, &url, c, file_hash, packed.file_size, &opts.keys);
     if let Some(k) = opts.keys.iter().find(|k| !super::sign::signed_by(&info, k)) {
-        return Err(format!(
+        return Err(JobError::Refused(format!(
             "{}: refusing to upload a narinfo without a valid signature by {}",
             path.display(),
             k.name()
-        ));
+        )));
     }
     let extras = Extras::of(lp, opts, packed.listing.as_ref(), &url);
-    let nar_reused = match store.head(&url).await.map_err(|e| e.to_string())? {
+    let nar_reused = match store.head(&url).await? {
         Some(meta) => same_nar(store, &url, &meta, &packed).await?,
         None => false,
     };
@@ -1200,13 +1196,12 @@ async fn push_one(
                 &packed.file.0,
                 &cache.put_options(NAR_CONTENT_TYPE, PutCondition::None),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     // The listing and debuginfo links go up before the narinfo (Nix's order).
     let (listing, debuginfo_links) = extras.write(cache, relied.if_none_match, false).await?;
     // Nix's order: a narinfo goes up after those of its references.
-    references_up.await?;
+    references_up.await.map_err(JobError::Failed)?;
     // Narinfos go up only under the registration's permit; if the push paused for a deletion
     // since its checks, what it relies on is checked again first.
     let permit = relied.reg.permit().await;
@@ -1246,7 +1241,7 @@ async fn push_one(
             listing,
             debuginfo_links,
         }),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1363,7 +1358,7 @@ mod tests {
     }
 
     fn resolve(q: &str, flags: &PushFlags) -> Result<PushOptions, String> {
-        PushOptions::resolve(&params(q), flags)
+        PushOptions::resolve(&params(q), flags).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -1455,19 +1450,26 @@ mod tests {
             new_cache_info(&p, Some(30), None).unwrap().priority,
             Some(30)
         );
-        let e = new_cache_info(&p, Some(40), None).err().unwrap();
+        let e = new_cache_info(&p, Some(40), None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("--priority 40") && e.contains("priority=30"),
             "{e}"
         );
-        let e = new_cache_info(&p, None, Some(true)).err().unwrap();
+        let e = new_cache_info(&p, None, Some(true))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("--want-mass-query true") && e.contains("want-mass-query=false"),
             "{e}"
         );
         let e = new_cache_info(&params(""), Some(1 << 40), None)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("out of range"), "{e}");
     }
 
@@ -1537,7 +1539,7 @@ mod tests {
                 "--key-file",
             ),
         ] {
-            let e = resolve(&q, &flags).err().unwrap();
+            let e = resolve(&q, &flags).err().unwrap().to_string();
             assert!(
                 e.contains(&file.display().to_string()) && e.contains(source),
                 "{e}"
@@ -1668,7 +1670,7 @@ mod tests {
             listing: false,
         };
         let e = match pack(&root, size - 1, codec, dir.path(), &bufs) {
-            Err(e) => e,
+            Err(e) => e.to_string(),
             Ok(_) => panic!("a NAR over its recorded size was packed"),
         };
         assert!(e.contains("larger than the"), "{e}");

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 
-use super::{JobHandle, JobNotify, Throttle};
+use super::{JobError, JobHandle, JobNotify, Throttle};
 use crate::cache::Cache;
 use crate::index::{self, Index, NarInfoSummary, RowData, RowStatus};
 use crate::nix::{NarInfo, SecretKey, TrustedKeys};
@@ -65,15 +65,19 @@ pub struct SignSummary {
 
 /// Reads the secret key file `path` (`origin` says where it was named, e.g. `--key-file`
 /// or `secret-key= in the cache URL`). Errors name the file and its origin, never the key.
-pub fn load_key_file(path: &Path, origin: &str) -> Result<SecretKey, String> {
+pub fn load_key_file(path: &Path, origin: &str) -> Result<SecretKey, JobError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
+        JobError::Local(format!(
             "cannot read the secret key file {} ({origin}): {e}",
             path.display()
-        )
+        ))
     })?;
-    SecretKey::parse(text.trim())
-        .map_err(|e| format!("secret key file {} ({origin}): {e}", path.display()))
+    SecretKey::parse(text.trim()).map_err(|e| {
+        JobError::Invalid(format!(
+            "secret key file {} ({origin}): {e}",
+            path.display()
+        ))
+    })
 }
 
 /// The keys a writer signs with: the cache URL's `secret-key=` and `secret-keys=` files, then
@@ -83,7 +87,7 @@ pub fn load_key_file(path: &Path, origin: &str) -> Result<SecretKey, String> {
 pub fn load_signing_keys(
     params: &StoreParams,
     extra: &[(PathBuf, String)],
-) -> Result<Vec<Arc<SecretKey>>, String> {
+) -> Result<Vec<Arc<SecretKey>>, JobError> {
     let from_url = params.secret_keys.iter().map(|p| {
         let param = if params.get("secret-key") == p.to_str() {
             "secret-key="
@@ -156,7 +160,6 @@ pub fn edit(
 
 /// Sign the narinfos with keys `narinfo_keys` (see the module docs). When `index` is given,
 /// its rows are updated with the new texts and verdicts (judged under `trusted`).
-#[allow(clippy::too_many_arguments)]
 pub async fn sign(
     cache: Arc<Cache>,
     narinfo_keys: Vec<String>,
@@ -165,7 +168,7 @@ pub async fn sign(
     index: Option<Arc<RwLock<Index>>>,
     job: Arc<JobHandle>,
     notify: JobNotify,
-) -> Result<SignSummary, String> {
+) -> Result<SignSummary, JobError> {
     let p = job.progress.clone();
     p.total.store(narinfo_keys.len() as u64, Ordering::Relaxed);
     let cas = if opts.dry_run {
@@ -174,7 +177,12 @@ pub async fn sign(
         p.set_current("probing conditional writes");
         match cache.store().probe_conditional_writes().await {
             Ok(s) => s.if_match,
-            Err(e) => return Err(format!("cannot write to {}: {e}", cache.store().describe())),
+            Err(e) => {
+                return Err(JobError::store_in(
+                    format!("cannot write to {}", cache.store().describe()),
+                    e,
+                ));
+            }
         }
     };
     if !cas && !opts.dry_run {
@@ -219,7 +227,7 @@ pub async fn sign(
                     }
                     Err(e) => {
                         summary.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
-                        p.error(e);
+                        p.error(e.to_string());
                     }
                 }
                 p.done.fetch_add(1, Ordering::Relaxed);
@@ -252,22 +260,22 @@ async fn sign_one(
     key: &str,
     opts: &SignOptions,
     cas: bool,
-) -> Result<OneResult, String> {
+) -> Result<OneResult, JobError> {
     let origin = cache.origin(key);
     let mut retries = 0;
     for _ in 0..CAS_ATTEMPTS {
         let (meta, mut info) = match cache.fetch_narinfo(key).await {
             Ok(Some(o)) => o,
-            Ok(None) => return Err(format!("{origin}: no such narinfo")),
-            Err(e) => return Err(e.to_string()),
+            Ok(None) => return Err(JobError::Missing(format!("{origin}: no such narinfo"))),
+            Err(e) => return Err(e.into()),
         };
         if index::digest_of(info.store_path.hash_part())
             != key.strip_suffix(".narinfo").and_then(index::digest_of)
         {
-            return Err(format!(
+            return Err(JobError::Refused(format!(
                 "{origin} holds StorePath {}: refusing to sign a narinfo stored under another key",
                 info.absolute_path()
-            ));
+            )));
         }
         let (text, added, removed) = edit(&mut info, &opts.keys, opts.remove_key.as_deref());
         let Some(text) = text else {
@@ -333,14 +341,14 @@ async fn sign_one(
                         continue;
                     }
                     Ok(None) => {
-                        return Err(format!(
+                        return Err(JobError::Failed(format!(
                             "{origin}: deleted right after being signed; left as it is"
-                        ));
+                        )));
                     }
                     Err(e) => {
-                        return Err(format!(
+                        return Err(JobError::Failed(format!(
                             "{origin}: written, but reading it back to check failed: {e}"
-                        ));
+                        )));
                     }
                 }
             }
@@ -348,12 +356,12 @@ async fn sign_one(
                 retries += 1;
                 continue;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(format!(
+    Err(JobError::Failed(format!(
         "{origin}: changed {CAS_ATTEMPTS} times while being signed; left as it is"
-    ))
+    )))
 }
 
 fn update_index(

@@ -4,7 +4,6 @@
 //! answers through messages. Reading this file tells everything the dashboard can do.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
@@ -52,29 +51,9 @@ pub enum Msg {
     Pins(Result<Vec<crate::gc::Pin>, String>),
 }
 
-/// What a garbage-collection plan is made from (besides the pins in the cache).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GcRequest {
-    /// Nothing younger is deleted.
-    pub grace: Duration,
-    /// Keep every narinfo newer than this.
-    pub keep_younger: Option<Duration>,
-    /// Files of store paths to keep.
-    pub roots_files: Vec<std::path::PathBuf>,
-    /// Whether collecting without any root is allowed.
-    pub allow_no_roots: bool,
-}
-
-impl Default for GcRequest {
-    fn default() -> Self {
-        GcRequest {
-            grace: crate::gc::DEFAULT_GRACE,
-            keep_younger: None,
-            roots_files: Vec::new(),
-            allow_no_roots: false,
-        }
-    }
-}
+/// What a garbage-collection plan is made from: the core's request, which the dashboard's
+/// `:gc` form and the CLI's flags both fill.
+pub use crate::gc::GcRequest;
 
 /// A plan handed to the runtime (compared by identity).
 #[derive(Clone, Debug)]

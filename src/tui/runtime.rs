@@ -154,11 +154,15 @@ impl Runtime {
                     format!("delete {n} path(s)"),
                     self.job_notify(),
                     move |job, notify| async move {
-                        crate::jobs::delete::execute_confirmed(
-                            cache, index, keys, scan, *confirmed, job, notify,
-                        )
-                        .await
-                        .map(|_| ())
+                        let at = crate::jobs::delete::Rescan {
+                            cache,
+                            index,
+                            keys,
+                            scan,
+                        };
+                        crate::jobs::delete::execute_confirmed(at, *confirmed, job, notify)
+                            .await
+                            .map(|_| ())
                     },
                 );
                 self.started(h);
@@ -175,8 +179,7 @@ impl Runtime {
                         let closure =
                             tokio::task::spawn_blocking(move || crate::localstore::closure(&paths))
                                 .await
-                                .map_err(|e| e.to_string())?
-                                .map_err(|e| e.to_string())?;
+                                .map_err(|e| crate::jobs::JobError::Failed(e.to_string()))??;
                         crate::jobs::push::push(cache, closure, opts, job, notify)
                             .await
                             .map(|_| ())
@@ -252,22 +255,9 @@ impl Runtime {
                 );
                 tokio::spawn(async move {
                     let r = async {
-                        let mut roots = Vec::new();
-                        for f in &req.roots_files {
-                            let paths = crate::gc::read_roots_file(f)?;
-                            roots.extend(
-                                paths.into_iter().map(|p| (crate::gc::RootSource::File, p)),
-                            );
-                        }
-                        let opts = crate::gc::GcOptions {
-                            grace: req.grace,
-                            keep_younger: req.keep_younger,
-                            now: std::time::SystemTime::now(),
-                        };
-                        let pins = crate::gc::list_pins(store.as_ref()).await?;
-                        let mut prepared =
-                            crate::gc::prepare(store.as_ref(), &index, pins, roots, opts).await?;
-                        prepared.allow_no_roots = req.allow_no_roots;
+                        let prepared = crate::gc::prepare_request(store.as_ref(), &index, &req)
+                            .await
+                            .map_err(|e| e.to_string())?;
                         let prepared = Arc::new(prepared);
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {
@@ -301,7 +291,13 @@ impl Runtime {
                     format!("gc: up to {n} path(s)"),
                     self.job_notify(),
                     move |job, notify| async move {
-                        crate::gc::collect(cache, index, keys, opts, plan.0, job, notify)
+                        let at = crate::jobs::delete::Rescan {
+                            cache,
+                            index,
+                            keys,
+                            scan: opts,
+                        };
+                        crate::gc::collect(at, plan.0, job, notify)
                             .await
                             .map(|_| ())
                     },
@@ -333,7 +329,9 @@ impl Runtime {
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let r = crate::gc::list_pins(store.as_ref()).await;
+                    let r = crate::gc::list_pins(store.as_ref())
+                        .await
+                        .map_err(|e| e.to_string());
                     let _ = tx.send(Msg::Pins(r));
                 });
             }
@@ -375,7 +373,7 @@ impl Runtime {
             self.job_notify(),
             move |job, _| async move {
                 let r = scan(cache, index, keys, opts, p2, changed, job.cancel.clone()).await;
-                let out = r.as_ref().map(|_| ()).map_err(|e| e.to_string());
+                let out = r.as_ref().map(|_| ()).map_err(crate::jobs::JobError::from);
                 if let Ok(s) = &r {
                     job.progress
                         .done

@@ -129,9 +129,7 @@ async fn delete_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Res
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let pins = crate::gc::list_pins(cache.store().as_ref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pins = crate::gc::list_pins(cache.store().as_ref()).await?;
     let index: Arc<RwLock<Index>> = opened.index.clone();
     let (plan, targets, refusal, pinned_note) = {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
@@ -242,7 +240,13 @@ async fn delete_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Res
         JobKind::Delete,
         format!("delete {n} path(s)"),
         move |job, notify| {
-            delete::execute_confirmed(cache, idx2, keys, scan_opts, confirmed, job, notify)
+            let at = delete::Rescan {
+                cache,
+                index: idx2,
+                keys,
+                scan: scan_opts,
+            };
+            delete::execute_confirmed(at, confirmed, job, notify)
         },
     )
     .await;

@@ -133,7 +133,7 @@ const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), -
 
 /// `narscope gc`: roots, pins, scan, plan, refuse or confirm, then run the collect job.
 async fn gc_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<i32> {
-    use crate::gc::{self, GcOptions, RootSource};
+    use crate::gc;
     let grace = gc::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
     let keep_younger = args
         .keep_younger_than
@@ -141,25 +141,17 @@ async fn gc_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<
         .map(gc::parse_duration)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--keep-younger-than: {e}"))?;
+    let req = gc::GcRequest {
+        roots_files: args.roots_files.clone(),
+        roots_from_nix: args.roots_from_nix,
+        grace,
+        keep_younger,
+        allow_no_roots: args.allow_no_roots,
+    };
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
-    let mut roots: Vec<(RootSource, String)> = Vec::new();
-    for f in &args.roots_files {
-        let paths = gc::read_roots_file(f).map_err(|e| anyhow::anyhow!("{e}"))?;
-        roots.extend(paths.into_iter().map(|p| (RootSource::File, p)));
-    }
-    if args.roots_from_nix {
-        roots.extend(
-            crate::localstore::gc_root_closures()?
-                .into_iter()
-                .map(|p| (RootSource::Nix, p)),
-        );
-    }
-    let pins = gc::list_pins(cache.store().as_ref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let pinned = pins.iter().any(|p| !p.paths.is_empty());
-    if roots.is_empty() && !pinned && keep_younger.is_none() && !args.allow_no_roots {
+    let given = req.read_roots(cache.store().as_ref()).await?;
+    if req.refuses_without(&given) {
         eprintln!(
             "error: refusing: no roots: every path older than the grace period would be \
              deleted; {NO_ROOTS_ADVICE}"
@@ -167,21 +159,7 @@ async fn gc_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<
         return Ok(EXIT_REFUSED);
     }
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let prepared = gc::prepare(
-        cache.store().as_ref(),
-        &opened.index,
-        pins,
-        roots,
-        GcOptions {
-            grace,
-            keep_younger,
-            now: std::time::SystemTime::now(),
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut prepared = prepared;
-    prepared.allow_no_roots = args.allow_no_roots;
+    let prepared = gc::prepare_given(cache.store().as_ref(), &opened.index, &req, given).await?;
     let plan = &prepared.plan;
     let refusal = plan.refusal().or_else(|| {
         (!prepared.has_roots() && !args.allow_no_roots).then(|| {
@@ -284,7 +262,15 @@ async fn gc_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<
     let (job, state, summary) = run_job(
         JobKind::Gc,
         format!("gc: {n} path(s)"),
-        move |job, notify| gc::collect(cache, index, keys, scan_opts, prepared, job, notify),
+        move |job, notify| {
+            let at = delete::Rescan {
+                cache,
+                index,
+                keys,
+                scan: scan_opts,
+            };
+            gc::collect(at, prepared, job, notify)
+        },
     )
     .await;
     if let Err(e) = opened.save() {

@@ -47,18 +47,14 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let store = cache.store().clone();
     match action {
         PinAction::Ls { json: true } => {
-            let pins = gc::list_pins(store.as_ref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let pins = gc::list_pins(store.as_ref()).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({ "pins": pins }))?
             );
         }
         PinAction::Ls { json: false } => {
-            let pins = gc::list_pins(store.as_ref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let pins = gc::list_pins(store.as_ref()).await?;
             if pins.is_empty() {
                 println!("no pins in {}", cache.url());
             }
@@ -81,16 +77,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                     );
                 }
             }
-            gc::write_pin(store.as_ref(), &name, &paths)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            gc::write_pin(store.as_ref(), &name, &paths).await?;
             println!("pinned {} path(s) as '{name}'", paths.len());
         }
         PinAction::Rm { name } => {
-            if gc::remove_pin(store.as_ref(), &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
+            if gc::remove_pin(store.as_ref(), &name).await? {
                 println!("removed pin '{name}'");
             } else {
                 bail!("no pin '{name}' in {}", cache.url());

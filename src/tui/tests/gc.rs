@@ -143,6 +143,7 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
             grace: Duration::from_secs(7200),
             keep_younger: Some(Duration::from_secs(30 * 86_400)),
             roots_files: vec![],
+            roots_from_nix: false,
             allow_no_roots: true,
         })]
     );

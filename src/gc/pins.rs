@@ -1,0 +1,113 @@
+//! Pins: named lists of store paths stored in the cache itself (`narscope/roots/<name>`),
+//! shared by everyone who operates the bucket; gc keeps each pinned path with its closure.
+
+use crate::storage::{PutCondition, PutOptions, Store, is_temp_litter};
+
+use super::GcError;
+use super::roots::parse_paths;
+
+/// Where pins live in the cache.
+pub const PINS_PREFIX: &str = "narscope/roots/";
+
+/// A named pin: a list of store paths kept with their closures.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Pin {
+    /// Its name.
+    pub name: String,
+    /// The store paths.
+    pub paths: Vec<String>,
+}
+
+/// Why a pin name is refused.
+pub fn check_pin_name(name: &str) -> Result<(), GcError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GcError::Invalid(format!(
+            "'{name}' is not a pin name (letters, digits and - _ . + @, not starting with a dot)"
+        )))
+    }
+}
+
+/// The text of a pin object.
+pub fn pin_text(paths: &[String]) -> String {
+    let mut t = String::from("# narscope pin: store paths kept, with their closures, by gc\n");
+    for p in paths {
+        t.push_str(p);
+        t.push('\n');
+    }
+    t
+}
+
+/// Parse a pin object (store paths, one a line; `#` comments).
+pub fn parse_pin(name: &str, text: &str) -> Result<Pin, GcError> {
+    Ok(Pin {
+        name: name.to_string(),
+        paths: parse_paths(&format!("pin {name}"), text)?,
+    })
+}
+
+/// Every pin of the cache.
+pub async fn list_pins(store: &dyn Store) -> Result<Vec<Pin>, GcError> {
+    let mut pins = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store.list_page(PINS_PREFIX, token).await?;
+        for o in &page.objects {
+            let name = o.key.strip_prefix(PINS_PREFIX).unwrap_or(&o.key);
+            if name.contains('/') || is_temp_litter(name) || check_pin_name(name).is_err() {
+                continue;
+            }
+            let obj = store.get(&o.key).await?.ok_or_else(|| {
+                GcError::Failed(format!("pin {name} disappeared while being read"))
+            })?;
+            pins.push(parse_pin(name, &String::from_utf8_lossy(&obj.bytes))?);
+        }
+        match page.next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    pins.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pins)
+}
+
+/// Create or replace a pin.
+pub async fn write_pin(store: &dyn Store, name: &str, paths: &[String]) -> Result<(), GcError> {
+    check_pin_name(name)?;
+    for p in paths {
+        crate::nix::StorePath::parse_any(p).map_err(|e| GcError::Invalid(format!("{p}: {e}")))?;
+    }
+    store
+        .put(
+            &format!("{PINS_PREFIX}{name}"),
+            pin_text(paths).into_bytes().into(),
+            &PutOptions {
+                content_type: Some("text/plain".into()),
+                condition: PutCondition::None,
+                ..PutOptions::default()
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Remove a pin; false if there was none.
+pub async fn remove_pin(store: &dyn Store, name: &str) -> Result<bool, GcError> {
+    check_pin_name(name)?;
+    let key = format!("{PINS_PREFIX}{name}");
+    if store.head(&key).await?.is_none() {
+        return Ok(false);
+    }
+    let rep = store.delete_many(std::slice::from_ref(&key)).await?;
+    if let Some((_, why)) = rep.failed.first() {
+        return Err(GcError::Failed(why.clone()));
+    }
+    Ok(true)
+}
