@@ -10,8 +10,9 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use super::app::DeleteProposal;
 use super::overlay::gc::summary::GcSummary;
 use super::pane::details::load::Detail;
+use crate::gc::{GcError, Pin};
 use crate::index::RowId;
-use crate::index::scan::{ScanProgress, ScanSummary};
+use crate::index::scan::{ScanError, ScanProgress, ScanSummary};
 use crate::jobs::{JobEvent, JobHandle, JobId};
 
 /// Messages into the reducer.
@@ -27,8 +28,8 @@ pub enum Msg {
     IndexChanged,
     /// A scan started.
     ScanStarted(Arc<ScanProgress>, Arc<JobHandle>),
-    /// A scan ended.
-    ScanFinished(Result<ScanSummary, String>),
+    /// A scan ended: its summary, or why it stopped (a store error keeps its kind).
+    ScanFinished(Result<ScanSummary, ScanError>),
     /// A detail was loaded.
     DetailLoaded(Box<Detail>),
     /// A job started.
@@ -38,17 +39,33 @@ pub enum Msg {
     /// Time passed (sent while something runs).
     Tick,
     /// The index was saved (or not).
-    Saved(Result<bool, String>),
-    /// The clipboard write went out.
-    Copied(Result<(), String>),
+    Saved(Result<bool, std::io::Error>),
+    /// The clipboard write (an OSC 52 sequence on the terminal) went out, or failed.
+    Copied(Result<(), std::io::Error>),
     /// A deletion was planned (see [`Effect::PlanDelete`]).
     DeletePlanned(Box<DeleteProposal>),
     /// A garbage-collection plan was made (or not).
-    GcPlanned(Result<Arc<GcSummary>, String>),
-    /// A pin was written or removed: what happened.
-    PinDone(Result<String, String>),
+    GcPlanned(Result<Arc<GcSummary>, GcError>),
+    /// A pin was written or removed (or could not be): the reducer words the notice.
+    PinDone {
+        /// The pin's name.
+        name: String,
+        /// What changed in the cache, or why nothing did.
+        result: Result<PinChange, GcError>,
+    },
     /// The pins of the cache.
-    Pins(Result<Vec<crate::gc::Pin>, String>),
+    Pins(Result<Vec<Pin>, GcError>),
+}
+
+/// What a pin effect changed in the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinChange {
+    /// The pin was written, naming this many store paths.
+    Written(usize),
+    /// The pin was removed.
+    Removed,
+    /// There was no pin of that name: nothing changed.
+    Missing,
 }
 
 /// What a garbage-collection plan is made from: the core's request, which the dashboard's

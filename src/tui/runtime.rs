@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::app::{App, AppOptions};
 use super::keymap::Keymap;
-use super::msg::{Effect, Msg};
+use super::msg::{Effect, Msg, PinChange};
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -255,9 +255,8 @@ impl Runtime {
                 );
                 tokio::spawn(async move {
                     let r = async {
-                        let prepared = crate::gc::prepare_request(store.as_ref(), &index, &req)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let prepared =
+                            crate::gc::prepare_request(store.as_ref(), &index, &req).await?;
                         let prepared = Arc::new(prepared);
                         // Grouping sorts every candidate: off the UI thread too.
                         tokio::task::spawn_blocking(move || {
@@ -269,7 +268,9 @@ impl Runtime {
                             ))
                         })
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| {
+                            crate::gc::GcError::Failed(format!("gc planning stopped: {e}"))
+                        })
                     }
                     .await;
                     let _ = tx.send(Msg::GcPlanned(r));
@@ -307,31 +308,31 @@ impl Runtime {
             Effect::PinAdd(name, paths) => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let n = paths.len();
-                    let r = crate::gc::write_pin(store.as_ref(), &name, &paths)
+                    let result = crate::gc::write_pin(store.as_ref(), &name, &paths)
                         .await
-                        .map(|_| format!("pinned {n} path(s) as '{name}'"))
-                        .map_err(|e| format!("pin {name}: {e}"));
-                    let _ = tx.send(Msg::PinDone(r));
+                        .map(|_| PinChange::Written(paths.len()));
+                    let _ = tx.send(Msg::PinDone { name, result });
                 });
             }
             Effect::PinRemove(name) => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let r = match crate::gc::remove_pin(store.as_ref(), &name).await {
-                        Ok(true) => Ok(format!("removed pin '{name}'")),
-                        Ok(false) => Err(format!("there is no pin '{name}'")),
-                        Err(e) => Err(format!("pin {name}: {e}")),
-                    };
-                    let _ = tx.send(Msg::PinDone(r));
+                    let result = crate::gc::remove_pin(store.as_ref(), &name)
+                        .await
+                        .map(|found| {
+                            if found {
+                                PinChange::Removed
+                            } else {
+                                PinChange::Missing
+                            }
+                        });
+                    let _ = tx.send(Msg::PinDone { name, result });
                 });
             }
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let r = crate::gc::list_pins(store.as_ref())
-                        .await
-                        .map_err(|e| e.to_string());
+                    let r = crate::gc::list_pins(store.as_ref()).await;
                     let _ = tx.send(Msg::Pins(r));
                 });
             }
@@ -339,7 +340,7 @@ impl Runtime {
                 let opened = self.opened.clone();
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let r = opened.save().map_err(|e| e.to_string());
+                    let r = opened.save();
                     let _ = tx.send(Msg::Saved(r));
                 });
             }
@@ -379,7 +380,7 @@ impl Runtime {
                         .done
                         .store(s.listed, std::sync::atomic::Ordering::Relaxed);
                 }
-                let _ = tx.send(Msg::ScanFinished(r.map_err(|e| e.to_string())));
+                let _ = tx.send(Msg::ScanFinished(r));
                 out
             },
         );
@@ -564,10 +565,8 @@ fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> Result<()> {
 
 /// Put text on the clipboard through the terminal (OSC 52; works over ssh and in tmux with
 /// `set-clipboard on`).
-fn osc52(text: &str) -> Result<(), String> {
+fn osc52(text: &str) -> std::io::Result<()> {
     let b64 = crate::nix::hash::base64_encode(text.as_bytes());
     let mut out = std::io::stdout();
-    write!(out, "\x1b]52;c;{b64}\x07")
-        .and_then(|_| out.flush())
-        .map_err(|e| e.to_string())
+    write!(out, "\x1b]52;c;{b64}\x07").and_then(|_| out.flush())
 }

@@ -68,7 +68,7 @@ pub struct Scan {
     /// The running (or last) scan's counters.
     pub progress: Option<Arc<ScanProgress>>,
     /// How the last scan went.
-    pub last: Option<Result<ScanSummary, String>>,
+    pub last: Option<Result<ScanSummary, crate::index::scan::ScanError>>,
 }
 
 /// The dashboard's whole state; [`App::update`] is the only way messages change it.

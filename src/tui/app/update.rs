@@ -4,9 +4,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::jobs::{JobEvent, JobState};
+use crate::index::scan::ScanError;
+use crate::jobs::{ErrorKind, JobEvent, JobState};
 use crate::tui::app::{App, DeleteProposal, Focus, Level};
-use crate::tui::msg::{Effect, Msg};
+use crate::tui::msg::{Effect, Msg, PinChange};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::GcView;
@@ -60,6 +61,8 @@ impl App {
                         );
                         fx.push(Effect::Save);
                     }
+                    // Cancelling is the user's own doing, not a failure.
+                    Err(ScanError::Cancelled) => self.notify(Level::Warn, "scan cancelled"),
                     Err(e) => self.notify(Level::Error, format!("scan failed: {e}")),
                 }
                 self.scan.last = Some(r);
@@ -148,18 +151,31 @@ impl App {
                         self.gc.plan = Some(summary);
                         self.overlay = Overlay::Gc(GcView::default());
                     }
+                    // A safety rule that refuses to plan (no roots, unreadable narinfos) is
+                    // a warning to act on, not a failure of the cache.
+                    Err(e) if e.kind() == ErrorKind::Refused => {
+                        self.notify(Level::Warn, format!("gc refused: {e}"))
+                    }
                     Err(e) => self.notify(Level::Error, format!("gc plan failed: {e}")),
                 }
             }
-            Msg::PinDone(r) => {
+            Msg::PinDone { name, result } => {
                 // The roots changed: a plan shown is stale.
                 self.gc.plan = None;
                 if matches!(self.overlay, Overlay::Gc(_)) {
                     self.overlay = Overlay::None;
                 }
-                match r {
-                    Ok(t) => self.notify(Level::Info, t),
-                    Err(e) => self.notify(Level::Error, e),
+                match result {
+                    Ok(PinChange::Written(n)) => {
+                        self.notify(Level::Info, format!("pinned {n} path(s) as '{name}'"))
+                    }
+                    Ok(PinChange::Removed) => {
+                        self.notify(Level::Info, format!("removed pin '{name}'"))
+                    }
+                    Ok(PinChange::Missing) => {
+                        self.notify(Level::Error, format!("there is no pin '{name}'"))
+                    }
+                    Err(e) => self.notify(Level::Error, format!("pin {name}: {e}")),
                 }
             }
             Msg::Pins(Ok(pins)) => {

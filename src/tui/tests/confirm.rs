@@ -83,7 +83,8 @@ async fn the_planning_notice_goes_when_its_plan_arrives_and_a_newer_notice_stays
             "{notice:?}"
         );
         if newer {
-            f.app.update(Msg::Saved(Err("disk full".into())));
+            f.app
+                .update(Msg::Saved(Err(std::io::Error::other("disk full"))));
         }
         let p = crate::tui::app::propose_delete(&f.app.idx(), ids, &[]);
         f.app.update(Msg::DeletePlanned(Box::new(p)));

@@ -175,8 +175,11 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
             .text
             .contains("not a pin name")
     );
-    f.send(Msg::PinDone(Ok("pinned 1 path(s) as 'tools'".into())))
-        .await;
+    f.send(Msg::PinDone {
+        name: "tools".into(),
+        result: Ok(crate::tui::msg::PinChange::Written(1)),
+    })
+    .await;
     assert!(f.app.gc.plan.is_none(), "a pin change makes the plan stale");
     let mut fx = Vec::new();
     f.app.command("pin rm tools", &mut fx);
@@ -200,4 +203,34 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
     f.app.command("pin add x", &mut fx);
     assert!(fx.is_empty());
     assert!(f.app.notice.as_ref().unwrap().text.contains("read-only"));
+}
+
+/// The reducer reads the kind of a planning failure: a safety refusal is a warning to act on,
+/// a store failure an error, each with the core's own words.
+#[tokio::test]
+async fn a_refused_plan_warns_and_a_failed_plan_is_an_error() {
+    let mut f = fixture().await;
+    f.key('C').await;
+    f.send(Msg::GcPlanned(Err(crate::gc::GcError::Refused(
+        "no roots: pin something first".into(),
+    ))))
+    .await;
+    let n = f.app.notice.clone().unwrap();
+    assert_eq!(n.level, Level::Warn);
+    assert_eq!(n.text, "gc refused: no roots: pin something first");
+    assert!(!f.app.gc.planning);
+
+    f.key('C').await;
+    f.send(Msg::GcPlanned(Err(crate::gc::GcError::Store(
+        crate::storage::StoreError::new(
+            crate::storage::StoreErrorKind::Credentials,
+            "s3://b",
+            "list",
+            "access denied",
+        ),
+    ))))
+    .await;
+    let n = f.app.notice.clone().unwrap();
+    assert_eq!(n.level, Level::Error);
+    assert_eq!(n.text, "gc plan failed: list at s3://b: access denied");
 }

@@ -148,12 +148,17 @@ async fn an_empty_cache_and_a_running_scan_explain_themselves() {
     assert!(t.contains("loading…"), "{t}");
     h.cancel.cancel();
     app.update(Msg::ScanFinished(Err(
-        "s3://b: the bucket does not exist".into()
+        crate::index::scan::ScanError::Store(crate::storage::StoreError::new(
+            crate::storage::StoreErrorKind::NoSuchBucket,
+            "s3://b",
+            "list",
+            "the bucket does not exist",
+        )),
     )));
     assert_eq!(app.notice.as_ref().unwrap().level, Level::Error);
     let t = text(&app, 80, 24);
     assert!(
-        t.contains("scan failed: s3://b: the bucket does not exist"),
+        t.contains("scan failed: list at s3://b: the bucket does not exist"),
         "{t}"
     );
 }
