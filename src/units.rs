@@ -1,5 +1,5 @@
 //! Numbers as people read them: sizes in binary units, counts with thousands separators,
-//! ages, and fixed-width cells. Both front ends (the CLI and the dashboard) format through
+//! ages, durations (`6h`, `30d`) read and written, and fixed-width cells. Both front ends (the CLI and the dashboard) format through
 //! these functions, so a size reads the same everywhere. Pure string work: no terminal, no I/O.
 
 use std::time::SystemTime;
@@ -72,6 +72,39 @@ pub fn bar(n: u64, max: u64, width: usize) -> String {
     "█".repeat(cells.min(width))
 }
 
+/// Parse a duration: a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `6h`, `30d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 6h, 30d, 90m)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "" => return Err(format!("'{s}': give a unit (s, m, h, d or w)")),
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (s, m, h, d or w)")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
+}
+
+/// A whole number of seconds as [`parse_duration`] reads it: "6h", "30d", "90s".
+pub fn format_duration(s: u64) -> String {
+    if s >= 86_400 && s.is_multiple_of(86_400) {
+        format!("{}d", s / 86_400)
+    } else if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -106,5 +139,28 @@ mod tests {
         assert_eq!(ago(12 * 86_400), "12d");
         assert_eq!(age(now, None), "-");
         assert_eq!(age(now, Some(now + Duration::from_secs(9))), "0s");
+    }
+
+    #[test]
+    fn durations_read_and_write_the_same_units() {
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(
+            parse_duration(" 30d "),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(parse_duration("90min"), Ok(Duration::from_secs(90 * 60)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert!(parse_duration("6").unwrap_err().contains("give a unit"));
+        assert!(
+            parse_duration("6y")
+                .unwrap_err()
+                .contains("unknown unit 'y'")
+        );
+        assert!(parse_duration("h").unwrap_err().contains("not a duration"));
+        for s in ["90s", "5m", "6h", "30d"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap().as_secs()), s);
+        }
+        assert_eq!(format_duration(7 * 86_400), "7d");
+        assert_eq!(format_duration(3601), "3601s");
     }
 }

@@ -28,8 +28,6 @@ mod roots;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
-
 pub use collect::{
     Prepared, collect, final_plan, gather_extras, prepare, prepare_given, prepare_request,
 };
@@ -39,36 +37,3 @@ pub use pins::{
 };
 pub use plan::{DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, intersect, plan};
 pub use roots::{GcRequest, GivenRoots, RootSource, read_roots_file};
-
-/// Parse a duration: a number and a unit (`s`, `m`, `h`, `d`, `w`), e.g. `6h`, `30d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (e.g. 6h, 30d, 90m)"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "" => return Err(format!("'{s}': give a unit (s, m, h, d or w)")),
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (s, m, h, d or w)")),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(mult)))
-}
-
-/// A whole number of seconds as [`parse_duration`] reads it: "6h", "30d", "90s".
-pub fn format_duration(s: u64) -> String {
-    if s >= 86_400 && s.is_multiple_of(86_400) {
-        format!("{}d", s / 86_400)
-    } else if s >= 3600 && s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s >= 60 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}

@@ -134,11 +134,12 @@ const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), -
 /// `narscope gc`: roots, pins, scan, plan, refuse or confirm, then run the collect job.
 async fn gc_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<i32> {
     use crate::gc;
-    let grace = gc::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+    let grace =
+        crate::units::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
     let keep_younger = args
         .keep_younger_than
         .as_deref()
-        .map(gc::parse_duration)
+        .map(crate::units::parse_duration)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--keep-younger-than: {e}"))?;
     let req = gc::GcRequest {

@@ -245,11 +245,11 @@ fn parse_gc(words: &[&str]) -> Result<GcRequest, String> {
             "--allow-no-roots" => req.allow_no_roots = true,
             "--grace" => {
                 let d = it.next().ok_or("--grace needs a duration")?;
-                req.grace = crate::gc::parse_duration(d)?;
+                req.grace = crate::units::parse_duration(d)?;
             }
             "--keep-younger-than" | "--keep" => {
                 let d = it.next().ok_or_else(|| format!("{w} needs a duration"))?;
-                req.keep_younger = Some(crate::gc::parse_duration(d)?);
+                req.keep_younger = Some(crate::units::parse_duration(d)?);
             }
             "--roots-file" => {
                 let f = it.next().ok_or("--roots-file needs a file")?;

@@ -155,7 +155,7 @@ impl GcSummary {
         if let Some(k) = prepared.opts.keep_younger {
             roots.push(format!(
                 "every narinfo newer than {}",
-                crate::gc::format_duration(k.as_secs())
+                crate::units::format_duration(k.as_secs())
             ));
         }
         groups.push(Group {
@@ -172,7 +172,7 @@ impl GcSummary {
         groups.push(Group {
             title: format!(
                 "kept by the grace period ({}; a push may be running)",
-                crate::gc::format_duration(prepared.opts.grace.as_secs())
+                crate::units::format_duration(prepared.opts.grace.as_secs())
             ),
             bytes: None,
             deleted: false,
