@@ -14,8 +14,9 @@ use crate::storage::{Store, StoreError};
 
 use super::GcError;
 use super::pins::{Pin, list_pins};
+use super::plan::RootSource;
 use super::plan::{Extras, GcOptions, GcPlan, intersect, plan};
-use super::roots::{GcRequest, GivenRoots, RootSource, roots_of};
+use super::roots::{GcRequest, GivenRoots, roots_of};
 
 /// How many debuginfo links [`gather_extras`] reads at once.
 pub(super) const DEBUGINFO_READS: usize = 32;

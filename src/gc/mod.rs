@@ -18,7 +18,8 @@
 //! [`prepare_given`], to refuse a request without roots before scanning), and [`collect`]
 //! carries it out as a job, under the deletion lease and after a second look
 //! ([`final_plan`]). Files: `pins.rs` (pins), `roots.rs` (roots and the request), `plan.rs`
-//! (the pure plan), `collect.rs` (the looks and the job), `error.rs` ([`GcError`]).
+//! (the pure plan and where a root came from), `collect.rs` (the looks and the job), `error.rs`
+//! ([`GcError`]). Imports run one way: `collect` → `roots` → `pins`, `plan`.
 
 mod collect;
 mod error;
@@ -35,5 +36,5 @@ pub use error::GcError;
 pub use pins::{
     PINS_PREFIX, Pin, check_pin_name, list_pins, parse_pin, pin_text, remove_pin, write_pin,
 };
-pub use plan::{DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, intersect, plan};
-pub use roots::{GcRequest, GivenRoots, RootSource, read_roots_file};
+pub use plan::{DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, RootSource, intersect, plan};
+pub use roots::{GcRequest, GivenRoots, read_roots_file};

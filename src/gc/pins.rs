@@ -4,7 +4,6 @@
 use crate::storage::{PutCondition, PutOptions, Store, is_temp_litter};
 
 use super::GcError;
-use super::roots::parse_paths;
 
 /// Where pins live in the cache.
 pub const PINS_PREFIX: &str = "narscope/roots/";
@@ -110,4 +109,20 @@ pub async fn remove_pin(store: &dyn Store, name: &str) -> Result<bool, GcError> 
         return Err(GcError::Failed(why.clone()));
     }
     Ok(true)
+}
+
+/// Store paths one a line, blank lines and `#` comments skipped; errors name `what` and the
+/// line.
+pub(super) fn parse_paths(what: &str, text: &str) -> Result<Vec<String>, GcError> {
+    let mut paths = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        crate::nix::StorePath::parse_any(l)
+            .map_err(|e| GcError::Invalid(format!("{what}, line {}: {e}", i + 1)))?;
+        paths.push(l.to_string());
+    }
+    Ok(paths)
 }

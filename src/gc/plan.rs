@@ -9,7 +9,27 @@ use crate::index::{Index, RowId, flags, unix_secs};
 use crate::jobs::delete::DeletePlan;
 use crate::storage::{ObjectMeta, is_temp_litter};
 
-use super::roots::RootSource;
+/// Where a root came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
+pub enum RootSource {
+    /// A pin in the cache.
+    Pin(String),
+    /// `--roots-file`.
+    File,
+    /// The local Nix store's GC roots.
+    Nix,
+}
+
+impl std::fmt::Display for RootSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootSource::Pin(n) => write!(f, "pin '{n}'"),
+            RootSource::File => f.write_str("the roots file"),
+            RootSource::Nix => f.write_str("a local Nix GC root"),
+        }
+    }
+}
 
 /// Default grace period.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(6 * 3600);

@@ -7,47 +7,8 @@ use std::time::{Duration, SystemTime};
 use crate::storage::Store;
 
 use super::GcError;
-use super::pins::Pin;
-use super::pins::list_pins;
-use super::plan::{DEFAULT_GRACE, GcOptions};
-
-/// Where a root came from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
-pub enum RootSource {
-    /// A pin in the cache.
-    Pin(String),
-    /// `--roots-file`.
-    File,
-    /// The local Nix store's GC roots.
-    Nix,
-}
-
-impl std::fmt::Display for RootSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RootSource::Pin(n) => write!(f, "pin '{n}'"),
-            RootSource::File => f.write_str("the roots file"),
-            RootSource::Nix => f.write_str("a local Nix GC root"),
-        }
-    }
-}
-
-/// Store paths one a line, blank lines and `#` comments skipped; errors name `what` and the
-/// line.
-pub(super) fn parse_paths(what: &str, text: &str) -> Result<Vec<String>, GcError> {
-    let mut paths = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        crate::nix::StorePath::parse_any(l)
-            .map_err(|e| GcError::Invalid(format!("{what}, line {}: {e}", i + 1)))?;
-        paths.push(l.to_string());
-    }
-    Ok(paths)
-}
+use super::pins::{Pin, list_pins, parse_paths};
+use super::plan::{DEFAULT_GRACE, GcOptions, RootSource};
 
 /// The store paths of a roots file (one a line; blank lines and `#` comments skipped).
 pub fn read_roots_file(f: &std::path::Path) -> Result<Vec<String>, GcError> {
