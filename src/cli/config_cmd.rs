@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use super::ConfigAction;
 use crate::config::{Config, TrustOutcome, TrustScope, add_trusted_key};
-use crate::nix::keys::KeyError;
+use crate::nix::key_error::KeyError;
 use crate::nix::{PublicKey, SecretKey};
 use crate::storage::CacheUrl;
 

@@ -451,7 +451,7 @@ mod tests {
         assert_eq!(first.nix32_digest(), N32_HELLO);
         assert_eq!(first.algo(), HashAlgo::Sha256);
         assert_eq!(format!("{first:?}"), format!("Hash(sha256:{N32_HELLO})"));
-        // The 120-byte NAR of a file containing "hello\n" (doc §5.4).
+        // The 120-byte NAR of a file containing "hello\n" as `nix-store --dump` writes it.
         let nar_hex = "0d000000000000006e69782d617263686976652d3100000001000000000000002800000000000000040000000000000074797065000000000700000000000000726567756c6172000800000000000000636f6e74656e7473060000000000000068656c6c6f0a000001000000000000002900000000000000";
         let mut nar = [0u8; 120];
         decode_hex(nar_hex, &mut nar).unwrap();
