@@ -872,7 +872,7 @@ pub async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::tests::info;
+    use crate::index::testdata::info;
     use crate::index::{NarObject, OtherObject};
     use crate::nix::{NarInfo, TrustedKeys};
 

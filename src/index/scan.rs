@@ -724,9 +724,9 @@ mod tests {
             let idx = opened.index.read().unwrap();
             let t = idx.totals();
             assert_eq!(t.paths, s.listed);
-            assert_eq!(t.by_status[RowStatus::Pending as usize], 0);
-            assert!(t.by_status[RowStatus::Trusted as usize] > 0);
-            assert!(t.by_status[RowStatus::Unsigned as usize] > 0);
+            assert_eq!(t.status(RowStatus::Pending), 0);
+            assert!(t.status(RowStatus::Trusted) > 0);
+            assert!(t.status(RowStatus::Unsigned) > 0);
             let p = idx.problems();
             assert!(!p.dangling.is_empty(), "the demo has a narinfo without NAR");
             assert!(!p.orphan_nars.is_empty(), "the demo has an orphan NAR");
@@ -756,7 +756,12 @@ mod tests {
         assert_eq!(rejudge.fetched, 0);
         assert_eq!(rejudge.rejudged, s.listed);
         assert_eq!(
-            opened.index.read().unwrap().totals().by_status[RowStatus::Trusted as usize],
+            opened
+                .index
+                .read()
+                .unwrap()
+                .totals()
+                .status(RowStatus::Trusted),
             0
         );
         // Remove one narinfo: the rescan marks it removed.

@@ -574,7 +574,7 @@ pub async fn execute(
 mod tests {
     use super::*;
     use crate::index::NarObject;
-    use crate::index::tests::info;
+    use crate::index::testdata::info;
     use crate::nix::TrustedKeys;
 
     #[test]

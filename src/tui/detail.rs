@@ -68,8 +68,8 @@ pub struct Detail {
     pub nar: NarPresence,
     /// Files from `<hash>.ls` (`None` when the cache has none for this path).
     pub listing: Option<Result<Vec<ListingEntry>, String>>,
-    /// Closure: paths, NarSize, FileSize, missing references.
-    pub closure: (u64, u64, u64, u64),
+    /// The closure: its paths, their NarSize and FileSize, and missing references.
+    pub closure: crate::index::ClosureStats,
     /// Live rows referencing this one.
     pub referrers: Vec<RowId>,
     /// This row's references (row ids).

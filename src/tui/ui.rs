@@ -610,7 +610,12 @@ fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         Span::styled(format!("{:<12}", "NAR object"), app.theme.fg("dim")),
         nar,
     ]));
-    let (n, nar_b, file_b, missing) = d.closure;
+    let crate::index::ClosureStats {
+        paths: n,
+        nar_bytes: nar_b,
+        file_bytes: file_b,
+        missing,
+    } = d.closure;
     let mut clos = format!("{n} paths, NAR {}, stored {}", human(nar_b), human(file_b));
     if missing > 0 {
         clos.push_str(&format!(", {missing} reference(s) NOT in the cache"));
@@ -802,10 +807,10 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         Line::raw(""),
         Line::styled("Verdicts", bold),
     ];
-    let max = t.by_status.iter().copied().max().unwrap_or(0);
+    let max = t.max_status();
     let bar_w = (inner.width as usize).saturating_sub(34).max(4);
     for s in RowStatus::ALL {
-        let n = t.by_status[s as usize];
+        let n = t.status(s);
         if n == 0 && s == RowStatus::Pending {
             continue;
         }
@@ -830,7 +835,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
         Comp::Other,
         Comp::Unknown,
     ] {
-        let (n, bytes) = t.by_comp[c as usize];
+        let (n, bytes) = t.comp(c);
         if n == 0 {
             continue;
         }
