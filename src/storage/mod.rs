@@ -9,12 +9,11 @@ pub mod file;
 pub mod params;
 pub mod retry;
 pub mod s3;
-mod s3_lean;
 pub mod url;
 
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
-pub use s3_lean::LeanStats;
+pub use s3::lean::LeanStats;
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};
