@@ -345,6 +345,26 @@ pub struct Fetched {
     pub result: Result<NarInfo, CacheError>,
 }
 
+/// The storage key of a narinfo's `URL`, or why it cannot be followed.
+pub fn nar_key(url: &str) -> Result<String, String> {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() {
+        return Err("URL is empty".into());
+    }
+    if path.contains("://") || path.starts_with('/') {
+        return Err(format!(
+            "URL {url} is absolute; narscope follows only URLs relative to the cache root"
+        ));
+    }
+    if path
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.is_empty())
+    {
+        return Err(format!("URL {url} has empty, '.' or '..' segments"));
+    }
+    Ok(path.to_string())
+}
+
 /// [`narinfo_key_for`] for a cache whose store directory is `store_dir`: an absolute path
 /// in another store directory is refused (Nix would not find it there either).
 pub fn narinfo_key_in(arg: &str, store_dir: &str) -> Result<String, CacheError> {
@@ -381,6 +401,22 @@ pub fn narinfo_key_for(arg: &str) -> Result<String, CacheError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nar_urls_map_to_keys_safely() {
+        assert_eq!(nar_key("nar/abc.nar.xz").unwrap(), "nar/abc.nar.xz");
+        assert_eq!(nar_key("nar/abc.nar?hash=xyz").unwrap(), "nar/abc.nar");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "nar/../x",
+            "http://h/nar/x",
+            "nar//x",
+            "./nar/x",
+        ] {
+            assert!(nar_key(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn path_arguments_resolve_to_narinfo_keys() {

@@ -330,7 +330,7 @@ impl Ctx {
         let mut report = PathReport::judge(&key, &info, &keys);
         report.check_store_dir(&info, &store_dir);
         let verdict = check_path(&info, &keys);
-        let nar = match audit::nar_key(&info.url) {
+        let nar = match crate::cache::nar_key(&info.url) {
             Ok(k) => cache.store().head(&k).await?.map(|m| (k, m)),
             Err(_) => None,
         };

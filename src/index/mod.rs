@@ -359,7 +359,7 @@ impl Index {
             let key = d
                 .info
                 .as_ref()
-                .and_then(|s| crate::audit::nar_key(&s.url).ok())
+                .and_then(|s| crate::cache::nar_key(&s.url).ok())
                 .unwrap_or_default();
             self.nar(&key).is_none()
         };
@@ -456,7 +456,7 @@ impl Index {
                 self.rows[i].flags &= !flags::NAR_MISSING;
                 continue;
             }
-            let missing = match crate::audit::nar_key(self.span(row.url)) {
+            let missing = match crate::cache::nar_key(self.span(row.url)) {
                 Ok(k) => self.nar(&k).is_none(),
                 Err(_) => true,
             };

@@ -153,7 +153,7 @@ impl Index {
                 p.dangling.push(id);
             }
             if r.url.len > 0
-                && let Ok(k) = crate::audit::nar_key(self.span(r.url))
+                && let Ok(k) = crate::cache::nar_key(self.span(r.url))
                 && let Ok(pos) = self.nars.binary_search_by(|n| n.key.as_str().cmp(&k))
                 && let Some(u) = used.get_mut(pos)
             {

@@ -216,7 +216,7 @@ pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
     // tracked by their position in the listing; unlisted ones (no NAR listing yet) by key.
     let nars = idx.nars();
     let nar_pos = |k: &str| nars.binary_search_by(|o| o.key.as_str().cmp(k)).ok();
-    let nar_of = |r: RowId| crate::audit::nar_key(idx.url_of(r)).ok();
+    let nar_of = |r: RowId| crate::cache::nar_key(idx.url_of(r)).ok();
     let mut kept = vec![false; nars.len()];
     let mut kept_unlisted: HashSet<String> = HashSet::new();
     for r in idx.live().filter(|&r| !in_set[r as usize]) {

@@ -156,7 +156,7 @@ pub async fn load(
         Err(e) => (Status::Error, vec![e.clone()], Vec::new(), None, None),
     };
     let nar = match &info {
-        Ok(i) => match crate::audit::nar_key(&i.url) {
+        Ok(i) => match crate::cache::nar_key(&i.url) {
             Ok(k) => match cache.store().head(&k).await {
                 Ok(Some(m)) => NarPresence::Exists(m.size),
                 Ok(None) => NarPresence::Missing,
