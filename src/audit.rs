@@ -265,7 +265,7 @@ pub struct AuditProgress {
 /// A path on its way to judgement: its narinfo already fetched (remote stores), or to be read
 /// by the judging thread (local stores).
 enum Pending {
-    Fetched(String, Box<Result<NarInfo, String>>),
+    Fetched(String, Box<Result<NarInfo, CacheError>>),
     Unfetched(ObjectMeta),
 }
 
@@ -276,15 +276,15 @@ fn judge_chunk(
     store_dir: &str,
     chunk: Vec<Pending>,
 ) -> Vec<(PathReport, Option<NarInfo>)> {
-    let resolved: Vec<(String, Result<NarInfo, String>)> = chunk
+    let resolved: Vec<(String, Result<NarInfo, CacheError>)> = chunk
         .into_iter()
         .map(|item| match item {
             Pending::Fetched(key, res) => (key, *res),
             Pending::Unfetched(meta) => {
                 let res = match cache.fetch_narinfo_blocking(&meta.key) {
                     Ok(Some((_, info))) => Ok(info),
-                    Ok(None) => Err(CacheError::Missing(cache.origin(&meta.key)).to_string()),
-                    Err(e) => Err(e.to_string()),
+                    Ok(None) => Err(CacheError::Missing(cache.origin(&meta.key))),
+                    Err(e) => Err(e),
                 };
                 (meta.key, res)
             }
@@ -306,7 +306,7 @@ fn judge_chunk(
                 report.check_store_dir(&info, store_dir);
                 (report, Some(info))
             }
-            Err(e) => (PathReport::error(key, e), None),
+            Err(e) => (PathReport::error(key, e.to_string()), None),
         })
         .collect()
 }
@@ -405,10 +405,8 @@ pub async fn audit_each(
         Box::pin(cache.fetch_narinfos(metas, opts.concurrency).map(
             move |f: Result<Fetched, StoreError>| {
                 p3.fetched.fetch_add(1, Ordering::Relaxed);
-                f.map(|f| {
-                    Pending::Fetched(f.meta.key, Box::new(f.result.map_err(|e| e.to_string())))
-                })
-                .map_err(CacheError::from)
+                f.map(|f| Pending::Fetched(f.meta.key, Box::new(f.result)))
+                    .map_err(CacheError::from)
             },
         ))
     };

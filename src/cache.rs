@@ -345,22 +345,34 @@ pub struct Fetched {
     pub result: Result<NarInfo, CacheError>,
 }
 
+/// Why a narinfo's `URL` is not followed (narscope reads only keys below the cache root).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NarUrlError {
+    /// The URL is empty (or only a query).
+    #[error("URL is empty")]
+    Empty,
+    /// The URL has a scheme or starts with `/` (carries the URL).
+    #[error("URL {0} is absolute; narscope follows only URLs relative to the cache root")]
+    Absolute(String),
+    /// The URL has an empty, `.` or `..` path segment (carries the URL).
+    #[error("URL {0} has empty, '.' or '..' segments")]
+    BadSegments(String),
+}
+
 /// The storage key of a narinfo's `URL`, or why it cannot be followed.
-pub fn nar_key(url: &str) -> Result<String, String> {
+pub fn nar_key(url: &str) -> Result<String, NarUrlError> {
     let path = url.split(['?', '#']).next().unwrap_or_default();
     if path.is_empty() {
-        return Err("URL is empty".into());
+        return Err(NarUrlError::Empty);
     }
     if path.contains("://") || path.starts_with('/') {
-        return Err(format!(
-            "URL {url} is absolute; narscope follows only URLs relative to the cache root"
-        ));
+        return Err(NarUrlError::Absolute(url.to_string()));
     }
     if path
         .split('/')
         .any(|s| s == ".." || s == "." || s.is_empty())
     {
-        return Err(format!("URL {url} has empty, '.' or '..' segments"));
+        return Err(NarUrlError::BadSegments(url.to_string()));
     }
     Ok(path.to_string())
 }

@@ -162,7 +162,7 @@ pub async fn load(
                 Ok(None) => NarPresence::Missing,
                 Err(e) => NarPresence::Unknown(e.to_string()),
             },
-            Err(e) => NarPresence::Unknown(e),
+            Err(e) => NarPresence::Unknown(e.to_string()),
         },
         Err(_) => NarPresence::Unknown("no readable narinfo".into()),
     };
