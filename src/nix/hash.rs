@@ -217,9 +217,11 @@ impl Hash {
             HashEncoding::Nix32 => {
                 nix32::decode_into(digest, out).map_err(|e| bad(s, "nix32", e.to_string()))?;
             }
-            HashEncoding::Base16 => decode_hex(digest, out).map_err(|c| bad(s, "base16", c))?,
+            HashEncoding::Base16 => {
+                decode_hex(digest, out).map_err(|c| bad(s, "base16", c.to_string()))?
+            }
             HashEncoding::Base64 | HashEncoding::Sri => {
-                let d = base64_decode(digest).map_err(|c| bad(s, "base64", c))?;
+                let d = base64_decode(digest).map_err(|c| bad(s, "base64", c.to_string()))?;
                 if d.len() != n {
                     return Err(bad(
                         s,
@@ -343,10 +345,21 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), String> {
+/// Why base16 digest text does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+enum HexError {
+    /// Not twice as many digits as bytes wanted.
+    #[error("expected {0} hex digits")]
+    Length(usize),
+    /// A pair of characters that are not both hex digits.
+    #[error("invalid hex digit in '{0}'")]
+    Digit(String),
+}
+
+fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), HexError> {
     let b = s.as_bytes();
     if b.len() != out.len() * 2 {
-        return Err(format!("expected {} hex digits", out.len() * 2));
+        return Err(HexError::Length(out.len() * 2));
     }
     for (slot, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
         let (hi, lo) = match pair {
@@ -356,19 +369,26 @@ fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), String> {
         match (hi, lo) {
             (Some(h), Some(l)) => *slot = (h << 4) | l,
             _ => {
-                return Err(format!(
-                    "invalid hex digit in '{}'",
-                    String::from_utf8_lossy(pair)
-                ));
+                return Err(HexError::Digit(String::from_utf8_lossy(pair).into_owned()));
             }
         }
     }
     Ok(())
 }
 
+/// A character that is not in the base64 alphabet (nor `=` or `\n`), and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid base64 character {ch:?} at offset {offset}")]
+pub struct Base64Error {
+    /// The character.
+    pub ch: char,
+    /// Its byte offset in the text.
+    pub offset: usize,
+}
+
 /// Base64 decoding the way Nix does it: standard alphabet, stops at the first `=`,
 /// skips `\n`, ignores leftover bits.
-pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+pub fn base64_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
     // 0..=63: a digit; SKIP: '\n'; STOP: '='; BAD: anything else.
     const SKIP: u8 = 0xfe;
     const STOP: u8 = 0xfd;
@@ -401,8 +421,8 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
             STOP => break,
             SKIP => continue,
             BAD => {
-                let c = s.get(pos..).and_then(|r| r.chars().next()).unwrap_or('?');
-                return Err(format!("invalid base64 character {c:?} at offset {pos}"));
+                let ch = s.get(pos..).and_then(|r| r.chars().next()).unwrap_or('?');
+                return Err(Base64Error { ch, offset: pos });
             }
             _ => {}
         }

@@ -93,7 +93,7 @@ pub(super) fn decode_fixed<const N: usize>(
     let bytes = base64_decode(data).map_err(|cause| KeyError::BadBase64 {
         what: what.to_owned(),
         name: name.to_owned(),
-        cause,
+        cause: cause.to_string(),
     })?;
     <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| KeyError::WrongLength {
         what: what.to_owned(),
