@@ -119,13 +119,13 @@ pub struct PathReport {
     pub store_path: Option<String>,
     /// The narinfo's key.
     pub key: String,
-    /// The verdict.
+    /// The verdict under the trusted keys (or why none could be given).
     pub status: Status,
     /// Each signature's outcome.
     pub signatures: Vec<SigReport>,
     /// Why the verdict is what it is, in words.
     pub reasons: Vec<String>,
-    /// NarSize.
+    /// The narinfo's NarSize, when it could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nar_size: Option<u64>,
     /// FileSize (compressed size), when the narinfo gives it.
@@ -618,7 +618,7 @@ pub enum NarReadError {
 }
 
 impl NarReadError {
-    /// The message.
+    /// The error in words, naming the object.
     pub fn message(&self) -> &str {
         match self {
             NarReadError::Download(m)

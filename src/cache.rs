@@ -39,7 +39,7 @@ pub enum CacheError {
         "'{path}' is not in this cache's store directory {store_dir} (its nix-cache-info's StoreDir)"
     )]
     OtherStoreDir {
-        /// The argument.
+        /// The store path as given, in the other store directory.
         path: String,
         /// The cache's store directory.
         store_dir: String,

@@ -53,7 +53,7 @@ impl LeakedKey {
 pub struct KeyProbe {
     /// Secret keys found, by object key.
     pub found: Vec<LeakedKey>,
-    /// Objects read.
+    /// Objects that were read and checked.
     pub checked: usize,
     /// Candidates left unread: past [`MAX_KEY_PROBES`], or their read failed.
     pub not_checked: usize,

@@ -73,7 +73,7 @@ pub struct Holder {
     pub id: String,
     /// `gc`, `delete` or `push`.
     pub what: String,
-    /// Host name.
+    /// Host name of the holding process (a lapsed holder on this host is recognised by its pid).
     pub host: String,
     /// Process id on that host.
     pub pid: u32,

@@ -12,17 +12,17 @@ use crate::nix::{ContentAddress, Hash, StorePath};
 /// What the local Nix database knows about one valid path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalPath {
-    /// The path.
+    /// The store path.
     pub path: StorePath,
     /// NarHash as registered.
     pub nar_hash: Hash,
     /// NarSize as registered.
     pub nar_size: u64,
-    /// References.
+    /// References, as registered in the local Nix database.
     pub references: Vec<StorePath>,
-    /// Deriver.
+    /// The deriver, when one is registered.
     pub deriver: Option<StorePath>,
-    /// CA.
+    /// The content address, for content-addressed paths.
     pub ca: Option<ContentAddress>,
     /// Signatures already on the path.
     pub sigs: Vec<String>,
@@ -37,7 +37,7 @@ pub enum LocalStoreError {
     /// Nix said no.
     #[error("`{cmd}` failed: {stderr}")]
     Failed {
-        /// The command.
+        /// The command line that was run.
         cmd: String,
         /// What it printed.
         stderr: String,
@@ -50,7 +50,7 @@ pub enum LocalStoreError {
 /// Why `nix path-info --json` output could not be read; each names the path concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum PathInfoError {
-    /// Not JSON.
+    /// The output is not JSON.
     #[error("{0}")]
     Json(#[from] serde_json::Error),
     /// JSON, but neither of the two shapes Nix prints.

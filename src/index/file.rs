@@ -122,7 +122,7 @@ impl Drop for Blob {
 /// The exclusive use of an index directory, released when dropped.
 pub struct DirLock {
     _file: File,
-    /// The directory.
+    /// The index directory that is held.
     pub dir: PathBuf,
 }
 

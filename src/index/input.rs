@@ -20,7 +20,7 @@ pub struct NarObject {
 /// An object at the cache root that is neither a narinfo nor `nix-cache-info`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OtherObject {
-    /// Its key.
+    /// Its key, e.g. `nar/1w1fff….nar.xz`.
     pub key: String,
     /// Size in bytes.
     pub size: u64,
@@ -41,7 +41,7 @@ pub struct RowData {
     pub etag: u64,
     /// The parsed narinfo, or `None` when it could not be read.
     pub info: Option<NarInfoSummary>,
-    /// The verdict.
+    /// The verdict the scan gave it ([`RowStatus::Pending`] until judged).
     pub status: RowStatus,
     /// Where the text was stored.
     pub text: TextRef,
@@ -50,23 +50,23 @@ pub struct RowData {
 /// The parts of a narinfo the index keeps.
 #[derive(Clone, Debug)]
 pub struct NarInfoSummary {
-    /// StorePath name.
+    /// The name part of `StorePath` (after `<hash>-`).
     pub name: String,
     /// StorePath hash part (to detect a narinfo stored under another key).
     pub store_hash: String,
-    /// URL.
+    /// The `URL` field: where the NAR file is, relative to the cache root.
     pub url: String,
     /// References (hash part and name).
     pub references: Vec<(String, String)>,
-    /// NarSize.
+    /// The `NarSize` field: bytes of the uncompressed NAR.
     pub nar_size: u64,
-    /// FileSize.
+    /// The `FileSize` field (compressed size), when the narinfo gives it.
     pub file_size: Option<u64>,
     /// The Compression field.
     pub comp: Comp,
-    /// CA present.
+    /// Whether the narinfo has a `CA` field.
     pub ca: bool,
-    /// Deriver present.
+    /// Whether the narinfo names a `Deriver`.
     pub deriver: bool,
 }
 

@@ -84,7 +84,7 @@ pub struct ReadError {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UnknownRow {
-    /// Its row.
+    /// Its row in the index (not serialised).
     #[serde(skip)]
     pub row: RowId,
     /// Its key, e.g. `<hash>.narinfo`.
@@ -143,7 +143,7 @@ impl Index {
         self.rows.is_empty()
     }
 
-    /// A row.
+    /// The row with id `id` (phantoms and removed rows included).
     pub fn row(&self, id: RowId) -> &Row {
         &self.rows[id as usize]
     }
@@ -194,7 +194,7 @@ impl Index {
         nix32::encode(&self.row(id).digest)
     }
 
-    /// `<hash>-<name>`.
+    /// The store path without its directory: `<hash>-<name>`.
     pub fn base_name(&self, id: RowId) -> String {
         format!("{}-{}", self.hash_part(id), self.name(id))
     }

@@ -16,19 +16,19 @@ pub type RowId = u32;
 pub enum RowStatus {
     /// Listed, not judged yet.
     Pending = 0,
-    /// See [`Status::Trusted`].
+    /// A trusted signature verifies (see [`Status::Trusted`]).
     Trusted = 1,
-    /// See [`Status::ContentAddressed`].
+    /// Unsigned by a trusted key but content-addressed (see [`Status::ContentAddressed`]).
     ContentAddressed = 2,
-    /// See [`Status::Untrusted`].
+    /// Signed, but by no trusted key (see [`Status::Untrusted`]).
     Untrusted = 3,
-    /// See [`Status::Invalid`].
+    /// A trusted key's signature fails to verify (see [`Status::Invalid`]).
     Invalid = 4,
-    /// See [`Status::Unsigned`].
+    /// No signatures at all (see [`Status::Unsigned`]).
     Unsigned = 5,
     /// See [`Status::Corrupt`] (set by a content check).
     Corrupt = 6,
-    /// See [`Status::Error`].
+    /// The narinfo could not be read or judged (see [`Status::Error`]).
     Error = 7,
 }
 
@@ -59,7 +59,7 @@ impl RowStatus {
         }
     }
 
-    /// Parse [`RowStatus::as_str`].
+    /// The status named `s`, the inverse of [`RowStatus::as_str`].
     pub fn parse(s: &str) -> Option<RowStatus> {
         RowStatus::ALL.into_iter().find(|r| r.as_str() == s)
     }
@@ -88,7 +88,7 @@ impl From<Status> for RowStatus {
     }
 }
 
-/// Row flags.
+/// Bits of [`Row::flags`]: what else is known about a row besides its verdict.
 pub mod flags {
     /// Only referenced: no narinfo of this hash was listed.
     pub const PHANTOM: u8 = 1;
@@ -115,17 +115,17 @@ pub mod flags {
 pub enum Comp {
     /// Not known (unread narinfo).
     Unknown = 0,
-    /// `none`.
+    /// `none`: the NAR is stored uncompressed.
     None = 1,
-    /// `xz`.
+    /// `xz`, what Nix writes by default.
     Xz = 2,
     /// `bzip2` (also a missing field).
     Bzip2 = 3,
-    /// `zstd`.
+    /// `zstd`: Zstandard, which Nix 2.8 writes with `compression=zstd`.
     Zstd = 4,
-    /// `gzip`.
+    /// `gzip`, which Nix reads through libarchive.
     Gzip = 5,
-    /// `br`.
+    /// `br`: Brotli, which Nix reads and writes through libarchive.
     Br = 6,
     /// A name narscope cannot decode.
     Other = 7,
@@ -186,7 +186,7 @@ pub struct Span {
 /// Where a narinfo's text lives in the blob file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextRef {
-    /// Byte offset.
+    /// Byte offset of the text in the blob file.
     pub off: u64,
     /// Length; 0 when no text is stored.
     pub len: u32,
@@ -212,11 +212,11 @@ pub struct Row {
     pub obj_size: u32,
     /// Where the narinfo text is kept.
     pub text: TextRef,
-    /// The verdict.
+    /// The verdict ([`RowStatus::Pending`] until the narinfo has been judged).
     pub status: RowStatus,
-    /// The compression.
+    /// How the NAR file is compressed, from the `Compression` field.
     pub comp: Comp,
-    /// [`flags`].
+    /// Bits from [`flags`] (phantom, removed, has `.ls`, key mismatch, …).
     pub flags: u8,
 }
 
@@ -297,29 +297,23 @@ impl Row {
     }
 }
 
-/// A row as the index file stores it: the fields of [`Row`], with the arena spans as
-/// `(offset, length)` pairs and the status and compression still as their bytes.
+/// A row as the index file stores it: the fields of [`Row`] (same names, same meaning), with
+/// the arena spans as `(offset, length)` pairs and the status and compression still as their
+/// bytes.
 pub(crate) struct StoredRow {
     /// The hash part, decoded.
     pub(crate) digest: [u8; 20],
     /// The name, URL and references spans, in that order.
     pub(crate) spans: [(u32, u32); 3],
-    /// See [`Row::nar_size`].
     pub(crate) nar_size: u64,
-    /// See [`Row::file_size`].
     pub(crate) file_size: u64,
-    /// See [`Row::mtime`].
     pub(crate) mtime: i64,
-    /// See [`Row::etag`].
     pub(crate) etag: u64,
-    /// See [`Row::obj_size`].
     pub(crate) obj_size: u32,
-    /// See [`Row::text`].
     pub(crate) text: TextRef,
     /// A [`RowStatus`] as its byte.
     pub(crate) status: u8,
     /// A [`Comp`] as its byte.
     pub(crate) comp: u8,
-    /// See [`Row::flags`].
     pub(crate) flags: u8,
 }

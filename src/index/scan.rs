@@ -50,13 +50,13 @@ impl Default for ScanOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Phase {
-    /// Not started.
+    /// No scan has started yet.
     Idle = 0,
     /// Listing narinfos and fetching the changed ones.
     Narinfos = 1,
-    /// Listing `nar/`.
+    /// Listing `nar/` to find dangling narinfos and orphan NARs.
     Nars = 2,
-    /// Finished.
+    /// The scan has finished.
     Done = 3,
 }
 
@@ -105,7 +105,7 @@ pub struct ScanSummary {
     pub removed: u64,
     /// NAR objects listed.
     pub nars: u64,
-    /// Seconds taken.
+    /// Wall-clock seconds the scan took.
     pub seconds: f64,
 }
 
@@ -115,7 +115,7 @@ pub enum ScanError {
     /// Listing failed (the index keeps what it had).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Cancelled.
+    /// The scan was cancelled before it finished; the index keeps what it read.
     #[error("scan cancelled")]
     Cancelled,
 }
@@ -123,7 +123,7 @@ pub enum ScanError {
 /// An index opened for a session: loaded from its directory when this process could take it,
 /// else empty and not persisted.
 pub struct Opened {
-    /// The index.
+    /// The index, shared with the scan that fills it.
     pub index: Arc<RwLock<Index>>,
     /// The directory lock (saving is possible only with it).
     pub lock: Option<DirLock>,

@@ -9,7 +9,7 @@ const COMP_COUNT: usize = Comp::Other as usize + 1;
 /// Counts and sizes over the live rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// Live narinfos.
+    /// Live narinfos (listed now; phantoms and removed rows not counted).
     pub paths: u64,
     /// Sum of NarSize.
     pub nar_bytes: u64,

@@ -27,7 +27,7 @@ pub struct NarWriter<W> {
 }
 
 impl<W> NarWriter<W> {
-    /// Wrap `inner`.
+    /// A writer that sends the NAR encoding to `inner`.
     pub fn new(inner: W) -> Self {
         NarWriter {
             inner,

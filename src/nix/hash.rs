@@ -116,9 +116,9 @@ pub enum HashError {
     /// Raw digest bytes of the wrong size.
     #[error("{algo} digest must be {} bytes, got {len}", algo.digest_len())]
     DigestLength {
-        /// The algorithm.
+        /// The algorithm whose digest length was expected.
         algo: HashAlgo,
-        /// Bytes given.
+        /// Number of bytes given.
         len: usize,
     },
 }
@@ -128,11 +128,11 @@ pub enum HashError {
 pub enum HashEncoding {
     /// `algo:<nix32>`, what Nix writes in narinfos.
     Nix32,
-    /// `algo:<hex>`.
+    /// Base16, `algo:<hex>` (either case).
     Base16,
-    /// `algo:<base64>`.
+    /// Padded base64 after a colon, `algo:<base64>`.
     Base64,
-    /// `algo-<base64>`.
+    /// SRI form, `algo-<base64>`.
     Sri,
 }
 
@@ -235,7 +235,7 @@ impl Hash {
         Ok(Hash { algo, bytes })
     }
 
-    /// The algorithm.
+    /// The hash algorithm (md5, sha1, sha256 or sha512).
     pub fn algo(&self) -> HashAlgo {
         self.algo
     }
@@ -380,7 +380,7 @@ fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), HexError> {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("invalid base64 character {ch:?} at offset {offset}")]
 pub struct Base64Error {
-    /// The character.
+    /// The character that is not base64.
     pub ch: char,
     /// Its byte offset in the text.
     pub offset: usize,

@@ -35,7 +35,7 @@ pub enum KeyError {
     BadBase64 {
         /// What was being parsed.
         what: String,
-        /// Key name.
+        /// Name of the key or signature whose data is not base64.
         name: String,
         /// What was wrong (never includes secret bytes).
         cause: String,
@@ -45,11 +45,11 @@ pub enum KeyError {
     WrongLength {
         /// What was being parsed.
         what: String,
-        /// Key name.
+        /// Name of the key or signature whose data has the wrong length.
         name: String,
-        /// Decoded length.
+        /// Number of bytes the base64 decoded to.
         len: usize,
-        /// Required length.
+        /// Number of bytes required.
         expected: usize,
     },
     /// The public half stored in a secret key file does not match its seed.
@@ -64,7 +64,7 @@ pub enum KeyError {
     /// The system random number generator failed.
     #[error("cannot generate key '{name}': random number generator failed: {cause}")]
     Random {
-        /// Key name.
+        /// Name of the key that could not be generated.
         name: String,
         /// The OS error.
         cause: String,

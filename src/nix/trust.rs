@@ -38,7 +38,7 @@ pub struct SigCheck {
     pub raw: String,
     /// Key name, if one could be read (text before the first ':').
     pub key_name: Option<String>,
-    /// The outcome.
+    /// What checking this signature gave.
     pub outcome: SigOutcome,
 }
 
@@ -85,7 +85,7 @@ impl fmt::Display for Verdict {
 /// Everything [`check_path`] found out about one narinfo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathVerdict {
-    /// The verdict.
+    /// The overall verdict for the path.
     pub verdict: Verdict,
     /// Each distinct `Sig` value, in file order.
     pub sigs: Vec<SigCheck>,

@@ -45,7 +45,7 @@ pub struct ListPage {
 /// A whole object read into memory.
 #[derive(Clone, Debug)]
 pub struct GetResult {
-    /// Its metadata.
+    /// Its metadata (size, ETag, modification time).
     pub meta: ObjectMeta,
     /// Its bytes, exactly as stored (never decoded).
     pub bytes: bytes::Bytes,
@@ -59,7 +59,7 @@ pub type ByteReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 /// Condition attached to a write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum PutCondition {
-    /// Unconditional write.
+    /// Write whatever is there (no condition).
     #[default]
     None,
     /// Create only: fail with [`StoreErrorKind::PreconditionFailed`] if the key exists.
@@ -85,7 +85,7 @@ impl PutCondition {
 pub struct PutOptions {
     /// `Content-Type` (ignored by the file:// backend).
     pub content_type: Option<String>,
-    /// Write condition.
+    /// The condition the write depends on (compare-and-swap), if any.
     pub condition: PutCondition,
     /// `Content-Encoding` stored with the object (its bytes are already encoded so); S3 only,
     /// a file:// cache has nowhere to keep it.

@@ -16,7 +16,7 @@ use crate::compression::Compression;
 /// Where a parameter applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
-    /// `s3://`.
+    /// An `s3://` URL (all S3 parameters allowed).
     S3,
     /// `file://` (or a plain path).
     File,

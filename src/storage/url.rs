@@ -23,7 +23,7 @@ pub enum CacheUrl {
 /// An `s3://` cache URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Url {
-    /// Bucket name.
+    /// The bucket name.
     pub bucket: String,
     /// Key prefix below which the cache lives: `""` or `"a/b"` (no slash at either end).
     pub prefix: String,
@@ -33,7 +33,7 @@ pub struct S3Url {
     pub endpoint: Option<String>,
     /// `profile=`: the AWS profile used for credentials.
     pub profile: Option<String>,
-    /// `addressing-style=`.
+    /// How buckets are addressed (`addressing-style=`).
     pub addressing: AddressingStyle,
     /// The other (Nix) store parameters.
     pub params: StoreParams,
@@ -45,9 +45,9 @@ pub enum AddressingStyle {
     /// Virtual-hosted for AWS; path-style for custom endpoints and for buckets containing dots.
     #[default]
     Auto,
-    /// `https://endpoint/bucket/key`.
+    /// Path style: `https://endpoint/bucket/key`.
     Path,
-    /// `https://bucket.endpoint/key`.
+    /// Virtual-hosted style: `https://bucket.endpoint/key`.
     Virtual,
 }
 

@@ -56,7 +56,7 @@ pub enum NarInfoErrorKind {
     BadStorePath {
         /// `StorePath`, `References` or `Deriver`.
         field: &'static str,
-        /// Why.
+        /// Why the value is not a store path.
         source: StorePathError,
     },
     /// A hash field that does not parse (Nix: "bad hash").
@@ -64,7 +64,7 @@ pub enum NarInfoErrorKind {
     BadHash {
         /// `NarHash` or `FileHash`.
         field: &'static str,
-        /// Why.
+        /// Why the value is not a hash.
         source: Box<HashError>,
     },
     /// A size that is not a decimal number.
@@ -72,7 +72,7 @@ pub enum NarInfoErrorKind {
     BadNumber {
         /// `NarSize` or `FileSize`.
         field: &'static str,
-        /// The value.
+        /// The value as written.
         value: String,
     },
     /// A non-empty `References` line followed by another one.
@@ -111,7 +111,7 @@ pub enum Quirk {
     ReferencesOutOfOrder,
     /// A reference listed twice.
     DuplicateReference,
-    /// `Deriver: unknown-deriver`.
+    /// An explicit `Deriver: unknown-deriver` line (read as no deriver).
     ExplicitUnknownDeriver,
     /// No `References` line (harmonia omits it).
     ReferencesMissing,

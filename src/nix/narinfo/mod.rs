@@ -48,7 +48,7 @@ pub struct NarInfo {
     pub system: Option<String>,
     /// Raw `Sig` values in file order, duplicates collapsed.
     pub sigs: Vec<String>,
-    /// `CA`.
+    /// The `CA` field: the content address of a content-addressed path.
     pub ca: Option<ContentAddress>,
     raw: Option<String>,
     quirks: Vec<Quirk>,
@@ -124,13 +124,13 @@ impl NarInfo {
         self
     }
 
-    /// Sets `Deriver`.
+    /// Sets `Deriver` to `deriver`.
     pub fn with_deriver(mut self, deriver: StorePath) -> NarInfo {
         self.deriver = Some(deriver);
         self
     }
 
-    /// Sets `CA`.
+    /// Sets `CA` to `ca`.
     pub fn with_ca(mut self, ca: ContentAddress) -> NarInfo {
         self.ca = Some(ca);
         self

@@ -48,7 +48,7 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub(super) enum LeanOutcome {
     /// 200, with the object, and whether the server says its ETag is no MD5 (SSE-KMS, SSE-C).
     Found(GetResult, bool),
-    /// 404 `NoSuchKey`.
+    /// A 404 whose body says `NoSuchKey`: the object is missing.
     Missing,
     /// A transient fault: this attempt failed.
     Failed(Failure),
