@@ -23,7 +23,7 @@ pub enum Compression {
     Zstd,
     /// `gzip` (a NAR key without an extension, as Nix 2.8 names it).
     Gzip,
-    /// `br`: Brotli, which Nix reads and writes through libarchive.
+    /// `br`: Brotli, which Nix reads and writes with libbrotli.
     Br,
 }
 

@@ -125,7 +125,7 @@ pub enum Comp {
     Zstd = 4,
     /// `gzip`, which Nix reads through libarchive.
     Gzip = 5,
-    /// `br`: Brotli, which Nix reads and writes through libarchive.
+    /// `br`: Brotli, which Nix reads and writes with libbrotli.
     Br = 6,
     /// A name narscope cannot decode.
     Other = 7,
