@@ -14,7 +14,7 @@ pub mod url;
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
 pub use s3::lean::LeanStats;
-pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
+pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError, UrlProblem};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use std::sync::Arc;
