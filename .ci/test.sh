@@ -41,6 +41,8 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --check
+echo "==> layers"
+bash .ci/layers.sh
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "==> cargo test"

@@ -39,7 +39,7 @@ pub enum CacheError {
         "'{path}' is not in this cache's store directory {store_dir} (its nix-cache-info's StoreDir)"
     )]
     OtherStoreDir {
-        /// The argument.
+        /// The store path as given, in the other store directory.
         path: String,
         /// The cache's store directory.
         store_dir: String,
@@ -345,6 +345,38 @@ pub struct Fetched {
     pub result: Result<NarInfo, CacheError>,
 }
 
+/// Why a narinfo's `URL` is not followed (narscope reads only keys below the cache root).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NarUrlError {
+    /// The URL is empty (or only a query).
+    #[error("URL is empty")]
+    Empty,
+    /// The URL has a scheme or starts with `/` (carries the URL).
+    #[error("URL {0} is absolute; narscope follows only URLs relative to the cache root")]
+    Absolute(String),
+    /// The URL has an empty, `.` or `..` path segment (carries the URL).
+    #[error("URL {0} has empty, '.' or '..' segments")]
+    BadSegments(String),
+}
+
+/// The storage key of a narinfo's `URL`, or why it cannot be followed.
+pub fn nar_key(url: &str) -> Result<String, NarUrlError> {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(NarUrlError::Empty);
+    }
+    if path.contains("://") || path.starts_with('/') {
+        return Err(NarUrlError::Absolute(url.to_string()));
+    }
+    if path
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.is_empty())
+    {
+        return Err(NarUrlError::BadSegments(url.to_string()));
+    }
+    Ok(path.to_string())
+}
+
 /// [`narinfo_key_for`] for a cache whose store directory is `store_dir`: an absolute path
 /// in another store directory is refused (Nix would not find it there either).
 pub fn narinfo_key_in(arg: &str, store_dir: &str) -> Result<String, CacheError> {
@@ -381,6 +413,22 @@ pub fn narinfo_key_for(arg: &str) -> Result<String, CacheError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nar_urls_map_to_keys_safely() {
+        assert_eq!(nar_key("nar/abc.nar.xz").unwrap(), "nar/abc.nar.xz");
+        assert_eq!(nar_key("nar/abc.nar?hash=xyz").unwrap(), "nar/abc.nar");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "nar/../x",
+            "http://h/nar/x",
+            "nar//x",
+            "./nar/x",
+        ] {
+            assert!(nar_key(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn path_arguments_resolve_to_narinfo_keys() {

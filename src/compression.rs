@@ -19,11 +19,11 @@ pub enum Compression {
     Xz,
     /// `bzip2` (what a narinfo without a `Compression` line means).
     Bzip2,
-    /// `zstd`.
+    /// `zstd` (Zstandard), what Nix 2.8 writes with `compression=zstd`.
     Zstd,
     /// `gzip` (a NAR key without an extension, as Nix 2.8 names it).
     Gzip,
-    /// `br`, Brotli.
+    /// `br`: Brotli, which Nix reads and writes with libbrotli.
     Br,
 }
 
@@ -48,7 +48,7 @@ pub enum CompressionError {
         "invalid {compression} compression level {level} (allowed: {min}..={max}, or -1 for the default)"
     )]
     InvalidLevel {
-        /// The algorithm.
+        /// The algorithm the level was given for.
         compression: Compression,
         /// The level asked for.
         level: i32,
@@ -91,7 +91,7 @@ pub enum CompressionError {
     /// Setting up an encoder failed.
     #[error("cannot start a {compression} encoder: {source}")]
     Encoder {
-        /// The algorithm.
+        /// The algorithm whose encoder failed to start.
         compression: Compression,
         /// The library's error.
         #[source]

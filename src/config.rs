@@ -653,7 +653,7 @@ mod tests {
         );
     }
 
-    use crate::nix::keys::tests::{TEST_SECRET, leaked_pieces};
+    use crate::nix::testdata::{TEST_SECRET, leaked_pieces};
 
     /// Asserts `text` holds no 12-character piece of the test secret key.
     fn assert_no_secret(text: &str) {

@@ -106,7 +106,6 @@ impl Writer<'_> {
         Ok((url, file_hash, file.len() as u64))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn path(
         &mut self,
         path: &StorePath,

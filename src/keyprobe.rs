@@ -53,7 +53,7 @@ impl LeakedKey {
 pub struct KeyProbe {
     /// Secret keys found, by object key.
     pub found: Vec<LeakedKey>,
-    /// Objects read.
+    /// Objects that were read and checked.
     pub checked: usize,
     /// Candidates left unread: past [`MAX_KEY_PROBES`], or their read failed.
     pub not_checked: usize,
@@ -99,7 +99,7 @@ pub async fn probe(store: &Arc<dyn Store>, objects: Vec<(String, u64)>) -> KeyPr
         ..KeyProbe::default()
     };
     cands.truncate(MAX_KEY_PROBES);
-    let results: Vec<(String, Result<Option<String>, String>)> =
+    let results: Vec<(String, Result<Option<String>, ProbeError>)> =
         futures::stream::iter(cands.into_iter().map(|(_, key)| {
             let store = store.clone();
             async move {
@@ -131,17 +131,27 @@ pub async fn probe(store: &Arc<dyn Store>, objects: Vec<(String, u64)>) -> KeyPr
     out
 }
 
+/// Why one object could not be checked for a secret key (it is then counted as not checked).
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    /// The GET failed.
+    #[error(transparent)]
+    Store(#[from] crate::storage::StoreError),
+    /// Reading the body failed.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+}
+
 /// The name of the secret key the object holds, if it holds one.
-async fn read_key_name(store: &dyn Store, key: &str) -> Result<Option<String>, String> {
-    let Some((_, reader)) = store.get_reader(key).await.map_err(|e| e.to_string())? else {
+async fn read_key_name(store: &dyn Store, key: &str) -> Result<Option<String>, ProbeError> {
+    let Some((_, reader)) = store.get_reader(key).await? else {
         return Ok(None);
     };
     let mut buf = Vec::new();
     reader
         .take(MAX_KEY_OBJECT_SIZE + 1)
         .read_to_end(&mut buf)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let name = if buf.len() as u64 > MAX_KEY_OBJECT_SIZE {
         None
     } else {

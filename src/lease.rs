@@ -31,6 +31,35 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::storage::{ObjectMeta, PutCondition, PutOptions, Store, StoreError};
 
+/// Why the deletion lease could not be taken or a push could not register.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Reading the lease or the push registrations, or writing a registration, failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the lease failed (other than losing a compare-and-swap race).
+    #[error("cannot take the deletion lease: {0}")]
+    Take(StoreError),
+    /// Another deletion holds the lease, or pushes did not pause in time: nothing was done.
+    /// The text says who and what to do.
+    #[error("refusing: {0}")]
+    Refused(String),
+    /// The lease was taken over by another process while this one was deleting (its heartbeat
+    /// stopped for longer than the lease's time to live): this deletion stopped.
+    #[error(
+        "stopped: the deletion lease was lost (another process took it over); what is deleted \
+         so far is consistent, run again"
+    )]
+    Lost,
+}
+
+/// For callers whose own errors are still text: the message, unchanged.
+impl From<LeaseError> for String {
+    fn from(e: LeaseError) -> String {
+        e.to_string()
+    }
+}
+
 /// The deletion lease: held by a running `gc` or `delete`.
 pub const DELETION_LEASE: &str = "narscope/locks/deletion";
 /// Where running pushes register, one object each.
@@ -51,7 +80,7 @@ pub struct Holder {
     pub id: String,
     /// `gc`, `delete` or `push`.
     pub what: String,
-    /// Host name.
+    /// Host name of the holding process (a lapsed holder on this host is recognised by its pid).
     pub host: String,
     /// Process id on that host.
     pub pid: u32,
@@ -180,7 +209,7 @@ pub struct DeletionLease {
 impl DeletionLease {
     /// Takes the lease for `what` (`gc`, `delete`). Refused (an error starting with
     /// "refusing") while another live holder has it.
-    pub async fn acquire(store: Arc<dyn Store>, what: &str) -> Result<DeletionLease, String> {
+    pub async fn acquire(store: Arc<dyn Store>, what: &str) -> Result<DeletionLease, LeaseError> {
         Self::acquire_with(store, what, HEARTBEAT, TTL).await
     }
 
@@ -189,27 +218,22 @@ impl DeletionLease {
         what: &str,
         heartbeat: Duration,
         ttl: Duration,
-    ) -> Result<DeletionLease, String> {
+    ) -> Result<DeletionLease, LeaseError> {
         let holder = Holder::new(what);
-        let cas = store
-            .probe_conditional_writes()
-            .await
-            .map_err(|e| e.to_string())?;
+        let cas = store.probe_conditional_writes().await?;
         for _ in 0..3 {
-            let current = read(store.as_ref(), DELETION_LEASE)
-                .await
-                .map_err(|e| e.to_string())?;
+            let current = read(store.as_ref(), DELETION_LEASE).await?;
             if let Some(f) = &current
                 && f.live(ttl)
             {
-                return Err(format!(
-                    "refusing: another deletion holds this cache's lease ({}): wait for it to \
+                return Err(LeaseError::Refused(format!(
+                    "another deletion holds this cache's lease ({}): wait for it to \
                      finish; if it died, its lease lapses {} s after its last renewal \
                      (`{}` in the cache)",
                     f.describe(),
                     ttl.as_secs(),
                     DELETION_LEASE
-                ));
+                )));
             }
             let condition = match (&current, cas.if_none_match, cas.if_match) {
                 (None, true, _) => PutCondition::IfNoneMatch,
@@ -227,12 +251,10 @@ impl DeletionLease {
             {
                 Ok(_) => {}
                 Err(e) if e.is_precondition_failed() => continue,
-                Err(e) => return Err(format!("cannot take the deletion lease: {e}")),
+                Err(e) => return Err(LeaseError::Take(e)),
             }
             // Without compare-and-swap two could have written: the one read back holds it.
-            let now = read(store.as_ref(), DELETION_LEASE)
-                .await
-                .map_err(|e| e.to_string())?;
+            let now = read(store.as_ref(), DELETION_LEASE).await?;
             match now.as_ref().and_then(|f| f.holder.as_ref()) {
                 Some(h) if h.id == holder.id => {
                     let lost = Arc::new(AtomicBool::new(false));
@@ -253,10 +275,9 @@ impl DeletionLease {
                 _ => continue,
             }
         }
-        Err(
-            "refusing: another process took the deletion lease at the same moment; run again"
-                .to_string(),
-        )
+        Err(LeaseError::Refused(
+            "another process took the deletion lease at the same moment; run again".to_string(),
+        ))
     }
 
     /// Whether the lease is still ours (a renewal found another holder, or could not
@@ -273,7 +294,7 @@ impl DeletionLease {
     /// Waits until no push is registered (they pause when they see the lease), reporting
     /// the pushes still running through `waiting`. Refused when they do not pause within
     /// [`PUSH_PAUSE_WAIT`].
-    pub async fn wait_for_pushes(&self, waiting: impl Fn(&str)) -> Result<(), String> {
+    pub async fn wait_for_pushes(&self, waiting: impl Fn(&str)) -> Result<(), LeaseError> {
         self.wait_for_pushes_within(PUSH_PAUSE_WAIT, TTL, waiting)
             .await
     }
@@ -283,12 +304,10 @@ impl DeletionLease {
         limit: Duration,
         ttl: Duration,
         waiting: impl Fn(&str),
-    ) -> Result<(), String> {
+    ) -> Result<(), LeaseError> {
         let start = std::time::Instant::now();
         loop {
-            let pushes = live_pushes(self.store.as_ref(), ttl)
-                .await
-                .map_err(|e| e.to_string())?;
+            let pushes = live_pushes(self.store.as_ref(), ttl).await?;
             if pushes.is_empty() {
                 return Ok(());
             }
@@ -298,11 +317,11 @@ impl DeletionLease {
                 .collect::<Vec<_>>()
                 .join(", ");
             if start.elapsed() > limit {
-                return Err(format!(
-                    "refusing: {} push(es) did not pause for the deletion within {} s: {who}",
+                return Err(LeaseError::Refused(format!(
+                    "{} push(es) did not pause for the deletion within {} s: {who}",
                     pushes.len(),
                     limit.as_secs()
-                ));
+                )));
             }
             waiting(&format!(
                 "waiting for {} push(es) to pause: {who}",
@@ -432,7 +451,7 @@ pub struct Permit<'a> {
 
 impl PushRegistration {
     /// Registers a push (then waits, if a deletion is running, until it ends).
-    pub async fn register(store: Arc<dyn Store>) -> Result<PushRegistration, String> {
+    pub async fn register(store: Arc<dyn Store>) -> Result<PushRegistration, LeaseError> {
         Self::register_with(store, PUSH_POLL, HEARTBEAT, TTL).await
     }
 
@@ -441,7 +460,7 @@ impl PushRegistration {
         poll: Duration,
         heartbeat: Duration,
         ttl: Duration,
-    ) -> Result<PushRegistration, String> {
+    ) -> Result<PushRegistration, LeaseError> {
         let holder = Holder::new("push");
         let key = format!("{PUSH_PREFIX}{}", holder.id);
         let shared = Arc::new(PushShared {
@@ -454,12 +473,9 @@ impl PushRegistration {
             ttl,
             finished: AtomicBool::new(false),
         });
-        shared.announce().await.map_err(|e| e.to_string())?;
+        shared.announce().await?;
         // Registered first, then look: a deletion that starts later sees us.
-        if let Some(f) = deletion_running(shared.store.as_ref(), ttl)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if let Some(f) = deletion_running(shared.store.as_ref(), ttl).await? {
             shared.pause(f, poll).await;
         }
         let task = tokio::spawn(watch(shared.clone(), poll, heartbeat));
@@ -606,6 +622,8 @@ mod tests {
             .await
             .err()
             .unwrap();
+        assert!(matches!(e, LeaseError::Refused(_)), "{e:?}");
+        let e = e.to_string();
         assert!(e.starts_with("refusing") && e.contains("gc (pid"), "{e}");
         a.release().await;
         assert!(!dir.path().join(DELETION_LEASE).exists(), "released");

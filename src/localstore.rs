@@ -4,22 +4,25 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::nix::content_address::CaError;
+use crate::nix::hash::HashError;
+use crate::nix::store_path::StorePathError;
 use crate::nix::{ContentAddress, Hash, StorePath};
 
 /// What the local Nix database knows about one valid path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalPath {
-    /// The path.
+    /// The store path.
     pub path: StorePath,
     /// NarHash as registered.
     pub nar_hash: Hash,
     /// NarSize as registered.
     pub nar_size: u64,
-    /// References.
+    /// References, as registered in the local Nix database.
     pub references: Vec<StorePath>,
-    /// Deriver.
+    /// The deriver, when one is registered.
     pub deriver: Option<StorePath>,
-    /// CA.
+    /// The content address, for content-addressed paths.
     pub ca: Option<ContentAddress>,
     /// Signatures already on the path.
     pub sigs: Vec<String>,
@@ -34,14 +37,45 @@ pub enum LocalStoreError {
     /// Nix said no.
     #[error("`{cmd}` failed: {stderr}")]
     Failed {
-        /// The command.
+        /// The command line that was run.
         cmd: String,
         /// What it printed.
         stderr: String,
     },
     /// Its output was not what Nix prints.
     #[error("cannot read the output of `{0}`: {1}")]
-    BadOutput(String, String),
+    BadOutput(String, Box<PathInfoError>),
+}
+
+/// Why `nix path-info --json` output could not be read; each names the path concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum PathInfoError {
+    /// The output is not JSON.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but neither of the two shapes Nix prints.
+    #[error("neither a list nor an object")]
+    Shape,
+    /// Nix reports the path as not valid (not in the store).
+    #[error("{0} is not a valid path in the local store")]
+    NotValid(String),
+    /// A path (the entry's own, a reference or the deriver) that is not a store path.
+    #[error("{0}: {1}")]
+    BadPath(String, StorePathError),
+    /// A required field is missing.
+    #[error("{path}: no {field}")]
+    Missing {
+        /// The entry's path.
+        path: String,
+        /// `narHash` or `narSize`.
+        field: &'static str,
+    },
+    /// The `narHash` does not parse.
+    #[error("{0}: {1}")]
+    NarHash(String, HashError),
+    /// The `ca` field does not parse.
+    #[error("{0}: CA: {1}")]
+    Ca(String, CaError),
 }
 
 fn nix_command(program: &str) -> Command {
@@ -88,13 +122,13 @@ pub fn closure(paths: &[String]) -> Result<Vec<LocalPath>, LocalStoreError> {
     c.args(["path-info", "--json", "--recursive"]).args(paths);
     let desc = format!("nix path-info --json --recursive {}", paths.join(" "));
     let out = run(c)?;
-    parse_path_info(&out).map_err(|e| LocalStoreError::BadOutput(desc, e))
+    parse_path_info(&out).map_err(|e| LocalStoreError::BadOutput(desc, Box::new(e)))
 }
 
 /// Parse `nix path-info --json` output: a list of objects with a `path` (Nix 2.8–2.18) or an
 /// object keyed by path (newer Nix).
-pub fn parse_path_info(json: &[u8]) -> Result<Vec<LocalPath>, String> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+pub fn parse_path_info(json: &[u8]) -> Result<Vec<LocalPath>, PathInfoError> {
+    let v: serde_json::Value = serde_json::from_slice(json)?;
     let items: Vec<(String, &serde_json::Value)> = match &v {
         serde_json::Value::Array(a) => a
             .iter()
@@ -104,21 +138,27 @@ pub fn parse_path_info(json: &[u8]) -> Result<Vec<LocalPath>, String> {
             })
             .collect(),
         serde_json::Value::Object(m) => m.iter().map(|(k, o)| (k.clone(), o)).collect(),
-        _ => return Err("neither a list nor an object".into()),
+        _ => return Err(PathInfoError::Shape),
     };
-    let sp = |s: &str| StorePath::parse_any(s).map_err(|e| format!("{s}: {e}"));
+    let sp =
+        |s: &str| StorePath::parse_any(s).map_err(|e| PathInfoError::BadPath(s.to_string(), e));
     let mut out = Vec::new();
     for (path, o) in items {
         if o.is_null() || o.get("valid").and_then(|v| v.as_bool()) == Some(false) {
-            return Err(format!("{path} is not a valid path in the local store"));
+            return Err(PathInfoError::NotValid(path));
         }
         let str_of = |k: &str| o.get(k).and_then(|v| v.as_str());
-        let nar_hash = str_of("narHash").ok_or_else(|| format!("{path}: no narHash"))?;
-        let nar_hash = Hash::parse(nar_hash).map_err(|e| format!("{path}: {e}"))?;
+        let missing = |field| PathInfoError::Missing {
+            path: path.clone(),
+            field,
+        };
+        let nar_hash = str_of("narHash").ok_or_else(|| missing("narHash"))?;
+        let nar_hash =
+            Hash::parse(nar_hash).map_err(|e| PathInfoError::NarHash(path.clone(), e))?;
         let nar_size = o
             .get("narSize")
             .and_then(|v| v.as_u64())
-            .ok_or_else(|| format!("{path}: no narSize"))?;
+            .ok_or_else(|| missing("narSize"))?;
         let references = o
             .get("references")
             .and_then(|r| r.as_array())
@@ -130,7 +170,7 @@ pub fn parse_path_info(json: &[u8]) -> Result<Vec<LocalPath>, String> {
         };
         let ca = match str_of("ca") {
             Some(c) if !c.is_empty() => {
-                Some(ContentAddress::parse(c).map_err(|e| format!("{path}: CA: {e}"))?)
+                Some(ContentAddress::parse(c).map_err(|e| PathInfoError::Ca(path.clone(), e))?)
             }
             _ => None,
         };

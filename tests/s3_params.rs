@@ -484,7 +484,7 @@ fn a_small_multipart_threshold_uploads_a_nar_in_parts_that_reads_back_intact() {
             .await
             .unwrap()
             .unwrap();
-        let nar_key = narscope::audit::nar_key(&info.url).unwrap();
+        let nar_key = narscope::cache::nar_key(&info.url).unwrap();
         let head = cache.store().head(&nar_key).await.unwrap().unwrap();
         (nar_key, head.size, head.etag.unwrap_or_default())
     });

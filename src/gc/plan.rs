@@ -289,7 +289,7 @@ pub fn plan(
     let nar_pos = |k: &str| nars.binary_search_by(|o| o.key.as_str().cmp(k)).ok();
     let mut used = vec![false; nars.len()];
     for r in idx.live() {
-        if let Some(i) = crate::audit::nar_key(idx.url_of(r))
+        if let Some(i) = crate::cache::nar_key(idx.url_of(r))
             .ok()
             .and_then(|k| nar_pos(&k))
         {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::collect::DEBUGINFO_READS;
 use super::*;
-use crate::index::tests::info;
+use crate::index::testdata::info;
 use crate::index::{Index, NarObject, OtherObject, RowId};
 use crate::nix::{NarInfo, TrustedKeys};
 

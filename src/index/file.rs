@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Index, NarObject, OtherObject, Row, RowId, TextRef};
+use super::{Index, NarObject, OtherObject, Row, RowId, StoredRow, TextRef};
 
 const MAGIC: &[u8; 16] = b"NARSCOPE-INDEX2\n";
 const TRAILER: &[u8; 8] = b"IDX-END\n";
@@ -122,7 +122,7 @@ impl Drop for Blob {
 /// The exclusive use of an index directory, released when dropped.
 pub struct DirLock {
     _file: File,
-    /// The directory.
+    /// The index directory that is held.
     pub dir: PathBuf,
 }
 
@@ -413,10 +413,19 @@ fn parse(bytes: &[u8], dir: &Path, url: &str) -> io::Result<Index> {
             len: rc.u32()?,
         };
         let tail = rc.take(4)?;
-        let row = Row::from_parts(
-            digest, spans, nar_size, file_size, mtime, etag, obj_size, text, tail[0], tail[1],
-            tail[2],
-        )
+        let row = Row::from_stored(StoredRow {
+            digest,
+            spans,
+            nar_size,
+            file_size,
+            mtime,
+            etag,
+            obj_size,
+            text,
+            status: tail[0],
+            comp: tail[1],
+            flags: tail[2],
+        })
         .ok_or_else(|| bad("row status"))?;
         rows.push(row);
     }
@@ -492,7 +501,7 @@ pub fn new_blob_path(dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::tests::info;
+    use crate::index::testdata::info;
     use crate::index::{RowData, RowStatus};
     use crate::nix::TrustedKeys;
     use std::sync::Arc;

@@ -7,451 +7,31 @@
 //! listed) exist as phantoms, so references are plain row ids; removed narinfos are flagged.
 //!
 //! No I/O here except reading narinfo texts back from the blob file ([`Index::read_text`]);
-//! [`file`] saves and loads, [`scan`] fills an index from a store.
+//! [`file`] saves and loads, [`scan`] fills an index from a store. The arena ([`Index`]) is
+//! here; `row.rs` holds the row encoding, `input.rs` what a scan feeds in, and `stats.rs` the
+//! totals, problems and closures reported over it.
 
 pub mod file;
+mod input;
+mod row;
 pub mod scan;
+mod stats;
+#[cfg(test)]
+pub(crate) mod testdata;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use crate::audit::Status;
-use crate::compression::Compression;
 use crate::nix::{NarInfo, TrustedKeys, nix32};
 
 pub use file::Blob;
-
-/// A row's position in [`Index`]; stable for the index's lifetime.
-pub type RowId = u32;
-
-/// A row's verdict. `Pending` until its narinfo has been read and judged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum RowStatus {
-    /// Listed, not judged yet.
-    Pending = 0,
-    /// See [`Status::Trusted`].
-    Trusted = 1,
-    /// See [`Status::ContentAddressed`].
-    ContentAddressed = 2,
-    /// See [`Status::Untrusted`].
-    Untrusted = 3,
-    /// See [`Status::Invalid`].
-    Invalid = 4,
-    /// See [`Status::Unsigned`].
-    Unsigned = 5,
-    /// See [`Status::Corrupt`] (set by a content check).
-    Corrupt = 6,
-    /// See [`Status::Error`].
-    Error = 7,
-}
-
-impl RowStatus {
-    /// Every status, in display order.
-    pub const ALL: [RowStatus; 8] = [
-        RowStatus::Trusted,
-        RowStatus::ContentAddressed,
-        RowStatus::Untrusted,
-        RowStatus::Invalid,
-        RowStatus::Unsigned,
-        RowStatus::Corrupt,
-        RowStatus::Error,
-        RowStatus::Pending,
-    ];
-
-    /// The word used in output (`pending` for unjudged rows).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RowStatus::Pending => "pending",
-            RowStatus::Trusted => "trusted",
-            RowStatus::ContentAddressed => "content-addressed",
-            RowStatus::Untrusted => "untrusted",
-            RowStatus::Invalid => "invalid",
-            RowStatus::Unsigned => "unsigned",
-            RowStatus::Corrupt => "corrupt",
-            RowStatus::Error => "error",
-        }
-    }
-
-    /// Parse [`RowStatus::as_str`].
-    pub fn parse(s: &str) -> Option<RowStatus> {
-        RowStatus::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    fn from_u8(v: u8) -> Option<RowStatus> {
-        RowStatus::ALL.into_iter().find(|r| *r as u8 == v)
-    }
-
-    /// Whether Nix would substitute a path with this verdict.
-    pub fn is_good(self) -> bool {
-        matches!(self, RowStatus::Trusted | RowStatus::ContentAddressed)
-    }
-}
-
-impl From<Status> for RowStatus {
-    fn from(s: Status) -> RowStatus {
-        match s {
-            Status::Trusted => RowStatus::Trusted,
-            Status::ContentAddressed => RowStatus::ContentAddressed,
-            Status::Untrusted => RowStatus::Untrusted,
-            Status::Invalid => RowStatus::Invalid,
-            Status::Unsigned => RowStatus::Unsigned,
-            Status::Corrupt => RowStatus::Corrupt,
-            Status::Error => RowStatus::Error,
-        }
-    }
-}
-
-/// Row flags.
-pub mod flags {
-    /// Only referenced: no narinfo of this hash was listed.
-    pub const PHANTOM: u8 = 1;
-    /// Its narinfo was listed once and is gone now.
-    pub const REMOVED: u8 = 2;
-    /// A `<hash>.ls` listing exists.
-    pub const HAS_LS: u8 = 4;
-    /// The narinfo's StorePath has another hash part than its key.
-    pub const KEY_MISMATCH: u8 = 8;
-    /// The narinfo has a `CA` field.
-    pub const CA: u8 = 16;
-    /// The NARs were listed and this narinfo's URL is not among them.
-    pub const NAR_MISSING: u8 = 32;
-    /// A deriver is recorded.
-    pub const DERIVER: u8 = 64;
-    /// The narinfo was listed but could not be read or parsed: what it references (and
-    /// which NAR it points to) is unknown.
-    pub const UNREADABLE: u8 = 128;
-}
-
-/// The compression column: the narinfo's field as Nix reads it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Comp {
-    /// Not known (unread narinfo).
-    Unknown = 0,
-    /// `none`.
-    None = 1,
-    /// `xz`.
-    Xz = 2,
-    /// `bzip2` (also a missing field).
-    Bzip2 = 3,
-    /// `zstd`.
-    Zstd = 4,
-    /// `gzip`.
-    Gzip = 5,
-    /// `br`.
-    Br = 6,
-    /// A name narscope cannot decode.
-    Other = 7,
-}
-
-impl Comp {
-    /// From a narinfo's `Compression` field.
-    pub fn from_field(v: Option<&str>) -> Comp {
-        match Compression::from_narinfo_field(v) {
-            Ok(Compression::None) => Comp::None,
-            Ok(Compression::Xz) => Comp::Xz,
-            Ok(Compression::Bzip2) => Comp::Bzip2,
-            Ok(Compression::Zstd) => Comp::Zstd,
-            Ok(Compression::Gzip) => Comp::Gzip,
-            Ok(Compression::Br) => Comp::Br,
-            Err(_) => Comp::Other,
-        }
-    }
-
-    /// The name shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Comp::Unknown => "",
-            Comp::None => "none",
-            Comp::Xz => "xz",
-            Comp::Bzip2 => "bzip2",
-            Comp::Zstd => "zstd",
-            Comp::Gzip => "gzip",
-            Comp::Br => "br",
-            Comp::Other => "other",
-        }
-    }
-
-    fn from_u8(v: u8) -> Comp {
-        [
-            Comp::Unknown,
-            Comp::None,
-            Comp::Xz,
-            Comp::Bzip2,
-            Comp::Zstd,
-            Comp::Gzip,
-            Comp::Br,
-            Comp::Other,
-        ]
-        .get(usize::from(v))
-        .copied()
-        .unwrap_or(Comp::Other)
-    }
-}
-
-/// A range in one of the index's arenas.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    off: u32,
-    len: u32,
-}
-
-/// Where a narinfo's text lives in the blob file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TextRef {
-    /// Byte offset.
-    pub off: u64,
-    /// Length; 0 when no text is stored.
-    pub len: u32,
-}
-
-/// One narinfo (or phantom) in the index. 96 bytes; strings live in the arena.
-#[derive(Clone, Debug)]
-pub struct Row {
-    /// The hash part, decoded (20 bytes).
-    pub digest: [u8; 20],
-    name: Span,
-    url: Span,
-    refs: Span,
-    /// NarSize (0 when unknown).
-    pub nar_size: u64,
-    /// FileSize, or `u64::MAX` when the narinfo does not give one.
-    pub file_size: u64,
-    /// LastModified of the narinfo object (Unix seconds; `i64::MIN` when unknown).
-    pub mtime: i64,
-    /// A hash of the narinfo object's ETag (0 when none), for change detection.
-    pub etag: u64,
-    /// Size of the narinfo object.
-    pub obj_size: u32,
-    /// Where the narinfo text is kept.
-    pub text: TextRef,
-    /// The verdict.
-    pub status: RowStatus,
-    /// The compression.
-    pub comp: Comp,
-    /// [`flags`].
-    pub flags: u8,
-}
-
-impl Row {
-    fn phantom(digest: [u8; 20]) -> Row {
-        Row {
-            digest,
-            name: Span::default(),
-            url: Span::default(),
-            refs: Span::default(),
-            nar_size: 0,
-            file_size: u64::MAX,
-            mtime: i64::MIN,
-            etag: 0,
-            obj_size: 0,
-            text: TextRef::default(),
-            status: RowStatus::Pending,
-            comp: Comp::Unknown,
-            flags: flags::PHANTOM,
-        }
-    }
-
-    /// Whether this row is a listed narinfo (neither phantom nor removed).
-    pub fn is_live(&self) -> bool {
-        self.flags & (flags::PHANTOM | flags::REMOVED) == 0
-    }
-
-    /// Whether a flag is set.
-    pub fn has(&self, flag: u8) -> bool {
-        self.flags & flag != 0
-    }
-
-    /// Whether this is a listed narinfo whose contents are unknown: not read yet, or
-    /// unreadable. What it references is unknown, so nothing may be deleted on the strength
-    /// of its silence.
-    pub fn is_unknown(&self) -> bool {
-        self.is_live() && (self.status == RowStatus::Pending || self.has(flags::UNREADABLE))
-    }
-
-    /// FileSize, when known.
-    pub fn file_size(&self) -> Option<u64> {
-        (self.file_size != u64::MAX).then_some(self.file_size)
-    }
-
-    /// LastModified, when known.
-    pub fn modified(&self) -> Option<SystemTime> {
-        (self.mtime != i64::MIN)
-            .then(|| UNIX_EPOCH + Duration::from_secs(u64::try_from(self.mtime).unwrap_or(0)))
-    }
-}
-
-/// A NAR (or other object under `nar/`) as listed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NarObject {
-    /// Its key, e.g. `nar/1w1fff….nar.xz`.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// LastModified (Unix seconds; `i64::MIN` when unknown).
-    pub mtime: i64,
-}
-
-/// An object at the cache root that is neither a narinfo nor `nix-cache-info`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OtherObject {
-    /// Its key.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// LastModified (Unix seconds; `i64::MIN` when unknown).
-    pub mtime: i64,
-}
-
-/// What a judged narinfo contributes to its row.
-#[derive(Clone, Debug)]
-pub struct RowData {
-    /// The narinfo key's hash part.
-    pub hash_part: String,
-    /// The narinfo object's size, mtime and etag.
-    pub obj_size: u64,
-    /// LastModified (Unix seconds; `i64::MIN` when unknown).
-    pub mtime: i64,
-    /// ETag hash (see [`etag_hash`]).
-    pub etag: u64,
-    /// The parsed narinfo, or `None` when it could not be read.
-    pub info: Option<NarInfoSummary>,
-    /// The verdict.
-    pub status: RowStatus,
-    /// Where the text was stored.
-    pub text: TextRef,
-}
-
-/// The parts of a narinfo the index keeps.
-#[derive(Clone, Debug)]
-pub struct NarInfoSummary {
-    /// StorePath name.
-    pub name: String,
-    /// StorePath hash part (to detect a narinfo stored under another key).
-    pub store_hash: String,
-    /// URL.
-    pub url: String,
-    /// References (hash part and name).
-    pub references: Vec<(String, String)>,
-    /// NarSize.
-    pub nar_size: u64,
-    /// FileSize.
-    pub file_size: Option<u64>,
-    /// The Compression field.
-    pub comp: Comp,
-    /// CA present.
-    pub ca: bool,
-    /// Deriver present.
-    pub deriver: bool,
-}
-
-impl NarInfoSummary {
-    /// The summary of a parsed narinfo.
-    pub fn of(info: &NarInfo) -> NarInfoSummary {
-        NarInfoSummary {
-            name: info.store_path.name().to_string(),
-            store_hash: info.store_path.hash_part().to_string(),
-            url: info.url.clone(),
-            references: info
-                .references
-                .iter()
-                .map(|r| (r.hash_part().to_string(), r.name().to_string()))
-                .collect(),
-            nar_size: info.nar_size,
-            file_size: info.file_size,
-            comp: Comp::from_field(info.compression.as_deref()),
-            ca: info.ca.is_some(),
-            deriver: info.deriver.is_some(),
-        }
-    }
-}
-
-/// A stable 64-bit hash of an ETag (FNV-1a; quotes and `W/` ignored), 0 for none.
-pub fn etag_hash(etag: Option<&str>) -> u64 {
-    let Some(e) = etag else { return 0 };
-    let e = e.trim().trim_start_matches("W/").trim_matches('"');
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in e.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h.max(1)
-}
-
-/// Unix seconds of a time, `i64::MIN` for none.
-pub fn unix_secs(t: Option<SystemTime>) -> i64 {
-    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(i64::MIN)
-}
-
-/// A digest of a trusted key set: verdicts in an index are valid only under the same keys.
-pub fn keys_id(keys: &TrustedKeys) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut names: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-    names.sort();
-    let mut h = Sha256::new();
-    for n in names {
-        h.update(n.as_bytes());
-        h.update(b"\n");
-    }
-    h.finalize().into()
-}
-
-/// Decode a 32-character hash part.
-pub fn digest_of(hash_part: &str) -> Option<[u8; 20]> {
-    if hash_part.len() != 32 {
-        return None;
-    }
-    nix32::decode(hash_part).ok()?.try_into().ok()
-}
-
-/// Counts and sizes over the live rows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Live narinfos.
-    pub paths: u64,
-    /// Sum of NarSize.
-    pub nar_bytes: u64,
-    /// Sum of FileSize (where given).
-    pub file_bytes: u64,
-    /// Rows per status, indexed by `RowStatus as usize`.
-    pub by_status: [u64; 8],
-    /// Rows and FileSize bytes per compression, indexed by `Comp as usize`.
-    pub by_comp: [(u64, u64); 8],
-    /// Bytes of all NAR objects listed.
-    pub nar_object_bytes: u64,
-    /// NAR objects listed.
-    pub nar_objects: u64,
-}
-
-/// Problems an operator should know about.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Problems {
-    /// Narinfos whose NAR is not in the listing (only when NARs were listed).
-    pub dangling: Vec<RowId>,
-    /// NAR objects no narinfo points to.
-    pub orphan_nars: Vec<usize>,
-    /// (row, referenced row) pairs whose reference is not in the cache.
-    pub missing_refs: Vec<(RowId, RowId)>,
-    /// Narinfos whose StorePath does not match their key.
-    pub key_mismatch: Vec<RowId>,
-    /// Narinfos that could not be read.
-    pub unreadable: Vec<RowId>,
-    /// `.ls` listings without a narinfo, temp files and other stray objects at the root
-    /// (indices into [`Index::others`]; misnamed narinfos and secret keys are not counted here).
-    pub stray: Vec<usize>,
-    /// Objects at the root named like a narinfo that name no store path (indices into
-    /// [`Index::others`], see [`crate::nix::store_path::narinfo_key_problem`]). They are no
-    /// rows: nothing references them, and gc and delete leave them alone.
-    pub misnamed: Vec<usize>,
-    /// Secret keys stored in the cache (indices into [`Index::secret_keys`]).
-    pub secret_keys: Vec<usize>,
-    /// What is wrong with `nix-cache-info`, in words.
-    pub cache_info: Vec<String>,
-}
+pub use input::{
+    NarInfoSummary, NarObject, OtherObject, RowData, digest_of, etag_hash, keys_id, unix_secs,
+};
+pub(crate) use row::StoredRow;
+pub use row::{Comp, Row, RowId, RowStatus, Span, TextRef, flags};
+pub use stats::{ClosureStats, Problems, Totals};
 
 /// The index of one cache.
 #[derive(Default)]
@@ -504,7 +84,7 @@ pub struct ReadError {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UnknownRow {
-    /// Its row.
+    /// Its row in the index (not serialised).
     #[serde(skip)]
     pub row: RowId,
     /// Its key, e.g. `<hash>.narinfo`.
@@ -563,7 +143,7 @@ impl Index {
         self.rows.is_empty()
     }
 
-    /// A row.
+    /// The row with id `id` (phantoms and removed rows included).
     pub fn row(&self, id: RowId) -> &Row {
         &self.rows[id as usize]
     }
@@ -614,7 +194,7 @@ impl Index {
         nix32::encode(&self.row(id).digest)
     }
 
-    /// `<hash>-<name>`.
+    /// The store path without its directory: `<hash>-<name>`.
     pub fn base_name(&self, id: RowId) -> String {
         format!("{}-{}", self.hash_part(id), self.name(id))
     }
@@ -662,29 +242,6 @@ impl Index {
         self.live()
             .filter(|&r| r != id && self.refs(r).contains(&id))
             .collect()
-    }
-
-    /// The closure of `id` through References: (live paths in it, NarSize sum, FileSize sum,
-    /// references that are not in the cache).
-    pub fn closure(&self, id: RowId) -> (u64, u64, u64, u64) {
-        let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![id];
-        let (mut n, mut nar, mut file, mut missing) = (0, 0, 0, 0);
-        while let Some(r) = stack.pop() {
-            if !seen.insert(r) {
-                continue;
-            }
-            let row = self.row(r);
-            if !row.is_live() {
-                missing += 1;
-                continue;
-            }
-            n += 1;
-            nar += row.nar_size;
-            file += row.file_size().unwrap_or(0);
-            stack.extend(self.refs(r).iter().copied().filter(|x| !seen.contains(x)));
-        }
-        (n, nar, file, missing)
     }
 
     fn id_for_digest(&mut self, digest: [u8; 20]) -> RowId {
@@ -802,7 +359,7 @@ impl Index {
             let key = d
                 .info
                 .as_ref()
-                .and_then(|s| crate::audit::nar_key(&s.url).ok())
+                .and_then(|s| crate::cache::nar_key(&s.url).ok())
                 .unwrap_or_default();
             self.nar(&key).is_none()
         };
@@ -899,7 +456,7 @@ impl Index {
                 self.rows[i].flags &= !flags::NAR_MISSING;
                 continue;
             }
-            let missing = match crate::audit::nar_key(self.span(row.url)) {
+            let missing = match crate::cache::nar_key(self.span(row.url)) {
                 Ok(k) => self.nar(&k).is_none(),
                 Err(_) => true,
             };
@@ -952,95 +509,6 @@ impl Index {
             (_, 0) | (None, _) => Ok(None),
             (Some(b), _) => b.read(t).map(Some),
         }
-    }
-
-    /// Totals over live rows.
-    pub fn totals(&self) -> Totals {
-        let mut t = Totals::default();
-        for r in self.rows.iter().filter(|r| r.is_live()) {
-            t.paths += 1;
-            t.nar_bytes += r.nar_size;
-            t.file_bytes += r.file_size().unwrap_or(0);
-            t.by_status[r.status as usize] += 1;
-            let c = &mut t.by_comp[r.comp as usize];
-            c.0 += 1;
-            c.1 += r.file_size().unwrap_or(0);
-        }
-        t.nar_objects = self.nars.len() as u64;
-        t.nar_object_bytes = self.nars.iter().map(|n| n.size).sum();
-        t
-    }
-
-    /// Everything that looks broken.
-    pub fn problems(&self) -> Problems {
-        let mut p = Problems::default();
-        let mut used = vec![false; self.nars.len()];
-        for (i, r) in self.rows.iter().enumerate() {
-            let id = i as RowId;
-            if !r.is_live() {
-                continue;
-            }
-            if r.has(flags::UNREADABLE) {
-                p.unreadable.push(id);
-            }
-            if r.has(flags::KEY_MISMATCH) {
-                p.key_mismatch.push(id);
-            }
-            if r.has(flags::NAR_MISSING) {
-                p.dangling.push(id);
-            }
-            if r.url.len > 0
-                && let Ok(k) = crate::audit::nar_key(self.span(r.url))
-                && let Ok(pos) = self.nars.binary_search_by(|n| n.key.as_str().cmp(&k))
-                && let Some(u) = used.get_mut(pos)
-            {
-                *u = true;
-            }
-            for &rf in self.refs(id) {
-                if !self.row(rf).is_live() {
-                    p.missing_refs.push((id, rf));
-                }
-            }
-        }
-        if self.nars_listed {
-            p.orphan_nars = used
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| !**u)
-                .map(|(i, _)| i)
-                .collect();
-        }
-        p.secret_keys = (0..self.secret_keys.len()).collect();
-        for (i, o) in self.others.iter().enumerate() {
-            let ls_owner = o
-                .key
-                .strip_suffix(".ls")
-                .and_then(|h| self.find(h))
-                .is_some_and(|id| self.row(id).is_live());
-            if crate::nix::store_path::narinfo_key_problem(&o.key).is_some() {
-                p.misnamed.push(i);
-            } else if self.secret_keys.iter().any(|k| k.object == o.key) {
-                // A problem of its own, above.
-            } else if !ls_owner {
-                p.stray.push(i);
-            }
-        }
-        match &self.cache_info {
-            None if self.scanned_at.is_some() => {
-                p.cache_info
-                    .push("nix-cache-info is missing: Nix refuses to use the cache".into());
-            }
-            None => {}
-            Some(text) => match crate::nix::CacheInfo::parse_strict(text) {
-                Ok(ci) if !ci.is_nix_store() => p.cache_info.push(
-                    "nix-cache-info's StoreDir is not /nix/store: Nix will not substitute from it"
-                        .into(),
-                ),
-                Ok(_) => {}
-                Err(e) => p.cache_info.push(format!("nix-cache-info: {e}")),
-            },
-        }
-        p
     }
 
     /// Records why a row could not be read (set by the scan after [`Index::apply`]).
@@ -1202,68 +670,11 @@ impl Index {
     }
 }
 
-impl Row {
-    pub(crate) fn spans(&self) -> [(u32, u32); 3] {
-        [
-            (self.name.off, self.name.len),
-            (self.url.off, self.url.len),
-            (self.refs.off, self.refs.len),
-        ]
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn from_parts(
-        digest: [u8; 20],
-        spans: [(u32, u32); 3],
-        nar_size: u64,
-        file_size: u64,
-        mtime: i64,
-        etag: u64,
-        obj_size: u32,
-        text: TextRef,
-        status: u8,
-        comp: u8,
-        flags: u8,
-    ) -> Option<Row> {
-        let sp = |(off, len): (u32, u32)| Span { off, len };
-        Some(Row {
-            digest,
-            name: sp(spans[0]),
-            url: sp(spans[1]),
-            refs: sp(spans[2]),
-            nar_size,
-            file_size,
-            mtime,
-            etag,
-            obj_size,
-            text,
-            status: RowStatus::from_u8(status)?,
-            comp: Comp::from_u8(comp),
-            flags,
-        })
-    }
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::testdata::info;
     use super::*;
-    use crate::nix::{Hash, SecretKey};
-
-    pub(crate) fn info(seed: &str, name: &str, refs: &[&NarInfo]) -> NarInfo {
-        let sp = crate::demo::fake_store_path(seed, name).unwrap();
-        NarInfo::new(
-            sp,
-            format!(
-                "nar/{}.nar.xz",
-                Hash::sha256_of(seed.as_bytes()).nix32_digest()
-            ),
-            "xz",
-            Hash::sha256_of(name.as_bytes()),
-            1000 + seed.len() as u64,
-            refs.iter().map(|r| r.store_path.clone()).collect(),
-        )
-        .with_file(Hash::sha256_of(seed.as_bytes()), 400)
-    }
+    use crate::nix::SecretKey;
 
     #[test]
     fn rows_references_referrers_and_closure() {
@@ -1295,7 +706,12 @@ pub(crate) mod tests {
         assert!(!idx.row(ghost_id).is_live());
         assert_eq!(idx.name(ghost_id), "ghost-0.1");
         assert_eq!(idx.live().count(), 3);
-        let (n, nar, file, missing) = idx.closure(tool_id);
+        let ClosureStats {
+            paths: n,
+            nar_bytes: nar,
+            file_bytes: file,
+            missing,
+        } = idx.closure(tool_id);
         assert_eq!((n, missing), (3, 1));
         assert_eq!(nar, lib.nar_size + app.nar_size + tool.nar_size);
         assert_eq!(file, 1200);
@@ -1307,8 +723,8 @@ pub(crate) mod tests {
         );
         let t = idx.totals();
         assert_eq!(t.paths, 3);
-        assert_eq!(t.by_status[RowStatus::Trusted as usize], 2);
-        assert_eq!(t.by_comp[Comp::Xz as usize], (3, 1200));
+        assert_eq!(t.status(RowStatus::Trusted), 2);
+        assert_eq!(t.comp(Comp::Xz), (3, 1200));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::{etag_hash, keys_id, unix_secs};
 use crate::audit::{PathReport, Status};
 use crate::cache::{CACHE_INFO_KEY, Cache};
 use crate::compression;
+use crate::nix::narinfo::NarInfoError;
 use crate::nix::store_path::hash_part_from_narinfo_key;
 use crate::nix::{NarInfo, TrustedKeys, check_paths};
 use crate::storage::{self, ObjectMeta, StoreError};
@@ -49,13 +50,13 @@ impl Default for ScanOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Phase {
-    /// Not started.
+    /// No scan has started yet.
     Idle = 0,
     /// Listing narinfos and fetching the changed ones.
     Narinfos = 1,
-    /// Listing `nar/`.
+    /// Listing `nar/` to find dangling narinfos and orphan NARs.
     Nars = 2,
-    /// Finished.
+    /// The scan has finished.
     Done = 3,
 }
 
@@ -104,7 +105,7 @@ pub struct ScanSummary {
     pub removed: u64,
     /// NAR objects listed.
     pub nars: u64,
-    /// Seconds taken.
+    /// Wall-clock seconds the scan took.
     pub seconds: f64,
 }
 
@@ -114,7 +115,7 @@ pub enum ScanError {
     /// Listing failed (the index keeps what it had).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Cancelled.
+    /// The scan was cancelled before it finished; the index keeps what it read.
     #[error("scan cancelled")]
     Cancelled,
 }
@@ -122,7 +123,7 @@ pub enum ScanError {
 /// An index opened for a session: loaded from its directory when this process could take it,
 /// else empty and not persisted.
 pub struct Opened {
-    /// The index.
+    /// The index, shared with the scan that fills it.
     pub index: Arc<RwLock<Index>>,
     /// The directory lock (saving is possible only with it).
     pub lock: Option<DirLock>,
@@ -223,9 +224,35 @@ enum Work {
     Rejudge(ObjectMeta, TextRef),
 }
 
+/// Why a listed narinfo could not be read or parsed in a scan (it becomes the row's
+/// [`ReadError`]).
+#[derive(Debug, thiserror::Error)]
+enum TextError {
+    /// The GET failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Its `Content-Encoding` (or sniffed compression) does not decode.
+    #[error(transparent)]
+    Decode(#[from] compression::CompressionError),
+    /// The text stored in the blob file could not be read back.
+    #[error("stored text of {key} is unreadable: {cause}")]
+    Stored {
+        /// The narinfo's key.
+        key: String,
+        /// The read error.
+        cause: std::io::Error,
+    },
+    /// Listed, but gone when it was fetched (carries the origin).
+    #[error("{0}: no such narinfo (deleted meanwhile)")]
+    Gone(String),
+    /// The text does not parse.
+    #[error(transparent)]
+    Parse(#[from] NarInfoError),
+}
+
 /// A narinfo's bytes, once obtained.
 enum Got {
-    Bytes(ObjectMeta, Result<Option<storage::GetResult>, String>),
+    Bytes(ObjectMeta, Result<Option<storage::GetResult>, StoreError>),
     Unread(ObjectMeta),
     Stored(ObjectMeta, TextRef),
 }
@@ -399,7 +426,7 @@ async fn scan_inner(
                     async move {
                         match w {
                             Work::Fetch(m) => {
-                                let r = store.get(&m.key).await.map_err(|e| e.to_string());
+                                let r = store.get(&m.key).await;
                                 Got::Bytes(m, r)
                             }
                             Work::Rejudge(m, t) => Got::Stored(m, t),
@@ -549,43 +576,44 @@ fn judge_batch(
         meta: ObjectMeta,
         text: Option<Vec<u8>>,
         stored: Option<TextRef>,
-        parsed: Result<NarInfo, String>,
+        parsed: Result<NarInfo, TextError>,
         fetched: bool,
     }
     let mut items: Vec<Item> = chunk
         .into_iter()
         .map(|g| {
-            let (meta, raw, stored): (ObjectMeta, Result<Option<Vec<u8>>, String>, _) = match g {
+            let (meta, raw, stored): (ObjectMeta, Result<Option<Vec<u8>>, TextError>, _) = match g {
                 Got::Bytes(m, r) => {
-                    let raw = r.map(|o| o.map(|o| decode(cache, &m.key, o)));
+                    let raw = r
+                        .map_err(TextError::from)
+                        .map(|o| o.map(|o| decode(cache, &m.key, o)));
                     (m, raw.and_then(|o| o.transpose()), None)
                 }
                 Got::Unread(m) => {
                     let raw = cache
                         .store()
                         .get_blocking(&m.key)
-                        .map_err(|e| e.to_string())
+                        .map_err(TextError::from)
                         .map(|o| o.map(|o| decode(cache, &m.key, o)));
                     (m, raw.and_then(|o| o.transpose()), None)
                 }
                 Got::Stored(m, t) => {
-                    let raw = blob
-                        .read(t)
-                        .map(|s| Some(s.into_bytes()))
-                        .map_err(|e| format!("stored text of {} is unreadable: {e}", m.key));
+                    let raw = blob.read(t).map(|s| Some(s.into_bytes())).map_err(|cause| {
+                        TextError::Stored {
+                            key: m.key.clone(),
+                            cause,
+                        }
+                    });
                     (m, raw, Some(t))
                 }
             };
             let origin = cache.origin(&meta.key);
             let (text, parsed) = match raw {
                 Ok(Some(bytes)) => {
-                    let parsed = NarInfo::parse_bytes(&bytes, &origin).map_err(|e| e.to_string());
+                    let parsed = NarInfo::parse_bytes(&bytes, &origin).map_err(TextError::from);
                     (Some(bytes), parsed)
                 }
-                Ok(None) => (
-                    None,
-                    Err(format!("{origin}: no such narinfo (deleted meanwhile)")),
-                ),
+                Ok(None) => (None, Err(TextError::Gone(origin.clone()))),
                 Err(e) => (None, Err(e)),
             };
             Item {
@@ -646,7 +674,7 @@ fn judge_batch(
                     tracing::debug!("{e}");
                     read_error = Some(ReadError {
                         malformed: it.text.is_some(),
-                        message: e.clone(),
+                        message: e.to_string(),
                     });
                     (None, RowStatus::from(Status::Error))
                 }
@@ -665,7 +693,7 @@ fn judge_batch(
         .collect()
 }
 
-fn decode(cache: &Cache, key: &str, o: storage::GetResult) -> Result<Vec<u8>, String> {
+fn decode(cache: &Cache, key: &str, o: storage::GetResult) -> Result<Vec<u8>, TextError> {
     if o.content_encoding.is_some() || compression::sniff(&o.bytes).is_some() {
         compression::decode_content_encoding_max(
             &o.bytes,
@@ -674,7 +702,7 @@ fn decode(cache: &Cache, key: &str, o: storage::GetResult) -> Result<Vec<u8>, St
             compression::MAX_DECODED_NARINFO,
         )
         .map(|b| b.to_vec())
-        .map_err(|e| e.to_string())
+        .map_err(TextError::from)
     } else {
         Ok(o.bytes.to_vec())
     }
@@ -724,9 +752,9 @@ mod tests {
             let idx = opened.index.read().unwrap();
             let t = idx.totals();
             assert_eq!(t.paths, s.listed);
-            assert_eq!(t.by_status[RowStatus::Pending as usize], 0);
-            assert!(t.by_status[RowStatus::Trusted as usize] > 0);
-            assert!(t.by_status[RowStatus::Unsigned as usize] > 0);
+            assert_eq!(t.status(RowStatus::Pending), 0);
+            assert!(t.status(RowStatus::Trusted) > 0);
+            assert!(t.status(RowStatus::Unsigned) > 0);
             let p = idx.problems();
             assert!(!p.dangling.is_empty(), "the demo has a narinfo without NAR");
             assert!(!p.orphan_nars.is_empty(), "the demo has an orphan NAR");
@@ -756,7 +784,12 @@ mod tests {
         assert_eq!(rejudge.fetched, 0);
         assert_eq!(rejudge.rejudged, s.listed);
         assert_eq!(
-            opened.index.read().unwrap().totals().by_status[RowStatus::Trusted as usize],
+            opened
+                .index
+                .read()
+                .unwrap()
+                .totals()
+                .status(RowStatus::Trusted),
             0
         );
         // Remove one narinfo: the rescan marks it removed.

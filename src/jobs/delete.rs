@@ -216,7 +216,7 @@ pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
     // tracked by their position in the listing; unlisted ones (no NAR listing yet) by key.
     let nars = idx.nars();
     let nar_pos = |k: &str| nars.binary_search_by(|o| o.key.as_str().cmp(k)).ok();
-    let nar_of = |r: RowId| crate::audit::nar_key(idx.url_of(r)).ok();
+    let nar_of = |r: RowId| crate::cache::nar_key(idx.url_of(r)).ok();
     let mut kept = vec![false; nars.len()];
     let mut kept_unlisted: HashSet<String> = HashSet::new();
     for r in idx.live().filter(|&r| !in_set[r as usize]) {
@@ -449,13 +449,13 @@ where
 {
     let lease = crate::lease::DeletionLease::acquire(at.cache.store().clone(), holder)
         .await
-        .map_err(JobError::Lease)?;
+        .map_err(JobError::from)?;
     let p = job.progress.clone();
     let result = async {
         lease
             .wait_for_pushes(|s| p.set_current(s))
             .await
-            .map_err(JobError::Lease)?;
+            .map_err(JobError::from)?;
         second_look(&at.cache, &at.index, &at.keys, at.scan.clone(), job).await?;
         let (plan, kept) = replan().await?;
         let mut s = execute(
@@ -515,11 +515,7 @@ pub async fn execute(
     lease: Option<&crate::lease::DeletionLease>,
 ) -> Result<DeleteSummary, JobError> {
     let still_ours = || match lease {
-        Some(l) if !l.holds() => Err(JobError::Lease(
-            "stopped: the deletion lease was lost (another process took it over); what is \
-             deleted so far is consistent, run again"
-                .to_string(),
-        )),
+        Some(l) if !l.holds() => Err(JobError::from(crate::lease::LeaseError::Lost)),
         _ => Ok(()),
     };
     if let Some(why) = plan.refusal() {
@@ -605,7 +601,7 @@ pub async fn execute(
 mod tests {
     use super::*;
     use crate::index::NarObject;
-    use crate::index::tests::info;
+    use crate::index::testdata::info;
     use crate::nix::TrustedKeys;
 
     #[test]

@@ -72,9 +72,9 @@ pub enum JobError {
     /// Something given or found is not what it must be (the message says what and why).
     #[error("{0}")]
     Invalid(String),
-    /// The deletion lease could not be taken, or was lost.
-    #[error("{0}")]
-    Lease(String),
+    /// The deletion lease could not be taken, or was lost, or pushes did not pause.
+    #[error(transparent)]
+    Lease(Box<crate::lease::LeaseError>),
     /// A safety rule refused the work before anything was changed (the message says why).
     #[error("{0}")]
     Refused(String),
@@ -130,5 +130,11 @@ impl From<&ScanError> for JobError {
 impl From<CacheError> for JobError {
     fn from(e: CacheError) -> JobError {
         JobError::Cache(Box::new(e))
+    }
+}
+
+impl From<crate::lease::LeaseError> for JobError {
+    fn from(e: crate::lease::LeaseError) -> Self {
+        JobError::Lease(Box::new(e))
     }
 }

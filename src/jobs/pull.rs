@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use futures::StreamExt;
 
 use super::{JobError, JobHandle, JobNotify, Throttle};
-use crate::audit::{NarSink, PathReport, nar_key, read_nar};
-use crate::cache::{Cache, narinfo_key_in};
+use crate::audit::{NarSink, PathReport, read_nar};
+use crate::cache::{Cache, nar_key, narinfo_key_in};
 use crate::compression::Compression;
 use crate::nix::{HashAlgo, NarInfo, STORE_DIR, TrustedKeys};
 

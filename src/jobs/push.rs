@@ -158,7 +158,7 @@ impl PushOptions {
             level,
             params.parallel_compression,
         )
-        .map_err(JobError::Invalid)?;
+        .map_err(|e| JobError::Invalid(e.to_string()))?;
         let keys = super::sign::load_signing_keys(params, &flags.key_files)?;
         Ok(PushOptions {
             keys,
@@ -657,7 +657,7 @@ pub async fn push(
     let reg = Arc::new(
         PushRegistration::register(store.clone())
             .await
-            .map_err(JobError::Lease)?,
+            .map_err(JobError::from)?,
     );
     let r = push_registered(&cache, closure, &opts, &job, &notify, &reg, summary).await;
     if let Ok(reg) = Arc::try_unwrap(reg) {

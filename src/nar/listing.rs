@@ -219,7 +219,7 @@ mod tests {
     use crate::nar::encode_node;
     use crate::nar::testutil::*;
 
-    /// Verbatim Nix 2.8 output (doc §1.3) for the `tree/` vector.
+    /// The `.ls` listing Nix 2.8 writes (`write-nar-listing=true`) for the `tree/` vector, verbatim.
     const TREE_LS: &str = r#"{"version":1,"root":{"type":"directory","entries":{"a.txt":{"type":"regular","size":6,"narOffset":232},"link":{"type":"symlink","target":"a.txt"},"sub":{"type":"directory","entries":{"run.sh":{"type":"regular","size":18,"executable":true,"narOffset":784}}}}}}"#;
 
     #[test]

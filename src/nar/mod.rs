@@ -259,7 +259,7 @@ pub(crate) fn name_problem(name: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    //! Shared test vectors and helpers (doc §5.4).
+    //! Test trees and helpers shared by the NAR reader, writer and listing tests.
 
     use super::NarNode;
     use std::collections::BTreeMap;

@@ -33,7 +33,7 @@ pub(crate) trait Visitor {
     fn directory_end(&mut self) -> Result<(), NarErrorKind> {
         Ok(())
     }
-    /// A symlink.
+    /// A symlink pointing at `target` (its bytes as stored, not checked to exist).
     fn symlink(&mut self, _name: Option<&[u8]>, _target: &[u8]) -> Result<(), NarErrorKind> {
         Ok(())
     }

@@ -27,7 +27,7 @@ pub struct NarWriter<W> {
 }
 
 impl<W> NarWriter<W> {
-    /// Wrap `inner`.
+    /// A writer that sends the NAR encoding to `inner`.
     pub fn new(inner: W) -> Self {
         NarWriter {
             inner,
@@ -344,7 +344,8 @@ mod tests {
     use crate::nar::testutil::*;
     use sha2::{Digest, Sha256};
 
-    /// (name, tree, size, full sha256 hex) — doc §5.4; hashes match the doc's prefix…suffix.
+    /// (name, tree, NAR size, sha256 hex of the NAR): reference values from `nix-store --dump`
+    /// (Nix 2.8) and from the NAR files in nix-compat's `src/nar/tests/`.
     fn vectors() -> Vec<(&'static str, NarNode, u64, &'static str)> {
         vec![
             (

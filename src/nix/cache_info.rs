@@ -31,7 +31,7 @@ pub enum CacheInfoError {
     BadPriority {
         /// 1-based line number.
         line: usize,
-        /// The value.
+        /// The Priority value as written.
         value: String,
     },
     /// A `StoreDir` other than `/nix/store`.

@@ -38,11 +38,11 @@ pub enum ContentAddress {
         /// sha256 of the file contents.
         hash: Hash,
     },
-    /// `fixed:[r:|git:]<algo>:<h>`.
+    /// A fixed-output path: `fixed:[r:|git:]<algo>:<hash>`.
     Fixed {
         /// How the contents were hashed.
         method: FileIngestionMethod,
-        /// The hash.
+        /// The hash of the contents (flat, NAR or git serialisation per `method`).
         hash: Hash,
     },
 }
@@ -115,7 +115,7 @@ impl ContentAddress {
         })
     }
 
-    /// The hash.
+    /// The hash this content address names.
     pub fn hash(&self) -> &Hash {
         match self {
             ContentAddress::Text { hash } | ContentAddress::Fixed { hash, .. } => hash,

@@ -116,9 +116,9 @@ pub enum HashError {
     /// Raw digest bytes of the wrong size.
     #[error("{algo} digest must be {} bytes, got {len}", algo.digest_len())]
     DigestLength {
-        /// The algorithm.
+        /// The algorithm whose digest length was expected.
         algo: HashAlgo,
-        /// Bytes given.
+        /// Number of bytes given.
         len: usize,
     },
 }
@@ -128,11 +128,11 @@ pub enum HashError {
 pub enum HashEncoding {
     /// `algo:<nix32>`, what Nix writes in narinfos.
     Nix32,
-    /// `algo:<hex>`.
+    /// Base16, `algo:<hex>` (either case).
     Base16,
-    /// `algo:<base64>`.
+    /// Padded base64 after a colon, `algo:<base64>`.
     Base64,
-    /// `algo-<base64>`.
+    /// SRI form, `algo-<base64>`.
     Sri,
 }
 
@@ -217,9 +217,11 @@ impl Hash {
             HashEncoding::Nix32 => {
                 nix32::decode_into(digest, out).map_err(|e| bad(s, "nix32", e.to_string()))?;
             }
-            HashEncoding::Base16 => decode_hex(digest, out).map_err(|c| bad(s, "base16", c))?,
+            HashEncoding::Base16 => {
+                decode_hex(digest, out).map_err(|c| bad(s, "base16", c.to_string()))?
+            }
             HashEncoding::Base64 | HashEncoding::Sri => {
-                let d = base64_decode(digest).map_err(|c| bad(s, "base64", c))?;
+                let d = base64_decode(digest).map_err(|c| bad(s, "base64", c.to_string()))?;
                 if d.len() != n {
                     return Err(bad(
                         s,
@@ -233,7 +235,7 @@ impl Hash {
         Ok(Hash { algo, bytes })
     }
 
-    /// The algorithm.
+    /// The hash algorithm (md5, sha1, sha256 or sha512).
     pub fn algo(&self) -> HashAlgo {
         self.algo
     }
@@ -343,10 +345,21 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), String> {
+/// Why base16 digest text does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+enum HexError {
+    /// Not twice as many digits as bytes wanted.
+    #[error("expected {0} hex digits")]
+    Length(usize),
+    /// A pair of characters that are not both hex digits.
+    #[error("invalid hex digit in '{0}'")]
+    Digit(String),
+}
+
+fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), HexError> {
     let b = s.as_bytes();
     if b.len() != out.len() * 2 {
-        return Err(format!("expected {} hex digits", out.len() * 2));
+        return Err(HexError::Length(out.len() * 2));
     }
     for (slot, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
         let (hi, lo) = match pair {
@@ -356,19 +369,26 @@ fn decode_hex(s: &str, out: &mut [u8]) -> Result<(), String> {
         match (hi, lo) {
             (Some(h), Some(l)) => *slot = (h << 4) | l,
             _ => {
-                return Err(format!(
-                    "invalid hex digit in '{}'",
-                    String::from_utf8_lossy(pair)
-                ));
+                return Err(HexError::Digit(String::from_utf8_lossy(pair).into_owned()));
             }
         }
     }
     Ok(())
 }
 
+/// A character that is not in the base64 alphabet (nor `=` or `\n`), and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid base64 character {ch:?} at offset {offset}")]
+pub struct Base64Error {
+    /// The character that is not base64.
+    pub ch: char,
+    /// Its byte offset in the text.
+    pub offset: usize,
+}
+
 /// Base64 decoding the way Nix does it: standard alphabet, stops at the first `=`,
 /// skips `\n`, ignores leftover bits.
-pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+pub fn base64_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
     // 0..=63: a digit; SKIP: '\n'; STOP: '='; BAD: anything else.
     const SKIP: u8 = 0xfe;
     const STOP: u8 = 0xfd;
@@ -401,8 +421,8 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
             STOP => break,
             SKIP => continue,
             BAD => {
-                let c = s.get(pos..).and_then(|r| r.chars().next()).unwrap_or('?');
-                return Err(format!("invalid base64 character {c:?} at offset {pos}"));
+                let ch = s.get(pos..).and_then(|r| r.chars().next()).unwrap_or('?');
+                return Err(Base64Error { ch, offset: pos });
             }
             _ => {}
         }
@@ -451,7 +471,7 @@ mod tests {
         assert_eq!(first.nix32_digest(), N32_HELLO);
         assert_eq!(first.algo(), HashAlgo::Sha256);
         assert_eq!(format!("{first:?}"), format!("Hash(sha256:{N32_HELLO})"));
-        // The 120-byte NAR of a file containing "hello\n" (doc §5.4).
+        // The 120-byte NAR of a file containing "hello\n" as `nix-store --dump` writes it.
         let nar_hex = "0d000000000000006e69782d617263686976652d3100000001000000000000002800000000000000040000000000000074797065000000000700000000000000726567756c6172000800000000000000636f6e74656e7473060000000000000068656c6c6f0a000001000000000000002900000000000000";
         let mut nar = [0u8; 120];
         decode_hex(nar_hex, &mut nar).unwrap();

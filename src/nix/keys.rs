@@ -1,82 +1,18 @@
-//! Ed25519 signing keys, public keys and signatures in Nix's `<name>:<base64>` form.
+//! Ed25519 secret and public keys in Nix's `<name>:<base64>` form, and the set of trusted
+//! public keys (`trusted-public-keys`). Signatures are in [`super::signature`].
 
 use std::fmt;
 use std::str::FromStr;
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
-use thiserror::Error;
 
-use super::hash::{base64_decode, base64_encode};
+use super::hash::base64_encode;
+use super::key_error::{KeyError, decode_fixed, split_named};
+use super::signature::Signature;
 
 /// The default `trusted-public-keys` entry of Nix.
 pub const CACHE_NIXOS_ORG_KEY: &str =
     "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
-
-/// The advice given when a secret key turns up where a public key belongs.
-pub const PUBLIC_HALF_ADVICE: &str = "give its public half instead: \
-     `nix key convert-secret-to-public < FILE` (Nix ≥ 2.8, experimental nix-command) \
-     or `narscope key public FILE`";
-
-/// Why a key or signature was rejected. Never carries key material: at most a key's name (the
-/// text of a malformed *signature* is shown, signatures being public).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum KeyError {
-    /// No `:` separating name and data.
-    #[error("{what} has no ':' between key name and base64 data")]
-    MissingColon {
-        /// "secret key", "public key" or "signature '<text>'".
-        what: String,
-    },
-    /// Empty key name.
-    #[error("{what} has an empty key name")]
-    EmptyName {
-        /// What was being parsed.
-        what: String,
-    },
-    /// A key name for a new key containing ':' or nothing. Carries the name up to its first
-    /// ':' only (a whole key given as a name is not echoed).
-    #[error("invalid key name '{0}': must be non-empty and must not contain ':'")]
-    BadName(String),
-    /// Base64 that does not decode.
-    #[error("{what} '{name}' is not valid base64: {cause}")]
-    BadBase64 {
-        /// What was being parsed.
-        what: String,
-        /// Key name.
-        name: String,
-        /// What was wrong (never includes secret bytes).
-        cause: String,
-    },
-    /// Decoded data of the wrong length.
-    #[error("{what} '{name}' is not valid: {len} bytes, expected {expected}")]
-    WrongLength {
-        /// What was being parsed.
-        what: String,
-        /// Key name.
-        name: String,
-        /// Decoded length.
-        len: usize,
-        /// Required length.
-        expected: usize,
-    },
-    /// The public half stored in a secret key file does not match its seed.
-    #[error("secret key '{0}' is not valid: its public half does not match its seed")]
-    PublicHalfMismatch(String),
-    /// 32 bytes that are not an Ed25519 point (carries the key name).
-    #[error("public key '{0}' is not a valid Ed25519 point")]
-    BadPoint(String),
-    /// A secret key given where a public key belongs (carries the key name only).
-    #[error("'{0}' is a secret key (keep it private), not a public key; {PUBLIC_HALF_ADVICE}")]
-    SecretNotPublic(String),
-    /// The system random number generator failed.
-    #[error("cannot generate key '{name}': random number generator failed: {cause}")]
-    Random {
-        /// Key name.
-        name: String,
-        /// The OS error.
-        cause: String,
-    },
-}
 
 fn check_new_name(name: &str) -> Result<(), KeyError> {
     if let Some((before, _)) = name.split_once(':') {
@@ -86,34 +22,6 @@ fn check_new_name(name: &str) -> Result<(), KeyError> {
         return Err(KeyError::BadName(String::new()));
     }
     Ok(())
-}
-
-/// Splits `<name>:<data>`, the name being everything before the first ':'.
-fn split_named<'a>(text: &'a str, what: &str) -> Result<(&'a str, &'a str), KeyError> {
-    let (name, data) = text.split_once(':').ok_or_else(|| KeyError::MissingColon {
-        what: what.to_owned(),
-    })?;
-    if name.is_empty() {
-        return Err(KeyError::EmptyName {
-            what: what.to_owned(),
-        });
-    }
-    Ok((name, data))
-}
-
-/// Decodes base64 into exactly `N` bytes.
-fn decode_fixed<const N: usize>(data: &str, what: &str, name: &str) -> Result<[u8; N], KeyError> {
-    let bytes = base64_decode(data).map_err(|cause| KeyError::BadBase64 {
-        what: what.to_owned(),
-        name: name.to_owned(),
-        cause,
-    })?;
-    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| KeyError::WrongLength {
-        what: what.to_owned(),
-        name: name.to_owned(),
-        len: bytes.len(),
-        expected: N,
-    })
 }
 
 /// An Ed25519 secret key with its name. `Debug` shows only the name.
@@ -287,41 +195,6 @@ impl FromStr for PublicKey {
     }
 }
 
-/// A detached signature `<key name>:<base64 of 64 bytes>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Signature {
-    /// Name of the key that made it (text before the first ':').
-    pub key_name: String,
-    /// The Ed25519 signature.
-    pub bytes: [u8; 64],
-}
-
-impl Signature {
-    /// Parses `<name>:<base64>`: non-empty name, exactly 64 decoded bytes.
-    pub fn parse(s: &str) -> Result<Signature, KeyError> {
-        let what = || format!("signature '{s}'");
-        let (name, data) = split_named(s, &what())?;
-        let bytes: [u8; 64] = decode_fixed(data, "signature", name)?;
-        Ok(Signature {
-            key_name: name.to_owned(),
-            bytes,
-        })
-    }
-}
-
-impl fmt::Display for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.key_name, base64_encode(&self.bytes))
-    }
-}
-
-impl FromStr for Signature {
-    type Err = KeyError;
-    fn from_str(s: &str) -> Result<Self, KeyError> {
-        Signature::parse(s)
-    }
-}
-
 /// A set of trusted public keys, looked up by name; the first key added under a name wins.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedKeys {
@@ -390,13 +263,10 @@ impl Extend<PublicKey> for TrustedKeys {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// The published throwaway key from the doc (§4.4b). Never use in production.
-    pub(crate) const TEST_SECRET: &str = "cache.example.com-1:cCta2MEsRNuYCgWYyeRXLyfoFpKhQJKn8gLMeXWAb7vIpRKKo/3JoxJ24OYa3DxT2JVV38KjK/1ywHWuMe2JEw==";
-    pub(crate) const TEST_PUBLIC: &str =
-        "cache.example.com-1:yKUSiqP9yaMSduDmGtw8U9iVVd/Coyv9csB1rjHtiRM=";
+    use crate::nix::hash::base64_decode;
+    use crate::nix::testdata::{TEST_PUBLIC, TEST_SECRET, leaked_pieces};
 
     #[test]
     fn secret_key_roundtrip() {
@@ -491,17 +361,6 @@ pub(crate) mod tests {
         assert!(PublicKey::parse("nocolon").is_err());
     }
 
-    /// Every substring of `len` characters of `secret`'s base64 that occurs in `text`.
-    pub(crate) fn leaked_pieces(text: &str, secret: &str, len: usize) -> Vec<String> {
-        let b64 = secret.split_once(':').map_or(secret, |(_, d)| d);
-        let chars: Vec<char> = b64.chars().collect();
-        chars
-            .windows(len)
-            .map(|w| w.iter().collect::<String>())
-            .filter(|w| text.contains(w.as_str()))
-            .collect()
-    }
-
     #[test]
     fn a_secret_key_given_as_public_is_recognised_and_not_echoed() {
         for text in [
@@ -564,26 +423,6 @@ pub(crate) mod tests {
         assert_eq!(
             PublicKey::parse(&text).unwrap_err().to_string(),
             "public key 'k' is not a valid Ed25519 point"
-        );
-    }
-
-    #[test]
-    fn signature_parse() {
-        let s = "cache.example.com-1:5SLzsRkKi90vHor0O595UqtjbW7VpXluVVXETfgnelaILr40R1JRW8Dc7VmaeEJmjDICxb8oVCKmNm2sexSBCw==";
-        let sig = Signature::parse(s).unwrap();
-        assert_eq!(sig.key_name, "cache.example.com-1");
-        assert_eq!(sig.to_string(), s);
-        assert_eq!(
-            Signature::parse("garbage").unwrap_err().to_string(),
-            "signature 'garbage' has no ':' between key name and base64 data"
-        );
-        assert_eq!(
-            Signature::parse("k:").unwrap_err().to_string(),
-            "signature 'k' is not valid: 0 bytes, expected 64"
-        );
-        assert_eq!(
-            Signature::parse(":abc").unwrap_err().to_string(),
-            "signature ':abc' has an empty key name"
         );
     }
 

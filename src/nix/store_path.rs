@@ -27,7 +27,7 @@ pub enum StorePathError {
     /// The hash part has a character outside the nix32 alphabet.
     #[error("store path '{path}' has an illegal character {ch:?} in its hash part")]
     BadHashChar {
-        /// The input.
+        /// The store path as given.
         path: String,
         /// The offending character.
         ch: char,
@@ -47,7 +47,7 @@ pub enum StorePathError {
     /// The name has a character outside `[0-9a-zA-Z+-._?=]`.
     #[error("store path '{path}' contains illegal character {ch:?} in its name")]
     BadNameChar {
-        /// The input.
+        /// The store path as given.
         path: String,
         /// The offending character.
         ch: char,
@@ -143,12 +143,12 @@ impl StorePath {
         self.base.to_string()
     }
 
-    /// `hash-name` borrowed.
+    /// The base name `<hash>-<name>`, borrowed.
     pub fn as_base_name(&self) -> &str {
         &self.base
     }
 
-    /// `/nix/store/hash-name`.
+    /// The full path in the default store directory, `/nix/store/<hash>-<name>`.
     pub fn to_absolute(&self) -> String {
         let mut s = String::with_capacity(STORE_DIR.len() + 1 + self.base.len());
         s.push_str(STORE_DIR);
@@ -157,7 +157,7 @@ impl StorePath {
         s
     }
 
-    /// `<store_dir>/hash-name`.
+    /// The full path in another store directory, `<store_dir>/<hash>-<name>`.
     pub fn in_dir(&self, store_dir: &str) -> String {
         format!("{store_dir}/{}", self.base)
     }

@@ -39,7 +39,7 @@ pub enum StoreErrorKind {
 }
 
 impl StoreErrorKind {
-    /// See [`StoreError::is_transient`].
+    /// Whether a retry may succeed (see [`StoreError::is_transient`]).
     pub fn is_transient(self) -> bool {
         matches!(
             self,
@@ -56,7 +56,7 @@ impl StoreErrorKind {
 /// "GET `abc.narinfo` at s3://bkt (endpoint http://127.0.0.1:3900): access denied … (hint: …)".
 #[derive(Clone, Debug)]
 pub struct StoreError {
-    /// Classification.
+    /// What kind of failure it is; callers decide on this, not on the text.
     pub kind: StoreErrorKind,
     /// The store's description ([`super::Store::describe`]).
     pub store: String,
@@ -64,7 +64,7 @@ pub struct StoreError {
     pub op: &'static str,
     /// The key (relative to the cache root), when the operation had one.
     pub key: Option<String>,
-    /// The cause.
+    /// The cause in words (the server's message, the I/O error).
     pub message: String,
     /// What to do about it, when we know.
     pub advice: Option<String>,

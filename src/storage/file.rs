@@ -186,33 +186,57 @@ impl FileStore {
     }
 }
 
+/// Why a key or a listing prefix is refused: it would leave the cache directory or name no
+/// file (reported as [`StoreErrorKind::InvalidKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum BadKey {
+    /// An empty key.
+    #[error("the key is empty")]
+    Empty,
+    /// A key starting with `/`.
+    #[error("absolute keys are not allowed")]
+    Absolute,
+    /// A key with a NUL byte.
+    #[error("the key contains a NUL byte")]
+    Nul,
+    /// A key with an empty, `.` or `..` segment.
+    #[error("the key has an empty, `.` or `..` segment")]
+    Segment,
+    /// A prefix starting with `/` or holding a NUL byte.
+    #[error("a prefix must be relative")]
+    PrefixNotRelative,
+    /// A prefix with a `.` or `..` segment.
+    #[error("a prefix must not contain `.` or `..` segments")]
+    PrefixSegment,
+}
+
 /// Checks a key: relative, no `.`/`..`/empty segments, no NUL.
-fn check_key(key: &str) -> Result<(), String> {
+fn check_key(key: &str) -> Result<(), BadKey> {
     if key.is_empty() {
-        return Err("the key is empty".into());
+        return Err(BadKey::Empty);
     }
     if key.starts_with('/') {
-        return Err("absolute keys are not allowed".into());
+        return Err(BadKey::Absolute);
     }
     if key.contains('\0') {
-        return Err("the key contains a NUL byte".into());
+        return Err(BadKey::Nul);
     }
     if key
         .split('/')
         .any(|s| s.is_empty() || s == "." || s == "..")
     {
-        return Err("the key has an empty, `.` or `..` segment".into());
+        return Err(BadKey::Segment);
     }
     Ok(())
 }
 
 /// Prefixes may be empty or end with `/`, but must not escape the root.
-fn check_prefix(prefix: &str) -> Result<(), String> {
+fn check_prefix(prefix: &str) -> Result<(), BadKey> {
     if prefix.starts_with('/') || prefix.contains('\0') {
-        return Err("a prefix must be relative".into());
+        return Err(BadKey::PrefixNotRelative);
     }
     if prefix.split('/').any(|s| s == "." || s == "..") {
-        return Err("a prefix must not contain `.` or `..` segments".into());
+        return Err(BadKey::PrefixSegment);
     }
     Ok(())
 }
@@ -385,7 +409,7 @@ impl Inner {
     }
 
     fn path_of(&self, op: &'static str, key: &str) -> Result<PathBuf, StoreError> {
-        check_key(key).map_err(|m| self.err(StoreErrorKind::InvalidKey, op, key, m))?;
+        check_key(key).map_err(|m| self.err(StoreErrorKind::InvalidKey, op, key, m.to_string()))?;
         Ok(self.root.join(key))
     }
 
@@ -888,7 +912,7 @@ impl Inner {
         opts: &ListOptions,
     ) -> Result<ListPage, StoreError> {
         check_prefix(prefix)
-            .map_err(|m| self.err(StoreErrorKind::InvalidKey, "list", prefix, m))?;
+            .map_err(|m| self.err(StoreErrorKind::InvalidKey, "list", prefix, m.to_string()))?;
         match fs::metadata(&self.root) {
             Ok(md) if md.is_dir() => {}
             Ok(_) => {

@@ -9,13 +9,12 @@ pub mod file;
 pub mod params;
 pub mod retry;
 pub mod s3;
-mod s3_lean;
 pub mod url;
 
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
-pub use s3_lean::LeanStats;
-pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError};
+pub use s3::lean::LeanStats;
+pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError, UrlProblem};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use std::sync::Arc;
@@ -46,7 +45,7 @@ pub struct ListPage {
 /// A whole object read into memory.
 #[derive(Clone, Debug)]
 pub struct GetResult {
-    /// Its metadata.
+    /// Its metadata (size, ETag, modification time).
     pub meta: ObjectMeta,
     /// Its bytes, exactly as stored (never decoded).
     pub bytes: bytes::Bytes,
@@ -60,7 +59,7 @@ pub type ByteReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 /// Condition attached to a write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum PutCondition {
-    /// Unconditional write.
+    /// Write whatever is there (no condition).
     #[default]
     None,
     /// Create only: fail with [`StoreErrorKind::PreconditionFailed`] if the key exists.
@@ -86,7 +85,7 @@ impl PutCondition {
 pub struct PutOptions {
     /// `Content-Type` (ignored by the file:// backend).
     pub content_type: Option<String>,
-    /// Write condition.
+    /// The condition the write depends on (compare-and-swap), if any.
     pub condition: PutCondition,
     /// `Content-Encoding` stored with the object (its bytes are already encoded so); S3 only,
     /// a file:// cache has nowhere to keep it.

@@ -11,12 +11,12 @@
 
 use std::path::PathBuf;
 
-use crate::compression::Compression;
+use crate::compression::{Compression, CompressionError};
 
 /// Where a parameter applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
-    /// `s3://`.
+    /// An `s3://` URL (all S3 parameters allowed).
     S3,
     /// `file://` (or a plain path).
     File,
@@ -118,41 +118,168 @@ Accepted, no effect on writes: trusted, local-nar-cache, path-info-cache-size,
   tls-certificate, tls-private-key, system-features, versionId, retry-*.
 Any other parameter is an error.";
 
-fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
-    match v {
-        "true" | "yes" | "1" => Ok(true),
-        "false" | "no" | "0" => Ok(false),
-        _ => Err(format!(
-            "{name}=`{v}` is not a boolean (true, false, yes, no, 1 or 0)"
-        )),
+/// A store parameter in a cache URL that narscope refuses: each names the parameter and says
+/// why (and what to write instead, where there is something).
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    /// A parameter (other than `secret-key(s)`) given twice.
+    #[error("parameter `{0}` is given twice")]
+    Twice(String),
+    /// An S3-only parameter in a `file://` URL.
+    #[error(
+        "`{0}` applies to s3:// caches only (a file:// cache has no object \
+         metadata or multipart uploads; Nix's file:// store does not know it either)"
+    )]
+    S3Only(String),
+    /// `secret-key=` with no file.
+    #[error("secret-key= is empty")]
+    EmptySecretKey,
+    /// `compression=` names no compression narscope can write.
+    #[error("compression=`{value}`: {cause}")]
+    Compression {
+        /// The value as written.
+        value: String,
+        /// Why it is refused.
+        cause: CompressionError,
+    },
+    /// `compression-level=` that is not an integer.
+    #[error("compression-level=`{0}` is not a whole number")]
+    LevelNotNumber(String),
+    /// A boolean parameter with another value.
+    #[error("{name}=`{value}` is not a boolean (true, false, yes, no, 1 or 0)")]
+    NotBool {
+        /// The parameter.
+        name: String,
+        /// The value as written.
+        value: String,
+    },
+    /// A size parameter that is not a whole number of bytes.
+    #[error("{name}=`{value}` is not a size in bytes (a whole number)")]
+    NotSize {
+        /// The parameter.
+        name: String,
+        /// The value as written.
+        value: String,
+    },
+    /// An object compression (`narinfo-compression=` and friends) that only Nix could read.
+    #[error(
+        "{name}={value}: `{value}` is not an HTTP content coding (only Nix could read such objects, \
+         no browser, proxy or other client); use gzip, br or zstd"
+    )]
+    NotContentCoding {
+        /// The parameter.
+        name: String,
+        /// `xz` or `bzip2`.
+        value: String,
+    },
+    /// An object compression that is no compression at all.
+    #[error("{name}=`{value}`: use gzip, br or zstd (HTTP content codings), or none")]
+    UnknownContentCoding {
+        /// The parameter.
+        name: String,
+        /// The value as written.
+        value: String,
+    },
+    /// `storage-class=` that cannot be an S3 storage class.
+    #[error(
+        "storage-class=`{0}` is not an S3 storage class (upper-case letters, \
+         digits and `_`, e.g. STANDARD, STANDARD_IA, INTELLIGENT_TIERING)"
+    )]
+    StorageClass(String),
+    /// `multipart-threshold=` above the largest single PUT.
+    #[error(
+        "multipart-threshold={0}: S3 takes at most 5 GiB ({S3_MAX_PUT_SIZE} \
+         bytes) in one PUT, so larger objects must go in parts"
+    )]
+    ThresholdTooLarge(String),
+    /// Both `multipart-chunk-size=` and `buffer-size=`.
+    #[error("multipart-chunk-size and buffer-size say the same thing; give one")]
+    ChunkSizeTwice,
+    /// A part size outside S3's bounds.
+    #[error(
+        "{name}={value}: a multipart part must be 5 MiB ({S3_MIN_PART_SIZE} bytes) \
+         to 5 GiB ({S3_MAX_PUT_SIZE} bytes), S3's bounds"
+    )]
+    PartSize {
+        /// `multipart-chunk-size` or `buffer-size`.
+        name: String,
+        /// The value as written.
+        value: String,
+    },
+    /// `priority=` that is not an `int`.
+    #[error("priority=`{0}` is not a whole number (an int)")]
+    PriorityNotInt(String),
+    /// A parameter narscope does not honour (it would be ignored, so it is refused).
+    #[error(
+        "unknown parameter `{0}`; narscope honours these Nix store parameters \
+         (anything else would be ignored, so it is refused):\n{HONOURED_HELP}"
+    )]
+    Unknown(String),
+    /// `compression-level=` with `compression=none`.
+    #[error("compression-level= means nothing with compression=none")]
+    LevelWithoutCompression,
+    /// `multipart-threshold=` with `multipart-upload=false`.
+    #[error(
+        "multipart-threshold= means nothing with multipart-upload=false (objects then go \
+         in one PUT up to S3's 5 GiB limit); drop one of them"
+    )]
+    ThresholdWithoutMultipart,
+    /// A compression level out of the codec's range.
+    #[error("compression-level: {0}")]
+    Level(CompressionError),
+    /// `parallel-compression=true` with a codec that has no parallel form.
+    #[error("parallel-compression=true is available for xz and zstd only (as in Nix), not {0}")]
+    NotParallel(Compression),
+}
+
+/// For callers whose own errors are still text: the message, unchanged.
+impl From<ParamError> for String {
+    fn from(e: ParamError) -> String {
+        e.to_string()
     }
 }
 
-fn parse_size(name: &str, v: &str) -> Result<u64, String> {
-    v.parse::<u64>()
-        .map_err(|_| format!("{name}=`{v}` is not a size in bytes (a whole number)"))
+fn parse_bool(name: &str, v: &str) -> Result<bool, ParamError> {
+    match v {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        _ => Err(ParamError::NotBool {
+            name: name.to_string(),
+            value: v.to_string(),
+        }),
+    }
 }
 
-fn parse_nar_compression(v: &str) -> Result<Compression, String> {
-    let c: Compression = v.parse().map_err(|e| format!("compression=`{v}`: {e}"))?;
-    Ok(c)
+fn parse_size(name: &str, v: &str) -> Result<u64, ParamError> {
+    v.parse::<u64>().map_err(|_| ParamError::NotSize {
+        name: name.to_string(),
+        value: v.to_string(),
+    })
+}
+
+fn parse_nar_compression(v: &str) -> Result<Compression, ParamError> {
+    v.parse().map_err(|cause| ParamError::Compression {
+        value: v.to_string(),
+        cause,
+    })
 }
 
 /// An object compression with `Content-Encoding` (`narinfo-compression` and friends): an HTTP
 /// content coding, so that every HTTP client can read the object (`none` or empty: off).
-fn parse_content_coding(name: &str, v: &str) -> Result<Option<Compression>, String> {
+fn parse_content_coding(name: &str, v: &str) -> Result<Option<Compression>, ParamError> {
     match v {
         "" | "none" => Ok(None),
         "gzip" => Ok(Some(Compression::Gzip)),
         "br" => Ok(Some(Compression::Br)),
         "zstd" => Ok(Some(Compression::Zstd)),
-        "xz" | "bzip2" => Err(format!(
-            "{name}={v}: `{v}` is not an HTTP content coding (only Nix could read such objects, \
-             no browser, proxy or other client); use gzip, br or zstd"
-        )),
-        other => Err(format!(
-            "{name}=`{other}`: use gzip, br or zstd (HTTP content codings), or none"
-        )),
+        "xz" | "bzip2" => Err(ParamError::NotContentCoding {
+            name: name.to_string(),
+            value: v.to_string(),
+        }),
+        other => Err(ParamError::UnknownContentCoding {
+            name: name.to_string(),
+            value: other.to_string(),
+        }),
     }
 }
 
@@ -163,12 +290,10 @@ pub fn check_write_settings(
     c: Compression,
     level: Option<i32>,
     parallel: bool,
-) -> Result<(), String> {
-    crate::compression::validate_level(c, level).map_err(|e| format!("compression-level: {e}"))?;
+) -> Result<(), ParamError> {
+    crate::compression::validate_level(c, level).map_err(ParamError::Level)?;
     if parallel && !matches!(c, Compression::Xz | Compression::Zstd) {
-        return Err(format!(
-            "parallel-compression=true is available for xz and zstd only (as in Nix), not {c}"
-        ));
+        return Err(ParamError::NotParallel(c));
     }
     Ok(())
 }
@@ -176,27 +301,24 @@ pub fn check_write_settings(
 impl StoreParams {
     /// Checks the parameters (`pairs`, in URL order) of a cache of `scheme`. Errors name the
     /// parameter and say why.
-    pub fn parse(pairs: Vec<(String, String)>, scheme: Scheme) -> Result<StoreParams, String> {
+    pub fn parse(pairs: Vec<(String, String)>, scheme: Scheme) -> Result<StoreParams, ParamError> {
         let mut p = StoreParams::default();
         let mut seen: Vec<&str> = Vec::new();
         for (k, v) in &pairs {
             let k = k.as_str();
             if k != "secret-keys" && k != "secret-key" {
                 if seen.contains(&k) {
-                    return Err(format!("parameter `{k}` is given twice"));
+                    return Err(ParamError::Twice(k.to_string()));
                 }
                 seen.push(k);
             }
             if scheme == Scheme::File && S3_ONLY.contains(&k) {
-                return Err(format!(
-                    "`{k}` applies to s3:// caches only (a file:// cache has no object \
-                     metadata or multipart uploads; Nix's file:// store does not know it either)"
-                ));
+                return Err(ParamError::S3Only(k.to_string()));
             }
             match k {
                 "secret-key" => {
                     if v.is_empty() {
-                        return Err("secret-key= is empty".into());
+                        return Err(ParamError::EmptySecretKey);
                     }
                     p.secret_keys.push(PathBuf::from(v));
                 }
@@ -209,7 +331,7 @@ impl StoreParams {
                 "compression-level" => {
                     let n: i32 = v
                         .parse()
-                        .map_err(|_| format!("compression-level=`{v}` is not a whole number"))?;
+                        .map_err(|_| ParamError::LevelNotNumber(v.clone()))?;
                     p.compression_level = (n != -1).then_some(n);
                 }
                 "parallel-compression" => p.parallel_compression = parse_bool(k, v)?,
@@ -224,10 +346,7 @@ impl StoreParams {
                             .bytes()
                             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                     {
-                        return Err(format!(
-                            "storage-class=`{v}` is not an S3 storage class (upper-case letters, \
-                             digits and `_`, e.g. STANDARD, STANDARD_IA, INTELLIGENT_TIERING)"
-                        ));
+                        return Err(ParamError::StorageClass(v.clone()));
                     }
                     p.storage_class = Some(v.clone());
                 }
@@ -235,26 +354,20 @@ impl StoreParams {
                 "multipart-threshold" => {
                     let n = parse_size(k, v)?;
                     if n > S3_MAX_PUT_SIZE {
-                        return Err(format!(
-                            "multipart-threshold={v}: S3 takes at most 5 GiB ({S3_MAX_PUT_SIZE} \
-                             bytes) in one PUT, so larger objects must go in parts"
-                        ));
+                        return Err(ParamError::ThresholdTooLarge(v.clone()));
                     }
                     p.multipart_threshold = Some(n);
                 }
                 "multipart-chunk-size" | "buffer-size" => {
                     if p.multipart_chunk_size.is_some() {
-                        return Err(
-                            "multipart-chunk-size and buffer-size say the same thing; give one"
-                                .into(),
-                        );
+                        return Err(ParamError::ChunkSizeTwice);
                     }
                     let n = parse_size(k, v)?;
                     if !(S3_MIN_PART_SIZE..=S3_MAX_PUT_SIZE).contains(&n) {
-                        return Err(format!(
-                            "{k}={v}: a multipart part must be 5 MiB ({S3_MIN_PART_SIZE} bytes) \
-                             to 5 GiB ({S3_MAX_PUT_SIZE} bytes), S3's bounds"
-                        ));
+                        return Err(ParamError::PartSize {
+                            name: k.to_string(),
+                            value: v.clone(),
+                        });
                     }
                     p.multipart_chunk_size = Some(n);
                 }
@@ -262,29 +375,22 @@ impl StoreParams {
                     // Nix reads it as an `int`.
                     p.priority = Some(
                         v.parse::<i32>()
-                            .map_err(|_| format!("priority=`{v}` is not a whole number (an int)"))?
+                            .map_err(|_| ParamError::PriorityNotInt(v.clone()))?
                             .into(),
                     )
                 }
                 "want-mass-query" => p.want_mass_query = Some(parse_bool(k, v)?),
                 _ if READ_SIDE.contains(&k) || k.starts_with("retry-") => {}
                 _ => {
-                    return Err(format!(
-                        "unknown parameter `{k}`; narscope honours these Nix store parameters \
-                         (anything else would be ignored, so it is refused):\n{HONOURED_HELP}"
-                    ));
+                    return Err(ParamError::Unknown(k.to_string()));
                 }
             }
         }
         if p.compression == Some(Compression::None) && p.compression_level.is_some() {
-            return Err("compression-level= means nothing with compression=none".into());
+            return Err(ParamError::LevelWithoutCompression);
         }
         if p.multipart_upload == Some(false) && p.multipart_threshold.is_some() {
-            return Err(
-                "multipart-threshold= means nothing with multipart-upload=false (objects then go \
-                 in one PUT up to S3's 5 GiB limit); drop one of them"
-                    .into(),
-            );
+            return Err(ParamError::ThresholdWithoutMultipart);
         }
         if let Some(c) = p.compression {
             check_write_settings(c, p.compression_level, p.parallel_compression)?;
@@ -355,7 +461,7 @@ mod tests {
 
     fn bad(q: &str, s: Scheme) -> String {
         match StoreParams::parse(pairs(q), s) {
-            Err(e) => e,
+            Err(e) => e.to_string(),
             Ok(p) => panic!("{q}: expected an error, got {p:?}"),
         }
     }

@@ -118,7 +118,7 @@ impl Budget {
         *t = t.saturating_add(n).min(self.capacity);
     }
 
-    /// Tokens left.
+    /// Tokens left in the retry budget.
     #[cfg(test)]
     pub(crate) fn available(&self) -> u32 {
         *self.tokens()

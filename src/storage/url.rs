@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::params::{Scheme, StoreParams};
+use super::params::{ParamError, Scheme, StoreParams};
 
 /// A parsed cache location.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub enum CacheUrl {
 /// An `s3://` cache URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Url {
-    /// Bucket name.
+    /// The bucket name.
     pub bucket: String,
     /// Key prefix below which the cache lives: `""` or `"a/b"` (no slash at either end).
     pub prefix: String,
@@ -33,7 +33,7 @@ pub struct S3Url {
     pub endpoint: Option<String>,
     /// `profile=`: the AWS profile used for credentials.
     pub profile: Option<String>,
-    /// `addressing-style=`.
+    /// How buckets are addressed (`addressing-style=`).
     pub addressing: AddressingStyle,
     /// The other (Nix) store parameters.
     pub params: StoreParams,
@@ -45,20 +45,166 @@ pub enum AddressingStyle {
     /// Virtual-hosted for AWS; path-style for custom endpoints and for buckets containing dots.
     #[default]
     Auto,
-    /// `https://endpoint/bucket/key`.
+    /// Path style: `https://endpoint/bucket/key`.
     Path,
-    /// `https://bucket.endpoint/key`.
+    /// Virtual-hosted style: `https://bucket.endpoint/key`.
     Virtual,
 }
 
 /// A cache URL that could not be parsed; names the URL and says what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("invalid cache URL `{url}`: {reason}")]
 pub struct UrlError {
     /// The URL as given.
     pub url: String,
     /// What is wrong, with advice.
-    pub reason: String,
+    pub reason: UrlProblem,
+}
+
+/// What is wrong with a cache URL (the text says what to write instead, where it can).
+#[derive(Debug, thiserror::Error)]
+pub enum UrlProblem {
+    /// Nothing but white space.
+    #[error("the URL is empty")]
+    Empty,
+    /// A scheme other than `s3://` and `file://`; `advice` is empty or starts with a space.
+    #[error(
+        "unsupported scheme `{scheme}://`; use s3://bucket[/prefix]?… or file:///absolute/path{advice}"
+    )]
+    Scheme {
+        /// The scheme, lower-cased.
+        scheme: String,
+        /// What to write for a known other scheme (http(s), gs).
+        advice: &'static str,
+    },
+    /// A relative path whose absolute form cannot be found.
+    #[error("cannot make the relative path absolute against the current directory: {0}")]
+    NotAbsolute(std::io::Error),
+    /// A `#` in an `s3://` URL.
+    #[error("`#` is not allowed in an s3:// URL")]
+    Fragment,
+    /// `s3://` with no bucket.
+    #[error("the bucket name is empty; write s3://<bucket>[/prefix]")]
+    NoBucket,
+    /// A bucket name with a character S3 does not allow.
+    #[error(
+        "bucket name `{bucket}` contains `{ch}`; bucket names use letters, digits, `.`, `-` and `_` \
+         (the endpoint goes in `?endpoint=…`, not in the bucket part)"
+    )]
+    BucketChar {
+        /// The bucket part as written.
+        bucket: String,
+        /// The first character not allowed.
+        ch: char,
+    },
+    /// A key prefix that would leave the bucket's namespace or name nothing.
+    #[error("key prefix `{0}` has an empty, `.` or `..` segment")]
+    PrefixSegment(String),
+    /// `?=value` without a parameter name.
+    #[error("parameter `={0}` has no name")]
+    Nameless(String),
+    /// An S3 connection parameter given twice.
+    #[error("parameter `{0}` is given twice")]
+    Twice(String),
+    /// `region=` with no value.
+    #[error("region= is empty")]
+    EmptyRegion,
+    /// `endpoint=` with no value.
+    #[error("endpoint= is empty (leave it out for AWS S3)")]
+    EmptyEndpoint,
+    /// `scheme=` other than http or https.
+    #[error("scheme must be http or https, not `{0}`")]
+    SchemeParam(String),
+    /// `addressing-style=` other than auto, path or virtual.
+    #[error("addressing-style must be auto, path or virtual, not `{0}`")]
+    AddressingStyle(String),
+    /// `scheme=http` for AWS itself.
+    #[error("scheme=http needs an endpoint=host:port (AWS S3 is only reached over https)")]
+    HttpWithoutEndpoint,
+    /// An endpoint with another scheme than http(s).
+    #[error("endpoint `{0}` must be an http:// or https:// URL or a bare host[:port]")]
+    EndpointScheme(String),
+    /// `scheme=` and the endpoint's own scheme disagree.
+    #[error(
+        "scheme={scheme} contradicts endpoint `{endpoint}`; drop scheme= (it is deprecated) and keep the full endpoint URL"
+    )]
+    SchemeContradicts {
+        /// The `scheme=` value.
+        scheme: String,
+        /// The endpoint as written.
+        endpoint: String,
+    },
+    /// An endpoint that is not a URL.
+    #[error("endpoint `{endpoint}` is not a valid URL: {cause}")]
+    EndpointInvalid {
+        /// The endpoint as written.
+        endpoint: String,
+        /// Why it does not parse.
+        cause: url::ParseError,
+    },
+    /// An endpoint without a host.
+    #[error("endpoint `{0}` has no host")]
+    EndpointNoHost(String),
+    /// An endpoint with `user:password@`.
+    #[error(
+        "the endpoint must not contain user info; credentials come from the AWS environment, \
+         profile files or `profile=`"
+    )]
+    EndpointUserInfo,
+    /// An endpoint with a query or fragment.
+    #[error(
+        "endpoint `{0}` has a query or fragment; percent-encode it (endpoint=…%3F…) or remove it"
+    )]
+    EndpointQuery(String),
+    /// An endpoint with a path; `advice` is empty or says where the bucket goes.
+    #[error(
+        "endpoint `{endpoint}` has a path `/{path}`; an S3 endpoint is scheme://host[:port] only{advice}"
+    )]
+    EndpointPath {
+        /// The endpoint as written.
+        endpoint: String,
+        /// The path, without its leading `/`.
+        path: String,
+        /// Empty, or `; the bucket goes in the s3:// part, …`.
+        advice: String,
+    },
+    /// A bucket's own ("origin") host given as the endpoint.
+    #[error(
+        "the endpoint host `{host}` starts with the bucket name `{bucket}` (the bucket's \
+         \"origin\" URL, e.g. as shown by the DigitalOcean console); S3 clients add the bucket \
+         themselves, so give the service endpoint instead: {suggestion}"
+    )]
+    BucketHost {
+        /// The endpoint's host.
+        host: String,
+        /// The bucket.
+        bucket: String,
+        /// The URL to write instead.
+        suggestion: String,
+    },
+    /// `file://` with nothing after it.
+    #[error("file:// needs a path: file:///absolute/path")]
+    FileNoPath,
+    /// `file://relative`, which would name a host.
+    #[error(
+        "file:// URLs need an absolute path: `file://{loc}` would name the host `{host}`; \
+         write file:///absolute/path, or give a plain (possibly relative) path without file://"
+    )]
+    FileRelative {
+        /// What follows `file://`.
+        loc: String,
+        /// Its first segment, which a URL reader would take for a host.
+        host: String,
+    },
+    /// A `%` not followed by two hex digits.
+    #[error("bad percent-escape in `{0}`")]
+    BadEscape(String),
+    /// Percent-escapes that decode to bytes that are not UTF-8.
+    #[error("`{0}` decodes to invalid UTF-8")]
+    NotUtf8(String),
+    /// A Nix store parameter that is refused.
+    #[error(transparent)]
+    Param(#[from] ParamError),
 }
 
 impl AddressingStyle {
@@ -79,15 +225,13 @@ impl fmt::Display for AddressingStyle {
 }
 
 impl FromStr for AddressingStyle {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UrlProblem;
+    fn from_str(s: &str) -> Result<Self, UrlProblem> {
         match s {
             "auto" => Ok(AddressingStyle::Auto),
             "path" => Ok(AddressingStyle::Path),
             "virtual" => Ok(AddressingStyle::Virtual),
-            other => Err(format!(
-                "addressing-style must be auto, path or virtual, not `{other}`"
-            )),
+            other => Err(UrlProblem::AddressingStyle(other.to_string())),
         }
     }
 }
@@ -96,13 +240,13 @@ impl CacheUrl {
     /// Parses `s3://…`, `file:///…` or a plain path (a relative path is made absolute against
     /// the current directory).
     pub fn parse(s: &str) -> Result<CacheUrl, UrlError> {
-        let err = |reason: String| UrlError {
+        let err = |reason: UrlProblem| UrlError {
             url: s.to_string(),
             reason,
         };
         let t = s.trim();
         if t.is_empty() {
-            return Err(err("the URL is empty".into()));
+            return Err(err(UrlProblem::Empty));
         }
         if let Some(rest) = strip_prefix_ci(t, "s3://") {
             return parse_s3(rest).map(CacheUrl::S3).map_err(err);
@@ -124,16 +268,10 @@ impl CacheUrl {
                 }
                 _ => "",
             };
-            return Err(err(format!(
-                "unsupported scheme `{scheme}://`; use s3://bucket[/prefix]?… or file:///absolute/path{advice}"
-            )));
+            return Err(err(UrlProblem::Scheme { scheme, advice }));
         }
         let path = Path::new(t);
-        let abs = std::path::absolute(path).map_err(|e| {
-            err(format!(
-                "cannot make the relative path absolute against the current directory: {e}"
-            ))
-        })?;
+        let abs = std::path::absolute(path).map_err(|e| err(UrlProblem::NotAbsolute(e)))?;
         Ok(CacheUrl::File(abs, StoreParams::default()))
     }
 
@@ -313,29 +451,29 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-fn parse_s3(rest: &str) -> Result<S3Url, String> {
+fn parse_s3(rest: &str) -> Result<S3Url, UrlProblem> {
     let (location, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
     };
     if location.contains('#') {
-        return Err("`#` is not allowed in an s3:// URL".into());
+        return Err(UrlProblem::Fragment);
     }
     let (bucket, prefix) = match location.split_once('/') {
         Some((b, p)) => (b, p.trim_matches('/')),
         None => (location, ""),
     };
     if bucket.is_empty() {
-        return Err("the bucket name is empty; write s3://<bucket>[/prefix]".into());
+        return Err(UrlProblem::NoBucket);
     }
     if let Some(c) = bucket
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
     {
-        return Err(format!(
-            "bucket name `{bucket}` contains `{c}`; bucket names use letters, digits, `.`, `-` and `_` \
-             (the endpoint goes in `?endpoint=…`, not in the bucket part)"
-        ));
+        return Err(UrlProblem::BucketChar {
+            bucket: bucket.to_string(),
+            ch: c,
+        });
     }
     let prefix = percent_decode(prefix)?;
     if prefix
@@ -343,9 +481,7 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
         .any(|seg| seg.is_empty() || seg == "." || seg == "..")
         && !prefix.is_empty()
     {
-        return Err(format!(
-            "key prefix `{prefix}` has an empty, `.` or `..` segment"
-        ));
+        return Err(UrlProblem::PrefixSegment(prefix));
     }
 
     let mut url = S3Url::new(bucket);
@@ -360,7 +496,7 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
             if v.is_empty() {
                 continue;
             }
-            return Err(format!("parameter `={v}` has no name"));
+            return Err(UrlProblem::Nameless(v));
         }
         let own = matches!(
             k.as_str(),
@@ -368,26 +504,26 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
         );
         if own {
             if seen.contains(&k) {
-                return Err(format!("parameter `{k}` is given twice"));
+                return Err(UrlProblem::Twice(k));
             }
             seen.push(k.clone());
         }
         match k.as_str() {
             "region" => {
                 if v.is_empty() {
-                    return Err("region= is empty".into());
+                    return Err(UrlProblem::EmptyRegion);
                 }
                 url.region = Some(v);
             }
             "endpoint" => {
                 if v.is_empty() {
-                    return Err("endpoint= is empty (leave it out for AWS S3)".into());
+                    return Err(UrlProblem::EmptyEndpoint);
                 }
                 endpoint_raw = Some(v);
             }
             "scheme" => match v.as_str() {
                 "http" | "https" => scheme = Some(v),
-                _ => return Err(format!("scheme must be http or https, not `{v}`")),
+                _ => return Err(UrlProblem::SchemeParam(v)),
             },
             "profile" => {
                 if !v.is_empty() {
@@ -403,10 +539,7 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
         Some(raw) => url.endpoint = Some(normalize_endpoint(&raw, scheme.as_deref(), &url.bucket)?),
         None => {
             if scheme.as_deref() == Some("http") {
-                return Err(
-                    "scheme=http needs an endpoint=host:port (AWS S3 is only reached over https)"
-                        .into(),
-                );
+                return Err(UrlProblem::HttpWithoutEndpoint);
             }
         }
     }
@@ -414,42 +547,37 @@ fn parse_s3(rest: &str) -> Result<S3Url, String> {
 }
 
 /// Turns `endpoint=` (full URL or bare `host[:port]`) into `scheme://host[:port]`.
-fn normalize_endpoint(raw: &str, scheme: Option<&str>, bucket: &str) -> Result<String, String> {
+fn normalize_endpoint(raw: &str, scheme: Option<&str>, bucket: &str) -> Result<String, UrlProblem> {
     let full = if let Some((s, _)) = raw.split_once("://") {
         let s = s.to_ascii_lowercase();
         if s != "http" && s != "https" {
-            return Err(format!(
-                "endpoint `{raw}` must be an http:// or https:// URL or a bare host[:port]"
-            ));
+            return Err(UrlProblem::EndpointScheme(raw.to_string()));
         }
         if let Some(sch) = scheme
             && sch != s
         {
-            return Err(format!(
-                "scheme={sch} contradicts endpoint `{raw}`; drop scheme= (it is deprecated) and keep the full endpoint URL"
-            ));
+            return Err(UrlProblem::SchemeContradicts {
+                scheme: sch.to_string(),
+                endpoint: raw.to_string(),
+            });
         }
         raw.to_string()
     } else {
         format!("{}://{raw}", scheme.unwrap_or("https"))
     };
-    let parsed =
-        url::Url::parse(&full).map_err(|e| format!("endpoint `{raw}` is not a valid URL: {e}"))?;
+    let parsed = url::Url::parse(&full).map_err(|cause| UrlProblem::EndpointInvalid {
+        endpoint: raw.to_string(),
+        cause,
+    })?;
     let host = parsed
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("endpoint `{raw}` has no host"))?;
+        .ok_or_else(|| UrlProblem::EndpointNoHost(raw.to_string()))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(
-            "the endpoint must not contain user info; credentials come from the AWS environment, \
-             profile files or `profile=`"
-                .into(),
-        );
+        return Err(UrlProblem::EndpointUserInfo);
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(format!(
-            "endpoint `{raw}` has a query or fragment; percent-encode it (endpoint=…%3F…) or remove it"
-        ));
+        return Err(UrlProblem::EndpointQuery(raw.to_string()));
     }
     let path = parsed.path().trim_matches('/');
     if !path.is_empty() {
@@ -462,9 +590,11 @@ fn normalize_endpoint(raw: &str, scheme: Option<&str>, bucket: &str) -> Result<S
         } else {
             String::new()
         };
-        return Err(format!(
-            "endpoint `{raw}` has a path `/{path}`; an S3 endpoint is scheme://host[:port] only{advice}"
-        ));
+        return Err(UrlProblem::EndpointPath {
+            endpoint: raw.to_string(),
+            path: path.to_string(),
+            advice,
+        });
     }
     let lower = host.to_ascii_lowercase();
     let bucket_l = bucket.to_ascii_lowercase();
@@ -484,11 +614,11 @@ fn normalize_endpoint(raw: &str, scheme: Option<&str>, bucket: &str) -> Result<S
                 None => format!("s3://{bucket}?endpoint={ep}"),
             }
         };
-        return Err(format!(
-            "the endpoint host `{host}` starts with the bucket name `{bucket}` (the bucket's \
-             \"origin\" URL, e.g. as shown by the DigitalOcean console); S3 clients add the bucket \
-             themselves, so give the service endpoint instead: {suggestion}"
-        ));
+        return Err(UrlProblem::BucketHost {
+            host: host.to_string(),
+            bucket: bucket.to_string(),
+            suggestion,
+        });
     }
     Ok(format!(
         "{}://{}",
@@ -504,20 +634,19 @@ fn host_port(u: &url::Url, host: &str) -> String {
     }
 }
 
-fn parse_file(rest: &str) -> Result<(PathBuf, StoreParams), String> {
+fn parse_file(rest: &str) -> Result<(PathBuf, StoreParams), UrlProblem> {
     let (loc, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
         None => (rest, None),
     };
     if loc.is_empty() {
-        return Err("file:// needs a path: file:///absolute/path".into());
+        return Err(UrlProblem::FileNoPath);
     }
     if !loc.starts_with('/') {
-        return Err(format!(
-            "file:// URLs need an absolute path: `file://{loc}` would name the host `{}`; \
-             write file:///absolute/path, or give a plain (possibly relative) path without file://",
-            loc.split('/').next().unwrap_or_default()
-        ));
+        return Err(UrlProblem::FileRelative {
+            loc: loc.to_string(),
+            host: loc.split('/').next().unwrap_or_default().to_string(),
+        });
     }
     let mut pairs = Vec::new();
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -525,7 +654,7 @@ fn parse_file(rest: &str) -> Result<(PathBuf, StoreParams), String> {
             if v.is_empty() {
                 continue;
             }
-            return Err(format!("parameter `={v}` has no name"));
+            return Err(UrlProblem::Nameless(v.into_owned()));
         }
         pairs.push((k.into_owned(), v.into_owned()));
     }
@@ -534,7 +663,7 @@ fn parse_file(rest: &str) -> Result<(PathBuf, StoreParams), String> {
     Ok((PathBuf::from(decoded), params))
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
+fn percent_decode(s: &str) -> Result<String, UrlProblem> {
     let mut out = Vec::with_capacity(s.len());
     let raw = s.as_bytes();
     let mut i = 0;
@@ -545,7 +674,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent-escape in `{s}`"))?;
+                .ok_or_else(|| UrlProblem::BadEscape(s.to_string()))?;
             out.push(hex);
             i += 3;
         } else {
@@ -553,7 +682,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| format!("`{s}` decodes to invalid UTF-8"))
+    String::from_utf8(out).map_err(|_| UrlProblem::NotUtf8(s.to_string()))
 }
 
 fn encode_bytes(s: &[u8], keep: &[u8]) -> String {

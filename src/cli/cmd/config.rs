@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::config::{Config, TrustOutcome, TrustScope, add_trusted_key};
-use crate::nix::keys::KeyError;
+use crate::nix::key_error::KeyError;
 use crate::nix::{PublicKey, SecretKey};
 use crate::storage::CacheUrl;
 

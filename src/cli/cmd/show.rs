@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use crate::audit::{self, PathReport};
+use crate::audit::PathReport;
 use crate::cache::narinfo_key_in;
 use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs};
 use crate::cli::output::table;
@@ -50,7 +50,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let mut report = PathReport::judge(&key, &info, &keys);
     report.check_store_dir(&info, &store_dir);
     let verdict = check_path(&info, &keys);
-    let nar = match audit::nar_key(&info.url) {
+    let nar = match crate::cache::nar_key(&info.url) {
         Ok(k) => cache.store().head(&k).await?.map(|m| (k, m)),
         Err(_) => None,
     };

@@ -44,10 +44,10 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
         Line::raw(""),
         Line::styled("Verdicts", bold),
     ];
-    let max = t.by_status.iter().copied().max().unwrap_or(0);
+    let max = t.max_status();
     let bar_w = (inner.width as usize).saturating_sub(34).max(4);
     for s in RowStatus::ALL {
-        let n = t.by_status[s as usize];
+        let n = t.status(s);
         if n == 0 && s == RowStatus::Pending {
             continue;
         }
@@ -72,7 +72,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
         Comp::Other,
         Comp::Unknown,
     ] {
-        let (n, bytes) = t.by_comp[c as usize];
+        let (n, bytes) = t.comp(c);
         if n == 0 {
             continue;
         }

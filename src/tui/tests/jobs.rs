@@ -74,7 +74,7 @@ async fn jobs_pane_shows_progress_and_errors() {
     let errors = h.progress.errors();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("missing")), "{errors:?}");
-    let corrupt = f.app.idx().totals().by_status[RowStatus::Corrupt as usize];
+    let corrupt = f.app.idx().totals().status(RowStatus::Corrupt);
     assert_eq!(corrupt, 2);
     assert_eq!(f.app.notice.as_ref().unwrap().level, Level::Warn);
     f.key('5').await;

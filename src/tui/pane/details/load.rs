@@ -68,8 +68,8 @@ pub struct Detail {
     pub nar: NarPresence,
     /// Files from `<hash>.ls` (`None` when the cache has none for this path).
     pub listing: Option<Result<Vec<ListingEntry>, String>>,
-    /// Closure: paths, NarSize, FileSize, missing references.
-    pub closure: (u64, u64, u64, u64),
+    /// The closure: its paths, their NarSize and FileSize, and missing references.
+    pub closure: crate::index::ClosureStats,
     /// Live rows referencing this one.
     pub referrers: Vec<RowId>,
     /// This row's references (row ids).
@@ -156,13 +156,13 @@ pub async fn load(
         Err(e) => (Status::Error, vec![e.clone()], Vec::new(), None, None),
     };
     let nar = match &info {
-        Ok(i) => match crate::audit::nar_key(&i.url) {
+        Ok(i) => match crate::cache::nar_key(&i.url) {
             Ok(k) => match cache.store().head(&k).await {
                 Ok(Some(m)) => NarPresence::Exists(m.size),
                 Ok(None) => NarPresence::Missing,
                 Err(e) => NarPresence::Unknown(e.to_string()),
             },
-            Err(e) => NarPresence::Unknown(e),
+            Err(e) => NarPresence::Unknown(e.to_string()),
         },
         Err(_) => NarPresence::Unknown("no readable narinfo".into()),
     };

@@ -221,7 +221,12 @@ pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index)
         Span::styled(format!("{:<12}", "NAR object"), app.theme.dim),
         nar,
     ]));
-    let (n, nar_b, file_b, missing) = d.closure;
+    let crate::index::ClosureStats {
+        paths: n,
+        nar_bytes: nar_b,
+        file_bytes: file_b,
+        missing,
+    } = d.closure;
     let mut clos = format!(
         "{n} paths, NAR {}, stored {}",
         human_size(nar_b),

@@ -470,7 +470,7 @@ fn hashlike(query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::tests::info;
+    use crate::index::testdata::info;
     use crate::nix::{NarInfo, SecretKey, TrustedKeys};
 
     fn sample() -> (Index, Vec<NarInfo>) {

@@ -26,14 +26,25 @@
 //!   newer default checksums).
 //! - Like Nix, a 403 on GET/HEAD means "missing" (S3 answers 403 for missing keys when the
 //!   caller lacks `s3:ListBucket`), unless the server says the credentials are wrong.
+//!
+//! This file holds [`S3Store`], its SDK client and the [`Store`] implementation. Beside it:
+//! `options.rs` ([`S3Options`]), `failure.rs` (what a failed request means, and the advice
+//! for it), `multipart.rs` (S3's size limits, [`part_plan`], multipart uploads) and `lean.rs`
+//! (the lean GET/PUT client). `failure.rs` depends on neither client, so both can use it.
 
-use super::retry::{Failed, Retrier, RetryPolicy};
+mod failure;
+pub(super) mod lean;
+mod multipart;
+mod options;
+#[cfg(test)]
+mod tests;
+
+use super::retry::{Failed, Retrier};
 use super::{
     ByteReader, ConditionalSupport, DeleteReport, GetResult, ListOptions, ListPage, ObjectMeta,
     PAGE_SIZE, PutOptions, S3Url, Store, StoreError, StoreErrorKind,
 };
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -41,161 +52,36 @@ use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation,
     ResponseChecksumValidation, RuntimeComponents,
 };
-use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
-use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
-    Delete, ObjectIdentifier, StorageClass,
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, StorageClass,
 };
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use md5::Digest as _;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-/// Objects larger than this are uploaded with multipart upload by `put_file` (100 MiB), unless
-/// the URL says otherwise (`multipart-threshold=`, `multipart-upload=false`).
-pub const MULTIPART_THRESHOLD: u64 = 100 * 1024 * 1024;
-/// Default multipart part size (16 MiB; `multipart-chunk-size=` in the URL sets another).
-pub const PART_SIZE: u64 = 16 * 1024 * 1024;
-/// Smallest part size S3 accepts (except for the last part): 5 MiB.
-pub const MIN_PART_SIZE: u64 = super::params::S3_MIN_PART_SIZE;
-/// Largest single PUT, and largest part, S3 accepts: 5 GiB.
-pub const MAX_PUT_SIZE: u64 = super::params::S3_MAX_PUT_SIZE;
-/// Most parts one multipart upload may have.
-pub const MAX_PARTS: u64 = 10_000;
-/// Largest object S3 stores: 5 TiB.
-pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
-
-/// The part size and part count of a multipart upload of `size` bytes asked to use parts of
-/// `part_size`: the part size is kept within S3's bounds (5 MiB to 5 GiB) and raised where
-/// `size` would otherwise need more than [`MAX_PARTS`] parts. The one place parts are sized.
-pub fn part_plan(size: u64, part_size: u64) -> (u64, u64) {
-    let part = part_size
-        .clamp(MIN_PART_SIZE, MAX_PUT_SIZE)
-        .max(size.div_ceil(MAX_PARTS));
-    (part, size.div_ceil(part).max(1))
-}
-
-/// Access key and secret given explicitly instead of the AWS chain. `Debug` hides the secret.
-#[derive(Clone)]
-pub struct StaticCredentials {
-    access_key: String,
-    secret_key: String,
-}
-
-impl fmt::Debug for StaticCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticCredentials")
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"** redacted **")
-            .finish()
-    }
-}
-
-/// Tuning of an [`S3Store`].
-#[derive(Clone, Debug)]
-pub struct S3Options {
-    /// `put_file` uses multipart upload above this size (never above [`MAX_PUT_SIZE`]: a
-    /// larger object always goes in parts, as one PUT cannot carry it).
-    pub multipart_threshold: u64,
-    /// Multipart part size (kept within 5 MiB to 5 GiB and raised automatically to stay
-    /// within 10,000 parts; see [`part_plan`]).
-    pub part_size: u64,
-    /// Parts uploaded at once.
-    pub part_concurrency: usize,
-    /// Credentials overriding the AWS chain.
-    pub credentials: Option<StaticCredentials>,
-    /// TCP/TLS connect timeout.
-    pub connect_timeout: Duration,
-    /// Per-attempt timeout of small requests (list, HEAD, DELETE, bucket calls).
-    pub metadata_timeout: Duration,
-    /// Time allowed until the response of a transfer (GET, PUT, part upload) starts.
-    pub transfer_timeout: Duration,
-    /// Small GETs and PUTs go through a lean SigV4 client first (see `s3_lean`). It settles
-    /// the clear answers itself (a GET's 200 or `NoSuchKey`, a PUT's 2xx or failed write
-    /// condition, and transient faults, which are retried like any other) and hands anything
-    /// else to the SDK within the same attempt. Off: every request goes through the SDK.
-    pub lean_client: bool,
-    /// How requests are retried (one policy for every request of the store).
-    pub retry: RetryPolicy,
-    /// Check streamed bodies ([`Store::get_reader`], NARs) against plain-MD5 ETags, once a
-    /// whole GET has shown that this bucket's ETags are MD5s: a body cut short under a fixed
-    /// `Content-Length` is then resumed instead of handed on short. Costs the MD5 of every
-    /// streamed byte (about 1.6 ns per byte on one core).
-    pub verify_streams: bool,
-}
-
-impl Default for S3Options {
-    fn default() -> Self {
-        S3Options {
-            multipart_threshold: MULTIPART_THRESHOLD,
-            part_size: PART_SIZE,
-            part_concurrency: 4,
-            credentials: None,
-            connect_timeout: Duration::from_secs(5),
-            metadata_timeout: Duration::from_secs(60),
-            transfer_timeout: Duration::from_secs(600),
-            lean_client: true,
-            retry: RetryPolicy::default(),
-            verify_streams: true,
-        }
-    }
-}
-
-impl S3Options {
-    /// Uses this access key and secret instead of the AWS credential chain.
-    pub fn with_static_credentials(
-        mut self,
-        access_key: impl Into<String>,
-        secret_key: impl Into<String>,
-    ) -> S3Options {
-        self.credentials = Some(StaticCredentials {
-            access_key: access_key.into(),
-            secret_key: secret_key.into(),
-        });
-        self
-    }
-
-    /// The options a cache URL's store parameters ask for:
-    /// - `multipart-upload=false`: one PUT per object up to S3's 5 GiB single-PUT limit, parts
-    ///   only above it (where one PUT cannot);
-    /// - `multipart-upload=true` or unset: parts above `multipart-threshold=` (default
-    ///   [`MULTIPART_THRESHOLD`], 100 MiB);
-    /// - `multipart-chunk-size=` / `buffer-size=`: the part size (default [`PART_SIZE`]);
-    ///   S3's 5 MiB minimum and 5 GiB maximum are checked when the URL is parsed, and a part
-    ///   size that would need more than 10,000 parts is raised ([`part_plan`]).
-    ///
-    /// `storage-class=` and the object codings travel with each write ([`super::PutOptions`]).
-    pub fn from_params(p: &super::StoreParams) -> S3Options {
-        let multipart_threshold = match p.multipart_upload {
-            Some(false) => MAX_PUT_SIZE,
-            Some(true) | None => p.multipart_threshold.unwrap_or(MULTIPART_THRESHOLD),
-        };
-        S3Options {
-            multipart_threshold,
-            part_size: p.multipart_chunk_size.unwrap_or(PART_SIZE),
-            ..S3Options::default()
-        }
-    }
-
-    /// Sets the multipart threshold and part size (the part size is raised to 5 MiB if smaller).
-    pub fn with_multipart(mut self, threshold: u64, part_size: u64) -> S3Options {
-        self.multipart_threshold = threshold;
-        self.part_size = part_size.max(MIN_PART_SIZE);
-        self
-    }
-}
+use failure::{
+    CutShort, Failure, SERVER_FAULT_CODES, THROTTLING_CODES, TIMEOUT_CODES, Transport,
+    credentials_advice, error_chain,
+};
+pub use multipart::{
+    MAX_OBJECT_SIZE, MAX_PARTS, MAX_PUT_SIZE, MIN_PART_SIZE, MULTIPART_THRESHOLD, PART_SIZE,
+    part_plan,
+};
+pub use options::{S3Options, StaticCredentials};
 
 /// A cache in an S3 bucket (below an optional key prefix).
 pub struct S3Store {
     s: Arc<Shared>,
     opts: S3Options,
-    lean: Option<super::s3_lean::LeanClient>,
+    lean: Option<lean::LeanClient>,
 }
 
 /// What the store's requests and its open streams share.
@@ -214,295 +100,6 @@ struct Shared {
 
 /// Largest body a PUT sends through the lean client (narinfos, listings, pins).
 const LEAN_PUT_MAX: u64 = 1 << 20;
-
-/// What a failed request boils down to (from the SDK or the lean client).
-pub(super) struct Failure {
-    pub(super) status: Option<u16>,
-    pub(super) code: Option<String>,
-    pub(super) message: Option<String>,
-    pub(super) bucket_region: Option<String>,
-    pub(super) transport: Option<Transport>,
-    /// The cause's Display chain (no repetitions).
-    pub(super) detail: String,
-    /// The cause's Debug form, for the debug log only.
-    pub(super) debug: String,
-    /// The server's `Retry-After`.
-    pub(super) retry_after: Option<Duration>,
-}
-
-/// A fault below the S3 protocol.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Transport {
-    /// No connection could be made (refused, DNS, TLS handshake).
-    Connect,
-    /// No answer in time.
-    Timeout,
-    /// The connection broke before the answer arrived.
-    Reset,
-    /// The connection broke, or the body ended, before the whole body arrived.
-    Body {
-        got: Option<u64>,
-        expected: Option<u64>,
-    },
-    /// A 2xx answer whose body is not a complete S3 document (cut short in transit).
-    Garbled,
-    /// A body that does not match the MD5 its ETag names.
-    Mismatch { etag: String, got: u64 },
-    /// The request could not be made (credentials, signing, …).
-    Other,
-}
-
-const CREDENTIAL_CODES: &[&str] = &[
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "InvalidSecurity",
-    "InvalidClientTokenId",
-];
-
-/// S3 error codes that ask the client to slow down.
-const THROTTLING_CODES: &[&str] = &[
-    "SlowDown",
-    "TooManyRequests",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "BandwidthLimitExceeded",
-    "EC2ThrottledException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-];
-
-/// S3 error codes of a server fault (whatever the status).
-const SERVER_FAULT_CODES: &[&str] = &["InternalError", "ServiceUnavailable", "InternalFailure"];
-
-/// S3 error codes that say a request took too long to arrive.
-const TIMEOUT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
-
-impl Failure {
-    fn from_sdk<E>(e: &SdkError<E, HttpResponse>) -> Failure
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let raw = e.raw_response();
-        let status = raw.map(|r| r.status().as_u16());
-        let header = |n: &str| raw.and_then(|r| r.headers().get(n)).map(str::to_string);
-        let cut_short = find_in_chain::<CutShort>(e);
-        // What was wrong with a cut-short answer says more than the SDK's wrapping of it.
-        let detail = match cut_short {
-            Some(c) => c.to_string(),
-            None => error_chain(e),
-        };
-        let transport = match e {
-            SdkError::TimeoutError(_) => Some(Transport::Timeout),
-            SdkError::DispatchFailure(d) if d.is_timeout() => Some(Transport::Timeout),
-            SdkError::DispatchFailure(d) => Some(match transport_in_chain(e) {
-                Some(t) => t,
-                None if d.is_io() => Transport::Reset,
-                None => Transport::Other,
-            }),
-            SdkError::ConstructionFailure(_) => Some(Transport::Other),
-            SdkError::ResponseError(_) if cut_short.is_some() => Some(Transport::Garbled),
-            SdkError::ResponseError(_) => match transport_in_chain(e) {
-                Some(Transport::Timeout) => Some(Transport::Timeout),
-                // The answer began: whatever broke, broke in its body.
-                Some(_) => Some(Transport::Body {
-                    got: None,
-                    expected: header("content-length").and_then(|v| v.parse().ok()),
-                }),
-                None => Some(Transport::Garbled),
-            },
-            // A 2xx answer the SDK could not parse (no error code): cut short in transit.
-            SdkError::ServiceError(_)
-                if status.is_some_and(|s| (200..300).contains(&s)) && e.code().is_none() =>
-            {
-                Some(Transport::Garbled)
-            }
-            _ => None,
-        };
-        Failure {
-            status,
-            code: e.code().map(str::to_string),
-            message: e.message().map(str::to_string),
-            bucket_region: header("x-amz-bucket-region"),
-            transport,
-            detail,
-            debug: format!("{e:?}"),
-            retry_after: header("retry-after").and_then(|v| parse_retry_after(&v)),
-        }
-    }
-
-    /// An HTTP answer with an S3 error code and no more to say.
-    pub(super) fn http(status: u16, code: &str) -> Failure {
-        Failure {
-            status: Some(status),
-            code: Some(code.to_string()),
-            message: None,
-            bucket_region: None,
-            transport: None,
-            detail: format!("HTTP {status}"),
-            debug: String::new(),
-            retry_after: None,
-        }
-    }
-
-    /// A transport fault.
-    pub(super) fn transport(t: Transport, detail: String, debug: String) -> Failure {
-        Failure {
-            status: None,
-            code: None,
-            message: None,
-            bucket_region: None,
-            transport: Some(t),
-            detail,
-            debug,
-            retry_after: None,
-        }
-    }
-
-    fn code_is(&self, c: &str) -> bool {
-        self.code.as_deref() == Some(c)
-    }
-
-    fn code_in(&self, codes: &[&str]) -> bool {
-        self.code.as_deref().is_some_and(|c| codes.contains(&c))
-    }
-
-    fn credentials_problem(&self) -> bool {
-        if self.code_in(CREDENTIAL_CODES) {
-            return true;
-        }
-        // Garage (and others) answer AccessDenied for a bad signature or an unknown key id.
-        let msg = self
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        self.code_is("AccessDenied")
-            && (msg.contains("signature")
-                || msg.contains("no such key: ")
-                || msg.contains("access key"))
-    }
-
-    /// Nix's rule for GET/HEAD: 404 and 403 mean "missing", unless the bucket is missing or
-    /// the credentials are rejected outright.
-    fn means_missing(&self) -> bool {
-        if self.transport.is_some() || self.code_is("NoSuchBucket") || self.credentials_problem() {
-            return false;
-        }
-        matches!(self.status, Some(404) | Some(403))
-            || self.code_is("NoSuchKey")
-            || self.code_is("NotFound")
-    }
-
-    /// `Code: message` as the server said it.
-    fn server_said(&self) -> String {
-        match (&self.code, &self.message, self.status) {
-            (Some(c), Some(m), _) => format!("{c}: {m}"),
-            (Some(c), None, Some(s)) => format!("{c} (HTTP {s})"),
-            (Some(c), None, None) => c.clone(),
-            (None, Some(m), Some(s)) => format!("HTTP {s}: {m}"),
-            (None, _, Some(s)) => format!("HTTP {s}"),
-            (None, _, None) => self.detail.clone(),
-        }
-    }
-}
-
-/// `Retry-After`: delay-seconds or an HTTP date.
-pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = aws_smithy_types::DateTime::from_str(v, aws_smithy_types::date_time::Format::HttpDate)
-        .ok()
-        .and_then(|d| SystemTime::try_from(d).ok())?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-fn find_in_chain<'a, T: std::error::Error + 'static>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if let Some(t) = c.downcast_ref::<T>() {
-            return Some(t);
-        }
-        cur = c.source();
-    }
-    None
-}
-
-/// What the error chain of a failed exchange says about the connection, if anything.
-pub(super) fn transport_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<Transport> {
-    use std::io::ErrorKind as K;
-    let mut found = None;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if let Some(h) = c.downcast_ref::<hyper_util::client::legacy::Error>()
-            && h.is_connect()
-        {
-            return Some(Transport::Connect);
-        }
-        if let Some(h) = c.downcast_ref::<hyper::Error>() {
-            if h.is_timeout() {
-                return Some(Transport::Timeout);
-            }
-            if h.is_incomplete_message()
-                || h.is_closed()
-                || h.is_canceled()
-                || h.is_body_write_aborted()
-                || h.is_parse()
-            {
-                found.get_or_insert(Transport::Reset);
-            }
-        }
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                K::ConnectionRefused
-                | K::AddrNotAvailable
-                | K::HostUnreachable
-                | K::NetworkUnreachable => return Some(Transport::Connect),
-                K::TimedOut => return Some(Transport::Timeout),
-                K::ConnectionReset
-                | K::ConnectionAborted
-                | K::BrokenPipe
-                | K::UnexpectedEof
-                | K::NotConnected => {
-                    found.get_or_insert(Transport::Reset);
-                }
-                _ => {}
-            }
-        }
-        cur = c.source();
-    }
-    found
-}
-
-/// A 2xx XML answer that ends before its root element is closed (found by [`CompleteXml`]).
-#[derive(Debug)]
-struct CutShort {
-    root: String,
-    len: usize,
-}
-
-impl fmt::Display for CutShort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the {} bytes that arrived end before the closing </{}> tag",
-            self.len, self.root
-        )
-    }
-}
-
-impl std::error::Error for CutShort {}
 
 /// Checks that a successful XML answer (a listing, a DeleteObjects or multipart result) is a
 /// whole document. The SDK's parser accepts a document cut short between two elements, which
@@ -1350,7 +947,7 @@ impl S3Store {
         }
         let client = Client::from_conf(b.build());
         let lean = if opts.lean_client {
-            super::s3_lean::LeanClient::new(
+            lean::LeanClient::new(
                 &url,
                 &region,
                 sdk.credentials_provider(),
@@ -1426,7 +1023,7 @@ impl S3Store {
         full: &str,
         last: &Mutex<Option<[u8; 16]>>,
     ) -> Result<Option<GetResult>, Failed> {
-        use super::s3_lean::LeanOutcome;
+        use lean::LeanOutcome;
         let Some(lean) = self.lean.as_ref().filter(|l| l.enabled()) else {
             return self.s.sdk_get_once(key, full, last).await;
         };
@@ -1502,7 +1099,7 @@ impl S3Store {
             .as_ref()
             .filter(|l| l.enabled() && size <= LEAN_PUT_MAX)
         {
-            use super::s3_lean::LeanPut;
+            use lean::LeanPut;
             match lean.put(key, body.clone(), opts).await {
                 LeanPut::Written(etag) => {
                     return Ok(ObjectMeta {
@@ -1530,200 +1127,6 @@ impl S3Store {
             }
         }
         self.sdk_put_once(key, full, ByteStream::from(body.clone()), size, opts)
-            .await
-    }
-
-    async fn put_multipart(
-        &self,
-        key: &str,
-        full: &str,
-        path: &Path,
-        size: u64,
-        opts: &PutOptions,
-    ) -> Result<ObjectMeta, StoreError> {
-        let s = &self.s;
-        let bucket = &s.url.bucket;
-        // A create whose answer is lost leaves an upload behind that nobody aborts; bucket
-        // lifecycle rules (AbortIncompleteMultipartUpload) clean those up.
-        let upload_id = s
-            .retry
-            .run(|| async {
-                let mut create = s
-                    .client
-                    .create_multipart_upload()
-                    .bucket(bucket)
-                    .key(full)
-                    .set_content_encoding(opts.content_encoding.clone())
-                    .set_storage_class(opts.storage_class.as_deref().map(StorageClass::from));
-                if let Some(ct) = &opts.content_type {
-                    create = create.content_type(ct);
-                }
-                let created = create
-                    .customize()
-                    .config_override(s.metadata_override())
-                    .send()
-                    .await
-                    .map_err(|e| s.failed(Failure::from_sdk(&e), "PUT", Some(key)))?;
-                match created.upload_id() {
-                    Some(id) => Ok(id.to_string()),
-                    None => Err(Failed::from(s.plain(
-                        StoreErrorKind::Other,
-                        "PUT",
-                        key,
-                        format!("endpoint {} returned no multipart upload id", s.endpoint),
-                    ))),
-                }
-            })
-            .await?;
-        let res = self
-            .upload_parts_and_complete(key, full, path, size, &upload_id, opts)
-            .await;
-        if res.is_err() {
-            let abort = s
-                .retry
-                .run(|| async {
-                    match s
-                        .client
-                        .abort_multipart_upload()
-                        .bucket(bucket)
-                        .key(full)
-                        .upload_id(&upload_id)
-                        .customize()
-                        .config_override(s.metadata_override())
-                        .send()
-                        .await
-                    {
-                        Ok(_) => Ok(()),
-                        Err(e) => {
-                            let f = Failure::from_sdk(&e);
-                            // Gone already (an abort whose answer was lost, or completed).
-                            if f.code_is("NoSuchUpload") {
-                                return Ok(());
-                            }
-                            Err(s.failed(f, "abort upload", Some(key)))
-                        }
-                    }
-                })
-                .await;
-            if let Err(e) = abort {
-                tracing::warn!("aborting multipart upload {upload_id} of `{key}` failed: {e}");
-            }
-        }
-        res
-    }
-
-    async fn upload_parts_and_complete(
-        &self,
-        key: &str,
-        full: &str,
-        path: &Path,
-        size: u64,
-        upload_id: &str,
-        opts: &PutOptions,
-    ) -> Result<ObjectMeta, StoreError> {
-        let s = &self.s;
-        let (part_size, count) = part_plan(size, self.opts.part_size);
-        let bucket = &s.url.bucket;
-        let parts: Vec<CompletedPart> = futures::stream::iter(0..count)
-            .map(|i| async move {
-                let offset = i * part_size;
-                let len = part_size.min(size - offset);
-                let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                let out = s
-                    .retry
-                    .run(|| async {
-                        let body = ByteStream::read_from()
-                            .path(path)
-                            .offset(offset)
-                            .length(Length::Exact(len))
-                            .build()
-                            .await
-                            .map_err(|e| {
-                                s.plain(
-                                    StoreErrorKind::Io,
-                                    "PUT",
-                                    key,
-                                    format!("reading {}: {e}", path.display()),
-                                )
-                            })?;
-                        s.client
-                            .upload_part()
-                            .bucket(bucket)
-                            .key(full)
-                            .upload_id(upload_id)
-                            .part_number(number)
-                            .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                            .body(body)
-                            .send()
-                            .await
-                            .map_err(|e| s.failed(Failure::from_sdk(&e), "PUT", Some(key)))
-                    })
-                    .await?;
-                Ok::<_, StoreError>(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(out.e_tag().map(str::to_string))
-                        .build(),
-                )
-            })
-            .buffered(self.opts.part_concurrency.max(1))
-            .try_collect()
-            .await?;
-        let (if_match, if_none_match) = opts.condition.headers();
-        // A retry after a lost answer finds the upload completed (NoSuchUpload): then the
-        // object is ours if it has this upload's size and part count.
-        let answer_lost = AtomicBool::new(false);
-        s.retry
-            .run(|| async {
-                let res = s
-                    .client
-                    .complete_multipart_upload()
-                    .bucket(bucket)
-                    .key(full)
-                    .upload_id(upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts.clone()))
-                            .build(),
-                    )
-                    .set_if_match(if_match.clone())
-                    .set_if_none_match(if_none_match.clone())
-                    .send()
-                    .await;
-                match res {
-                    Ok(out) => Ok(ObjectMeta {
-                        key: key.to_string(),
-                        size,
-                        last_modified: None,
-                        etag: out.e_tag().map(str::to_string),
-                    }),
-                    Err(e) => {
-                        let f = Failure::from_sdk(&e);
-                        if f.code_is("NoSuchUpload") && answer_lost.load(Ordering::Relaxed) {
-                            let suffix = format!("-{count}\"");
-                            if let Ok(Some(m)) = s.head_once(key, full).await
-                                && m.size == size
-                                && m.etag.as_deref().is_some_and(|t| t.ends_with(&suffix))
-                            {
-                                tracing::debug!(
-                                    "{}: the answer to completing `{key}` was lost; the \
-                                     upload is complete",
-                                    s.desc
-                                );
-                                return Ok(m);
-                            }
-                        }
-                        let failed = s.failed(f, "PUT", Some(key));
-                        if matches!(
-                            failed.error.kind,
-                            StoreErrorKind::Interrupted | StoreErrorKind::Timeout
-                        ) {
-                            answer_lost.store(true, Ordering::Relaxed);
-                        }
-                        Err(failed)
-                    }
-                }
-            })
             .await
     }
 
@@ -1917,31 +1320,6 @@ impl S3Store {
         };
         Ok(ListPage { objects, next })
     }
-}
-
-/// The Display texts of an error and its sources, joined with `: ` (repetitions dropped).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = c.source();
-    }
-    parts.join(": ")
-}
-
-fn credentials_advice(url: &S3Url) -> String {
-    let profile = match &url.profile {
-        Some(p) => format!("profile `{p}` (profile= in the URL)"),
-        None => "the profile (profile= in the URL or AWS_PROFILE)".to_string(),
-    };
-    format!(
-        "check the credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, {profile}, or \
-         ~/.aws/credentials; the access key must belong to this endpoint"
-    )
 }
 
 #[async_trait::async_trait]
@@ -2189,322 +1567,5 @@ impl Store for S3Store {
 
     async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError> {
         super::probe_conditional(self).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::CacheUrl;
-
-    fn failure(status: u16, code: &str, region: Option<&str>) -> Failure {
-        Failure {
-            message: Some("the server's message".into()),
-            bucket_region: region.map(str::to_string),
-            ..Failure::http(status, code)
-        }
-    }
-
-    async fn store() -> S3Store {
-        let url = match super::super::CacheUrl::parse(
-            "s3://bkt/pfx?endpoint=http://127.0.0.1:9&region=us-east-1",
-        ) {
-            Ok(super::super::CacheUrl::S3(u)) => u,
-            other => panic!("{other:?}"),
-        };
-        let opts = S3Options::default().with_static_credentials("AKID", "SECRET-VALUE");
-        S3Store::connect(url, opts)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[tokio::test]
-    async fn wrong_region_names_the_region() {
-        let s = store().await;
-        let e = s.error(
-            failure(301, "PermanentRedirect", Some("eu-west-1")),
-            "list",
-            Some(""),
-        );
-        assert_eq!(e.kind, StoreErrorKind::WrongRegion);
-        let t = e.to_string();
-        assert!(t.contains("add region=eu-west-1 to the URL"), "{t}");
-        assert!(t.contains("not in region us-east-1"), "{t}");
-        let e = s.error(
-            failure(400, "AuthorizationHeaderMalformed", None),
-            "GET",
-            Some("k"),
-        );
-        assert_eq!(e.kind, StoreErrorKind::WrongRegion);
-        assert!(e.to_string().contains("set region="), "{e}");
-    }
-
-    #[tokio::test]
-    async fn classification() {
-        let s = store().await;
-        for code in [
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "ExpiredToken",
-        ] {
-            let e = s.error(failure(403, code, None), "GET", Some("k"));
-            assert_eq!(e.kind, StoreErrorKind::Credentials, "{code}");
-            let t = e.to_string();
-            assert!(t.contains("AWS_ACCESS_KEY_ID") && t.contains("bkt"), "{t}");
-            assert!(!t.contains("SECRET-VALUE"), "{t}");
-        }
-        let e = s.error(failure(412, "PreconditionFailed", None), "PUT", Some("k"));
-        assert!(e.is_precondition_failed());
-        let e = s.error(failure(501, "NotImplemented", None), "PUT", Some("k"));
-        assert_eq!(e.kind, StoreErrorKind::NotSupported);
-        assert!(!e.is_transient());
-        let e = s.error(failure(500, "InternalError", None), "PUT", Some("k"));
-        assert_eq!(e.kind, StoreErrorKind::ServerError);
-        assert!(e.is_transient());
-        assert_eq!(
-            e.to_string(),
-            "PUT `k` at s3://bkt/pfx (endpoint http://127.0.0.1:9): server error at endpoint \
-             http://127.0.0.1:9 (InternalError: the server's message)"
-        );
-        for (status, code) in [
-            (503, "SlowDown"),
-            (429, "TooManyRequests"),
-            (400, "Throttling"),
-            (503, "RequestLimitExceeded"),
-        ] {
-            let e = s.error(failure(status, code, None), "GET", Some("k"));
-            assert_eq!(e.kind, StoreErrorKind::Throttled, "{code}");
-            assert!(e.to_string().contains("is throttling requests"), "{e}");
-        }
-        let mut bare = Failure::http(429, "x");
-        bare.code = None;
-        assert_eq!(
-            s.error(bare, "HEAD", Some("k")).kind,
-            StoreErrorKind::Throttled
-        );
-        for status in [502, 503, 504] {
-            let mut f = Failure::http(status, "x");
-            f.code = None;
-            let e = s.error(f, "GET", Some("k"));
-            assert_eq!(e.kind, StoreErrorKind::ServerError, "{status}");
-        }
-        let e = s.error(failure(400, "RequestTimeout", None), "PUT", Some("k"));
-        assert_eq!(e.kind, StoreErrorKind::Timeout);
-        assert_eq!(s.describe(), "s3://bkt/pfx (endpoint http://127.0.0.1:9)");
-        assert!(!format!("{:?}", s.opts).contains("SECRET-VALUE"));
-    }
-
-    #[tokio::test]
-    async fn transport_messages_say_what_happened() {
-        let s = store().await;
-        let t =
-            |t: Transport| Failure::transport(t, "connection reset by peer".into(), String::new());
-        let e = s.error(
-            t(Transport::Body {
-                got: Some(120),
-                expected: Some(400),
-            }),
-            "GET",
-            Some("x.narinfo"),
-        );
-        assert_eq!(e.kind, StoreErrorKind::Interrupted);
-        assert_eq!(
-            e.to_string(),
-            "GET `x.narinfo` at s3://bkt/pfx (endpoint http://127.0.0.1:9): transport fault: the \
-             connection to endpoint http://127.0.0.1:9 broke while reading the body (after 120 \
-             of 400 bytes) (connection reset by peer)"
-        );
-        let e = s.error(t(Transport::Garbled), "list", Some("nar/"));
-        assert_eq!(e.kind, StoreErrorKind::Interrupted);
-        let text = e.to_string();
-        assert!(
-            text.contains("the listing from endpoint http://127.0.0.1:9 was cut short"),
-            "{text}"
-        );
-        assert!(
-            !text.contains("unexpected answer") && !text.contains("HTTP 200"),
-            "{text}"
-        );
-        // A refused first connection: the endpoint is probably wrong.
-        let e = s.error(t(Transport::Connect), "GET", Some("k"));
-        assert_eq!(e.kind, StoreErrorKind::Unreachable);
-        assert!(e.to_string().contains("check endpoint="), "{e}");
-        // A reset in the middle of a session: no endpoint advice.
-        let e = s.error(t(Transport::Reset), "GET", Some("k"));
-        assert!(
-            e.to_string().contains("broke before the answer arrived"),
-            "{e}"
-        );
-        assert!(!e.to_string().contains("check endpoint="), "{e}");
-        // Once the endpoint has answered, a refused connection is no configuration problem.
-        s.s.retry.mark_connected();
-        let e = s.error(t(Transport::Connect), "GET", Some("k"));
-        assert!(!e.to_string().contains("check endpoint="), "{e}");
-        assert!(e.to_string().contains("answered earlier"), "{e}");
-        let e = s.error(
-            t(Transport::Mismatch {
-                etag: "\"0123\"".into(),
-                got: 77,
-            }),
-            "GET",
-            Some("k"),
-        );
-        assert!(
-            e.to_string().contains("transport fault: the 77 bytes"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn nix_missing_rule() {
-        assert!(failure(404, "NoSuchKey", None).means_missing());
-        assert!(failure(403, "AccessDenied", None).means_missing());
-        assert!(!failure(404, "NoSuchBucket", None).means_missing());
-        assert!(!failure(403, "SignatureDoesNotMatch", None).means_missing());
-        let mut garage_bad_sig = failure(403, "AccessDenied", None);
-        garage_bad_sig.message = Some("Forbidden: Invalid signature".into());
-        assert!(!garage_bad_sig.means_missing());
-        assert!(!failure(500, "InternalError", None).means_missing());
-    }
-
-    #[test]
-    fn xml_documents_must_be_closed() {
-        let full = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"x\"><Name>b</Name></ListBucketResult>\n";
-        assert_eq!(unclosed_xml_root(full), None);
-        assert_eq!(
-            unclosed_xml_root(&full[..60]).as_deref(),
-            Some("ListBucketResult")
-        );
-        assert_eq!(
-            unclosed_xml_root(b"<DeleteResult><Deleted><Key>a</Key></Deleted>").as_deref(),
-            Some("DeleteResult")
-        );
-        assert_eq!(unclosed_xml_root(b"<DeleteResult/>"), None);
-        assert_eq!(unclosed_xml_root(b"<!-- c --><A></A>"), None);
-        assert_eq!(unclosed_xml_root(b""), None);
-        assert_eq!(unclosed_xml_root(b"StorePath: /nix/store/x"), None);
-    }
-
-    #[test]
-    fn md5_etags() {
-        let md5 = md5_of(b"hello");
-        let hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "5d41402abc4b2a76b9719d911017c592");
-        assert_eq!(plain_md5(&format!("\"{hex}\"")), Some(md5));
-        assert_eq!(plain_md5(&hex.to_uppercase()), Some(md5));
-        assert_eq!(plain_md5(&format!("\"{hex}-3\"")), None, "multipart");
-        assert_eq!(plain_md5("\"abc\""), None);
-        assert_eq!(plain_md5(&format!("\"{}\"", "zz".repeat(16))), None);
-        assert!(etag_not_md5(Some("aws:kms"), None));
-        assert!(etag_not_md5(None, Some("AES256")));
-        assert!(!etag_not_md5(Some("AES256"), None));
-        assert!(!etag_not_md5(None, None));
-    }
-
-    #[test]
-    fn part_counts_stay_within_s3_limits_for_every_size_and_chunk_size() {
-        const MIB: u64 = 1024 * 1024;
-        const GIB: u64 = 1024 * MIB;
-        let chunk_sizes = [
-            0,
-            1,
-            MIN_PART_SIZE - 1,
-            MIN_PART_SIZE,
-            PART_SIZE,
-            64 * MIB,
-            GIB,
-            MAX_PUT_SIZE,
-            MAX_PUT_SIZE + 1,
-            u64::MAX,
-        ];
-        let mut sizes = vec![0, 1, MIN_PART_SIZE, 100 * MIB, MAX_PUT_SIZE + 1];
-        // Around every size where the count would pass 10,000 parts for some chunk size.
-        for c in [MIN_PART_SIZE, PART_SIZE, 64 * MIB] {
-            let edge = c * MAX_PARTS;
-            sizes.extend([edge - 1, edge, edge + 1]);
-        }
-        sizes.extend((1..=64).map(|i| MAX_OBJECT_SIZE / 64 * i));
-        sizes.extend([MAX_OBJECT_SIZE - 1, MAX_OBJECT_SIZE]);
-        for &size in &sizes {
-            for &chunk in &chunk_sizes {
-                let (part, count) = part_plan(size, chunk);
-                let at = format!("size {size}, chunk size {chunk}: part {part} × {count}");
-                assert!(count <= MAX_PARTS, "{at}: too many parts");
-                assert!((MIN_PART_SIZE..=MAX_PUT_SIZE).contains(&part), "{at}");
-                assert!(part.saturating_mul(count) >= size, "{at}: does not cover");
-                assert!(
-                    (count - 1) * part < size || size == 0,
-                    "{at}: an empty part"
-                );
-                if (MIN_PART_SIZE..=MAX_PUT_SIZE).contains(&chunk) && size <= chunk * MAX_PARTS {
-                    assert_eq!(part, chunk, "{at}: the asked part size is kept");
-                }
-            }
-        }
-        // At S3's 5 TiB object limit the smallest part size still fits 10,000 parts.
-        assert_eq!(part_plan(MAX_OBJECT_SIZE, MIN_PART_SIZE).1, MAX_PARTS);
-    }
-
-    #[test]
-    fn url_parameters_set_the_multipart_bounds() {
-        let opts = |q: &str| match CacheUrl::parse(&format!("s3://b?{q}")).unwrap() {
-            CacheUrl::S3(u) => S3Options::from_params(&u.params),
-            other => panic!("{other:?}"),
-        };
-        let d = opts("region=x");
-        assert_eq!(
-            (d.multipart_threshold, d.part_size),
-            (MULTIPART_THRESHOLD, PART_SIZE)
-        );
-        let single = opts("multipart-upload=false");
-        assert_eq!(single.multipart_threshold, MAX_PUT_SIZE);
-        let on =
-            opts("multipart-upload=true&multipart-threshold=1000&multipart-chunk-size=6000000");
-        assert_eq!((on.multipart_threshold, on.part_size), (1000, 6_000_000));
-        let t = opts("multipart-threshold=0&buffer-size=5242880");
-        assert_eq!((t.multipart_threshold, t.part_size), (0, MIN_PART_SIZE));
-    }
-
-    #[test]
-    fn retry_after_values() {
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO),
-            "a date in the past"
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn key_summaries() {
-        let keys: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
-        assert_eq!(keys_summary(&keys), "`k0`, `k1`, `k2`, … (5 keys)");
-        assert_eq!(keys_summary(&keys[..1]), "`k0` (1 key)");
-    }
-
-    #[tokio::test]
-    async fn aws_description_and_region_inference() {
-        let url = S3Url {
-            region: None,
-            ..S3Url::new("bkt")
-        };
-        let mut url_b2 = S3Url::new("bkt");
-        url_b2.endpoint = Some("https://s3.us-west-004.backblazeb2.com".into());
-        let opts = S3Options::default().with_static_credentials("a", "b");
-        let aws = S3Store::connect(
-            S3Url {
-                region: Some("eu-west-1".into()),
-                ..url
-            },
-            opts.clone(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(aws.describe(), "s3://bkt (AWS S3, region eu-west-1)");
-        let b2 = S3Store::connect(url_b2, opts)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(b2.region(), "us-west-004");
     }
 }

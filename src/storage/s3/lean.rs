@@ -10,7 +10,7 @@
 //! - transient faults — 5xx other than 501, 429, a connection that broke before or during the
 //!   answer, a body shorter than its `Content-Length`, no answer in time —
 //!   [`LeanOutcome::Failed`] / [`LeanPut::Failed`]: the attempt failed, and the caller's retry
-//!   policy decides (see [`super::retry`]); the SDK would only have failed the same way;
+//!   policy decides (see [`crate::storage::retry`]); the SDK would only have failed the same way;
 //! - anything else (403, other 404s, 3xx, 501, a connection that cannot be made, credential
 //!   errors): [`LeanOutcome::Fallback`], and the caller repeats the request through the SDK
 //!   within the same attempt (error translation and advice included). A repeated PUT is what
@@ -20,8 +20,8 @@
 //! If the SDK keeps succeeding where this path fell back (an endpoint layout it does not know),
 //! the caller turns it off for the rest of the session ([`LeanClient::strike`]).
 
-use super::s3::{Failure, Transport, parse_retry_after, transport_in_chain};
-use super::{GetResult, ObjectMeta, S3Url};
+use super::failure::{Failure, Transport, parse_retry_after, transport_in_chain};
+use crate::storage::{GetResult, ObjectMeta, S3Url};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
@@ -48,7 +48,7 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub(super) enum LeanOutcome {
     /// 200, with the object, and whether the server says its ETag is no MD5 (SSE-KMS, SSE-C).
     Found(GetResult, bool),
-    /// 404 `NoSuchKey`.
+    /// A 404 whose body says `NoSuchKey`: the object is missing.
     Missing,
     /// A transient fault: this attempt failed.
     Failed(Failure),
@@ -187,7 +187,7 @@ pub struct LeanStats {
     pub enabled: bool,
 }
 
-/// The lean GET and PUT client of one [`super::s3::S3Store`].
+/// The lean GET and PUT client of one [`super::S3Store`].
 pub(super) struct LeanClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `scheme://authority` requests go to.
@@ -343,11 +343,16 @@ impl LeanClient {
 
     /// PUT `body` at `key` (relative to the cache root) with the options' Content-Type,
     /// Content-Encoding, storage class and condition.
-    pub(super) async fn put(&self, key: &str, body: Bytes, opts: &super::PutOptions) -> LeanPut {
+    pub(super) async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        opts: &crate::storage::PutOptions,
+    ) -> LeanPut {
         self.answer(self.try_put(key, body, opts)).await
     }
 
-    async fn try_put(&self, key: &str, body: Bytes, opts: &super::PutOptions) -> LeanPut {
+    async fn try_put(&self, key: &str, body: Bytes, opts: &crate::storage::PutOptions) -> LeanPut {
         let path = format!("{}{}", self.path_prefix, encode_path(key));
         let uri = format!("{}{path}", self.origin);
         let creds = match self.credentials().await {
@@ -658,8 +663,8 @@ mod tests {
             };
             let t = Duration::from_secs(10);
             let lean = LeanClient::new(&url, "us-east-1", Some(creds.clone()), t, t).unwrap();
-            let opts = super::super::PutOptions {
-                condition: super::super::PutCondition::IfMatch("\"e0\"".into()),
+            let opts = crate::storage::PutOptions {
+                condition: crate::storage::PutCondition::IfMatch("\"e0\"".into()),
                 ..Default::default()
             };
             let r = lean.put("k.narinfo", Bytes::from_static(b"x"), &opts).await;
