@@ -169,8 +169,6 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cache_dir = dir.path().join("cache");
     let state_dir = dir.path().join("state");
-    // SAFETY: set before any thread of this benchmark reads it.
-    unsafe { std::env::set_var("NARSCOPE_CACHE_DIR", &state_dir) };
     let key = narscope::nix::SecretKey::generate("bench-1").unwrap();
     let public = narscope::demo::write_synthetic_cache(&cache_dir, paths, &key).unwrap();
     let url = narscope::storage::CacheUrl::file(cache_dir.clone());
@@ -181,7 +179,7 @@ fn main() {
     let cold = Instant::now();
     rt.block_on(async {
         let cache = Arc::new(narscope::cache::Cache::open(&url).await.unwrap());
-        let opened = narscope::index::scan::open_index(&url.to_string(), true);
+        let opened = narscope::index::scan::open_index_in(&state_dir, &url.to_string());
         narscope::index::scan::scan(
             cache,
             opened.index.clone(),
@@ -202,7 +200,7 @@ fn main() {
     let mut opens = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let opened = narscope::index::scan::open_index(&url.to_string(), true);
+        let opened = narscope::index::scan::open_index_in(&state_dir, &url.to_string());
         assert!(opened.loaded, "index reloads");
         let load = t.elapsed();
         let app = App::new(

@@ -53,13 +53,6 @@ pub enum LeaseError {
     Lost,
 }
 
-/// For callers whose own errors are still text: the message, unchanged.
-impl From<LeaseError> for String {
-    fn from(e: LeaseError) -> String {
-        e.to_string()
-    }
-}
-
 /// The deletion lease: held by a running `gc` or `delete`.
 pub const DELETION_LEASE: &str = "narscope/locks/deletion";
 /// Where running pushes register, one object each.

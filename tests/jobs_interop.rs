@@ -562,7 +562,7 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
     push.envs(g.env());
     let mut child = push.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(2000));
-    unsafe_kill(child.id());
+    send_sigint(child.id());
     let _ = child.wait();
     // Whatever made it: each narinfo's NAR exists and its references are narinfos too.
     let mut v = narscope(e, &["verify", &url, "--contents", "--json"]);
@@ -615,7 +615,7 @@ fn an_interrupted_push_leaves_no_narinfo_without_its_nar_or_references() {
 }
 
 /// SIGINT, as ctrl-c.
-fn unsafe_kill(pid: u32) {
+fn send_sigint(pid: u32) {
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();

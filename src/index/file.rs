@@ -142,11 +142,15 @@ pub fn cache_base() -> Option<PathBuf> {
 /// The index directory of a cache URL: `$NARSCOPE_CACHE_DIR/index/<id>`, else the platform
 /// cache dir's `index/<id>`; `<id>` is a digest of the URL.
 pub fn index_dir(url: &str) -> Option<PathBuf> {
+    Some(index_dir_in(&cache_base()?, url))
+}
+
+/// The index directory of a cache URL under a given cache directory: `base/index/<id>`.
+pub fn index_dir_in(base: &Path, url: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
-    let base = cache_base()?;
     let d: [u8; 32] = Sha256::digest(url.as_bytes()).into();
     let id: String = d.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    Some(base.join("index").join(id))
+    base.join("index").join(id)
 }
 
 /// Take the directory for this process; `Ok(None)` when another process holds it.

@@ -149,30 +149,23 @@ impl Opened {
 /// Open the local index of `url` (see [`file`]), ready for [`scan`]. `persist: false` keeps
 /// everything in memory and a temporary blob.
 pub fn open_index(url: &str, persist: bool) -> Opened {
-    let fresh = |warning: Option<String>| {
-        let mut idx = Index::new(url, [0; 32]);
-        let warning = match Blob::temporary() {
-            Ok(b) => {
-                idx.set_blob(Arc::new(b));
-                warning
-            }
-            Err(e) => Some(format!(
-                "cannot create a temporary file for narinfo texts: {e}"
-            )),
-        };
-        Opened {
-            index: Arc::new(RwLock::new(idx)),
-            lock: None,
-            loaded: false,
-            warning,
-        }
-    };
     if !persist {
-        return fresh(None);
+        return fresh_index(url, None);
     }
-    let Some(dir) = file::index_dir(url) else {
-        return fresh(Some("no cache directory: the index is not kept".into()));
-    };
+    match file::cache_base() {
+        Some(base) => open_index_in(&base, url),
+        None => fresh_index(
+            url,
+            Some("no cache directory: the index is not kept".into()),
+        ),
+    }
+}
+
+/// [`open_index`] with narscope's cache directory given (`base/index/<id>`), instead of
+/// `$NARSCOPE_CACHE_DIR` or the platform's: for callers that keep several apart in one process.
+pub fn open_index_in(base: &std::path::Path, url: &str) -> Opened {
+    let fresh = |warning: Option<String>| fresh_index(url, warning);
+    let dir = file::index_dir_in(base, url);
     let lock = match file::lock_dir(&dir) {
         Ok(Some(l)) => l,
         Ok(None) => {
@@ -212,6 +205,26 @@ pub fn open_index(url: &str, persist: bool) -> Opened {
         index: Arc::new(RwLock::new(idx)),
         lock: Some(lock),
         loaded,
+        warning,
+    }
+}
+
+/// An empty index in memory (with a temporary blob file), and why it is not the kept one.
+fn fresh_index(url: &str, warning: Option<String>) -> Opened {
+    let mut idx = Index::new(url, [0; 32]);
+    let warning = match Blob::temporary() {
+        Ok(b) => {
+            idx.set_blob(Arc::new(b));
+            warning
+        }
+        Err(e) => Some(format!(
+            "cannot create a temporary file for narinfo texts: {e}"
+        )),
+    };
+    Opened {
+        index: Arc::new(RwLock::new(idx)),
+        lock: None,
+        loaded: false,
         warning,
     }
 }

@@ -232,13 +232,6 @@ pub enum ParamError {
     NotParallel(Compression),
 }
 
-/// For callers whose own errors are still text: the message, unchanged.
-impl From<ParamError> for String {
-    fn from(e: ParamError) -> String {
-        e.to_string()
-    }
-}
-
 fn parse_bool(name: &str, v: &str) -> Result<bool, ParamError> {
     match v {
         "true" | "yes" | "1" => Ok(true),
