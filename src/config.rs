@@ -271,7 +271,7 @@ pub fn add_trusted_key(path: &Path, scope: &TrustScope, key: &PublicKey) -> Resu
 /// Where one trusted key came from (for `--json` and error messages).
 #[derive(Debug, Clone)]
 pub struct KeySource {
-    /// The key.
+    /// The public key a path signed with this key name is checked against.
     pub key: PublicKey,
     /// A human description: "--trusted-key", "config.toml", "/etc/nix/nix.conf"…
     pub source: String,

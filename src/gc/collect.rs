@@ -96,7 +96,7 @@ pub struct Prepared {
     pub extras: Extras,
     /// Options (the time is when the plan was made).
     pub opts: GcOptions,
-    /// The plan.
+    /// The plan of the first look: what would be deleted, and why everything else is kept.
     pub plan: GcPlan,
     /// Collecting without any root in the cache was allowed (`--allow-no-roots`).
     pub allow_no_roots: bool,

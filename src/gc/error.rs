@@ -19,7 +19,7 @@ pub enum GcError {
     /// A roots file could not be read.
     #[error("cannot read roots file {}: {error}", path.display())]
     RootsFile {
-        /// The file.
+        /// The roots file, as given.
         path: PathBuf,
         /// Why it could not be read.
         error: std::io::Error,

@@ -11,7 +11,7 @@ pub const PINS_PREFIX: &str = "narscope/roots/";
 /// A named pin: a list of store paths kept with their closures.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Pin {
-    /// Its name.
+    /// The pin's name: its key is `narscope/roots/<name>`.
     pub name: String,
     /// The store paths.
     pub paths: Vec<String>,

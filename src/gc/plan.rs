@@ -15,7 +15,7 @@ use crate::storage::{ObjectMeta, is_temp_litter};
 pub enum RootSource {
     /// A pin in the cache.
     Pin(String),
-    /// `--roots-file`.
+    /// A file of store paths given with `--roots-file` (or the dashboard's `:gc --roots`).
     File,
     /// The local Nix store's GC roots.
     Nix,
@@ -37,7 +37,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(6 * 3600);
 /// Extra objects outside the index (`log/`, `debuginfo/`) with what keeps them.
 #[derive(Clone, Debug, Default)]
 pub struct Extras {
-    /// `log/<drv>` objects.
+    /// Build logs (`log/<drv>`): deleted with the last narinfo whose Deriver names them.
     pub logs: Vec<ObjectMeta>,
     /// `debuginfo/<id>` objects with the NAR key their `archive` points to.
     pub debuginfo: Vec<(ObjectMeta, Option<String>)>,
@@ -72,7 +72,7 @@ impl Default for GcOptions {
 /// Why a row is kept (or not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keep {
-    /// Garbage.
+    /// Not kept: garbage, deleted by the collection.
     No,
     /// A root (index into [`GcPlan::roots`]).
     Root(u32),

@@ -305,9 +305,9 @@ pub fn pinned_rows(
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteSummary {
-    /// narinfos deleted.
+    /// How many narinfos were deleted (each one a store path gone from the cache).
     pub narinfos: u64,
-    /// NARs deleted.
+    /// How many NAR objects were deleted (a NAR shared by a kept narinfo is never counted).
     pub nars: u64,
     /// `.ls` listings deleted.
     pub listings: u64,
@@ -357,7 +357,7 @@ pub fn pinned_refusal(idx: &Index, plan: &DeletePlan, pins: &[crate::gc::Pin]) -
 /// index to scan again (rows keep their ids), the trusted keys and the scan options.
 #[derive(Clone)]
 pub struct Rescan {
-    /// The cache.
+    /// The cache to look at again and delete from.
     pub cache: Arc<Cache>,
     /// Its scanned index, scanned again just before deleting.
     pub index: Arc<RwLock<Index>>,

@@ -39,9 +39,9 @@ pub enum JobKind {
     Sign,
     /// Upload local store paths.
     Push,
-    /// Download paths.
+    /// Download paths from the cache (and unpack or import them).
     Pull,
-    /// Delete paths.
+    /// Delete paths from the cache (`delete` or a garbage collection).
     Delete,
     /// Garbage collection (re-scan, re-plan, delete).
     Gc,
@@ -65,13 +65,13 @@ impl JobKind {
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobState {
-    /// Still running.
+    /// The job has not ended yet.
     Running,
     /// Finished; some items may have failed (see the progress).
     Done,
     /// Stopped by an error of its own.
     Failed(String),
-    /// Cancelled.
+    /// The job stopped because it was cancelled; what it did until then stays done.
     Cancelled,
 }
 
@@ -86,7 +86,7 @@ pub struct JobProgress {
     pub failed: AtomicU64,
     /// Bytes to transfer (0 when unknown).
     pub bytes_total: AtomicU64,
-    /// Bytes transferred.
+    /// Bytes uploaded, downloaded or hashed so far.
     pub bytes_done: AtomicU64,
     current: Mutex<String>,
     errors: Mutex<Vec<String>>,
@@ -127,15 +127,15 @@ impl JobProgress {
 /// A running or finished job.
 #[derive(Debug)]
 pub struct JobHandle {
-    /// Its id.
+    /// The job's id, unique within this runner.
     pub id: JobId,
     /// What it does.
     pub kind: JobKind,
     /// A one-line description.
     pub title: String,
-    /// Its counters.
+    /// The job's live counters, read by the front ends when they draw.
     pub progress: Arc<JobProgress>,
-    /// Cancels it.
+    /// Cancelling this token asks the job to stop at its next safe point.
     pub cancel: CancellationToken,
     started: Instant,
     finished: Mutex<Option<(Instant, JobState)>>,
@@ -214,7 +214,7 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// A runner.
+    /// A runner with no jobs yet; ids start at 1.
     pub fn new() -> Runner {
         Runner {
             next: AtomicU64::new(1),

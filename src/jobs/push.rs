@@ -34,7 +34,7 @@ use crate::storage::params::StoreParams;
 pub struct PushOptions {
     /// Sign every narinfo with each of these keys.
     pub keys: Vec<Arc<SecretKey>>,
-    /// NAR compression.
+    /// How NARs are compressed before upload (the narinfo's `Compression`).
     pub compression: Compression,
     /// Where [`PushOptions::compression`] was chosen.
     pub compression_from: Chosen,
@@ -75,9 +75,9 @@ pub enum Chosen {
 pub struct PushFlags {
     /// Secret key files, each with where it was named (`--key-file`, …).
     pub key_files: Vec<(PathBuf, String)>,
-    /// `--compression`.
+    /// `--compression`: must agree with the URL's `compression=` when both are given.
     pub compression: Option<Compression>,
-    /// `--level`.
+    /// `--level`: must agree with the URL's `compression-level=` when both are given.
     pub level: Option<i32>,
     /// `--jobs` (default: [`default_concurrency`]).
     pub concurrency: Option<usize>,
@@ -203,7 +203,7 @@ pub struct PushSummary {
     pub closure: u64,
     /// Paths already in the cache.
     pub present: u64,
-    /// Paths uploaded.
+    /// Paths whose NAR and narinfo were uploaded by this push.
     pub uploaded: u64,
     /// NARs that were already there (same FileHash).
     pub nars_reused: u64,

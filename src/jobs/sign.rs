@@ -48,7 +48,7 @@ pub struct SignSummary {
     pub changed: u64,
     /// narinfos that already had the signature and nothing to remove.
     pub unchanged: u64,
-    /// Signatures added.
+    /// Signatures added to narinfos (one per key and path that lacked it).
     pub added: u64,
     /// Signatures removed (retired key, or not verifying under the signing key's name).
     pub removed: u64,

@@ -148,7 +148,7 @@ pub enum ParamError {
     /// A boolean parameter with another value.
     #[error("{name}=`{value}` is not a boolean (true, false, yes, no, 1 or 0)")]
     NotBool {
-        /// The parameter.
+        /// The parameter's name, as in the URL.
         name: String,
         /// The value as written.
         value: String,
@@ -156,7 +156,7 @@ pub enum ParamError {
     /// A size parameter that is not a whole number of bytes.
     #[error("{name}=`{value}` is not a size in bytes (a whole number)")]
     NotSize {
-        /// The parameter.
+        /// The parameter's name, as in the URL.
         name: String,
         /// The value as written.
         value: String,
@@ -167,7 +167,7 @@ pub enum ParamError {
          no browser, proxy or other client); use gzip, br or zstd"
     )]
     NotContentCoding {
-        /// The parameter.
+        /// The parameter's name, as in the URL.
         name: String,
         /// `xz` or `bzip2`.
         value: String,
@@ -175,7 +175,7 @@ pub enum ParamError {
     /// An object compression that is no compression at all.
     #[error("{name}=`{value}`: use gzip, br or zstd (HTTP content codings), or none")]
     UnknownContentCoding {
-        /// The parameter.
+        /// The parameter's name, as in the URL.
         name: String,
         /// The value as written.
         value: String,

@@ -177,7 +177,7 @@ pub enum UrlProblem {
     BucketHost {
         /// The endpoint's host.
         host: String,
-        /// The bucket.
+        /// The bucket name, as in the URL.
         bucket: String,
         /// The URL to write instead.
         suggestion: String,

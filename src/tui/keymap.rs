@@ -128,7 +128,7 @@ actions! {
     ToggleMark = "toggle_mark", "mark / unmark the row", false;
     /// Mark every row in view.
     MarkAllInView = "mark_all_in_view", "mark every row in view", false;
-    /// Unmark everything.
+    /// Unmark every marked path.
     ClearMarks = "clear_marks", "clear all marks", false;
     /// Follow the selected reference or referrer.
     Follow = "follow", "follow the selected reference / referrer", false;

@@ -81,7 +81,7 @@ pub struct App {
     pub read_only: bool,
     /// Which keys do what.
     pub keymap: Keymap,
-    /// The colours.
+    /// The colours and styles to draw with (typed; see [`Theme`]).
     pub theme: Theme,
     /// Sort and filters.
     pub view: View,
@@ -154,7 +154,7 @@ pub struct AppOptions {
     pub url: String,
     /// Which keys do what.
     pub keymap: Keymap,
-    /// The colours.
+    /// The colours and styles to draw with (typed; see [`Theme`]).
     pub theme: Theme,
     /// Hide and refuse every action that changes the cache.
     pub read_only: bool,

@@ -39,7 +39,7 @@ impl Target {
 pub enum Switch {
     /// `on`, or no argument.
     On,
-    /// `off`.
+    /// `off`: turn the setting off.
     Off,
     /// Any other word flips it.
     Toggle,

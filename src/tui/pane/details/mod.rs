@@ -25,7 +25,7 @@ use crate::units::{age, human_size, thousands};
 pub struct Details {
     /// The last detail loaded; drawing ignores it once another row is selected.
     pub loaded: Option<Arc<Detail>>,
-    /// Lines scrolled.
+    /// How many lines the pane is scrolled down.
     pub scroll: u16,
     /// The reference (then referrer) under the cursor, which Enter follows.
     pub ref_cursor: usize,

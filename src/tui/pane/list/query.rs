@@ -45,7 +45,7 @@ impl SortKey {
         }
     }
 
-    /// Parse [`SortKey::as_str`].
+    /// Read a sort key as [`SortKey::as_str`] writes it; `None` for anything else.
     pub fn parse(s: &str) -> Option<SortKey> {
         SortKey::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -60,7 +60,7 @@ impl SortKey {
 /// Which verdicts are shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusFilter {
-    /// Every row.
+    /// Every row, whatever its verdict.
     All,
     /// Only rows with this verdict.
     Only(RowStatus),
@@ -91,7 +91,7 @@ impl StatusFilter {
         }
     }
 
-    /// Parse [`StatusFilter::as_str`].
+    /// Read a filter as [`StatusFilter::as_str`] writes it; `None` for anything else.
     pub fn parse(s: &str) -> Option<StatusFilter> {
         match s {
             "all" => Some(StatusFilter::All),
