@@ -14,8 +14,10 @@ mod mouse;
 mod notice;
 mod update;
 
-pub use actions::{DeleteProposal, propose_delete};
-pub use notice::{Level, Notice};
+pub use crate::tui::msg::DeleteProposal;
+pub use crate::tui::pane::ctx::Focus;
+pub use crate::tui::pane::footer::{Level, Notice};
+pub use actions::propose_delete;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -34,31 +36,6 @@ use crate::tui::pane::jobs::Jobs;
 use crate::tui::pane::list::query::View;
 use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
-
-/// Which pane has the keys (and, for all but the list, what the right-hand side shows).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Focus {
-    /// The store path list.
-    List,
-    /// The selected narinfo.
-    Details,
-    /// The selected narinfo's signatures and verdict.
-    Signatures,
-    /// Totals and problems.
-    Overview,
-    /// Background jobs and their progress.
-    Jobs,
-}
-
-impl Focus {
-    const CYCLE: [Focus; 5] = [
-        Focus::List,
-        Focus::Details,
-        Focus::Signatures,
-        Focus::Overview,
-        Focus::Jobs,
-    ];
-}
 
 /// The scan as the dashboard sees it (the header shows it).
 #[derive(Default)]

@@ -9,11 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use crate::index::RowId;
-use crate::tui::app::{App, Level};
+use crate::tui::app::App;
 use crate::tui::keymap::{Action, Key, Mode};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::centered;
+use crate::tui::pane::footer::Level;
 
 /// What a confirmed dialog starts.
 #[derive(Clone, Debug, PartialEq, Eq)]

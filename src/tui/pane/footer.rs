@@ -6,9 +6,32 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
-use crate::tui::app::{App, Level};
+use crate::tui::app::App;
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::overlay::Overlay;
+
+/// Status line severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Information; goes away at the next key.
+    Info,
+    /// A warning; goes away at the next key.
+    Warn,
+    /// An error; stays until a key is pressed.
+    Error,
+}
+
+/// A status line message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// How serious it is (its colour, and whether background news may replace it).
+    pub level: Level,
+    /// What the status line says.
+    pub text: String,
+    /// Which notice it is (each `notify` numbers them), so that the one a later message
+    /// answers can be told from a newer one.
+    pub id: u64,
+}
 
 pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
     if let Some(input) = &app.filter_input {

@@ -13,7 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::jobs::{JobHandle, JobId, JobKind, JobState};
-use crate::tui::app::{App, Focus};
+use crate::tui::app::App;
+use crate::tui::pane::ctx::Focus;
 use crate::tui::pane::pane;
 use crate::units::{human_size, thousands};
 

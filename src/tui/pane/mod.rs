@@ -6,6 +6,7 @@
 //! the mouse) and the window heights (through [`crate::tui::scroll::Scroll`]). Only the visible rows of the list are built, so a million
 //! rows draw as fast as a hundred.
 
+pub mod ctx;
 pub mod details;
 pub mod footer;
 pub mod header;
@@ -20,7 +21,8 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 
-use crate::tui::app::{App, Focus};
+use crate::tui::app::App;
+use crate::tui::pane::ctx::Focus;
 
 /// Where panes were drawn (for the mouse).
 #[derive(Clone, Copy, Debug, Default)]

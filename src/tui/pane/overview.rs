@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::{Comp, Index, RowStatus};
-use crate::tui::app::{App, Focus};
+use crate::tui::app::App;
+use crate::tui::pane::ctx::Focus;
 use crate::tui::pane::{kv, pane};
 use crate::tui::theme::status_symbol;
 use crate::units::{bar, human_size, thousands};

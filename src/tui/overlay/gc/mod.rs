@@ -8,12 +8,14 @@ pub mod summary;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::tui::app::{App, Focus, Level};
+use crate::tui::app::App;
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::msg::{Effect, GcRequest};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::summary::GcSummary;
+use crate::tui::pane::ctx::Focus;
+use crate::tui::pane::footer::Level;
 use crate::tui::pane::list::query::StatusFilter;
 use crate::tui::scroll::Scroll;
 use crate::units::{human_size, thousands};

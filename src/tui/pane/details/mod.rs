@@ -13,9 +13,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::{Index, RowId, RowStatus};
-use crate::tui::app::{App, Focus, Level};
+use crate::tui::app::App;
 use crate::tui::msg::Effect;
+use crate::tui::pane::ctx::Focus;
 use crate::tui::pane::details::load::{Detail, NarPresence};
+use crate::tui::pane::footer::Level;
 use crate::tui::pane::{kv, pane};
 use crate::tui::theme::status_symbol;
 use crate::units::{age, human_size, thousands};

@@ -10,9 +10,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use crate::index::{Comp, Index, RowId, RowStatus, flags};
-use crate::tui::app::{App, Focus, Level};
+use crate::tui::app::App;
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::msg::Effect;
+use crate::tui::pane::ctx::Focus;
+use crate::tui::pane::footer::Level;
 use crate::tui::pane::list::query::StatusFilter;
 use crate::tui::pane::{Areas, pane};
 use crate::tui::theme::status_symbol;
