@@ -24,9 +24,8 @@ pub mod runtime;
 pub mod scroll;
 pub mod theme;
 
-pub use app::{App, AppOptions};
+pub use app::{App, AppOptions, draw};
 pub use msg::{Effect, Msg};
-pub use pane::draw;
 
 #[cfg(test)]
 mod tests;

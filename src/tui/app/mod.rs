@@ -9,15 +9,19 @@
 
 mod actions;
 mod command;
+mod draw;
+mod gc;
 mod keys;
 mod mouse;
 mod notice;
+mod overlays;
 mod update;
 
 pub use crate::tui::msg::DeleteProposal;
 pub use crate::tui::pane::ctx::Focus;
 pub use crate::tui::pane::footer::{Level, Notice};
 pub use actions::propose_delete;
+pub use draw::draw;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;

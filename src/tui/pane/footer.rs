@@ -52,7 +52,7 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
         return;
     }
     if let Overlay::Command(input) = &app.overlay {
-        crate::tui::overlay::command::draw_line(buf, area, app, input);
+        crate::tui::overlay::command::draw_line(buf, area, &app.ctx(), input);
         return;
     }
     if let Some(n) = &app.notice {
