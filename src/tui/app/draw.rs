@@ -7,6 +7,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 
 use crate::tui::app::{App, Focus};
 use crate::tui::overlay::{self, Overlay};
+use crate::tui::pane::footer::FooterInfo;
+use crate::tui::pane::header::HeaderInfo;
+use crate::tui::pane::list::ListInfo;
 use crate::tui::pane::{self, Areas, ctx::Ctx};
 
 impl App {
@@ -32,8 +35,16 @@ pub fn draw(f: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(area);
+    let ctx = app.ctx();
     let idx = app.idx();
-    pane::header::draw_header(f.buffer_mut(), header, app);
+    let info = HeaderInfo {
+        url: &app.url,
+        paths: app.view.total() as u64,
+        scan: &app.scan,
+        ticks: app.ticks,
+        running_jobs: app.running_jobs(),
+    };
+    pane::header::draw_header(f.buffer_mut(), header, &ctx, &info);
 
     let wide = body.width >= 100;
     let [left, right] = if wide {
@@ -45,7 +56,15 @@ pub fn draw(f: &mut Frame, app: &App) {
         list: left,
         ..Areas::default()
     };
-    pane::list::draw_list(f.buffer_mut(), left, app, &idx, &mut areas);
+    let list = ListInfo {
+        view: &app.view,
+        scroll: &app.list,
+        marks: &app.marks,
+        scanning: app.scan.running,
+    };
+    pane::list::draw_list(f.buffer_mut(), left, &ctx, &list, &idx, &mut areas);
+    let gc = app.gc.plan.as_deref();
+    let detail = app.details.current(app.selected);
     match app.inspector {
         Focus::Details | Focus::Signatures | Focus::List => {
             if right.height >= 24 || (wide && right.height >= 16) {
@@ -54,48 +73,72 @@ pub fn draw(f: &mut Frame, app: &App) {
                         .areas(right);
                 areas.details = d;
                 areas.signatures = s;
-                pane::details::draw_details(f.buffer_mut(), d, app, &idx);
-                pane::signatures::draw_signatures(f.buffer_mut(), s, app);
+                app.details
+                    .draw(f.buffer_mut(), d, &ctx, &idx, app.selected, gc);
+                pane::signatures::draw_signatures(f.buffer_mut(), s, &ctx, detail, app.sig_scroll);
             } else if app.inspector == Focus::Signatures {
                 areas.signatures = right;
-                pane::signatures::draw_signatures(f.buffer_mut(), right, app);
+                pane::signatures::draw_signatures(
+                    f.buffer_mut(),
+                    right,
+                    &ctx,
+                    detail,
+                    app.sig_scroll,
+                );
             } else {
                 areas.details = right;
-                pane::details::draw_details(f.buffer_mut(), right, app, &idx);
+                app.details
+                    .draw(f.buffer_mut(), right, &ctx, &idx, app.selected, gc);
             }
         }
         Focus::Overview => {
             areas.overview = right;
-            pane::overview::draw_overview(f.buffer_mut(), right, app, &idx);
+            pane::overview::draw_overview(
+                f.buffer_mut(),
+                right,
+                &ctx,
+                &idx,
+                app.cached_stats(),
+                app.overview_scroll,
+            );
         }
         Focus::Jobs => {
             areas.jobs = right;
-            pane::jobs::draw_jobs(f.buffer_mut(), right, app);
+            app.jobs.draw(f.buffer_mut(), right, &ctx);
         }
     }
     drop(idx);
-    pane::footer::draw_footer(f.buffer_mut(), footer, app);
+    let command = match &app.overlay {
+        Overlay::Command(input) => Some(input),
+        _ => None,
+    };
+    let info = FooterInfo {
+        filter: app.filter_input.as_ref(),
+        fuzzy: app.view.fuzzy,
+        command,
+        notice: app.notice.as_ref(),
+    };
+    pane::footer::draw_footer(f.buffer_mut(), footer, &ctx, &info);
     app.areas.set(areas);
 
-    draw_overlay(f.buffer_mut(), area, app);
+    draw_overlay(f.buffer_mut(), area, app, &ctx);
 }
 
 /// Draw the open overlay, if any, over the whole `area`.
-fn draw_overlay(buf: &mut Buffer, area: Rect, app: &App) {
-    let ctx = app.ctx();
+fn draw_overlay(buf: &mut Buffer, area: Rect, app: &App, ctx: &Ctx) {
     match &app.overlay {
         Overlay::None | Overlay::Command(_) => {}
-        Overlay::Help { scroll } => overlay::help::draw_help(buf, area, &ctx, scroll),
-        Overlay::Confirm(c) => overlay::confirm::draw_confirm(buf, area, &ctx, c),
+        Overlay::Help { scroll } => overlay::help::draw_help(buf, area, ctx, scroll),
+        Overlay::Confirm(c) => overlay::confirm::draw_confirm(buf, area, ctx, c),
         Overlay::Gc(v) => {
             if let Some(g) = &app.gc.plan {
-                overlay::gc::draw::draw_gc(buf, area, &ctx, g, &app.idx(), v);
+                overlay::gc::draw::draw_gc(buf, area, ctx, g, &app.idx(), v);
             }
         }
         Overlay::Info {
             title,
             lines,
             scroll,
-        } => overlay::info::draw_info(buf, area, &ctx, title, lines, *scroll),
+        } => overlay::info::draw_info(buf, area, ctx, title, lines, *scroll),
     }
 }

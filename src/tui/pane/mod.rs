@@ -21,8 +21,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 
-use crate::tui::app::App;
-use crate::tui::pane::ctx::Focus;
+use crate::tui::pane::ctx::{Ctx, Focus};
 
 /// Where panes were drawn (for the mouse).
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,14 +41,14 @@ pub struct Areas {
 }
 
 /// A pane's border and title, bold and in the focus colour when the pane has the keys.
-pub(crate) fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
-    let focused = app.focus == focus;
+pub(crate) fn pane<'a>(ctx: &Ctx, title: String, focus: Focus) -> Block<'a> {
+    let focused = ctx.focus == focus;
     Block::default()
         .borders(Borders::ALL)
-        .border_style(app.theme.border(focused))
+        .border_style(ctx.theme.border(focused))
         .title(Span::styled(
             title,
-            app.theme.title.add_modifier(if focused {
+            ctx.theme.title.add_modifier(if focused {
                 Modifier::BOLD
             } else {
                 Modifier::empty()
@@ -58,9 +57,9 @@ pub(crate) fn pane<'a>(app: &App, title: String, focus: Focus) -> Block<'a> {
 }
 
 /// A `label value` line with the label dimmed in a 12-character column.
-pub(crate) fn kv<'a>(app: &App, k: &str, v: impl Into<String>) -> Line<'a> {
+pub(crate) fn kv<'a>(ctx: &Ctx, k: &str, v: impl Into<String>) -> Line<'a> {
     Line::from(vec![
-        Span::styled(format!("{k:<12}"), app.theme.dim),
+        Span::styled(format!("{k:<12}"), ctx.theme.dim),
         Span::raw(v.into()),
     ])
 }
