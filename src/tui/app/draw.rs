@@ -63,7 +63,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         scanning: app.scan.running,
     };
     pane::list::draw_list(f.buffer_mut(), left, &ctx, &list, &idx, &mut areas);
-    let gc = app.gc.plan.as_deref();
+    let gc_why = || {
+        let g = app.gc.plan.as_deref()?;
+        g.why_row(&idx, app.selected?)
+    };
     let detail = app.details.current(app.selected);
     match app.inspector {
         Focus::Details | Focus::Signatures | Focus::List => {
@@ -74,7 +77,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 areas.details = d;
                 areas.signatures = s;
                 app.details
-                    .draw(f.buffer_mut(), d, &ctx, &idx, app.selected, gc);
+                    .draw(f.buffer_mut(), d, &ctx, &idx, app.selected, gc_why());
                 pane::signatures::draw_signatures(f.buffer_mut(), s, &ctx, detail, app.sig_scroll);
             } else if app.inspector == Focus::Signatures {
                 areas.signatures = right;
@@ -88,7 +91,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             } else {
                 areas.details = right;
                 app.details
-                    .draw(f.buffer_mut(), right, &ctx, &idx, app.selected, gc);
+                    .draw(f.buffer_mut(), right, &ctx, &idx, app.selected, gc_why());
             }
         }
         Focus::Overview => {

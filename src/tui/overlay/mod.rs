@@ -3,7 +3,6 @@
 //! must do, as an [`Outcome`] or an enum beside it) and its drawing. The app dispatches to
 //! them (`app/draw.rs`, `app/overlays.rs`); nothing here knows the app.
 
-pub mod command;
 pub mod confirm;
 pub mod gc;
 pub mod help;
@@ -26,7 +25,8 @@ pub enum Overlay {
         /// The first line shown and the window's height.
         scroll: Scroll,
     },
-    /// The `:` command line.
+    /// The `:` command line: [`LineInput::key`] edits it, the app runs it on Enter
+    /// (`app/command/`), the footer draws it.
     Command(LineInput),
     /// A confirmation dialog for something that changes the cache (or quits).
     Confirm(Confirm),

@@ -65,7 +65,12 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, ctx: &Ctx, info: &Footer
         return;
     }
     if let Some(input) = info.command {
-        crate::tui::overlay::command::draw_line(buf, area, ctx, input);
+        let line = Line::from(vec![
+            Span::styled(":", ctx.theme.status_warn),
+            Span::raw(input.text.clone()),
+            Span::styled("█", ctx.theme.dim),
+        ]);
+        buf.set_line(area.x, area.y, &line, area.width);
         return;
     }
     if let Some(n) = info.notice {

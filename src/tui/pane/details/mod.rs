@@ -13,7 +13,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::{Index, RowId, RowStatus};
-use crate::tui::overlay::gc::summary::GcSummary;
 use crate::tui::pane::ctx::{Ctx, Focus};
 use crate::tui::pane::details::load::{Detail, NarPresence};
 use crate::tui::pane::{kv, pane};
@@ -78,8 +77,8 @@ impl Details {
         }
     }
 
-    /// Draw the detail of row `selected` (of `idx`), with why the GC plan `gc` (if any)
-    /// keeps or deletes it.
+    /// Draw the detail of row `selected` (of `idx`), with why the last GC plan keeps or
+    /// deletes it (`gc_why`), if it knows.
     pub(crate) fn draw(
         &self,
         buf: &mut Buffer,
@@ -87,7 +86,7 @@ impl Details {
         ctx: &Ctx,
         idx: &Index,
         selected: Option<RowId>,
-        gc: Option<&GcSummary>,
+        gc_why: Option<String>,
     ) {
         let block = pane(ctx, " 2 Details ".into(), Focus::Details);
         let inner = block.inner(area);
@@ -113,11 +112,8 @@ impl Details {
             return;
         };
         lines.push(kv(ctx, "narinfo", d.key.clone()));
-        if let Some(g) = gc
-            && g.generation == idx.generation
-            && (id as usize) < g.prepared.plan.keep.len()
-        {
-            lines.push(kv(ctx, "GC plan", g.prepared.plan.why(idx, id)));
+        if let Some(why) = gc_why {
+            lines.push(kv(ctx, "GC plan", why));
         }
         match &d.info {
             Err(e) => {
