@@ -8,7 +8,8 @@
 //! window heights ([`scroll::Scroll`]) and where the panes went (for the mouse).
 //!
 //! Layout by feature: [`msg`] (the vocabulary), [`app`] (state and reducer), [`pane`] (one
-//! file or folder per pane: state helpers, keys and drawing), [`overlay`] (one per overlay),
+//! file or folder per pane: its state and drawing), [`overlay`] (one per overlay: state, keys
+//! and drawing; neither imports [`app`]),
 //! [`keymap`] and [`theme`] (keys and colours as data), [`input`] and [`scroll`] (widgets).
 //!
 //! This module tree is the only one that touches the terminal (ratatui, crossterm); it reaches
@@ -24,9 +25,8 @@ pub mod runtime;
 pub mod scroll;
 pub mod theme;
 
-pub use app::{App, AppOptions};
+pub use app::{App, AppOptions, draw};
 pub use msg::{Effect, Msg};
-pub use pane::draw;
 
 #[cfg(test)]
 mod tests;

@@ -7,13 +7,23 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
-use super::app::DeleteProposal;
 use super::overlay::gc::summary::GcSummary;
 use super::pane::details::load::Detail;
 use crate::gc::{GcError, Pin};
 use crate::index::RowId;
 use crate::index::scan::{ScanError, ScanProgress, ScanSummary};
 use crate::jobs::{JobEvent, JobHandle, JobId};
+
+/// A deletion plan and the confirmation text that lists it, or why it is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteProposal {
+    /// What would be confirmed (the plan with every referrer, transitively).
+    pub confirmed: crate::jobs::delete::Confirmed,
+    /// What the confirmation dialog says.
+    pub lines: Vec<String>,
+    /// Why it may not go ahead (unreadable narinfos, pinned paths), if so.
+    pub refusal: Option<String>,
+}
 
 /// Messages into the reducer.
 #[derive(Debug)]

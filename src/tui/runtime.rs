@@ -556,7 +556,7 @@ fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> Result<()> {
     let mut out = std::io::stdout();
     crossterm::queue!(out, crossterm::terminal::BeginSynchronizedUpdate).ok();
     terminal
-        .draw(|f| super::pane::draw(f, app))
+        .draw(|f| super::app::draw(f, app))
         .context("drawing failed")?;
     crossterm::queue!(out, crossterm::terminal::EndSynchronizedUpdate).ok();
     out.flush().ok();

@@ -3,20 +3,9 @@
 
 use crate::index::{Index, RowId};
 use crate::tui::app::{App, Level};
-use crate::tui::msg::{Effect, PlanHandle};
+use crate::tui::msg::{DeleteProposal, Effect, PlanHandle};
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::units::human_size;
-
-/// A deletion plan and the confirmation text that lists it, or why it is refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeleteProposal {
-    /// What would be confirmed (the plan with every referrer, transitively).
-    pub confirmed: crate::jobs::delete::Confirmed,
-    /// What the confirmation dialog says.
-    pub lines: Vec<String>,
-    /// Why it may not go ahead (unreadable narinfos, pinned paths), if so.
-    pub refusal: Option<String>,
-}
 
 /// Plan the deletion of `ids` with their referrers, and say what it does: the referrers
 /// first, then the counts and the paths. `pins` are the cache's pins: a plan that deletes a

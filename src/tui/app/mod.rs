@@ -4,25 +4,36 @@
 //!
 //! The reducer is split by what drives it: `update.rs` (messages), `keys.rs` (keys and the
 //! actions they name), `command.rs` (the `:` line), `mouse.rs`, `actions.rs` (the confirmations
-//! of what changes the cache) and `notice.rs` (the status line). Each pane and overlay keeps
-//! its own reducer methods beside its drawing, under [`super::pane`] and [`super::overlay`].
+//! of what changes the cache), `notice.rs` (the status line), `select.rs` (the list's cursor,
+//! following references), `overlays.rs` and `gc.rs` (carrying out what an overlay's key asks)
+//! and `draw.rs` (the screen layout). Panes and overlays ([`super::pane`], [`super::overlay`])
+//! keep their state, keys and drawing together and never import the app: they draw from
+//! their state and a [`super::pane::ctx::Ctx`], and their key functions return what the app
+//! must do. The direction is app -> pane/overlay -> leaves (msg, theme, scroll, input, keymap).
 
 mod actions;
 mod command;
+mod draw;
+mod gc;
 mod keys;
 mod mouse;
 mod notice;
+mod overlays;
+mod select;
 mod update;
 
-pub use actions::{DeleteProposal, propose_delete};
-pub use notice::{Level, Notice};
+pub use crate::tui::msg::DeleteProposal;
+pub use crate::tui::pane::ctx::Focus;
+pub use crate::tui::pane::footer::{Level, Notice};
+pub use crate::tui::pane::header::Scan;
+pub use actions::propose_delete;
+pub use draw::draw;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::index::scan::{ScanProgress, ScanSummary};
 use crate::index::{Index, Problems, RowId, Totals};
 use crate::tui::input::LineInput;
 use crate::tui::keymap::Keymap;
@@ -34,42 +45,6 @@ use crate::tui::pane::jobs::Jobs;
 use crate::tui::pane::list::query::View;
 use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
-
-/// Which pane has the keys (and, for all but the list, what the right-hand side shows).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Focus {
-    /// The store path list.
-    List,
-    /// The selected narinfo.
-    Details,
-    /// The selected narinfo's signatures and verdict.
-    Signatures,
-    /// Totals and problems.
-    Overview,
-    /// Background jobs and their progress.
-    Jobs,
-}
-
-impl Focus {
-    const CYCLE: [Focus; 5] = [
-        Focus::List,
-        Focus::Details,
-        Focus::Signatures,
-        Focus::Overview,
-        Focus::Jobs,
-    ];
-}
-
-/// The scan as the dashboard sees it (the header shows it).
-#[derive(Default)]
-pub struct Scan {
-    /// Whether a scan runs.
-    pub running: bool,
-    /// The running (or last) scan's counters.
-    pub progress: Option<Arc<ScanProgress>>,
-    /// How the last scan went.
-    pub last: Option<Result<ScanSummary, crate::index::scan::ScanError>>,
-}
 
 /// The dashboard's whole state; [`App::update`] is the only way messages change it.
 pub struct App {

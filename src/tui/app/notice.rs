@@ -3,29 +3,7 @@
 //! push away a warning the user has not seen yet.
 
 use crate::tui::app::App;
-
-/// Status line severity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// Information; goes away at the next key.
-    Info,
-    /// A warning; goes away at the next key.
-    Warn,
-    /// An error; stays until a key is pressed.
-    Error,
-}
-
-/// A status line message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notice {
-    /// How serious it is (its colour, and whether background news may replace it).
-    pub level: Level,
-    /// What the status line says.
-    pub text: String,
-    /// Which notice it is (each `notify` numbers them), so that the one a later message
-    /// answers can be told from a newer one.
-    pub id: u64,
-}
+use crate::tui::pane::footer::{Level, Notice};
 
 impl App {
     /// Show `text` on the status line.

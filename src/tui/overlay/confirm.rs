@@ -9,11 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use crate::index::RowId;
-use crate::tui::app::{App, Level};
-use crate::tui::keymap::{Action, Key, Mode};
-use crate::tui::msg::Effect;
+use crate::tui::keymap::{Action, Mode};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::centered;
+use crate::tui::pane::ctx::Ctx;
 
 /// What a confirmed dialog starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,43 +73,48 @@ impl Confirm {
     }
 }
 
-impl App {
+/// What a key in a confirmation asks of the ctx.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Still asking (the dialog stays, with its new state).
+    Open,
+    /// Cancelled: the dialog closes and nothing starts.
+    Cancel,
+    /// Confirmed: the dialog closes and its [`Confirm::then`] starts.
+    Confirm,
+}
+
+impl Confirm {
     /// A key in a confirmation: confirm, cancel, move between the buttons, or scroll.
-    pub(crate) fn confirm_key(&mut self, mut c: Confirm, key: Option<Key>, fx: &mut Vec<Effect>) {
-        match key.and_then(|k| self.keymap.action(Mode::Confirm, &k)) {
-            Some(Action::Confirm) => self.confirmed(c.then, fx),
-            Some(Action::Cancel) => self.notify(Level::Info, "cancelled"),
-            Some(Action::ToggleChoice) => {
-                c.yes_selected = !c.yes_selected;
-                self.overlay = Overlay::Confirm(c);
-            }
+    pub(crate) fn key(&mut self, action: Option<Action>) -> Answer {
+        match action {
+            Some(Action::Confirm) => return Answer::Confirm,
+            Some(Action::Cancel) => return Answer::Cancel,
+            Some(Action::ToggleChoice) => self.yes_selected = !self.yes_selected,
             Some(Action::Choose) => {
-                if c.yes_selected {
-                    self.confirmed(c.then, fx)
+                return if self.yes_selected {
+                    Answer::Confirm
                 } else {
-                    self.notify(Level::Info, "cancelled")
-                }
+                    Answer::Cancel
+                };
             }
             Some(Action::Down) => {
-                c.scroll = (c.scroll + 1).min(c.lines.len().saturating_sub(1));
-                self.overlay = Overlay::Confirm(c);
+                self.scroll = (self.scroll + 1).min(self.lines.len().saturating_sub(1))
             }
-            Some(Action::Up) => {
-                c.scroll = c.scroll.saturating_sub(1);
-                self.overlay = Overlay::Confirm(c);
-            }
-            _ => self.overlay = Overlay::Confirm(c),
+            Some(Action::Up) => self.scroll = self.scroll.saturating_sub(1),
+            _ => {}
         }
+        Answer::Open
     }
 }
 
-pub(crate) fn draw_confirm(buf: &mut Buffer, area: Rect, app: &App, c: &Confirm) {
+pub(crate) fn draw_confirm(buf: &mut Buffer, area: Rect, ctx: &Ctx, c: &Confirm) {
     let r = centered(area, 70, 60, 50, 9);
     Clear.render(r, buf);
     let st = if c.destructive {
-        app.theme.danger()
+        ctx.theme.danger()
     } else {
-        app.theme.border(true)
+        ctx.theme.border(true)
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -127,12 +131,12 @@ pub(crate) fn draw_confirm(buf: &mut Buffer, area: Rect, app: &App, c: &Confirm)
         .map(|l| Line::raw(l.clone()))
         .collect();
     Paragraph::new(lines).render(body, buf);
-    let yes_k = app.keymap.first(Mode::Confirm, Action::Confirm);
-    let no_k = app.keymap.first(Mode::Confirm, Action::Cancel);
-    let sel = app.theme.selected();
+    let yes_k = ctx.keymap.first(Mode::Confirm, Action::Confirm);
+    let no_k = ctx.keymap.first(Mode::Confirm, Action::Cancel);
+    let sel = ctx.theme.selected();
     let yes_style = if c.yes_selected {
         if c.destructive {
-            sel.patch(app.theme.danger())
+            sel.patch(ctx.theme.danger())
         } else {
             sel
         }

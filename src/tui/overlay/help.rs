@@ -8,41 +8,37 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use crate::index::RowStatus;
-use crate::tui::app::App;
-use crate::tui::keymap::{Action, Key, Mode};
-use crate::tui::overlay::Overlay;
-use crate::tui::overlay::centered;
+use crate::tui::keymap::{Action, Mode};
+use crate::tui::overlay::{Outcome, centered};
+use crate::tui::pane::ctx::Ctx;
 use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 
-impl App {
-    /// A key while help is open: scroll, or close.
-    pub(crate) fn help_key(&mut self, mut scroll: Scroll, key: Option<Key>) {
-        let n = help_lines(self).len();
-        match key.and_then(|k| self.keymap.action(Mode::Help, &k)) {
-            Some(Action::Close) => return,
-            Some(Action::Down) => scroll.scroll_by(1, n),
-            Some(Action::Up) => scroll.scroll_by(-1, n),
-            Some(Action::PageDown) => scroll.scroll_by(10, n),
-            Some(Action::PageUp) => scroll.scroll_by(-10, n),
-            _ => {}
-        }
-        self.overlay = Overlay::Help { scroll };
+/// A key while help (`n` lines long) is open: scroll, or close.
+pub(crate) fn key(scroll: &mut Scroll, n: usize, action: Option<Action>) -> Outcome {
+    match action {
+        Some(Action::Close) => return Outcome::Close,
+        Some(Action::Down) => scroll.scroll_by(1, n),
+        Some(Action::Up) => scroll.scroll_by(-1, n),
+        Some(Action::PageDown) => scroll.scroll_by(10, n),
+        Some(Action::PageUp) => scroll.scroll_by(-10, n),
+        _ => {}
     }
+    Outcome::Open
 }
 
 /// The help text (also what `--help` of the dashboard describes).
-pub fn help_lines(app: &App) -> Vec<Line<'static>> {
+pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut lines = vec![Line::styled("Keys", bold)];
-    for (a, keys) in app.keymap.bindings(Mode::Normal) {
+    for (a, keys) in ctx.keymap.bindings(Mode::Normal) {
         let ks: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         let mut desc = a.description().to_string();
-        if app.read_only && a.is_mutating() {
+        if ctx.read_only && a.is_mutating() {
             desc.push_str("  (disabled: read-only)");
         }
         lines.push(Line::from(vec![
-            Span::styled(format!("  {:<22}", ks.join(", ")), app.theme.border_focused),
+            Span::styled(format!("  {:<22}", ks.join(", ")), ctx.theme.border_focused),
             Span::raw(desc),
         ]));
     }
@@ -50,7 +46,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     lines.push(Line::styled("Command line (:)", bold));
     let gc_hint = format!(
         "({} plans with the defaults)",
-        app.keymap.first(Mode::Normal, Action::Gc)
+        ctx.keymap.first(Mode::Normal, Action::Gc)
     );
     for (c, d) in [
         (
@@ -95,7 +91,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         ("quit, q!", "quit / quit at once"),
     ] {
         lines.push(Line::from(vec![
-            Span::styled(format!("  :{c:<46}"), app.theme.border_focused),
+            Span::styled(format!("  :{c:<46}"), ctx.theme.border_focused),
             Span::raw(d.to_string()),
         ]));
     }
@@ -132,7 +128,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("  {} {:<19}", status_symbol(s), s.as_str()),
-                app.theme.status(s),
+                ctx.theme.status(s),
             ),
             Span::raw(d),
         ]));
@@ -141,27 +137,27 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     lines.push(Line::raw(
         "  [no NAR] after a name: the narinfo's NAR object is missing.",
     ));
-    if let Some(p) = &app.log_path {
+    if let Some(p) = ctx.log_path {
         lines.push(Line::raw(format!("  Log file: {p}")));
     }
     lines
 }
 
-pub(crate) fn draw_help(buf: &mut Buffer, area: Rect, app: &App, scroll: &Scroll) {
+pub(crate) fn draw_help(buf: &mut Buffer, area: Rect, ctx: &Ctx, scroll: &Scroll) {
     let r = centered(area, 80, 85, 60, 12);
     Clear.render(r, buf);
-    let close = app.keymap.first(Mode::Help, Action::Close);
+    let close = ctx.keymap.first(Mode::Help, Action::Close);
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(app.theme.border(true))
+        .border_style(ctx.theme.border(true))
         .title(format!(
             " Help: {close} closes, {}/{} scroll ",
-            app.keymap.first(Mode::Help, Action::Down),
-            app.keymap.first(Mode::Help, Action::Up)
+            ctx.keymap.first(Mode::Help, Action::Down),
+            ctx.keymap.first(Mode::Help, Action::Up)
         ));
     let inner = block.inner(r);
     block.render(r, buf);
-    let lines = help_lines(app);
+    let lines = help_lines(ctx);
     scroll.set_height(inner.height as usize);
     let max = lines.len().saturating_sub(inner.height as usize);
     Paragraph::new(lines)

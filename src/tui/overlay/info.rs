@@ -5,50 +5,37 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
-use crate::tui::app::App;
-use crate::tui::keymap::{Action, Key, Mode};
-use crate::tui::overlay::Overlay;
-use crate::tui::overlay::centered;
+use crate::tui::keymap::{Action, Mode};
+use crate::tui::overlay::{Outcome, centered};
+use crate::tui::pane::ctx::Ctx;
 
-impl App {
-    /// A key while an information overlay is open: scroll within its lines, or close.
-    pub(crate) fn info_key(
-        &mut self,
-        title: String,
-        lines: Vec<String>,
-        mut scroll: usize,
-        key: Option<Key>,
-    ) {
-        match key.and_then(|k| self.keymap.action(Mode::Help, &k)) {
-            Some(Action::Close) => return,
-            Some(Action::Down) => scroll = (scroll + 1).min(lines.len().saturating_sub(1)),
-            Some(Action::Up) => scroll = scroll.saturating_sub(1),
-            Some(Action::PageDown) => scroll = (scroll + 10).min(lines.len().saturating_sub(1)),
-            Some(Action::PageUp) => scroll = scroll.saturating_sub(10),
-            _ => {}
-        }
-        self.overlay = Overlay::Info {
-            title,
-            lines,
-            scroll,
-        };
+/// A key while an information overlay (`n` lines long) is open: scroll, or close.
+pub(crate) fn key(scroll: &mut usize, n: usize, action: Option<Action>) -> Outcome {
+    match action {
+        Some(Action::Close) => return Outcome::Close,
+        Some(Action::Down) => *scroll = (*scroll + 1).min(n.saturating_sub(1)),
+        Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+        Some(Action::PageDown) => *scroll = (*scroll + 10).min(n.saturating_sub(1)),
+        Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
+        _ => {}
     }
+    Outcome::Open
 }
 
 pub(crate) fn draw_info(
     buf: &mut Buffer,
     area: Rect,
-    app: &App,
+    ctx: &Ctx,
     title: &str,
     lines: &[String],
     scroll: usize,
 ) {
     let r = centered(area, 75, 70, 50, 8);
     Clear.render(r, buf);
-    let close = app.keymap.first(Mode::Help, Action::Close);
+    let close = ctx.keymap.first(Mode::Help, Action::Close);
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(app.theme.border(true))
+        .border_style(ctx.theme.border(true))
         .title(format!(" {title} ({close} closes) "));
     let inner = block.inner(r);
     block.render(r, buf);

@@ -1,21 +1,16 @@
 //! Overlays drawn over the panes; while one is open it takes every key. [`Overlay`] lists
-//! them; `draw` and `App::overlay_key` dispatch to the file of each, which holds its
-//! state, its keys and its drawing.
+//! them; the file of each holds its state, its keys (a `key` function that says what the app
+//! must do, as an [`Outcome`] or an enum beside it) and its drawing. The app dispatches to
+//! them (`app/draw.rs`, `app/overlays.rs`); nothing here knows the app.
 
-pub mod command;
 pub mod confirm;
 pub mod gc;
 pub mod help;
 pub mod info;
 
-use crossterm::event::KeyEvent;
-use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
-use crate::tui::app::App;
 use crate::tui::input::LineInput;
-use crate::tui::keymap::{Key, Mode};
-use crate::tui::msg::Effect;
 use crate::tui::overlay::confirm::Confirm;
 use crate::tui::overlay::gc::GcView;
 use crate::tui::scroll::Scroll;
@@ -30,7 +25,8 @@ pub enum Overlay {
         /// The first line shown and the window's height.
         scroll: Scroll,
     },
-    /// The `:` command line.
+    /// The `:` command line: [`LineInput::key`] edits it, the app runs it on Enter
+    /// (`app/command/`), the footer draws it.
     Command(LineInput),
     /// A confirmation dialog for something that changes the cache (or quits).
     Confirm(Confirm),
@@ -47,47 +43,13 @@ pub enum Overlay {
     },
 }
 
-/// Draw the open overlay, if any, over the whole `area`.
-pub(crate) fn draw(buf: &mut Buffer, area: Rect, app: &App) {
-    match &app.overlay {
-        Overlay::None | Overlay::Command(_) => {}
-        Overlay::Help { scroll } => help::draw_help(buf, area, app, scroll),
-        Overlay::Confirm(c) => confirm::draw_confirm(buf, area, app, c),
-        Overlay::Gc(v) => gc::draw::draw_gc(buf, area, app, v),
-        Overlay::Info {
-            title,
-            lines,
-            scroll,
-        } => info::draw_info(buf, area, app, title, lines, *scroll),
-    }
-}
-
-impl App {
-    /// A key while `overlay` is open (taken out of the state; each handler puts it back
-    /// unless the key closes it).
-    pub(crate) fn overlay_key(
-        &mut self,
-        overlay: Overlay,
-        k: &KeyEvent,
-        key: Option<Key>,
-        fx: &mut Vec<Effect>,
-    ) {
-        match overlay {
-            Overlay::None => {}
-            Overlay::Help { scroll } => self.help_key(scroll, key),
-            Overlay::Info {
-                title,
-                lines,
-                scroll,
-            } => self.info_key(title, lines, scroll, key),
-            Overlay::Gc(v) => {
-                let action = key.and_then(|k| self.keymap.action(Mode::Gc, &k));
-                self.gc_key(v, action, fx);
-            }
-            Overlay::Command(input) => self.command_key(input, k, fx),
-            Overlay::Confirm(c) => self.confirm_key(c, key, fx),
-        }
-    }
+/// What a key did to an overlay that decides nothing but whether it stays open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The overlay stays, with its new state.
+    Open,
+    /// The key closed it.
+    Close,
 }
 
 pub(crate) fn centered(area: Rect, w_pct: u16, h_pct: u16, min_w: u16, min_h: u16) -> Rect {

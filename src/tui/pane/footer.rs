@@ -6,37 +6,78 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
-use crate::tui::app::{App, Level};
+use crate::tui::input::LineInput;
 use crate::tui::keymap::{Action, Mode};
-use crate::tui::overlay::Overlay;
+use crate::tui::pane::ctx::Ctx;
 
-pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
-    if let Some(input) = &app.filter_input {
-        let how = if app.view.fuzzy { "fuzzy" } else { "filter" };
+/// Status line severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Information; goes away at the next key.
+    Info,
+    /// A warning; goes away at the next key.
+    Warn,
+    /// An error; stays until a key is pressed.
+    Error,
+}
+
+/// A status line message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// How serious it is (its colour, and whether background news may replace it).
+    pub level: Level,
+    /// What the status line says.
+    pub text: String,
+    /// Which notice it is (each `notify` numbers them), so that the one a later message
+    /// answers can be told from a newer one.
+    pub id: u64,
+}
+
+/// What the footer may show, first one first: the `/` filter being typed (and whether it is
+/// fuzzy), the `:` line, the notice.
+pub(crate) struct FooterInfo<'a> {
+    /// The `/` filter being typed.
+    pub(crate) filter: Option<&'a LineInput>,
+    /// Whether filtering is fuzzy.
+    pub(crate) fuzzy: bool,
+    /// The `:` line being typed.
+    pub(crate) command: Option<&'a LineInput>,
+    /// The status line's notice.
+    pub(crate) notice: Option<&'a Notice>,
+}
+
+pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, ctx: &Ctx, info: &FooterInfo) {
+    if let Some(input) = info.filter {
+        let how = if info.fuzzy { "fuzzy" } else { "filter" };
         let line = Line::from(vec![
-            Span::styled(format!("{how} /"), app.theme.status_warn),
+            Span::styled(format!("{how} /"), ctx.theme.status_warn),
             Span::raw(input.text.clone()),
-            Span::styled("█", app.theme.dim),
+            Span::styled("█", ctx.theme.dim),
             Span::styled(
                 format!(
                     "   enter keep · esc clear · {} fuzzy",
-                    app.keymap.first(Mode::Normal, Action::ToggleFuzzy)
+                    ctx.keymap.first(Mode::Normal, Action::ToggleFuzzy)
                 ),
-                app.theme.dim,
+                ctx.theme.dim,
             ),
         ]);
         buf.set_line(area.x, area.y, &line, area.width);
         return;
     }
-    if let Overlay::Command(input) = &app.overlay {
-        crate::tui::overlay::command::draw_line(buf, area, app, input);
+    if let Some(input) = info.command {
+        let line = Line::from(vec![
+            Span::styled(":", ctx.theme.status_warn),
+            Span::raw(input.text.clone()),
+            Span::styled("█", ctx.theme.dim),
+        ]);
+        buf.set_line(area.x, area.y, &line, area.width);
         return;
     }
-    if let Some(n) = &app.notice {
+    if let Some(n) = info.notice {
         let st = match n.level {
-            Level::Info => app.theme.status_info,
-            Level::Warn => app.theme.status_warn,
-            Level::Error => app.theme.status_error.add_modifier(Modifier::BOLD),
+            Level::Info => ctx.theme.status_info,
+            Level::Warn => ctx.theme.status_warn,
+            Level::Error => ctx.theme.status_error.add_modifier(Modifier::BOLD),
         };
         buf.set_line(
             area.x,
@@ -61,8 +102,8 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
     let mut spans = Vec::new();
     let mut used = 0usize;
     for (a, label) in hints {
-        let k = app.keymap.first(Mode::Normal, a);
-        if k.is_empty() || (app.read_only && a.is_mutating()) {
+        let k = ctx.keymap.first(Mode::Normal, a);
+        if k.is_empty() || (ctx.read_only && a.is_mutating()) {
             continue;
         }
         let len = k.chars().count() + label.len() + 3;
@@ -72,9 +113,9 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, app: &App) {
         used += len;
         spans.push(Span::styled(
             format!(" {k}"),
-            app.theme.border_focused.add_modifier(Modifier::BOLD),
+            ctx.theme.border_focused.add_modifier(Modifier::BOLD),
         ));
-        spans.push(Span::styled(format!(" {label} "), app.theme.dim));
+        spans.push(Span::styled(format!(" {label} "), ctx.theme.dim));
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }

@@ -1,35 +1,45 @@
 //! The overview pane: totals, verdict counts with bars, compression, and the cache's
 //! problems with a few examples each (a secret key in the cache first).
 
+use std::sync::Arc;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use crate::index::{Comp, Index, RowStatus};
-use crate::tui::app::{App, Focus};
+use crate::index::{Comp, Index, Problems, RowStatus, Totals};
+use crate::tui::pane::ctx::{Ctx, Focus};
 use crate::tui::pane::{kv, pane};
 use crate::tui::theme::status_symbol;
 use crate::units::{bar, human_size, thousands};
 
-pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
-    let block = pane(app, " 4 Overview ".into(), Focus::Overview);
+/// Totals and problems (`stats`, once computed) of `idx`, scrolled by `scroll` lines.
+pub(crate) fn draw_overview(
+    buf: &mut Buffer,
+    area: Rect,
+    ctx: &Ctx,
+    idx: &Index,
+    stats: Option<Arc<(Totals, Problems)>>,
+    scroll: u16,
+) {
+    let block = pane(ctx, " 4 Overview ".into(), Focus::Overview);
     let inner = block.inner(area);
     block.render(area, buf);
-    let Some(stats) = app.cached_stats() else {
-        buf.set_string(inner.x + 1, inner.y, "computing…", app.theme.dim);
+    let Some(stats) = stats else {
+        buf.set_string(inner.x + 1, inner.y, "computing…", ctx.theme.dim);
         return;
     };
     let (t, p) = (&stats.0, &stats.1);
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut lines = vec![
         Line::styled("Totals", bold),
-        kv(app, "paths", thousands(t.paths)),
-        kv(app, "NAR bytes", human_size(t.nar_bytes)),
-        kv(app, "FileSize", human_size(t.file_bytes)),
+        kv(ctx, "paths", thousands(t.paths)),
+        kv(ctx, "NAR bytes", human_size(t.nar_bytes)),
+        kv(ctx, "FileSize", human_size(t.file_bytes)),
         kv(
-            app,
+            ctx,
             "NAR objects",
             if idx.nars_listed {
                 format!(
@@ -54,10 +64,10 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
         lines.push(Line::from(vec![
             Span::styled(
                 format!("{} {:<18}", status_symbol(s), s.as_str()),
-                app.theme.status(s),
+                ctx.theme.status(s),
             ),
             Span::raw(format!("{:>10} ", thousands(n))),
-            Span::styled(bar(n, max, bar_w), app.theme.status(s)),
+            Span::styled(bar(n, max, bar_w), ctx.theme.status(s)),
         ]));
     }
     lines.push(Line::raw(""));
@@ -91,9 +101,9 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
     lines.push(Line::styled("Problems", bold));
     let problem = |lines: &mut Vec<Line>, label: &str, n: usize, examples: Vec<String>| {
         let st = if n == 0 {
-            app.theme.dim
+            ctx.theme.dim
         } else {
-            app.theme.status_error
+            ctx.theme.status_error
         };
         lines.push(Line::styled(
             format!("  {label}: {}", thousands(n as u64)),
@@ -101,7 +111,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
         ));
         // Callers build only the examples shown (the first three).
         for e in examples.into_iter().take(3) {
-            lines.push(Line::styled(format!("      {e}"), app.theme.dim));
+            lines.push(Line::styled(format!("      {e}"), ctx.theme.dim));
         }
     };
     // A secret key in the cache first: one line each, in full (never the key itself).
@@ -112,7 +122,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
                 let indent = if n == 0 { "  " } else { "    " };
                 lines.push(Line::styled(
                     format!("{indent}{part}"),
-                    app.theme.status_error.add_modifier(Modifier::BOLD),
+                    ctx.theme.status_error.add_modifier(Modifier::BOLD),
                 ));
             }
         }
@@ -124,7 +134,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
                 thousands(idx.keys_not_checked as u64),
                 crate::keyprobe::MAX_KEY_PROBES
             ),
-            app.theme.status_warn,
+            ctx.theme.status_warn,
         ));
     }
     if idx.nars_listed {
@@ -151,7 +161,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
     } else {
         lines.push(Line::styled(
             "  NARs not listed yet: dangling/orphan unknown",
-            app.theme.dim,
+            ctx.theme.dim,
         ));
     }
     problem(
@@ -205,10 +215,10 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
             .collect(),
     );
     if p.cache_info.is_empty() {
-        lines.push(Line::styled("  nix-cache-info: ok", app.theme.dim));
+        lines.push(Line::styled("  nix-cache-info: ok", ctx.theme.dim));
     }
     for c in &p.cache_info {
-        lines.push(Line::styled(format!("  {c}"), app.theme.status_error));
+        lines.push(Line::styled(format!("  {c}"), ctx.theme.status_error));
     }
     if let Some(ci) = &idx.cache_info {
         lines.push(Line::raw(""));
@@ -217,9 +227,7 @@ pub(crate) fn draw_overview(buf: &mut Buffer, area: Rect, app: &App, idx: &Index
             lines.push(Line::raw(format!("  {l}")));
         }
     }
-    Paragraph::new(lines)
-        .scroll((app.overview_scroll, 0))
-        .render(inner, buf);
+    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone).

@@ -8,36 +8,43 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::RowStatus;
-use crate::tui::app::{App, Focus};
-use crate::tui::pane::details::current_detail;
+use crate::tui::pane::ctx::{Ctx, Focus};
+use crate::tui::pane::details::load::Detail;
 use crate::tui::pane::pane;
 use crate::tui::theme::status_symbol;
 
-pub(crate) fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
-    let block = pane(app, " 3 Signatures ".into(), Focus::Signatures);
+/// The signatures of `detail` (the selected row's, once loaded), scrolled by `scroll` lines.
+pub(crate) fn draw_signatures(
+    buf: &mut Buffer,
+    area: Rect,
+    ctx: &Ctx,
+    detail: Option<&Detail>,
+    scroll: u16,
+) {
+    let block = pane(ctx, " 3 Signatures ".into(), Focus::Signatures);
     let inner = block.inner(area);
     block.render(area, buf);
-    let Some(d) = current_detail(app) else {
+    let Some(d) = detail else {
         return;
     };
     let status = RowStatus::from(d.status);
     let mut lines = vec![Line::from(vec![Span::styled(
         format!("{} {}", status_symbol(status), status.as_str()),
-        app.theme.status(status),
+        ctx.theme.status(status),
     )])];
     for r in &d.reasons {
         lines.push(Line::raw(format!("  {r}")));
     }
     if d.sigs.is_empty() {
-        lines.push(Line::styled("no Sig lines", app.theme.dim));
+        lines.push(Line::styled("no Sig lines", ctx.theme.dim));
     }
     for s in &d.sigs {
         let (sym, st) = if s.valid {
-            ("✓", app.theme.status(RowStatus::Trusted))
+            ("✓", ctx.theme.status(RowStatus::Trusted))
         } else if !s.trusted_key {
-            ("?", app.theme.status(RowStatus::Untrusted))
+            ("?", ctx.theme.status(RowStatus::Untrusted))
         } else {
-            ("✗", app.theme.status(RowStatus::Invalid))
+            ("✗", ctx.theme.status(RowStatus::Invalid))
         };
         let what = if s.trusted_key {
             format!("trusted key: {}", s.outcome)
@@ -56,7 +63,7 @@ pub(crate) fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
         ]));
     }
     if let Some(fp) = &d.fingerprint {
-        lines.push(Line::styled("fingerprint:", app.theme.dim));
+        lines.push(Line::styled("fingerprint:", ctx.theme.dim));
         // Wrap by hand: the fingerprint has no spaces.
         let w = inner.width.saturating_sub(2).max(10) as usize;
         let chars: Vec<char> = fp.chars().collect();
@@ -64,7 +71,5 @@ pub(crate) fn draw_signatures(buf: &mut Buffer, area: Rect, app: &App) {
             lines.push(Line::raw(format!("  {}", chunk.iter().collect::<String>())));
         }
     }
-    Paragraph::new(lines)
-        .scroll((app.sig_scroll, 0))
-        .render(inner, buf);
+    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
 }

@@ -21,12 +21,12 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 
+use super::app as ui;
 use super::app::{App, AppOptions, Focus, Level};
 use super::keymap::Keymap;
 use super::msg::{Effect, Msg};
 use super::overlay::Overlay;
 use super::overlay::confirm::Confirmed;
-use super::pane as ui;
 use super::pane::details::load as detail;
 use super::pane::list::query::{SortKey, StatusFilter};
 use super::theme::Theme;

@@ -7,21 +7,29 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
-use crate::tui::app::App;
+use crate::index::Index;
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::overlay::centered;
 use crate::tui::overlay::gc::GcView;
+use crate::tui::overlay::gc::summary::GcSummary;
+use crate::tui::pane::ctx::Ctx;
 use crate::units::{human_size, pad, thousands};
 
 /// The GC plan: groups with counts and bytes, opened on Enter; the reason for the line under
 /// the cursor at the bottom.
-pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
+pub(crate) fn draw_gc(
+    buf: &mut Buffer,
+    area: Rect,
+    ctx: &Ctx,
+    g: &GcSummary,
+    idx: &Index,
+    v: &GcView,
+) {
     use crate::tui::overlay::gc::summary::Line as GcLine;
-    let Some(g) = &app.gc.plan else { return };
     let r = centered(area, 90, 85, 60, 12);
     Clear.render(r, buf);
-    let k = |a| app.keymap.first(Mode::Gc, a);
-    let st = app.theme.border(true);
+    let k = |a| ctx.keymap.first(Mode::Gc, a);
+    let st = ctx.theme.border(true);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(st)
@@ -45,7 +53,6 @@ pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
         Constraint::Length(2),
     ])
     .areas(inner);
-    let idx = app.idx();
     buf.set_string(
         top.x,
         top.y,
@@ -65,7 +72,7 @@ pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
                 let verb = if grp.deleted { "delete" } else { "keep  " };
                 let bytes = grp.bytes.map(human_size).unwrap_or_default();
                 let style = if grp.deleted && !grp.items.is_empty() {
-                    app.theme.danger()
+                    ctx.theme.danger()
                 } else {
                     Style::default()
                 };
@@ -80,20 +87,20 @@ pub(crate) fn draw_gc(buf: &mut Buffer, area: Rect, app: &App, v: &GcView) {
                 )
             }
             Some(GcLine::Item(gi, ii)) => (
-                format!("      {}", g.item_text(&idx, gi, ii)),
+                format!("      {}", g.item_text(idx, gi, ii)),
                 Style::default(),
             ),
             None => (String::new(), Style::default()),
         };
         let style = if selected {
-            style.patch(app.theme.selected())
+            style.patch(ctx.theme.selected())
         } else {
             style
         };
         buf.set_string(body.x, y, pad(&text, w), style);
     }
-    let reason = g.why(&idx, &v.open, v.scroll.cursor);
-    Paragraph::new(vec![Line::styled(reason, app.theme.dim)])
+    let reason = g.why(idx, &v.open, v.scroll.cursor);
+    Paragraph::new(vec![Line::styled(reason, ctx.theme.dim)])
         .wrap(ratatui::widgets::Wrap { trim: true })
         .render(why, buf);
 }

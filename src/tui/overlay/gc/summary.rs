@@ -273,6 +273,13 @@ impl GcSummary {
         }
     }
 
+    /// Why the plan keeps or deletes row `id`, if the plan was made on this generation of
+    /// `idx` and knows the row.
+    pub fn why_row(&self, idx: &Index, id: RowId) -> Option<String> {
+        (self.generation == idx.generation && (id as usize) < self.prepared.plan.keep.len())
+            .then(|| self.prepared.plan.why(idx, id))
+    }
+
     /// Why the thing at line `n` is garbage or kept.
     pub fn why(&self, idx: &Index, open: &BTreeSet<usize>, n: usize) -> String {
         match self.line(open, n) {

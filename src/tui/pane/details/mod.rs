@@ -13,8 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::{Index, RowId, RowStatus};
-use crate::tui::app::{App, Focus, Level};
-use crate::tui::msg::Effect;
+use crate::tui::pane::ctx::{Ctx, Focus};
 use crate::tui::pane::details::load::{Detail, NarPresence};
 use crate::tui::pane::{kv, pane};
 use crate::tui::theme::status_symbol;
@@ -64,261 +63,239 @@ impl Details {
     }
 }
 
-impl App {
-    /// References then referrers of the loaded detail, as the details pane lists them.
-    pub fn ref_targets(&self) -> Vec<RowId> {
-        match &self.details.loaded {
-            Some(d) if Some(d.id) == self.selected => {
-                d.references.iter().chain(&d.referrers).copied().collect()
-            }
-            _ => Vec::new(),
+impl Details {
+    /// The loaded detail if it is row `selected`'s (one of another row is stale).
+    pub fn current(&self, selected: Option<RowId>) -> Option<&Detail> {
+        self.loaded.as_deref().filter(|d| Some(d.id) == selected)
+    }
+
+    /// References then referrers of row `selected`'s detail, as the pane lists them.
+    pub fn ref_targets(&self, selected: Option<RowId>) -> Vec<RowId> {
+        match self.current(selected) {
+            Some(d) => d.references.iter().chain(&d.referrers).copied().collect(),
+            None => Vec::new(),
         }
     }
 
-    pub(crate) fn follow(&mut self, fx: &mut Vec<Effect>) {
-        if self.focus == Focus::List {
-            self.set_focus(Focus::Details);
-            return;
-        }
-        if self.focus != Focus::Details {
-            return;
-        }
-        let targets = self.ref_targets();
-        let Some(&target) = targets.get(self.details.ref_cursor) else {
-            self.notify(Level::Info, "no reference to follow");
+    /// Draw the detail of row `selected` (of `idx`), with why the last GC plan keeps or
+    /// deletes it (`gc_why`), if it knows.
+    pub(crate) fn draw(
+        &self,
+        buf: &mut Buffer,
+        area: Rect,
+        ctx: &Ctx,
+        idx: &Index,
+        selected: Option<RowId>,
+        gc_why: Option<String>,
+    ) {
+        let block = pane(ctx, " 2 Details ".into(), Focus::Details);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let Some(id) = selected else {
+            buf.set_string(inner.x + 1, inner.y, "nothing selected", ctx.theme.dim);
             return;
         };
-        if let Some(cur) = self.selected {
-            self.history.push(cur);
+        let mut lines: Vec<Line> = Vec::new();
+        let r = idx.row(id);
+        lines.push(Line::from(vec![
+            Span::styled(status_symbol(r.status), ctx.theme.status(r.status)),
+            Span::raw(" "),
+            Span::styled(
+                idx.store_path(id),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+        ]));
+        let Some(d) = self.current(selected) else {
+            lines.push(kv(ctx, "narinfo", idx.narinfo_key(id)));
+            lines.push(Line::styled("loading…", ctx.theme.dim));
+            Paragraph::new(lines).render(inner, buf);
+            return;
+        };
+        lines.push(kv(ctx, "narinfo", d.key.clone()));
+        if let Some(why) = gc_why {
+            lines.push(kv(ctx, "GC plan", why));
         }
-        self.select_row(target, fx);
-    }
-}
-
-pub(crate) fn current_detail(app: &App) -> Option<&Detail> {
-    app.details
-        .loaded
-        .as_deref()
-        .filter(|d| Some(d.id) == app.selected)
-}
-
-pub(crate) fn draw_details(buf: &mut Buffer, area: Rect, app: &App, idx: &Index) {
-    let block = pane(app, " 2 Details ".into(), Focus::Details);
-    let inner = block.inner(area);
-    block.render(area, buf);
-    let Some(id) = app.selected else {
-        buf.set_string(inner.x + 1, inner.y, "nothing selected", app.theme.dim);
-        return;
-    };
-    let mut lines: Vec<Line> = Vec::new();
-    let r = idx.row(id);
-    lines.push(Line::from(vec![
-        Span::styled(status_symbol(r.status), app.theme.status(r.status)),
-        Span::raw(" "),
-        Span::styled(
-            idx.store_path(id),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
-    ]));
-    let Some(d) = current_detail(app) else {
-        lines.push(kv(app, "narinfo", idx.narinfo_key(id)));
-        lines.push(Line::styled("loading…", app.theme.dim));
-        Paragraph::new(lines).render(inner, buf);
-        return;
-    };
-    lines.push(kv(app, "narinfo", d.key.clone()));
-    if let Some(g) = &app.gc.plan
-        && g.generation == idx.generation
-        && (id as usize) < g.prepared.plan.keep.len()
-    {
-        lines.push(kv(app, "GC plan", g.prepared.plan.why(idx, id)));
-    }
-    match &d.info {
-        Err(e) => {
-            lines.push(Line::styled(
-                format!("cannot read: {e}"),
-                app.theme.status_error,
-            ));
-            if let Some(t) = &d.text {
-                lines.push(Line::styled("text:", app.theme.dim));
-                for l in t.lines().take(40) {
-                    lines.push(Line::raw(format!("  {l}")));
+        match &d.info {
+            Err(e) => {
+                lines.push(Line::styled(
+                    format!("cannot read: {e}"),
+                    ctx.theme.status_error,
+                ));
+                if let Some(t) = &d.text {
+                    lines.push(Line::styled("text:", ctx.theme.dim));
+                    for l in t.lines().take(40) {
+                        lines.push(Line::raw(format!("  {l}")));
+                    }
+                }
+            }
+            Ok(info) => {
+                lines.push(kv(ctx, "URL", info.url.clone()));
+                lines.push(kv(
+                    ctx,
+                    "Compression",
+                    match &info.compression {
+                        Some(c) => c.clone(),
+                        None => "(missing: bzip2)".into(),
+                    },
+                ));
+                if let Some(h) = &info.file_hash {
+                    lines.push(kv(ctx, "FileHash", h.to_string()));
+                }
+                if let Some(s) = info.file_size {
+                    lines.push(kv(
+                        ctx,
+                        "FileSize",
+                        format!("{} ({} bytes)", human_size(s), thousands(s)),
+                    ));
+                }
+                lines.push(kv(ctx, "NarHash", info.nar_hash.to_string()));
+                lines.push(kv(
+                    ctx,
+                    "NarSize",
+                    format!(
+                        "{} ({} bytes)",
+                        human_size(info.nar_size),
+                        thousands(info.nar_size)
+                    ),
+                ));
+                lines.push(kv(
+                    ctx,
+                    "Deriver",
+                    info.deriver
+                        .as_ref()
+                        .map(|p| p.to_absolute())
+                        .unwrap_or_else(|| "unknown".into()),
+                ));
+                if let Some(ca) = &info.ca {
+                    let ok = match d.ca_ok {
+                        Some(true) => " (store path recomputes)",
+                        Some(false) => " (store path does NOT recompute)",
+                        None => "",
+                    };
+                    lines.push(kv(ctx, "CA", format!("{ca}{ok}")));
+                }
+                if let Some(s) = &info.system {
+                    lines.push(kv(ctx, "System", s.clone()));
+                }
+                for (k, v) in info.unknown_fields() {
+                    lines.push(kv(ctx, k, v.to_string()));
+                }
+                if let Some(t) = r.modified() {
+                    lines.push(kv(
+                        ctx,
+                        "Modified",
+                        format!("{} ago", age(ctx.now, Some(t))),
+                    ));
                 }
             }
         }
-        Ok(info) => {
-            lines.push(kv(app, "URL", info.url.clone()));
-            lines.push(kv(
-                app,
-                "Compression",
-                match &info.compression {
-                    Some(c) => c.clone(),
-                    None => "(missing: bzip2)".into(),
-                },
-            ));
-            if let Some(h) = &info.file_hash {
-                lines.push(kv(app, "FileHash", h.to_string()));
+        let nar = match &d.nar {
+            NarPresence::Exists(s) => {
+                Span::styled(format!("present ({})", human_size(*s)), ctx.theme.trusted)
             }
-            if let Some(s) = info.file_size {
-                lines.push(kv(
-                    app,
-                    "FileSize",
-                    format!("{} ({} bytes)", human_size(s), thousands(s)),
-                ));
-            }
-            lines.push(kv(app, "NarHash", info.nar_hash.to_string()));
-            lines.push(kv(
-                app,
-                "NarSize",
-                format!(
-                    "{} ({} bytes)",
-                    human_size(info.nar_size),
-                    thousands(info.nar_size)
-                ),
-            ));
-            lines.push(kv(
-                app,
-                "Deriver",
-                info.deriver
-                    .as_ref()
-                    .map(|p| p.to_absolute())
-                    .unwrap_or_else(|| "unknown".into()),
-            ));
-            if let Some(ca) = &info.ca {
-                let ok = match d.ca_ok {
-                    Some(true) => " (store path recomputes)",
-                    Some(false) => " (store path does NOT recompute)",
-                    None => "",
-                };
-                lines.push(kv(app, "CA", format!("{ca}{ok}")));
-            }
-            if let Some(s) = &info.system {
-                lines.push(kv(app, "System", s.clone()));
-            }
-            for (k, v) in info.unknown_fields() {
-                lines.push(kv(app, k, v.to_string()));
-            }
-            if let Some(t) = r.modified() {
-                lines.push(kv(
-                    app,
-                    "Modified",
-                    format!("{} ago", age(app.now, Some(t))),
-                ));
-            }
-        }
-    }
-    let nar = match &d.nar {
-        NarPresence::Exists(s) => {
-            Span::styled(format!("present ({})", human_size(*s)), app.theme.trusted)
-        }
-        NarPresence::Missing => Span::styled(
-            "MISSING (dangling narinfo)",
-            app.theme.status(RowStatus::Corrupt),
-        ),
-        NarPresence::Unknown(e) => Span::styled(format!("unknown: {e}"), app.theme.status_warn),
-    };
-    lines.push(Line::from(vec![
-        Span::styled(format!("{:<12}", "NAR object"), app.theme.dim),
-        nar,
-    ]));
-    let crate::index::ClosureStats {
-        paths: n,
-        nar_bytes: nar_b,
-        file_bytes: file_b,
-        missing,
-    } = d.closure;
-    let mut clos = format!(
-        "{n} paths, NAR {}, stored {}",
-        human_size(nar_b),
-        human_size(file_b)
-    );
-    if missing > 0 {
-        clos.push_str(&format!(", {missing} reference(s) NOT in the cache"));
-    }
-    lines.push(kv(app, "Closure", clos));
-    lines.push(Line::raw(""));
-    let focused = app.focus == Focus::Details;
-    let mut k = 0usize;
-    let push_ref = |lines: &mut Vec<Line>, rid: RowId, k: usize| {
-        let row = idx.row(rid);
-        let here = row.is_live();
-        let sel = focused && k == app.details.ref_cursor;
-        let style = if sel {
-            app.theme.selected()
-        } else {
-            Style::default()
+            NarPresence::Missing => Span::styled(
+                "MISSING (dangling narinfo)",
+                ctx.theme.status(RowStatus::Corrupt),
+            ),
+            NarPresence::Unknown(e) => Span::styled(format!("unknown: {e}"), ctx.theme.status_warn),
         };
-        let sym = if here {
-            status_symbol(row.status)
-        } else {
-            "⚠"
-        };
-        let sym_style = if here {
-            app.theme.status(row.status)
-        } else {
-            app.theme.status_error
-        };
-        let mut text = format!(" {}", idx.base_name(rid));
-        if !here {
-            text.push_str("  (not in the cache)");
-        }
         lines.push(Line::from(vec![
-            Span::styled(format!("  {sym}"), style.patch(sym_style)),
-            Span::styled(text, style),
+            Span::styled(format!("{:<12}", "NAR object"), ctx.theme.dim),
+            nar,
         ]));
-    };
-    lines.push(Line::styled(
-        format!("References ({})", d.references.len()),
-        Style::default().add_modifier(Modifier::BOLD),
-    ));
-    for &rid in &d.references {
-        push_ref(&mut lines, rid, k);
-        k += 1;
-    }
-    lines.push(Line::styled(
-        format!("Referrers ({})", d.referrers.len()),
-        Style::default().add_modifier(Modifier::BOLD),
-    ));
-    for &rid in &d.referrers {
-        push_ref(&mut lines, rid, k);
-        k += 1;
-    }
-    match &d.listing {
-        None => {}
-        Some(Err(e)) => lines.push(Line::styled(
-            format!("Files (.ls): {e}"),
-            app.theme.status_warn,
-        )),
-        Some(Ok(entries)) => {
+        let crate::index::ClosureStats {
+            paths: n,
+            nar_bytes: nar_b,
+            file_bytes: file_b,
+            missing,
+        } = d.closure;
+        let mut clos = format!(
+            "{n} paths, NAR {}, stored {}",
+            human_size(nar_b),
+            human_size(file_b)
+        );
+        if missing > 0 {
+            clos.push_str(&format!(", {missing} reference(s) NOT in the cache"));
+        }
+        lines.push(kv(ctx, "Closure", clos));
+        lines.push(Line::raw(""));
+        let focused = ctx.focus == Focus::Details;
+        let mut k = 0usize;
+        let push_ref = |lines: &mut Vec<Line>, rid: RowId, k: usize| {
+            let row = idx.row(rid);
+            let here = row.is_live();
+            let sel = focused && k == self.ref_cursor;
+            let style = if sel {
+                ctx.theme.selected()
+            } else {
+                Style::default()
+            };
+            let sym = if here {
+                status_symbol(row.status)
+            } else {
+                "⚠"
+            };
+            let sym_style = if here {
+                ctx.theme.status(row.status)
+            } else {
+                ctx.theme.status_error
+            };
+            let mut text = format!(" {}", idx.base_name(rid));
+            if !here {
+                text.push_str("  (not in the cache)");
+            }
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {sym}"), style.patch(sym_style)),
+                Span::styled(text, style),
+            ]));
+        };
+        for (title, rows) in [("References", &d.references), ("Referrers", &d.referrers)] {
             lines.push(Line::styled(
-                format!("Files (.ls, {} entries)", entries.len()),
+                format!("{title} ({})", rows.len()),
                 Style::default().add_modifier(Modifier::BOLD),
             ));
-            for e in entries {
-                let size = e
-                    .size
-                    .map(|s| format!("  {}", human_size(s)))
-                    .unwrap_or_default();
-                lines.push(Line::raw(format!("  {} {}{size}", e.path, e.kind)));
+            for &rid in rows {
+                push_ref(&mut lines, rid, k);
+                k += 1;
             }
         }
-    }
-    // Keep the selected reference in sight.
-    let mut scroll = app.details.scroll;
-    if focused && k > 0 {
-        let header_lines = lines.len() - k - 2 - listing_len(d);
-        let sel_line = header_lines
-            + 1
-            + app.details.ref_cursor
-            + usize::from(app.details.ref_cursor >= d.references.len());
-        let h = inner.height as usize;
-        if sel_line >= scroll as usize + h {
-            scroll = (sel_line + 1 - h) as u16;
-        } else if sel_line < scroll as usize {
-            scroll = sel_line as u16;
+        match &d.listing {
+            None => {}
+            Some(Err(e)) => lines.push(Line::styled(
+                format!("Files (.ls): {e}"),
+                ctx.theme.status_warn,
+            )),
+            Some(Ok(entries)) => {
+                lines.push(Line::styled(
+                    format!("Files (.ls, {} entries)", entries.len()),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ));
+                for e in entries {
+                    let size = e
+                        .size
+                        .map(|s| format!("  {}", human_size(s)))
+                        .unwrap_or_default();
+                    lines.push(Line::raw(format!("  {} {}{size}", e.path, e.kind)));
+                }
+            }
         }
+        // Keep the selected reference in sight.
+        let mut scroll = self.scroll;
+        if focused && k > 0 {
+            let header_lines = lines.len() - k - 2 - listing_len(d);
+            let sel_line = header_lines
+                + 1
+                + self.ref_cursor
+                + usize::from(self.ref_cursor >= d.references.len());
+            let h = inner.height as usize;
+            if sel_line >= scroll as usize + h {
+                scroll = (sel_line + 1 - h) as u16;
+            } else if sel_line < scroll as usize {
+                scroll = sel_line as u16;
+            }
+        }
+        Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
     }
-    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
 }
 
 pub(crate) fn listing_len(d: &Detail) -> usize {

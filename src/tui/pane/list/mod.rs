@@ -1,7 +1,9 @@
-//! The store-path list: which row is selected and how the cursor moves (the reducer half),
-//! and its drawing, one line per visible row. Sorting and filtering live in [`query`].
+//! The store-path list: its drawing, one line per visible row (which row is selected and how
+//! the cursor moves is the app's, `app/select.rs`). Sorting and filtering live in [`query`].
 
 pub mod query;
+
+use std::collections::BTreeSet;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,63 +12,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use crate::index::{Comp, Index, RowId, RowStatus, flags};
-use crate::tui::app::{App, Focus, Level};
 use crate::tui::keymap::{Action, Mode};
-use crate::tui::msg::Effect;
-use crate::tui::pane::list::query::StatusFilter;
+use crate::tui::pane::ctx::{Ctx, Focus};
+use crate::tui::pane::list::query::{StatusFilter, View};
 use crate::tui::pane::{Areas, pane};
+use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 use crate::units::{age, human_size, pad, rpad, thousands};
-
-impl App {
-    pub(crate) fn scroll_to_cursor(&mut self) {
-        let n = self.view.rows().len();
-        self.list.keep_cursor_visible(n);
-    }
-
-    pub(crate) fn request_detail(&mut self, id: RowId, fx: &mut Vec<Effect>) {
-        fx.push(Effect::LoadDetail(id));
-    }
-
-    pub(crate) fn select_pos(&mut self, pos: usize, fx: &mut Vec<Effect>) {
-        self.user_moved = true;
-        let n = self.view.rows().len();
-        if n == 0 {
-            self.list.cursor = 0;
-            self.selected = None;
-            return;
-        }
-        self.list.cursor = pos.min(n - 1);
-        let id = self.view.rows()[self.list.cursor];
-        self.scroll_to_cursor();
-        if self.selected != Some(id) {
-            self.selected = Some(id);
-            self.request_detail(id, fx);
-        }
-    }
-
-    /// Select a row by id, clearing filters if it is hidden by them.
-    pub(crate) fn select_row(&mut self, id: RowId, fx: &mut Vec<Effect>) {
-        let hidden = {
-            let idx = self.idx();
-            (id as usize) >= idx.len() || !idx.row(id).is_live()
-        };
-        if hidden {
-            self.notify(Level::Warn, "that path is not in the cache");
-            return;
-        }
-        if self.view.position(id).is_none() {
-            self.view.query.clear();
-            self.view.status = StatusFilter::All;
-            self.rebuild();
-            self.notify(Level::Info, "filters cleared to show the path");
-        }
-        if let Some(pos) = self.view.position(id) {
-            self.selected = None;
-            self.select_pos(pos, fx);
-        }
-    }
-}
 
 pub(crate) fn comp_short(c: Comp) -> &'static str {
     match c {
@@ -75,26 +27,46 @@ pub(crate) fn comp_short(c: Comp) -> &'static str {
     }
 }
 
-pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, areas: &mut Areas) {
-    let rows = app.view.rows();
-    let arrow = if app.view.desc { "↓" } else { "↑" };
+/// What the list shows: the view (sorted, filtered rows), its cursor and window, the marks,
+/// and whether a scan runs (an empty list then says so).
+pub(crate) struct ListInfo<'a> {
+    /// The sorted, filtered rows.
+    pub(crate) view: &'a View,
+    /// The cursor and the window that shows it (drawing records the height).
+    pub(crate) scroll: &'a Scroll,
+    /// Rows marked for a bulk action.
+    pub(crate) marks: &'a BTreeSet<RowId>,
+    /// Whether a scan runs.
+    pub(crate) scanning: bool,
+}
+
+pub(crate) fn draw_list(
+    buf: &mut Buffer,
+    area: Rect,
+    ctx: &Ctx,
+    l: &ListInfo,
+    idx: &Index,
+    areas: &mut Areas,
+) {
+    let rows = l.view.rows();
+    let arrow = if l.view.desc { "↓" } else { "↑" };
     let mut title = format!(
         " 1 Store paths: {} of {} │ sort {}{arrow} ",
         thousands(rows.len() as u64),
-        thousands(app.view.total() as u64),
-        app.view.sort.as_str()
+        thousands(l.view.total() as u64),
+        l.view.sort.as_str()
     );
-    if app.view.status != StatusFilter::All {
-        title.push_str(&format!("│ only {} ", app.view.status.as_str()));
+    if l.view.status != StatusFilter::All {
+        title.push_str(&format!("│ only {} ", l.view.status.as_str()));
     }
-    if !app.view.query.is_empty() {
-        let how = if app.view.fuzzy { "fuzzy" } else { "filter" };
-        title.push_str(&format!("│ {how} \"{}\" ", app.view.query));
+    if !l.view.query.is_empty() {
+        let how = if l.view.fuzzy { "fuzzy" } else { "filter" };
+        title.push_str(&format!("│ {how} \"{}\" ", l.view.query));
     }
-    if !app.marks.is_empty() {
-        title.push_str(&format!("│ {} marked ", thousands(app.marks.len() as u64)));
+    if !l.marks.is_empty() {
+        title.push_str(&format!("│ {} marked ", thousands(l.marks.len() as u64)));
     }
-    let block = pane(app, title, Focus::List);
+    let block = pane(ctx, title, Focus::List);
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.height < 2 || inner.width < 10 {
@@ -127,35 +99,35 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         inner.x,
         inner.y,
         pad(&head, w),
-        app.theme.dim.add_modifier(Modifier::BOLD),
+        ctx.theme.dim.add_modifier(Modifier::BOLD),
     );
     let body_h = (inner.height - 1) as usize;
-    app.list.set_height(body_h);
+    l.scroll.set_height(body_h);
     areas.list_rows_top = inner.y + 1;
     if rows.is_empty() {
-        let msg = if app.scan.running {
+        let msg = if l.scanning {
             "loading…".to_string()
-        } else if app.view.query.is_empty() && app.view.status == StatusFilter::All {
+        } else if l.view.query.is_empty() && l.view.status == StatusFilter::All {
             "no narinfos in this cache".to_string()
         } else {
             format!(
                 "no paths match the filters ({} clears them)",
-                app.keymap.first(Mode::Normal, Action::ClearFilter)
+                ctx.keymap.first(Mode::Normal, Action::ClearFilter)
             )
         };
-        buf.set_string(inner.x + 3, inner.y + 1, msg, app.theme.dim);
+        buf.set_string(inner.x + 3, inner.y + 1, msg, ctx.theme.dim);
         return;
     }
     // The window that holds the cursor (the reducer learns the height only from this draw).
-    let offset = app.list.window(rows.len(), body_h);
+    let offset = l.scroll.window(rows.len(), body_h);
     for (i, &id) in rows.iter().skip(offset).take(body_h).enumerate() {
         let y = inner.y + 1 + i as u16;
         let r = idx.row(id);
-        let selected = offset + i == app.list.cursor;
-        let marked = app.marks.contains(&id);
+        let selected = offset + i == l.scroll.cursor;
+        let marked = l.marks.contains(&id);
         let base = if selected {
-            if app.focus == Focus::List {
-                app.theme.selected()
+            if ctx.focus == Focus::List {
+                ctx.theme.selected()
             } else {
                 Style::default().add_modifier(Modifier::UNDERLINED)
             }
@@ -175,10 +147,10 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         }
         let name_cell = pad(&format!("{name}{warn}"), name_w);
         let mut spans = vec![
-            Span::styled(if marked { "●" } else { " " }, base.patch(app.theme.marked)),
+            Span::styled(if marked { "●" } else { " " }, base.patch(ctx.theme.marked)),
             Span::styled(
                 status_symbol(r.status),
-                base.patch(app.theme.status(r.status)),
+                base.patch(ctx.theme.status(r.status)),
             ),
             Span::styled(" ", base),
             Span::styled(name_cell, base),
@@ -187,7 +159,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
             let h = idx.hash_part(id);
             spans.push(Span::styled(
                 format!(" {} ", &h[..7]),
-                base.patch(app.theme.dim),
+                base.patch(ctx.theme.dim),
             ));
         }
         let nar = if r.status == RowStatus::Pending && r.nar_size == 0 {
@@ -208,8 +180,8 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         }
         if show_age {
             spans.push(Span::styled(
-                rpad(&age(app.now, r.modified()), 5),
-                base.patch(app.theme.dim),
+                rpad(&age(ctx.now, r.modified()), 5),
+                base.patch(ctx.theme.dim),
             ));
         }
         buf.set_style(Rect::new(inner.x, y, inner.width, 1), base);
@@ -220,7 +192,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
         let pct = (offset + body_h).min(rows.len()) * 100 / rows.len();
         let s = format!(
             " {}/{} {pct}% ",
-            thousands((app.list.cursor + 1) as u64),
+            thousands((l.scroll.cursor + 1) as u64),
             thousands(rows.len() as u64)
         );
         let x = area.x + area.width.saturating_sub(s.chars().count() as u16 + 1);
@@ -228,7 +200,7 @@ pub(crate) fn draw_list(buf: &mut Buffer, area: Rect, app: &App, idx: &Index, ar
             x,
             area.y + area.height - 1,
             s,
-            app.theme.border(app.focus == Focus::List),
+            ctx.theme.border(ctx.focus == Focus::List),
         );
     }
 }
