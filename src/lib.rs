@@ -1,8 +1,8 @@
 //! narscope: read, audit and maintain Nix binary caches.
 //!
 //! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`,
-//! `index`, `gc`, `lease`, `jobs`, `keyprobe`, `units`) never touches a terminal; the CLI (`cli`) and the dashboard
-//! are built on top of it.
+//! `index`, `pins`, `gc`, `lease`, `jobs`, `keyprobe`, `units`) never touches a terminal; the CLI
+//! (`cli`) and the dashboard (`tui`) are built on top of it.
 
 pub mod audit;
 pub mod cache;
@@ -18,6 +18,7 @@ pub mod lease;
 pub mod localstore;
 pub mod nar;
 pub mod nix;
+pub mod pins;
 pub mod storage;
 pub mod tui;
 pub mod units;

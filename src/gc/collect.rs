@@ -13,10 +13,10 @@ use crate::index::{Index, RowId, flags};
 use crate::storage::{Store, StoreError};
 
 use super::GcError;
-use super::pins::{Pin, list_pins};
 use super::plan::RootSource;
 use super::plan::{Extras, GcOptions, GcPlan, intersect, plan};
 use super::roots::{GcRequest, GivenRoots, roots_of};
+use crate::pins::{Pin, list_pins};
 
 /// How many debuginfo links [`gather_extras`] reads at once.
 pub(super) const DEBUGINFO_READS: usize = 32;

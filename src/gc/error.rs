@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::jobs::ErrorKind;
+use crate::jobs::{ErrorKind, JobError};
 use crate::localstore::LocalStoreError;
 use crate::storage::StoreError;
 
@@ -16,6 +16,9 @@ pub enum GcError {
     /// The local Nix store's GC roots could not be read (`--roots-from-nix`).
     #[error(transparent)]
     LocalStore(#[from] LocalStoreError),
+    /// Reading the pins (or a roots file's store paths) failed.
+    #[error(transparent)]
+    Pin(#[from] crate::pins::PinError),
     /// A roots file could not be read.
     #[error("cannot read roots file {}: {error}", path.display())]
     RootsFile {
@@ -42,11 +45,28 @@ impl GcError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             GcError::Store(e) => ErrorKind::Store(e.kind),
+            GcError::Pin(e) => ErrorKind::of_pin(e),
             GcError::LocalStore(_) => ErrorKind::LocalNix,
             GcError::RootsFile { .. } => ErrorKind::Local,
             GcError::Invalid(_) => ErrorKind::Invalid,
             GcError::Failed(_) => ErrorKind::Failed,
             GcError::Refused(_) => ErrorKind::Refused,
+        }
+    }
+}
+
+/// A gc failure inside a job (the collecting job, or delete's second look) is the job's
+/// failure, of the same kind and with the same text.
+impl From<GcError> for JobError {
+    fn from(e: GcError) -> JobError {
+        match e {
+            GcError::Store(e) => JobError::Store(e),
+            GcError::Pin(e) => JobError::Pin(e),
+            GcError::LocalStore(e) => JobError::LocalStore(e),
+            e @ GcError::RootsFile { .. } => JobError::Local(e.to_string()),
+            GcError::Invalid(m) => JobError::Invalid(m),
+            GcError::Failed(m) => JobError::Failed(m),
+            GcError::Refused(m) => JobError::Refused(m),
         }
     }
 }

@@ -17,13 +17,13 @@
 //! becomes the first look with [`prepare_request`] (or [`GcRequest::read_roots`] then
 //! [`prepare_given`], to refuse a request without roots before scanning), and [`collect`]
 //! carries it out as a job, under the deletion lease and after a second look
-//! ([`final_plan`]). Files: `pins.rs` (pins), `roots.rs` (roots and the request), `plan.rs`
+//! ([`final_plan`]). Files: `roots.rs` (roots and the request), `plan.rs`
 //! (the pure plan and where a root came from), `collect.rs` (the looks and the job), `error.rs`
-//! ([`GcError`]). Imports run one way: `collect` → `roots` → `pins`, `plan`.
+//! ([`GcError`]). Imports run one way: `collect` → `roots` → `plan`; pins are [`crate::pins`], below
+//! both gc and the jobs.
 
 mod collect;
 mod error;
-mod pins;
 mod plan;
 mod roots;
 #[cfg(test)]
@@ -33,8 +33,5 @@ pub use collect::{
     Prepared, collect, final_plan, gather_extras, prepare, prepare_given, prepare_request,
 };
 pub use error::GcError;
-pub use pins::{
-    PINS_PREFIX, Pin, check_pin_name, list_pins, parse_pin, pin_text, remove_pin, write_pin,
-};
 pub use plan::{DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, RootSource, intersect, plan};
 pub use roots::{GcRequest, GivenRoots, read_roots_file};

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use crate::storage::Store;
 
 use super::GcError;
-use super::pins::{Pin, list_pins, parse_paths};
 use super::plan::{DEFAULT_GRACE, GcOptions, RootSource};
+use crate::pins::{Pin, list_pins, parse_paths};
 
 /// The store paths of a roots file (one a line; blank lines and `#` comments skipped).
 pub fn read_roots_file(f: &std::path::Path) -> Result<Vec<String>, GcError> {
@@ -16,7 +16,7 @@ pub fn read_roots_file(f: &std::path::Path) -> Result<Vec<String>, GcError> {
         path: f.to_path_buf(),
         error,
     })?;
-    parse_paths(&f.display().to_string(), &text)
+    Ok(parse_paths(&f.display().to_string(), &text)?)
 }
 
 /// Every root: the pins' paths first, then the caller's.

@@ -1,4 +1,4 @@
-//! Unit tests of the plan (pure, on hand-made indexes), of pins, and of reading the extra
+//! Unit tests of the plan (pure, on hand-made indexes) and of reading the extra
 //! listings from a file:// store.
 
 use std::time::Duration;
@@ -247,36 +247,6 @@ fn roots_that_name_nothing_in_the_cache_are_no_roots() {
             .contains("none of the 1 root path(s) given is in the cache"),
         "{}",
         prepared.no_roots_message()
-    );
-}
-
-#[test]
-fn pins_parse_and_names_are_checked() {
-    let p = parse_pin(
-        "rel",
-        "# c\n/nix/store/7mykfhyl4pazcsisxzsv1n1163xd1gzx-a\n\n",
-    )
-    .unwrap();
-    assert_eq!(p.paths.len(), 1);
-    assert!(
-        parse_pin("rel", "not a path\n")
-            .unwrap_err()
-            .to_string()
-            .contains("line 1")
-    );
-    assert!(check_pin_name("release-2026.12").is_ok());
-    for bad in ["", "../x", ".hidden", "a/b", "sp ace"] {
-        assert!(check_pin_name(bad).is_err(), "{bad}");
-    }
-    assert_eq!(
-        parse_pin(
-            "x",
-            &pin_text(&["/nix/store/7mykfhyl4pazcsisxzsv1n1163xd1gzx-a".into()])
-        )
-        .unwrap()
-        .paths
-        .len(),
-        1
     );
 }
 

@@ -283,7 +283,7 @@ pub fn plan(idx: &Index, targets: &[RowId], cascade: bool) -> DeletePlan {
 pub fn pinned_rows(
     idx: &Index,
     plan: &DeletePlan,
-    pins: &[crate::gc::Pin],
+    pins: &[crate::pins::Pin],
 ) -> Vec<(RowId, Vec<String>)> {
     let mut by_row: std::collections::BTreeMap<RowId, Vec<String>> = Default::default();
     for pin in pins {
@@ -334,7 +334,7 @@ pub struct Confirmed {
 }
 
 /// The pinned rows of `plan` as a refusal (`None` when no pin names any of them).
-pub fn pinned_refusal(idx: &Index, plan: &DeletePlan, pins: &[crate::gc::Pin]) -> Option<String> {
+pub fn pinned_refusal(idx: &Index, plan: &DeletePlan, pins: &[crate::pins::Pin]) -> Option<String> {
     let pinned = pinned_rows(idx, plan, pins);
     if pinned.is_empty() {
         return None;
@@ -382,7 +382,7 @@ pub async fn execute_confirmed(
         return Err(JobError::Refused(why));
     }
     under_lease(&at, "delete", &job, &notify, || async {
-        let pins = crate::gc::list_pins(at.cache.store().as_ref()).await?;
+        let pins = crate::pins::list_pins(at.cache.store().as_ref()).await?;
         let idx = at.index.read().unwrap_or_else(|e| e.into_inner());
         let targets: Vec<RowId> = confirmed
             .targets
@@ -681,7 +681,7 @@ mod tests {
         let app = info("app", "app-1", &[&lib]);
         let idx = Index::from_narinfos("file:///x", &keys, [&lib, &app]);
         let lib_id = idx.find(lib.store_path.hash_part()).unwrap();
-        let pins = vec![crate::gc::Pin {
+        let pins = vec![crate::pins::Pin {
             name: "release".into(),
             paths: vec![app.store_path.to_absolute()],
         }];

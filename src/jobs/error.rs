@@ -3,7 +3,6 @@
 //! dashboard and `--json` can tell a credentials error from a missing key from a refusal.
 
 use crate::cache::CacheError;
-use crate::gc::GcError;
 use crate::index::scan::ScanError;
 use crate::localstore::LocalStoreError;
 use crate::nix::narinfo::NarInfoError;
@@ -36,6 +35,18 @@ pub enum ErrorKind {
     Failed,
 }
 
+impl ErrorKind {
+    /// What kind of failure a pin error is.
+    pub fn of_pin(e: &crate::pins::PinError) -> ErrorKind {
+        use crate::pins::PinError;
+        match e {
+            PinError::Store(s) => ErrorKind::Store(s.kind),
+            PinError::Invalid(_) => ErrorKind::Invalid,
+            PinError::Failed(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// Why a job failed. `Display` reads as the job's error line.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -63,9 +74,9 @@ pub enum JobError {
     /// The local Nix store could not be asked.
     #[error(transparent)]
     LocalStore(#[from] LocalStoreError),
-    /// Planning or the second look of a garbage collection failed.
+    /// Reading the cache's pins failed.
     #[error(transparent)]
-    Gc(#[from] GcError),
+    Pin(#[from] crate::pins::PinError),
     /// A local file could not be read or written (the message names it and the cause).
     #[error("{0}")]
     Local(String),
@@ -98,7 +109,7 @@ impl JobError {
             },
             JobError::Missing(_) => ErrorKind::Missing,
             JobError::LocalStore(_) => ErrorKind::LocalNix,
-            JobError::Gc(e) => e.kind(),
+            JobError::Pin(e) => ErrorKind::of_pin(e),
             JobError::Local(_) => ErrorKind::Local,
             JobError::Invalid(_) => ErrorKind::Invalid,
             JobError::Lease(_) => ErrorKind::Lease,

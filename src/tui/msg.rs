@@ -9,10 +9,11 @@ use crossterm::event::{KeyEvent, MouseEvent};
 
 use super::overlay::gc::summary::GcSummary;
 use super::pane::details::load::Detail;
-use crate::gc::{GcError, Pin};
+use crate::gc::GcError;
 use crate::index::RowId;
 use crate::index::scan::{ScanError, ScanProgress, ScanSummary};
 use crate::jobs::{JobEvent, JobHandle, JobId};
+use crate::pins::{Pin, PinError};
 
 /// A deletion plan and the confirmation text that lists it, or why it is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,10 +62,10 @@ pub enum Msg {
         /// The pin's name.
         name: String,
         /// What changed in the cache, or why nothing did.
-        result: Result<PinChange, GcError>,
+        result: Result<PinChange, PinError>,
     },
     /// The pins of the cache.
-    Pins(Result<Vec<Pin>, GcError>),
+    Pins(Result<Vec<Pin>, PinError>),
 }
 
 /// What a pin effect changed in the cache.

@@ -220,7 +220,7 @@ impl Runtime {
                     self.tx.clone(),
                 );
                 tokio::spawn(async move {
-                    let pins = match crate::gc::list_pins(store.as_ref()).await {
+                    let pins = match crate::pins::list_pins(store.as_ref()).await {
                         Ok(p) => p,
                         Err(e) => {
                             let _ =
@@ -308,7 +308,7 @@ impl Runtime {
             Effect::PinAdd(name, paths) => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let result = crate::gc::write_pin(store.as_ref(), &name, &paths)
+                    let result = crate::pins::write_pin(store.as_ref(), &name, &paths)
                         .await
                         .map(|_| PinChange::Written(paths.len()));
                     let _ = tx.send(Msg::PinDone { name, result });
@@ -317,22 +317,23 @@ impl Runtime {
             Effect::PinRemove(name) => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let result = crate::gc::remove_pin(store.as_ref(), &name)
-                        .await
-                        .map(|found| {
-                            if found {
-                                PinChange::Removed
-                            } else {
-                                PinChange::Missing
-                            }
-                        });
+                    let result =
+                        crate::pins::remove_pin(store.as_ref(), &name)
+                            .await
+                            .map(|found| {
+                                if found {
+                                    PinChange::Removed
+                                } else {
+                                    PinChange::Missing
+                                }
+                            });
                     let _ = tx.send(Msg::PinDone { name, result });
                 });
             }
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let r = crate::gc::list_pins(store.as_ref()).await;
+                    let r = crate::pins::list_pins(store.as_ref()).await;
                     let _ = tx.send(Msg::Pins(r));
                 });
             }

@@ -129,7 +129,7 @@ async fn delete_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Res
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let pins = crate::gc::list_pins(cache.store().as_ref()).await?;
+    let pins = crate::pins::list_pins(cache.store().as_ref()).await?;
     let index: Arc<RwLock<Index>> = opened.index.clone();
     let (plan, targets, refusal, pinned_note) = {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());

@@ -42,19 +42,19 @@ pub enum PinAction {
 /// `narscope pin`: list, add or remove a pin.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let (arg, action) = (args.cache.as_str(), args.action);
-    use crate::gc;
+    use crate::pins;
     let (cache, _) = ctx.open(arg).await?;
     let store = cache.store().clone();
     match action {
         PinAction::Ls { json: true } => {
-            let pins = gc::list_pins(store.as_ref()).await?;
+            let pins = pins::list_pins(store.as_ref()).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({ "pins": pins }))?
             );
         }
         PinAction::Ls { json: false } => {
-            let pins = gc::list_pins(store.as_ref()).await?;
+            let pins = pins::list_pins(store.as_ref()).await?;
             if pins.is_empty() {
                 println!("no pins in {}", cache.url());
             }
@@ -77,11 +77,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                     );
                 }
             }
-            gc::write_pin(store.as_ref(), &name, &paths).await?;
+            pins::write_pin(store.as_ref(), &name, &paths).await?;
             println!("pinned {} path(s) as '{name}'", paths.len());
         }
         PinAction::Rm { name } => {
-            if gc::remove_pin(store.as_ref(), &name).await? {
+            if pins::remove_pin(store.as_ref(), &name).await? {
                 println!("removed pin '{name}'");
             } else {
                 bail!("no pin '{name}' in {}", cache.url());

@@ -12,7 +12,7 @@ use crate::units::human_size;
 /// pinned path is refused, as is one while any other narinfo cannot be read. At a million
 /// rows this takes about a second, so the runtime calls it off the UI thread
 /// ([`Effect::PlanDelete`]).
-pub fn propose_delete(idx: &Index, ids: &[RowId], pins: &[crate::gc::Pin]) -> DeleteProposal {
+pub fn propose_delete(idx: &Index, ids: &[RowId], pins: &[crate::pins::Pin]) -> DeleteProposal {
     let plan = crate::jobs::delete::plan(idx, ids, true);
     let refusal = plan
         .refusal()

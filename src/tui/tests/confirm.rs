@@ -107,7 +107,7 @@ async fn a_delete_that_reaches_a_pinned_path_is_refused_naming_the_pin() {
         panic!("{fx:?}")
     };
     let hello = f.find("hello-2.12.1");
-    let pins = vec![crate::gc::Pin {
+    let pins = vec![crate::pins::Pin {
         name: "release".into(),
         paths: vec![f.app.idx().store_path(hello)],
     }];

@@ -19,7 +19,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
     let store = f.cache.store().clone();
     let hello = f.find("hello-2.12.1");
     let hello_path = f.app.idx().store_path(hello);
-    crate::gc::write_pin(store.as_ref(), "release", std::slice::from_ref(&hello_path))
+    crate::pins::write_pin(store.as_ref(), "release", std::slice::from_ref(&hello_path))
         .await
         .unwrap();
     let prepared = plan_past_grace(&store, &f).await;
@@ -188,7 +188,7 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
     let mut fx = Vec::new();
     f.app.command("pins", &mut fx);
     assert_eq!(fx, vec![Effect::ListPins]);
-    f.send(Msg::Pins(Ok(vec![crate::gc::Pin {
+    f.send(Msg::Pins(Ok(vec![crate::pins::Pin {
         name: "tools".into(),
         paths: vec![jq.clone()],
     }])))

@@ -261,7 +261,7 @@ async fn plan_past_grace(
         now: SystemTime::now() + Duration::from_secs(7 * 3600),
         ..Default::default()
     };
-    let pins = crate::gc::list_pins(store.as_ref()).await.unwrap();
+    let pins = crate::pins::list_pins(store.as_ref()).await.unwrap();
     crate::gc::prepare(store.as_ref(), &f.app.index, pins, vec![], opts)
         .await
         .unwrap()

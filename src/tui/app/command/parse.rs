@@ -200,7 +200,7 @@ pub fn parse(line: &str) -> Result<Command, Usage> {
                 let Some(name) = rest.get(1) else {
                     return usage("usage: pin add NAME [STORE-PATH…]");
                 };
-                crate::gc::check_pin_name(name).map_err(|e| Usage(e.to_string()))?;
+                crate::pins::check_pin_name(name).map_err(|e| Usage(e.to_string()))?;
                 Command::PinAdd(name.to_string(), owned(&rest[2..]))
             }
             Some("rm") | Some("remove") => match rest.get(1) {
