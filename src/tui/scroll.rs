@@ -1,13 +1,17 @@
-//! One scrolling rule for every cursor-driven window (the store-path list, the GC plan):
-//! the window moves as little as possible to show the cursor. When the cursor moves, the
-//! window also never leaves blank lines below the last item when it could show more; a
-//! frame drawn at another size only ever moves it to show the cursor (so a resize alone does
-//! not scroll the list).
+//! One scrolling rule for every window (the store-path list and the GC plan with a cursor;
+//! help, info, confirmations and the details, signatures and overview panes without one):
+//! the window moves as little as possible to show the cursor, and never past the window that
+//! ends at the last line. When the cursor moves, the window also never leaves blank lines
+//! below the last item when it could show more; a frame drawn at another size only ever
+//! moves it to show the cursor (so a resize alone does not scroll the list).
 //!
 //! The reducer moves the cursor; only drawing knows how many lines fit. Drawing reports that
 //! height through [`Scroll::window`], which applies the same rule and records the offset it
 //! drew, so the next key starts from what the user saw. Those two numbers sit in `Cell`s:
 //! they are the only state drawing writes (besides the pane rectangles kept for the mouse).
+//! Views without a cursor (help, info, confirmations, the details, signatures and overview
+//! panes) use [`Scroll::view`] and [`Scroll::scroll_by`]/[`Scroll::scroll_drawn`]: the same
+//! window, clamped to the lines the last frame had.
 
 use std::cell::Cell;
 
@@ -20,6 +24,9 @@ pub struct Scroll {
     offset: Cell<usize>,
     /// How many items the last frame showed (at least 1).
     height: Cell<usize>,
+    /// How many lines the last frame had to show, for views without a cursor (unknown
+    /// before the first frame: then keys move freely and the frame clamps).
+    drawn_len: Cell<Option<usize>>,
 }
 
 impl Scroll {
@@ -29,7 +36,14 @@ impl Scroll {
             cursor: 0,
             offset: Cell::new(0),
             height: Cell::new(height),
+            drawn_len: Cell::new(None),
         }
+    }
+
+    /// Back to the top (a new item is shown).
+    pub fn reset(&mut self) {
+        self.cursor = 0;
+        self.offset.set(0);
     }
 
     /// The first item shown.
@@ -65,6 +79,40 @@ impl Scroll {
         let o = (self.offset.get() as isize + delta).clamp(0, max as isize) as usize;
         self.offset.set(o);
         self.cursor = o;
+    }
+
+    /// Keys for a view without a cursor whose length only drawing knows (the signatures and
+    /// overview panes): move by `delta` lines, within the lines the last frame had.
+    pub fn scroll_drawn(&mut self, delta: isize) {
+        let o = (self.offset.get() as isize + delta).max(0) as usize;
+        let o = match self.drawn_len.get() {
+            Some(len) => o.min(len.saturating_sub(self.page())),
+            None => o,
+        };
+        self.offset.set(o);
+        self.cursor = o;
+    }
+
+    /// Drawing a view without a cursor: `len` lines in a window of `height`; the first line to
+    /// draw, never past the window that ends at the last line. Records both for the keys.
+    pub fn view(&self, len: usize, height: usize) -> usize {
+        self.height.set(height);
+        self.drawn_len.set(Some(len));
+        let o = self.offset.get().min(len.saturating_sub(self.page()));
+        self.offset.set(o);
+        o
+    }
+
+    /// Drawing a view without a cursor of its own that must still show one line (the details
+    /// pane's selected reference): [`Scroll::view`], then the least move that shows `line`.
+    pub fn view_showing(&self, line: Option<usize>, len: usize, height: usize) -> usize {
+        let o = self.view(len, height);
+        let o = match line {
+            Some(l) => fit(o, l, len, self.page()),
+            None => o,
+        };
+        self.offset.set(o);
+        o
     }
 
     /// Drawing: the window is `height` lines over `len` items; the first item to draw.
@@ -144,5 +192,35 @@ mod tests {
         assert_eq!(s.offset(), 0);
         s.scroll_by(3, 5);
         assert_eq!(s.offset(), 0, "a short text does not scroll");
+    }
+
+    #[test]
+    fn a_view_without_a_cursor_stops_at_its_last_window() {
+        let mut s = Scroll::new(5);
+        // Before any frame, keys move freely; the frame clamps.
+        s.scroll_drawn(30);
+        assert_eq!(s.view(12, 5), 7);
+        // After it, keys stop at the last window, and one step back shows at once.
+        s.scroll_drawn(10);
+        assert_eq!(s.offset(), 7);
+        s.scroll_drawn(-1);
+        assert_eq!(s.view(12, 5), 6);
+        s.scroll_drawn(-100);
+        assert_eq!(s.offset(), 0);
+        // A view shorter than its window never scrolls.
+        s.scroll_drawn(3);
+        assert_eq!(s.view(3, 5), 0);
+        s.reset();
+        assert_eq!((s.offset(), s.cursor), (0, 0));
+    }
+
+    #[test]
+    fn a_view_can_keep_one_line_in_sight() {
+        let mut s = Scroll::new(5);
+        assert_eq!(s.view_showing(Some(8), 20, 5), 4);
+        // The window stays where it was drawn: the next key starts from what was seen.
+        s.scroll_drawn(1);
+        assert_eq!(s.view_showing(None, 20, 5), 5);
+        assert_eq!(s.view_showing(Some(2), 20, 5), 2);
     }
 }

@@ -78,7 +78,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 areas.signatures = s;
                 app.details
                     .draw(f.buffer_mut(), d, &ctx, &idx, app.selected, gc_why());
-                pane::signatures::draw_signatures(f.buffer_mut(), s, &ctx, detail, app.sig_scroll);
+                pane::signatures::draw_signatures(f.buffer_mut(), s, &ctx, detail, &app.sig_scroll);
             } else if app.inspector == Focus::Signatures {
                 areas.signatures = right;
                 pane::signatures::draw_signatures(
@@ -86,7 +86,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                     right,
                     &ctx,
                     detail,
-                    app.sig_scroll,
+                    &app.sig_scroll,
                 );
             } else {
                 areas.details = right;
@@ -102,7 +102,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 &ctx,
                 &idx,
                 app.cached_stats(),
-                app.overview_scroll,
+                &app.overview_scroll,
             );
         }
         Focus::Jobs => {
@@ -142,6 +142,6 @@ fn draw_overlay(buf: &mut Buffer, area: Rect, app: &App, ctx: &Ctx) {
             title,
             lines,
             scroll,
-        } => overlay::info::draw_info(buf, area, ctx, title, lines, *scroll),
+        } => overlay::info::draw_info(buf, area, ctx, title, lines, scroll),
     }
 }

@@ -252,10 +252,10 @@ impl App {
                 self.details.move_by(delta, n);
             }
             Focus::Signatures => {
-                self.sig_scroll = (self.sig_scroll as isize + delta).max(0) as u16;
+                self.sig_scroll.scroll_drawn(delta);
             }
             Focus::Overview => {
-                self.overview_scroll = (self.overview_scroll as isize + delta).max(0) as u16;
+                self.overview_scroll.scroll_drawn(delta);
             }
             Focus::Jobs => self.jobs.move_by(delta),
         }
@@ -271,8 +271,8 @@ impl App {
                 let n = self.ref_targets().len();
                 self.details.move_to_end(end, n);
             }
-            Focus::Signatures => self.sig_scroll = 0,
-            Focus::Overview => self.overview_scroll = 0,
+            Focus::Signatures => self.sig_scroll.reset(),
+            Focus::Overview => self.overview_scroll.reset(),
             Focus::Jobs => self.jobs.move_to_end(end),
         }
     }

@@ -77,9 +77,9 @@ pub struct App {
     /// The details pane: the loaded detail, its scroll and the reference under the cursor.
     pub details: Details,
     /// Scroll of the signatures pane.
-    pub sig_scroll: u16,
+    pub sig_scroll: Scroll,
     /// Scroll of the overview.
-    pub overview_scroll: u16,
+    pub overview_scroll: Scroll,
     /// Rows left by Follow (Back returns).
     pub history: Vec<RowId>,
     /// The scan: whether one runs, its counters, how the last one went.
@@ -183,8 +183,8 @@ impl App {
             overlay: Overlay::None,
             filter_input: None,
             details: Details::default(),
-            sig_scroll: 0,
-            overview_scroll: 0,
+            sig_scroll: Scroll::new(10),
+            overview_scroll: Scroll::new(10),
             history: Vec::new(),
             scan: Scan::default(),
             jobs: Jobs::default(),

@@ -8,7 +8,7 @@ use crate::tui::input::{Edit, LineInput};
 use crate::tui::keymap::{Key, Mode};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::confirm::{Answer, Confirm};
-use crate::tui::overlay::{Outcome, Overlay, help, info};
+use crate::tui::overlay::{Outcome, Overlay, help};
 
 impl App {
     /// A key while `overlay` is open (taken out of the state; it is put back unless the key
@@ -35,7 +35,7 @@ impl App {
                 mut scroll,
             } => {
                 let action = key.and_then(|k| self.keymap.action(Mode::Help, &k));
-                if info::key(&mut scroll, lines.len(), action) == Outcome::Open {
+                if help::key(&mut scroll, lines.len(), action) == Outcome::Open {
                     self.overlay = Overlay::Info {
                         title,
                         lines,

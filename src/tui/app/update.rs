@@ -11,6 +11,7 @@ use crate::tui::msg::{Effect, Msg, PinChange};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::GcView;
+use crate::tui::scroll::Scroll;
 
 impl App {
     /// Handle one message.
@@ -71,7 +72,7 @@ impl App {
             }
             Msg::DetailLoaded(d) => {
                 if Some(d.id) == self.selected && self.details.show(*d) {
-                    self.sig_scroll = 0;
+                    self.sig_scroll.reset();
                 }
             }
             Msg::JobStarted(h) => {
@@ -194,7 +195,7 @@ impl App {
                 self.overlay = Overlay::Info {
                     title: format!("Pins in {}", self.url),
                     lines,
-                    scroll: 0,
+                    scroll: Scroll::new(10),
                 };
             }
             Msg::Pins(Err(e)) => self.notify(Level::Error, format!("cannot list pins: {e}")),

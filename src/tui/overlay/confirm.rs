@@ -13,6 +13,7 @@ use crate::tui::keymap::{Action, Mode};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::centered;
 use crate::tui::pane::ctx::Ctx;
+use crate::tui::scroll::Scroll;
 
 /// What a confirmed dialog starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +45,8 @@ pub struct Confirm {
     pub yes_label: String,
     /// Whether the confirm button is highlighted.
     pub yes_selected: bool,
-    /// First line shown.
-    pub scroll: usize,
+    /// The first line shown and the window's height.
+    pub scroll: Scroll,
     /// Whether this destroys something (drawn in the danger colour).
     pub destructive: bool,
     /// What confirming does.
@@ -66,7 +67,7 @@ impl Confirm {
             lines,
             yes_label: yes_label.into(),
             yes_selected: false,
-            scroll: 0,
+            scroll: Scroll::new(10),
             destructive,
             then,
         })
@@ -98,10 +99,8 @@ impl Confirm {
                     Answer::Cancel
                 };
             }
-            Some(Action::Down) => {
-                self.scroll = (self.scroll + 1).min(self.lines.len().saturating_sub(1))
-            }
-            Some(Action::Up) => self.scroll = self.scroll.saturating_sub(1),
+            Some(Action::Down) => self.scroll.scroll_by(1, self.lines.len()),
+            Some(Action::Up) => self.scroll.scroll_by(-1, self.lines.len()),
             _ => {}
         }
         Answer::Open
@@ -124,10 +123,11 @@ pub(crate) fn draw_confirm(buf: &mut Buffer, area: Rect, ctx: &Ctx, c: &Confirm)
     block.render(r, buf);
     let [body, buttons] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let top = c.scroll.view(c.lines.len(), body.height as usize);
     let lines: Vec<Line> = c
         .lines
         .iter()
-        .skip(c.scroll)
+        .skip(top)
         .map(|l| Line::raw(l.clone()))
         .collect();
     Paragraph::new(lines).render(body, buf);

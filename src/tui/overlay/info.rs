@@ -6,29 +6,18 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use crate::tui::keymap::{Action, Mode};
-use crate::tui::overlay::{Outcome, centered};
+use crate::tui::overlay::centered;
 use crate::tui::pane::ctx::Ctx;
+use crate::tui::scroll::Scroll;
 
-/// A key while an information overlay (`n` lines long) is open: scroll, or close.
-pub(crate) fn key(scroll: &mut usize, n: usize, action: Option<Action>) -> Outcome {
-    match action {
-        Some(Action::Close) => return Outcome::Close,
-        Some(Action::Down) => *scroll = (*scroll + 1).min(n.saturating_sub(1)),
-        Some(Action::Up) => *scroll = scroll.saturating_sub(1),
-        Some(Action::PageDown) => *scroll = (*scroll + 10).min(n.saturating_sub(1)),
-        Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
-        _ => {}
-    }
-    Outcome::Open
-}
-
+/// An information overlay: its keys are help's ([`super::help::key`]), one scroll rule.
 pub(crate) fn draw_info(
     buf: &mut Buffer,
     area: Rect,
     ctx: &Ctx,
     title: &str,
     lines: &[String],
-    scroll: usize,
+    scroll: &Scroll,
 ) {
     let r = centered(area, 75, 70, 50, 8);
     Clear.render(r, buf);
@@ -39,9 +28,10 @@ pub(crate) fn draw_info(
         .title(format!(" {title} ({close} closes) "));
     let inner = block.inner(r);
     block.render(r, buf);
+    let top = scroll.view(lines.len(), inner.height as usize);
     let shown: Vec<Line> = lines
         .iter()
-        .skip(scroll)
+        .skip(top)
         .take(inner.height as usize)
         .map(|l| Line::raw(l.clone()))
         .collect();

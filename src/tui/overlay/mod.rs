@@ -38,8 +38,8 @@ pub enum Overlay {
         title: String,
         /// The text, one entry per line.
         lines: Vec<String>,
-        /// First line shown.
-        scroll: usize,
+        /// The first line shown and the window's height.
+        scroll: Scroll,
     },
 }
 

@@ -12,17 +12,18 @@ use ratatui::widgets::{Paragraph, Widget};
 use crate::index::{Comp, Index, Problems, RowStatus, Totals};
 use crate::tui::pane::ctx::{Ctx, Focus};
 use crate::tui::pane::{kv, pane};
+use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 use crate::units::{bar, human_size, thousands};
 
-/// Totals and problems (`stats`, once computed) of `idx`, scrolled by `scroll` lines.
+/// Totals and problems (`stats`, once computed) of `idx`, in the window `scroll` keeps.
 pub(crate) fn draw_overview(
     buf: &mut Buffer,
     area: Rect,
     ctx: &Ctx,
     idx: &Index,
     stats: Option<Arc<(Totals, Problems)>>,
-    scroll: u16,
+    scroll: &Scroll,
 ) {
     let block = pane(ctx, " 4 Overview ".into(), Focus::Overview);
     let inner = block.inner(area);
@@ -227,7 +228,10 @@ pub(crate) fn draw_overview(
             lines.push(Line::raw(format!("  {l}")));
         }
     }
-    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+    let top = scroll.view(lines.len(), inner.height as usize);
+    Paragraph::new(lines)
+        .scroll((top.min(u16::MAX as usize) as u16, 0))
+        .render(inner, buf);
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone).

@@ -11,15 +11,16 @@ use crate::index::RowStatus;
 use crate::tui::pane::ctx::{Ctx, Focus};
 use crate::tui::pane::details::load::Detail;
 use crate::tui::pane::pane;
+use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 
-/// The signatures of `detail` (the selected row's, once loaded), scrolled by `scroll` lines.
+/// The signatures of `detail` (the selected row's, once loaded), in the window `scroll` keeps.
 pub(crate) fn draw_signatures(
     buf: &mut Buffer,
     area: Rect,
     ctx: &Ctx,
     detail: Option<&Detail>,
-    scroll: u16,
+    scroll: &Scroll,
 ) {
     let block = pane(ctx, " 3 Signatures ".into(), Focus::Signatures);
     let inner = block.inner(area);
@@ -71,5 +72,8 @@ pub(crate) fn draw_signatures(
             lines.push(Line::raw(format!("  {}", chunk.iter().collect::<String>())));
         }
     }
-    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+    let top = scroll.view(lines.len(), inner.height as usize);
+    Paragraph::new(lines)
+        .scroll((top.min(u16::MAX as usize) as u16, 0))
+        .render(inner, buf);
 }

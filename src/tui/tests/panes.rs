@@ -282,15 +282,24 @@ async fn details_read_an_unindexed_narinfo_once_and_show_it_decoded() {
 async fn help_scrolls_within_its_lines_and_back_at_once() {
     let mut f = fixture().await;
     f.key('?').await;
-    let top = text(&f.app, 80, 24);
-    for _ in 0..500 {
-        f.key('j').await;
-    }
-    let bottom = text(&f.app, 80, 24);
+    let bottom = scrolls_to_its_end_and_back(&mut f).await;
     assert!(
         bottom.contains("Log file:"),
         "the last line shows: {bottom}"
     );
+}
+
+/// Scroll down far past the end and back up, drawing after each key as the runtime does;
+/// one step up from the end must move the text at once, and the way back ends at the top.
+/// The screen at the end.
+async fn scrolls_to_its_end_and_back(f: &mut Fixture) -> String {
+    let top = text(&f.app, 80, 24);
+    for _ in 0..500 {
+        f.key('j').await;
+        text(&f.app, 80, 24);
+    }
+    let bottom = text(&f.app, 80, 24);
+    assert_ne!(bottom, top, "the view is longer than its window at 80x24");
     f.key('k').await;
     let up = text(&f.app, 80, 24);
     assert_ne!(up, bottom, "one step up moves the text at once");
@@ -298,4 +307,14 @@ async fn help_scrolls_within_its_lines_and_back_at_once() {
         f.key('k').await;
     }
     assert_eq!(text(&f.app, 80, 24), top);
+    bottom
+}
+
+/// The overview pane (and the signatures pane, by the same `Scroll`) scrolls only as far as
+/// its last line, and one step back up moves the text at once.
+#[tokio::test]
+async fn overview_scrolls_within_its_lines_and_back_at_once() {
+    let mut f = fixture().await;
+    f.key('4').await;
+    scrolls_to_its_end_and_back(&mut f).await;
 }

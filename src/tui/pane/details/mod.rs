@@ -16,18 +16,28 @@ use crate::index::{Index, RowId, RowStatus};
 use crate::tui::pane::ctx::{Ctx, Focus};
 use crate::tui::pane::details::load::{Detail, NarPresence};
 use crate::tui::pane::{kv, pane};
+use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 use crate::units::{age, human_size, thousands};
 
 /// The details pane's state: what it shows and where its cursor and scroll stand.
-#[derive(Default)]
 pub struct Details {
     /// The last detail loaded; drawing ignores it once another row is selected.
     pub loaded: Option<Arc<Detail>>,
-    /// How many lines the pane is scrolled down.
-    pub scroll: u16,
+    /// The pane's window over its lines (kept by drawing, which alone knows their number).
+    pub scroll: Scroll,
     /// The reference (then referrer) under the cursor, which Enter follows.
     pub ref_cursor: usize,
+}
+
+impl Default for Details {
+    fn default() -> Self {
+        Details {
+            loaded: None,
+            scroll: Scroll::new(10),
+            ref_cursor: 0,
+        }
+    }
 }
 
 impl Details {
@@ -37,7 +47,7 @@ impl Details {
         let other = self.loaded.as_ref().is_none_or(|o| o.id != d.id);
         if other {
             self.ref_cursor = 0;
-            self.scroll = 0;
+            self.scroll.reset();
         }
         self.loaded = Some(Arc::new(d));
         other
@@ -50,7 +60,7 @@ impl Details {
             let c = self.ref_cursor as isize + delta;
             self.ref_cursor = c.clamp(0, refs as isize - 1) as usize;
         } else {
-            self.scroll = (self.scroll as isize + delta).max(0) as u16;
+            self.scroll.scroll_drawn(delta);
         }
     }
 
@@ -58,7 +68,7 @@ impl Details {
     pub fn move_to_end(&mut self, end: bool, refs: usize) {
         self.ref_cursor = if end { refs.saturating_sub(1) } else { 0 };
         if !end {
-            self.scroll = 0;
+            self.scroll.reset();
         }
     }
 }
@@ -280,21 +290,16 @@ impl Details {
             }
         }
         // Keep the selected reference in sight.
-        let mut scroll = self.scroll;
-        if focused && k > 0 {
+        let sel_line = (focused && k > 0).then(|| {
             let header_lines = lines.len() - k - 2 - listing_len(d);
-            let sel_line = header_lines
-                + 1
-                + self.ref_cursor
-                + usize::from(self.ref_cursor >= d.references.len());
-            let h = inner.height as usize;
-            if sel_line >= scroll as usize + h {
-                scroll = (sel_line + 1 - h) as u16;
-            } else if sel_line < scroll as usize {
-                scroll = sel_line as u16;
-            }
-        }
-        Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+            header_lines + 1 + self.ref_cursor + usize::from(self.ref_cursor >= d.references.len())
+        });
+        let top = self
+            .scroll
+            .view_showing(sel_line, lines.len(), inner.height as usize);
+        Paragraph::new(lines)
+            .scroll((top.min(u16::MAX as usize) as u16, 0))
+            .render(inner, buf);
     }
 }
 
