@@ -3,7 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use crate::audit::{PathReport, Status};
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheError};
 use crate::index::{Index, RowId, flags};
 use crate::nix::{NarInfo, PathVerdict, SigOutcome, TrustedKeys, check_path};
 
@@ -52,8 +52,9 @@ pub struct Detail {
     pub key: String,
     /// The narinfo text, when it could be read.
     pub text: Option<String>,
-    /// The parsed narinfo, or why it could not be parsed.
-    pub info: Result<NarInfo, String>,
+    /// The parsed narinfo, or why it could not be read or parsed (typed: a store failure, a
+    /// malformed narinfo, an encoding, or a missing narinfo).
+    pub info: Result<NarInfo, Arc<CacheError>>,
     /// The verdict and its reasons.
     pub status: Status,
     /// Why, in words.
@@ -100,23 +101,24 @@ pub async fn load(
     let origin = cache.origin(&key);
     let (text, info) = match stored {
         Some(t) => {
-            let info = NarInfo::parse(&t, &origin).map_err(|e| e.to_string());
+            let info = NarInfo::parse(&t, &origin).map_err(|e| Arc::new(CacheError::from(e)));
             (Some(t), info)
         }
         // One GET: the text shown is the decoded narinfo, and it is what is judged.
         None => match cache.store().get(&key).await {
             Ok(Some(obj)) => match cache.narinfo_plain(&key, &obj) {
                 Ok(plain) => {
-                    let info = NarInfo::parse_bytes(&plain, &origin).map_err(|e| e.to_string());
+                    let info = NarInfo::parse_bytes(&plain, &origin)
+                        .map_err(|e| Arc::new(CacheError::from(e)));
                     (Some(String::from_utf8_lossy(&plain).into_owned()), info)
                 }
                 Err(e) => (
                     Some(String::from_utf8_lossy(&obj.bytes).into_owned()),
-                    Err(e.to_string()),
+                    Err(Arc::new(e)),
                 ),
             },
-            Ok(None) => (None, Err(format!("{origin}: no such narinfo in the cache"))),
-            Err(e) => (None, Err(e.to_string())),
+            Ok(None) => (None, Err(Arc::new(CacheError::Missing(origin.clone())))),
+            Err(e) => (None, Err(Arc::new(CacheError::Store(e)))),
         },
     };
     let (status, reasons, sigs, fingerprint, ca_ok) = match &info {
@@ -153,7 +155,7 @@ pub async fn load(
                 v.ca_path_ok,
             )
         }
-        Err(e) => (Status::Error, vec![e.clone()], Vec::new(), None, None),
+        Err(e) => (Status::Error, vec![e.to_string()], Vec::new(), None, None),
     };
     let nar = match &info {
         Ok(i) => match crate::cache::nar_key(&i.url) {
