@@ -26,7 +26,7 @@ use crate::units::human_size;
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Store paths to delete (or base names, hashes, `<hash>.narinfo` keys).
     pub paths: Vec<String>,
@@ -51,12 +51,12 @@ pub struct Args {
     /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Print JSON.
+    /// Print the result as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
-/// `narscope delete`.
+/// Run `narscope delete`: plan, confirm, then delete under the lease.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     delete_cmd(ctx, &args.cache, &args, &args.trust).await
 }

@@ -27,7 +27,7 @@ use crate::jobs::delete;
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// A file of store paths to keep (one a line; repeatable).
     #[arg(long = "roots-file", value_name = "FILE")]
@@ -57,12 +57,12 @@ pub struct Args {
     /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Print JSON.
+    /// Print the result as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
-/// `narscope gc`.
+/// Run `narscope gc`: plan from the roots, confirm, then collect under the lease.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     gc_cmd(ctx, &args.cache, &args, &args.trust).await
 }

@@ -12,7 +12,7 @@ use crate::cli::ctx::{Ctx, write_help};
 #[derive(Debug, clap::Args)]
 #[command(after_help = write_help())]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Priority: lower numbers are preferred by Nix (cache.nixos.org uses 40).
     #[arg(long, value_name = "N")]

@@ -14,7 +14,7 @@ use crate::units::human_size;
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
     #[command(flatten)]

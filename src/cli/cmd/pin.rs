@@ -9,7 +9,7 @@ use crate::cli::ctx::{CACHE_HELP, Ctx};
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// What to do.
     #[command(subcommand)]
@@ -21,20 +21,20 @@ pub struct Args {
 pub enum PinAction {
     /// List the pins.
     Ls {
-        /// Print JSON.
+        /// Print the result as JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Create or replace a pin.
     Add {
-        /// Its name.
+        /// The pin's name (letters, digits and - _ . + @, not starting with a dot).
         name: String,
         /// The store paths it keeps.
         paths: Vec<String>,
     },
     /// Remove a pin.
     Rm {
-        /// Its name.
+        /// The pin's name (letters, digits and - _ . + @, not starting with a dot).
         name: String,
     },
 }

@@ -15,7 +15,7 @@ use crate::units::human_size;
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Store paths (or hashes) to pull.
     pub paths: Vec<String>,

@@ -23,7 +23,7 @@ use crate::units::human_size;
 #[derive(Debug, clap::Args)]
 #[command(after_help = write_help())]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Store paths to push (with their closures).
     pub paths: Vec<String>,

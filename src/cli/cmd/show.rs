@@ -17,14 +17,14 @@ use crate::units::human_size;
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// A store path, its base name (hash-name) or its 32-character hash part.
     pub path: String,
     /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Print JSON.
+    /// Print the result as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
 }

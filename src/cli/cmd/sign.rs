@@ -19,7 +19,7 @@ use crate::jobs::sign::{self, SignOptions};
 #[derive(Debug, clap::Args)]
 #[command(after_help = write_help())]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Sign these store paths.
     pub paths: Vec<String>,

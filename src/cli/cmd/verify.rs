@@ -25,7 +25,7 @@ use crate::cli::progress::Progress;
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
-    /// The cache.
+    /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
     /// Check only these store paths (default: every narinfo in the cache).
     pub paths: Vec<String>,

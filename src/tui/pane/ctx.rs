@@ -35,7 +35,7 @@ impl Focus {
 /// What every pane and overlay may read when it draws, besides its own state: the colours,
 /// the keys (for hints), which pane has the keys, the clock and the mode.
 pub struct Ctx<'a> {
-    /// The colours.
+    /// The named styles every pane and overlay draws with.
     pub theme: &'a Theme,
     /// Which keys do what (key hints name the first key of an action).
     pub keymap: &'a Keymap,
