@@ -229,12 +229,23 @@ fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
         &[g.paths[2999].to_absolute(), g.paths[1500].to_absolute()],
     );
     // Kill the gc at a moment when it has deleted some garbage but not all: a copy of the
-    // cache is restored for each try, and the moment is found by bisection (the deletion
-    // window depends on the machine).
+    // cache is restored for each try, the directory is watched while the gc runs, and the
+    // gc is SIGKILLed as soon as the first narinfo is gone (a batch of deletions takes longer
+    // than one look at the directory, so the kill lands inside it; a try that misses is
+    // repeated).
     let pristine = tmp.path().join("pristine");
     copy_dir(&dir, &pristine);
     let (total, keep) = (g.paths.len(), closure(&g, &roots).len());
-    let kill_after = |ms: u64| -> usize {
+    let narinfos = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".narinfo"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let kill_when_deleting = || -> usize {
         let _ = std::fs::remove_dir_all(&dir);
         copy_dir(&pristine, &dir);
         age_files(&dir, Duration::from_secs(86_400));
@@ -243,41 +254,34 @@ fn a_gc_killed_midway_leaves_a_consistent_cache_and_converges() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(ms));
+        let started = std::time::Instant::now();
+        while narinfos(&dir) == total
+            && child.try_wait().unwrap().is_none()
+            && started.elapsed() < Duration::from_secs(120)
+        {}
         let _ = child.kill();
         let _ = child.wait();
         let n = contents(&url, &state, &[]).len();
         assert!(
             n >= keep,
-            "killed after {ms} ms: only {n} of the {keep} kept paths are left"
+            "killed while deleting: only {n} of the {keep} kept paths are left"
         );
         n
     };
-    let (mut lo, mut hi) = (0u64, None::<u64>);
-    let mut ms = 200;
     let mut midway = None;
-    for _ in 0..16 {
-        let n = kill_after(ms);
-        if n == total {
-            lo = ms;
-        } else if n == keep {
-            hi = Some(ms);
-        } else {
-            eprintln!("killed mid-deletion after {ms} ms: {n} of {total} paths left");
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let n = kill_when_deleting();
+        seen.push(n);
+        if n > keep && n < total {
+            eprintln!("killed mid-deletion: {n} of {total} paths left");
             midway = Some(n);
-            break;
-        }
-        ms = match hi {
-            None => ms * 2,
-            Some(h) => (lo + h) / 2,
-        };
-        if hi.is_some_and(|h| h - lo < 5) {
             break;
         }
     }
     assert!(
         midway.is_some(),
-        "no kill landed mid-deletion (last: nothing deleted at {lo} ms, all at {hi:?} ms)"
+        "no kill landed mid-deletion ({total} paths, {keep} kept; paths left after each try: {seen:?})"
     );
     // Whatever was done: every remaining narinfo has its NAR and its references.
     let mut v = narscope(
