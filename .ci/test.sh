@@ -45,6 +45,9 @@ echo "==> layers"
 bash .ci/layers.sh
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+echo "==> cargo doc"
+# Doc links must resolve: a moved item leaves no dangling link behind.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 echo "==> cargo test"
 # Snapshots are compared, never written, here.
 INSTA_UPDATE=no CI=true cargo test --locked

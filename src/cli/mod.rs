@@ -5,6 +5,10 @@
 //! the exit codes), `progress` the one progress display (indicatif, on stderr, only on a
 //! terminal) and `output` what they print. Only this file dispatches to [`cmd`].
 
+// Doc comments in the CLI are clap's `--help` text, read in a terminal: `<config dir>` and
+// `<hash>` there are words, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 pub mod cmd;
 mod ctx;
 mod output;

@@ -7,7 +7,7 @@
 //! listed) exist as phantoms, so references are plain row ids; removed narinfos are flagged.
 //!
 //! No I/O here except reading narinfo texts back from the blob file ([`Index::read_text`]);
-//! [`file`] saves and loads, [`scan`] fills an index from a store. The arena ([`Index`]) is
+//! [`file`](mod@file) saves and loads, [`scan`] fills an index from a store. The arena ([`Index`]) is
 //! here; `row.rs` holds the row encoding, `input.rs` what a scan feeds in, and `stats.rs` the
 //! totals, problems and closures reported over it.
 

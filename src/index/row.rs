@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::audit::Status;
 use crate::compression::Compression;
 
-/// A row's position in [`Index`]; stable for the index's lifetime.
+/// A row's position in [`Index`](super::Index); stable for the index's lifetime.
 pub type RowId = u32;
 
 /// A row's verdict. `Pending` until its narinfo has been read and judged.

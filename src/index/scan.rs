@@ -146,7 +146,7 @@ impl Opened {
     }
 }
 
-/// Open the local index of `url` (see [`file`]), ready for [`scan`]. `persist: false` keeps
+/// Open the local index of `url` (see [`file`](mod@file)), ready for [`scan`]. `persist: false` keeps
 /// everything in memory and a temporary blob.
 pub fn open_index(url: &str, persist: bool) -> Opened {
     if !persist {

@@ -17,7 +17,7 @@ pub enum KeyError {
     /// No `:` separating name and data.
     #[error("{what} has no ':' between key name and base64 data")]
     MissingColon {
-        /// "secret key", "public key" or "signature '<text>'".
+        /// "secret key", "public key" or `"signature '<text>'"`.
         what: String,
     },
     /// Empty key name.

@@ -29,7 +29,7 @@ pub struct ObjectMeta {
     pub size: u64,
     /// Last modification time, when the backend reports one.
     pub last_modified: Option<SystemTime>,
-    /// Entity tag (S3: as sent by the server, quoted; file://: see [`file`]).
+    /// Entity tag (S3: as sent by the server, quoted; file://: see [`file`](mod@file)).
     pub etag: Option<String>,
 }
 
@@ -474,7 +474,7 @@ fn scan(
     })
 }
 
-/// Where [`probe_conditional`] writes its scratch objects: `.narscope-probe/<unix secs>-<random>`.
+/// Where the conditional-write probe writes its scratch objects: `.narscope-probe/<unix secs>-<random>`.
 pub const PROBE_PREFIX: &str = ".narscope-probe/";
 
 /// A probe object this old was left by a probe that was killed: probes take seconds, so the

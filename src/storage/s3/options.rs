@@ -22,14 +22,14 @@ impl fmt::Debug for StaticCredentials {
     }
 }
 
-/// Tuning of an [`S3Store`].
+/// Tuning of an [`S3Store`](super::S3Store).
 #[derive(Clone, Debug)]
 pub struct S3Options {
     /// `put_file` uses multipart upload above this size (never above [`MAX_PUT_SIZE`]: a
     /// larger object always goes in parts, as one PUT cannot carry it).
     pub multipart_threshold: u64,
     /// Multipart part size (kept within 5 MiB to 5 GiB and raised automatically to stay
-    /// within 10,000 parts; see [`part_plan`]).
+    /// within 10,000 parts; see [`part_plan`](super::part_plan)).
     pub part_size: u64,
     /// Parts uploaded at once.
     pub part_concurrency: usize,
@@ -48,7 +48,7 @@ pub struct S3Options {
     pub lean_client: bool,
     /// How requests are retried (one policy for every request of the store).
     pub retry: RetryPolicy,
-    /// Check streamed bodies ([`Store::get_reader`], NARs) against plain-MD5 ETags, once a
+    /// Check streamed bodies ([`Store::get_reader`](crate::storage::Store::get_reader), NARs) against plain-MD5 ETags, once a
     /// whole GET has shown that this bucket's ETags are MD5s: a body cut short under a fixed
     /// `Content-Length` is then resumed instead of handed on short. Costs the MD5 of every
     /// streamed byte (about 1.6 ns per byte on one core).
@@ -93,7 +93,7 @@ impl S3Options {
     ///   [`MULTIPART_THRESHOLD`], 100 MiB);
     /// - `multipart-chunk-size=` / `buffer-size=`: the part size (default [`PART_SIZE`]);
     ///   S3's 5 MiB minimum and 5 GiB maximum are checked when the URL is parsed, and a part
-    ///   size that would need more than 10,000 parts is raised ([`part_plan`]).
+    ///   size that would need more than 10,000 parts is raised ([`part_plan`](super::part_plan)).
     ///
     /// `storage-class=` and the object codings travel with each write ([`crate::storage::PutOptions`]).
     pub fn from_params(p: &crate::storage::StoreParams) -> S3Options {
