@@ -88,7 +88,7 @@ fn type_filter(app: &mut App, text: &str, fuzzy: bool) -> (f64, f64, usize) {
         app.update(key(c));
         times.push(s.elapsed());
     }
-    let shown = app.view.rows().len();
+    let shown = app.list.view.rows().len();
     let s = Instant::now();
     app.update(esc());
     times.push(s.elapsed());

@@ -474,7 +474,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
     }));
     input_task(tx.clone());
 
-    if let Some(id) = app.selected {
+    if let Some(id) = app.list.selected {
         rt.run(Effect::LoadDetail(id));
     }
     rt.run(Effect::Scan);

@@ -79,7 +79,7 @@ impl App {
             Confirmed::Sign(ids) => fx.push(Effect::Sign(ids)),
             Confirmed::Push(paths) => fx.push(Effect::Push(paths)),
             Confirmed::Delete(plan) => {
-                self.marks.clear();
+                self.list.marks.clear();
                 fx.push(Effect::Delete(plan))
             }
             Confirmed::Collect => {
@@ -94,10 +94,10 @@ impl App {
 
     /// The marked rows, else the selected one.
     pub(crate) fn targets(&self) -> Vec<RowId> {
-        if self.marks.is_empty() {
-            self.selected.into_iter().collect()
+        if self.list.marks.is_empty() {
+            self.list.selected.into_iter().collect()
         } else {
-            self.marks.iter().copied().collect()
+            self.list.marks.iter().copied().collect()
         }
     }
 

@@ -39,7 +39,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     let idx = app.idx();
     let info = HeaderInfo {
         url: &app.url,
-        paths: app.view.total() as u64,
+        paths: app.list.view.total() as u64,
         scan: &app.scan,
         ticks: app.ticks,
         running_jobs: app.running_jobs(),
@@ -57,17 +57,17 @@ pub fn draw(f: &mut Frame, app: &App) {
         ..Areas::default()
     };
     let list = ListInfo {
-        view: &app.view,
-        scroll: &app.list,
-        marks: &app.marks,
+        view: &app.list.view,
+        scroll: &app.list.scroll,
+        marks: &app.list.marks,
         scanning: app.scan.running,
     };
     pane::list::draw_list(f.buffer_mut(), left, &ctx, &list, &idx, &mut areas);
     let gc_why = || {
         let g = app.gc.plan.as_deref()?;
-        g.why_row(&idx, app.selected?)
+        g.why_row(&idx, app.list.selected?)
     };
-    let detail = app.details.current(app.selected);
+    let detail = app.details.current(app.list.selected);
     match app.inspector {
         Focus::Details | Focus::Signatures | Focus::List => {
             if right.height >= 24 || (wide && right.height >= 16) {
@@ -77,7 +77,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 areas.details = d;
                 areas.signatures = s;
                 app.details
-                    .draw(f.buffer_mut(), d, &ctx, &idx, app.selected, gc_why());
+                    .draw(f.buffer_mut(), d, &ctx, &idx, app.list.selected, gc_why());
                 pane::signatures::draw_signatures(f.buffer_mut(), s, &ctx, detail, &app.sig_scroll);
             } else if app.inspector == Focus::Signatures {
                 areas.signatures = right;
@@ -90,8 +90,14 @@ pub fn draw(f: &mut Frame, app: &App) {
                 );
             } else {
                 areas.details = right;
-                app.details
-                    .draw(f.buffer_mut(), right, &ctx, &idx, app.selected, gc_why());
+                app.details.draw(
+                    f.buffer_mut(),
+                    right,
+                    &ctx,
+                    &idx,
+                    app.list.selected,
+                    gc_why(),
+                );
             }
         }
         Focus::Overview => {
@@ -117,7 +123,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     };
     let info = FooterInfo {
         filter: app.filter_input.as_ref(),
-        fuzzy: app.view.fuzzy,
+        fuzzy: app.list.view.fuzzy,
         command,
         notice: app.notice.as_ref(),
     };

@@ -24,12 +24,12 @@ impl App {
             }
             GcOutcome::Drill(r) => {
                 // Drill into the path: the list shows it, Details says why.
-                if let Some(cur) = self.selected {
+                if let Some(cur) = self.list.selected {
                     self.history.push(cur);
                 }
                 let why = g.prepared.plan.why(&self.idx(), r);
-                self.view.status = StatusFilter::All;
-                self.view.query.clear();
+                self.list.view.status = StatusFilter::All;
+                self.list.view.query.clear();
                 self.rebuild();
                 self.select_row(r, fx);
                 self.set_focus(Focus::Details);

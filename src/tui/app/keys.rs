@@ -32,11 +32,11 @@ impl App {
             match input.key(&k) {
                 Edit::Submit => {}
                 Edit::Cancel => {
-                    self.view.query.clear();
+                    self.list.view.query.clear();
                     self.refilter(fx);
                 }
                 Edit::Changed => {
-                    self.view.query = input.text.clone();
+                    self.list.view.query = input.text.clone();
                     self.refilter(fx);
                     self.filter_input = Some(input);
                 }
@@ -118,24 +118,24 @@ impl App {
             Action::FocusJobs => self.set_focus(Focus::Jobs),
             Action::Filter => {
                 self.focus = Focus::List;
-                self.filter_input = Some(LineInput::with(&self.view.query));
+                self.filter_input = Some(LineInput::with(&self.list.view.query));
             }
             Action::ClearFilter => {
-                if self.view.query.is_empty() && self.view.status == StatusFilter::All {
+                if self.list.view.query.is_empty() && self.list.view.status == StatusFilter::All {
                     if self.focus != Focus::List {
                         self.focus = Focus::List;
                     }
                     return;
                 }
-                self.view.query.clear();
-                self.view.status = StatusFilter::All;
+                self.list.view.query.clear();
+                self.list.view.status = StatusFilter::All;
                 self.refilter(fx);
                 self.notify(Level::Info, "filters cleared");
             }
             Action::ToggleFuzzy => {
-                self.view.fuzzy = !self.view.fuzzy;
+                self.list.view.fuzzy = !self.list.view.fuzzy;
                 self.refilter(fx);
-                let how = if self.view.fuzzy {
+                let how = if self.list.view.fuzzy {
                     "fuzzy"
                 } else {
                     "substring"
@@ -143,11 +143,11 @@ impl App {
                 self.notify(Level::Info, format!("filter: {how} matching"));
             }
             Action::CycleStatusFilter => {
-                self.view.status = self.view.status.next();
+                self.list.view.status = self.list.view.status.next();
                 self.refilter(fx);
             }
             Action::OnlyProblems => {
-                self.view.status = if self.view.status == StatusFilter::Problems {
+                self.list.view.status = if self.list.view.status == StatusFilter::Problems {
                     StatusFilter::All
                 } else {
                     StatusFilter::Problems
@@ -155,34 +155,35 @@ impl App {
                 self.refilter(fx);
             }
             Action::SortNext => {
-                self.view.sort = self.view.sort.next();
-                self.view.desc = matches!(self.view.sort, SortKey::NarSize | SortKey::FileSize);
+                self.list.view.sort = self.list.view.sort.next();
+                self.list.view.desc =
+                    matches!(self.list.view.sort, SortKey::NarSize | SortKey::FileSize);
                 self.refilter(fx);
             }
             Action::SortReverse => {
-                self.view.desc = !self.view.desc;
+                self.list.view.desc = !self.list.view.desc;
                 self.refilter(fx);
             }
             Action::ToggleMark => {
-                if let Some(id) = self.selected {
-                    if !self.marks.remove(&id) {
-                        self.marks.insert(id);
+                if let Some(id) = self.list.selected {
+                    if !self.list.marks.remove(&id) {
+                        self.list.marks.insert(id);
                     }
                     self.move_by(1, fx);
                 }
             }
             Action::MarkAllInView => {
-                let rows: Vec<RowId> = self.view.rows().to_vec();
+                let rows: Vec<RowId> = self.list.view.rows().to_vec();
                 let n = rows.len();
-                self.marks.extend(rows);
+                self.list.marks.extend(rows);
                 self.notify(
                     Level::Info,
-                    format!("marked {n} rows ({} in all)", self.marks.len()),
+                    format!("marked {n} rows ({} in all)", self.list.marks.len()),
                 );
             }
             Action::ClearMarks => {
-                let n = self.marks.len();
-                self.marks.clear();
+                let n = self.list.marks.len();
+                self.list.marks.clear();
                 self.notify(Level::Info, format!("{n} marks cleared"));
             }
             Action::Follow => self.follow(fx),
@@ -192,7 +193,7 @@ impl App {
                 }
             }
             Action::CopyPath => {
-                if let Some(id) = self.selected {
+                if let Some(id) = self.list.selected {
                     let p = self.idx().store_path(id);
                     self.notify(Level::Info, format!("copied {p}"));
                     fx.push(Effect::Copy(p));
@@ -244,7 +245,7 @@ impl App {
     pub(crate) fn move_by(&mut self, delta: isize, fx: &mut Vec<Effect>) {
         match self.focus {
             Focus::List => {
-                let pos = self.list.cursor as isize + delta;
+                let pos = self.list.scroll.cursor as isize + delta;
                 self.select_pos(pos.max(0) as usize, fx);
             }
             Focus::Details => {
@@ -264,7 +265,7 @@ impl App {
     pub(crate) fn move_to_end(&mut self, end: bool, fx: &mut Vec<Effect>) {
         match self.focus {
             Focus::List => {
-                let n = self.view.rows().len();
+                let n = self.list.view.rows().len();
                 self.select_pos(if end { n.saturating_sub(1) } else { 0 }, fx);
             }
             Focus::Details => {

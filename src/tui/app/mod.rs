@@ -30,7 +30,6 @@ pub use actions::propose_delete;
 pub use draw::draw;
 
 use std::cell::Cell;
-use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,7 +41,7 @@ use crate::tui::overlay::gc::GcState;
 use crate::tui::pane::Areas;
 use crate::tui::pane::details::Details;
 use crate::tui::pane::jobs::Jobs;
-use crate::tui::pane::list::query::View;
+use crate::tui::pane::list::ListPane;
 use crate::tui::scroll::Scroll;
 use crate::tui::theme::Theme;
 
@@ -58,14 +57,8 @@ pub struct App {
     pub keymap: Keymap,
     /// The colours and styles to draw with (typed; see [`Theme`]).
     pub theme: Theme,
-    /// Sort and filters.
-    pub view: View,
-    /// The list's cursor (a position in the view) and the window that shows it.
-    pub list: Scroll,
-    /// The selected row (kept across refreshes).
-    pub selected: Option<RowId>,
-    /// Rows marked for a bulk action (sign, delete, verify).
-    pub marks: BTreeSet<RowId>,
+    /// The store-path list: view, cursor and window, selection, marks.
+    pub list: ListPane,
     /// The pane that has the keys.
     pub focus: Focus,
     /// Which pane the right-hand side shows.
@@ -174,10 +167,7 @@ impl App {
             read_only,
             keymap,
             theme,
-            view: View::default(),
-            list: Scroll::new(20),
-            selected: None,
-            marks: BTreeSet::new(),
+            list: ListPane::default(),
             focus: Focus::List,
             inspector: Focus::Details,
             overlay: Overlay::None,
@@ -252,6 +242,6 @@ impl App {
     }
 
     pub(crate) fn page(&self) -> usize {
-        self.list.page()
+        self.list.scroll.page()
     }
 }

@@ -43,8 +43,8 @@ impl App {
                 let Some(p) = pane else { return };
                 self.set_focus(p);
                 if p == Focus::List && m.row >= a.list_rows_top {
-                    let row = self.list.offset() + usize::from(m.row - a.list_rows_top);
-                    if row < self.view.rows().len() {
+                    let row = self.list.scroll.offset() + usize::from(m.row - a.list_rows_top);
+                    if row < self.list.view.rows().len() {
                         self.select_pos(row, fx);
                     }
                 }

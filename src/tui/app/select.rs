@@ -8,8 +8,8 @@ use crate::tui::pane::list::query::StatusFilter;
 
 impl App {
     pub(crate) fn scroll_to_cursor(&mut self) {
-        let n = self.view.rows().len();
-        self.list.keep_cursor_visible(n);
+        let n = self.list.view.rows().len();
+        self.list.scroll.keep_cursor_visible(n);
     }
 
     pub(crate) fn request_detail(&mut self, id: RowId, fx: &mut Vec<Effect>) {
@@ -18,17 +18,17 @@ impl App {
 
     pub(crate) fn select_pos(&mut self, pos: usize, fx: &mut Vec<Effect>) {
         self.user_moved = true;
-        let n = self.view.rows().len();
+        let n = self.list.view.rows().len();
         if n == 0 {
-            self.list.cursor = 0;
-            self.selected = None;
+            self.list.scroll.cursor = 0;
+            self.list.selected = None;
             return;
         }
-        self.list.cursor = pos.min(n - 1);
-        let id = self.view.rows()[self.list.cursor];
+        self.list.scroll.cursor = pos.min(n - 1);
+        let id = self.list.view.rows()[self.list.scroll.cursor];
         self.scroll_to_cursor();
-        if self.selected != Some(id) {
-            self.selected = Some(id);
+        if self.list.selected != Some(id) {
+            self.list.selected = Some(id);
             self.request_detail(id, fx);
         }
     }
@@ -43,21 +43,21 @@ impl App {
             self.notify(Level::Warn, "that path is not in the cache");
             return;
         }
-        if self.view.position(id).is_none() {
-            self.view.query.clear();
-            self.view.status = StatusFilter::All;
+        if self.list.view.position(id).is_none() {
+            self.list.view.query.clear();
+            self.list.view.status = StatusFilter::All;
             self.rebuild();
             self.notify(Level::Info, "filters cleared to show the path");
         }
-        if let Some(pos) = self.view.position(id) {
-            self.selected = None;
+        if let Some(pos) = self.list.view.position(id) {
+            self.list.selected = None;
             self.select_pos(pos, fx);
         }
     }
 
     /// References then referrers of the loaded detail, as the details pane lists them.
     pub fn ref_targets(&self) -> Vec<RowId> {
-        self.details.ref_targets(self.selected)
+        self.details.ref_targets(self.list.selected)
     }
 
     pub(crate) fn follow(&mut self, fx: &mut Vec<Effect>) {
@@ -73,7 +73,7 @@ impl App {
             self.notify(Level::Info, "no reference to follow");
             return;
         };
-        if let Some(cur) = self.selected {
+        if let Some(cur) = self.list.selected {
             self.history.push(cur);
         }
         self.select_row(target, fx);

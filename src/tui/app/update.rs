@@ -71,7 +71,7 @@ impl App {
                 self.maybe_rebuild(&mut fx, true);
             }
             Msg::DetailLoaded(d) => {
-                if Some(d.id) == self.selected && self.details.show(*d) {
+                if Some(d.id) == self.list.selected && self.details.show(*d) {
                     self.sig_scroll.reset();
                 }
             }
@@ -82,7 +82,7 @@ impl App {
             Msg::Job(JobEvent::Progress(_)) => {
                 // The jobs pane redraws anyway; the list is rebuilt only when the job has
                 // changed the index (a verdict, a deletion), not on every progress tick.
-                if self.view.is_stale(&self.idx()) {
+                if self.list.view.is_stale(&self.idx()) {
                     self.view_dirty = true;
                     self.maybe_rebuild(&mut fx, false);
                 }
@@ -113,7 +113,7 @@ impl App {
                 }
                 self.view_dirty = true;
                 self.maybe_rebuild(&mut fx, true);
-                if let Some(id) = self.selected {
+                if let Some(id) = self.list.selected {
                     fx.push(Effect::LoadDetail(id));
                 }
             }
@@ -217,10 +217,10 @@ impl App {
         if !force && self.last_rebuild.is_some_and(|t| t.elapsed() < throttle) {
             return;
         }
-        let before = self.selected;
+        let before = self.list.selected;
         self.rebuild();
-        if self.selected != before
-            && let Some(id) = self.selected
+        if self.list.selected != before
+            && let Some(id) = self.list.selected
         {
             self.request_detail(id, fx);
         }
@@ -232,8 +232,9 @@ impl App {
         {
             let index = self.index.clone();
             let idx = index.read().unwrap_or_else(|p| p.into_inner());
-            self.view.refresh(&idx);
-            self.marks
+            self.list.view.refresh(&idx);
+            self.list
+                .marks
                 .retain(|&m| (m as usize) < idx.len() && idx.row(m).is_live());
         }
         if self.inspector == Focus::Overview {
@@ -242,26 +243,30 @@ impl App {
         self.rebuild_cost = t.elapsed();
         self.last_rebuild = Some(Instant::now());
         self.view_dirty = false;
-        let n = self.view.rows().len();
+        let n = self.list.view.rows().len();
         if !self.user_moved {
-            self.list.cursor = 0;
-            self.selected = self.view.rows().first().copied();
+            self.list.scroll.cursor = 0;
+            self.list.selected = self.list.view.rows().first().copied();
         }
-        match self.selected.and_then(|id| self.view.position(id)) {
-            Some(pos) => self.list.cursor = pos,
+        match self
+            .list
+            .selected
+            .and_then(|id| self.list.view.position(id))
+        {
+            Some(pos) => self.list.scroll.cursor = pos,
             None => {
-                self.list.cursor = self.list.cursor.min(n.saturating_sub(1));
-                self.selected = self.view.rows().get(self.list.cursor).copied();
+                self.list.scroll.cursor = self.list.scroll.cursor.min(n.saturating_sub(1));
+                self.list.selected = self.list.view.rows().get(self.list.scroll.cursor).copied();
             }
         }
         self.scroll_to_cursor();
     }
 
     pub(crate) fn refilter(&mut self, fx: &mut Vec<Effect>) {
-        let before = self.selected;
+        let before = self.list.selected;
         self.rebuild();
-        if self.selected != before
-            && let Some(id) = self.selected
+        if self.list.selected != before
+            && let Some(id) = self.list.selected
         {
             self.request_detail(id, fx);
         }

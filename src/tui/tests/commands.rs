@@ -6,7 +6,7 @@ use super::*;
 async fn quit_copy_refresh_and_commands() {
     let mut f = fixture().await;
     let fx = f.key('y').await;
-    let p = f.app.idx().store_path(f.app.selected.unwrap());
+    let p = f.app.idx().store_path(f.app.list.selected.unwrap());
     assert_eq!(fx, vec![Effect::Copy(p)]);
     assert_eq!(f.key('R').await, vec![Effect::Scan]);
     f.app.scan.running = true;
@@ -15,9 +15,12 @@ async fn quit_copy_refresh_and_commands() {
 
     let mut fx = Vec::new();
     f.app.command("sort age desc", &mut fx);
-    assert_eq!((f.app.view.sort, f.app.view.desc), (SortKey::Age, true));
+    assert_eq!(
+        (f.app.list.view.sort, f.app.list.view.desc),
+        (SortKey::Age, true)
+    );
     f.app.command("only untrusted", &mut fx);
-    assert_eq!(f.app.view.rows().len(), 1);
+    assert_eq!(f.app.list.view.rows().len(), 1);
     f.app.command("all", &mut fx);
     let hash = {
         let idx = f.app.idx();
@@ -46,7 +49,10 @@ async fn quit_copy_refresh_and_commands() {
     f.key(':').await;
     f.keys("only unsigned").await;
     f.code(KeyCode::Enter).await;
-    assert_eq!(f.app.view.status, StatusFilter::Only(RowStatus::Unsigned));
+    assert_eq!(
+        f.app.list.view.status,
+        StatusFilter::Only(RowStatus::Unsigned)
+    );
     assert_eq!(f.app.overlay, Overlay::None);
 
     // Quitting with a job running asks first.

@@ -7,8 +7,8 @@ async fn marks_and_deep_verify_ask_first_defaulting_to_cancel() {
     let mut f = fixture().await;
     f.key(' ').await;
     f.key(' ').await;
-    assert_eq!(f.app.marks.len(), 2);
-    assert_eq!(f.app.list.cursor, 2, "space marks and moves on");
+    assert_eq!(f.app.list.marks.len(), 2);
+    assert_eq!(f.app.list.scroll.cursor, 2, "space marks and moves on");
     let fx = f.key('V').await;
     assert!(fx.is_empty());
     let Overlay::Confirm(c) = &f.app.overlay else {
@@ -23,13 +23,13 @@ async fn marks_and_deep_verify_ask_first_defaulting_to_cancel() {
     f.key('V').await;
     f.code(KeyCode::Tab).await;
     let fx = f.code(KeyCode::Enter).await;
-    let marked: Vec<RowId> = f.app.marks.iter().copied().collect();
+    let marked: Vec<RowId> = f.app.list.marks.iter().copied().collect();
     assert_eq!(fx, vec![Effect::VerifyContents(marked.clone())]);
     f.key('V').await;
     let fx = f.key('y').await;
     assert_eq!(fx, vec![Effect::VerifyContents(marked)]);
     f.key('M').await;
-    assert!(f.app.marks.is_empty());
+    assert!(f.app.list.marks.is_empty());
     // Without marks, the selected row.
     f.key('V').await;
     let Overlay::Confirm(c) = &f.app.overlay else {
@@ -37,7 +37,7 @@ async fn marks_and_deep_verify_ask_first_defaulting_to_cancel() {
     };
     assert_eq!(
         c.then,
-        Confirmed::VerifyContents(vec![f.app.selected.unwrap()])
+        Confirmed::VerifyContents(vec![f.app.list.selected.unwrap()])
     );
 }
 

@@ -53,7 +53,7 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
     snap("gc_plan_open_120x40", &f.app, 120, 40);
     f.code(KeyCode::Enter).await;
     assert_eq!(f.app.overlay, Overlay::None);
-    let first = f.app.selected.unwrap();
+    let first = f.app.list.selected.unwrap();
     assert!(garbage.contains(&first));
     f.load_selected().await;
     let t = text(&f.app, 160, 48);

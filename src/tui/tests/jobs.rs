@@ -48,7 +48,7 @@ async fn jobs_pane_shows_progress_and_errors() {
     let mut f = fixture().await;
     f.key('M').await;
     f.send(Msg::Key(ctrl('a'))).await;
-    let ids: Vec<RowId> = f.app.marks.iter().copied().collect();
+    let ids: Vec<RowId> = f.app.list.marks.iter().copied().collect();
     let runner = crate::jobs::Runner::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let notify: crate::jobs::JobNotify = Arc::new(move |e| {

@@ -145,7 +145,7 @@ impl Fixture {
     }
 
     async fn load_selected(&mut self) {
-        if let Some(id) = self.app.selected {
+        if let Some(id) = self.app.list.selected {
             let d = detail::load(
                 self.cache.clone(),
                 self.app.index.clone(),
@@ -162,7 +162,7 @@ impl Fixture {
     }
 
     fn selected_name(&self) -> String {
-        self.name(self.app.selected.unwrap())
+        self.name(self.app.list.selected.unwrap())
     }
 
     fn find(&self, name: &str) -> RowId {
@@ -174,7 +174,7 @@ impl Fixture {
         let focus = self.app.focus;
         self.app.update(Msg::Key(key(KeyCode::Char('1'))));
         let id = self.find(name);
-        let pos = self.app.view.position(id).unwrap();
+        let pos = self.app.list.view.position(id).unwrap();
         self.app.update(Msg::Key(key(KeyCode::Char('g'))));
         for _ in 0..pos {
             self.app.update(Msg::Key(key(KeyCode::Char('j'))));

@@ -83,7 +83,7 @@ async fn verdict_badges_have_their_colour_and_symbol() {
     ];
     for (name, sym, color) in want {
         let id = f.find(name);
-        let pos = f.app.view.position(id).unwrap();
+        let pos = f.app.list.view.position(id).unwrap();
         let (s, fg, m) = badge(&t, &f.app, pos);
         assert_eq!((s.as_str(), fg), (sym, color), "{name}");
         if name.starts_with("nodejs") {
@@ -105,7 +105,7 @@ async fn verdict_badges_have_their_colour_and_symbol() {
         }
     }
     let id = mono.find("nodejs-22.11.0");
-    let (s, _, _) = badge(&t, &mono.app, mono.app.view.position(id).unwrap());
+    let (s, _, _) = badge(&t, &mono.app, mono.app.list.view.position(id).unwrap());
     assert_eq!(s, "✗");
 }
 

@@ -29,12 +29,13 @@ impl App {
     fn target_rows(&self, target: Option<Target>) -> Vec<RowId> {
         match target {
             None => self.targets(),
-            Some(Target::View) => self.view.rows().to_vec(),
-            Some(Target::Selected) => self.selected.into_iter().collect(),
-            Some(Target::Marked) => self.marks.iter().copied().collect(),
+            Some(Target::View) => self.list.view.rows().to_vec(),
+            Some(Target::Selected) => self.list.selected.into_iter().collect(),
+            Some(Target::Marked) => self.list.marks.iter().copied().collect(),
             Some(Target::Unsigned) => {
                 let idx = self.idx();
-                self.view
+                self.list
+                    .view
                     .rows()
                     .iter()
                     .copied()
@@ -65,23 +66,24 @@ impl App {
             Command::Nothing => {}
             Command::Action(a) => self.act(a, fx),
             Command::Sort(k, desc) => {
-                self.view.sort = k;
-                self.view.desc = desc.unwrap_or(matches!(k, SortKey::NarSize | SortKey::FileSize));
+                self.list.view.sort = k;
+                self.list.view.desc =
+                    desc.unwrap_or(matches!(k, SortKey::NarSize | SortKey::FileSize));
                 self.refilter(fx);
             }
             Command::Only(f) => {
-                self.view.status = f;
+                self.list.view.status = f;
                 self.refilter(fx);
             }
             Command::Filter(q) => {
-                self.view.query = q;
+                self.list.view.query = q;
                 self.refilter(fx);
             }
             Command::Fuzzy(s) => {
-                self.view.fuzzy = match s {
+                self.list.view.fuzzy = match s {
                     Switch::On => true,
                     Switch::Off => false,
-                    Switch::Toggle => !self.view.fuzzy,
+                    Switch::Toggle => !self.list.view.fuzzy,
                 };
                 self.refilter(fx);
             }
@@ -89,7 +91,7 @@ impl App {
                 let found = self.idx().find_path(arg.trim());
                 match found {
                     Some(id) => {
-                        if let Some(cur) = self.selected {
+                        if let Some(cur) = self.list.selected {
                             self.history.push(cur);
                         }
                         self.select_row(id, fx)

@@ -1,5 +1,7 @@
-//! The store-path list: its drawing, one line per visible row (which row is selected and how
-//! the cursor moves is the app's, `app/select.rs`). Sorting and filtering live in [`query`].
+//! The store-path list: its state ([`ListPane`]: the view, the cursor and window, the
+//! selection and the marks) and its drawing, one line per visible row. How a key moves the
+//! cursor and what selecting a row loads is the app's (`app/select.rs`, which also loads the
+//! details); sorting and filtering live in [`query`].
 
 pub mod query;
 
@@ -24,6 +26,30 @@ pub(crate) fn comp_short(c: Comp) -> &'static str {
     match c {
         Comp::Bzip2 => "bz2",
         other => other.as_str(),
+    }
+}
+
+/// The store-path list's state.
+#[derive(Debug)]
+pub struct ListPane {
+    /// Sort and filters, and the rows they give.
+    pub view: View,
+    /// The cursor (a position in the view) and the window that shows it.
+    pub scroll: Scroll,
+    /// The selected row (kept across refreshes).
+    pub selected: Option<RowId>,
+    /// Rows marked for a bulk action (sign, delete, verify).
+    pub marks: BTreeSet<RowId>,
+}
+
+impl Default for ListPane {
+    fn default() -> Self {
+        ListPane {
+            view: View::default(),
+            scroll: Scroll::new(20),
+            selected: None,
+            marks: BTreeSet::new(),
+        }
     }
 }
 
