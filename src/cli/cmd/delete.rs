@@ -58,7 +58,7 @@ pub struct Args {
 
 /// Run `narscope delete`: plan, confirm, then delete under the lease.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    delete_cmd(ctx, &args.cache, &args, &args.trust).await
+    delete_cmd(ctx, &args).await
 }
 
 /// Rows with these verdicts.
@@ -121,7 +121,8 @@ fn print_plan(idx: &Index, p: &DeletePlan, cascade: bool) {
 }
 
 /// `narscope delete`: scan, plan, refuse or confirm, then run the delete job.
-async fn delete_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<i32> {
+async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let (arg, trust) = (args.cache.as_str(), &args.trust);
     let json_out = args.json;
     if args.paths.is_empty() && !args.unsigned && !args.untrusted {
         bail!("say what to delete: STORE-PATH…, --unsigned and/or --untrusted");

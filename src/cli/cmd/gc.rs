@@ -64,7 +64,7 @@ pub struct Args {
 
 /// Run `narscope gc`: plan from the roots, confirm, then collect under the lease.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    gc_cmd(ctx, &args.cache, &args, &args.trust).await
+    gc_cmd(ctx, &args).await
 }
 
 /// Print a GC plan: roots, what is kept and deleted, and what was already broken.
@@ -132,7 +132,8 @@ const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), -
      than the grace period is really what you want";
 
 /// `narscope gc`: roots, pins, scan, plan, refuse or confirm, then run the collect job.
-async fn gc_cmd(ctx: &Ctx, arg: &str, args: &Args, trust: &TrustArgs) -> Result<i32> {
+async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let (arg, trust) = (args.cache.as_str(), &args.trust);
     use crate::gc;
     let grace =
         crate::units::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;

@@ -20,7 +20,7 @@
 //! If the SDK keeps succeeding where this path fell back (an endpoint layout it does not know),
 //! the caller turns it off for the rest of the session ([`LeanClient::strike`]).
 
-use super::failure::{Failure, Transport, parse_retry_after, transport_in_chain};
+use super::failure::{Failure, Transport, error_chain, parse_retry_after, transport_in_chain};
 use crate::storage::{GetResult, ObjectMeta, S3Url};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -114,24 +114,10 @@ impl Answer for LeanPut {
 fn exchange_failure(e: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     match transport_in_chain(e)? {
         t @ (Transport::Reset | Transport::Timeout) => {
-            Some(Failure::transport(t, error_text(e), format!("{e:?}")))
+            Some(Failure::transport(t, error_chain(e), format!("{e:?}")))
         }
         _ => None,
     }
-}
-
-/// The Display texts of an error and its sources, joined with `: ` (repetitions dropped).
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = c.source();
-    }
-    parts.join(": ")
 }
 
 /// The text of the first `<tag>…</tag>` in an S3 error body.
@@ -392,7 +378,7 @@ impl LeanClient {
             Err(e) => {
                 return match exchange_failure(&e) {
                     Some(f) => LeanPut::Failed(f),
-                    None => LeanPut::Fallback(format!("transport: {}", error_text(&e))),
+                    None => LeanPut::Fallback(format!("transport: {}", error_chain(&e))),
                 };
             }
         };
@@ -443,7 +429,7 @@ impl LeanClient {
             Err(e) => {
                 return match exchange_failure(&e) {
                     Some(f) => LeanOutcome::Failed(f),
-                    None => LeanOutcome::Fallback(format!("transport: {}", error_text(&e))),
+                    None => LeanOutcome::Fallback(format!("transport: {}", error_chain(&e))),
                 };
             }
         };
@@ -469,7 +455,7 @@ impl LeanClient {
                                     got: Some(buf.len() as u64),
                                     expected,
                                 },
-                                error_text(&e),
+                                error_chain(&e),
                                 format!("{e:?}"),
                             ));
                         }
