@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: provisions what the tests need
-# (nix-bin for the interop tests, Garage for the S3 tests), then runs fmt, clippy and every test.
+# (nix-bin for the interop tests, Garage and Ceph RGW for the S3 tests), then runs fmt, clippy and every test.
 # Already-present tools are reused, so a second run starts testing at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +17,17 @@ command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 command -v curl >/dev/null 2>&1 || missing="$missing curl ca-certificates"
-if [ -n "$missing" ]; then
-  echo "==> installing$missing"
+# A real single-host Ceph cluster with its S3 gateway (RADOS Gateway): the versioned-bucket,
+# lifecycle and object-lock tests run against it (tests/common/rgw.rs starts it).
+ceph=""
+for b in radosgw ceph-mon ceph-osd ceph; do
+  command -v "$b" >/dev/null 2>&1 || ceph="radosgw ceph-mon ceph-osd ceph-common"
+done
+if [ -n "$missing$ceph" ]; then
+  echo "==> installing$missing $ceph"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  [ -z "$missing" ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  [ -z "$ceph" ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $ceph >/dev/null
 fi
 $SUDO nix-store --init
 

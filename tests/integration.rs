@@ -38,4 +38,5 @@ mod storage_faults;
 // The dashboard end to end in tmux against the demo cache on Garage.
 mod tui_e2e;
 // Nix's write parameters in the cache URL, with `nix copy` writing the reference cache.
+mod rgw_versions;
 mod url_params;

@@ -4,17 +4,20 @@
 //! Keys are always relative to the cache root: for `s3://bkt/prefix` the S3 prefix is added on
 //! the way out and stripped on the way back; for `file:///srv/cache` a key is a relative path.
 
+pub mod bucket;
 pub mod error;
 pub mod file;
 pub mod params;
 pub mod retry;
 pub mod s3;
 pub mod url;
+pub mod versions;
 
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
 pub use s3::lean::LeanStats;
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError, UrlProblem};
+pub use versions::{ObjectVersion, VersionMarker, VersionPage, VersionRef, Versioning};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use std::sync::Arc;
@@ -101,6 +104,9 @@ pub struct DeleteReport {
     pub deleted: Vec<String>,
     /// Keys that could not be deleted, with the reason.
     pub failed: Vec<(String, String)>,
+    /// On a versioned bucket: the delete markers the deletes wrote, as (key, the marker's
+    /// version id). Empty where deletes are final.
+    pub markers: Vec<VersionRef>,
 }
 
 /// What [`Store::probe_conditional_writes`] found out.
@@ -264,6 +270,74 @@ pub trait Store: Send + Sync + 'static {
     /// Finds out whether conditional writes work, by writing and deleting a scratch key under
     /// `.narscope-probe/`.
     async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError>;
+
+    /// Whether the bucket keeps versions (S3 GetBucketVersioning). A file:// cache is
+    /// [`Versioning::Unversioned`].
+    async fn versioning(&self) -> Result<Versioning, StoreError> {
+        Ok(Versioning::Unversioned)
+    }
+
+    /// One page (≤ 1000 entries) of the version listing under `prefix` (relative to the cache
+    /// root), delete markers included (S3 ListObjectVersions). Unsupported where there are no
+    /// versions (file://).
+    async fn list_versions_page(
+        &self,
+        prefix: &str,
+        marker: Option<VersionMarker>,
+    ) -> Result<VersionPage, StoreError> {
+        let _ = marker;
+        Err(not_supported(self.describe(), "list versions", prefix))
+    }
+
+    /// Deletes exact versions (S3 DeleteObjects with `VersionId`, in batches of 1000): the only
+    /// delete that frees bytes on a versioned bucket. Deleting a delete marker that is the
+    /// current version makes the version below it current again. A version that does not exist
+    /// counts as deleted; the report's keys are `key` strings, failures name the version.
+    async fn delete_versions(&self, versions: &[VersionRef]) -> Result<DeleteReport, StoreError> {
+        let key = versions.first().map(|v| v.key.clone()).unwrap_or_default();
+        Err(not_supported(self.describe(), "delete versions", &key))
+    }
+
+    /// The bucket's lifecycle rules; `Ok(None)` when it has no lifecycle configuration.
+    async fn lifecycle_rules(&self) -> Result<Option<Vec<bucket::LifecycleRule>>, StoreError> {
+        Err(not_supported(self.describe(), "get lifecycle", ""))
+    }
+
+    /// The bucket's object lock configuration (disabled when it has none).
+    async fn object_lock(&self) -> Result<bucket::ObjectLock, StoreError> {
+        Err(not_supported(self.describe(), "get object lock", ""))
+    }
+
+    /// Multipart uploads under the cache root that were started and never completed nor
+    /// aborted, with the bytes of their parts.
+    async fn incomplete_uploads(&self) -> Result<Vec<bucket::MultipartUpload>, StoreError> {
+        Err(not_supported(self.describe(), "list multipart uploads", ""))
+    }
+
+    /// Aborts one incomplete multipart upload (its parts' bytes are freed).
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        let _ = upload_id;
+        Err(not_supported(
+            self.describe(),
+            "abort multipart upload",
+            key,
+        ))
+    }
+
+    /// What an unauthenticated GET of `key` answers (is the cache publicly readable?).
+    async fn anonymous_read(&self, key: &str) -> Result<bucket::AnonymousRead, StoreError> {
+        Err(not_supported(self.describe(), "anonymous GET", key))
+    }
+}
+
+fn not_supported(desc: String, op: &'static str, key: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::NotSupported,
+        desc,
+        op,
+        "this kind of store has no such thing",
+    )
+    .with_key(key)
 }
 
 /// Opens the store a URL names (no network traffic yet; S3 credentials are resolved lazily).

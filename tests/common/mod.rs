@@ -2,6 +2,8 @@
 //! - [`cmd`]: the narscope command, isolated from the machine, and `run`/`ok` with a timeout;
 //! - [`nix`]: real Nix with one set of settings, and the skip-Nix check;
 //! - [`garage::Garage`]: one Garage server per run, credentials passed explicitly;
+//! - [`rgw::Rgw`]: one single-host Ceph RADOS Gateway per run (versioning, lifecycle, object
+//!   lock, stored bytes including hidden versions);
 //! - [`s3s::S3sServer`]: an in-process s3s-fs server; [`faults::FaultProxy`]: a
 //!   fault-injecting proxy; [`invariants`]: a checker that reads storage directly;
 //! - [`graph`]: synthetic caches with known answers; [`nixfix`]: caches made by real Nix;
@@ -15,11 +17,13 @@ pub mod graph;
 pub mod invariants;
 pub mod nix;
 pub mod nixfix;
+pub mod rgw;
 pub mod rng;
 pub mod s3s;
 pub mod upload;
 
 pub use garage::Garage;
+pub use rgw::Rgw;
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for a test server).
 pub fn free_port() -> u16 {

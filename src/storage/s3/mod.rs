@@ -38,6 +38,7 @@ mod multipart;
 mod options;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use super::retry::{Failed, Retrier};
 use super::{
@@ -1163,9 +1164,10 @@ impl S3Store {
                             })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                // Not quiet: on a versioned bucket the answer names the delete markers written.
                 let delete = Delete::builder()
                     .set_objects(Some(ids))
-                    .quiet(true)
+                    .quiet(false)
                     .build()
                     .map_err(|e| {
                         StoreError::new(StoreErrorKind::Other, &s.desc, "delete", e.to_string())
@@ -1204,6 +1206,18 @@ impl S3Store {
                 }
                 {
                     let mut o = outcome.lock().unwrap_or_else(|e| e.into_inner());
+                    for d in out.deleted() {
+                        if d.delete_marker() != Some(true) {
+                            continue;
+                        }
+                        let key = d.key().and_then(|k| s.relative(k));
+                        if let (Some(key), Some(v)) = (key, d.delete_marker_version_id()) {
+                            o.markers.push(super::VersionRef {
+                                key,
+                                version_id: v.to_string(),
+                            });
+                        }
+                    }
                     for k in &keys {
                         if again.contains(k) {
                             continue;
@@ -1235,6 +1249,7 @@ impl S3Store {
         let pending = pending.into_inner().unwrap_or_else(|e| e.into_inner());
         report.deleted.extend(outcome.deleted);
         report.failed.extend(outcome.failed);
+        report.markers.extend(outcome.markers);
         match res {
             Ok(()) => Ok(report),
             // Nothing came back for this batch: the whole batch failed.
@@ -1477,6 +1492,7 @@ impl Store for S3Store {
                     any_ok = true;
                     report.deleted.extend(r.deleted);
                     report.failed.extend(r.failed);
+                    report.markers.extend(r.markers);
                 }
                 Err(e) => {
                     failed_batches += 1;
@@ -1567,5 +1583,24 @@ impl Store for S3Store {
 
     async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError> {
         super::probe_conditional(self).await
+    }
+
+    async fn versioning(&self) -> Result<super::Versioning, StoreError> {
+        self.versioning_status().await
+    }
+
+    async fn list_versions_page(
+        &self,
+        prefix: &str,
+        marker: Option<super::VersionMarker>,
+    ) -> Result<super::VersionPage, StoreError> {
+        self.versions_page(prefix, marker).await
+    }
+
+    async fn delete_versions(
+        &self,
+        versions: &[super::VersionRef],
+    ) -> Result<DeleteReport, StoreError> {
+        self.delete_exact(versions).await
     }
 }
