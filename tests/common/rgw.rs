@@ -131,13 +131,22 @@ rm -rf "$NS_DIR"
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(90);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        // Its own runtime on its own thread: the caller may be inside a tokio test.
+        let answers = || {
+            std::thread::scope(|t| {
+                t.spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(async { self.client().list_buckets().send().await.is_ok() })
+                })
+                .join()
+                .unwrap_or(false)
+            })
+        };
         loop {
-            let ok = rt.block_on(async { self.client().list_buckets().send().await.is_ok() });
-            if ok {
+            if answers() {
                 return;
             }
             assert!(
