@@ -52,6 +52,9 @@ pub struct Cache {
     store: Arc<dyn Store>,
     /// The store directory, once read (see [`Cache::store_dir`]).
     store_dir: std::sync::OnceLock<String>,
+    /// The bucket's versioning state (or why it could not be learnt), once asked
+    /// (see [`Cache::versioning`]).
+    versioning: tokio::sync::OnceCell<Result<storage::Versioning, StoreError>>,
 }
 
 impl Cache {
@@ -67,6 +70,7 @@ impl Cache {
             url,
             store,
             store_dir: std::sync::OnceLock::new(),
+            versioning: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -115,6 +119,17 @@ impl Cache {
             .map(|c| c.store_dir)
             .unwrap_or_else(|| crate::nix::STORE_DIR.to_string());
         Ok(self.store_dir.get_or_init(|| dir).clone())
+    }
+
+    /// Whether the bucket keeps versions (S3 GetBucketVersioning; a file:// cache is
+    /// [`storage::Versioning::Unversioned`]). Asked once per open cache: the answer, or the
+    /// error (e.g. access denied to GetBucketVersioning), is kept and returned again (cloned) to
+    /// every later caller. Callers treat an error as "versioning unknown", never as fatal.
+    pub async fn versioning(&self) -> Result<storage::Versioning, StoreError> {
+        self.versioning
+            .get_or_init(|| async { self.store.versioning().await })
+            .await
+            .clone()
     }
 
     /// Write `nix-cache-info` (as the URL says: its storage class).

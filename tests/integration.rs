@@ -37,6 +37,8 @@ mod storage_contract;
 mod storage_faults;
 // The dashboard end to end in tmux against the demo cache on Garage.
 mod tui_e2e;
+// `info` on versioned RGW (noncurrent versions, delete markers by kind) and unversioned Garage.
+mod versions;
 // Nix's write parameters in the cache URL, with `nix copy` writing the reference cache.
 mod rgw_versions;
 mod url_params;

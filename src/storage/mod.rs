@@ -11,12 +11,16 @@ pub mod params;
 pub mod retry;
 pub mod s3;
 pub mod url;
+pub mod version_stats;
 pub mod versions;
 
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
 pub use s3::lean::LeanStats;
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError, UrlProblem};
+pub use version_stats::{
+    ByKind, CountBytes, KeyKind, VersionStats, list_versions_parallel, version_stats,
+};
 pub use versions::{ObjectVersion, VersionMarker, VersionPage, VersionRef, Versioning};
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};

@@ -66,6 +66,20 @@ pub enum Msg {
     },
     /// The pins of the cache.
     Pins(Result<Vec<Pin>, PinError>),
+    /// What the runtime learnt about the bucket's versions.
+    Versions(VersionsUpdate),
+}
+
+/// What the runtime learnt about the bucket's versions (see
+/// [`super::pane::header::Versions`]).
+#[derive(Clone, Debug)]
+pub enum VersionsUpdate {
+    /// Whether the bucket keeps versions, or why that is unknown.
+    State(Result<crate::storage::Versioning, crate::storage::StoreError>),
+    /// A version listing runs: its figures so far.
+    Listing(crate::storage::VersionStats),
+    /// A version listing ended: its figures, or why it failed.
+    Listed(Result<crate::storage::VersionStats, crate::storage::StoreError>),
 }
 
 /// What a pin effect changed in the cache.

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::app::{App, AppOptions};
 use super::keymap::Keymap;
-use super::msg::{Effect, Msg, PinChange};
+use super::msg::{Effect, Msg, PinChange, VersionsUpdate};
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -65,6 +65,8 @@ struct Runtime {
     pending_detail: Option<(u32, Instant)>,
     copies: Vec<String>,
     push: crate::jobs::push::PushOptions,
+    /// The running version listing (a new scan replaces it).
+    versions_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -387,6 +389,34 @@ impl Runtime {
         );
         self.jobs.push(h.clone());
         let _ = self.tx.send(Msg::ScanStarted(progress, h));
+        self.start_versions();
+    }
+
+    /// Learn whether the bucket keeps versions (once per open cache) and, if it does, list
+    /// them in the background; the figures come back as [`Msg::Versions`].
+    fn start_versions(&mut self) {
+        if let Some(t) = self.versions_task.take() {
+            t.abort();
+        }
+        let (cache, tx) = (self.cache.clone(), self.tx.clone());
+        let concurrency = self.concurrency.clamp(1, 32);
+        self.versions_task = Some(tokio::spawn(async move {
+            let state = cache.versioning().await;
+            let keeps = matches!(&state, Ok(v) if v.keeps_versions());
+            let _ = tx.send(Msg::Versions(VersionsUpdate::State(state)));
+            if !keeps {
+                return;
+            }
+            let mut last = Instant::now();
+            let r = crate::storage::version_stats(cache.store().clone(), concurrency, |s| {
+                if last.elapsed() >= Duration::from_millis(250) {
+                    last = Instant::now();
+                    let _ = tx.send(Msg::Versions(VersionsUpdate::Listing(*s)));
+                }
+            })
+            .await;
+            let _ = tx.send(Msg::Versions(VersionsUpdate::Listed(r)));
+        }));
     }
 
     fn start_detail(&mut self, id: u32) {
@@ -461,6 +491,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
         pending_detail: None,
         copies: Vec::new(),
         push: opts.push.clone(),
+        versions_task: None,
     };
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

@@ -18,7 +18,9 @@ use crate::units::human_size;
 ///
 /// Also reports problems of the cache as a whole: objects named like a narinfo that name
 /// no store path, and secret keys stored in the cache (small objects at the root and any
-/// *.sec, *.key or *.secret are read, at most 100; the key itself is never printed).
+/// *.sec, *.key or *.secret are read, at most 100; the key itself is never printed), and
+/// whether the bucket keeps versions: where it does, the noncurrent versions and delete
+/// markers, by kind (narinfos, NARs, listings, other), from a version listing.
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
@@ -86,9 +88,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         }
     }
     let summary = audit::summarize(&reports);
+    let versions = learn_versions(&cache, ctx.concurrency()).await;
     let mut out = std::io::stdout().lock();
     if json {
-        let doc = json!({
+        let mut doc = json!({
             "cache": cache.url().to_string(),
             "cacheInfo": cache_info.as_ref().map(|c| json!({
                 "storeDir": c.declared_store_dir(),
@@ -110,6 +113,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                 "notChecked": leaked.not_checked,
             }),
         });
+        if let Some(map) = doc.as_object_mut() {
+            map.extend(versions.to_json());
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(0);
     }
@@ -153,7 +159,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .filter(|(_, n)| *n > 0)
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
-    let rows = vec![
+    let mut rows = vec![
         vec!["cache:".into(), cache.url().to_string()],
         vec!["nix-cache-info:".into(), ci],
         vec!["paths:".into(), reports.len().to_string()],
@@ -172,9 +178,102 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         vec!["compression:".into(), mix_s.join(", ")],
         vec!["verdicts:".into(), verdicts.join(", ")],
     ];
+    rows.extend(versions.rows());
     write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
     write_info_problems(&mut out, &problems, &leaked)?;
     Ok(0)
+}
+
+/// What `info` learnt about the bucket's versions: its versioning state (or why it is
+/// unknown) and, when it keeps versions, what a version listing found (or why it failed).
+struct Versions {
+    state: Result<storage::Versioning, storage::StoreError>,
+    stats: Option<Result<storage::VersionStats, storage::StoreError>>,
+}
+
+/// Ask the bucket whether it keeps versions and, if it does, list them (never fatal: errors
+/// are reported in the output).
+async fn learn_versions(cache: &crate::cache::Cache, concurrency: usize) -> Versions {
+    let state = cache.versioning().await;
+    let stats = match &state {
+        Ok(v) if v.keeps_versions() => Some(
+            storage::version_stats(cache.store().clone(), concurrency.clamp(1, 32), |_| {}).await,
+        ),
+        _ => None,
+    };
+    Versions { state, stats }
+}
+
+impl Versions {
+    /// `versioning` (`enabled`, `suspended`, `unversioned` or `unknown`, with
+    /// `versioningError`), and for a bucket that keeps versions `noncurrent` and
+    /// `deleteMarkers` by kind (or `versionsError`).
+    fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        match &self.state {
+            Ok(v) => {
+                m.insert("versioning".into(), json!(v));
+            }
+            Err(e) => {
+                m.insert("versioning".into(), json!("unknown"));
+                m.insert("versioningError".into(), json!(e.to_string()));
+            }
+        }
+        match &self.stats {
+            Some(Ok(s)) => {
+                let mut nc = serde_json::to_value(s.noncurrent).unwrap_or_default();
+                if let Some(o) = nc.as_object_mut() {
+                    o.insert("total".into(), json!(s.noncurrent.total()));
+                }
+                let mut dm = serde_json::to_value(s.delete_markers).unwrap_or_default();
+                if let Some(o) = dm.as_object_mut() {
+                    o.insert("total".into(), json!(s.delete_markers.total()));
+                }
+                m.insert("noncurrent".into(), nc);
+                m.insert("deleteMarkers".into(), dm);
+                m.insert("currentVersions".into(), json!(s.current));
+            }
+            Some(Err(e)) => {
+                m.insert("versionsError".into(), json!(e.to_string()));
+            }
+            None => {}
+        }
+        m
+    }
+
+    /// The text rows: versioning, and for a bucket that keeps versions what it keeps and
+    /// what frees it.
+    fn rows(&self) -> Vec<Vec<String>> {
+        let mut rows = vec![vec![
+            "versioning:".into(),
+            match &self.state {
+                Ok(v) if v.keeps_versions() => format!(
+                    "{} (a delete only hides an object; its bytes stay stored)",
+                    v.label()
+                ),
+                Ok(v) => v.label().to_string(),
+                Err(e) => format!("unknown ({e})"),
+            },
+        ]];
+        match &self.stats {
+            Some(Ok(s)) => {
+                rows.push(vec!["noncurrent:".into(), s.noncurrent.describe()]);
+                rows.push(vec!["delete markers:".into(), s.delete_markers.describe()]);
+                if s.keeps_anything() {
+                    rows.push(vec![
+                        "frees it:".into(),
+                        storage::version_stats::FREES_NONCURRENT.into(),
+                    ]);
+                }
+            }
+            Some(Err(e)) => rows.push(vec![
+                "noncurrent:".into(),
+                format!("unknown (listing versions failed: {e})"),
+            ]),
+            None => {}
+        }
+        rows
+    }
 }
 
 /// `info`'s problems beyond verdicts: secret keys stored in the cache and objects named like a

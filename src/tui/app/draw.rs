@@ -43,6 +43,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         scan: &app.scan,
         ticks: app.ticks,
         running_jobs: app.running_jobs(),
+        versions: &app.versions,
     };
     pane::header::draw_header(f.buffer_mut(), header, &ctx, &info);
 
@@ -108,6 +109,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 &ctx,
                 &idx,
                 app.cached_stats(),
+                &app.versions,
                 &app.overview_scroll,
             );
         }

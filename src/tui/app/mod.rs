@@ -25,7 +25,7 @@ mod update;
 pub use crate::tui::msg::DeleteProposal;
 pub use crate::tui::pane::ctx::Focus;
 pub use crate::tui::pane::footer::{Level, Notice};
-pub use crate::tui::pane::header::Scan;
+pub use crate::tui::pane::header::{Scan, Versions};
 pub use actions::propose_delete;
 pub use draw::draw;
 
@@ -77,6 +77,8 @@ pub struct App {
     pub history: Vec<RowId>,
     /// The scan: whether one runs, its counters, how the last one went.
     pub scan: Scan,
+    /// Whether the bucket keeps versions, and what they hold.
+    pub versions: Versions,
     /// The jobs pane: every job started, and its cursor.
     pub jobs: Jobs,
     /// The status line.
@@ -177,6 +179,7 @@ impl App {
             overview_scroll: Scroll::new(10),
             history: Vec::new(),
             scan: Scan::default(),
+            versions: Versions::default(),
             jobs: Jobs::default(),
             notice: None,
             notices: 0,

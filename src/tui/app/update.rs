@@ -27,6 +27,7 @@ impl App {
             }
             Msg::Mouse(m) => self.on_mouse(m, &mut fx),
             Msg::Resize => {}
+            Msg::Versions(u) => self.versions.apply(u),
             Msg::IndexChanged => {
                 self.view_dirty = true;
                 self.maybe_rebuild(&mut fx, false);

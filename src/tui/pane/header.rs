@@ -1,5 +1,6 @@
-//! The header line: the cache, how many paths, a spinner with the scan's counters while it
-//! runs, running jobs, and read-only mode.
+//! The header line: the cache, how many paths, whether the bucket keeps versions, a spinner
+//! with the scan's counters while it runs, running jobs, and read-only mode. The versions'
+//! state ([`Versions`]) lives here too; the overview shows the rest of it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,6 +11,8 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
 use crate::index::scan::{Phase, ScanProgress, ScanSummary};
+use crate::storage::{StoreError, VersionStats, Versioning};
+use crate::tui::msg::VersionsUpdate;
 use crate::tui::pane::ctx::Ctx;
 use crate::units::thousands;
 
@@ -22,6 +25,54 @@ pub struct Scan {
     pub progress: Option<Arc<ScanProgress>>,
     /// How the last scan went.
     pub last: Option<Result<ScanSummary, crate::index::scan::ScanError>>,
+}
+
+/// What the dashboard knows about the bucket's versions: whether it keeps them (learnt once
+/// at start) and what a version listing found (again with each scan).
+#[derive(Clone, Debug, Default)]
+pub struct Versions {
+    /// The versioning state, or why it is unknown; `None` until learnt.
+    pub state: Option<Result<Versioning, StoreError>>,
+    /// What the version listing found (running figures while [`Versions::listing`]), or why
+    /// it failed; `None` when none was made (an unversioned bucket).
+    pub stats: Option<Result<VersionStats, StoreError>>,
+    /// Whether a version listing runs.
+    pub listing: bool,
+}
+
+impl Versions {
+    /// Take in what the runtime learnt.
+    pub fn apply(&mut self, u: VersionsUpdate) {
+        match u {
+            VersionsUpdate::State(r) => {
+                // The runtime lists the versions of a bucket that keeps them, next.
+                self.listing = matches!(&r, Ok(v) if v.keeps_versions());
+                if !self.listing {
+                    // No listing follows: figures of an earlier one no longer hold.
+                    self.stats = None;
+                }
+                self.state = Some(r);
+            }
+            VersionsUpdate::Listing(s) => {
+                self.listing = true;
+                self.stats = Some(Ok(s));
+            }
+            VersionsUpdate::Listed(r) => {
+                self.listing = false;
+                self.stats = Some(r);
+            }
+        }
+    }
+
+    /// The header's badge: `versioned` / `versioning suspended` when the bucket keeps
+    /// versions, `versioning unknown` when it could not be learnt, nothing otherwise.
+    pub fn badge(&self) -> Option<&'static str> {
+        match &self.state {
+            Some(Ok(v)) if v.keeps_versions() => Some(v.label()),
+            Some(Err(_)) => Some("versioning unknown"),
+            _ => None,
+        }
+    }
 }
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
@@ -38,6 +89,8 @@ pub(crate) struct HeaderInfo<'a> {
     pub(crate) ticks: u64,
     /// Jobs (other than scans) still running.
     pub(crate) running_jobs: usize,
+    /// Whether the bucket keeps versions.
+    pub(crate) versions: &'a Versions,
 }
 
 pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, ctx: &Ctx, h: &HeaderInfo) {
@@ -53,6 +106,15 @@ pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, ctx: &Ctx, h: &HeaderInf
         Span::raw(" │ "),
         Span::raw(format!("{} paths", thousands(live))),
     ];
+    if let Some(b) = h.versions.badge() {
+        let st = if h.versions.state.as_ref().is_some_and(|r| r.is_ok()) {
+            ctx.theme.status_warn
+        } else {
+            ctx.theme.dim
+        };
+        spans.push(Span::raw(" │ "));
+        spans.push(Span::styled(b, st));
+    }
     if h.scan.running {
         let sp = SPINNER[(h.ticks as usize) % SPINNER.len()];
         let text = match &h.scan.progress {

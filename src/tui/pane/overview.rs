@@ -1,5 +1,6 @@
-//! The overview pane: totals, verdict counts with bars, compression, and the cache's
-//! problems with a few examples each (a secret key in the cache first).
+//! The overview pane: totals, verdict counts with bars, compression, the bucket's versions
+//! (noncurrent versions and delete markers, once learnt), and the cache's problems with a few
+//! examples each (a secret key in the cache first).
 
 use std::sync::Arc;
 
@@ -11,18 +12,21 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::{Comp, Index, Problems, RowStatus, Totals};
 use crate::tui::pane::ctx::{Ctx, Focus};
+use crate::tui::pane::header::Versions;
 use crate::tui::pane::{kv, pane};
 use crate::tui::scroll::Scroll;
 use crate::tui::theme::status_symbol;
 use crate::units::{bar, human_size, thousands};
 
-/// Totals and problems (`stats`, once computed) of `idx`, in the window `scroll` keeps.
+/// Totals and problems (`stats`, once computed) of `idx`, and the bucket's `versions`, in the
+/// window `scroll` keeps.
 pub(crate) fn draw_overview(
     buf: &mut Buffer,
     area: Rect,
     ctx: &Ctx,
     idx: &Index,
     stats: Option<Arc<(Totals, Problems)>>,
+    versions: &Versions,
     scroll: &Scroll,
 ) {
     let block = pane(ctx, " 4 Overview ".into(), Focus::Overview);
@@ -98,6 +102,7 @@ pub(crate) fn draw_overview(
             human_size(bytes)
         )));
     }
+    version_lines(&mut lines, ctx, versions, usize::from(inner.width));
     lines.push(Line::raw(""));
     lines.push(Line::styled("Problems", bold));
     let problem = |lines: &mut Vec<Line>, label: &str, n: usize, examples: Vec<String>| {
@@ -232,6 +237,87 @@ pub(crate) fn draw_overview(
     Paragraph::new(lines)
         .scroll((top.min(u16::MAX as usize) as u16, 0))
         .render(inner, buf);
+}
+
+/// The "Versions" block, once the versioning state is known: the state, and for a bucket that
+/// keeps versions the noncurrent versions and delete markers by kind and what frees them.
+fn version_lines(lines: &mut Vec<Line>, ctx: &Ctx, v: &Versions, width: usize) {
+    let Some(state) = &v.state else {
+        return;
+    };
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Versions", bold));
+    let wrapped = |lines: &mut Vec<Line>, label: &str, text: String, style: Style| {
+        let w = width.saturating_sub(19).max(20);
+        for (n, part) in wrap_words(&text, w).into_iter().enumerate() {
+            let k = if n == 0 { label } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k:<15} "), ctx.theme.dim),
+                Span::styled(part, style),
+            ]));
+        }
+    };
+    let plain = Style::default();
+    match state {
+        Ok(s) if s.keeps_versions() => wrapped(
+            lines,
+            "state",
+            format!("{}: deletes only hide objects", s.label()),
+            ctx.theme.status_warn,
+        ),
+        Ok(s) => wrapped(
+            lines,
+            "state",
+            format!("{}: deletes are final", s.label()),
+            plain,
+        ),
+        Err(e) => wrapped(
+            lines,
+            "state",
+            format!("versioning unknown ({e})"),
+            ctx.theme.dim,
+        ),
+    }
+    match &v.stats {
+        None if v.listing => wrapped(
+            lines,
+            "noncurrent",
+            "listing versions…".into(),
+            ctx.theme.dim,
+        ),
+        None => {}
+        Some(Err(e)) => wrapped(
+            lines,
+            "noncurrent",
+            format!("unknown (listing versions failed: {e})"),
+            ctx.theme.status_error,
+        ),
+        Some(Ok(st)) => {
+            let so_far = if v.listing { " (listing…)" } else { "" };
+            let nc = st.noncurrent.total();
+            let style = if nc.count > 0 {
+                ctx.theme.status_warn
+            } else {
+                plain
+            };
+            wrapped(
+                lines,
+                "noncurrent",
+                format!("{}{so_far}", st.noncurrent.describe()),
+                style,
+            );
+            wrapped(lines, "delete markers", st.delete_markers.describe(), plain);
+            if st.keeps_anything() {
+                wrapped(
+                    lines,
+                    "frees it",
+                    crate::storage::version_stats::FREES_NONCURRENT.into(),
+                    ctx.theme.dim,
+                );
+            }
+        }
+    }
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces (a longer word stands alone).

@@ -318,3 +318,85 @@ async fn overview_scrolls_within_its_lines_and_back_at_once() {
     f.key('4').await;
     scrolls_to_its_end_and_back(&mut f).await;
 }
+
+/// The bucket's versions: a badge in the header when it keeps them (none when it does not),
+/// and a "Versions" block in the overview with the noncurrent versions and delete markers by
+/// kind and what frees them; while listing, the running figures; an unknown state is said so.
+#[tokio::test]
+async fn the_header_and_overview_show_a_versioned_bucket() {
+    use crate::storage::{
+        ByKind, CountBytes, StoreError, StoreErrorKind, VersionStats, Versioning,
+    };
+    use crate::tui::msg::VersionsUpdate;
+    let mut f = fixture().await;
+    f.load_selected().await;
+    f.key('4').await;
+    let header = |f: &Fixture| text(&f.app, 160, 48).lines().next().unwrap().to_string();
+    // Not learnt yet, then unversioned: no badge, and the overview says deletes are final.
+    assert!(!header(&f).contains("version"), "{}", header(&f));
+    f.app.update(Msg::Versions(VersionsUpdate::State(Ok(
+        Versioning::Unversioned,
+    ))));
+    assert!(!header(&f).contains("version"), "{}", header(&f));
+    assert!(text(&f.app, 160, 48).contains("unversioned: deletes are final"));
+
+    f.app.update(Msg::Versions(VersionsUpdate::State(Ok(
+        Versioning::Enabled,
+    ))));
+    let t = text(&f.app, 160, 48);
+    assert!(header(&f).contains("│ versioned"), "{t}");
+    assert!(t.contains("listing versions…"), "{t}");
+    let stats = VersionStats {
+        current: CountBytes {
+            count: 40,
+            bytes: 3_000_000,
+        },
+        noncurrent: ByKind {
+            narinfo: CountBytes {
+                count: 12,
+                bytes: 9_800,
+            },
+            nar: CountBytes {
+                count: 3,
+                bytes: 2_500_000,
+            },
+            listing: CountBytes::default(),
+            other: CountBytes { count: 1, bytes: 7 },
+        },
+        delete_markers: ByKind {
+            narinfo: 3,
+            nar: 3,
+            listing: 0,
+            other: 0,
+        },
+    };
+    f.app.update(Msg::Versions(VersionsUpdate::Listing(stats)));
+    assert!(text(&f.app, 160, 48).contains("(listing…)"));
+    f.app
+        .update(Msg::Versions(VersionsUpdate::Listed(Ok(stats))));
+    snap("overview_versioned_160x48", &f.app, 160, 48);
+    // The badge keeps its colour: a bucket that keeps versions is worth a warning.
+    let t = render(&f.app, 160, 48);
+    let line = text(&f.app, 160, 48);
+    let col = line.lines().next().unwrap().find("versioned").unwrap();
+    let x = line.lines().next().unwrap()[..col].chars().count() as u16;
+    assert_eq!(
+        t.backend().buffer()[(x, 0)].fg,
+        f.app.theme.status_warn.fg.unwrap()
+    );
+
+    let denied = StoreError::new(
+        StoreErrorKind::AccessDenied,
+        "s3://bkt",
+        "get versioning",
+        "Access Denied",
+    );
+    f.app
+        .update(Msg::Versions(VersionsUpdate::State(Err(denied))));
+    let t = text(&f.app, 160, 48);
+    assert!(header(&f).contains("versioning unknown"), "{t}");
+    assert!(
+        t.contains("versioning unknown (") && t.contains("Access Denied"),
+        "{t}"
+    );
+}
