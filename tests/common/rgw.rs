@@ -129,17 +129,8 @@ rm -rf "$NS_DIR"
         rgw
     }
 
-    /// Waits until the gateway answers ListBuckets, on a thread of its own (its runtime
-    /// cannot be started inside the caller's, which a `#[tokio::test]` has).
+    /// Waits until the gateway answers ListBuckets.
     fn wait_ready(&self) {
-        std::thread::scope(|s| {
-            s.spawn(|| self.wait_ready_here())
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        })
-    }
-
-    fn wait_ready_here(&self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         // Its own runtime on its own thread: the caller may be inside a tokio test.
         let answers = || {
