@@ -107,13 +107,7 @@ fn settled_rate(samples: &[(f64, u64)]) -> f64 {
     }
 }
 
-fn run(
-    proxy: &FaultProxy,
-    g: &common::Garage,
-    root: &Path,
-    args: &[&str],
-    sign: bool,
-) -> Figures {
+fn run(proxy: &FaultProxy, g: &common::Garage, root: &Path, args: &[&str], sign: bool) -> Figures {
     // Let the limit's sliding second forget the previous run.
     std::thread::sleep(Duration::from_millis(1100));
     proxy.reset_counters();

@@ -621,7 +621,11 @@ mod tests {
         // Halved to 1 from the one attempt in flight; the broken connection says nothing; the
         // answer that followed, with the window full, grew it by one (1/window).
         assert_eq!((s.window, s.min_window), (2, 1));
-        assert!(s.note().unwrap().starts_with("throttled: 1 answers 503/429"));
+        assert!(
+            s.note()
+                .unwrap()
+                .starts_with("throttled: 1 answers 503/429")
+        );
     }
 
     #[tokio::test]

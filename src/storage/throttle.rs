@@ -83,6 +83,25 @@ impl ThrottleStats {
         self.throttled > 0
     }
 
+    /// What happened since `earlier` (a snapshot of the same store), over `elapsed`: the
+    /// requests and throttled answers since, and their average rate over `elapsed`; the
+    /// windows and limits as they are now (the smallest window is the store's so far).
+    pub fn since(&self, earlier: &ThrottleStats, elapsed: Duration) -> ThrottleStats {
+        let requests = self.requests.saturating_sub(earlier.requests);
+        let secs = elapsed.as_secs_f64();
+        ThrottleStats {
+            requests,
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            elapsed_secs: secs,
+            average_rps: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
+            ..*self
+        }
+    }
+
     /// "throttled: 312 answers 503/429, window shrank to 9 in flight, average 410 req/s", or
     /// `None` when nothing was throttled.
     pub fn note(&self) -> Option<String> {
@@ -530,7 +549,10 @@ mod tests {
         let b = c.admit(now).unwrap();
         let gap = b.start_at - a.start_at;
         let want = Duration::from_secs_f64(1.0 / limit);
-        assert!(gap >= want - ms(1) && gap <= want + ms(1), "{gap:?} {want:?}");
+        assert!(
+            gap >= want - ms(1) && gap <= want + ms(1),
+            "{gap:?} {want:?}"
+        );
         // It grows by 5% of itself per second.
         let later = c.stats(now + Duration::from_secs(2)).rate_limit.unwrap();
         assert!((later / limit - 1.10).abs() < 0.01, "{later} {limit}");
@@ -593,6 +615,15 @@ mod tests {
             "throttled: 312 answers 503/429, window shrank to 9 in flight, average 410 req/s"
         );
         assert_eq!(ThrottleStats::default().note(), None);
+        let earlier = ThrottleStats {
+            requests: 200,
+            throttled: 12,
+            ..s
+        };
+        let job = s.since(&earlier, Duration::from_secs(4));
+        assert_eq!((job.requests, job.throttled, job.min_window), (800, 300, 9));
+        assert_eq!(job.average_rps, 200.0);
+        assert_eq!(s.since(&s, Duration::from_secs(1)).note(), None);
     }
 
     #[tokio::test]
