@@ -35,6 +35,8 @@ mod sign_cas;
 mod storage_contract;
 // The S3 backend under network faults: retries, resumed streams, MD5 checks, clear failures.
 mod storage_faults;
+// A server that throttles (503 SlowDown above N requests/s): narscope slows down, loses nothing.
+mod throttle;
 // The dashboard end to end in tmux against the demo cache on Garage.
 mod tui_e2e;
 // `info` on versioned RGW (noncurrent versions, delete markers by kind) and unversioned Garage.

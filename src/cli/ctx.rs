@@ -16,7 +16,7 @@ use crate::cache::Cache;
 use crate::config::{self, Config};
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
 use crate::nix::TrustedKeys;
-use crate::storage::CacheUrl;
+use crate::storage::{CacheUrl, Store, ThrottleStats};
 
 /// Exit code for failures that are not verdicts (bit 4 of `nix store verify`).
 pub const EXIT_ERROR: i32 = 4;
@@ -42,12 +42,15 @@ pub struct TrustArgs {
     pub trusted_keys: Vec<String>,
 }
 
-/// The global options every subcommand runs under: narscope's config (unless --no-config)
-/// and the narinfo concurrency.
+/// The global options every subcommand runs under: narscope's config (unless --no-config),
+/// the narinfo concurrency and the request ceiling (--max-rps).
 pub struct Ctx {
     cfg: Config,
     no_config: bool,
     concurrency: usize,
+    max_rps: Option<u32>,
+    /// The stores [`Ctx::open`] opened, for the throttling note of the job summaries.
+    opened: std::sync::Mutex<Vec<Arc<dyn Store>>>,
 }
 
 impl Ctx {
@@ -67,7 +70,31 @@ impl Ctx {
             cfg,
             no_config,
             concurrency,
+            max_rps: None,
+            opened: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Sets the ceiling on requests per second to each S3 cache opened from now on
+    /// (`--max-rps`; `None`: none).
+    pub fn with_max_rps(mut self, max_rps: Option<u32>) -> Ctx {
+        self.max_rps = max_rps;
+        self
+    }
+
+    /// How the S3 caches opened so far were throttled: the first one the server throttled,
+    /// else the first one opened; `None` when none was (file:// caches only).
+    pub fn throttle_stats(&self) -> Option<ThrottleStats> {
+        let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        let stats: Vec<ThrottleStats> = opened
+            .iter()
+            .filter_map(|s| s.throttle().map(|t| t.stats()))
+            .collect();
+        stats
+            .iter()
+            .find(|s| s.was_throttled())
+            .or(stats.first())
+            .copied()
     }
 
     /// narinfo requests in flight.
@@ -92,6 +119,13 @@ impl Ctx {
             eprintln!("warning: {w}");
         }
         let cache = Cache::open(&url).await?;
+        if let Some(t) = cache.store().throttle() {
+            t.set_max_rps(self.max_rps);
+        }
+        self.opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cache.store().clone());
         Ok((Arc::new(cache), self.cfg.resolve_cache(arg).1))
     }
 

@@ -65,6 +65,11 @@ pub struct Cli {
     /// Requests in flight when fetching narinfos [default: 64, or `concurrency` in the config].
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// At most N requests per second to an S3 cache, retries included (B2 throttles around
+    /// 500/s per account). Without it narscope still slows down when the server throttles
+    /// (429, 503 SlowDown) and speeds up again slowly [default: no ceiling].
+    #[arg(long, global = true, value_name = "N")]
+    pub max_rps: Option<u32>,
     /// More logging on stderr (-v info, -vv debug). Also RUST_LOG.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -121,7 +126,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Man(a)) => return cmd::man::run(a, Cli::command()),
         c => c,
     };
-    let ctx = ctx::Ctx::load(cli.config.as_deref(), cli.no_config, cli.concurrency)?;
+    let ctx = ctx::Ctx::load(cli.config.as_deref(), cli.no_config, cli.concurrency)?
+        .with_max_rps(cli.max_rps);
     let Some(command) = command else {
         let Some(cache) = cli.cache else {
             bail!(

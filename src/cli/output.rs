@@ -9,6 +9,7 @@ use serde_json::json;
 use super::ctx::{EXIT_ERROR, EXIT_REFUSED};
 use crate::audit::PathReport;
 use crate::jobs::{JobHandle, JobState};
+use crate::storage::ThrottleStats;
 
 /// Print rows as left-aligned columns (the last column is not padded).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -136,10 +137,12 @@ pub fn not_run_doc(what: &str, state: &str, code: i32, plan: Option<serde_json::
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// Print `summary` as text or JSON; returns the exit code.
+/// Print `summary` as text or JSON, with how the server throttled the job's requests (a
+/// line after the text when it did; `throttle` in the JSON); returns the exit code.
 pub fn report<T: serde::Serialize>(
     json_out: bool,
     what: &str,
+    throttle: Option<ThrottleStats>,
     job: &JobHandle,
     state: &JobState,
     summary: Option<&T>,
@@ -161,6 +164,7 @@ pub fn report<T: serde::Serialize>(
             "error": err,
             "summary": summary,
             "errors": errs,
+            "throttle": throttle,
             "exitCode": code,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -177,6 +181,9 @@ pub fn report<T: serde::Serialize>(
         println!("{}", text(s));
     } else if *state == JobState::Cancelled {
         println!("{what} cancelled");
+    }
+    if let Some(note) = throttle.and_then(|t| t.note()) {
+        println!("{note}");
     }
     Ok(code)
 }

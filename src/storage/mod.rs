@@ -10,6 +10,7 @@ pub mod file;
 pub mod params;
 pub mod retry;
 pub mod s3;
+pub mod throttle;
 pub mod url;
 pub mod version_stats;
 pub mod versions;
@@ -17,6 +18,7 @@ pub mod versions;
 pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
 pub use s3::lean::LeanStats;
+pub use throttle::{Throttle, ThrottleStats};
 pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError, UrlProblem};
 pub use version_stats::{
     ByKind, CountBytes, KeyKind, VersionStats, list_versions_parallel, version_stats,
@@ -262,6 +264,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The directory of a local store (where temp files can be renamed into place).
     fn local_root(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The store's request limiter ([`throttle`](mod@throttle): adaptive concurrency and rate
+    /// against a server that throttles, the `--max-rps` ceiling): its stats
+    /// ([`Throttle::stats`]) and the ceiling ([`Throttle::set_max_rps`]). `None` for a store
+    /// that sends no requests (file://).
+    fn throttle(&self) -> Option<&Throttle> {
         None
     }
 

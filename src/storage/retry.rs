@@ -19,9 +19,14 @@
 //!   requests gives up quickly instead of hammering the endpoint, and recovers as requests
 //!   succeed again.
 //!
+//! - **Throttling**: every attempt waits for its turn in the store's [`Throttle`] first (an
+//!   adaptive window of attempts in flight, an adaptive rate, and the `--max-rps` ceiling; see
+//!   [`super::throttle`]), and tells it afterwards whether the server said "slow down".
+//!
 //! A final error's message says how it ended ("gave up after 8 attempts in 3.1 s", "not
 //! retried: … retry budget exhausted"); each retry is logged at debug level.
 
+use super::throttle::{Outcome, Throttle, ThrottlePolicy};
 use super::{StoreError, StoreErrorKind};
 use std::future::Future;
 use std::sync::Mutex;
@@ -50,6 +55,8 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
     /// Size of the store's retry budget, in tokens (see the module documentation).
     pub budget: u32,
+    /// How attempts are spaced out when the server throttles, and the `--max-rps` ceiling.
+    pub throttle: ThrottlePolicy,
 }
 
 impl Default for RetryPolicy {
@@ -61,6 +68,7 @@ impl Default for RetryPolicy {
             max_elapsed: Duration::from_secs(300),
             max_retry_after: Duration::from_secs(20),
             budget: 500,
+            throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -156,6 +164,7 @@ pub(crate) struct Retrier {
     policy: RetryPolicy,
     budget: Budget,
     connected: AtomicBool,
+    throttle: Throttle,
 }
 
 /// What a kind of failure was, in words, for "after …" notes.
@@ -170,13 +179,30 @@ fn described(kind: StoreErrorKind) -> &'static str {
     }
 }
 
+/// What a failed attempt tells the limiter.
+fn outcome_of(kind: StoreErrorKind) -> Outcome {
+    match kind {
+        StoreErrorKind::Throttled => Outcome::Throttled,
+        StoreErrorKind::Interrupted | StoreErrorKind::Timeout | StoreErrorKind::Unreachable => {
+            Outcome::NoAnswer
+        }
+        _ => Outcome::Answered,
+    }
+}
+
 impl Retrier {
     pub(crate) fn new(policy: RetryPolicy) -> Retrier {
         Retrier {
             budget: Budget::new(policy.budget),
+            throttle: Throttle::new(&policy.throttle),
             policy,
             connected: AtomicBool::new(false),
         }
+    }
+
+    /// The store's limiter, which every attempt goes through.
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     #[cfg(test)]
@@ -289,7 +315,13 @@ impl Retrier {
                 }
             }
             attempts += 1;
-            match attempt().await {
+            let permit = self.throttle.acquire().await;
+            let result = attempt().await;
+            permit.finish(match &result {
+                Ok(_) => Outcome::Answered,
+                Err(f) => outcome_of(f.error.kind),
+            });
+            match result {
                 Ok(v) => {
                     self.mark_connected();
                     self.budget
@@ -563,6 +595,36 @@ mod tests {
         assert!(
             e.message.contains("the time allowed for one request"),
             "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_attempt_goes_through_the_limiter_and_throttling_shrinks_its_window() {
+        let mut p = fast(8, 500);
+        p.throttle.max_window = 16;
+        let r = Retrier::new(p);
+        r.mark_connected();
+        let calls = AtomicU32::new(0);
+        let v = r
+            .run(|| async {
+                match calls.fetch_add(1, Ordering::Relaxed) {
+                    0 => Err(err(StoreErrorKind::Throttled)),
+                    1 => Err(err(StoreErrorKind::Interrupted)),
+                    _ => Ok(3),
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, 3);
+        let s = r.throttle().stats();
+        assert_eq!((s.requests, s.throttled), (3, 1));
+        // Halved to 1 from the one attempt in flight; the broken connection says nothing; the
+        // answer that followed, with the window full, grew it by one (1/window).
+        assert_eq!((s.window, s.min_window), (2, 1));
+        assert!(
+            s.note()
+                .unwrap()
+                .starts_with("throttled: 1 answers 503/429")
         );
     }
 

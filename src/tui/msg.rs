@@ -47,6 +47,9 @@ pub enum Msg {
     JobStarted(Arc<JobHandle>),
     /// A job reported.
     Job(JobEvent),
+    /// How the server throttled a job's requests (sent just before its
+    /// [`JobEvent::Finished`]): a note for the job's final line.
+    JobThrottled(JobId, String),
     /// Time passed (sent while something runs).
     Tick,
     /// The index was saved (or not).

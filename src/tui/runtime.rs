@@ -70,9 +70,20 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// The notify of a job starting now: its events go to the reducer, and when it ends, how
+    /// the server throttled its requests, if it did.
     fn job_notify(&self) -> JobNotify {
         let tx = self.tx.clone();
+        let store = self.cache.store().clone();
+        let before = store.throttle().map(|t| t.stats());
+        let started = Instant::now();
         Arc::new(move |e: JobEvent| {
+            if let (JobEvent::Finished(id, _), Some(before), Some(t)) =
+                (&e, before, store.throttle())
+                && let Some(note) = t.stats().since(&before, started.elapsed()).note()
+            {
+                let _ = tx.send(Msg::JobThrottled(*id, note));
+            }
             let _ = tx.send(Msg::Job(e));
         })
     }

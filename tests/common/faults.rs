@@ -33,6 +33,12 @@
 //! (never HEAD, never an empty body); where they do not apply the request is forwarded unchanged
 //! and nothing is counted.
 //!
+//! **Rate limit** ([`FaultProxy::set_rate_limit`]): like a provider that throttles (B2 at
+//! about 500 requests/s per account, S3 per prefix), the proxy forwards at most N requests in
+//! any sliding second and answers every other request at once with 503 `SlowDown`, before
+//! the rules are consulted; [`FaultProxy::rate_limited`] counts those answers (they are also
+//! [`FaultKind::RateLimit`] in [`FaultProxy::injected`]).
+//!
 //! **Randomness** is seeded: `NARSCOPE_FAULT_SEED=<u64>` reproduces a run; otherwise a random seed
 //! is chosen and printed on stderr ([`FaultProxy::seed`]).
 //!
@@ -128,6 +134,8 @@ pub enum FaultKind {
     RewriteEtag,
     /// [`Fault::ReplaceBody`].
     ReplaceBody,
+    /// A 503 `SlowDown` of the rate limit ([`FaultProxy::set_rate_limit`]).
+    RateLimit,
 }
 
 impl Fault {
@@ -287,7 +295,34 @@ pub struct Seen {
     pub fault: Option<FaultKind>,
 }
 
+/// The rate limit: at most `per_sec` requests forwarded in any sliding second.
+struct RateLimit {
+    per_sec: usize,
+    /// When the requests of the last second were let through, oldest first.
+    passed: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl RateLimit {
+    /// Whether a request arriving `now` may pass (and if so, counts it).
+    fn admit(&mut self, now: std::time::Instant) -> bool {
+        while self
+            .passed
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.passed.pop_front();
+        }
+        if self.passed.len() < self.per_sec {
+            self.passed.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
 struct State {
+    rate_limit: Option<RateLimit>,
     rules: Vec<Rule>,
     rng: fastrand::Rng,
     injected: Injected,
@@ -338,6 +373,7 @@ impl FaultProxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             client,
             state: Mutex::new(State {
+                rate_limit: None,
                 rules: Vec::new(),
                 rng: fastrand::Rng::with_seed(seed),
                 injected: Injected::default(),
@@ -395,6 +431,27 @@ impl FaultProxy {
     /// Removes every rule: requests are forwarded unchanged.
     pub fn clear(&self) {
         self.set_rules(Vec::new());
+    }
+
+    /// Forward at most `per_sec` requests in any sliding second and answer the others with
+    /// 503 `SlowDown` (see the module documentation); `None` (or 0) lifts the limit.
+    pub fn set_rate_limit(&self, per_sec: Option<u32>) {
+        self.state().rate_limit = per_sec.filter(|n| *n > 0).map(|n| RateLimit {
+            per_sec: n as usize,
+            passed: std::collections::VecDeque::new(),
+        });
+    }
+
+    /// Requests the rate limit answered with 503 `SlowDown` since the start (or the last
+    /// [`FaultProxy::reset_counters`]).
+    pub fn rate_limited(&self) -> u64 {
+        self.injected().get(FaultKind::RateLimit)
+    }
+
+    /// Requests seen since the start (or the last [`FaultProxy::reset_counters`]), refused
+    /// ones included; cheaper than `requests().len()`.
+    pub fn request_count(&self) -> u64 {
+        self.state().seen.len() as u64
     }
 
     /// Faults injected since the start (or the last [`FaultProxy::reset_counters`]).
@@ -480,8 +537,9 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Picks the fault for a request (if any) and logs the request.
-    fn pick(&self, req: &Request<Incoming>) -> Option<Fault> {
+    /// Picks the fault for a request (if any) and logs the request; `true` when the rate
+    /// limit refused it (the fault is then a 503).
+    fn pick(&self, req: &Request<Incoming>) -> (Option<Fault>, bool) {
         let method = req.method().as_str().to_string();
         let target = req
             .uri()
@@ -489,9 +547,13 @@ impl Inner {
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
         let mut st = self.state();
+        let limited = st
+            .rate_limit
+            .as_mut()
+            .is_some_and(|r| !r.admit(std::time::Instant::now()));
         let State { rules, rng, .. } = &mut *st;
-        let mut chosen = None;
-        for rule in rules.iter_mut() {
+        let mut chosen = limited.then_some(Fault::Status(503));
+        for rule in rules.iter_mut().filter(|_| !limited) {
             if !rule.matches(&method, &target) {
                 continue;
             }
@@ -506,7 +568,7 @@ impl Inner {
                 let mut f = rule.fault.clone();
                 while let Fault::AnyOf(options) = f {
                     if options.is_empty() {
-                        return None;
+                        return (None, false);
                     }
                     f = options[rng.usize(..options.len())].clone();
                 }
@@ -529,7 +591,7 @@ impl Inner {
             storage_class: header("x-amz-storage-class"),
             fault: None,
         });
-        chosen
+        (chosen, limited)
     }
 
     /// Counts an injected fault and notes it on the request's log entry.
@@ -562,14 +624,18 @@ impl Inner {
         req: Request<Incoming>,
         reset: Arc<AtomicBool>,
     ) -> Result<Response<ProxyBody>, Dropped> {
-        let fault = self.pick(&req);
+        let (fault, rate_limited) = self.pick(&req);
         let index = self.state().seen.len() - 1;
         let is_head = req.method() == hyper::Method::HEAD;
         let Some(fault) = fault else {
             let resp = self.forward(req).await?;
             return Ok(resp.map(|b| b.map_err(std::io::Error::other).boxed()));
         };
-        let kind = fault.kind().unwrap_or(FaultKind::Status);
+        let kind = if rate_limited {
+            FaultKind::RateLimit
+        } else {
+            fault.kind().unwrap_or(FaultKind::Status)
+        };
         match fault {
             Fault::Status(status) => {
                 self.count(kind, index);

@@ -257,6 +257,7 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     report(
         json_out,
         "delete",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),

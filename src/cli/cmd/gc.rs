@@ -281,6 +281,7 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     report(
         args.json,
         "gc",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),

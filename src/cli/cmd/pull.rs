@@ -70,6 +70,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     report(
         json_out,
         "pull",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),

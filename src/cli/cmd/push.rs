@@ -93,6 +93,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     report(
         json_out,
         "push",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),

@@ -113,6 +113,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     report(
         json_out,
         "sign",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),

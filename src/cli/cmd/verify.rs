@@ -38,7 +38,8 @@ pub struct Args {
     /// NAR downloads in flight with --contents.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub nar_concurrency: usize,
-    /// Print one JSON document: {cache, paths: [{storePath, status, signatures, reasons}], summary}.
+    /// Print one JSON document: {cache, paths: [{storePath, status, signatures, reasons}], summary,
+    /// throttle}.
     #[arg(long)]
     pub json: bool,
     /// Print every path, not only those with problems.
@@ -123,7 +124,11 @@ async fn verify(ctx: &Ctx, args: &Args, opts: &AuditOptions) -> Result<i32> {
             ("cache", json!(cache.url().to_string())),
             ("contents", json!(opts.contents)),
         ];
-        let tail = [("summary", json!(counts)), ("exitCode", json!(code))];
+        let tail = [
+            ("summary", json!(counts)),
+            ("throttle", json!(ctx.throttle_stats())),
+            ("exitCode", json!(code)),
+        ];
         let raw: Vec<&[u8]> = lines.iter().map(|(_, _, v)| v.as_slice()).collect();
         write_paths_doc_raw(out, &head, &raw, &tail)?;
         return Ok(code);
@@ -147,5 +152,8 @@ async fn verify(ctx: &Ctx, args: &Args, opts: &AuditOptions) -> Result<i32> {
             parts.join(", ")
         }
     )?;
+    if let Some(note) = ctx.throttle_stats().and_then(|t| t.note()) {
+        writeln!(out, "{note}")?;
+    }
     Ok(code)
 }

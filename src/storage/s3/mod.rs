@@ -1343,6 +1343,10 @@ impl Store for S3Store {
         self.s.desc.clone()
     }
 
+    fn throttle(&self) -> Option<&super::Throttle> {
+        Some(self.s.retry.throttle())
+    }
+
     async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<ListPage, StoreError> {
         self.list_page_with(prefix, token, &ListOptions::default())
             .await

@@ -87,6 +87,8 @@ pub struct App {
     pub(crate) notices: u64,
     /// The "planning the deletion…" notice, until the plan arrives.
     pub(crate) planning_notice: Option<u64>,
+    /// The throttling note of the job about to finish ([`Msg::JobThrottled`]).
+    pub(crate) throttle_note: Option<(crate::jobs::JobId, String)>,
     /// Where panes were drawn last frame.
     pub areas: Cell<Areas>,
     /// Set by Quit.
@@ -184,6 +186,7 @@ impl App {
             notice: None,
             notices: 0,
             planning_notice: None,
+            throttle_note: None,
             areas: Cell::new(Areas::default()),
             quit: false,
             now: SystemTime::now(),

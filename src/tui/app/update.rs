@@ -88,6 +88,7 @@ impl App {
                     self.maybe_rebuild(&mut fx, false);
                 }
             }
+            Msg::JobThrottled(id, note) => self.throttle_note = Some((id, note)),
             Msg::Job(JobEvent::Finished(id, state)) => {
                 if let Some(j) = self.jobs.get(id) {
                     let failed = j.progress.failed.load(Ordering::Relaxed);
@@ -106,6 +107,10 @@ impl App {
                         JobState::Failed(e) => (Level::Error, format!("job #{id} failed: {e}")),
                         JobState::Cancelled => (Level::Warn, format!("job #{id} cancelled")),
                         JobState::Running => (Level::Info, String::new()),
+                    };
+                    let text = match self.throttle_note.take() {
+                        Some((of, note)) if of == id => format!("{text}; {note}"),
+                        _ => text,
                     };
                     if j.kind != crate::jobs::JobKind::Scan {
                         self.notify(level, text);
