@@ -66,6 +66,8 @@ pub enum Msg {
     },
     /// The pins of the cache.
     Pins(Result<Vec<Pin>, PinError>),
+    /// The bucket doctor's findings (see [`Effect::Doctor`]).
+    Doctor(Arc<crate::doctor::Report>),
 }
 
 /// What a pin effect changed in the cache.
@@ -133,4 +135,7 @@ pub enum Effect {
     PinRemove(String),
     /// List the pins.
     ListPins,
+    /// Run the bucket doctor's checks (without the write probe); the answer is
+    /// [`Msg::Doctor`].
+    Doctor,
 }
