@@ -129,7 +129,17 @@ rm -rf "$NS_DIR"
         rgw
     }
 
+    /// Waits until the gateway answers. Called from async tests too (the first one to use the
+    /// gateway starts it), so the probe's runtime lives on a thread of its own.
     fn wait_ready(&self) {
+        std::thread::scope(|s| {
+            s.spawn(|| self.wait_ready_here())
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+    }
+
+    fn wait_ready_here(&self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

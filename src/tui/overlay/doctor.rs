@@ -82,10 +82,16 @@ pub fn doctor_lines(view: &DoctorView) -> Vec<(Option<Severity>, String)> {
             out.extend(lines.map(|l| (None, format!("      {l}"))));
         }
     }
-    out.push((
-        None,
-        "(the conditional-write probe is skipped here: run `narscope doctor` for it)".to_string(),
-    ));
+    let unprobed = r
+        .findings
+        .iter()
+        .any(|f| f.check == "conditional_writes" && f.summary == "not probed");
+    if unprobed {
+        out.push((
+            None,
+            "(the conditional-write probe writes: run `narscope doctor` for it)".to_string(),
+        ));
+    }
     out
 }
 
