@@ -14,6 +14,7 @@
 //! [caches.prod]
 //! url = "s3://my-cache?region=eu-west-1"
 //! trusted-keys = ["prod-1:…"]
+//! public = false   # narscope doctor checks that anonymous reads are refused
 //! ```
 //!
 //! Trusted keys come from, in order: `--trusted-key` flags, the named cache's `trusted-keys`,
@@ -71,6 +72,9 @@ pub struct NamedCache {
     /// Keys trusted for this cache only.
     #[serde(default)]
     pub trusted_keys: Vec<String>,
+    /// Whether the cache is meant to be readable without credentials (`narscope doctor`
+    /// checks that it is, or is not); unset: the doctor only reports what it is.
+    pub public: Option<bool>,
 }
 
 impl Config {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compression;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod gc;
 pub mod index;
 pub mod jobs;

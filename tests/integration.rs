@@ -9,6 +9,8 @@ mod common;
 
 // The `narscope` binary on file:// caches: the demo's verdicts, bad input, the small commands.
 mod cli;
+// `narscope doctor` on Ceph RGW (lifecycle, versions, uploads, object lock, keys), Garage, file://.
+mod doctor;
 // Every job under random and targeted network faults on Garage, checked by the invariant checker.
 mod faults;
 // A file:// cache never leads narscope outside its directory through symbolic links.

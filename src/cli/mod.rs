@@ -107,6 +107,7 @@ pub enum Command {
     Pull(cmd::pull::Args),
     Delete(cmd::delete::Args),
     Gc(cmd::gc::Args),
+    Doctor(cmd::doctor::Args),
     Pin(cmd::pin::Args),
     Demo(cmd::demo::Args),
     Config(cmd::config::Args),
@@ -150,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Pull(a) => cmd::pull::run(&ctx, a).await,
         Command::Delete(a) => cmd::delete::run(&ctx, a).await,
         Command::Gc(a) => cmd::gc::run(&ctx, a).await,
+        Command::Doctor(a) => cmd::doctor::run(&ctx, a).await,
         Command::Pin(a) => cmd::pin::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(&ctx, a).await,
         // Run above, before the config is loaded.

@@ -150,6 +150,8 @@ actions! {
     CancelJob = "cancel_job", "cancel the selected (or newest) job", false;
     /// Plan a garbage collection and open its view.
     Gc = "gc", "plan a garbage collection (roots: the pins) and show it; nothing is deleted yet", false;
+    /// Run the bucket doctor and show its findings.
+    Doctor = "doctor", "bucket doctor: check versioning, lifecycle rules, uploads, object lock, keys…", false;
     /// Collect the garbage of the plan shown.
     Collect = "collect", "collect the garbage of the plan shown (asks first)", true;
     /// Close an overlay.

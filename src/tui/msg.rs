@@ -69,6 +69,8 @@ pub enum Msg {
     },
     /// The pins of the cache.
     Pins(Result<Vec<Pin>, PinError>),
+    /// The bucket doctor's findings (see [`Effect::Doctor`]).
+    Doctor(Arc<crate::doctor::Report>),
     /// What the runtime learnt about the bucket's versions.
     Versions(VersionsUpdate),
 }
@@ -150,4 +152,7 @@ pub enum Effect {
     PinRemove(String),
     /// List the pins.
     ListPins,
+    /// Run the bucket doctor's checks (without the write probe); the answer is
+    /// [`Msg::Doctor`].
+    Doctor,
 }

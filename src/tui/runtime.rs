@@ -343,6 +343,21 @@ impl Runtime {
                     let _ = tx.send(Msg::PinDone { name, result });
                 });
             }
+            Effect::Doctor => {
+                let (cache, tx) = (self.cache.clone(), self.tx.clone());
+                let concurrency = self.concurrency;
+                tokio::spawn(async move {
+                    // The config's `public` setting is the CLI's: here anonymous reads are
+                    // reported as they are.
+                    let opts = crate::doctor::DoctorOptions {
+                        no_write_probe: true,
+                        concurrency,
+                        ..Default::default()
+                    };
+                    let r = crate::doctor::diagnose(&cache, &opts).await;
+                    let _ = tx.send(Msg::Doctor(Arc::new(r)));
+                });
+            }
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
                 tokio::spawn(async move {

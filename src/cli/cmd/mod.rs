@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 pub mod delete;
 pub mod demo;
+pub mod doctor;
 pub mod gc;
 pub mod info;
 pub mod init;

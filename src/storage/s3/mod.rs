@@ -32,6 +32,7 @@
 //! for it), `multipart.rs` (S3's size limits, [`part_plan`], multipart uploads) and `lean.rs`
 //! (the lean GET/PUT client). `failure.rs` depends on neither client, so both can use it.
 
+mod bucket;
 mod failure;
 pub(super) mod lean;
 mod multipart;
@@ -1606,5 +1607,27 @@ impl Store for S3Store {
         versions: &[super::VersionRef],
     ) -> Result<DeleteReport, StoreError> {
         self.delete_exact(versions).await
+    }
+
+    async fn lifecycle_rules(
+        &self,
+    ) -> Result<Option<Vec<super::bucket::LifecycleRule>>, StoreError> {
+        self.lifecycle().await
+    }
+
+    async fn object_lock(&self) -> Result<super::bucket::ObjectLock, StoreError> {
+        self.lock_config().await
+    }
+
+    async fn incomplete_uploads(&self) -> Result<Vec<super::bucket::MultipartUpload>, StoreError> {
+        self.uploads().await
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.abort(key, upload_id).await
+    }
+
+    async fn anonymous_read(&self, key: &str) -> Result<super::bucket::AnonymousRead, StoreError> {
+        self.unsigned_get(key).await
     }
 }

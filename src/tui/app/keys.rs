@@ -57,6 +57,12 @@ impl App {
         self.act(action, fx);
     }
 
+    /// Open the doctor overlay and run the checks off the UI thread.
+    pub(crate) fn open_doctor(&mut self, fx: &mut Vec<Effect>) {
+        self.overlay = Overlay::Doctor(crate::tui::overlay::doctor::DoctorView::default());
+        fx.push(Effect::Doctor);
+    }
+
     /// Perform an action (keys and the command line both end here).
     pub fn act(&mut self, action: Action, fx: &mut Vec<Effect>) {
         if self.read_only && action.is_mutating() {
@@ -234,6 +240,7 @@ impl App {
                 _ => self.plan_gc(GcRequest::default(), fx),
             },
             Action::Collect => self.confirm_collect(),
+            Action::Doctor => self.open_doctor(fx),
             Action::Close
             | Action::Confirm
             | Action::Cancel

@@ -43,6 +43,13 @@ impl App {
                     };
                 }
             }
+            Overlay::Doctor(mut v) => {
+                let n = crate::tui::overlay::doctor::doctor_lines(&v).len();
+                let action = key.and_then(|k| self.keymap.action(Mode::Help, &k));
+                if help::key(&mut v.scroll, n, action) == Outcome::Open {
+                    self.overlay = Overlay::Doctor(v);
+                }
+            }
             Overlay::Gc(v) => {
                 let action = key.and_then(|k| self.keymap.action(Mode::Gc, &k));
                 self.gc_key(v, action, fx);

@@ -204,6 +204,12 @@ impl App {
                     scroll: Scroll::new(10),
                 };
             }
+            Msg::Doctor(report) => {
+                // Shown only if its overlay is still open (Esc while it ran drops it).
+                if let Overlay::Doctor(v) = &mut self.overlay {
+                    v.report = Some(report);
+                }
+            }
             Msg::Pins(Err(e)) => self.notify(Level::Error, format!("cannot list pins: {e}")),
         }
         fx

@@ -4,6 +4,7 @@
 //! them (`app/draw.rs`, `app/overlays.rs`); nothing here knows the app.
 
 pub mod confirm;
+pub mod doctor;
 pub mod gc;
 pub mod help;
 pub mod info;
@@ -12,6 +13,7 @@ use ratatui::layout::Rect;
 
 use crate::tui::input::LineInput;
 use crate::tui::overlay::confirm::Confirm;
+use crate::tui::overlay::doctor::DoctorView;
 use crate::tui::overlay::gc::GcView;
 use crate::tui::scroll::Scroll;
 
@@ -32,6 +34,8 @@ pub enum Overlay {
     Confirm(Confirm),
     /// The garbage-collection plan.
     Gc(GcView),
+    /// The bucket doctor's findings (scrolled with the help keys).
+    Doctor(DoctorView),
     /// Information to read (closes with the help keys).
     Info {
         /// What the overlay is about, in its border.

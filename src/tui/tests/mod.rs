@@ -5,6 +5,7 @@
 
 mod commands;
 mod confirm;
+mod doctor;
 mod gc;
 mod jobs;
 mod list;

@@ -77,6 +77,8 @@ pub enum Command {
     Gc(GcRequest),
     /// List the pins.
     Pins,
+    /// Run the bucket doctor and show its findings.
+    Doctor,
     /// Create or replace a pin (no paths given: the marked or selected ones).
     PinAdd(String, Vec<String>),
     /// Remove a pin (asks first).
@@ -194,6 +196,7 @@ pub fn parse(line: &str) -> Result<Command, Usage> {
         }
         "gc" => Command::Gc(parse_gc(&rest).map_err(|e| Usage(format!("{e}; {GC_USAGE}")))?),
         "pins" => Command::Pins,
+        "doctor" => Command::Doctor,
         "pin" => match rest.first().copied() {
             Some("ls") | Some("list") | None => Command::Pins,
             Some("add") => {
@@ -395,6 +398,7 @@ mod tests {
         assert_eq!(usage("pull /nix/store/a"), PULL_USAGE);
         assert_eq!(usage("pull --to"), PULL_USAGE);
         assert_eq!(parse("pins"), Ok(Command::Pins));
+        assert_eq!(parse("doctor"), Ok(Command::Doctor));
         assert_eq!(parse("pin"), Ok(Command::Pins));
         assert_eq!(parse("pin ls"), Ok(Command::Pins));
         assert_eq!(
@@ -455,6 +459,7 @@ mod tests {
             ("verify", None),
             ("gc", None),
             ("pins", None),
+            ("doctor", None),
             ("pull --to d", None),
         ] {
             let c = parse(line).unwrap();
