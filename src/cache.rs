@@ -52,6 +52,8 @@ pub struct Cache {
     store: Arc<dyn Store>,
     /// The store directory, once read (see [`Cache::store_dir`]).
     store_dir: std::sync::OnceLock<String>,
+    /// Whether the bucket keeps versions, once learnt (see [`Cache::versioning`]).
+    versioning: tokio::sync::OnceCell<storage::Versioning>,
 }
 
 impl Cache {
@@ -67,6 +69,7 @@ impl Cache {
             url,
             store,
             store_dir: std::sync::OnceLock::new(),
+            versioning: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -115,6 +118,15 @@ impl Cache {
             .map(|c| c.store_dir)
             .unwrap_or_else(|| crate::nix::STORE_DIR.to_string());
         Ok(self.store_dir.get_or_init(|| dir).clone())
+    }
+
+    /// Whether the bucket keeps versions (S3 GetBucketVersioning; file:// never does), asked
+    /// once per open cache: a success is remembered, a failure is asked again next time.
+    pub async fn versioning(&self) -> Result<storage::Versioning, StoreError> {
+        self.versioning
+            .get_or_try_init(|| self.store.versioning())
+            .await
+            .copied()
     }
 
     /// Write `nix-cache-info` (as the URL says: its storage class).

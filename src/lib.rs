@@ -22,3 +22,4 @@ pub mod pins;
 pub mod storage;
 pub mod tui;
 pub mod units;
+pub mod versioned;
