@@ -136,7 +136,7 @@ mod tests {
         let m = Meaning::of(Ok(Versioning::Enabled), false, 3, 2048);
         assert!(m.reversible && !m.frees_space);
         assert!(
-            m.note.contains("hides 3 object(s) (2.0 KiB)")
+            m.note.contains("hides 3 object(s) (2 KiB)")
                 && m.note.contains("frees no space")
                 && m.note.contains("gc purge")
                 && m.note.contains("gc restore")
@@ -148,12 +148,7 @@ mod tests {
         assert!(!m.reversible && m.frees_space && m.note.contains("cannot be undone"));
         let m = Meaning::of(Ok(Versioning::Unversioned), false, 3, 2048);
         assert_eq!(m.note, "deletion is final");
-        let e = StoreError::new(
-            StoreErrorKind::Other,
-            "s3://b".into(),
-            "get versioning",
-            "boom",
-        );
+        let e = StoreError::new(StoreErrorKind::Other, "s3://b", "get versioning", "boom");
         let m = Meaning::of(Err(&e), false, 1, 1);
         assert!(m.note.starts_with("deletion is final unless") && m.versioning.is_none());
     }
