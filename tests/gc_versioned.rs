@@ -249,6 +249,33 @@ fn reversible_gc_restore_and_purge_on_rgw() {
     s.push(rgw, &[&a[0]]);
     assert!(head(&s.store, &narinfo_key(&a[0])));
 
+    // Restoring plan 2 now brings a1 back but leaves a0's new version alone.
+    let doc = json_of(&ok(ns(
+        rgw,
+        &["gc", "restore", &s.url, &plan2, "--json"],
+        &s.state,
+    )));
+    let skipped = doc["summary"]["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|k| k[0] == narinfo_key(&a[0]).as_str()
+            && k[1]
+                .as_str()
+                .unwrap()
+                .contains("a newer version was written since")),
+        "{doc}"
+    );
+    assert_eq!(doc["summary"]["narinfos"], 1, "{doc}");
+    assert!(head(&s.store, &narinfo_key(&a[1])));
+    // And `delete` hides a1 again, recorded as a plan too.
+    let doc = json_of(&ok(ns(
+        rgw,
+        &["delete", &s.url, &a[1], "--yes", "--json"],
+        &s.state,
+    )));
+    assert!(doc["summary"]["plan"].is_string(), "{doc}");
+    assert!(!head(&s.store, &narinfo_key(&a[1])));
+    assert!(head(&s.store, &narinfo_key(&a[0])));
+
     // purge: the bucket stops storing what the purge reports.
     let before = stored(rgw, &s.bucket, s.store.as_ref());
     let out = ok(ns(
@@ -260,7 +287,7 @@ fn reversible_gc_restore_and_purge_on_rgw() {
     let reported = doc["summary"]["bytes"].as_u64().unwrap();
     assert_eq!(
         doc["summary"]["plans"].as_array().unwrap().len(),
-        2,
+        3,
         "{doc}"
     );
     let after = stored(rgw, &s.bucket, s.store.as_ref());
