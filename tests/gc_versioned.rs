@@ -425,3 +425,66 @@ fn on_file_the_plan_says_final_and_narscope_objects_survive_gc() {
     let out = ok(narscope(&["gc", "plans", &url], &state));
     assert!(out.contains("unreadable"), "{out}");
 }
+
+#[test]
+fn purge_removes_what_narinfo_rewrites_left_on_rgw() {
+    if skip_nix() {
+        return;
+    }
+    let Some(rgw) = Rgw::try_shared() else {
+        return;
+    };
+    let s = setup(rgw, rt().block_on(rgw.versioned_bucket()));
+    let root = s.tmp.path();
+    let a = nix_chain(root, &format!("vs{}", common::random_hex(4)), 2, 8);
+    s.push(rgw, &[&a[1]]);
+    // A second signature rewrites both narinfos: their first versions stay, hidden.
+    let k2 = SecretKey::generate("ver-second-1").unwrap();
+    let kf2 = root.join("k2.sec");
+    std::fs::write(&kf2, k2.to_file_text()).unwrap();
+    ok(ns(
+        rgw,
+        &["sign", &s.url, "--all", "--key-file", kf2.to_str().unwrap()],
+        &s.state,
+    ));
+    // Nothing recorded: only the rewrites are purged, and only with the flag.
+    let doc = json_of(&ok(ns(
+        rgw,
+        &["gc", "purge", &s.url, "--dry-run", "--json"],
+        &s.state,
+    )));
+    assert_eq!(doc["state"], "empty", "{doc}");
+    let before = stored(rgw, &s.bucket, s.store.as_ref());
+    let doc = json_of(&ok(ns(
+        rgw,
+        &[
+            "gc",
+            "purge",
+            &s.url,
+            "--rewritten-narinfos",
+            "--yes",
+            "--json",
+        ],
+        &s.state,
+    )));
+    assert_eq!(doc["summary"]["rewritten"], 2, "{doc}");
+    let reported = doc["summary"]["bytes"].as_u64().unwrap();
+    let after = stored(rgw, &s.bucket, s.store.as_ref());
+    assert_eq!(before - after, reported, "{doc}");
+    // The current narinfos stay, with both signatures.
+    for p in &a {
+        let got = rt()
+            .block_on(s.store.get(&narinfo_key(p)))
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&got.bytes).to_string();
+        assert!(text.contains("Sig: ver-second-1:"), "{text}");
+        let versions = rt()
+            .block_on(narscope::versioned::versions_of(
+                s.store.as_ref(),
+                &narinfo_key(p),
+            ))
+            .unwrap();
+        assert_eq!(versions.len(), 1, "{versions:?}");
+    }
+}
