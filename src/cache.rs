@@ -52,9 +52,8 @@ pub struct Cache {
     store: Arc<dyn Store>,
     /// The store directory, once read (see [`Cache::store_dir`]).
     store_dir: std::sync::OnceLock<String>,
-    /// The bucket's versioning state (or why it could not be learnt), once asked
-    /// (see [`Cache::versioning`]).
-    versioning: tokio::sync::OnceCell<Result<storage::Versioning, StoreError>>,
+    /// Whether the bucket keeps versions, once learnt (see [`Cache::versioning`]).
+    versioning: tokio::sync::OnceCell<storage::Versioning>,
 }
 
 impl Cache {
@@ -121,15 +120,15 @@ impl Cache {
         Ok(self.store_dir.get_or_init(|| dir).clone())
     }
 
-    /// Whether the bucket keeps versions (S3 GetBucketVersioning; a file:// cache is
-    /// [`storage::Versioning::Unversioned`]). Asked once per open cache: the answer, or the
-    /// error (e.g. access denied to GetBucketVersioning), is kept and returned again (cloned) to
-    /// every later caller. Callers treat an error as "versioning unknown", never as fatal.
+    /// Whether the bucket keeps versions (S3 GetBucketVersioning; file:// never does), asked
+    /// once per open cache: a success is remembered, a failure (e.g. access denied to
+    /// GetBucketVersioning) is asked again next time. Callers treat an error as "versioning
+    /// unknown", never as fatal.
     pub async fn versioning(&self) -> Result<storage::Versioning, StoreError> {
         self.versioning
-            .get_or_init(|| async { self.store.versioning().await })
+            .get_or_try_init(|| self.store.versioning())
             .await
-            .clone()
+            .copied()
     }
 
     /// Write `nix-cache-info` (as the URL says: its storage class).

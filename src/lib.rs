@@ -23,3 +23,4 @@ pub mod pins;
 pub mod storage;
 pub mod tui;
 pub mod units;
+pub mod versioned;

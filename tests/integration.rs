@@ -17,6 +17,8 @@ mod faults;
 mod file_links;
 // Garbage collection on file:// and Garage, refereed by known graphs and by real Nix.
 mod gc_interop;
+// Deletion on versioned buckets (Ceph RGW): reversible gc, restore, purge, --permanent, object lock.
+mod gc_versioned;
 // Hostile caches: decompression bombs, oversized objects, non-NARs, existing pull targets.
 mod hostile;
 // push, pull, sign and delete against real Nix 2.8 and Garage.

@@ -318,6 +318,14 @@ pub struct DeleteSummary {
     /// Narinfos the confirmed plan listed that the look just before deleting kept (pushed
     /// again, pinned, referenced or changed since the plan was made).
     pub kept_since_planned: u64,
+    /// On a bucket that keeps versions: the id of the plan record that makes this deletion
+    /// undoable (`narscope gc restore`) and purgeable (`narscope gc purge`).
+    pub plan: Option<String>,
+    /// Bytes hidden behind delete markers (still stored) on a bucket that keeps versions.
+    pub hidden_bytes: u64,
+    /// Bytes the bucket stopped storing (NARs where deletes are final; with `--permanent`
+    /// on a versioned bucket, every version purged).
+    pub freed_bytes: u64,
 }
 
 /// A deletion the operator confirmed: what was named, and the plan that was shown.
@@ -365,6 +373,9 @@ pub struct Rescan {
     pub keys: Arc<crate::nix::TrustedKeys>,
     /// How the scan lists and reads (NARs listed).
     pub scan: crate::index::scan::ScanOptions,
+    /// On a bucket that keeps versions, delete the hidden versions at once (`--permanent`):
+    /// frees the space, cannot be undone.
+    pub permanent: bool,
 }
 
 /// Carries out a confirmed deletion safely against concurrent writers: takes the cache's
@@ -458,13 +469,18 @@ where
             .map_err(JobError::from)?;
         second_look(&at.cache, &at.index, &at.keys, at.scan.clone(), job).await?;
         let (plan, kept) = replan().await?;
+        let how = ExecuteOptions {
+            lease: Some(&lease),
+            command: holder,
+            permanent: at.permanent,
+        };
         let mut s = execute(
             at.cache.clone(),
             at.index.clone(),
             plan,
             job.clone(),
             notify.clone(),
-            Some(&lease),
+            how,
         )
         .await?;
         s.kept_since_planned = kept;
@@ -503,29 +519,195 @@ pub(crate) async fn second_look(
     })
 }
 
+/// How [`execute`] deletes.
+#[derive(Clone, Copy, Default)]
+pub struct ExecuteOptions<'a> {
+    /// The deletion lease held, checked before every request.
+    pub lease: Option<&'a crate::lease::DeletionLease>,
+    /// The command deleting (`gc` or `delete`), for the plan record.
+    pub command: &'a str,
+    /// On a bucket that keeps versions, purge what was hidden right away.
+    pub permanent: bool,
+}
+
 /// Carry out a safe plan (see the module docs). Stops before the NARs if any narinfo could not
 /// be deleted, so nothing a remaining narinfo needs is touched. Deleted rows are marked
-/// removed in `index`.
+/// removed in `index`. On a bucket that keeps versions it first refuses under object lock,
+/// then learns each key's current version and writes a plan record
+/// ([`crate::versioned::PlanRecord`]) before deleting, and completes it (delete markers,
+/// outcome) afterwards; with [`ExecuteOptions::permanent`] it then purges the plan.
 pub async fn execute(
     cache: Arc<Cache>,
     index: Arc<RwLock<Index>>,
     plan: DeletePlan,
     job: Arc<JobHandle>,
     notify: JobNotify,
-    lease: Option<&crate::lease::DeletionLease>,
+    how: ExecuteOptions<'_>,
 ) -> Result<DeleteSummary, JobError> {
-    let still_ours = || match lease {
-        Some(l) if !l.holds() => Err(JobError::from(crate::lease::LeaseError::Lost)),
-        _ => Ok(()),
-    };
     if let Some(why) = plan.refusal() {
         return Err(JobError::Refused(why));
     }
     let p = job.progress.clone();
+    let versioning = match cache.versioning().await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("bucket versioning not read (deleting as if deletes were final): {e}");
+            crate::storage::Versioning::Unversioned
+        }
+    };
+    let mut record = None;
+    if versioning.keeps_versions() {
+        if let Some(why) = crate::versioned::lock_refusal(cache.store().as_ref()).await {
+            return Err(JobError::Refused(why));
+        }
+        p.set_current("learning the current versions before deleting");
+        record = Some(begin_record(&cache, &index, &plan, how).await?);
+    }
+    let mut t = Tally::default();
+    let result = delete_in_order(&cache, &index, &plan, (&job, &notify), how, &mut t).await;
+    let (mut s, markers) = (t.summary, t.markers);
+    let Some(mut rec) = record else {
+        result?;
+        s.freed_bytes = plan.nar_bytes;
+        return Ok(s);
+    };
+    for o in &mut rec.objects {
+        o.marker = markers.get(&o.key).cloned();
+    }
+    rec.state = if result.is_ok() && s.failed == 0 {
+        crate::versioned::RecordState::Hidden
+    } else {
+        crate::versioned::RecordState::Partial
+    };
+    let saved = rec.save(cache.store().as_ref()).await;
+    result?;
+    saved.map_err(|e| {
+        JobError::store_in(
+            format!(
+                "deleted, but the plan record {} could not be completed (restore and purge \
+                 will not know the delete markers)",
+                rec.key()
+            ),
+            e,
+        )
+    })?;
+    s.plan = Some(rec.id.clone());
+    s.hidden_bytes = rec.totals.bytes;
+    if how.permanent {
+        p.set_current("deleting the hidden versions (--permanent)");
+        let opts = crate::versioned::PurgeOptions {
+            plans: vec![rec.id.clone()],
+            ..Default::default()
+        };
+        let store = cache.store().as_ref();
+        let shown = crate::versioned::plan_purge(store, &opts).await?;
+        let purged = crate::versioned::purge(store, &shown, &opts).await?;
+        s.freed_bytes = purged.bytes.saturating_sub(purged.record_bytes);
+        s.hidden_bytes = s.hidden_bytes.saturating_sub(s.freed_bytes);
+        if purged.plans.contains(&rec.id) {
+            s.plan = None;
+        }
+    }
+    p.set_current(String::new());
+    Ok(s)
+}
+
+/// Learns the current version of every key `plan` deletes and writes the plan record
+/// (state `deleting`) before anything is deleted.
+async fn begin_record(
+    cache: &Arc<Cache>,
+    index: &Arc<RwLock<Index>>,
+    plan: &DeletePlan,
+    how: ExecuteOptions<'_>,
+) -> Result<crate::versioned::PlanRecord, JobError> {
+    use crate::versioned::{ObjectKind, PlanRecord, RecordObject};
+    let mut order: Vec<(String, Option<u32>)> = Vec::new();
+    {
+        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+        for (i, level) in plan.levels.iter().enumerate() {
+            order.extend(level.iter().map(|&r| (idx.narinfo_key(r), Some(i as u32))));
+        }
+    }
+    order.extend(
+        plan.nar_keys
+            .iter()
+            .chain(&plan.ls_keys)
+            .chain(&plan.extra_keys)
+            .map(|k| (k.clone(), None)),
+    );
+    let store = cache.store().as_ref();
+    let keys: Vec<String> = order.iter().map(|(k, _)| k.clone()).collect();
+    let versions = crate::versioned::versions_of_keys(store, &keys)
+        .await
+        .map_err(|e| {
+            JobError::store_in(
+                "learning the current versions before deleting (nothing was deleted)",
+                e,
+            )
+        })?;
+    let objects = order
+        .into_iter()
+        .map(|(key, level)| {
+            let cur = versions
+                .get(&key)
+                .and_then(|vs| crate::versioned::current(vs));
+            RecordObject {
+                kind: ObjectKind::of(&key),
+                size: cur.map_or(0, |v| v.size),
+                version: cur.map(|v| v.version_id.clone()),
+                marker: None,
+                level,
+                restored: false,
+                key,
+            }
+        })
+        .collect();
+    let command = if how.command.is_empty() {
+        "delete"
+    } else {
+        how.command
+    };
+    let mut rec = PlanRecord::new(command, &cache.url().to_string(), objects);
+    rec.permanent = how.permanent;
+    rec.save(store).await.map_err(|e| {
+        JobError::store_in(
+            format!(
+                "writing the plan record {} (nothing was deleted)",
+                rec.key()
+            ),
+            e,
+        )
+    })?;
+    Ok(rec)
+}
+
+/// What [`delete_in_order`] counted, even when it failed.
+#[derive(Default)]
+struct Tally {
+    summary: DeleteSummary,
+    /// The delete markers written: key → version id.
+    markers: std::collections::HashMap<String, String>,
+}
+
+/// The deletes of [`execute`], in order; counts and collects the delete markers written into
+/// `t`.
+async fn delete_in_order(
+    cache: &Arc<Cache>,
+    index: &Arc<RwLock<Index>>,
+    plan: &DeletePlan,
+    (job, notify): (&Arc<JobHandle>, &JobNotify),
+    how: ExecuteOptions<'_>,
+    t: &mut Tally,
+) -> Result<(), JobError> {
+    let (s, markers) = (&mut t.summary, &mut t.markers);
+    let still_ours = || match how.lease {
+        Some(l) if !l.holds() => Err(JobError::from(crate::lease::LeaseError::Lost)),
+        _ => Ok(()),
+    };
+    let p = job.progress.clone();
     let total = plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len() + plan.extra_keys.len();
     p.total.store(total as u64, Ordering::Relaxed);
     p.bytes_total.store(plan.nar_bytes, Ordering::Relaxed);
-    let mut s = DeleteSummary::default();
     let keys_of = |rows: &[RowId]| -> Vec<(RowId, String)> {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
         rows.iter().map(|&r| (r, idx.narinfo_key(r))).collect()
@@ -537,6 +719,11 @@ pub async fn execute(
             p.set_current(format!("narinfos, level {}", i + 1));
             let names: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
             let rep = cache.store().delete_many(&names).await?;
+            markers.extend(
+                rep.markers
+                    .iter()
+                    .map(|m| (m.key.clone(), m.version_id.clone())),
+            );
             let gone: HashSet<&String> = rep.deleted.iter().collect();
             {
                 let mut idx = index.write().unwrap_or_else(|e| e.into_inner());
@@ -572,6 +759,11 @@ pub async fn execute(
         still_ours()?;
         p.set_current("NARs and listings");
         let rep = cache.store().delete_many(chunk).await?;
+        markers.extend(
+            rep.markers
+                .iter()
+                .map(|m| (m.key.clone(), m.version_id.clone())),
+        );
         for k in &rep.deleted {
             if k.ends_with(".ls") {
                 s.listings += 1;
@@ -594,7 +786,7 @@ pub async fn execute(
     }
     p.bytes_done.store(plan.nar_bytes, Ordering::Relaxed);
     p.set_current(String::new());
-    Ok(s)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -172,6 +172,7 @@ impl Runtime {
                             index,
                             keys,
                             scan,
+                            permanent: false,
                         };
                         crate::jobs::delete::execute_confirmed(at, *confirmed, job, notify)
                             .await
@@ -310,6 +311,7 @@ impl Runtime {
                             index,
                             keys,
                             scan: opts,
+                            permanent: false,
                         };
                         crate::gc::collect(at, plan.0, job, notify)
                             .await

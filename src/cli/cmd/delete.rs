@@ -23,6 +23,10 @@ use crate::units::human_size;
 /// what would go) nothing is deleted, except that narinfo itself when named. Just before
 /// deleting, narscope takes the cache's deletion lease (pushes by narscope pause), looks
 /// at the cache again and deletes only what the confirmed plan named.
+///
+/// On a bucket that keeps versions, deleting only hides objects behind delete markers: the
+/// deletion is recorded as a plan that `narscope gc restore` undoes and `narscope gc purge`
+/// frees; --permanent frees at once.
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
@@ -42,6 +46,10 @@ pub struct Args {
     /// Delete paths that a pin names too (the pins keep naming them).
     #[arg(long)]
     pub even_if_pinned: bool,
+    /// On a bucket that keeps versions, delete the hidden versions at once: frees the space
+    /// and cannot be undone (without it, the deletion is recorded and can be restored).
+    #[arg(long)]
+    pub permanent: bool,
     /// Print the plan only.
     #[arg(long)]
     pub dry_run: bool,
@@ -132,7 +140,12 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     let opened = scanned_index(ctx, &cache, &keys).await?;
     let pins = crate::pins::list_pins(cache.store().as_ref()).await?;
     let index: Arc<RwLock<Index>> = opened.index.clone();
-    let (plan, targets, refusal, pinned_note) = {
+    let versioning = cache.versioning().await;
+    let locked = match &versioning {
+        Ok(v) if v.keeps_versions() => crate::versioned::lock_refusal(cache.store().as_ref()).await,
+        _ => None,
+    };
+    let (plan, targets, refusal, pinned_note, meaning) = {
         let idx = index.read().unwrap_or_else(|e| e.into_inner());
         let mut targets = rows_of(&idx, &args.paths)?;
         if args.unsigned {
@@ -143,11 +156,18 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         }
         let plan = delete::plan(&idx, &targets, args.cascade);
         let pinned = delete::pinned_rows(&idx, &plan, &pins);
-        let refusal = plan.refusal().or_else(|| {
+        let refusal = plan.refusal().or(locked).or_else(|| {
             (!args.even_if_pinned)
                 .then(|| delete::pinned_refusal(&idx, &plan, &pins))
                 .flatten()
         });
+        let objects = (plan.narinfos() + plan.nar_keys.len() + plan.ls_keys.len()) as u64;
+        let meaning = crate::versioned::Meaning::of(
+            versioning.as_ref().copied(),
+            args.permanent,
+            objects,
+            plan.nar_bytes,
+        );
         if json_out && (args.dry_run || refusal.is_some() || plan.narinfos() == 0) {
             let (state, code) = if refusal.is_some() {
                 ("refused", EXIT_REFUSED)
@@ -170,10 +190,12 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                 "listings": plan.ls_keys,
                 "narBytes": plan.nar_bytes,
                 "requests": plan.requests(),
+                "deletion": meaning,
             });
             println!("{}", not_run_doc("delete", state, code, Some(doc)));
         } else if !json_out {
             print_plan(&idx, &plan, args.cascade);
+            println!("deletion: {}", meaning.note);
         }
         let note = (!pinned.is_empty()).then(|| {
             let mut names: Vec<&String> = pinned.iter().flat_map(|(_, n)| n).collect();
@@ -189,7 +211,7 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                     .join(", ")
             )
         });
-        (plan, targets, refusal, note)
+        (plan, targets, refusal, note, meaning)
     };
     if let Some(why) = refusal {
         if !json_out {
@@ -208,9 +230,14 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         return Ok(0);
     }
     let question = format!(
-        "delete these from {}{}?",
+        "delete these from {}{}?{}",
         cache.url(),
-        pinned_note.as_deref().unwrap_or_default()
+        pinned_note.as_deref().unwrap_or_default(),
+        if args.permanent && meaning.versioning.is_some_and(|v| v.keeps_versions()) {
+            " Their versions are deleted for good: this cannot be undone"
+        } else {
+            ""
+        }
     );
     if !args.yes && !confirm("deleting", &question)? {
         if json_out {
@@ -237,6 +264,7 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         concurrency: ctx.concurrency(),
         list_nars: true,
     };
+    let permanent = args.permanent;
     let (job, state, summary) = run_job(
         JobKind::Delete,
         format!("delete {n} path(s)"),
@@ -246,6 +274,7 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                 index: idx2,
                 keys,
                 scan: scan_opts,
+                permanent,
             };
             delete::execute_confirmed(at, confirmed, job, notify)
         },
@@ -263,12 +292,13 @@ async fn delete_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         summary.as_ref(),
         |s: &delete::DeleteSummary| {
             format!(
-                "deleted {} narinfo(s), {} NAR(s), {} listing(s); {} failed{}",
+                "deleted {} narinfo(s), {} NAR(s), {} listing(s); {} failed{}{}",
                 s.narinfos,
                 s.nars,
                 s.listings,
                 s.failed,
-                kept_note(s.kept_since_planned)
+                kept_note(s.kept_since_planned),
+                super::gc::deletion_note(s, &args.cache)
             )
         },
     )

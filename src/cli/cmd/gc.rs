@@ -13,6 +13,8 @@ use crate::index::Index;
 use crate::index::scan::ScanOptions;
 use crate::jobs::JobKind;
 use crate::jobs::delete;
+use crate::units::human_size;
+use crate::versioned;
 
 /// Garbage-collect the cache: keep the closures of the roots, delete the rest.
 ///
@@ -24,11 +26,26 @@ use crate::jobs::delete;
 /// pushes by narscope pause, the cache is looked at again and only what both looks call
 /// garbage goes). While any narinfo cannot be read nothing is collected. Narinfos go
 /// before their NARs, referrers before what they reference.
+///
+/// On a bucket that keeps versions, deleting only hides objects behind delete markers: gc
+/// records what it hid as a plan (narscope/gc/<id>.json) that `gc restore` undoes and `gc
+/// purge` frees; --permanent frees at once. `gc plans` lists the recorded plans.
 #[derive(Debug, clap::Args)]
-#[command(after_help = CACHE_HELP)]
+#[command(
+    after_help = CACHE_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Args {
     /// The cache: a store URL or the name of a cache in the config file (see below).
-    pub cache: String,
+    pub cache: Option<String>,
+    /// Plans of past deletions on versioned buckets: restore, purge, list.
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    /// On a bucket that keeps versions, delete the hidden versions at once: frees the space
+    /// and cannot be undone (without it, the deletion is recorded and can be restored).
+    #[arg(long)]
+    pub permanent: bool,
     /// A file of store paths to keep (one a line; repeatable).
     #[arg(long = "roots-file", value_name = "FILE")]
     pub roots_files: Vec<PathBuf>,
@@ -62,9 +79,321 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Run `narscope gc`: plan from the roots, confirm, then collect under the lease.
+/// Run `narscope gc`: plan from the roots, confirm, then collect under the lease (or one of
+/// the plan subcommands).
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
-    gc_cmd(ctx, &args).await
+    match args.action {
+        Some(Action::Restore(a)) => restore_cmd(ctx, a).await,
+        Some(Action::Purge(a)) => purge_cmd(ctx, a).await,
+        Some(Action::Plans(a)) => plans_cmd(ctx, a).await,
+        None => gc_cmd(ctx, &args).await,
+    }
+}
+
+/// The plan subcommands of `narscope gc`.
+#[derive(Debug, clap::Subcommand)]
+#[allow(missing_docs)]
+pub enum Action {
+    Restore(RestoreArgs),
+    Purge(PurgeArgs),
+    Plans(PlansArgs),
+}
+
+/// Undo a recorded deletion on a versioned bucket: remove the plan's delete markers.
+///
+/// Only where the marker is still the key's latest version (else a newer version was
+/// written since, and it stays). NARs and listings come back first, then the narinfos,
+/// most-referenced first, so a narinfo never reappears before its NAR. Runs under the
+/// cache's deletion lease.
+#[derive(Debug, clap::Args)]
+#[command(after_help = CACHE_HELP)]
+pub struct RestoreArgs {
+    /// The cache: a store URL or the name of a cache in the config file (see below).
+    pub cache: String,
+    /// The plan: its id (see `narscope gc plans`) or its key.
+    pub plan: String,
+    /// Print the result as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Free the space recorded deletions on a versioned bucket left: delete the hidden versions.
+///
+/// Deletes for good (by version id) the versions that the plans hid, only where they are
+/// noncurrent now: never a key's current version, so a path pushed again since, or restored,
+/// stays. Then the plans' delete markers where nothing is below them anymore, then the plan
+/// records. Shows what it would delete first and asks, unless --yes.
+#[derive(Debug, clap::Args)]
+#[command(after_help = CACHE_HELP)]
+pub struct PurgeArgs {
+    /// The cache: a store URL or the name of a cache in the config file (see below).
+    pub cache: String,
+    /// The plans (ids or keys); none: every recorded plan.
+    pub plans: Vec<String>,
+    /// Only plans older than this (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Also delete the noncurrent versions of narinfos whose current version is live (what
+    /// `sign` rewrites leave behind).
+    #[arg(long)]
+    pub rewritten_narinfos: bool,
+    /// Print what would be deleted only.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before deleting.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the result as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// List the recorded deletions (plans) of a versioned bucket.
+#[derive(Debug, clap::Args)]
+#[command(after_help = CACHE_HELP)]
+pub struct PlansArgs {
+    /// The cache: a store URL or the name of a cache in the config file (see below).
+    pub cache: String,
+    /// Print the plans as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `narscope gc restore`.
+async fn restore_cmd(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+    let (cache, _) = ctx.open(&args.cache).await?;
+    let store = cache.store().clone();
+    let id = args.plan.clone();
+    let (job, state, summary) = run_job(
+        JobKind::Gc,
+        format!("gc restore {id}"),
+        move |_job, _notify| async move { versioned::restore(store, &id).await },
+    )
+    .await;
+    if let Some(s) = &summary
+        && !args.json
+    {
+        for (k, why) in s.skipped.iter().take(50) {
+            println!("  skipped {k}: {why}");
+        }
+    }
+    report(
+        args.json,
+        "gc restore",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &versioned::RestoreSummary| {
+            format!(
+                "restored {} object(s) ({}, {} narinfo(s)) of plan {}; {} restored before, {} \
+                 skipped{}",
+                s.restored,
+                human_size(s.bytes),
+                s.narinfos,
+                s.plan,
+                s.already,
+                s.skipped.len(),
+                if s.skipped.is_empty() {
+                    ""
+                } else {
+                    " (a newer version was written since, or the version is gone)"
+                }
+            )
+        },
+    )
+}
+
+/// Print a purge plan.
+fn print_purge_plan(p: &versioned::PurgePlan) {
+    println!(
+        "purge {} plan(s): delete {} hidden version(s), {} delete marker(s), {} rewritten narinfo \
+         version(s), {} plan record version(s): {} stop being stored",
+        p.plans.len(),
+        p.versions.len(),
+        p.markers.len(),
+        p.rewritten.len(),
+        p.record_versions.len(),
+        human_size(p.bytes())
+    );
+    if p.current > 0 || p.gone > 0 {
+        println!(
+            "kept: {} recorded version(s) that are current again (restored or pushed again); \
+             {} already gone",
+            p.current, p.gone
+        );
+    }
+    for v in p.versions.iter().chain(&p.rewritten).take(200) {
+        println!(
+            "  version  {} ({}, {})",
+            v.key,
+            v.version_id,
+            human_size(v.size)
+        );
+    }
+    for (k, why) in &p.unreadable {
+        println!("  unreadable plan record {k}: {why}");
+    }
+    println!("(deleted by version id: this cannot be undone)");
+}
+
+/// `narscope gc purge`.
+async fn purge_cmd(ctx: &Ctx, args: PurgeArgs) -> Result<i32> {
+    let older_than = args
+        .older_than
+        .as_deref()
+        .map(crate::units::parse_duration)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--older-than: {e}"))?;
+    let (cache, _) = ctx.open(&args.cache).await?;
+    if !cache.versioning().await?.keeps_versions() {
+        if args.json {
+            println!("{}", not_run_doc("gc purge", "empty", 0, None));
+        } else {
+            println!(
+                "{} does not keep versions: deletion there is final, nothing to purge",
+                cache.url()
+            );
+        }
+        return Ok(0);
+    }
+    if let Some(why) = versioned::lock_refusal(cache.store().as_ref()).await {
+        if args.json {
+            let doc = json!({"refusal": why});
+            println!(
+                "{}",
+                not_run_doc("gc purge", "refused", EXIT_REFUSED, Some(doc))
+            );
+        } else {
+            eprintln!("error: {why}");
+        }
+        return Ok(EXIT_REFUSED);
+    }
+    let opts = versioned::PurgeOptions {
+        plans: args.plans.clone(),
+        older_than,
+        rewritten_narinfos: args.rewritten_narinfos,
+    };
+    let plan = versioned::plan_purge(cache.store().as_ref(), &opts).await?;
+    if args.json && (args.dry_run || plan.is_empty()) {
+        let mut doc = serde_json::to_value(&plan)?;
+        if let Some(d) = doc.as_object_mut() {
+            d.insert("bytes".into(), json!(plan.bytes()));
+            d.insert("dryRun".into(), json!(args.dry_run));
+        }
+        let state = if plan.is_empty() { "empty" } else { "planned" };
+        println!("{}", not_run_doc("gc purge", state, 0, Some(doc)));
+    } else if !args.json {
+        print_purge_plan(&plan);
+    }
+    if plan.is_empty() {
+        if !args.json {
+            println!("nothing to purge");
+        }
+        return Ok(0);
+    }
+    if args.dry_run {
+        return Ok(0);
+    }
+    if !args.yes
+        && !confirm(
+            "purging",
+            &format!(
+                "permanently delete these versions from {} ({})? This cannot be undone",
+                cache.url(),
+                human_size(plan.bytes())
+            ),
+        )?
+    {
+        if args.json {
+            println!("{}", not_run_doc("gc purge", "declined", 0, None));
+        } else {
+            println!("nothing deleted");
+        }
+        return Ok(0);
+    }
+    let store = cache.store().clone();
+    let (job, state, summary) = run_job(
+        JobKind::Gc,
+        format!("gc purge: {} plan(s)", plan.plans.len()),
+        move |_job, _notify| async move { versioned::purge_under_lease(store, &plan, &opts).await },
+    )
+    .await;
+    report(
+        args.json,
+        "gc purge",
+        &job,
+        &state,
+        summary.as_ref(),
+        |s: &versioned::PurgeSummary| {
+            format!(
+                "purged {} plan(s): deleted {} hidden version(s), {} delete marker(s), {} \
+                 rewritten narinfo version(s); {} no longer stored{}",
+                s.plans.len(),
+                s.versions,
+                s.markers,
+                s.rewritten,
+                human_size(s.bytes),
+                if s.current > 0 {
+                    format!(
+                        "; {} recorded version(s) kept because they are current again",
+                        s.current
+                    )
+                } else {
+                    String::new()
+                }
+            )
+        },
+    )
+}
+
+/// `narscope gc plans`.
+async fn plans_cmd(ctx: &Ctx, args: PlansArgs) -> Result<i32> {
+    let (cache, _) = ctx.open(&args.cache).await?;
+    let (plans, bad) = versioned::list(cache.store().as_ref()).await?;
+    let now = std::time::SystemTime::now();
+    if args.json {
+        let doc = json!({
+            "plans": plans.iter().map(|p| json!({
+                "id": p.id,
+                "created": p.created,
+                "ageSeconds": p.age_secs(now),
+                "command": p.command,
+                "objects": p.totals.objects,
+                "bytes": p.totals.bytes,
+                "state": p.state,
+                "permanent": p.permanent,
+            })).collect::<Vec<_>>(),
+            "unreadable": bad.iter().map(|(k, why)| json!({"key": k, "error": why})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    if plans.is_empty() && bad.is_empty() {
+        println!("no recorded plans in {}", cache.url());
+        return Ok(0);
+    }
+    println!(
+        "{:<26} {:>8} {:<7} {:>8} {:>11}  state",
+        "plan", "age", "command", "objects", "bytes"
+    );
+    for p in &plans {
+        println!(
+            "{:<26} {:>8} {:<7} {:>8} {:>11}  {}",
+            p.id,
+            crate::units::age(
+                now,
+                Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(p.created_unix))
+            ),
+            p.command,
+            p.totals.objects,
+            human_size(p.totals.bytes),
+            p.state.label()
+        );
+    }
+    for (k, why) in &bad {
+        println!("unreadable: {k}: {why}");
+    }
+    Ok(0)
 }
 
 /// Print a GC plan: roots, what is kept and deleted, and what was already broken.
@@ -126,6 +455,20 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
     );
 }
 
+/// What a deletion on a versioned bucket left: the plan that restores or purges it, or the
+/// bytes freed at once.
+pub(crate) fn deletion_note(s: &delete::DeleteSummary, cache: &str) -> String {
+    match &s.plan {
+        Some(id) => format!(
+            "; {} hidden behind delete markers, still stored: plan {id} (`narscope gc restore \
+             {cache} {id}` undoes it, `narscope gc purge {cache} {id}` frees the space)",
+            human_size(s.hidden_bytes)
+        ),
+        None if s.freed_bytes > 0 => format!("; {} no longer stored", human_size(s.freed_bytes)),
+        None => String::new(),
+    }
+}
+
 /// What to do about having no roots.
 const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), --roots-file, \
      --roots-from-nix or --keep-younger-than; or --allow-no-roots if deleting every path older \
@@ -133,7 +476,11 @@ const NO_ROOTS_ADVICE: &str = "add pins (narscope pin CACHE add NAME PATH…), -
 
 /// `narscope gc`: roots, pins, scan, plan, refuse or confirm, then run the collect job.
 async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
-    let (arg, trust) = (args.cache.as_str(), &args.trust);
+    let arg = args
+        .cache
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("say which cache to collect: narscope gc CACHE"))?;
+    let trust = &args.trust;
     use crate::gc;
     let grace =
         crate::units::parse_duration(&args.grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
@@ -163,7 +510,24 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     let opened = scanned_index(ctx, &cache, &keys).await?;
     let prepared = gc::prepare_given(cache.store().as_ref(), &opened.index, &req, given).await?;
     let plan = &prepared.plan;
-    let refusal = plan.refusal().or_else(|| {
+    let versioning = cache.versioning().await;
+    let objects = (plan.delete.narinfos()
+        + plan.delete.nar_keys.len()
+        + plan.delete.ls_keys.len()
+        + plan.delete.extra_keys.len()) as u64;
+    let meaning = versioned::Meaning::of(
+        versioning.as_ref().copied(),
+        args.permanent,
+        objects,
+        plan.bytes,
+    );
+    let locked = match &versioning {
+        Ok(v) if v.keeps_versions() && !prepared.is_empty() => {
+            versioned::lock_refusal(cache.store().as_ref()).await
+        }
+        _ => None,
+    };
+    let refusal = plan.refusal().or(locked).or_else(|| {
         (!prepared.has_roots() && !args.allow_no_roots).then(|| {
             format!(
                 "refusing: {}; {NO_ROOTS_ADVICE}",
@@ -210,10 +574,12 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                 "refusal": refusal,
                 "unknown": plan.unknown,
                 "provisional": true,
+                "deletion": meaning,
             });
             println!("{}", not_run_doc("gc", state, code, Some(doc)));
         } else if !args.json {
             print_gc_plan(&idx, plan);
+            println!("deletion: {}", meaning.note);
             for (p, r) in &why {
                 println!("why {p}: {r}");
             }
@@ -238,12 +604,15 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     if args.dry_run {
         return Ok(0);
     }
-    if !args.yes
-        && !confirm(
-            "collecting",
-            &format!("collect this garbage from {}?", cache.url()),
-        )?
-    {
+    let question = if args.permanent && meaning.versioning.is_some_and(|v| v.keeps_versions()) {
+        format!(
+            "collect this garbage from {} and delete its versions for good? This cannot be undone",
+            cache.url()
+        )
+    } else {
+        format!("collect this garbage from {}?", cache.url())
+    };
+    if !args.yes && !confirm("collecting", &question)? {
         if args.json {
             println!("{}", not_run_doc("gc", "declined", 0, None));
         } else {
@@ -261,6 +630,8 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         list_nars: true,
     };
     let prepared = Arc::new(prepared);
+    let url = arg.to_string();
+    let permanent = args.permanent;
     let (job, state, summary) = run_job(
         JobKind::Gc,
         format!("gc: {n} path(s)"),
@@ -270,6 +641,7 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                 index,
                 keys,
                 scan: scan_opts,
+                permanent,
             };
             gc::collect(at, prepared, job, notify)
         },
@@ -287,14 +659,67 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         summary.as_ref(),
         |s: &delete::DeleteSummary| {
             format!(
-                "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed{}",
+                "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed{}{}",
                 s.narinfos,
                 s.nars,
                 s.listings,
                 s.others,
                 s.failed,
-                kept_note(s.kept_since_planned)
+                kept_note(s.kept_since_planned),
+                deletion_note(s, &url)
             )
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn gc(args: &[&str]) -> super::Args {
+        let mut argv = vec!["narscope", "gc"];
+        argv.extend(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Gc(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gc_takes_a_cache_or_a_plan_subcommand() {
+        let a = gc(&["s3://b", "--permanent", "--yes"]);
+        assert_eq!(a.cache.as_deref(), Some("s3://b"));
+        assert!(a.permanent && a.yes && a.action.is_none());
+        let a = gc(&["restore", "s3://b", "20261203T120000Z-0000abcd", "--json"]);
+        match a.action {
+            Some(Action::Restore(r)) => {
+                assert_eq!((r.cache.as_str(), r.json), ("s3://b", true));
+                assert_eq!(r.plan, "20261203T120000Z-0000abcd");
+            }
+            other => panic!("{other:?}"),
+        }
+        let a = gc(&[
+            "purge",
+            "s3://b",
+            "p1",
+            "p2",
+            "--older-than",
+            "30d",
+            "--dry-run",
+        ]);
+        match a.action {
+            Some(Action::Purge(p)) => {
+                assert_eq!(p.plans, ["p1", "p2"]);
+                assert_eq!(p.older_than.as_deref(), Some("30d"));
+                assert!(p.dry_run && !p.yes && !p.rewritten_narinfos);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            gc(&["plans", "s3://b"]).action,
+            Some(Action::Plans(_))
+        ));
+    }
 }
