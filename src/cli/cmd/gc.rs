@@ -180,6 +180,7 @@ async fn restore_cmd(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     report(
         args.json,
         "gc restore",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),
@@ -321,6 +322,7 @@ async fn purge_cmd(ctx: &Ctx, args: PurgeArgs) -> Result<i32> {
     report(
         args.json,
         "gc purge",
+        ctx.throttle_stats(),
         &job,
         &state,
         summary.as_ref(),
