@@ -23,6 +23,8 @@ pub mod s3s;
 pub mod upload;
 
 pub use garage::Garage;
+// The benches include this module but start no gateway.
+#[allow(unused_imports)]
 pub use rgw::Rgw;
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for a test server).

@@ -194,6 +194,7 @@ rm -rf "$NS_DIR"
     }
 
     /// Runs the lifecycle rules of every bucket now (`radosgw-admin lc process`).
+    #[allow(dead_code)] // for the lifecycle tests of gc purge
     pub fn run_lifecycle(&self) {
         self.admin(&["lc", "process"]);
     }
