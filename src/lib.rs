@@ -1,8 +1,8 @@
 //! narscope: read, audit and maintain Nix binary caches.
 //!
 //! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`,
-//! `index`, `pins`, `gc`, `lease`, `jobs`, `keyprobe`, `units`) never touches a terminal; the CLI
-//! (`cli`) and the dashboard (`tui`) are built on top of it.
+//! `index`, `pins`, `gc`, `doctor`, `lease`, `jobs`, `keyprobe`, `units`) never touches a
+//! terminal; the CLI (`cli`) and the dashboard (`tui`) are built on top of it.
 
 pub mod audit;
 pub mod cache;

@@ -89,8 +89,8 @@ async fn lifecycle_expiring_nars_is_an_error_with_a_fix_on_rgw() {
     let tmp = tempfile::tempdir().unwrap();
     let bucket = rgw.fresh_bucket().await;
     let url = rgw.url(&bucket, "cache");
-    let store = rgw.open(&url).await;
-    upload_dir(&store, &demo_cache(tmp.path()), Upload::default()).await;
+    let cache = rgw.cache(&url).await;
+    upload_dir(cache.store(), &demo_cache(tmp.path()), Upload::default()).await;
     let rule = LifecycleRule::builder()
         .id("expire-nars")
         .status(ExpirationStatus::Enabled)

@@ -193,12 +193,6 @@ rm -rf "$NS_DIR"
         )
     }
 
-    #[allow(dead_code)] // for the tests of gc, restore and doctor, which land separately
-    /// Runs the lifecycle rules of every bucket now (`radosgw-admin lc process`).
-    pub fn run_lifecycle(&self) {
-        self.admin(&["lc", "process"]);
-    }
-
     /// An S3 client of the test user (path-style; checksums only where required, as RGW 16.2
     /// refuses aws-chunked trailers), for setting up what narscope does not write: versioning,
     /// lifecycle rules, object lock, stale multipart uploads.
@@ -259,7 +253,6 @@ rm -rf "$NS_DIR"
         name
     }
 
-    #[allow(dead_code)] // for the tests of gc, restore and doctor, which land separately
     /// Creates a new bucket with object lock enabled (and so versioning), and a default
     /// GOVERNANCE retention of `days` days when given.
     pub async fn locked_bucket(&self, days: Option<i32>) -> String {
@@ -340,7 +333,6 @@ rm -rf "$NS_DIR"
         )
     }
 
-    #[allow(dead_code)] // for the tests of gc, restore and doctor, which land separately
     /// The cache at `url`, opened through [`Rgw::open`].
     pub async fn cache(&self, url: &str) -> Cache {
         let store = self.open(url).await;
