@@ -206,8 +206,8 @@ fn main() {
             Some(m) => format!("{what} --max-rps {m}"),
             None => what.to_string(),
         };
-        let mut args = global.clone();
-        args.extend(["verify", &url, "--json", "--trusted-key", &pk]);
+        let mut args = vec!["verify", &url, "--json", "--trusted-key", &pk];
+        args.extend(&global);
         let f = run(&proxy, g, root, &args, false);
         print(&label("verify"), f64::from(limit), &f);
 
@@ -215,8 +215,8 @@ fn main() {
         let key_file = root.join(format!("sign-{i}.sec"));
         std::fs::write(&key_file, key.to_file_text()).unwrap();
         let key_path = key_file.to_str().unwrap();
-        let mut args = global.clone();
-        args.extend(["sign", &url, "--all", "--key-file", key_path, "--json"]);
+        let mut args = vec!["sign", &url, "--all", "--key-file", key_path, "--json"];
+        args.extend(&global);
         let f = run(&proxy, g, root, &args, true);
         print(&label("sign"), f64::from(limit), &f);
     }

@@ -10,12 +10,16 @@
 //!   while the window is full grows it by `1/window`, i.e. by one attempt per window's worth
 //!   of answers. The window starts at [`ThrottlePolicy::max_window`] and never exceeds it.
 //! - **Rate**: the same answer also sets a rate limit on attempt starts, at
-//!   [`RATE_BACKOFF`] of the answers the server accepted in the last second; the limit then
+//!   [`RATE_BACKOFF`] of the answers the server accepted in the last second (at most once a
+//!   second, and never below half the limit before); the limit then
 //!   grows by [`RATE_GROWTH`] of itself per second, until the server throttles again. A
 //!   server that throttles at N requests/s is so approached from below and probed now and
 //!   then, instead of being hammered.
 //! - **Ceiling**: [`ThrottlePolicy::max_rps`] (`--max-rps`) caps attempt starts per second,
 //!   whatever the server says; starts are paced evenly (a token bucket of one token).
+//!
+//! An attempt that waits [`STALL_ESCAPE`] for room goes ahead anyway: callers hold requests
+//! in streams they may stop polling, and such a request must not keep the window shut.
 //!
 //! One throttling episode reduces once: answers to attempts that started before the last
 //! reduction say nothing new (the reduction has not reached the server yet) and only count.
@@ -36,6 +40,12 @@ pub const RATE_GROWTH: f64 = 0.05;
 const MIN_RATE_SAMPLE: u64 = 10;
 /// The lowest rate limit throttling can set, in requests per second.
 const MIN_RATE: f64 = 1.0;
+/// An attempt that has waited this long for room in the window goes ahead anyway: a request
+/// whose caller has stopped polling it (a stream held back by its consumer) keeps its room,
+/// and must not keep the window shut for every other request.
+pub const STALL_ESCAPE: Duration = Duration::from_millis(250);
+/// The rate limit is cut at most once per this time.
+const RATE_EPOCH: Duration = Duration::from_secs(1);
 
 /// How a store limits its requests. The defaults never limit a store that is not throttled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,6 +206,8 @@ struct Core {
     /// Bumped by each reduction; an attempt remembers the generation it started in.
     generation: u64,
     rate: Option<Rate>,
+    /// When the rate limit was last cut.
+    last_rate_cut: Option<Instant>,
     /// When the next paced start may happen.
     next_start: Option<Instant>,
     accepted: Recent,
@@ -216,6 +228,7 @@ impl Core {
             in_flight: 0,
             generation: 0,
             rate: None,
+            last_rate_cut: None,
             next_start: None,
             accepted: Recent::new(now),
             requests: 0,
@@ -243,8 +256,14 @@ impl Core {
 
     /// Lets an attempt in if the window has room: its generation and when it may start
     /// (paced by the rate limit). `None`: the window is full.
+    #[cfg(test)]
     fn admit(&mut self, now: Instant) -> Option<Admitted> {
-        if self.in_flight >= self.slots() {
+        self.admit_with(now, false)
+    }
+
+    /// [`Core::admit`], or with `force` whether or not the window has room.
+    fn admit_with(&mut self, now: Instant, force: bool) -> Option<Admitted> {
+        if !force && self.in_flight >= self.slots() {
             return None;
         }
         self.in_flight += 1;
@@ -294,16 +313,20 @@ impl Core {
         let from = self.window.min(f64::from(in_flight.max(1)));
         self.window = (from / 2.0).max(1.0);
         self.min_window = self.min_window.min(self.slots());
+        // The rate is cut at most once a second, from a second's worth of answers, and never
+        // below half of what it was: a burst of refusals cannot drive it down to nothing.
+        if self
+            .last_rate_cut
+            .is_some_and(|t| now.saturating_duration_since(t) < RATE_EPOCH)
+        {
+            return;
+        }
         let accepted = self.accepted.last_second(now);
         if accepted >= MIN_RATE_SAMPLE {
-            let base = (accepted as f64 * RATE_BACKOFF).max(MIN_RATE);
+            let floor = self.rate.map_or(MIN_RATE, |r| r.at(now) / 2.0);
+            let base = (accepted as f64 * RATE_BACKOFF).max(floor).max(MIN_RATE);
             self.rate = Some(Rate { base, since: now });
-        } else if let Some(r) = self.rate {
-            // Too few answers to measure: go on from half the current limit.
-            self.rate = Some(Rate {
-                base: (r.at(now) / 2.0).max(MIN_RATE),
-                since: now,
-            });
+            self.last_rate_cut = Some(now);
         }
         // Starts already paced at the old rate keep their slots; later ones use the new one.
     }
@@ -364,12 +387,15 @@ impl Throttle {
     }
 
     /// Waits for room in the window and for the attempt's turn under the rate limits.
+    /// After [`STALL_ESCAPE`] without room it goes ahead over the window.
     pub(crate) async fn acquire(&self) -> Permit<'_> {
+        let since = Instant::now();
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            let admitted = self.core().admit(Instant::now());
+            let force = since.elapsed() >= STALL_ESCAPE;
+            let admitted = self.core().admit_with(Instant::now(), force);
             if let Some(a) = admitted {
                 let permit = Permit {
                     throttle: self,
@@ -381,7 +407,7 @@ impl Throttle {
                 }
                 return permit;
             }
-            room.await;
+            let _ = tokio::time::timeout(STALL_ESCAPE, room).await;
         }
     }
 }
