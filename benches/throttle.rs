@@ -22,6 +22,7 @@ mod common;
 #[path = "measure.rs"]
 mod measure;
 
+use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -74,6 +75,18 @@ fn sampled(
     let forwarded = || forwarded(proxy);
     let t = Instant::now();
     let mut child = c.spawn().unwrap_or_else(|e| panic!("narscope: {e}"));
+    // Both pipes are drained while the command runs: a full pipe would stop it.
+    let drain = |p: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = p {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let mut samples = vec![(0.0, forwarded())];
     while child.try_wait().ok().flatten().is_none() {
         std::thread::sleep(Duration::from_millis(200));
@@ -81,12 +94,14 @@ fn sampled(
     }
     let wall = t.elapsed();
     samples.push((wall.as_secs_f64(), forwarded()));
-    let out = child.wait_with_output().unwrap();
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let _ = child.wait();
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.join().unwrap_or_default();
+    let doc = serde_json::from_slice(&out).unwrap_or_else(|e| {
         panic!(
             "{args:?}: no JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
         )
     });
     (doc, wall, samples)
@@ -122,6 +137,12 @@ fn run(proxy: &FaultProxy, g: &common::Garage, root: &Path, args: &[&str], sign:
         let good = counts.get("trusted").and_then(|v| v.as_u64()).unwrap_or(0);
         (total, total - good)
     };
+    if failed > 0 {
+        // What went wrong, so a regression is readable from the figures alone.
+        for e in doc["errors"].as_array().into_iter().flatten().take(3) {
+            println!("  failed: {e}");
+        }
+    }
     let t = &doc["throttle"];
     let forwarded = forwarded(proxy);
     Figures {

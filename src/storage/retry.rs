@@ -13,7 +13,8 @@
 //! - **Per request**: at most [`RetryPolicy::max_attempts`] attempts, and no retry that would
 //!   start later than [`RetryPolicy::max_elapsed`] after the first attempt.
 //! - **Per store**: a retry budget, a token bucket in the spirit of the AWS SDKs' retry quota.
-//!   Each retry costs [`RETRY_COST`] tokens ([`TIMEOUT_RETRY_COST`] after a timeout); a request
+//!   Each retry costs [`RETRY_COST`] tokens ([`TIMEOUT_RETRY_COST`] after a timeout, none after
+//!   a throttled answer: the store's limiter slows down instead); a request
 //!   that succeeds gives back what its retries cost, or [`SUCCESS_REFUND`] if it needed none.
 //!   When the bucket is empty, failures are returned at once: a store that fails most
 //!   requests gives up quickly instead of hammering the endpoint, and recovers as requests
@@ -37,6 +38,19 @@ use std::time::{Duration, Instant};
 pub const RETRY_COST: u32 = 5;
 /// Tokens a retry after a timeout costs.
 pub const TIMEOUT_RETRY_COST: u32 = 10;
+/// What a retry after a failure of this kind costs from the budget. A throttled answer costs
+/// nothing: the server is answering, and the store's limiter ([`super::throttle`]) already
+/// slows the requests down; charging it would empty the budget during a throttling episode
+/// and fail requests that a slower pace gets through (they stay bounded by
+/// [`RetryPolicy::max_attempts`] and [`RetryPolicy::max_elapsed`]).
+fn retry_cost(kind: StoreErrorKind) -> u32 {
+    match kind {
+        StoreErrorKind::Timeout => TIMEOUT_RETRY_COST,
+        StoreErrorKind::Throttled => 0,
+        _ => RETRY_COST,
+    }
+}
+
 /// Tokens a request that succeeded on its first attempt gives back.
 pub const SUCCESS_REFUND: u32 = 1;
 
@@ -241,11 +255,7 @@ impl Retrier {
         if started.elapsed() + delay > self.policy.max_elapsed {
             return Err(Stop::Elapsed);
         }
-        let cost = if failed.error.kind == StoreErrorKind::Timeout {
-            TIMEOUT_RETRY_COST
-        } else {
-            RETRY_COST
-        };
+        let cost = retry_cost(failed.error.kind);
         if !self.budget.take(cost) {
             return Err(Stop::Budget);
         }
@@ -295,11 +305,7 @@ impl Retrier {
             if let Some(failed) = pending.take() {
                 match self.decide(&failed, attempts, started) {
                     Ok(delay) => {
-                        spent += if failed.error.kind == StoreErrorKind::Timeout {
-                            TIMEOUT_RETRY_COST
-                        } else {
-                            RETRY_COST
-                        };
+                        spent += retry_cost(failed.error.kind);
                         tracing::debug!(
                             "{} — retry {} of {} in {delay:?}",
                             failed.error,
@@ -469,7 +475,36 @@ mod tests {
             e.to_string().contains("boom; gave up after 4 attempts in "),
             "{e}"
         );
+        assert_eq!(r.budget().available(), 500, "throttled retries cost nothing");
+        let e = r
+            .run(|| async { Err::<(), _>(err(StoreErrorKind::ServerError)) })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::ServerError);
         assert_eq!(r.budget().available(), 500 - 3 * RETRY_COST, "no refund");
+    }
+
+    #[tokio::test]
+    async fn throttling_never_empties_the_budget() {
+        // A small budget that two server errors empty: throttled answers leave it whole, so
+        // a throttling episode does not turn into failures the limiter's slower pace avoids.
+        let r = Retrier::new(fast(8, 12));
+        r.mark_connected();
+        let calls = AtomicU32::new(0);
+        for _ in 0..20 {
+            calls.store(0, Ordering::Relaxed);
+            let v = r
+                .run(|| async {
+                    match calls.fetch_add(1, Ordering::Relaxed) {
+                        0..=5 => Err(err(StoreErrorKind::Throttled)),
+                        _ => Ok(1),
+                    }
+                })
+                .await
+                .unwrap();
+            assert_eq!(v, 1);
+        }
+        assert_eq!(r.budget().available(), 12);
     }
 
     #[tokio::test]
