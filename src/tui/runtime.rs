@@ -13,7 +13,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::app::{App, AppOptions};
 use super::keymap::Keymap;
-use super::msg::{Effect, Msg, PinChange, VersionsUpdate};
+use super::msg::{Effect, Msg, PLAN_PURGE_TITLE, PLAN_RESTORE_TITLE, PinChange, VersionsUpdate};
+use super::overlay::plans::{PlanList, PlanRow};
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -359,6 +360,78 @@ impl Runtime {
                     let r = crate::doctor::diagnose(&cache, &opts).await;
                     let _ = tx.send(Msg::Doctor(Arc::new(r)));
                 });
+            }
+            Effect::ListPlans => {
+                let (cache, tx) = (self.cache.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let versioning = cache.versioning().await.map_err(|e| e.to_string());
+                    let r = crate::versioned::list(cache.store().as_ref())
+                        .await
+                        .map(|(plans, unreadable)| PlanList {
+                            versioning,
+                            plans: plans.iter().map(PlanRow::of).collect(),
+                            unreadable,
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Plans(r));
+                });
+            }
+            Effect::RestorePlan(id) => {
+                let store = self.cache.store().clone();
+                let h = self.runner.spawn(
+                    JobKind::Gc,
+                    format!("{PLAN_RESTORE_TITLE} {id}"),
+                    self.job_notify(),
+                    move |job, _notify| async move {
+                        job.progress
+                            .set_current("removing the plan's delete markers");
+                        let s = crate::versioned::restore(store, &id).await?;
+                        for (k, why) in &s.skipped {
+                            job.progress.error(format!("skipped {k}: {why}"));
+                        }
+                        job.progress.set_current(format!(
+                            "restored {} object(s) ({}, {} narinfo(s)); {} restored before, {} \
+                             skipped, {} failed",
+                            s.restored,
+                            crate::units::human_size(s.bytes),
+                            s.narinfos,
+                            s.already,
+                            s.skipped.len(),
+                            s.failed
+                        ));
+                        Ok(())
+                    },
+                );
+                self.started(h);
+            }
+            Effect::PurgePlan(id) => {
+                let store = self.cache.store().clone();
+                let h = self.runner.spawn(
+                    JobKind::Gc,
+                    format!("{PLAN_PURGE_TITLE} {id}"),
+                    self.job_notify(),
+                    move |job, _notify| async move {
+                        let opts = crate::versioned::PurgeOptions {
+                            plans: vec![id],
+                            ..Default::default()
+                        };
+                        job.progress.set_current("looking at the plan's versions");
+                        let plan = crate::versioned::plan_purge(store.as_ref(), &opts).await?;
+                        job.progress.set_current("deleting the hidden versions");
+                        let s = crate::versioned::purge_under_lease(store, &plan, &opts).await?;
+                        job.progress.set_current(format!(
+                            "deleted {} hidden version(s), {} delete marker(s): {} no longer \
+                             stored; {} kept (current again), {} failed",
+                            s.versions,
+                            s.markers,
+                            crate::units::human_size(s.bytes),
+                            s.current,
+                            s.failed
+                        ));
+                        Ok(())
+                    },
+                );
+                self.started(h);
             }
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());
