@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::app::{App, AppOptions};
 use super::keymap::Keymap;
 use super::msg::{Effect, Msg, PLAN_PURGE_TITLE, PLAN_RESTORE_TITLE, PinChange, VersionsUpdate};
-use super::overlay::plans::{PlanList, PlanRow};
+use super::overlay::plans::read_plans;
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -364,15 +364,7 @@ impl Runtime {
             Effect::ListPlans => {
                 let (cache, tx) = (self.cache.clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let versioning = cache.versioning().await.map_err(|e| e.to_string());
-                    let r = crate::versioned::list(cache.store().as_ref())
-                        .await
-                        .map(|(plans, unreadable)| PlanList {
-                            versioning,
-                            plans: plans.iter().map(PlanRow::of).collect(),
-                            unreadable,
-                        })
-                        .map_err(|e| e.to_string());
+                    let r = read_plans(&cache).await;
                     let _ = tx.send(Msg::Plans(r));
                 });
             }

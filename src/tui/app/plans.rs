@@ -25,7 +25,7 @@ impl App {
     }
 
     fn now_unix(&self) -> u64 {
-        std::time::SystemTime::now()
+        self.now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     }

@@ -65,6 +65,20 @@ pub struct PlanList {
     pub unreadable: Vec<(String, String)>,
 }
 
+/// Reads the bucket's versioning and the stored plan records of `cache` (what
+/// `Effect::ListPlans` answers), or says why they could not be listed.
+pub async fn read_plans(cache: &crate::cache::Cache) -> Result<PlanList, String> {
+    let versioning = cache.versioning().await.map_err(|e| e.to_string());
+    let (plans, unreadable) = crate::versioned::list(cache.store().as_ref())
+        .await
+        .map_err(|e| format!("{}: {e}", crate::versioned::PLANS_PREFIX))?;
+    Ok(PlanList {
+        versioning,
+        plans: plans.iter().map(PlanRow::of).collect(),
+        unreadable,
+    })
+}
+
 /// The plans overlay's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlansView {
@@ -161,8 +175,8 @@ pub fn plans_lines(view: &PlansView) -> (Vec<String>, Option<usize>) {
             );
         }
         out.push(format!(
-            "  {:<26} {:>8}  {:<7} {:>8} {:>10}  state",
-            "id", "age", "command", "objects", "bytes"
+            "{:<25} {:>4} {:<6} {:>6} {:>9} state",
+            "id", "age", "cmd", "objs", "bytes"
         ));
     }
     let first = out.len();
@@ -170,7 +184,7 @@ pub fn plans_lines(view: &PlansView) -> (Vec<String>, Option<usize>) {
         let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
         let age = age(at(view.now_unix), Some(at(p.created_unix)));
         out.push(format!(
-            "  {:<26} {:>8}  {:<7} {:>8} {:>10}  {}",
+            "{:<25} {:>4} {:<6} {:>6} {:>9} {}",
             p.id,
             age,
             p.command,
@@ -180,7 +194,7 @@ pub fn plans_lines(view: &PlansView) -> (Vec<String>, Option<usize>) {
         ));
     }
     for (k, why) in &list.unreadable {
-        out.push(format!("  unreadable: {k}: {why}"));
+        out.push(format!("unreadable: {k}: {why}"));
     }
     let sel = (!list.plans.is_empty()).then(|| first + view.selected.min(list.plans.len() - 1));
     (out, sel)
