@@ -165,3 +165,35 @@ async fn delete_confirmation_says_what_deleting_means_on_this_bucket() {
     assert!(all.contains("Deletion is final."), "{all}");
     assert!(!all.contains(":plans"), "{all}");
 }
+
+#[tokio::test]
+async fn a_finished_restore_job_refreshes_the_index() {
+    let mut f = fixture().await;
+    let id = store_record(&f).await;
+    let runner = crate::jobs::Runner::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let notify: crate::jobs::JobNotify = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let store = f.cache.store().clone();
+    let rid = id.clone();
+    let h = runner.spawn(
+        crate::jobs::JobKind::Gc,
+        format!("{} {id}", crate::tui::msg::PLAN_RESTORE_TITLE),
+        notify,
+        move |_job, _n| async move { crate::versioned::restore(store, &rid).await.map(|_| ()) },
+    );
+    f.app.update(Msg::JobStarted(h.clone()));
+    let fx = loop {
+        let e = rx.recv().await.unwrap();
+        let done = matches!(e, crate::jobs::JobEvent::Finished(..));
+        let fx = f.send(Msg::Job(e)).await;
+        if done {
+            break fx;
+        }
+    };
+    assert!(fx.contains(&Effect::Scan), "{fx:?}");
+    // file:// keeps no versions: the restore finds no marker to remove and says so.
+    let n = f.app.notice.clone().unwrap();
+    assert!(n.text.contains(&format!("job #{}", h.id)), "{n:?}");
+}
