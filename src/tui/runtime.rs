@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::app::{App, AppOptions};
 use super::keymap::Keymap;
 use super::msg::{Effect, Msg, PLAN_PURGE_TITLE, PLAN_RESTORE_TITLE, PinChange, VersionsUpdate};
-use super::overlay::plans::read_plans;
+use super::overlay::plans::{purge_job, read_plans, restore_job};
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -374,25 +374,7 @@ impl Runtime {
                     JobKind::Gc,
                     format!("{PLAN_RESTORE_TITLE} {id}"),
                     self.job_notify(),
-                    move |job, _notify| async move {
-                        job.progress
-                            .set_current("removing the plan's delete markers");
-                        let s = crate::versioned::restore(store, &id).await?;
-                        for (k, why) in &s.skipped {
-                            job.progress.error(format!("skipped {k}: {why}"));
-                        }
-                        job.progress.set_current(format!(
-                            "restored {} object(s) ({}, {} narinfo(s)); {} restored before, {} \
-                             skipped, {} failed",
-                            s.restored,
-                            crate::units::human_size(s.bytes),
-                            s.narinfos,
-                            s.already,
-                            s.skipped.len(),
-                            s.failed
-                        ));
-                        Ok(())
-                    },
+                    move |job, _notify| restore_job(store, id, job),
                 );
                 self.started(h);
             }
@@ -402,26 +384,7 @@ impl Runtime {
                     JobKind::Gc,
                     format!("{PLAN_PURGE_TITLE} {id}"),
                     self.job_notify(),
-                    move |job, _notify| async move {
-                        let opts = crate::versioned::PurgeOptions {
-                            plans: vec![id],
-                            ..Default::default()
-                        };
-                        job.progress.set_current("looking at the plan's versions");
-                        let plan = crate::versioned::plan_purge(store.as_ref(), &opts).await?;
-                        job.progress.set_current("deleting the hidden versions");
-                        let s = crate::versioned::purge_under_lease(store, &plan, &opts).await?;
-                        job.progress.set_current(format!(
-                            "deleted {} hidden version(s), {} delete marker(s): {} no longer \
-                             stored; {} kept (current again), {} failed",
-                            s.versions,
-                            s.markers,
-                            crate::units::human_size(s.bytes),
-                            s.current,
-                            s.failed
-                        ));
-                        Ok(())
-                    },
+                    move |job, _notify| purge_job(store, id, job),
                 );
                 self.started(h);
             }

@@ -3,12 +3,16 @@
 //! records are read off the UI thread (`Effect::ListPlans`); until they arrive the overlay
 //! says so. Enter asks to restore the selected plan, the purge key asks to purge it.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
-use crate::storage::Versioning;
+use crate::jobs::{JobError, JobHandle};
+use crate::storage::{Store, Versioning};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::overlay::centered;
 use crate::tui::pane::ctx::Ctx;
@@ -77,6 +81,70 @@ pub async fn read_plans(cache: &crate::cache::Cache) -> Result<PlanList, String>
         plans: plans.iter().map(PlanRow::of).collect(),
         unreadable,
     })
+}
+
+/// The body of a job restoring plan `id` (`Effect::RestorePlan`): restores it, counts what
+/// it restored, skipped or failed on `job`, and leaves the summary as the job's last line.
+pub async fn restore_job(
+    store: Arc<dyn Store>,
+    id: String,
+    job: Arc<JobHandle>,
+) -> Result<(), JobError> {
+    let p = &job.progress;
+    p.set_current("removing the plan's delete markers");
+    let s = crate::versioned::restore(store, &id).await?;
+    let total = s.restored + s.already + s.skipped.len() as u64 + s.failed;
+    p.total.store(total, Ordering::Relaxed);
+    p.done.store(total, Ordering::Relaxed);
+    for (k, why) in &s.skipped {
+        p.error(format!("skipped {k}: {why}"));
+    }
+    p.failed.fetch_add(s.failed, Ordering::Relaxed);
+    p.set_current(format!(
+        "restored {} object(s) ({}, {} narinfo(s)) of plan {}; {} restored before, {} \
+         skipped, {} failed",
+        s.restored,
+        human_size(s.bytes),
+        s.narinfos,
+        s.plan,
+        s.already,
+        s.skipped.len(),
+        s.failed
+    ));
+    Ok(())
+}
+
+/// The body of a job purging plan `id` (`Effect::PurgePlan`): plans the purge, carries it
+/// out under the deletion lease, counts what it deleted or failed on `job`, and leaves the
+/// summary (bytes no longer stored) as the job's last line.
+pub async fn purge_job(
+    store: Arc<dyn Store>,
+    id: String,
+    job: Arc<JobHandle>,
+) -> Result<(), JobError> {
+    let p = &job.progress;
+    let opts = crate::versioned::PurgeOptions {
+        plans: vec![id],
+        ..Default::default()
+    };
+    p.set_current("looking at the plan's versions");
+    let plan = crate::versioned::plan_purge(store.as_ref(), &opts).await?;
+    p.set_current("deleting the hidden versions");
+    let s = crate::versioned::purge_under_lease(store, &plan, &opts).await?;
+    let total = s.versions + s.markers + s.rewritten + s.failed;
+    p.total.store(total, Ordering::Relaxed);
+    p.done.store(total, Ordering::Relaxed);
+    p.failed.fetch_add(s.failed, Ordering::Relaxed);
+    p.set_current(format!(
+        "deleted {} hidden version(s), {} delete marker(s): {} no longer stored; {} kept \
+         (current again), {} failed",
+        s.versions,
+        s.markers,
+        human_size(s.bytes),
+        s.current,
+        s.failed
+    ));
+    Ok(())
 }
 
 /// The plans overlay's state.

@@ -181,7 +181,7 @@ async fn a_finished_restore_job_refreshes_the_index() {
         crate::jobs::JobKind::Gc,
         format!("{} {id}", crate::tui::msg::PLAN_RESTORE_TITLE),
         notify,
-        move |_job, _n| async move { crate::versioned::restore(store, &rid).await.map(|_| ()) },
+        move |job, _n| crate::tui::overlay::plans::restore_job(store, rid, job),
     );
     f.app.update(Msg::JobStarted(h.clone()));
     let fx = loop {
@@ -193,7 +193,13 @@ async fn a_finished_restore_job_refreshes_the_index() {
         }
     };
     assert!(fx.contains(&Effect::Scan), "{fx:?}");
-    // file:// keeps no versions: the restore finds no marker to remove and says so.
+    // file:// keeps no versions: the restore fails, naming the object and why.
     let n = f.app.notice.clone().unwrap();
     assert!(n.text.contains(&format!("job #{}", h.id)), "{n:?}");
+    assert_eq!(n.level, Level::Error);
+    assert!(
+        matches!(h.state(), crate::jobs::JobState::Failed(e) if e.contains("list versions")),
+        "{:?}",
+        h.state()
+    );
 }
