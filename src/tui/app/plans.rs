@@ -112,8 +112,12 @@ impl App {
                 return out;
             }
         };
-        let mut note = m.note.clone();
-        note[..1].make_ascii_uppercase();
+        let mut chars = m.note.chars();
+        let mut note: String = chars
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default();
+        note.push_str(chars.as_str());
         note.push('.');
         let mut out = vec![String::new()];
         out.extend(wrap_words(&note, NOTE_WIDTH));
