@@ -2,7 +2,7 @@
 //! and purge confirmations; and what deleting means on this bucket, for the delete and gc
 //! confirmations.
 
-use crate::tui::app::App;
+use crate::tui::app::{App, Level};
 use crate::tui::msg::Effect;
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
@@ -39,6 +39,13 @@ impl App {
         match v.key(action) {
             PlansOutcome::Open => self.overlay = Overlay::Plans(v),
             PlansOutcome::Close => {}
+            PlansOutcome::Restore(_) | PlansOutcome::Purge(_) if self.read_only => {
+                self.notify(
+                    Level::Warn,
+                    "restore and purge are disabled: read-only mode",
+                );
+                self.overlay = Overlay::Plans(v);
+            }
             PlansOutcome::Restore(p) => self.confirm_restore(&p),
             PlansOutcome::Purge(p) => self.confirm_purge(&p),
         }

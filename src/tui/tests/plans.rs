@@ -108,6 +108,21 @@ async fn plans_overlay_lists_and_asks_before_restore_and_purge() {
     f.key('p').await;
     let fx = f.key('y').await;
     assert_eq!(fx, vec![Effect::PurgePlan(id)]);
+
+    // Read-only: neither asks; the overlay stays and says why.
+    f.app.read_only = true;
+    f.key('P').await;
+    f.send(Msg::Plans(read_plans(&f.cache).await)).await;
+    for fx in [f.code(KeyCode::Enter).await, f.key('p').await] {
+        assert!(fx.is_empty(), "{fx:?}");
+        assert!(
+            matches!(f.app.overlay, Overlay::Plans(_)),
+            "{:?}",
+            f.app.overlay
+        );
+        let n = f.app.notice.clone().unwrap();
+        assert!(n.text.contains("read-only"), "{n:?}");
+    }
 }
 
 #[tokio::test]
