@@ -43,6 +43,7 @@ mod storage_faults;
 mod throttle;
 // The dashboard end to end in tmux against the demo cache on Garage.
 mod tui_e2e;
+mod tui_plans;
 // `info` on versioned RGW (noncurrent versions, delete markers by kind) and unversioned Garage.
 mod versions;
 // Nix's write parameters in the cache URL, with `nix copy` writing the reference cache.

@@ -152,6 +152,10 @@ actions! {
     Gc = "gc", "plan a garbage collection (roots: the pins) and show it; nothing is deleted yet", false;
     /// Run the bucket doctor and show its findings.
     Doctor = "doctor", "bucket doctor: check versioning, lifecycle rules, uploads, object lock, keys…", false;
+    /// List the past deletion plans of a versioned bucket (restore, purge).
+    Plans = "plans", "past deletion plans of a versioned bucket: restore or purge them", false;
+    /// Purge the selected past plan (asks first).
+    Purge = "purge", "purge the selected past plan: free its hidden versions for good (asks first)", true;
     /// Collect the garbage of the plan shown.
     Collect = "collect", "collect the garbage of the plan shown (asks first)", true;
     /// Close an overlay.

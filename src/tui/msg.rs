@@ -73,7 +73,17 @@ pub enum Msg {
     Doctor(Arc<crate::doctor::Report>),
     /// What the runtime learnt about the bucket's versions.
     Versions(VersionsUpdate),
+    /// The stored plan records (see [`Effect::ListPlans`]), or why they could not be read.
+    Plans(Result<super::overlay::plans::PlanList, String>),
 }
+
+/// How the title of a job restoring a past plan starts (the reducer refreshes the index
+/// when it ends).
+pub const PLAN_RESTORE_TITLE: &str = "restore plan";
+
+/// How the title of a job purging a past plan starts (the reducer refreshes the index when
+/// it ends).
+pub const PLAN_PURGE_TITLE: &str = "purge plan";
 
 /// What the runtime learnt about the bucket's versions (see
 /// [`super::pane::header::Versions`]).
@@ -155,4 +165,11 @@ pub enum Effect {
     /// Run the bucket doctor's checks (without the write probe); the answer is
     /// [`Msg::Doctor`].
     Doctor,
+    /// Read the bucket's versioning and the stored plan records; the answer is
+    /// [`Msg::Plans`].
+    ListPlans,
+    /// Restore this past plan (a job).
+    RestorePlan(String),
+    /// Purge this past plan (a job).
+    PurgePlan(String),
 }

@@ -13,7 +13,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::app::{App, AppOptions};
 use super::keymap::Keymap;
-use super::msg::{Effect, Msg, PinChange, VersionsUpdate};
+use super::msg::{Effect, Msg, PLAN_PURGE_TITLE, PLAN_RESTORE_TITLE, PinChange, VersionsUpdate};
+use super::overlay::plans::{purge_job, read_plans, restore_job};
 use super::theme::Theme;
 use crate::cache::Cache;
 use crate::index::scan::{Opened, ScanOptions, ScanProgress, open_index, scan};
@@ -359,6 +360,33 @@ impl Runtime {
                     let r = crate::doctor::diagnose(&cache, &opts).await;
                     let _ = tx.send(Msg::Doctor(Arc::new(r)));
                 });
+            }
+            Effect::ListPlans => {
+                let (cache, tx) = (self.cache.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let r = read_plans(&cache).await;
+                    let _ = tx.send(Msg::Plans(r));
+                });
+            }
+            Effect::RestorePlan(id) => {
+                let store = self.cache.store().clone();
+                let h = self.runner.spawn(
+                    JobKind::Gc,
+                    format!("{PLAN_RESTORE_TITLE} {id}"),
+                    self.job_notify(),
+                    move |job, _notify| restore_job(store, id, job),
+                );
+                self.started(h);
+            }
+            Effect::PurgePlan(id) => {
+                let store = self.cache.store().clone();
+                let h = self.runner.spawn(
+                    JobKind::Gc,
+                    format!("{PLAN_PURGE_TITLE} {id}"),
+                    self.job_notify(),
+                    move |job, _notify| purge_job(store, id, job),
+                );
+                self.started(h);
             }
             Effect::ListPins => {
                 let (store, tx) = (self.cache.store().clone(), self.tx.clone());

@@ -89,6 +89,8 @@ impl App {
                 }
             }
             Confirmed::PinRemove(name) => fx.push(Effect::PinRemove(name)),
+            Confirmed::RestorePlan(id) => fx.push(Effect::RestorePlan(id)),
+            Confirmed::PurgePlan(id) => fx.push(Effect::PurgePlan(id)),
         }
     }
 

@@ -152,5 +152,6 @@ fn draw_overlay(buf: &mut Buffer, area: Rect, app: &App, ctx: &Ctx) {
             scroll,
         } => overlay::info::draw_info(buf, area, ctx, title, lines, scroll),
         Overlay::Doctor(v) => overlay::doctor::draw_doctor(buf, area, ctx, v),
+        Overlay::Plans(v) => overlay::plans::draw_plans(buf, area, ctx, v),
     }
 }

@@ -87,7 +87,12 @@ impl App {
             self.notify(Level::Info, "nothing to collect");
             return;
         }
-        let lines = collect_lines(&g);
+        let mut lines = collect_lines(&g);
+        let deleted = g.groups.iter().filter(|x| x.deleted);
+        let (objects, bytes) = deleted.fold((0u64, 0u64), |(n, b), x| {
+            (n + x.items.len() as u64, b + x.bytes.unwrap_or(0))
+        });
+        lines.extend(self.deletion_meaning(objects, bytes));
         self.overlay = Confirm::ask(
             "Collect garbage",
             lines,

@@ -241,10 +241,12 @@ impl App {
             },
             Action::Collect => self.confirm_collect(),
             Action::Doctor => self.open_doctor(fx),
+            Action::Plans => self.open_plans(fx),
             Action::Close
             | Action::Confirm
             | Action::Cancel
             | Action::ToggleChoice
+            | Action::Purge
             | Action::Choose => {}
         }
     }

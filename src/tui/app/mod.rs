@@ -19,6 +19,7 @@ mod keys;
 mod mouse;
 mod notice;
 mod overlays;
+mod plans;
 mod select;
 mod update;
 

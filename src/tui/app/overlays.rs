@@ -50,6 +50,10 @@ impl App {
                     self.overlay = Overlay::Doctor(v);
                 }
             }
+            Overlay::Plans(v) => {
+                let action = key.and_then(|k| self.keymap.action(Mode::Gc, &k));
+                self.plans_key(v, action);
+            }
             Overlay::Gc(v) => {
                 let action = key.and_then(|k| self.keymap.action(Mode::Gc, &k));
                 self.gc_key(v, action, fx);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::index::scan::ScanError;
 use crate::jobs::{ErrorKind, JobEvent, JobState};
 use crate::tui::app::{App, DeleteProposal, Focus, Level};
-use crate::tui::msg::{Effect, Msg, PinChange};
+use crate::tui::msg::{Effect, Msg, PLAN_PURGE_TITLE, PLAN_RESTORE_TITLE, PinChange};
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::tui::overlay::gc::GcView;
@@ -112,9 +112,15 @@ impl App {
                         Some((of, note)) if of == id => format!("{text}; {note}"),
                         _ => text,
                     };
+                    // A restore brings paths back, a purge changes the versions: re-read.
+                    let plan_job = j.title.starts_with(PLAN_RESTORE_TITLE)
+                        || j.title.starts_with(PLAN_PURGE_TITLE);
                     if j.kind != crate::jobs::JobKind::Scan {
                         self.notify(level, text);
                         fx.push(Effect::Save);
+                    }
+                    if plan_job && !self.scan.running {
+                        fx.push(Effect::Scan);
                     }
                 }
                 self.view_dirty = true;
@@ -140,6 +146,10 @@ impl App {
                 match refusal {
                     Some(why) => self.notify(Level::Error, why),
                     None => {
+                        let p = &confirmed.plan;
+                        let objects = (p.narinfos() + p.nar_keys.len() + p.ls_keys.len()) as u64;
+                        let mut lines = lines;
+                        lines.extend(self.deletion_meaning(objects, p.nar_bytes));
                         self.overlay = Confirm::ask(
                             "Delete from the cache",
                             lines,
@@ -208,6 +218,13 @@ impl App {
                 // Shown only if its overlay is still open (Esc while it ran drops it).
                 if let Overlay::Doctor(v) = &mut self.overlay {
                     v.report = Some(report);
+                }
+            }
+            Msg::Plans(r) => {
+                // Shown only if its overlay is still open.
+                if let Overlay::Plans(v) = &mut self.overlay {
+                    v.list = Some(r);
+                    v.selected = 0;
                 }
             }
             Msg::Pins(Err(e)) => self.notify(Level::Error, format!("cannot list pins: {e}")),

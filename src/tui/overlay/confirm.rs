@@ -32,6 +32,10 @@ pub enum Confirmed {
     Collect,
     /// Remove this pin.
     PinRemove(String),
+    /// Restore this past plan.
+    RestorePlan(String),
+    /// Purge this past plan.
+    PurgePlan(String),
 }
 
 /// A confirmation dialog. It defaults to Cancel.

@@ -84,6 +84,7 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
             "pin paths (default: marked/selected)",
         ),
         ("pin rm NAME, pins", "remove a pin / list the pins"),
+        ("plans", "past deletion plans (restore, purge)"),
         ("mark all|none", "mark every row in view / none"),
         ("cancel [#ID]", "cancel a job"),
         ("refresh", "re-read the cache"),

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod gc;
 pub mod help;
 pub mod info;
+pub mod plans;
 
 use ratatui::layout::Rect;
 
@@ -15,6 +16,7 @@ use crate::tui::input::LineInput;
 use crate::tui::overlay::confirm::Confirm;
 use crate::tui::overlay::doctor::DoctorView;
 use crate::tui::overlay::gc::GcView;
+use crate::tui::overlay::plans::PlansView;
 use crate::tui::scroll::Scroll;
 
 /// An overlay on top of the panes; it takes the keys while open.
@@ -36,6 +38,8 @@ pub enum Overlay {
     Gc(GcView),
     /// The bucket doctor's findings (scrolled with the help keys).
     Doctor(DoctorView),
+    /// The past deletion plans of a versioned bucket (keys of the gc view).
+    Plans(PlansView),
     /// Information to read (closes with the help keys).
     Info {
         /// What the overlay is about, in its border.

@@ -78,6 +78,14 @@ async fn gc_view_groups_the_plan_drills_in_and_confirms() {
         "{:?}",
         c.lines
     );
+    // What deleting means on this bucket (its versioning is not learnt in this fixture).
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("versioning is not known yet")),
+        "{:?}",
+        c.lines
+    );
     let planned = f.app.gc.plan.clone().unwrap().prepared.clone();
     let fx = f.key('y').await;
     assert_eq!(

@@ -10,6 +10,7 @@ mod gc;
 mod jobs;
 mod list;
 mod panes;
+mod plans;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -135,6 +135,7 @@ impl App {
             Command::Gc(req) => self.plan_gc(req, fx),
             Command::Pins => fx.push(Effect::ListPins),
             Command::Doctor => self.open_doctor(fx),
+            Command::Plans => self.open_plans(fx),
             Command::PinAdd(name, paths) => {
                 let paths = self.paths_or_targets(paths);
                 if paths.is_empty() {

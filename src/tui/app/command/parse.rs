@@ -79,6 +79,8 @@ pub enum Command {
     Pins,
     /// Run the bucket doctor and show its findings.
     Doctor,
+    /// List the past deletion plans.
+    Plans,
     /// Create or replace a pin (no paths given: the marked or selected ones).
     PinAdd(String, Vec<String>),
     /// Remove a pin (asks first).
@@ -197,6 +199,7 @@ pub fn parse(line: &str) -> Result<Command, Usage> {
         "gc" => Command::Gc(parse_gc(&rest).map_err(|e| Usage(format!("{e}; {GC_USAGE}")))?),
         "pins" => Command::Pins,
         "doctor" => Command::Doctor,
+        "plans" => Command::Plans,
         "pin" => match rest.first().copied() {
             Some("ls") | Some("list") | None => Command::Pins,
             Some("add") => {
@@ -399,6 +402,7 @@ mod tests {
         assert_eq!(usage("pull --to"), PULL_USAGE);
         assert_eq!(parse("pins"), Ok(Command::Pins));
         assert_eq!(parse("doctor"), Ok(Command::Doctor));
+        assert_eq!(parse("plans"), Ok(Command::Plans));
         assert_eq!(parse("pin"), Ok(Command::Pins));
         assert_eq!(parse("pin ls"), Ok(Command::Pins));
         assert_eq!(
