@@ -475,7 +475,11 @@ mod tests {
             e.to_string().contains("boom; gave up after 4 attempts in "),
             "{e}"
         );
-        assert_eq!(r.budget().available(), 500, "throttled retries cost nothing");
+        assert_eq!(
+            r.budget().available(),
+            500,
+            "throttled retries cost nothing"
+        );
         let e = r
             .run(|| async { Err::<(), _>(err(StoreErrorKind::ServerError)) })
             .await
