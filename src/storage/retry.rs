@@ -13,8 +13,9 @@
 //! - **Per request**: at most [`RetryPolicy::max_attempts`] attempts, and no retry that would
 //!   start later than [`RetryPolicy::max_elapsed`] after the first attempt.
 //! - **Per store**: a retry budget, a token bucket in the spirit of the AWS SDKs' retry quota.
-//!   Each retry costs [`RETRY_COST`] tokens ([`TIMEOUT_RETRY_COST`] after a timeout, none after
-//!   a throttled answer: the store's limiter slows down instead); a request
+//!   Each retry costs [`RETRY_COST`] tokens ([`TIMEOUT_RETRY_COST`] after a timeout,
+//!   [`THROTTLED_RETRY_COST`] after a throttled answer: the store's limiter slows down
+//!   instead); a request
 //!   that succeeds gives back what its retries cost, or [`SUCCESS_REFUND`] if it needed none.
 //!   When the bucket is empty, failures are returned at once: a store that fails most
 //!   requests gives up quickly instead of hammering the endpoint, and recovers as requests
@@ -38,15 +39,18 @@ use std::time::{Duration, Instant};
 pub const RETRY_COST: u32 = 5;
 /// Tokens a retry after a timeout costs.
 pub const TIMEOUT_RETRY_COST: u32 = 10;
+/// Tokens a retry after a throttled answer costs.
+pub const THROTTLED_RETRY_COST: u32 = 1;
+
 /// What a retry after a failure of this kind costs from the budget. A throttled answer costs
-/// nothing: the server is answering, and the store's limiter ([`super::throttle`]) already
-/// slows the requests down; charging it would empty the budget during a throttling episode
-/// and fail requests that a slower pace gets through (they stay bounded by
-/// [`RetryPolicy::max_attempts`] and [`RetryPolicy::max_elapsed`]).
+/// little ([`THROTTLED_RETRY_COST`]): the server is answering, and the store's limiter
+/// ([`super::throttle`]) already slows the requests down; the full cost would empty the
+/// budget during a throttling episode and fail requests that the slower pace gets through,
+/// while an endpoint that only ever throttles still empties it in the end.
 fn retry_cost(kind: StoreErrorKind) -> u32 {
     match kind {
         StoreErrorKind::Timeout => TIMEOUT_RETRY_COST,
-        StoreErrorKind::Throttled => 0,
+        StoreErrorKind::Throttled => THROTTLED_RETRY_COST,
         _ => RETRY_COST,
     }
 }
@@ -477,21 +481,26 @@ mod tests {
         );
         assert_eq!(
             r.budget().available(),
-            500,
-            "throttled retries cost nothing"
+            500 - 3 * THROTTLED_RETRY_COST,
+            "no refund"
         );
         let e = r
             .run(|| async { Err::<(), _>(err(StoreErrorKind::ServerError)) })
             .await
             .unwrap_err();
         assert_eq!(e.kind, StoreErrorKind::ServerError);
-        assert_eq!(r.budget().available(), 500 - 3 * RETRY_COST, "no refund");
+        assert_eq!(
+            r.budget().available(),
+            500 - 3 * THROTTLED_RETRY_COST - 3 * RETRY_COST,
+            "no refund"
+        );
     }
 
     #[tokio::test]
-    async fn throttling_never_empties_the_budget() {
-        // A small budget that two server errors empty: throttled answers leave it whole, so
-        // a throttling episode does not turn into failures the limiter's slower pace avoids.
+    async fn throttling_that_ends_leaves_the_budget_whole() {
+        // A small budget that two server errors empty: throttled retries that end in success
+        // give back what they cost, so a throttling episode does not turn into failures the
+        // limiter's slower pace avoids.
         let r = Retrier::new(fast(8, 12));
         r.mark_connected();
         let calls = AtomicU32::new(0);
