@@ -39,7 +39,7 @@ impl S3Store {
                         if f.code_is("NoSuchLifecycleConfiguration") {
                             return Ok(None);
                         }
-                        if not_implemented(&f) {
+                        if f.not_implemented() {
                             return Err(Failed::from(self.unsupported("get lifecycle")));
                         }
                         Err(s.failed(f, "get lifecycle", None))
@@ -86,7 +86,7 @@ impl S3Store {
                         {
                             return Ok(ObjectLock::default());
                         }
-                        if not_implemented(&f) {
+                        if f.not_implemented() {
                             return Err(Failed::from(self.unsupported("get object lock")));
                         }
                         Err(s.failed(f, "get object lock", None))
@@ -124,7 +124,7 @@ impl S3Store {
                         .await
                         .map_err(|e| {
                             let f = Failure::from_sdk(&e);
-                            if not_implemented(&f) {
+                            if f.not_implemented() {
                                 return Failed::from(self.unsupported("list multipart uploads"));
                             }
                             s.failed(f, "list multipart uploads", None)
@@ -337,10 +337,6 @@ impl S3Store {
 }
 
 /// Whether the server said it does not implement the request.
-fn not_implemented(f: &Failure) -> bool {
-    f.code_is("NotImplemented") || f.status == Some(501)
-}
-
 impl S3Store {
     /// The error of a bucket call the server does not implement.
     fn unsupported(&self, op: &'static str) -> StoreError {

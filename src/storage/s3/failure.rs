@@ -169,6 +169,11 @@ impl Failure {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
 
+    /// The server does not implement the request (`NotImplemented` or HTTP 501).
+    pub(super) fn not_implemented(&self) -> bool {
+        self.code_is("NotImplemented") || self.status == Some(501)
+    }
+
     pub(super) fn credentials_problem(&self) -> bool {
         if self.code_in(CREDENTIAL_CODES) {
             return true;

@@ -461,7 +461,7 @@ impl Shared {
                 )),
             );
         }
-        if f.code_is("NotImplemented") || f.status == Some(501) {
+        if f.not_implemented() {
             return (
                 StoreErrorKind::NotSupported,
                 format!("the server at {ep} does not implement this ({said})"),

@@ -32,7 +32,7 @@ impl S3Store {
                     }),
                     Err(e) => {
                         let f = Failure::from_sdk(&e);
-                        if f.code_is("NotImplemented") || f.status == Some(501) {
+                        if f.not_implemented() {
                             return Ok(Versioning::Unversioned);
                         }
                         Err(s.failed(f, "get versioning", None))
