@@ -6,6 +6,7 @@
 //!   lock, stored bytes including hidden versions);
 //! - [`s3s::S3sServer`]: an in-process s3s-fs server; [`faults::FaultProxy`]: a
 //!   fault-injecting proxy; [`invariants`]: a checker that reads storage directly;
+//! - [`http`]: directories served over HTTP on 127.0.0.1 (HTTP binary caches);
 //! - [`graph`]: synthetic caches with known answers; [`nixfix`]: caches made by real Nix;
 //! - [`fs`], [`upload`], [`rng`]: copying, listing and uploading trees; seeded randomness.
 
@@ -14,6 +15,8 @@ pub mod faults;
 pub mod fs;
 pub mod garage;
 pub mod graph;
+#[allow(dead_code)] // until the HTTP cache tests use it
+pub mod http;
 pub mod invariants;
 pub mod nix;
 pub mod nixfix;
