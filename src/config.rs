@@ -75,6 +75,13 @@ pub struct NamedCache {
     /// Whether the cache is meant to be readable without credentials (`narscope doctor`
     /// checks that it is, or is not); unset: the doctor only reports what it is.
     pub public: Option<bool>,
+    /// Upstream caches of this cache (store URLs or names of other caches in the config):
+    /// `push` skips what they serve, `info`/`gc --upstream` report it, `verify -r` accepts it.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    /// Keys trusted for the upstreams' signatures (besides the global trusted keys).
+    #[serde(default)]
+    pub upstream_keys: Vec<String>,
 }
 
 impl Config {

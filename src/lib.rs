@@ -23,4 +23,5 @@ pub mod pins;
 pub mod storage;
 pub mod tui;
 pub mod units;
+pub mod upstream;
 pub mod versioned;

@@ -42,6 +42,19 @@ pub struct TrustArgs {
     pub trusted_keys: Vec<String>,
 }
 
+/// Options of the commands that relate a cache to its upstreams.
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct UpstreamArgs {
+    /// An upstream cache (store URL or config name), e.g. https://cache.nixos.org; repeatable,
+    /// asked in order. Default: the cache's `upstreams` in the config file.
+    #[arg(long = "upstream", value_name = "URL")]
+    pub upstreams: Vec<String>,
+    /// A key the upstreams' signatures may verify under, NAME:BASE64 (repeatable), besides the
+    /// trusted keys (--trusted-key, the config's, nix.conf's).
+    #[arg(long = "upstream-key", value_name = "NAME:BASE64")]
+    pub upstream_keys: Vec<String>,
+}
+
 /// The global options every subcommand runs under: narscope's config (unless --no-config),
 /// the narinfo concurrency and the request ceiling (--max-rps).
 pub struct Ctx {
@@ -149,6 +162,43 @@ impl Ctx {
             tracing::info!("trusting {} (from {})", s.key, s.source);
         }
         Ok(Arc::new(keys))
+    }
+}
+
+impl Ctx {
+    /// The upstreams `args` name (else the named cache's configured `upstreams`), opened, each
+    /// judged under `trusted` plus the `--upstream-key`s (and the config's `upstream-keys`).
+    /// No request is made beyond what opening a cache makes.
+    pub async fn upstreams(
+        &self,
+        args: &UpstreamArgs,
+        named: Option<&config::NamedCache>,
+        trusted: &TrustedKeys,
+    ) -> Result<crate::upstream::Upstreams> {
+        let (urls, cfg_keys): (&[String], &[String]) = match (args.upstreams.is_empty(), named) {
+            (false, _) => (&args.upstreams, &[]),
+            (true, Some(n)) => (&n.upstreams, &n.upstream_keys),
+            (true, None) => (&[], &[]),
+        };
+        let mut keys = trusted.clone();
+        for (i, k) in args.upstream_keys.iter().chain(cfg_keys).enumerate() {
+            let key = crate::nix::PublicKey::parse(k)
+                .with_context(|| format!("upstream key #{} is not NAME:BASE64", i + 1))?;
+            keys.add(key);
+        }
+        let keys = Arc::new(keys);
+        let mut list = Vec::new();
+        for u in urls {
+            let (cache, _) = self
+                .open(u)
+                .await
+                .with_context(|| format!("upstream '{u}'"))?;
+            list.push(crate::upstream::Upstream {
+                cache,
+                keys: keys.clone(),
+            });
+        }
+        Ok(crate::upstream::Upstreams::new(list))
     }
 }
 
