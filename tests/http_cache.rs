@@ -425,6 +425,23 @@ fn redirects_and_refused_head_work_for_show_and_contents() {
 }
 
 #[test]
+fn broken_nar_downloads_resume_with_range() {
+    let Some(fx) = fixture() else { return };
+    let c = fx.cache("signed-none");
+    let server = CacheServer::serve(
+        &c.dir,
+        ServeOptions {
+            cut_nars_once: true,
+            ..ServeOptions::default()
+        },
+    );
+    fail_if_any(same_as_file(fx, c, &server.url, NixCheck::No));
+    let seen = server.seen();
+    let resumed = seen.iter().filter(|s| s.status == 206).count();
+    assert!(resumed >= c.paths.len(), "no resumed downloads: {seen:?}");
+}
+
+#[test]
 fn pull_from_an_http_cache_into_the_local_store() {
     let Some(fx) = fixture() else { return };
     let tag = common::random_hex(4);
