@@ -12,7 +12,10 @@
 //!   but 501/505/511, 408, 429, broken connections and timeouts are transient and retried
 //!   with backoff under the store's retry budget; 429 and 503 are "slow down" and shrink the
 //!   store's [`Throttle`] window. At most [`HttpOptions::concurrency`] requests are in flight
-//!   (a semaphore; a streamed object holds its slot until it is read or dropped).
+//!   (a semaphore; a streamed object holds its slot until it is read or dropped). A download
+//!   that breaks mid-way is resumed from where it broke (`Range`, with `If-Range` on the
+//!   ETag), under the same policy; not for a body the server encodes, whose bytes need not be
+//!   the same twice (Nix does the same).
 //! - **`Content-Encoding`**: [`Store::get`] returns the body as sent, with its
 //!   [`GetResult::content_encoding`], exactly as the S3 backend does for objects stored with
 //!   a `Content-Encoding`: the readers of small objects (narinfos, `.ls`, `nix-cache-info`)
@@ -118,7 +121,7 @@ impl std::fmt::Debug for HttpStore {
 
 /// What one exchange (redirects followed) came to.
 enum Reply {
-    /// 2xx: the answer's headers and body, and the URL that answered.
+    /// 2xx: the answer's headers and body.
     Found(http::response::Parts, Incoming),
     /// 404, 410 or 403.
     Missing,
