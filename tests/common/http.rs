@@ -78,6 +78,8 @@ pub struct ServeOptions {
     pub redirect_nars: bool,
     /// HEAD is answered 405.
     pub refuse_head: bool,
+    /// A file that does not exist is answered 403, as S3 does without `s3:ListBucket`.
+    pub forbid_missing: bool,
     /// The first GET of each NAR announces its whole length, sends half of it and breaks the
     /// connection. (`Range: bytes=N-` is always honoured for unencoded bodies, with 206.)
     pub cut_nars_once: bool,
@@ -204,7 +206,8 @@ impl Served {
             return answer(404, &[], Vec::new());
         }
         let Ok(plain) = std::fs::read(self.dir.join(rel)) else {
-            return answer(404, &[], b"not found".to_vec());
+            let status = if self.opts.forbid_missing { 403 } else { 404 };
+            return answer(status, &[], b"not found".to_vec());
         };
         let encode = rel.ends_with(".narinfo") || rel.ends_with(".ls") || rel.starts_with("nar/");
         let (body, mut headers) = match self.opts.encoding.filter(|_| encode) {
