@@ -965,3 +965,182 @@ impl Store for HttpStore {
         Err(self.inner.read_only("probe conditional writes", ""))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::CacheUrl;
+    use http_body_util::Full;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::AsyncReadExt;
+
+    /// What the test server answers: status, headers, body.
+    type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+    /// A loopback server answering each request with `f(method, path, request number)`.
+    async fn serve(f: fn(&str, &str, usize) -> Answer) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let count = count.clone();
+                let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let n = count.fetch_add(1, Ordering::SeqCst);
+                    let (status, headers, body) = f(req.method().as_str(), req.uri().path(), n);
+                    let mut b = http::Response::builder().status(status);
+                    for (k, v) in headers {
+                        b = b.header(k, v);
+                    }
+                    let resp = b.body(Full::new(Bytes::from(body))).unwrap();
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn store(url: &str) -> HttpStore {
+        let Ok(CacheUrl::Http(u)) = CacheUrl::parse(url) else {
+            panic!("{url}: not an HTTP URL");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("netrc");
+        std::fs::write(&empty, "").unwrap();
+        let u = HttpUrl {
+            netrc_file: u.netrc_file.or(Some(empty)),
+            ..u
+        };
+        let opts = HttpOptions {
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
+            },
+            ..HttpOptions::default()
+        };
+        HttpStore::open(u, opts).unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_map_as_nix_reads_them() {
+        let url = serve(|method, path, _| match path {
+            "/ok" => (200, vec![("etag", "\"e\"".into())], b"hello".to_vec()),
+            "/gone" => (410, vec![], vec![]),
+            "/forbidden" => (403, vec![], vec![]),
+            "/auth" => (401, vec![], vec![]),
+            "/not-impl" => (501, vec![], vec![]),
+            "/loop" => (302, vec![("location", "/loop".into())], vec![]),
+            "/moved" => (301, vec![("location", "/ok".into())], vec![]),
+            "/teapot" => (418, vec![], vec![]),
+            _ if method == "HEAD" => (405, vec![], vec![]),
+            _ => (404, vec![], vec![]),
+        })
+        .await;
+        let s = store(&url);
+        let got = s.get("ok").await.unwrap().unwrap();
+        assert_eq!(&got.bytes[..], b"hello");
+        assert_eq!(got.meta.etag.as_deref(), Some("\"e\""));
+        assert_eq!(&s.get("moved").await.unwrap().unwrap().bytes[..], b"hello");
+        for missing in ["gone", "forbidden", "absent"] {
+            assert!(s.get(missing).await.unwrap().is_none(), "{missing}");
+            assert!(s.get_reader(missing).await.unwrap().is_none(), "{missing}");
+        }
+        // A HEAD refused with 405 is asked again with GET (here: 404, missing), and GET is
+        // used from then on.
+        assert!(s.head("absent").await.unwrap().is_none());
+        assert!(s.inner.no_head.load(Ordering::Relaxed));
+        assert_eq!(s.head("ok").await.unwrap().map(|m| m.size), Some(5));
+        let e = s.get("auth").await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::Credentials);
+        assert!(e.to_string().contains("HTTP 401"), "{e}");
+        assert!(
+            e.advice.as_deref().unwrap_or_default().contains("netrc"),
+            "{e}"
+        );
+        let e = s.get("not-impl").await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::NotSupported, "{e}");
+        let e = s.get("loop").await.unwrap_err();
+        assert!(e.to_string().contains("more than 10 redirects"), "{e}");
+        let e = s.get("teapot").await.unwrap_err();
+        assert!(e.to_string().contains("HTTP 418"), "{e}");
+        let e = s.list_page("", None).await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::NotSupported);
+        assert!(e.to_string().contains("cannot be listed"), "{e}");
+        let e = s
+            .put("k", Bytes::new(), &PutOptions::default())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot write to it"), "{e}");
+        assert!(s.delete_many(&["k".into()]).await.is_err());
+        assert!(s.ensure_container().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_and_counted_and_server_errors_give_up() {
+        let url = serve(|_, path, n| match (path, n) {
+            ("/slow", 0) => (503, vec![("retry-after", "0".into())], vec![]),
+            ("/slow", 1) => (429, vec![], vec![]),
+            ("/slow", _) => (200, vec![], b"at last".to_vec()),
+            _ => (500, vec![], vec![]),
+        })
+        .await;
+        let s = store(&url);
+        let got = s.get("slow").await.unwrap().unwrap();
+        assert_eq!(&got.bytes[..], b"at last");
+        let stats = s.throttle().unwrap().stats();
+        assert_eq!(stats.throttled, 2, "{stats:?}");
+        let e = s.get("broken").await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::ServerError);
+        assert!(e.to_string().contains("gave up after 4 attempts"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn encoded_streams_are_decoded_and_plain_gets_keep_the_coding() {
+        let url = serve(|_, _, _| {
+            let mut enc = Vec::new();
+            crate::compression::compress_all(
+                crate::compression::Compression::Gzip,
+                None,
+                b"the stored bytes",
+                &mut enc,
+            )
+            .unwrap();
+            (200, vec![("content-encoding", "gzip".into())], enc)
+        })
+        .await;
+        let s = store(&url);
+        let (_, mut r) = s.get_reader("nar/x.nar.xz").await.unwrap().unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"the stored bytes");
+        let got = s.get("x.narinfo").await.unwrap().unwrap();
+        assert_eq!(got.content_encoding.as_deref(), Some("gzip"));
+        assert_ne!(&got.bytes[..], b"the stored bytes");
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_netrc_and_never_show() {
+        let url = serve(|_, _, _| (401, vec![], vec![])).await;
+        let dir = tempfile::tempdir().unwrap();
+        let netrc = dir.path().join("netrc");
+        std::fs::write(&netrc, "machine 127.0.0.1 login u password hunter2\n").unwrap();
+        let s = store(&format!("{url}?netrc-file={}", netrc.display()));
+        let e = s.get("k").await.unwrap_err();
+        assert!(e.to_string().contains("refused the credentials"), "{e}");
+        assert!(!e.to_string().contains("hunter2"));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let missing = CacheUrl::parse(&format!("{url}?netrc-file=/nonexistent/netrc")).unwrap();
+        let CacheUrl::Http(u) = missing else {
+            unreachable!()
+        };
+        let e = HttpStore::open(u, HttpOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/netrc"), "{e}");
+    }
+}
