@@ -222,19 +222,32 @@ impl HttpStore {
         http.enforce_http(false);
         http.set_connect_timeout(Some(opts.connect_timeout));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(tls)
-            .map_err(|e| {
-                StoreError::new(
-                    StoreErrorKind::Unreachable,
-                    desc.clone(),
-                    "open",
-                    format!("cannot set up TLS with the system's root certificates: {e}"),
-                )
-            })?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls_error = |e: String| {
+            StoreError::new(
+                StoreErrorKind::Unreachable,
+                desc.clone(),
+                "open",
+                format!("cannot set up TLS with the system's root certificates: {e}"),
+            )
+        };
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(tls.clone())
+        {
+            Ok(b) => b,
+            // An http:// cache needs no roots; an https:// redirect then fails with a
+            // certificate error that names the host.
+            Err(e) if !url.https => {
+                tracing::debug!("{desc}: no TLS root certificates ({e}); https is unavailable");
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(tls))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| tls_error(e.to_string()))?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+            }
+            Err(e) => return Err(tls_error(e.to_string())),
+        };
+        let https = builder.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(opts.concurrency.max(1))
