@@ -345,6 +345,35 @@ fn netrc_credentials_as_nix() {
         "{http:?}"
     );
 
+    // Nix 2.8 needs the same netrc file to verify the same paths.
+    let nix_verify_with = |netrc: &Path| {
+        let mut nix = fx.nix("nix");
+        nix.env(
+            "NIX_CONFIG",
+            format!(
+                "{}netrc-file = {}\n",
+                common::nix::NIX_CONFIG,
+                netrc.display()
+            ),
+        )
+        .args([
+            "store",
+            "verify",
+            "--store",
+            &server.url,
+            "--no-contents",
+            "--trusted-public-keys",
+            &fx.demo.public,
+        ])
+        .args(&paths);
+        common::nixfix::run::run(&mut nix, common::nixfix::CMD_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let o = nix_verify_with(&netrc);
+    assert_eq!(o.rc(), rc_file, "Nix 2.8 with the netrc file: {}", o.stderr);
+    let o = nix_verify_with(&wrong);
+    assert_ne!(o.rc(), 0, "Nix 2.8 with refused credentials: {}", o.stderr);
+
     // From nix.conf's netrc-file, as Nix reads it.
     let conf = dir.path().join("nix-conf");
     std::fs::create_dir_all(&conf).unwrap();
