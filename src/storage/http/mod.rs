@@ -1,0 +1,1159 @@
+//! A read-only HTTP(S) binary cache ([`HttpStore`]), as Nix's `http://` and `https://`
+//! stores read one: GET and HEAD below the URL's path.
+//!
+//! - **Answers**: 2xx is the object; 404 and 410 are "missing"; 403 is "missing" too, as in
+//!   Nix's `HttpBinaryCacheStore` (S3 buckets served over HTTP answer 403 for keys that do not
+//!   exist). 401 and 407 are an error naming the host and the netrc file used, if any (Nix
+//!   counts them as missing as well, which makes a cache that needs credentials look empty).
+//!   Redirects (301, 302, 303, 307, 308) are followed, at most [`MAX_REDIRECTS`] per request,
+//!   as Cachix and CDNs redirect NAR downloads; credentials are looked up again for each host.
+//!   A server that refuses HEAD (405, 501) is asked with GET instead, from then on.
+//! - **Retries and throttling**: the same policy as the S3 backend ([`super::retry`]): 5xx
+//!   but 501/505/511, 408, 429, broken connections and timeouts are transient and retried
+//!   with backoff under the store's retry budget; 429 and 503 are "slow down" and shrink the
+//!   store's [`Throttle`] window. At most [`HttpOptions::concurrency`] requests are in flight
+//!   (a semaphore; a streamed object holds its slot until it is read or dropped). A download
+//!   that breaks mid-way is resumed from where it broke (`Range`, with `If-Range` on the
+//!   ETag), under the same policy; not for a body the server encodes, whose bytes need not be
+//!   the same twice (Nix does the same).
+//! - **`Content-Encoding`**: [`Store::get`] returns the body as sent, with its
+//!   [`GetResult::content_encoding`], exactly as the S3 backend does for objects stored with
+//!   a `Content-Encoding`: the readers of small objects (narinfos, `.ls`, `nix-cache-info`)
+//!   decode it ([`crate::compression::decode_content_encoding`], bounded). [`Store::get_reader`]
+//!   (NARs and other large objects) decodes it as it streams, on a blocking thread with a
+//!   few chunks of buffer, so a NAR reads as the stored file whose `FileHash` and `FileSize`
+//!   the narinfo gives. [`Store::head`]'s size is the `Content-Length` as sent (the encoded
+//!   size when the server encodes).
+//! - **Credentials**: Basic auth from a netrc file ([`netrc`]): the URL's `netrc-file=`, else
+//!   nix.conf's `netrc-file`, else `$NIX_CONF_DIR/netrc`. Passwords are never printed.
+//! - **Read-only**: listing ([`Store::list_page`]) and every write are
+//!   [`StoreErrorKind::NotSupported`] with a message saying what to do instead.
+
+mod decode;
+pub mod netrc;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use super::retry::{Failed, Retrier, RetryPolicy};
+use super::{
+    ByteReader, ConditionalSupport, DeleteReport, GetResult, HttpUrl, ListOptions, ListPage,
+    ObjectMeta, PutOptions, Store, StoreError, StoreErrorKind, Throttle,
+};
+pub use netrc::{Netrc, NetrcCredentials, NetrcError, NetrcSource};
+
+/// Redirects followed for one request at most (as curl's default in Nix).
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Requests in flight at most, by default (narscope's default narinfo concurrency).
+pub const DEFAULT_HTTP_CONCURRENCY: usize = 64;
+
+/// The largest body [`Store::get`] reads into memory; larger objects are read with
+/// [`Store::get_reader`].
+pub const MAX_GET_BODY: u64 = 1 << 30;
+
+/// Largest error body read (and dropped) before a connection is reused.
+const MAX_DRAIN: usize = 64 * 1024;
+
+/// How an [`HttpStore`] is set up.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Retries and throttling (the S3 backend's defaults).
+    pub retry: RetryPolicy,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed from a request to its answer's headers, and between two pieces of a body.
+    pub read_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            concurrency: DEFAULT_HTTP_CONCURRENCY,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// A read-only HTTP(S) binary cache (see the module docs).
+pub struct HttpStore {
+    inner: Arc<Inner>,
+}
+
+/// What an [`HttpStore`] shares with the objects it streams (which resume broken downloads).
+struct Inner {
+    url: HttpUrl,
+    desc: String,
+    client: HttpClient,
+    netrc: Option<(NetrcSource, Netrc)>,
+    retry: Retrier,
+    slots: Arc<tokio::sync::Semaphore>,
+    read_timeout: Duration,
+    /// Set once the server refused a HEAD: existence is then asked with GET.
+    no_head: AtomicBool,
+}
+
+impl std::fmt::Debug for HttpStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStore")
+            .field("url", &self.inner.desc)
+            .field(
+                "netrc",
+                &self.inner.netrc.as_ref().map(|(s, _)| s.to_string()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one exchange (redirects followed) came to.
+enum Reply {
+    /// 2xx: the answer's headers and body.
+    Found(http::response::Parts, Incoming),
+    /// 404, 410 or 403.
+    Missing,
+    /// A HEAD refused with 405 or 501.
+    HeadRefused,
+}
+
+/// A failed attempt.
+fn failed(e: StoreError) -> Failed {
+    Failed::from(e)
+}
+
+/// `scheme://host[:port]/path` of a URL, without its query (CDN redirect targets carry signed
+/// tokens there): for messages.
+fn without_query(u: &url::Url) -> String {
+    let mut u = u.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// The error's chain of causes, `a: b: c`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is ignored).
+fn retry_after(h: &http::HeaderMap) -> Option<Duration> {
+    h.get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+fn header(h: &http::HeaderMap, name: http::header::HeaderName) -> Option<&str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn meta_of(key: &str, h: &http::HeaderMap, size: u64) -> ObjectMeta {
+    ObjectMeta {
+        key: key.to_string(),
+        size,
+        last_modified: header(h, http::header::LAST_MODIFIED).and_then(|v| {
+            aws_smithy_types::DateTime::from_str(v, aws_smithy_types::date_time::Format::HttpDate)
+                .ok()
+                .and_then(|d| SystemTime::try_from(d).ok())
+        }),
+        etag: header(h, http::header::ETAG).map(str::to_string),
+    }
+}
+
+fn content_length(h: &http::HeaderMap) -> Option<u64> {
+    header(h, http::header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+}
+
+fn content_encoding(h: &http::HeaderMap) -> Option<String> {
+    let v = h
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let v = v.trim();
+    (!v.is_empty() && !v.eq_ignore_ascii_case("identity")).then(|| v.to_string())
+}
+
+impl HttpStore {
+    /// Opens the cache at `url` (no network traffic yet): finds and reads its netrc file
+    /// (an error when the URL's `netrc-file=` cannot be read or a netrc file does not parse).
+    pub fn open(url: HttpUrl, opts: HttpOptions) -> Result<HttpStore, StoreError> {
+        let desc = url.to_string();
+        let netrc = netrc::find_netrc(url.netrc_file.as_deref()).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Credentials,
+                desc.clone(),
+                "open",
+                e.to_string(),
+            )
+        })?;
+        if let Some((src, _)) = &netrc {
+            tracing::debug!("{desc}: credentials from netrc file {src}");
+        }
+        let tls = rustls::crypto::aws_lc_rs::default_provider();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(opts.connect_timeout));
+        http.set_nodelay(true);
+        let tls_error = |e: String| {
+            StoreError::new(
+                StoreErrorKind::Unreachable,
+                desc.clone(),
+                "open",
+                format!("cannot set up TLS with the system's root certificates: {e}"),
+            )
+        };
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(tls.clone())
+        {
+            Ok(b) => b,
+            // An http:// cache needs no roots; an https:// redirect then fails with a
+            // certificate error that names the host.
+            Err(e) if !url.https => {
+                tracing::debug!("{desc}: no TLS root certificates ({e}); https is unavailable");
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(tls))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| tls_error(e.to_string()))?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+            }
+            Err(e) => return Err(tls_error(e.to_string())),
+        };
+        let https = builder.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(opts.concurrency.max(1))
+            .build(https);
+        let inner = Inner {
+            desc,
+            client,
+            netrc,
+            retry: Retrier::new(opts.retry),
+            slots: Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1))),
+            read_timeout: opts.read_timeout,
+            no_head: AtomicBool::new(false),
+            url,
+        };
+        Ok(HttpStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The cache's URL.
+    pub fn url(&self) -> &HttpUrl {
+        &self.inner.url
+    }
+
+    /// Where this store's credentials come from, if a netrc file applies.
+    pub fn netrc_source(&self) -> Option<&NetrcSource> {
+        self.inner.netrc.as_ref().map(|(s, _)| s)
+    }
+}
+
+impl Inner {
+    fn err(
+        &self,
+        kind: StoreErrorKind,
+        op: &'static str,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> StoreError {
+        StoreError::new(kind, self.desc.clone(), op, msg).with_key(key)
+    }
+
+    fn credentials_for(&self, host: &str) -> Option<&NetrcCredentials> {
+        self.netrc.as_ref().and_then(|(_, n)| n.for_host(host))
+    }
+
+    /// One request, redirects followed; `range` is a `Range` header and the `If-Range`
+    /// validator to send with it.
+    async fn exchange(
+        &self,
+        method: &http::Method,
+        key: &str,
+        range: Option<(&str, Option<&str>)>,
+    ) -> Result<Reply, Failed> {
+        let op = if *method == http::Method::HEAD {
+            "HEAD"
+        } else {
+            "GET"
+        };
+        let first = self.url.object_url(key);
+        let mut target = url::Url::parse(&first).map_err(|e| {
+            failed(self.err(
+                StoreErrorKind::InvalidKey,
+                op,
+                key,
+                format!("not a URL: {first}: {e}"),
+            ))
+        })?;
+        for _hop in 0..=MAX_REDIRECTS {
+            let host = target.host_str().unwrap_or_default().to_string();
+            let mut b = http::Request::builder()
+                .method(method.clone())
+                .uri(target.as_str())
+                .header(
+                    http::header::USER_AGENT,
+                    concat!("narscope/", env!("CARGO_PKG_VERSION")),
+                );
+            if let Some((r, validator)) = range {
+                b = b.header(http::header::RANGE, r);
+                if let Some(v) = validator {
+                    b = b.header(http::header::IF_RANGE, v);
+                }
+            }
+            let creds = self.credentials_for(&host);
+            if let Some(c) = creds {
+                let mut v = http::HeaderValue::from_str(&c.basic_auth()).map_err(|_| {
+                    failed(self.err(
+                        StoreErrorKind::Credentials,
+                        op,
+                        key,
+                        format!("the netrc login for {host} cannot be sent in an HTTP header"),
+                    ))
+                })?;
+                v.set_sensitive(true);
+                b = b.header(http::header::AUTHORIZATION, v);
+            }
+            let req = b.body(Empty::<Bytes>::new()).map_err(|e| {
+                failed(self.err(StoreErrorKind::InvalidKey, op, key, format!("request: {e}")))
+            })?;
+            let resp = match tokio::time::timeout(self.read_timeout, self.client.request(req)).await
+            {
+                Err(_) => {
+                    return Err(failed(self.err(
+                        StoreErrorKind::Timeout,
+                        op,
+                        key,
+                        format!(
+                            "no answer from {} in {} s",
+                            without_query(&target),
+                            self.read_timeout.as_secs()
+                        ),
+                    )));
+                }
+                Ok(Err(e)) => {
+                    let kind = if e.is_connect() {
+                        StoreErrorKind::Unreachable
+                    } else {
+                        StoreErrorKind::Interrupted
+                    };
+                    return Err(failed(self.err(
+                        kind,
+                        op,
+                        key,
+                        format!("{}: {}", without_query(&target), error_chain(&e)),
+                    )));
+                }
+                Ok(Ok(r)) => r,
+            };
+            self.retry.mark_connected();
+            let status = resp.status().as_u16();
+            let (parts, body) = resp.into_parts();
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                let loc = header(&parts.headers, http::header::LOCATION).map(str::to_string);
+                drain(body).await;
+                let Some(loc) = loc else {
+                    return Err(failed(self.err(
+                        StoreErrorKind::Other,
+                        op,
+                        key,
+                        format!(
+                            "HTTP {status} without a Location from {}",
+                            without_query(&target)
+                        ),
+                    )));
+                };
+                target = target.join(&loc).map_err(|e| {
+                    failed(self.err(
+                        StoreErrorKind::Other,
+                        op,
+                        key,
+                        format!("HTTP {status} to a Location that is not a URL ({e})"),
+                    ))
+                })?;
+                if !matches!(target.scheme(), "http" | "https") {
+                    return Err(failed(self.err(
+                        StoreErrorKind::Other,
+                        op,
+                        key,
+                        format!(
+                            "HTTP {status} to a {}: URL, which is not HTTP",
+                            target.scheme()
+                        ),
+                    )));
+                }
+                continue;
+            }
+            return match status {
+                200..=299 => Ok(Reply::Found(parts, body)),
+                403 | 404 | 410 => {
+                    drain(body).await;
+                    Ok(Reply::Missing)
+                }
+                405 | 501 if op == "HEAD" => {
+                    drain(body).await;
+                    Ok(Reply::HeadRefused)
+                }
+                s => {
+                    let after = retry_after(&parts.headers);
+                    drain(body).await;
+                    Err(Failed {
+                        error: self.status_error(s, op, key, &target, creds.is_some()),
+                        retry_after: after,
+                    })
+                }
+            };
+        }
+        Err(failed(self.err(
+            StoreErrorKind::Other,
+            op,
+            key,
+            format!(
+                "more than {MAX_REDIRECTS} redirects (last to {})",
+                without_query(&target)
+            ),
+        )))
+    }
+
+    fn status_error(
+        &self,
+        status: u16,
+        op: &'static str,
+        key: &str,
+        target: &url::Url,
+        sent_credentials: bool,
+    ) -> StoreError {
+        let at = without_query(target);
+        let host = target.host_str().unwrap_or_default();
+        let (kind, what) = match status {
+            401 | 407 => (StoreErrorKind::Credentials, "authentication required"),
+            429 => (StoreErrorKind::Throttled, "too many requests"),
+            503 => (StoreErrorKind::Throttled, "service unavailable"),
+            408 => (
+                StoreErrorKind::Timeout,
+                "the server timed out waiting for the request",
+            ),
+            501 | 505 | 511 => (StoreErrorKind::NotSupported, "refused by the server"),
+            500..=599 => (StoreErrorKind::ServerError, "server error"),
+            _ => (StoreErrorKind::Other, "unexpected answer"),
+        };
+        let e = self.err(kind, op, key, format!("HTTP {status} ({what}) from {at}"));
+        if kind != StoreErrorKind::Credentials {
+            return e;
+        }
+        let advice = match (&self.netrc, sent_credentials) {
+            (Some((src, _)), true) => {
+                format!("the server refused the credentials for {host} from the netrc file {src}")
+            }
+            (Some((src, _)), false) => format!(
+                "the netrc file {src} has no `machine {host}` (nor `default`) entry; add \
+                 `machine {host} login USER password …`"
+            ),
+            (None, _) => format!(
+                "no netrc file applies: write `machine {host} login USER password …` to a file \
+                 and name it with ?netrc-file=/path in the cache URL, or set netrc-file in \
+                 nix.conf (Nix's default is $NIX_CONF_DIR/netrc)"
+            ),
+        };
+        e.with_advice(advice)
+    }
+
+    /// Runs `f` with a concurrency slot and the retry policy.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failed>>,
+    {
+        let _slot = self.slots.acquire().await;
+        self.retry.run(f).await
+    }
+
+    async fn get_once(&self, key: &str) -> Result<Option<GetResult>, Failed> {
+        let (parts, body) = match self.exchange(&http::Method::GET, key, None).await? {
+            Reply::Found(p, b) => (p, b),
+            _ => return Ok(None),
+        };
+        let expected = content_length(&parts.headers);
+        if let Some(n) = expected
+            && n > MAX_GET_BODY
+        {
+            return Err(failed(self.err(
+                StoreErrorKind::Other,
+                "GET",
+                key,
+                format!("the object has {n} bytes, more than the {MAX_GET_BODY} read into memory"),
+            )));
+        }
+        let bytes = self.read_body(body, expected, key).await?;
+        Ok(Some(GetResult {
+            meta: meta_of(key, &parts.headers, bytes.len() as u64),
+            content_encoding: content_encoding(&parts.headers),
+            bytes,
+        }))
+    }
+
+    /// A whole body, checked against its `Content-Length`.
+    async fn read_body(
+        &self,
+        mut body: Incoming,
+        expected: Option<u64>,
+        key: &str,
+    ) -> Result<Bytes, Failed> {
+        let cap = usize::try_from(expected.unwrap_or(0).min(1 << 24)).unwrap_or(0);
+        let mut buf = bytes::BytesMut::with_capacity(cap);
+        loop {
+            let frame = match tokio::time::timeout(self.read_timeout, body.frame()).await {
+                Err(_) => {
+                    return Err(failed(self.err(
+                        StoreErrorKind::Timeout,
+                        "GET",
+                        key,
+                        format!(
+                            "the body stalled after {} bytes (nothing for {} s)",
+                            buf.len(),
+                            self.read_timeout.as_secs()
+                        ),
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(failed(self.err(
+                        StoreErrorKind::Interrupted,
+                        "GET",
+                        key,
+                        format!(
+                            "the body broke after {} bytes: {}",
+                            buf.len(),
+                            error_chain(&e)
+                        ),
+                    )));
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            if let Ok(d) = frame.into_data() {
+                buf.extend_from_slice(&d);
+                if buf.len() as u64 > MAX_GET_BODY {
+                    return Err(failed(self.err(
+                        StoreErrorKind::Other,
+                        "GET",
+                        key,
+                        format!(
+                            "the object is larger than the {MAX_GET_BODY} bytes read into memory"
+                        ),
+                    )));
+                }
+            }
+        }
+        if let Some(n) = expected
+            && n != buf.len() as u64
+        {
+            return Err(failed(self.err(
+                StoreErrorKind::Interrupted,
+                "GET",
+                key,
+                format!(
+                    "the body has {} bytes, its Content-Length says {n}",
+                    buf.len()
+                ),
+            )));
+        }
+        Ok(buf.freeze())
+    }
+
+    async fn head_once(&self, key: &str) -> Result<Option<ObjectMeta>, Failed> {
+        let method = if self.no_head.load(Ordering::Relaxed) {
+            http::Method::GET
+        } else {
+            http::Method::HEAD
+        };
+        match self.exchange(&method, key, None).await? {
+            Reply::Missing => Ok(None),
+            Reply::Found(parts, body) => {
+                // After a GET (HEAD refused), the body is dropped unread.
+                drop(body);
+                let size = content_length(&parts.headers).unwrap_or_default();
+                Ok(Some(meta_of(key, &parts.headers, size)))
+            }
+            Reply::HeadRefused => {
+                tracing::debug!("{}: HEAD refused; asking with GET from now on", self.desc);
+                self.no_head.store(true, Ordering::Relaxed);
+                match self.exchange(&http::Method::GET, key, None).await? {
+                    Reply::Found(parts, body) => {
+                        drop(body);
+                        let size = content_length(&parts.headers).unwrap_or_default();
+                        Ok(Some(meta_of(key, &parts.headers, size)))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// The rest of an object from byte `from` on (a download that broke): the body, and how
+    /// many bytes of it to skip (a server that ignores `Range` sends it all again). The object
+    /// must still be the one whose ETag is `etag`.
+    async fn range_once(
+        &self,
+        key: &str,
+        from: u64,
+        etag: Option<&str>,
+    ) -> Result<(Incoming, u64), Failed> {
+        let range = format!("bytes={from}-");
+        // If-Range takes a strong validator only.
+        let validator = etag.filter(|e| !e.starts_with("W/"));
+        let (parts, body) = match self
+            .exchange(&http::Method::GET, key, Some((&range, validator)))
+            .await?
+        {
+            Reply::Found(p, b) => (p, b),
+            _ => {
+                return Err(failed(self.err(
+                    StoreErrorKind::Other,
+                    "GET",
+                    key,
+                    format!("the object was gone when its download was resumed at byte {from}"),
+                )));
+            }
+        };
+        let now = header(&parts.headers, http::header::ETAG);
+        if let (Some(was), Some(now)) = (etag, now)
+            && was != now
+        {
+            return Err(failed(self.err(
+                StoreErrorKind::Other,
+                "GET",
+                key,
+                format!("the object changed while it was read (ETag {was}, then {now})"),
+            )));
+        }
+        if parts.status == http::StatusCode::PARTIAL_CONTENT {
+            let cr = header(&parts.headers, http::header::CONTENT_RANGE).unwrap_or_default();
+            if !cr.trim().starts_with(&format!("bytes {from}-")) {
+                drain(body).await;
+                return Err(failed(self.err(
+                    StoreErrorKind::Interrupted,
+                    "GET",
+                    key,
+                    format!("asked for bytes {from}- and got Content-Range: {cr}"),
+                )));
+            }
+            return Ok((body, 0));
+        }
+        Ok((body, from))
+    }
+
+    fn read_only(&self, op: &'static str, key: &str) -> StoreError {
+        self.err(
+            StoreErrorKind::NotSupported,
+            op,
+            key,
+            "this is an HTTP cache: narscope reads it but cannot write to it; write to the \
+             bucket or directory it serves (its s3:// or file:// URL)",
+        )
+    }
+}
+
+/// Reads and drops a small body, so its connection can be reused.
+async fn drain(body: Incoming) {
+    let _ = http_body_util::Limited::new(body, MAX_DRAIN)
+        .collect()
+        .await;
+}
+
+/// The state of a streamed body.
+struct Streaming {
+    inner: Arc<Inner>,
+    body: Incoming,
+    read_timeout: Duration,
+    store: String,
+    key: String,
+    got: u64,
+    expected: Option<u64>,
+    done: bool,
+    /// A broken download is resumed with `Range` (not for a body the server encodes, whose
+    /// bytes need not be the same twice; as Nix does).
+    resumable: bool,
+    /// The object's ETag: a resumed download must read the same object.
+    etag: Option<String>,
+    /// Attempts made so far, the first GET included.
+    attempts: u32,
+    /// Bytes still to drop from the body (a resume the server answered with the whole object).
+    skip: u64,
+    /// Held until the body is read or dropped.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Streaming {
+    /// Continues a broken download from where it broke, under the store's retry policy
+    /// (`broke` is the failure of the attempt that broke).
+    async fn resume(&mut self, broke: StoreError) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let (key, got, etag) = (self.key.clone(), self.got, self.etag.clone());
+        tracing::debug!("{broke}; resuming at byte {got}");
+        let ((body, skip), attempts) = inner
+            .retry
+            .run_after(self.attempts, Failed::from(broke), || {
+                let (inner, key, etag) = (inner.clone(), key.clone(), etag.clone());
+                async move { inner.range_once(&key, got, etag.as_deref()).await }
+            })
+            .await?;
+        self.body = body;
+        self.skip = skip;
+        self.attempts = attempts;
+        Ok(())
+    }
+
+    /// The error that ends the stream: `e`, after a resume was tried where one can be.
+    async fn broken(&mut self, e: StoreError) -> Option<std::io::Error> {
+        if !self.resumable {
+            self.done = true;
+            return Some(self.wrap(e));
+        }
+        match self.resume(e).await {
+            Ok(()) => None,
+            Err(e) => {
+                self.done = true;
+                Some(self.wrap(e))
+            }
+        }
+    }
+
+    fn wrap(&self, e: StoreError) -> std::io::Error {
+        let io_kind = if e.kind == StoreErrorKind::Timeout {
+            std::io::ErrorKind::TimedOut
+        } else {
+            std::io::ErrorKind::ConnectionAborted
+        };
+        std::io::Error::new(io_kind, e)
+    }
+
+    fn store_error(&self, kind: StoreErrorKind, msg: String) -> StoreError {
+        StoreError::new(kind, self.store.clone(), "GET", msg).with_key(self.key.clone())
+    }
+
+    async fn step(mut self) -> Option<(std::io::Result<Bytes>, Streaming)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let frame = match tokio::time::timeout(self.read_timeout, self.body.frame()).await {
+                Err(_) => {
+                    let e = self.store_error(
+                        StoreErrorKind::Timeout,
+                        format!(
+                            "the body stalled after {} bytes (nothing for {} s)",
+                            self.got,
+                            self.read_timeout.as_secs()
+                        ),
+                    );
+                    match self.broken(e).await {
+                        None => continue,
+                        Some(e) => return Some((Err(e), self)),
+                    }
+                }
+                Ok(None) => {
+                    if let Some(n) = self.expected
+                        && n != self.got
+                    {
+                        let e = self.store_error(
+                            StoreErrorKind::Interrupted,
+                            format!("the body ended after {} of its {n} bytes", self.got),
+                        );
+                        match self.broken(e).await {
+                            None => continue,
+                            Some(e) => return Some((Err(e), self)),
+                        }
+                    }
+                    self.done = true;
+                    return None;
+                }
+                Ok(Some(Err(e))) => {
+                    let e = self.store_error(
+                        StoreErrorKind::Interrupted,
+                        format!(
+                            "the body broke after {} bytes: {}",
+                            self.got,
+                            error_chain(&e)
+                        ),
+                    );
+                    match self.broken(e).await {
+                        None => continue,
+                        Some(e) => return Some((Err(e), self)),
+                    }
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            if let Ok(mut d) = frame.into_data() {
+                if self.skip > 0 {
+                    let drop = usize::try_from(self.skip)
+                        .unwrap_or(usize::MAX)
+                        .min(d.len());
+                    let _ = d.split_to(drop);
+                    self.skip -= drop as u64;
+                }
+                if d.is_empty() {
+                    continue;
+                }
+                self.got += d.len() as u64;
+                return Some((Ok(d), self));
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for HttpStore {
+    fn describe(&self) -> String {
+        self.inner.desc.clone()
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        _token: Option<String>,
+    ) -> Result<ListPage, StoreError> {
+        Err(self.inner.err(
+            StoreErrorKind::NotSupported,
+            "list",
+            prefix,
+            "an HTTP cache cannot be listed; name store paths (e.g. `verify CACHE /nix/store/…`, \
+             `show CACHE PATH`), or list the bucket or directory it serves",
+        ))
+    }
+
+    async fn list_page_with(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+        _opts: &ListOptions,
+    ) -> Result<ListPage, StoreError> {
+        self.list_page(prefix, token).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
+        self.inner.run(|| self.inner.get_once(key)).await
+    }
+
+    async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
+        let slot = self
+            .inner
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| {
+                self.inner
+                    .err(StoreErrorKind::Other, "GET", key, "the store is closed")
+            })?;
+        let reply = self
+            .inner
+            .retry
+            .run(|| async {
+                match self.inner.exchange(&http::Method::GET, key, None).await? {
+                    Reply::Found(p, b) => Ok(Some((p, b))),
+                    _ => Ok(None),
+                }
+            })
+            .await?;
+        let Some((parts, body)) = reply else {
+            return Ok(None);
+        };
+        let encoding = content_encoding(&parts.headers);
+        let length = content_length(&parts.headers);
+        let st = Streaming {
+            inner: self.inner.clone(),
+            resumable: encoding.is_none()
+                && header(&parts.headers, http::header::ACCEPT_RANGES)
+                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("none")),
+            etag: header(&parts.headers, http::header::ETAG).map(str::to_string),
+            attempts: 1,
+            skip: 0,
+            body,
+            read_timeout: self.inner.read_timeout,
+            store: self.inner.desc.clone(),
+            key: key.to_string(),
+            got: 0,
+            expected: length,
+            done: false,
+            _slot: slot,
+        };
+        let stream = futures::stream::unfold(st, Streaming::step);
+        let Some(header) = encoding else {
+            let meta = meta_of(key, &parts.headers, length.unwrap_or_default());
+            let reader: ByteReader = Box::pin(tokio_util::io::StreamReader::new(Box::pin(stream)));
+            return Ok(Some((meta, reader)));
+        };
+        let codings = decode::parse_codings(&header).map_err(|token| {
+            self.inner.err(
+                StoreErrorKind::NotSupported,
+                "GET",
+                key,
+                format!(
+                    "the server sent Content-Encoding: {header}, and `{token}` is no coding \
+                     narscope can undo (gzip, deflate, br, zstd, xz, bzip2)"
+                ),
+            )
+        })?;
+        // The decoded size is known only once read.
+        let meta = meta_of(key, &parts.headers, 0);
+        let reader = decode::decoded_reader(
+            stream,
+            decode::Decode {
+                codings,
+                header,
+                store: self.inner.desc.clone(),
+                key: key.to_string(),
+            },
+        );
+        Ok(Some((meta, reader)))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        self.inner.run(|| self.inner.head_once(key)).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        _body: Bytes,
+        _opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        Err(self.inner.read_only("PUT", key))
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        _path: &std::path::Path,
+        _opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        Err(self.inner.read_only("PUT", key))
+    }
+
+    fn throttle(&self) -> Option<&Throttle> {
+        Some(self.inner.retry.throttle())
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {
+        Err(self.inner.read_only(
+            "DELETE",
+            keys.first().map(String::as_str).unwrap_or_default(),
+        ))
+    }
+
+    async fn ensure_container(&self) -> Result<bool, StoreError> {
+        Err(self.inner.read_only("create", ""))
+    }
+
+    async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError> {
+        Err(self.inner.read_only("probe conditional writes", ""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::CacheUrl;
+    use http_body_util::Full;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::AsyncReadExt;
+
+    /// What the test server answers: status, headers, body.
+    type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+    /// A loopback server answering each request with `f(method, path, request number)`.
+    async fn serve(f: fn(&str, &str, usize) -> Answer) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let count = count.clone();
+                let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let n = count.fetch_add(1, Ordering::SeqCst);
+                    let (status, headers, body) = f(req.method().as_str(), req.uri().path(), n);
+                    let mut b = http::Response::builder().status(status);
+                    for (k, v) in headers {
+                        b = b.header(k, v);
+                    }
+                    let resp = b.body(Full::new(Bytes::from(body))).unwrap();
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn store(url: &str) -> HttpStore {
+        let Ok(CacheUrl::Http(u)) = CacheUrl::parse(url) else {
+            panic!("{url}: not an HTTP URL");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("netrc");
+        std::fs::write(&empty, "").unwrap();
+        let u = HttpUrl {
+            netrc_file: u.netrc_file.or(Some(empty)),
+            ..u
+        };
+        let opts = HttpOptions {
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
+            },
+            ..HttpOptions::default()
+        };
+        HttpStore::open(u, opts).unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_map_as_nix_reads_them() {
+        let url = serve(|method, path, _| match path {
+            "/ok" => (200, vec![("etag", "\"e\"".into())], b"hello".to_vec()),
+            "/gone" => (410, vec![], vec![]),
+            "/forbidden" => (403, vec![], vec![]),
+            "/auth" => (401, vec![], vec![]),
+            "/not-impl" => (501, vec![], vec![]),
+            "/loop" => (302, vec![("location", "/loop".into())], vec![]),
+            "/moved" => (301, vec![("location", "/ok".into())], vec![]),
+            "/teapot" => (418, vec![], vec![]),
+            _ if method == "HEAD" => (405, vec![], vec![]),
+            _ => (404, vec![], vec![]),
+        })
+        .await;
+        let s = store(&url);
+        let got = s.get("ok").await.unwrap().unwrap();
+        assert_eq!(&got.bytes[..], b"hello");
+        assert_eq!(got.meta.etag.as_deref(), Some("\"e\""));
+        assert_eq!(&s.get("moved").await.unwrap().unwrap().bytes[..], b"hello");
+        for missing in ["gone", "forbidden", "absent"] {
+            assert!(s.get(missing).await.unwrap().is_none(), "{missing}");
+            assert!(s.get_reader(missing).await.unwrap().is_none(), "{missing}");
+        }
+        // A HEAD refused with 405 is asked again with GET (here: 404, missing), and GET is
+        // used from then on.
+        assert!(s.head("absent").await.unwrap().is_none());
+        assert!(s.inner.no_head.load(Ordering::Relaxed));
+        assert_eq!(s.head("ok").await.unwrap().map(|m| m.size), Some(5));
+        let e = s.get("auth").await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::Credentials);
+        assert!(e.to_string().contains("HTTP 401"), "{e}");
+        assert!(
+            e.advice.as_deref().unwrap_or_default().contains("netrc"),
+            "{e}"
+        );
+        let e = s.get("not-impl").await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::NotSupported, "{e}");
+        let e = s.get("loop").await.unwrap_err();
+        assert!(e.to_string().contains("more than 10 redirects"), "{e}");
+        let e = s.get("teapot").await.unwrap_err();
+        assert!(e.to_string().contains("HTTP 418"), "{e}");
+        let e = s.list_page("", None).await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::NotSupported);
+        assert!(e.to_string().contains("cannot be listed"), "{e}");
+        let e = s
+            .put("k", Bytes::new(), &PutOptions::default())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot write to it"), "{e}");
+        assert!(s.delete_many(&["k".into()]).await.is_err());
+        assert!(s.ensure_container().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_and_counted_and_server_errors_give_up() {
+        let url = serve(|_, path, n| match (path, n) {
+            ("/slow", 0) => (503, vec![("retry-after", "0".into())], vec![]),
+            ("/slow", 1) => (429, vec![], vec![]),
+            ("/slow", _) => (200, vec![], b"at last".to_vec()),
+            _ => (500, vec![], vec![]),
+        })
+        .await;
+        let s = store(&url);
+        let got = s.get("slow").await.unwrap().unwrap();
+        assert_eq!(&got.bytes[..], b"at last");
+        let stats = s.throttle().unwrap().stats();
+        assert_eq!(stats.throttled, 2, "{stats:?}");
+        let e = s.get("broken").await.unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::ServerError);
+        assert!(e.to_string().contains("gave up after 4 attempts"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn encoded_streams_are_decoded_and_plain_gets_keep_the_coding() {
+        let url = serve(|_, _, _| {
+            let mut enc = Vec::new();
+            crate::compression::compress_all(
+                crate::compression::Compression::Gzip,
+                None,
+                b"the stored bytes",
+                &mut enc,
+            )
+            .unwrap();
+            (200, vec![("content-encoding", "gzip".into())], enc)
+        })
+        .await;
+        let s = store(&url);
+        let (_, mut r) = s.get_reader("nar/x.nar.xz").await.unwrap().unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"the stored bytes");
+        let got = s.get("x.narinfo").await.unwrap().unwrap();
+        assert_eq!(got.content_encoding.as_deref(), Some("gzip"));
+        assert_ne!(&got.bytes[..], b"the stored bytes");
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_netrc_and_never_show() {
+        let url = serve(|_, _, _| (401, vec![], vec![])).await;
+        let dir = tempfile::tempdir().unwrap();
+        let netrc = dir.path().join("netrc");
+        std::fs::write(&netrc, "machine 127.0.0.1 login u password hunter2\n").unwrap();
+        let s = store(&format!("{url}?netrc-file={}", netrc.display()));
+        let e = s.get("k").await.unwrap_err();
+        assert!(e.to_string().contains("refused the credentials"), "{e}");
+        assert!(!e.to_string().contains("hunter2"));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let missing = CacheUrl::parse(&format!("{url}?netrc-file=/nonexistent/netrc")).unwrap();
+        let CacheUrl::Http(u) = missing else {
+            unreachable!()
+        };
+        let e = HttpStore::open(u, HttpOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/netrc"), "{e}");
+    }
+}
