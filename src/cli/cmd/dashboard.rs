@@ -21,6 +21,11 @@ pub struct Args {
     /// in the config].
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Show the closure of this store path (repeatable) instead of listing the cache: for
+    /// caches that cannot be listed (http://, https://) or to look at one deployment. The
+    /// index is then not kept.
+    #[arg(long = "root", value_name = "PATH")]
+    pub roots: Vec<String>,
 }
 
 /// Open the dashboard on the cache `arg` names (refused when stdout is not a terminal); its
@@ -81,6 +86,7 @@ pub async fn run(
         theme,
         log_path: crate::config::paths::log_path().map(|p| p.display().to_string()),
         notice,
+        roots: dash.roots.clone(),
     })
     .await?;
     Ok(0)
