@@ -647,6 +647,38 @@ mod tests {
         assert!(idx.row(d).is_unknown() || !idx.row(d).status.is_good());
     }
 
+    #[tokio::test]
+    async fn an_untrusted_copy_in_the_cache_is_satisfied_by_a_trusted_upstream_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = SecretKey::generate("c-1").unwrap();
+        let other = SecretKey::generate("other-1").unwrap();
+        let keys: TrustedKeys = [k.public_key()].into_iter().collect();
+        let (cd, ud) = (tmp.path().join("cache"), tmp.path().join("up"));
+        let (cache, up) = (cache_in(&cd).await, cache_in(&ud).await);
+        let (root, lib, alone) = (path('a', "root"), path('b', "lib"), path('c', "alone"));
+        put(&cd, &root, &[&lib, &alone], &k);
+        put(&cd, &lib, &[], &other);
+        put(&cd, &alone, &[], &other);
+        put(&ud, &lib, &[], &k);
+        put(&ud, &alone, &[], &other);
+        let ups = Upstreams::new(vec![Upstream {
+            cache: up,
+            keys: Arc::new(keys.clone()),
+        }]);
+        let c = walk(&cache, &[root.to_absolute()], &keys, &ups, &OPTS)
+            .await
+            .unwrap();
+        let lib_at = c.nodes.iter().find(|f| f.path == lib).unwrap();
+        assert!(lib_at.is_ok(), "{lib_at:?}");
+        assert!(matches!(lib_at.source, Source::Upstream(0, _)));
+        let bad: Vec<_> = c
+            .problems()
+            .map(|(_, f)| (f.path.name(), f.status))
+            .collect();
+        assert_eq!(bad, vec![("alone", Some(Status::Untrusted))]);
+        assert_eq!(c.exit_code(), 2);
+    }
+
     fn path_of(c: &Closure, name: &str) -> String {
         c.nodes
             .iter()
