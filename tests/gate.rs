@@ -262,7 +262,7 @@ fn upstream_url(rig: &Rig, name: &str) -> Served {
 
 /// Whether this narscope reads http:// caches (the gate's tests then use them).
 fn http_caches() -> bool {
-    false
+    true
 }
 
 #[test]
@@ -311,7 +311,11 @@ fn the_verdicts_over_http_are_those_over_file() {
     let http = verdicts(&served.url);
     assert_eq!(file, http);
     assert_eq!(file.0, 4 | 2, "a missing path and untrusted ones: {file:?}");
-    assert_eq!(file.1.len(), 4, "a[2], a[1], b[1], b[0]: {file:?}");
+    // a[0] is reached through the local store's references of the missing a[1].
+    assert_eq!(file.1.len(), 5, "a[2], a[1], a[0], b[1], b[0]: {file:?}");
+    let a0 = file.1.iter().find(|v| v.0 == a[0]).unwrap();
+    assert_eq!((a0.1.as_str(), a0.2.as_str()), ("trusted", "cache"));
+    assert_eq!(a0.3, serde_json::json!([a[2], a[1], a[0]]));
 }
 
 /// The store path whose name is `name` among the narinfos of the cache in `dir`.

@@ -43,8 +43,14 @@ pub async fn run(
             "the dashboard needs a terminal; for scripts use `narscope ls`, `verify` or `info` (with --json)"
         );
     }
-    // The dashboard lists the whole cache.
-    ctx.require_listable(arg, "the dashboard")?;
+    // The dashboard lists the whole cache, unless it shows the closures of roots.
+    let http = ctx.url(arg)?.is_http();
+    if http && dash.roots.is_empty() {
+        bail!(
+            "{arg} is an HTTP cache, which cannot be listed: open the dashboard on the closures \
+             of store paths with --root /nix/store/… (repeatable)"
+        );
+    }
     // Key files are checked before the cache is touched.
     let key_file = match (&dash.key_file, &ctx.config().signing_key_file) {
         (Some(f), _) => Some((f.clone(), "--key-file".to_string())),
@@ -81,7 +87,8 @@ pub async fn run(
         url: cache.url().to_string(),
         cache,
         keys,
-        read_only: dash.read_only,
+        // narscope does not write to HTTP caches.
+        read_only: dash.read_only || http,
         persist: !dash.no_index,
         concurrency: ctx.concurrency(),
         keymap,
