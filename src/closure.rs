@@ -161,6 +161,12 @@ async fn ask_local_store(
     local: &mut HashMap<StorePath, Vec<StorePath>>,
 ) -> bool {
     use crate::localstore::{LocalStoreError, closure};
+    // Only paths on disk can be valid in the local store: the others are not asked about
+    // (Nix may spend seconds on substituters before it says "not valid").
+    let paths: Vec<String> = paths
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .collect();
     if paths.is_empty() {
         return true;
     }
