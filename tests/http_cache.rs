@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use common::cmd::{narscope, run};
 use common::http::{CacheServer, PythonServer, ServeOptions};
-use common::nixfix::{Fixture, FxCache, expected_nix_rc, expected_status, fixture};
+use common::nixfix::{Content, Fixture, FxCache, expected_nix_rc, expected_status, fixture};
 
 /// A store path no fixture cache holds.
 const ABSENT: &str = "/nix/store/0000000000000000000000000000000a-absent";
@@ -392,36 +392,63 @@ fn throttling_and_server_errors_are_retried_and_reported() {
     assert_eq!(failed, 6);
 }
 
+/// Redirected NARs, HEAD refused (405), and 403 for what is missing (read as "missing", as
+/// Nix reads it).
 #[test]
-fn redirects_and_refused_head_work_for_show_and_contents() {
+fn redirects_refused_head_and_403_work_for_show_and_contents() {
     let Some(fx) = fixture() else { return };
-    let c = fx.cache("signed-gzip");
+    let c = fx.cache("missing-nar");
     let server = CacheServer::serve(
         &c.dir,
         ServeOptions {
             redirect_nars: true,
             refuse_head: true,
+            forbid_missing: true,
             ..ServeOptions::default()
         },
     );
     fail_if_any(same_as_file(fx, c, &server.url, NixCheck::No));
-    let sp = paths_of(c)[0].to_string();
-    let o = run(ns(&[
-        "show",
-        &server.url,
-        &sp,
-        "--trusted-key",
-        &fx.demo.public,
-    ]));
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{t}");
-    assert!(t.contains("exists"), "{t}");
+    for (sp, &(_, content)) in &c.paths {
+        let o = run(ns(&[
+            "show",
+            &server.url,
+            sp,
+            "--trusted-key",
+            &fx.demo.public,
+        ]));
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        let want = if content == Content::Missing {
+            "MISSING"
+        } else {
+            "exists"
+        };
+        assert!(t.contains(want), "{sp} ({content:?}): {t}");
+    }
     let seen = server.seen();
     assert!(
         seen.iter().any(|s| s.method == "HEAD" && s.status == 405),
         "{seen:?}"
     );
     assert!(seen.iter().any(|s| s.status == 302), "{seen:?}");
+    assert!(seen.iter().any(|s| s.status == 403), "{seen:?}");
+}
+
+#[test]
+fn broken_nar_downloads_resume_with_range() {
+    let Some(fx) = fixture() else { return };
+    let c = fx.cache("signed-none");
+    let server = CacheServer::serve(
+        &c.dir,
+        ServeOptions {
+            cut_nars_once: true,
+            ..ServeOptions::default()
+        },
+    );
+    fail_if_any(same_as_file(fx, c, &server.url, NixCheck::No));
+    let seen = server.seen();
+    let resumed = seen.iter().filter(|s| s.status == 206).count();
+    assert!(resumed >= c.paths.len(), "no resumed downloads: {seen:?}");
 }
 
 #[test]

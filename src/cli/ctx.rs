@@ -131,7 +131,18 @@ impl Ctx {
         for w in url.params().take_warnings() {
             eprintln!("warning: {w}");
         }
-        let cache = Cache::open(&url).await?;
+        let cache = match &url {
+            // An HTTP cache takes the narinfo concurrency as its bound on requests in flight.
+            CacheUrl::Http(u) => {
+                let opts = crate::storage::http::HttpOptions {
+                    concurrency: self.concurrency,
+                    ..Default::default()
+                };
+                let store = crate::storage::http::HttpStore::open(u.clone(), opts)?;
+                Cache::from_store(url.clone(), Arc::new(store))
+            }
+            _ => Cache::open(&url).await?,
+        };
         if let Some(t) = cache.store().throttle() {
             t.set_max_rps(self.max_rps);
         }

@@ -78,6 +78,11 @@ pub struct ServeOptions {
     pub redirect_nars: bool,
     /// HEAD is answered 405.
     pub refuse_head: bool,
+    /// A file that does not exist is answered 403, as S3 does without `s3:ListBucket`.
+    pub forbid_missing: bool,
+    /// The first GET of each NAR announces its whole length, sends half of it and breaks the
+    /// connection. (`Range: bytes=N-` is always honoured for unencoded bodies, with 206.)
+    pub cut_nars_once: bool,
 }
 
 /// One request a [`CacheServer`] got.
@@ -105,16 +110,49 @@ struct Served {
     opts: ServeOptions,
     seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
     count: std::sync::atomic::AtomicUsize,
+    /// NARs whose first GET was cut already.
+    cut: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
-type Body = http_body_util::Full<bytes::Bytes>;
+type Body = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
 
 fn answer(status: u16, headers: &[(&str, String)], body: Vec<u8>) -> hyper::Response<Body> {
+    use http_body_util::BodyExt;
     let mut b = hyper::Response::builder().status(status);
     for (k, v) in headers {
         b = b.header(*k, v);
     }
-    b.body(Body::new(body.into())).expect("a valid response")
+    let full = http_body_util::Full::new(bytes::Bytes::from(body)).map_err(|e| match e {});
+    b.body(full.boxed()).expect("a valid response")
+}
+
+/// A 200 announcing all of `body` that sends its first half, then breaks.
+fn cut_short(headers: &[(&str, String)], body: Vec<u8>) -> hyper::Response<Body> {
+    use http_body_util::BodyExt;
+    let half = bytes::Bytes::from(body[..body.len() / 2].to_vec());
+    // The half goes out first; the break comes a moment later, once it has been sent.
+    let frames = futures::stream::unfold(0u8, move |step| {
+        let half = half.clone();
+        async move {
+            match step {
+                0 => Some((Ok(hyper::body::Frame::data(half)), 1)),
+                1 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    Some((
+                        Err(std::io::Error::other("cut short by the test server")),
+                        2,
+                    ))
+                }
+                _ => None,
+            }
+        }
+    });
+    let mut b = hyper::Response::builder().status(200);
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    b.body(http_body_util::StreamBody::new(frames).boxed())
+        .expect("a valid response")
 }
 
 impl Served {
@@ -123,12 +161,13 @@ impl Served {
         method: &hyper::Method,
         path: &str,
         auth: Option<&str>,
+        range: Option<&str>,
     ) -> hyper::Response<Body> {
         use base64::Engine;
         use std::sync::atomic::Ordering;
         let n = self.count.fetch_add(1, Ordering::SeqCst);
         if n < self.opts.fail_first {
-            let status = if n % 2 == 0 { 503 } else { 429 };
+            let status = if n.is_multiple_of(2) { 503 } else { 429 };
             return answer(
                 status,
                 &[("retry-after", "0".into())],
@@ -167,7 +206,8 @@ impl Served {
             return answer(404, &[], Vec::new());
         }
         let Ok(plain) = std::fs::read(self.dir.join(rel)) else {
-            return answer(404, &[], b"not found".to_vec());
+            let status = if self.opts.forbid_missing { 403 } else { 404 };
+            return answer(status, &[], b"not found".to_vec());
         };
         let encode = rel.ends_with(".narinfo") || rel.ends_with(".ls") || rel.starts_with("nar/");
         let (body, mut headers) = match self.opts.encoding.filter(|_| encode) {
@@ -178,6 +218,38 @@ impl Served {
             ),
         };
         headers.push(("content-length", body.len().to_string()));
+        let from = range
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(from) = from
+            && self.opts.encoding.is_none()
+            && *method == hyper::Method::GET
+            && from <= body.len()
+        {
+            let len = body.len();
+            let rest = body[from..].to_vec();
+            let headers = [
+                ("content-length", rest.len().to_string()),
+                (
+                    "content-range",
+                    format!("bytes {from}-{}/{len}", len.saturating_sub(1)),
+                ),
+            ];
+            return answer(206, &headers, rest);
+        }
+        if self.opts.cut_nars_once
+            && *method == hyper::Method::GET
+            && rel.starts_with("nar/")
+            && body.len() > 1
+            && self
+                .cut
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(rel.to_string())
+        {
+            return cut_short(&headers, body);
+        }
         if *method == hyper::Method::HEAD {
             // The length of what a GET would send, without the body.
             let mut r = answer(200, &headers, Vec::new());
@@ -223,6 +295,7 @@ impl CacheServer {
             opts,
             seen: seen.clone(),
             count: std::sync::atomic::AtomicUsize::new(0),
+            cut: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         });
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -253,8 +326,18 @@ impl CacheServer {
                                         .get("authorization")
                                         .and_then(|v| v.to_str().ok())
                                         .map(str::to_string);
+                                    let range = req
+                                        .headers()
+                                        .get("range")
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_string);
                                     let path = req.uri().path().to_string();
-                                    let r = served.respond(req.method(), &path, auth.as_deref());
+                                    let r = served.respond(
+                                        req.method(),
+                                        &path,
+                                        auth.as_deref(),
+                                        range.as_deref(),
+                                    );
                                     served.seen.lock().unwrap_or_else(|e| e.into_inner()).push(
                                         Seen {
                                             method: req.method().to_string(),

@@ -12,7 +12,10 @@
 //!   but 501/505/511, 408, 429, broken connections and timeouts are transient and retried
 //!   with backoff under the store's retry budget; 429 and 503 are "slow down" and shrink the
 //!   store's [`Throttle`] window. At most [`HttpOptions::concurrency`] requests are in flight
-//!   (a semaphore; a streamed object holds its slot until it is read or dropped).
+//!   (a semaphore; a streamed object holds its slot until it is read or dropped). A download
+//!   that breaks mid-way is resumed from where it broke (`Range`, with `If-Range` on the
+//!   ETag), under the same policy; not for a body the server encodes, whose bytes need not be
+//!   the same twice (Nix does the same).
 //! - **`Content-Encoding`**: [`Store::get`] returns the body as sent, with its
 //!   [`GetResult::content_encoding`], exactly as the S3 backend does for objects stored with
 //!   a `Content-Encoding`: the readers of small objects (narinfos, `.ls`, `nix-cache-info`)
@@ -88,6 +91,11 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// A read-only HTTP(S) binary cache (see the module docs).
 pub struct HttpStore {
+    inner: Arc<Inner>,
+}
+
+/// What an [`HttpStore`] shares with the objects it streams (which resume broken downloads).
+struct Inner {
     url: HttpUrl,
     desc: String,
     client: HttpClient,
@@ -102,15 +110,18 @@ pub struct HttpStore {
 impl std::fmt::Debug for HttpStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpStore")
-            .field("url", &self.desc)
-            .field("netrc", &self.netrc.as_ref().map(|(s, _)| s.to_string()))
+            .field("url", &self.inner.desc)
+            .field(
+                "netrc",
+                &self.inner.netrc.as_ref().map(|(s, _)| s.to_string()),
+            )
             .finish_non_exhaustive()
     }
 }
 
 /// What one exchange (redirects followed) came to.
 enum Reply {
-    /// 2xx: the answer's headers and body, and the URL that answered.
+    /// 2xx: the answer's headers and body.
     Found(http::response::Parts, Incoming),
     /// 404, 410 or 403.
     Missing,
@@ -228,7 +239,7 @@ impl HttpStore {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(opts.concurrency.max(1))
             .build(https);
-        Ok(HttpStore {
+        let inner = Inner {
             desc,
             client,
             netrc,
@@ -237,19 +248,24 @@ impl HttpStore {
             read_timeout: opts.read_timeout,
             no_head: AtomicBool::new(false),
             url,
+        };
+        Ok(HttpStore {
+            inner: Arc::new(inner),
         })
     }
 
     /// The cache's URL.
     pub fn url(&self) -> &HttpUrl {
-        &self.url
+        &self.inner.url
     }
 
     /// Where this store's credentials come from, if a netrc file applies.
     pub fn netrc_source(&self) -> Option<&NetrcSource> {
-        self.netrc.as_ref().map(|(s, _)| s)
+        self.inner.netrc.as_ref().map(|(s, _)| s)
     }
+}
 
+impl Inner {
     fn err(
         &self,
         kind: StoreErrorKind,
@@ -264,8 +280,14 @@ impl HttpStore {
         self.netrc.as_ref().and_then(|(_, n)| n.for_host(host))
     }
 
-    /// One request, redirects followed.
-    async fn exchange(&self, method: &http::Method, key: &str) -> Result<Reply, Failed> {
+    /// One request, redirects followed; `range` is a `Range` header and the `If-Range`
+    /// validator to send with it.
+    async fn exchange(
+        &self,
+        method: &http::Method,
+        key: &str,
+        range: Option<(&str, Option<&str>)>,
+    ) -> Result<Reply, Failed> {
         let op = if *method == http::Method::HEAD {
             "HEAD"
         } else {
@@ -289,6 +311,12 @@ impl HttpStore {
                     http::header::USER_AGENT,
                     concat!("narscope/", env!("CARGO_PKG_VERSION")),
                 );
+            if let Some((r, validator)) = range {
+                b = b.header(http::header::RANGE, r);
+                if let Some(v) = validator {
+                    b = b.header(http::header::IF_RANGE, v);
+                }
+            }
             let creds = self.credentials_for(&host);
             if let Some(c) = creds {
                 let mut v = http::HeaderValue::from_str(&c.basic_auth()).map_err(|_| {
@@ -457,7 +485,7 @@ impl HttpStore {
     }
 
     async fn get_once(&self, key: &str) -> Result<Option<GetResult>, Failed> {
-        let (parts, body) = match self.exchange(&http::Method::GET, key).await? {
+        let (parts, body) = match self.exchange(&http::Method::GET, key, None).await? {
             Reply::Found(p, b) => (p, b),
             _ => return Ok(None),
         };
@@ -554,7 +582,7 @@ impl HttpStore {
         } else {
             http::Method::HEAD
         };
-        match self.exchange(&method, key).await? {
+        match self.exchange(&method, key, None).await? {
             Reply::Missing => Ok(None),
             Reply::Found(parts, body) => {
                 // After a GET (HEAD refused), the body is dropped unread.
@@ -565,7 +593,7 @@ impl HttpStore {
             Reply::HeadRefused => {
                 tracing::debug!("{}: HEAD refused; asking with GET from now on", self.desc);
                 self.no_head.store(true, Ordering::Relaxed);
-                match self.exchange(&http::Method::GET, key).await? {
+                match self.exchange(&http::Method::GET, key, None).await? {
                     Reply::Found(parts, body) => {
                         drop(body);
                         let size = content_length(&parts.headers).unwrap_or_default();
@@ -575,6 +603,59 @@ impl HttpStore {
                 }
             }
         }
+    }
+
+    /// The rest of an object from byte `from` on (a download that broke): the body, and how
+    /// many bytes of it to skip (a server that ignores `Range` sends it all again). The object
+    /// must still be the one whose ETag is `etag`.
+    async fn range_once(
+        &self,
+        key: &str,
+        from: u64,
+        etag: Option<&str>,
+    ) -> Result<(Incoming, u64), Failed> {
+        let range = format!("bytes={from}-");
+        // If-Range takes a strong validator only.
+        let validator = etag.filter(|e| !e.starts_with("W/"));
+        let (parts, body) = match self
+            .exchange(&http::Method::GET, key, Some((&range, validator)))
+            .await?
+        {
+            Reply::Found(p, b) => (p, b),
+            _ => {
+                return Err(failed(self.err(
+                    StoreErrorKind::Other,
+                    "GET",
+                    key,
+                    format!("the object was gone when its download was resumed at byte {from}"),
+                )));
+            }
+        };
+        let now = header(&parts.headers, http::header::ETAG);
+        if let (Some(was), Some(now)) = (etag, now)
+            && was != now
+        {
+            return Err(failed(self.err(
+                StoreErrorKind::Other,
+                "GET",
+                key,
+                format!("the object changed while it was read (ETag {was}, then {now})"),
+            )));
+        }
+        if parts.status == http::StatusCode::PARTIAL_CONTENT {
+            let cr = header(&parts.headers, http::header::CONTENT_RANGE).unwrap_or_default();
+            if !cr.trim().starts_with(&format!("bytes {from}-")) {
+                drain(body).await;
+                return Err(failed(self.err(
+                    StoreErrorKind::Interrupted,
+                    "GET",
+                    key,
+                    format!("asked for bytes {from}- and got Content-Range: {cr}"),
+                )));
+            }
+            return Ok((body, 0));
+        }
+        Ok((body, from))
     }
 
     fn read_only(&self, op: &'static str, key: &str) -> StoreError {
@@ -597,6 +678,7 @@ async fn drain(body: Incoming) {
 
 /// The state of a streamed body.
 struct Streaming {
+    inner: Arc<Inner>,
     body: Incoming,
     read_timeout: Duration,
     store: String,
@@ -604,19 +686,65 @@ struct Streaming {
     got: u64,
     expected: Option<u64>,
     done: bool,
+    /// A broken download is resumed with `Range` (not for a body the server encodes, whose
+    /// bytes need not be the same twice; as Nix does).
+    resumable: bool,
+    /// The object's ETag: a resumed download must read the same object.
+    etag: Option<String>,
+    /// Attempts made so far, the first GET included.
+    attempts: u32,
+    /// Bytes still to drop from the body (a resume the server answered with the whole object).
+    skip: u64,
     /// Held until the body is read or dropped.
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Streaming {
-    fn fault(&self, kind: StoreErrorKind, msg: String) -> std::io::Error {
-        let e = StoreError::new(kind, self.store.clone(), "GET", msg).with_key(self.key.clone());
-        let io_kind = if kind == StoreErrorKind::Timeout {
+    /// Continues a broken download from where it broke, under the store's retry policy
+    /// (`broke` is the failure of the attempt that broke).
+    async fn resume(&mut self, broke: StoreError) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let (key, got, etag) = (self.key.clone(), self.got, self.etag.clone());
+        tracing::debug!("{broke}; resuming at byte {got}");
+        let ((body, skip), attempts) = inner
+            .retry
+            .run_after(self.attempts, Failed::from(broke), || {
+                let (inner, key, etag) = (inner.clone(), key.clone(), etag.clone());
+                async move { inner.range_once(&key, got, etag.as_deref()).await }
+            })
+            .await?;
+        self.body = body;
+        self.skip = skip;
+        self.attempts = attempts;
+        Ok(())
+    }
+
+    /// The error that ends the stream: `e`, after a resume was tried where one can be.
+    async fn broken(&mut self, e: StoreError) -> Option<std::io::Error> {
+        if !self.resumable {
+            self.done = true;
+            return Some(self.wrap(e));
+        }
+        match self.resume(e).await {
+            Ok(()) => None,
+            Err(e) => {
+                self.done = true;
+                Some(self.wrap(e))
+            }
+        }
+    }
+
+    fn wrap(&self, e: StoreError) -> std::io::Error {
+        let io_kind = if e.kind == StoreErrorKind::Timeout {
             std::io::ErrorKind::TimedOut
         } else {
             std::io::ErrorKind::ConnectionAborted
         };
         std::io::Error::new(io_kind, e)
+    }
+
+    fn store_error(&self, kind: StoreErrorKind, msg: String) -> StoreError {
+        StoreError::new(kind, self.store.clone(), "GET", msg).with_key(self.key.clone())
     }
 
     async fn step(mut self) -> Option<(std::io::Result<Bytes>, Streaming)> {
@@ -626,8 +754,7 @@ impl Streaming {
             }
             let frame = match tokio::time::timeout(self.read_timeout, self.body.frame()).await {
                 Err(_) => {
-                    self.done = true;
-                    let e = self.fault(
+                    let e = self.store_error(
                         StoreErrorKind::Timeout,
                         format!(
                             "the body stalled after {} bytes (nothing for {} s)",
@@ -635,24 +762,29 @@ impl Streaming {
                             self.read_timeout.as_secs()
                         ),
                     );
-                    return Some((Err(e), self));
+                    match self.broken(e).await {
+                        None => continue,
+                        Some(e) => return Some((Err(e), self)),
+                    }
                 }
                 Ok(None) => {
-                    self.done = true;
                     if let Some(n) = self.expected
                         && n != self.got
                     {
-                        let e = self.fault(
+                        let e = self.store_error(
                             StoreErrorKind::Interrupted,
                             format!("the body ended after {} of its {n} bytes", self.got),
                         );
-                        return Some((Err(e), self));
+                        match self.broken(e).await {
+                            None => continue,
+                            Some(e) => return Some((Err(e), self)),
+                        }
                     }
+                    self.done = true;
                     return None;
                 }
                 Ok(Some(Err(e))) => {
-                    self.done = true;
-                    let e = self.fault(
+                    let e = self.store_error(
                         StoreErrorKind::Interrupted,
                         format!(
                             "the body broke after {} bytes: {}",
@@ -660,11 +792,21 @@ impl Streaming {
                             error_chain(&e)
                         ),
                     );
-                    return Some((Err(e), self));
+                    match self.broken(e).await {
+                        None => continue,
+                        Some(e) => return Some((Err(e), self)),
+                    }
                 }
                 Ok(Some(Ok(f))) => f,
             };
-            if let Ok(d) = frame.into_data() {
+            if let Ok(mut d) = frame.into_data() {
+                if self.skip > 0 {
+                    let drop = usize::try_from(self.skip)
+                        .unwrap_or(usize::MAX)
+                        .min(d.len());
+                    let _ = d.split_to(drop);
+                    self.skip -= drop as u64;
+                }
                 if d.is_empty() {
                     continue;
                 }
@@ -678,7 +820,7 @@ impl Streaming {
 #[async_trait::async_trait]
 impl Store for HttpStore {
     fn describe(&self) -> String {
-        self.desc.clone()
+        self.inner.desc.clone()
     }
 
     async fn list_page(
@@ -686,7 +828,7 @@ impl Store for HttpStore {
         prefix: &str,
         _token: Option<String>,
     ) -> Result<ListPage, StoreError> {
-        Err(self.err(
+        Err(self.inner.err(
             StoreErrorKind::NotSupported,
             "list",
             prefix,
@@ -705,20 +847,25 @@ impl Store for HttpStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<GetResult>, StoreError> {
-        self.run(|| self.get_once(key)).await
+        self.inner.run(|| self.inner.get_once(key)).await
     }
 
     async fn get_reader(&self, key: &str) -> Result<Option<(ObjectMeta, ByteReader)>, StoreError> {
         let slot = self
+            .inner
             .slots
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| self.err(StoreErrorKind::Other, "GET", key, "the store is closed"))?;
+            .map_err(|_| {
+                self.inner
+                    .err(StoreErrorKind::Other, "GET", key, "the store is closed")
+            })?;
         let reply = self
+            .inner
             .retry
             .run(|| async {
-                match self.exchange(&http::Method::GET, key).await? {
+                match self.inner.exchange(&http::Method::GET, key, None).await? {
                     Reply::Found(p, b) => Ok(Some((p, b))),
                     _ => Ok(None),
                 }
@@ -730,9 +877,16 @@ impl Store for HttpStore {
         let encoding = content_encoding(&parts.headers);
         let length = content_length(&parts.headers);
         let st = Streaming {
+            inner: self.inner.clone(),
+            resumable: encoding.is_none()
+                && header(&parts.headers, http::header::ACCEPT_RANGES)
+                    .is_none_or(|v| !v.trim().eq_ignore_ascii_case("none")),
+            etag: header(&parts.headers, http::header::ETAG).map(str::to_string),
+            attempts: 1,
+            skip: 0,
             body,
-            read_timeout: self.read_timeout,
-            store: self.desc.clone(),
+            read_timeout: self.inner.read_timeout,
+            store: self.inner.desc.clone(),
             key: key.to_string(),
             got: 0,
             expected: length,
@@ -746,7 +900,7 @@ impl Store for HttpStore {
             return Ok(Some((meta, reader)));
         };
         let codings = decode::parse_codings(&header).map_err(|token| {
-            self.err(
+            self.inner.err(
                 StoreErrorKind::NotSupported,
                 "GET",
                 key,
@@ -763,7 +917,7 @@ impl Store for HttpStore {
             decode::Decode {
                 codings,
                 header,
-                store: self.desc.clone(),
+                store: self.inner.desc.clone(),
                 key: key.to_string(),
             },
         );
@@ -771,7 +925,7 @@ impl Store for HttpStore {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.run(|| self.head_once(key)).await
+        self.inner.run(|| self.inner.head_once(key)).await
     }
 
     async fn put(
@@ -780,7 +934,7 @@ impl Store for HttpStore {
         _body: Bytes,
         _opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
-        Err(self.read_only("PUT", key))
+        Err(self.inner.read_only("PUT", key))
     }
 
     async fn put_file(
@@ -789,25 +943,25 @@ impl Store for HttpStore {
         _path: &std::path::Path,
         _opts: &PutOptions,
     ) -> Result<ObjectMeta, StoreError> {
-        Err(self.read_only("PUT", key))
+        Err(self.inner.read_only("PUT", key))
     }
 
     fn throttle(&self) -> Option<&Throttle> {
-        Some(self.retry.throttle())
+        Some(self.inner.retry.throttle())
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {
-        Err(self.read_only(
+        Err(self.inner.read_only(
             "DELETE",
             keys.first().map(String::as_str).unwrap_or_default(),
         ))
     }
 
     async fn ensure_container(&self) -> Result<bool, StoreError> {
-        Err(self.read_only("create", ""))
+        Err(self.inner.read_only("create", ""))
     }
 
     async fn probe_conditional_writes(&self) -> Result<ConditionalSupport, StoreError> {
-        Err(self.read_only("probe conditional writes", ""))
+        Err(self.inner.read_only("probe conditional writes", ""))
     }
 }
