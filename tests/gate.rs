@@ -117,9 +117,42 @@ fn a_hole_in_the_middle_of_a_closure_is_named_with_its_chain_and_an_upstream_clo
     rig.push("cache", root, &sk);
     let cache = rig.url("cache");
 
-    // The whole closure is there: the gate passes.
-    let out = rig.verify(&["verify", &cache, "-r", root, "--trusted-key", &pk]);
+    // The whole closure is there: the gate passes, NARs checked too.
+    let out = rig.verify(&[
+        "verify",
+        &cache,
+        "-r",
+        root,
+        "--trusted-key",
+        &pk,
+        "--contents",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("3 paths"), "{}", text(&out));
+    // A NAR of the closure truncated: corrupt (1).
+    let nar = std::fs::read_dir(rig.dir("cache").join("nar"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&nar).unwrap();
+    std::fs::write(&nar, &bytes[..bytes.len() / 2]).unwrap();
+    let out = rig.verify(&[
+        "verify",
+        &cache,
+        "-r",
+        root,
+        "--trusted-key",
+        &pk,
+        "--contents",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    std::fs::write(&nar, &bytes).unwrap();
+    // --upstream belongs to the gate.
+    let out = rig.verify(&["verify", &cache, root, "--upstream", &cache]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out).contains("need -r"), "{}", text(&out));
 
     // The middle path's narinfo removed: a hole.
     remove_narinfo(&rig.dir("cache"), middle);
