@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 
@@ -140,9 +141,12 @@ pub enum WalkError {
 pub struct WalkOptions {
     /// Narinfo requests in flight (at least 1).
     pub concurrency: usize,
-    /// Ask the local Nix store for the closure of a root that neither the cache nor an
+    /// Ask the local Nix store for the closure of a path that neither the cache nor an
     /// upstream has.
     pub local_store: bool,
+    /// Counters for a progress display: `listed` counts the paths found so far, `judged` those
+    /// answered, and `listing_done` is set at the end.
+    pub progress: Option<Arc<crate::audit::AuditProgress>>,
 }
 
 /// One path's answer before it becomes a node.
@@ -365,8 +369,18 @@ pub async fn walk(
         let batch: Vec<(StorePath, Option<usize>)> = queue.drain(..).collect();
         let paths: Vec<StorePath> = batch.iter().map(|(p, _)| p.clone()).collect();
         let store_dir = store_dir.as_str();
+        let progress = opts.progress.as_deref();
+        if let Some(pr) = progress {
+            pr.listed.fetch_add(paths.len() as u64, Ordering::Relaxed);
+        }
         let answers: Vec<Answer> = futures::stream::iter(paths)
-            .map(|p| async move { look_up(cache, store_dir, keys, ups, &p).await })
+            .map(|p| async move {
+                let a = look_up(cache, store_dir, keys, ups, &p).await;
+                if let Some(pr) = progress {
+                    pr.judged.fetch_add(1, Ordering::Relaxed);
+                }
+                a
+            })
             .buffered(opts.concurrency.max(1))
             .collect()
             .await;
@@ -411,6 +425,9 @@ pub async fn walk(
                 cached: a.cached,
             });
         }
+    }
+    if let Some(pr) = &opts.progress {
+        pr.listing_done.store(true, Ordering::Relaxed);
     }
     Ok(closure)
 }
@@ -519,11 +536,11 @@ pub async fn scan_roots(
     progress: Arc<crate::index::scan::ScanProgress>,
     changed: Arc<dyn Fn() + Send + Sync>,
 ) -> Result<crate::index::scan::ScanSummary, crate::index::scan::ScanError> {
-    use std::sync::atomic::Ordering;
     let started = std::time::Instant::now();
     let opts = WalkOptions {
         concurrency,
         local_store: true,
+        progress: None,
     };
     let closure = walk(&cache, &roots, &keys, &Upstreams::default(), &opts)
         .await
@@ -585,6 +602,7 @@ mod tests {
     const OPTS: WalkOptions = WalkOptions {
         concurrency: 4,
         local_store: false,
+        progress: None,
     };
 
     #[tokio::test]

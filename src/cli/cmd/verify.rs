@@ -197,11 +197,16 @@ async fn gate(ctx: &Ctx, args: &Args, opts: &AuditOptions) -> Result<i32> {
         tracing::warn!("no trusted keys: only content-addressed paths can pass");
     }
     let ups = ctx.upstreams(&args.upstream, named, &keys).await?;
+    let progress = Arc::new(AuditProgress::default());
     let walk_opts = WalkOptions {
         concurrency: ctx.concurrency(),
         local_store: true,
+        progress: Some(progress.clone()),
     };
-    let mut closure = closure::walk(&cache, &args.paths, &keys, &ups, &walk_opts).await?;
+    let line = Progress::audit(progress, "walking the closures");
+    let walked = closure::walk(&cache, &args.paths, &keys, &ups, &walk_opts).await;
+    line.finish();
+    let mut closure = walked?;
     if opts.contents {
         closure::check_contents(&cache, &mut closure, opts.nar_concurrency).await;
     }
