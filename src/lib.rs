@@ -1,12 +1,13 @@
 //! narscope: read, audit and maintain Nix binary caches.
 //!
 //! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`,
-//! `index`, `pins`, `gc`, `doctor`, `lease`, `jobs`, `keyprobe`, `units`) never touches a
+//! `index`, `closure`, `pins`, `gc`, `doctor`, `lease`, `jobs`, `keyprobe`, `units`) never touches a
 //! terminal; the CLI (`cli`) and the dashboard (`tui`) are built on top of it.
 
 pub mod audit;
 pub mod cache;
 pub mod cli;
+pub mod closure;
 pub mod compression;
 pub mod config;
 pub mod demo;

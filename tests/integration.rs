@@ -15,6 +15,8 @@ mod doctor;
 mod faults;
 // A file:// cache never leads narscope outside its directory through symbolic links.
 mod file_links;
+// The closure gate (`verify -r`) on Nix-made closures, file:// and HTTP, with upstreams.
+mod gate;
 // Garbage collection on file:// and Garage, refereed by known graphs and by real Nix.
 mod gc_interop;
 // Deletion on versioned buckets (Ceph RGW): reversible gc, restore, purge, --permanent, object lock.

@@ -118,6 +118,9 @@ pub enum ScanError {
     /// The scan was cancelled before it finished; the index keeps what it read.
     #[error("scan cancelled")]
     Cancelled,
+    /// The closure walk of the dashboard opened on roots (`--root`) could not be made.
+    #[error("closure walk: {0}")]
+    Closure(String),
 }
 
 /// An index opened for a session: loaded from its directory when this process could take it,

@@ -46,6 +46,9 @@ pub struct TuiOptions {
     /// How the dashboard pushes, decided by [`crate::jobs::push::PushOptions::resolve`] from
     /// the cache URL and the flags; its keys sign in `sign` too.
     pub push: crate::jobs::push::PushOptions,
+    /// Root store paths (`--root`): when given, the index is filled from their closures
+    /// instead of a listing (HTTP caches cannot be listed) and is not kept on disk.
+    pub roots: Vec<String>,
 }
 
 /// Debounce of detail loads while the cursor moves.
@@ -68,6 +71,8 @@ struct Runtime {
     push: crate::jobs::push::PushOptions,
     /// The running version listing (a new scan replaces it).
     versions_task: Option<tokio::task::JoinHandle<()>>,
+    /// Root store paths whose closures replace the listing scan (`--root`).
+    roots: Vec<String>,
 }
 
 impl Runtime {
@@ -427,12 +432,31 @@ impl Runtime {
         let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             let _ = tx_changed.send(Msg::IndexChanged);
         });
+        let roots = self.roots.clone();
+        let title = if roots.is_empty() {
+            format!("scan {}", self.cache.url())
+        } else {
+            format!("closure of {} root(s) in {}", roots.len(), self.cache.url())
+        };
         let h = self.runner.spawn(
             JobKind::Scan,
-            format!("scan {}", self.cache.url()),
+            title,
             self.job_notify(),
             move |job, _| async move {
-                let r = scan(cache, index, keys, opts, p2, changed, job.cancel.clone()).await;
+                let r = if roots.is_empty() {
+                    scan(cache, index, keys, opts, p2, changed, job.cancel.clone()).await
+                } else {
+                    crate::closure::scan_roots(
+                        cache,
+                        index,
+                        keys,
+                        roots,
+                        opts.concurrency,
+                        p2,
+                        changed,
+                    )
+                    .await
+                };
                 let out = r.as_ref().map(|_| ()).map_err(crate::jobs::JobError::from);
                 if let Ok(s) = &r {
                     job.progress
@@ -445,7 +469,9 @@ impl Runtime {
         );
         self.jobs.push(h.clone());
         let _ = self.tx.send(Msg::ScanStarted(progress, h));
-        self.start_versions();
+        if self.roots.is_empty() {
+            self.start_versions();
+        }
     }
 
     /// Learn whether the bucket keeps versions (once per open cache) and, if it does, list
@@ -520,7 +546,8 @@ impl Drop for TerminalGuard {
 
 /// Run the dashboard until the user quits.
 pub async fn run(opts: TuiOptions) -> Result<()> {
-    let opened = Arc::new(open_index(&opts.url, opts.persist));
+    // On roots the index holds a closure, not the cache: it is not kept.
+    let opened = Arc::new(open_index(&opts.url, opts.persist && opts.roots.is_empty()));
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let mut app = App::new(
         opened.index.clone(),
@@ -548,6 +575,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
         copies: Vec::new(),
         push: opts.push.clone(),
         versions_task: None,
+        roots: opts.roots.clone(),
     };
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

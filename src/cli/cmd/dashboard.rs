@@ -21,6 +21,11 @@ pub struct Args {
     /// in the config].
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Show the closure of this store path (repeatable) instead of listing the cache: for
+    /// caches that cannot be listed (http://, https://) or to look at one deployment. The
+    /// index is then not kept.
+    #[arg(long = "root", value_name = "PATH")]
+    pub roots: Vec<String>,
 }
 
 /// Open the dashboard on the cache `arg` names (refused when stdout is not a terminal); its
@@ -38,8 +43,14 @@ pub async fn run(
             "the dashboard needs a terminal; for scripts use `narscope ls`, `verify` or `info` (with --json)"
         );
     }
-    // The dashboard lists the whole cache.
-    ctx.require_listable(arg, "the dashboard")?;
+    // The dashboard lists the whole cache, unless it shows the closures of roots.
+    let http = ctx.url(arg)?.is_http();
+    if http && dash.roots.is_empty() {
+        bail!(
+            "{arg} is an HTTP cache, which cannot be listed: open the dashboard on the closures \
+             of store paths with --root /nix/store/… (repeatable)"
+        );
+    }
     // Key files are checked before the cache is touched.
     let key_file = match (&dash.key_file, &ctx.config().signing_key_file) {
         (Some(f), _) => Some((f.clone(), "--key-file".to_string())),
@@ -76,13 +87,15 @@ pub async fn run(
         url: cache.url().to_string(),
         cache,
         keys,
-        read_only: dash.read_only,
+        // narscope does not write to HTTP caches.
+        read_only: dash.read_only || http,
         persist: !dash.no_index,
         concurrency: ctx.concurrency(),
         keymap,
         theme,
         log_path: crate::config::paths::log_path().map(|p| p.display().to_string()),
         notice,
+        roots: dash.roots.clone(),
     })
     .await?;
     Ok(0)

@@ -9,9 +9,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::audit::{self, AuditOptions, AuditProgress, PathReport, Status};
-use crate::cli::ctx::{CACHE_HELP, Ctx, EXIT_ERROR, TrustArgs, sort_key};
+use crate::cli::ctx::{CACHE_HELP, Ctx, EXIT_ERROR, TrustArgs, UpstreamArgs, sort_key};
 use crate::cli::output::{write_paths_doc_raw, write_verdict_line};
 use crate::cli::progress::Progress;
+use crate::closure::{self, Closure, Source, WalkOptions};
 
 /// Check every path's signatures as Nix would (and with --contents, its NAR).
 ///
@@ -22,16 +23,30 @@ use crate::cli::progress::Progress;
 /// narinfo cannot be read, or an object at the root is named like a narinfo but names no
 /// store path (remove such an object by hand). Exit code as `nix store verify`: bitmask of 1 corrupt,
 /// 2 not trusted, 4 other error; 0 when all is well.
+///
+/// With -r (the closure gate) the PATHs are roots: every path of their closures, followed
+/// through References, must be in the cache or served by an upstream (--upstream) with a
+/// trusted signature. A path the cache and the upstreams lack but the local Nix store has
+/// (a root not pushed yet) takes its references from the local store. Each missing or untrusted path is printed with
+/// the chain of references that needs it; a missing path counts as an error (4), as in
+/// `nix store verify` ("path … is not valid").
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
     /// The cache: a store URL or the name of a cache in the config file (see below).
     pub cache: String,
-    /// Check only these store paths (default: every narinfo in the cache).
+    /// Check only these store paths (default: every narinfo in the cache); with -r, the roots.
     pub paths: Vec<String>,
     /// Keys to trust (--trusted-key), besides the config's and nix.conf's.
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// The closure gate: check every path of the PATHs' closures (through References), in the
+    /// cache or an upstream; the missing and untrusted ones with the chain that needs them.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Upstreams that may serve paths of the closures (with -r).
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     /// Download every NAR, decompress it and check its hashes and sizes.
     #[arg(long)]
     pub contents: bool,
@@ -39,7 +54,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub nar_concurrency: usize,
     /// Print one JSON document: {cache, paths: [{storePath, status, signatures, reasons}], summary,
-    /// throttle}.
+    /// throttle}; with -r {cache, roots, upstreams, paths: [{storePath, status, where, chain,
+    /// reasons}], summary}.
     #[arg(long)]
     pub json: bool,
     /// Print every path, not only those with problems.
@@ -55,7 +71,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         nar_concurrency: args.nar_concurrency,
     };
     let (arg, json) = (args.cache.as_str(), args.json);
-    match verify(ctx, &args, &opts).await {
+    let r = if args.recursive {
+        gate(ctx, &args, &opts).await
+    } else if !args.upstream.upstreams.is_empty() || !args.upstream.upstream_keys.is_empty() {
+        Err(anyhow::anyhow!(
+            "--upstream and --upstream-key need -r (the closure gate)"
+        ))
+    } else {
+        verify(ctx, &args, &opts).await
+    };
+    match r {
         Err(e) if json => {
             let doc = json!({
                 "cache": arg,
@@ -159,4 +184,143 @@ async fn verify(ctx: &Ctx, args: &Args, opts: &AuditOptions) -> Result<i32> {
         writeln!(out, "{note}")?;
     }
     Ok(code)
+}
+
+/// `verify -r`: walk the roots' closures and report every path a client could not get.
+async fn gate(ctx: &Ctx, args: &Args, opts: &AuditOptions) -> Result<i32> {
+    if args.paths.is_empty() {
+        anyhow::bail!("-r needs at least one root store path");
+    }
+    let (cache, named) = ctx.open(&args.cache).await?;
+    let keys = ctx.keys(&args.trust, named)?;
+    if keys.is_empty() && args.upstream.upstream_keys.is_empty() {
+        tracing::warn!("no trusted keys: only content-addressed paths can pass");
+    }
+    let ups = ctx.upstreams(&args.upstream, named, &keys).await?;
+    let progress = Arc::new(AuditProgress::default());
+    let walk_opts = WalkOptions {
+        concurrency: ctx.concurrency(),
+        local_store: true,
+        progress: Some(progress.clone()),
+    };
+    let line = Progress::audit(progress, "walking the closures");
+    let walked = closure::walk(&cache, &args.paths, &keys, &ups, &walk_opts).await;
+    line.finish();
+    let mut closure = walked?;
+    if opts.contents {
+        closure::check_contents(&cache, &mut closure, opts.nar_concurrency).await;
+    }
+    let store_dir = cache.store_dir().await?;
+    let code = closure.exit_code();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &closure.nodes {
+        *counts.entry(f.status_str()).or_default() += 1;
+    }
+    let from_upstreams = closure
+        .nodes
+        .iter()
+        .filter(|f| f.is_ok() && matches!(f.source, Source::Upstream(..)))
+        .count();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let paths: Vec<serde_json::Value> = closure
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, f)| node_json(&closure, i, f, &store_dir))
+            .collect();
+        let upstreams: Vec<String> = (0..ups.len()).map(|i| ups.describe(i)).collect();
+        let roots: Vec<String> = closure
+            .roots
+            .iter()
+            .map(|&i| closure.nodes[i].path.in_dir(&store_dir))
+            .collect();
+        let doc = json!({
+            "cache": cache.url().to_string(),
+            "contents": opts.contents,
+            "roots": roots,
+            "upstreams": upstreams,
+            "paths": paths,
+            "summary": {
+                "paths": closure.nodes.len(),
+                "fromUpstreams": from_upstreams,
+                "problems": closure.problems().count(),
+                "statuses": counts,
+            },
+            "throttle": ctx.throttle_stats(),
+            "exitCode": code,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(code);
+    }
+    for (i, f) in closure.nodes.iter().enumerate() {
+        if !args.long && f.is_ok() {
+            continue;
+        }
+        let at = match &f.source {
+            Source::Cache => String::new(),
+            Source::Upstream(_, u) => format!(" (from {u})"),
+            Source::Missing => String::new(),
+        };
+        writeln!(
+            out,
+            "{:<17} {}{at}",
+            f.status_str(),
+            f.path.in_dir(&store_dir)
+        )?;
+        if !f.is_ok() {
+            for r in &f.reasons {
+                writeln!(out, "  {r}")?;
+            }
+        }
+        if f.parent.is_some() || !f.is_ok() {
+            writeln!(out, "  chain: {}", chain_text(&closure, i))?;
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    writeln!(
+        out,
+        "checked the closure of {} root(s){}: {} paths ({} from upstreams): {}",
+        closure.roots.len(),
+        if opts.contents { " with contents" } else { "" },
+        closure.nodes.len(),
+        from_upstreams,
+        parts.join(", ")
+    )?;
+    if let Some(note) = ctx.throttle_stats().and_then(|t| t.note()) {
+        writeln!(out, "{note}")?;
+    }
+    Ok(code)
+}
+
+/// "root → … → path" by names, as `gc --why` prints chains.
+fn chain_text(closure: &Closure, i: usize) -> String {
+    closure
+        .chain(i)
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// One path of the gate's JSON document.
+fn node_json(
+    closure: &Closure,
+    i: usize,
+    f: &closure::Found,
+    store_dir: &str,
+) -> serde_json::Value {
+    let at = match &f.source {
+        Source::Cache => "cache".to_string(),
+        Source::Upstream(_, u) => u.clone(),
+        Source::Missing => "missing".to_string(),
+    };
+    json!({
+        "storePath": f.path.in_dir(store_dir),
+        "status": f.status_str(),
+        "where": at,
+        "chain": closure.chain(i).iter().map(|p| p.in_dir(store_dir)).collect::<Vec<_>>(),
+        "reasons": f.reasons,
+        "localStore": f.from_local_store,
+    })
 }
