@@ -13,7 +13,7 @@
 //! destination; so at no instant does the destination hold a narinfo without its NAR or its
 //! references, and an interrupted copy run again converges. The narinfo text and the
 //! compressed NAR are copied as they are (URL, FileHash and every signature stay valid):
-//! on the server where both caches allow it ([`Store::copy_from`]: S3 CopyObject between
+//! on the server where both caches allow it ([`Store::copy_from`](crate::storage::Store::copy_from): S3 CopyObject between
 //! buckets of one endpoint and credentials, hard links between two directories), streamed
 //! through a temp file otherwise (bounded memory). Build logs (`log/<deriver>`) and
 //! `debuginfo/` links to the copied NARs go along where the source has them.
@@ -1127,7 +1127,7 @@ mod tests {
             .collect();
         let info = NarInfo::new(
             p.clone(),
-            "nar/x.nar".into(),
+            "nar/x.nar",
             "none",
             Hash::sha256([1; 32]),
             1,
