@@ -12,7 +12,9 @@
 //!    re-dumps and recompresses);
 //! 2. Garage bucket → Garage bucket: `narscope copy` (CopyObject on the server) against
 //!    `nix copy --from s3://… --to s3://…?compression=zstd` (skipped, with a note, when this
-//!    Nix cannot talk to S3).
+//!    Nix cannot talk to S3, as Debian's nix-bin cannot);
+//! 3. Garage → file://: `narscope copy s3://…` (streamed) against `nix copy --from` the
+//!    bucket's website endpoint over HTTP.
 //!
 //! Each line gives the wall time, the CPU seconds (user and system) of the tool and the ratio.
 //!
@@ -175,6 +177,14 @@ fn main() {
     })
     .unwrap_or_else(|e| panic!("narscope copy: {e}"));
     line("narscope copy (hard links)", &ours);
+    let copied = std::fs::read_dir(&b)
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".narinfo"))
+        })
+        .count();
+    assert_eq!(copied, n, "narscope copied every path");
     let b2 = root.join("B2");
     let mut c = nix("nix", root);
     c.args([
@@ -206,6 +216,25 @@ fn main() {
     c.envs(g.env());
     let ours = timed(c).unwrap_or_else(|e| panic!("narscope copy: {e}"));
     line("narscope copy (CopyObject)", &ours);
+    let mut c = narscope(
+        &[
+            "copy",
+            &u1,
+            &u2,
+            "--all",
+            "--trusted-key",
+            &pk,
+            "--dry-run",
+            "--json",
+        ],
+        root,
+    );
+    c.envs(g.env());
+    let plan: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+    assert_eq!(
+        plan["plan"]["alreadyThere"], n,
+        "narscope copied every path: {plan}"
+    );
     let mut c = nix("nix", root);
     c.envs(g.env())
         .args([
@@ -223,8 +252,41 @@ fn main() {
             ratio(&ours, &theirs);
         }
         Err(e) => println!(
-            "  nix copy between the buckets failed (this Nix may lack S3 support): {}",
-            e.lines().last().unwrap_or_default()
+            "  nix copy between the buckets: not possible here (this Nix has no S3 support: {})",
+            e.lines().last().unwrap_or_default().trim()
         ),
+    }
+
+    // What this Nix can do with Garage: read it over HTTP (the website endpoint of the
+    // default bucket). Garage -> file://, both tools.
+    println!("Garage bucket -> file:// (NARs streamed):");
+    let prefix = format!("bench-copy-{seed}");
+    let web = g.url(&g.default_bucket, &prefix);
+    let mut c = narscope(&["copy", &a_url, &web, "--all", "--trusted-key", &pk], root);
+    c.envs(g.env());
+    ok(c);
+    let b = root.join("B3");
+    let to = format!("file://{}", b.display());
+    let mut c = narscope(&["copy", &web, &to, "--all", "--trusted-key", &pk], root);
+    c.envs(g.env()).env("NARSCOPE_FSYNC", "0");
+    let ours = timed(c).unwrap_or_else(|e| panic!("narscope copy: {e}"));
+    line("narscope copy s3://G -> file://B", &ours);
+    let b2 = root.join("B4");
+    let mut c = nix("nix", root);
+    c.args([
+        "copy",
+        "--no-check-sigs",
+        "--from",
+        &format!("{}/{prefix}", g.web_url),
+        "--to",
+        &format!("file://{}?compression=zstd", b2.display()),
+    ])
+    .args(&paths);
+    match timed(c) {
+        Ok(theirs) => {
+            line("nix copy --from http://G --to file://B", &theirs);
+            ratio(&ours, &theirs);
+        }
+        Err(e) => println!("  nix copy over HTTP failed: {e}"),
     }
 }

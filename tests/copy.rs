@@ -148,13 +148,32 @@ fn file_to_garage_to_garage_to_file_is_verbatim_and_nix_substitutes() {
     let c = e.root.path().join(format!("dest-{tag}"));
     let c_url = format!("file://{}", c.display());
 
+    // A build log for the top path, as `nix store copy-log --to` leaves it in a cache.
+    let top_info = std::fs::read_to_string(a.join(format!(
+        "{}.narinfo",
+        &Path::new(&top).file_name().unwrap().to_string_lossy()[..32]
+    )))
+    .unwrap();
+    let deriver = top_info
+        .lines()
+        .find_map(|l| l.strip_prefix("Deriver: "))
+        .expect("the top path has a deriver")
+        .to_string();
+    let log_key = format!("log/{deriver}");
+    std::fs::create_dir_all(a.join("log")).unwrap();
+    std::fs::write(a.join(&log_key), format!("building top-{tag}\n")).unwrap();
+
     let s = copy_ok(e, g, &[&a_url, &u1, &top, "--trusted-key", &pk]);
     assert_eq!(
         (s["copied"].as_u64(), s["present"].as_u64()),
         (Some(2), Some(0)),
         "{s}"
     );
-    assert_eq!(s["listings"], 2, "{s}");
+    assert_eq!(
+        (s["listings"].as_u64(), s["logs"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
     // Between two buckets of one Garage: on the server.
     let s = copy_ok(e, g, &[&u1, &u2, &top, "--trusted-key", &pk]);
     assert_eq!(s["copied"], 2, "{s}");
@@ -183,6 +202,11 @@ fn file_to_garage_to_garage_to_file_is_verbatim_and_nix_substitutes() {
         from.keys()
     );
     assert_eq!(from, to, "the destination holds exactly the source's bytes");
+    assert_eq!(
+        std::fs::read(c.join(&log_key)).unwrap(),
+        std::fs::read(a.join(&log_key)).unwrap(),
+        "the build log came along"
+    );
     for bucket in [&b1, &b2] {
         assert!(violations_now(&s3_source(g, bucket), std::slice::from_ref(&pk)).is_empty());
     }
@@ -336,6 +360,20 @@ fn key_file_adds_one_signature_and_recompress_and_verify_work() {
             "every old line kept: {new}"
         );
     }
+    // Between two directories the NARs are hard links, not copies.
+    use std::os::unix::fs::MetadataExt;
+    for k in from.keys().filter(|k| k.starts_with("nar/")) {
+        let (m1, m2) = (
+            std::fs::metadata(a.join(k)).unwrap(),
+            std::fs::metadata(d1.join(k)).unwrap(),
+        );
+        assert_eq!(
+            (m1.dev(), m1.ino()),
+            (m2.dev(), m2.ino()),
+            "{k} is a hard link"
+        );
+    }
+    assert_eq!(s["serverSide"], 2, "{s}");
     // Nix accepts the copy with only the new key.
     let mut v = nix("nix", e);
     v.args([

@@ -42,6 +42,10 @@ use crate::storage::{CopySource, ObjectMeta, PutCondition, StoreErrorKind};
 /// Content type of NAR objects, as Nix uploads them.
 const NAR_CONTENT_TYPE: &str = "application/x-nix-nar";
 
+/// Buffer of a streamed NAR, each side (memory stays bounded by a few of these per path in
+/// flight).
+const STREAM_BUFFER: usize = 1 << 20;
+
 /// The largest object one S3 CopyObject copies; larger NARs are streamed.
 const MAX_SERVER_COPY: u64 = 5 << 30;
 
@@ -521,11 +525,16 @@ impl Mover {
             )));
         };
         let mut tmp = self.temp_file()?;
-        let mut f = tokio::fs::File::from_std(
-            tmp.reopen()
-                .map_err(|e| JobError::Local(format!("{}: {e}", tmp.path().display())))?,
+        // Big buffers on both sides: each write to the file is one blocking call.
+        let mut f = tokio::io::BufWriter::with_capacity(
+            STREAM_BUFFER,
+            tokio::fs::File::from_std(
+                tmp.reopen()
+                    .map_err(|e| JobError::Local(format!("{}: {e}", tmp.path().display())))?,
+            ),
         );
-        let n = tokio::io::copy(&mut reader, &mut f)
+        let mut r = tokio::io::BufReader::with_capacity(STREAM_BUFFER, &mut reader);
+        let n = tokio::io::copy_buf(&mut r, &mut f)
             .await
             .map_err(|e| JobError::Failed(format!("reading {}: {e}", self.src.origin(key))))?;
         tokio::io::AsyncWriteExt::flush(&mut f)
@@ -1077,8 +1086,14 @@ async fn copy_debuginfo(
     loop {
         let page = match src.store().list_page("debuginfo/", token).await {
             Ok(p) => p,
-            Err(e) if matches!(e.kind, StoreErrorKind::NotSupported) => return Ok(n),
-            Err(e) => return Err(e.into()),
+            // Links are extras: a source that cannot be listed (HTTP) has none to offer, and
+            // a listing that fails costs them, not the copy that is done.
+            Err(e) => {
+                if !matches!(e.kind, StoreErrorKind::NotSupported) {
+                    tracing::warn!("debuginfo links not copied: {e}");
+                }
+                return Ok(n);
+            }
         };
         for o in &page.objects {
             n += copy_link(src, dst, o, nar_urls).await?;
