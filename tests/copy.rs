@@ -532,3 +532,45 @@ fn an_interrupted_copy_stays_consistent_and_converges() {
     let (from, to) = (objects(&a), objects(&d));
     assert_eq!(from, to);
 }
+
+#[test]
+fn copy_from_an_http_cache_by_pin_is_verbatim() {
+    let Some(e) = env() else { return };
+    let tag = format!("ht{}", common::random_hex(4));
+    let (sk, pk) = keygen(e, "copy-5");
+    let (top, _, a) = nix_cache(e, &tag, &sk, "zstd");
+    // A pin in the source, naming the top path (read by its key: HTTP cannot list).
+    std::fs::create_dir_all(a.join("narscope/roots")).unwrap();
+    std::fs::write(a.join("narscope/roots/release"), format!("{top}\n")).unwrap();
+    let server = PythonServer::serve(&a);
+    let d = e.root.path().join(format!("from-http-{tag}"));
+    let d_url = format!("file://{}", d.display());
+    let out = run(narscope(
+        e,
+        &[
+            "copy",
+            &server.url,
+            &d_url,
+            "--pin",
+            "release",
+            "--trusted-key",
+            &pk,
+            "--json",
+        ],
+    ));
+    let doc = json_of(&out);
+    assert_eq!(doc["exitCode"], 0, "{doc}");
+    assert_eq!(doc["summary"]["copied"], 2, "{doc}");
+    assert_eq!(doc["summary"]["streamed"], 2, "{doc}");
+    assert_eq!(objects(&a), objects(&d), "byte for byte over HTTP");
+    // Writing to an HTTP cache, or listing it for --all, is refused before any request.
+    for args in [
+        vec!["copy", d_url.as_str(), server.url.as_str(), top.as_str()],
+        vec!["copy", server.url.as_str(), d_url.as_str(), "--all"],
+    ] {
+        let out = run(narscope(e, &args));
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("HTTP cache"), "{err}");
+    }
+}

@@ -280,10 +280,13 @@ async fn roots(
             Ok(keys)
         }
         Selection::Pin(name) => {
-            let pins = crate::pins::list_pins(src.store().as_ref()).await?;
-            let pin = pins.into_iter().find(|p| &p.name == name).ok_or_else(|| {
-                JobError::Missing(format!("{}: no pin named {name}", src.store().describe()))
+            // Read by its key (no listing: this works on an HTTP cache too).
+            crate::pins::check_pin_name(name)?;
+            let key = format!("{}{name}", crate::pins::PINS_PREFIX);
+            let obj = src.store().get(&key).await?.ok_or_else(|| {
+                JobError::Missing(format!("{}: no pin named {name}", src.origin(&key)))
             })?;
+            let pin = crate::pins::parse_pin(name, &String::from_utf8_lossy(&obj.bytes))?;
             pin.paths
                 .iter()
                 .map(|p| narinfo_key_in(p, store_dir).map_err(|e| JobError::Invalid(e.to_string())))

@@ -228,6 +228,12 @@ impl Runtime {
                     let r = async {
                         let url =
                             crate::storage::CacheUrl::parse(&dst).map_err(|e| e.to_string())?;
+                        if url.is_http() {
+                            return Err(format!(
+                                "{} is an HTTP cache: narscope reads it but cannot write to it",
+                                url.short()
+                            ));
+                        }
                         let dst = Arc::new(Cache::open(&url).await.map_err(|e| e.to_string())?);
                         let sel = crate::jobs::copy::Selection::Paths(paths);
                         let opts = crate::jobs::copy::CopyOptions::default();

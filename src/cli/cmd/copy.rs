@@ -145,6 +145,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         }
         None => None,
     };
+    ctx.require_writable(&args.dst, "`narscope copy` (to DST)")?;
+    if args.all {
+        ctx.require_listable(&args.src, "`narscope copy --all`")?;
+    }
     let (src, named) = ctx.open(&args.src).await?;
     let (dst, _) = ctx.open(&args.dst).await?;
     let keys = ctx.keys(&args.trust, named)?;
