@@ -574,3 +574,65 @@ fn copy_from_an_http_cache_by_pin_is_verbatim() {
         assert!(err.contains("HTTP cache"), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_without_copy_object_gets_the_nars_streamed_and_says_so() {
+    let Some(e) = env() else { return };
+    let Some(g) = Garage::try_shared() else {
+        return;
+    };
+    let tag = format!("nc{}", common::random_hex(4));
+    let (sk, pk) = keygen(e, "copy-6");
+    let (top, _, a) = nix_cache(e, &tag, &sk, "xz");
+    let (b1, b2) = (g.fresh_bucket(), g.fresh_bucket());
+    copy_ok(
+        e,
+        g,
+        &[
+            &format!("file://{}", a.display()),
+            &g.url(&b1, ""),
+            &top,
+            "--trusted-key",
+            &pk,
+        ],
+    );
+    // Both buckets through one proxy (one endpoint, one set of credentials), which answers
+    // the first write of a NAR, the CopyObject, as a server without it does: 501.
+    let proxy = common::faults::FaultProxy::start(&g.endpoint).await;
+    let via = |b: &str| {
+        format!(
+            "s3://{b}?endpoint={}&region=us-east-1&addressing-style=path",
+            proxy.endpoint()
+        )
+    };
+    proxy.set_rules(vec![
+        common::faults::Rule::new(common::faults::Fault::Status(501))
+            .method("PUT")
+            .path("*/nar/*")
+            .first(),
+    ]);
+    let (u1, u2) = (via(&b1), via(&b2));
+    let pk2 = pk.clone();
+    let top2 = top.clone();
+    let s = tokio::task::spawn_blocking(move || {
+        copy_ok(e, g, &[&u1, &u2, &top2, "--trusted-key", &pk2])
+    })
+    .await
+    .unwrap();
+    assert_eq!(proxy.injected().total(), 1, "the CopyObject was tried once");
+    assert_eq!(
+        (s["serverSide"].as_u64(), s["streamed"].as_u64()),
+        (Some(0), Some(2)),
+        "{s}"
+    );
+    let note = s["serverSideNote"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("refused a server-side copy") && note.contains("streamed"),
+        "{s}"
+    );
+    // The checker runs its own runtime: on a thread of its own.
+    let v = std::thread::spawn(move || violations_now(&s3_source(g, &b2), &[pk]))
+        .join()
+        .unwrap();
+    assert!(v.is_empty(), "{v:?}");
+}
