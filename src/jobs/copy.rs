@@ -793,8 +793,15 @@ pub async fn copy(
         p.set_current("writing nix-cache-info");
         let _ = dst.store().ensure_container().await;
         if dst.store().head(CACHE_INFO_KEY).await?.is_none() {
-            let text = match src.store().get(CACHE_INFO_KEY).await? {
-                Some(o) => o.bytes,
+            let text: bytes::Bytes = match src.store().get(CACHE_INFO_KEY).await? {
+                Some(o) => compression::decode_content_encoding_max(
+                    &o.bytes,
+                    o.content_encoding.as_deref(),
+                    &src.origin(CACHE_INFO_KEY),
+                    compression::MAX_DECODED_NARINFO,
+                )
+                .map_err(|e| JobError::Cache(Box::new(e.into())))?
+                .into(),
                 None => crate::nix::CacheInfo::new().to_text().into_bytes().into(),
             };
             dst.put_object(
