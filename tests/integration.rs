@@ -9,6 +9,8 @@ mod common;
 
 // The `narscope` binary on file:// caches: the demo's verdicts, bad input, the small commands.
 mod cli;
+// `narscope copy` between file:// (made by real Nix) and Garage caches, verbatim, resumable.
+mod copy;
 // `narscope doctor` on Ceph RGW (lifecycle, versions, uploads, object lock, keys), Garage, file://.
 mod doctor;
 // Every job under random and targeted network faults on Garage, checked by the invariant checker.

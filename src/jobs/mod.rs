@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub mod copy;
 pub mod delete;
 mod error;
 pub mod pull;
@@ -45,6 +46,8 @@ pub enum JobKind {
     Delete,
     /// Garbage collection (re-scan, re-plan, delete).
     Gc,
+    /// Copy paths to another cache.
+    Copy,
 }
 
 impl JobKind {
@@ -58,6 +61,7 @@ impl JobKind {
             JobKind::Pull => "pull",
             JobKind::Delete => "delete",
             JobKind::Gc => "gc",
+            JobKind::Copy => "copy",
         }
     }
 }

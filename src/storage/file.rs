@@ -1150,6 +1150,74 @@ impl Store for FileStore {
         Some(self.inner.root.clone())
     }
 
+    fn copy_source(&self) -> Option<super::CopySource> {
+        Some(super::CopySource {
+            account: "file".to_string(),
+            container: self.inner.root.to_string_lossy().into_owned(),
+            root: String::new(),
+        })
+    }
+
+    fn can_copy_from(&self, src: &super::CopySource) -> bool {
+        src.account == "file"
+    }
+
+    async fn copy_from(
+        &self,
+        src: &super::CopySource,
+        src_key: &str,
+        key: &str,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.refuse_object_metadata(key, opts)?;
+        if !self.can_copy_from(src) {
+            return Err(self.inner.err(
+                StoreErrorKind::NotSupported,
+                "COPY",
+                key,
+                format!("cannot copy from {} on the server", src.container),
+            ));
+        }
+        let from = FileStore::new(PathBuf::from(&src.container));
+        let (k, sk) = (key.to_string(), src_key.to_string());
+        let cond = opts.condition.clone();
+        self.blocking("COPY", Some(key), move |i| {
+            let Some((f, _, path)) = from.inner.open(&sk)? else {
+                return Err(i.err(
+                    StoreErrorKind::Io,
+                    "COPY",
+                    &k,
+                    format!("the source {} has no {sk}", from.inner.desc),
+                ));
+            };
+            // A hard link to the very file opened (no race with a rename at the source),
+            // made beside the cache root, then moved into place as any write.
+            let name = k.rsplit('/').next().unwrap_or(&k);
+            let link = i.root.join(format!(
+                "{name}.tmp.{}.{}",
+                std::process::id(),
+                TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
+            let linked = rustix::fs::linkat(
+                rustix::fs::CWD,
+                fd_path.as_str(),
+                rustix::fs::CWD,
+                &link,
+                AtFlags::SYMLINK_FOLLOW,
+            )
+            .is_ok();
+            let r = if linked {
+                i.write("COPY", &k, Source::Owned(link.clone()), &cond)
+            } else {
+                i.write("COPY", &k, Source::File(path), &cond)
+            };
+            let _ = fs::remove_file(&link);
+            r
+        })
+        .await
+    }
+
     async fn delete_many(&self, keys: &[String]) -> Result<DeleteReport, StoreError> {
         let keys = keys.to_vec();
         self.blocking("delete", None, move |i| Ok(i.delete_many(&keys)))

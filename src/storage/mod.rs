@@ -137,6 +137,19 @@ pub struct ListOptions {
     pub max_keys: Option<u32>,
 }
 
+/// Where a server-side copy reads from: a cache's container and root, and an identity of
+/// its server and credentials ([`Store::copy_source`], [`Store::copy_from`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopySource {
+    /// The server and the credentials, never a secret: two stores whose `account`s are equal
+    /// can copy objects between each other without the bytes passing through narscope.
+    pub account: String,
+    /// The bucket (S3) or directory (file://) holding the source cache.
+    pub container: String,
+    /// The key prefix of the cache root inside `container` (`""` or ending in `/`).
+    pub root: String,
+}
+
 /// Maximum page size of a listing.
 pub const PAGE_SIZE: usize = 1000;
 
@@ -275,6 +288,37 @@ pub trait Store: Send + Sync + 'static {
     /// that sends no requests (file://).
     fn throttle(&self) -> Option<&Throttle> {
         None
+    }
+
+    /// Where a server-side copy out of this store reads ([`Store::copy_from`] of another
+    /// store); `None` where there is no such thing.
+    fn copy_source(&self) -> Option<CopySource> {
+        None
+    }
+
+    /// Whether [`Store::copy_from`] can read from `src` at all (same server and credentials
+    /// for S3, any directory for file://). Whether the server really implements the copy is
+    /// only known by trying (an S3 server may answer `NotImplemented`).
+    fn can_copy_from(&self, src: &CopySource) -> bool {
+        let _ = src;
+        false
+    }
+
+    /// Copies the object `src_key` of the cache `src` to `key` of this one without the bytes
+    /// passing through narscope (S3 CopyObject, which keeps the object's metadata; file://: a
+    /// hard link where the file system allows it, else a copy, moved into place as any
+    /// write). [`StoreErrorKind::NotSupported`] when the server has no such request or the
+    /// object is too large for one; callers then stream the object. The returned size is 0
+    /// when the server does not say it.
+    async fn copy_from(
+        &self,
+        src: &CopySource,
+        src_key: &str,
+        key: &str,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        let _ = (src, src_key, opts);
+        Err(not_supported(self.describe(), "copy object", key))
     }
 
     /// Deletes keys (S3: DeleteObjects in batches of 1000). Missing keys count as deleted.

@@ -75,6 +75,8 @@ pub enum Msg {
     Versions(VersionsUpdate),
     /// The stored plan records (see [`Effect::ListPlans`]), or why they could not be read.
     Plans(Result<super::overlay::plans::PlanList, String>),
+    /// A copy was planned (see [`Effect::PlanCopyTo`]), or why it could not be.
+    CopyPlanned(Result<CopyHandle, String>),
 }
 
 /// How the title of a job restoring a past plan starts (the reducer refreshes the index
@@ -124,6 +126,25 @@ impl PartialEq for PlanHandle {
 
 impl Eq for PlanHandle {}
 
+/// A copy planned for the dashboard (see [`Effect::PlanCopyTo`]): the destination opened
+/// and the plan; compared by identity.
+#[derive(Clone)]
+pub struct CopyHandle(pub Arc<(Arc<crate::cache::Cache>, crate::jobs::copy::CopyPlan)>);
+
+impl std::fmt::Debug for CopyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CopyHandle({})", self.0.0.url())
+    }
+}
+
+impl PartialEq for CopyHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CopyHandle {}
+
 /// Work for the runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -172,4 +193,9 @@ pub enum Effect {
     RestorePlan(String),
     /// Purge this past plan (a job).
     PurgePlan(String),
+    /// Plan copying these paths (with their closures) to the cache at this URL; the answer
+    /// is [`Msg::CopyPlanned`].
+    PlanCopyTo(String, Vec<String>),
+    /// Carry out a confirmed copy (a job).
+    CopyTo(CopyHandle),
 }

@@ -227,6 +227,49 @@ impl Runtime {
                 );
                 self.started(h);
             }
+            Effect::PlanCopyTo(dst, paths) => {
+                let (src, keys, tx) = (self.cache.clone(), self.keys.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let r = async {
+                        let url =
+                            crate::storage::CacheUrl::parse(&dst).map_err(|e| e.to_string())?;
+                        if url.is_http() {
+                            return Err(format!(
+                                "{} is an HTTP cache: narscope reads it but cannot write to it",
+                                url.short()
+                            ));
+                        }
+                        let dst = Arc::new(Cache::open(&url).await.map_err(|e| e.to_string())?);
+                        let sel = crate::jobs::copy::Selection::Paths(paths);
+                        let opts = crate::jobs::copy::CopyOptions::default();
+                        let plan = crate::jobs::copy::plan(&src, &dst, &sel, &keys, &opts)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(super::msg::CopyHandle(Arc::new((dst, plan))))
+                    }
+                    .await;
+                    let _ = tx.send(Msg::CopyPlanned(r));
+                });
+            }
+            Effect::CopyTo(h) => {
+                let src = self.cache.clone();
+                let (dst, plan) = (h.0.0.clone(), h.0.1.clone());
+                let opts = crate::jobs::copy::CopyOptions {
+                    concurrency: 16,
+                    ..Default::default()
+                };
+                let h = self.runner.spawn(
+                    JobKind::Copy,
+                    format!("copy {} path(s) to {}", plan.counts().to_copy, dst.url()),
+                    self.job_notify(),
+                    move |job, notify| async move {
+                        crate::jobs::copy::copy(src, dst, plan, opts, job, notify)
+                            .await
+                            .map(|_| ())
+                    },
+                );
+                self.started(h);
+            }
             Effect::CancelJob(id) => {
                 if let Some(j) = self.jobs.iter().find(|j| j.id == id) {
                     j.cancel.cancel();

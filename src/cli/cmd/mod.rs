@@ -5,6 +5,7 @@
 
 pub mod completions;
 pub mod config;
+pub mod copy;
 pub mod dashboard;
 pub mod delete;
 pub mod demo;

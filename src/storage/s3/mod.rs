@@ -43,8 +43,8 @@ mod versions;
 
 use super::retry::{Failed, Retrier};
 use super::{
-    ByteReader, ConditionalSupport, DeleteReport, GetResult, ListOptions, ListPage, ObjectMeta,
-    PAGE_SIZE, PutOptions, S3Url, Store, StoreError, StoreErrorKind,
+    ByteReader, ConditionalSupport, CopySource, DeleteReport, GetResult, ListOptions, ListPage,
+    ObjectMeta, PAGE_SIZE, PutOptions, S3Url, Store, StoreError, StoreErrorKind,
 };
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef;
@@ -1087,6 +1087,51 @@ impl S3Store {
         })
     }
 
+    /// The server and credentials of this store, as [`CopySource::account`] (no secret: the
+    /// access key id at most).
+    fn copy_account(&self) -> String {
+        let creds = match &self.opts.credentials {
+            Some(c) => format!("key {}", c.access_key),
+            None => "the credential chain".to_string(),
+        };
+        format!(
+            "s3 endpoint {} region {} profile {} {creds}",
+            self.s.endpoint,
+            self.s.region,
+            self.s.url.profile.as_deref().unwrap_or("-")
+        )
+    }
+
+    /// One CopyObject through the SDK (the source's metadata are kept).
+    async fn copy_once(
+        &self,
+        source: &str,
+        key: &str,
+        full: &str,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, Failed> {
+        let out = self
+            .s
+            .client
+            .copy_object()
+            .bucket(&self.s.url.bucket)
+            .key(full)
+            .copy_source(source)
+            .set_storage_class(opts.storage_class.as_deref().map(StorageClass::from))
+            .send()
+            .await
+            .map_err(|e| self.s.failed(Failure::from_sdk(&e), "COPY", Some(key)))?;
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size: 0,
+            last_modified: None,
+            etag: out
+                .copy_object_result()
+                .and_then(|r| r.e_tag())
+                .map(str::to_string),
+        })
+    }
+
     /// One PUT of bytes: the lean client for small bodies, or the SDK where it hands over.
     async fn put_once(
         &self,
@@ -1346,6 +1391,60 @@ impl Store for S3Store {
 
     fn throttle(&self) -> Option<&super::Throttle> {
         Some(self.s.retry.throttle())
+    }
+
+    fn copy_source(&self) -> Option<CopySource> {
+        Some(CopySource {
+            account: self.copy_account(),
+            container: self.s.url.bucket.clone(),
+            root: self.s.root.clone(),
+        })
+    }
+
+    fn can_copy_from(&self, src: &CopySource) -> bool {
+        src.account == self.copy_account()
+    }
+
+    async fn copy_from(
+        &self,
+        src: &CopySource,
+        src_key: &str,
+        key: &str,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta, StoreError> {
+        if !self.can_copy_from(src) {
+            return Err(self.s.plain(
+                StoreErrorKind::NotSupported,
+                "COPY",
+                key,
+                format!(
+                    "a server-side copy from bucket `{}` needs the same endpoint and credentials",
+                    src.container
+                ),
+            ));
+        }
+        let full = self.full_key("COPY", key)?;
+        // `bucket/key`, each segment percent-encoded (the keys of a cache are plain ASCII,
+        // but a prefix may hold anything).
+        let encoded: String = format!("{}/{}{src_key}", src.container, src.root)
+            .split('/')
+            .map(|seg| {
+                seg.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        self.s
+            .retry
+            .run(|| self.copy_once(&encoded, key, &full, opts))
+            .await
     }
 
     async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<ListPage, StoreError> {

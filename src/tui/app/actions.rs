@@ -3,7 +3,7 @@
 
 use crate::index::{Index, RowId};
 use crate::tui::app::{App, Level};
-use crate::tui::msg::{DeleteProposal, Effect, PlanHandle};
+use crate::tui::msg::{CopyHandle, DeleteProposal, Effect, PlanHandle};
 use crate::tui::overlay::confirm::{Confirm, Confirmed};
 use crate::units::human_size;
 
@@ -91,7 +91,63 @@ impl App {
             Confirmed::PinRemove(name) => fx.push(Effect::PinRemove(name)),
             Confirmed::RestorePlan(id) => fx.push(Effect::RestorePlan(id)),
             Confirmed::PurgePlan(id) => fx.push(Effect::PurgePlan(id)),
+            Confirmed::CopyTo(h) => fx.push(Effect::CopyTo(h)),
         }
+    }
+
+    /// A copy plan arrived ([`Effect::PlanCopyTo`]): refused when it names untrusted paths,
+    /// a note when everything is there already, else a confirmation that shows the plan.
+    pub(crate) fn copy_planned(&mut self, r: Result<CopyHandle, String>) {
+        let planning = self.planning_notice.take();
+        if self.notice.as_ref().is_some_and(|n| Some(n.id) == planning) {
+            self.notice = None;
+        }
+        let h = match r {
+            Ok(h) => h,
+            Err(why) => return self.notify(Level::Error, format!("copy: {why}")),
+        };
+        let (dst, plan) = (&h.0.0, &h.0.1);
+        if let Some(first) = plan.refused.first() {
+            let why = format!(
+                "refusing to copy {} untrusted path(s) (first: {}, {}); nothing was written",
+                plan.refused.len(),
+                first.store_path,
+                first.status
+            );
+            return self.notify(Level::Error, why);
+        }
+        let c = plan.counts();
+        if c.to_copy + c.repairs == 0 {
+            return self.notify(
+                Level::Info,
+                format!("copy: all {} path(s) are already at {}", c.paths, dst.url()),
+            );
+        }
+        let mut lines = vec![
+            format!(
+                "Copy to {} (NARs before narinfos, references first):",
+                dst.url()
+            ),
+            plan.summary_line(),
+        ];
+        let names: Vec<String> = plan
+            .paths
+            .iter()
+            .filter(|p| p.state != crate::jobs::copy::PathState::Present)
+            .take(200)
+            .map(|p| format!("  {}", p.info.store_path.base_name()))
+            .collect();
+        lines.extend(names);
+        if c.to_copy + c.repairs > 200 {
+            lines.push(format!("… and {} more", c.to_copy + c.repairs - 200));
+        }
+        self.overlay = Confirm::ask(
+            "Copy to another cache",
+            lines,
+            "Copy",
+            false,
+            Confirmed::CopyTo(h),
+        );
     }
 
     /// The marked rows, else the selected one.

@@ -133,6 +133,7 @@ impl App {
             Msg::Saved(Ok(_)) => {}
             Msg::Copied(Err(e)) => self.notify(Level::Error, format!("copy failed: {e}")),
             Msg::Copied(Ok(())) => {}
+            Msg::CopyPlanned(r) => self.copy_planned(r),
             Msg::DeletePlanned(p) => {
                 let DeleteProposal {
                     confirmed,

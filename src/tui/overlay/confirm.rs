@@ -36,6 +36,8 @@ pub enum Confirmed {
     RestorePlan(String),
     /// Purge this past plan.
     PurgePlan(String),
+    /// Copy what this plan says to another cache.
+    CopyTo(crate::tui::msg::CopyHandle),
 }
 
 /// A confirmation dialog. It defaults to Cancel.

@@ -5,6 +5,7 @@
 
 mod commands;
 mod confirm;
+mod copy;
 mod doctor;
 mod gc;
 mod jobs;

@@ -166,6 +166,18 @@ impl App {
                 }
             }
             Command::Cancel(None) => self.act(Action::CancelJob, fx),
+            Command::CopyTo(dst) => {
+                let paths = self.paths_or_targets(Vec::new());
+                if paths.is_empty() {
+                    self.notify(Level::Error, "copy: nothing marked or selected");
+                } else {
+                    self.planning_notice = self.notify_id(
+                        Level::Info,
+                        format!("planning the copy of {} path(s) to {dst}…", paths.len()),
+                    );
+                    fx.push(Effect::PlanCopyTo(dst, paths));
+                }
+            }
         }
     }
 }

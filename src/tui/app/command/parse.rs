@@ -87,6 +87,9 @@ pub enum Command {
     PinRemove(String),
     /// Cancel a job by id (`None`: the job the Cancel key would cancel).
     Cancel(Option<u64>),
+    /// Copy the marked (or selected) paths with their closures to another cache (a store
+    /// URL), after a confirmation that shows the plan.
+    CopyTo(String),
 }
 
 /// Why a line is not a command: the text for the status line, with the usage.
@@ -109,6 +112,9 @@ impl Command {
     }
 }
 
+pub(super) const COPY_USAGE: &str =
+    "usage: copy --to DST (a store URL; the marked or selected paths, with their closures)";
+
 pub(super) const GC_USAGE: &str =
     "usage: gc [--grace D] [--keep-younger-than D] [--roots-file F] [--allow-no-roots]";
 
@@ -127,7 +133,14 @@ pub fn parse(line: &str) -> Result<Command, Usage> {
         "q!" | "quit!" => Command::Action(Action::ForceQuit),
         "help" | "h" | "keys" => Command::Action(Action::Help),
         "refresh" | "r" => Command::Action(Action::Refresh),
-        "copy" | "y" => Command::Action(Action::CopyPath),
+        "copy" | "y" if rest.is_empty() => Command::Action(Action::CopyPath),
+        "copy" => match rest.as_slice() {
+            ["--to", dst] => Command::CopyTo(dst.to_string()),
+            [one] if one.starts_with("--to=") && one.len() > 5 => {
+                Command::CopyTo(one["--to=".len()..].to_string())
+            }
+            _ => return usage(COPY_USAGE),
+        },
         "sort" => match rest.first().and_then(|k| SortKey::parse(k)) {
             Some(k) => Command::Sort(
                 k,
@@ -302,6 +315,16 @@ mod tests {
             assert_eq!(parse(line), Ok(Command::Action(a)), "{line}");
         }
         assert_eq!(usage("mark"), "usage: mark all|none");
+        assert_eq!(
+            parse("copy --to s3://other?endpoint=x"),
+            Ok(Command::CopyTo("s3://other?endpoint=x".into()))
+        );
+        assert_eq!(
+            parse("copy --to=file:///srv/b"),
+            Ok(Command::CopyTo("file:///srv/b".into()))
+        );
+        assert_eq!(usage("copy --to"), COPY_USAGE);
+        assert_eq!(usage("copy somewhere"), COPY_USAGE);
         assert_eq!(
             usage("frobnicate now"),
             "unknown command 'frobnicate' (see ? for commands)"
