@@ -75,6 +75,14 @@ pub enum Msg {
     Versions(VersionsUpdate),
     /// The stored plan records (see [`Effect::ListPlans`]), or why they could not be read.
     Plans(Result<super::overlay::plans::PlanList, String>),
+    /// Answers of the upstream check (see [`Effect::CheckUpstream`]): whether an upstream
+    /// serves each row with a trusted signature; `done` on the last batch.
+    UpstreamChecked {
+        /// Rows and whether they are served.
+        rows: Vec<(RowId, bool)>,
+        /// The check ended.
+        done: bool,
+    },
 }
 
 /// How the title of a job restoring a past plan starts (the reducer refreshes the index
@@ -172,4 +180,7 @@ pub enum Effect {
     RestorePlan(String),
     /// Purge this past plan (a job).
     PurgePlan(String),
+    /// Ask the upstreams about every row (in the background, replacing a check that runs);
+    /// the answers come back in batches as [`Msg::UpstreamChecked`].
+    CheckUpstream,
 }
