@@ -393,6 +393,9 @@ pub struct NixConf {
     pub extra_trusted_public_keys: Vec<(String, String)>,
     /// `secret-key-files` (their public halves are trusted too, as in Nix), with origins.
     pub secret_key_files: Vec<(String, String)>,
+    /// `netrc-file` (Basic-auth credentials for HTTP caches), with its origin; None = Nix's
+    /// default, `$NIX_CONF_DIR/netrc`.
+    pub netrc_file: Option<(String, String)>,
     /// Problems found while reading (missing includes); logged as warnings.
     pub warnings: Vec<String>,
 }
@@ -467,6 +470,9 @@ impl NixConf {
                         .into_iter()
                         .map(|v| (v, origin.to_string()))
                         .collect();
+                }
+                "netrc-file" => {
+                    self.netrc_file = values.into_iter().next().map(|v| (v, origin.to_string()));
                 }
                 "extra-secret-key-files" => {
                     self.secret_key_files

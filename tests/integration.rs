@@ -19,6 +19,8 @@ mod file_links;
 mod gc_interop;
 // Deletion on versioned buckets (Ceph RGW): reversible gc, restore, purge, --permanent, object lock.
 mod gc_versioned;
+// HTTP(S) caches (Nix-made caches served on 127.0.0.1): verdicts as file:// and Nix, encodings, netrc.
+mod http_cache;
 // Hostile caches: decompression bombs, oversized objects, non-NARs, existing pull targets.
 mod hostile;
 // push, pull, sign and delete against real Nix 2.8 and Garage.

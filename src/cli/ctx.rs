@@ -26,7 +26,7 @@ pub const EXIT_ERROR: i32 = 4;
 pub const EXIT_REFUSED: i32 = 2;
 
 /// The `after_help` of the commands that take a CACHE: what a CACHE argument may be.
-pub const CACHE_HELP: &str = "CACHE is a Nix store URL — s3://bucket[/prefix]?region=…&endpoint=…&scheme=…&profile=…&addressing-style=path|virtual|auto, file:///abs/path or a plain directory — or the name of a cache in narscope's config file.";
+pub const CACHE_HELP: &str = "CACHE is a Nix store URL — s3://bucket[/prefix]?region=…&endpoint=…&scheme=…&profile=…&addressing-style=path|virtual|auto, file:///abs/path or a plain directory, or http(s)://host[/path][?netrc-file=FILE] (an HTTP cache: read-only, and it cannot be listed, so name store paths) — or the name of a cache in narscope's config file.";
 
 /// `--help` text after the options of the commands that write (push, init, sign): the cache
 /// URL and the Nix store parameters narscope honours in it.
@@ -147,6 +147,38 @@ impl Ctx {
     pub fn url(&self, arg: &str) -> Result<CacheUrl> {
         let (url, _) = self.cfg.resolve_cache(arg);
         CacheUrl::parse(url).with_context(|| format!("cache '{arg}'"))
+    }
+
+    /// Refuses, before any request, an http(s) cache for `command` (e.g. "`narscope ls`"),
+    /// which must list the whole cache: an HTTP cache cannot be listed.
+    pub fn require_listable(&self, arg: &str, command: &str) -> Result<()> {
+        let url = self.url(arg)?;
+        if url.is_http() {
+            bail!(
+                "{command} needs the list of every path in the cache, and {} is an HTTP cache, \
+                 which cannot be listed; name store paths instead (`narscope verify {} \
+                 /nix/store/…`, `show`, `pull`), or give the bucket or directory it serves \
+                 (its s3:// or file:// URL)",
+                url.short(),
+                url.short()
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses, before any request, an http(s) cache for `command` (e.g. "`narscope push`"),
+    /// which writes to the cache: narscope only reads HTTP caches.
+    pub fn require_writable(&self, arg: &str, command: &str) -> Result<()> {
+        let url = self.url(arg)?;
+        if url.is_http() {
+            bail!(
+                "{command} writes to the cache, and {} is an HTTP cache: narscope reads it but \
+                 cannot write to it; write to the bucket or directory it serves (its s3:// or \
+                 file:// URL)",
+                url.short()
+            );
+        }
+        Ok(())
     }
 
     /// The keys trusted for a cache: the `--trusted-key` flags, and unless `--no-config` the

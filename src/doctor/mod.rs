@@ -199,7 +199,7 @@ pub async fn diagnose(cache: &Cache, opts: &DoctorOptions) -> Report {
     };
     let s3 = match cache.url() {
         CacheUrl::S3(u) => Some(u.clone()),
-        CacheUrl::File(..) => None,
+        CacheUrl::File(..) | CacheUrl::Http(_) => None,
     };
     // Access: one small listing, then nix-cache-info.
     let probe = store

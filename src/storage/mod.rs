@@ -1,5 +1,6 @@
-//! Storage backends for binary caches: S3-compatible buckets ([`s3::S3Store`]) and local
-//! directories ([`file::FileStore`]), behind one object-store trait, [`Store`].
+//! Storage backends for binary caches: S3-compatible buckets ([`s3::S3Store`]), local
+//! directories ([`file::FileStore`]) and read-only HTTP(S) caches ([`http::HttpStore`]),
+//! behind one object-store trait, [`Store`].
 //!
 //! Keys are always relative to the cache root: for `s3://bkt/prefix` the S3 prefix is added on
 //! the way out and stripped on the way back; for `file:///srv/cache` a key is a relative path.
@@ -7,6 +8,7 @@
 pub mod bucket;
 pub mod error;
 pub mod file;
+pub mod http;
 pub mod params;
 pub mod retry;
 pub mod s3;
@@ -19,7 +21,7 @@ pub use error::{StoreError, StoreErrorKind, is_transport_fault, store_error_in};
 pub use params::StoreParams;
 pub use s3::lean::LeanStats;
 pub use throttle::{Throttle, ThrottleStats};
-pub use url::{AddressingStyle, CacheUrl, S3Url, UrlError, UrlProblem};
+pub use url::{AddressingStyle, CacheUrl, HttpUrl, S3Url, UrlError, UrlProblem};
 pub use version_stats::{
     ByKind, CountBytes, KeyKind, VersionStats, list_versions_parallel, version_stats,
 };
@@ -367,6 +369,10 @@ pub async fn open(url: &CacheUrl) -> Result<Arc<dyn Store>, StoreError> {
             s3::S3Store::connect(u.clone(), s3::S3Options::from_params(&u.params)).await?,
         )),
         CacheUrl::File(p, _) => Ok(Arc::new(file::FileStore::new(p.clone()))),
+        CacheUrl::Http(u) => Ok(Arc::new(http::HttpStore::open(
+            u.clone(),
+            http::HttpOptions::default(),
+        )?)),
     }
 }
 

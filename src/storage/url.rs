@@ -1,6 +1,8 @@
-//! Cache URLs in Nix store-URL syntax: `s3://bucket[/prefix]?…` and `file:///path` (or a plain path).
+//! Cache URLs in Nix store-URL syntax: `s3://bucket[/prefix]?…`, `file:///path` (or a plain
+//! path), and `http(s)://host[:port][/path]?…` (a read-only HTTP binary cache).
 //!
 //! S3 parameters understood here: `region`, `endpoint`, `scheme`, `profile`, `addressing-style`.
+//! HTTP parameter understood here: `netrc-file` (Basic-auth credentials, as Nix's setting).
 //! Nix's other store parameters (`compression`, `secret-key`, `write-nar-listing`, …) are checked
 //! by [`StoreParams`]: each is honoured by narscope's writers or refused here, before any request.
 
@@ -18,6 +20,67 @@ pub enum CacheUrl {
     /// A local directory used as a `file://` binary cache (always an absolute path), with
     /// the URL's store parameters.
     File(PathBuf, StoreParams),
+    /// An HTTP(S) binary cache (read-only), as Nix's `http://` and `https://` stores.
+    Http(HttpUrl),
+}
+
+/// An `http://` or `https://` cache URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `true` for `https://`.
+    pub https: bool,
+    /// The host, lower-cased (an IPv6 address in brackets).
+    pub host: String,
+    /// The port, when the URL gives one other than the scheme's default.
+    pub port: Option<u16>,
+    /// The path below which the cache lives, percent-encoded as in the URL: `""` or `"/a/b"`
+    /// (no trailing slash).
+    pub path: String,
+    /// `netrc-file=`: where Basic-auth credentials come from (else nix.conf's `netrc-file`,
+    /// else `$NIX_CONF_DIR/netrc`).
+    pub netrc_file: Option<PathBuf>,
+    /// The other (Nix) store parameters.
+    pub params: StoreParams,
+}
+
+impl HttpUrl {
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
+    /// `scheme://host[:port][/path]`, without parameters and without a trailing slash.
+    pub fn base(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}://{}:{p}{}", self.scheme(), self.host, self.path),
+            None => format!("{}://{}{}", self.scheme(), self.host, self.path),
+        }
+    }
+
+    /// The URL of the object at `key` (relative to the cache root; percent-encoded here).
+    pub fn object_url(&self, key: &str) -> String {
+        let mut out = self.base();
+        out.push('/');
+        out.push_str(&encode_bytes(key.as_bytes(), b"-._~/"));
+        out
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base())?;
+        let netrc = self
+            .netrc_file
+            .as_ref()
+            .map(|p| ("netrc-file", p.to_string_lossy().into_owned()));
+        let q = netrc.iter().map(|(k, v)| (*k, v.as_str())).chain(
+            self.params
+                .raw
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        write_query(f, q)
+    }
 }
 
 /// An `s3://` cache URL.
@@ -67,9 +130,11 @@ pub enum UrlProblem {
     /// Nothing but white space.
     #[error("the URL is empty")]
     Empty,
-    /// A scheme other than `s3://` and `file://`; `advice` is empty or starts with a space.
+    /// A scheme other than `s3://`, `file://`, `http://` and `https://`; `advice` is empty or
+    /// starts with a space.
     #[error(
-        "unsupported scheme `{scheme}://`; use s3://bucket[/prefix]?… or file:///absolute/path{advice}"
+        "unsupported scheme `{scheme}://`; use s3://bucket[/prefix]?…, file:///absolute/path or \
+         https://host[/path] (read-only){advice}"
     )]
     Scheme {
         /// The scheme, lower-cased.
@@ -196,6 +261,31 @@ pub enum UrlProblem {
         /// Its first segment, which a URL reader would take for a host.
         host: String,
     },
+    /// An `http(s)://` URL that does not parse.
+    #[error("not a valid http(s) URL: {0}")]
+    HttpInvalid(url::ParseError),
+    /// An `http(s)://` URL without a host.
+    #[error("the host is empty; write http(s)://host[:port][/path]")]
+    HttpNoHost,
+    /// Credentials in an `http(s)://` URL.
+    #[error(
+        "the URL must not contain user:password@; put the credentials in a netrc file \
+         (`machine HOST login USER password …`) and name it with ?netrc-file=/path or nix.conf's \
+         netrc-file (a URL gets printed and logged, a netrc file does not)"
+    )]
+    HttpUserInfo,
+    /// A `#` in an `http(s)://` URL.
+    #[error("`#` is not allowed in an http(s) cache URL")]
+    HttpFragment,
+    /// An S3-only parameter in an `http(s)://` URL.
+    #[error(
+        "`{0}` applies to s3:// caches only; an http(s) cache is read-only here (write to the \
+         bucket it serves, with an s3:// URL)"
+    )]
+    HttpS3Only(String),
+    /// `netrc-file=` with no file.
+    #[error("netrc-file= is empty")]
+    EmptyNetrcFile,
     /// A `%` not followed by two hex digits.
     #[error("bad percent-escape in `{0}`")]
     BadEscape(String),
@@ -256,13 +346,15 @@ impl CacheUrl {
                 .map(|(p, params)| CacheUrl::File(p, params))
                 .map_err(err);
         }
+        if let Some(rest) = strip_prefix_ci(t, "http://") {
+            return parse_http(false, rest).map(CacheUrl::Http).map_err(err);
+        }
+        if let Some(rest) = strip_prefix_ci(t, "https://") {
+            return parse_http(true, rest).map(CacheUrl::Http).map_err(err);
+        }
         if let Some(idx) = t.find("://") {
             let scheme = t.get(..idx).unwrap_or_default().to_ascii_lowercase();
             let advice = match scheme.as_str() {
-                "http" | "https" => {
-                    " (narscope works on the bucket itself: write s3://<bucket>?endpoint=<this host>; \
-                     an http(s) URL is only a read-only view of a cache)"
-                }
                 "gs" | "gcs" => {
                     " (Google Cloud Storage: use its S3 interoperability endpoint, s3://<bucket>?endpoint=https://storage.googleapis.com)"
                 }
@@ -285,7 +377,13 @@ impl CacheUrl {
         match self {
             CacheUrl::S3(u) => &u.params,
             CacheUrl::File(_, p) => p,
+            CacheUrl::Http(u) => &u.params,
         }
+    }
+
+    /// Whether this is an `http(s)://` cache, which narscope reads but cannot list or write.
+    pub fn is_http(&self) -> bool {
+        matches!(self, CacheUrl::Http(_))
     }
 
     /// A short human label: the URL without its query.
@@ -293,6 +391,7 @@ impl CacheUrl {
         match self {
             CacheUrl::S3(u) => u.base(),
             CacheUrl::File(p, _) => format!("file://{}", encode_path(p)),
+            CacheUrl::Http(u) => u.base(),
         }
     }
 }
@@ -312,6 +411,7 @@ impl fmt::Display for CacheUrl {
                 write!(f, "file://{}", encode_path(p))?;
                 write_query(f, params.raw.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             }
+            CacheUrl::Http(u) => u.fmt(f),
         }
     }
 }
@@ -634,6 +734,77 @@ fn host_port(u: &url::Url, host: &str) -> String {
     }
 }
 
+/// Parameters of Nix's S3 store that mean nothing for an HTTP cache.
+const S3_ONLY_FOR_HTTP: &[&str] = &[
+    "region",
+    "endpoint",
+    "scheme",
+    "profile",
+    "addressing-style",
+    "storage-class",
+    "multipart-upload",
+    "multipart-threshold",
+    "multipart-chunk-size",
+    "buffer-size",
+];
+
+fn parse_http(https: bool, rest: &str) -> Result<HttpUrl, UrlProblem> {
+    let (loc, query) = match rest.split_once('?') {
+        Some((l, q)) => (l, Some(q)),
+        None => (rest, None),
+    };
+    if loc.contains('#') || query.is_some_and(|q| q.contains('#')) {
+        return Err(UrlProblem::HttpFragment);
+    }
+    let scheme = if https { "https" } else { "http" };
+    let parsed = url::Url::parse(&format!("{scheme}://{loc}")).map_err(|e| match e {
+        url::ParseError::EmptyHost => UrlProblem::HttpNoHost,
+        e => UrlProblem::HttpInvalid(e),
+    })?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or(UrlProblem::HttpNoHost)?
+        .to_ascii_lowercase();
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(UrlProblem::HttpUserInfo);
+    }
+    let mut netrc_file = None;
+    let mut store: Vec<(String, String)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        if k.is_empty() {
+            if v.is_empty() {
+                continue;
+            }
+            return Err(UrlProblem::Nameless(v));
+        }
+        if S3_ONLY_FOR_HTTP.contains(&k.as_str()) {
+            return Err(UrlProblem::HttpS3Only(k));
+        }
+        if k == "netrc-file" {
+            if netrc_file.is_some() {
+                return Err(UrlProblem::Twice(k));
+            }
+            if v.is_empty() {
+                return Err(UrlProblem::EmptyNetrcFile);
+            }
+            netrc_file = Some(PathBuf::from(v));
+            continue;
+        }
+        store.push((k, v));
+    }
+    let params = StoreParams::parse(store, Scheme::S3)?;
+    Ok(HttpUrl {
+        https,
+        host,
+        port: parsed.port(),
+        path: parsed.path().trim_end_matches('/').to_string(),
+        netrc_file,
+        params,
+    })
+}
+
 fn parse_file(rest: &str) -> Result<(PathBuf, StoreParams), UrlProblem> {
     let (loc, query) = match rest.split_once('?') {
         Some((l, q)) => (l, Some(q)),
@@ -868,7 +1039,20 @@ mod tests {
             ("s3://bkt?region=", "region= is empty"),
             ("s3://bkt?endpoint=", "endpoint= is empty"),
             ("gs://bkt", "unsupported scheme `gs://`"),
-            ("https://cache.nixos.org", "unsupported scheme `https://`"),
+            ("ftp://cache.nixos.org", "unsupported scheme `ftp://`"),
+            ("https://u:p@cache.example.org", "netrc"),
+            ("https://", "host is empty"),
+            ("https://c.example.org/x#frag", "`#` is not allowed"),
+            ("https://c.example.org?region=eu", "s3:// caches only"),
+            ("https://c.example.org?netrc-file=", "netrc-file= is empty"),
+            (
+                "https://c.example.org?netrc-file=/a&netrc-file=/b",
+                "given twice",
+            ),
+            (
+                "https://c.example.org?colour=blue",
+                "unknown parameter `colour`",
+            ),
             ("s3://bkt?colour=blue", "unknown parameter `colour`"),
             ("s3://bkt?region=a&region=b", "given twice"),
             (
@@ -932,6 +1116,48 @@ mod tests {
     }
 
     #[test]
+    fn http_urls() {
+        let http = |s: &str| match CacheUrl::parse(s) {
+            Ok(CacheUrl::Http(u)) => u,
+            other => panic!("{s}: expected an HTTP URL, got {other:?}"),
+        };
+        let u = http("https://Cache.NixOS.org/");
+        assert!(u.https);
+        assert_eq!(u.host, "cache.nixos.org");
+        assert_eq!(u.port, None);
+        assert_eq!(u.path, "");
+        assert_eq!(
+            u.object_url("nix-cache-info"),
+            "https://cache.nixos.org/nix-cache-info"
+        );
+        let u = http(
+            "HTTP://127.0.0.1:8080/a/b/?priority=30&want-mass-query=1&trusted=true&netrc-file=/n/rc",
+        );
+        assert!(!u.https);
+        assert_eq!(u.port, Some(8080));
+        assert_eq!(u.path, "/a/b");
+        assert_eq!(u.params.priority, Some(30));
+        assert_eq!(u.params.want_mass_query, Some(true));
+        assert_eq!(u.netrc_file.as_deref(), Some(Path::new("/n/rc")));
+        assert_eq!(
+            u.object_url("nar/x y.nar.xz"),
+            "http://127.0.0.1:8080/a/b/nar/x%20y.nar.xz"
+        );
+        assert_eq!(
+            u.to_string(),
+            "http://127.0.0.1:8080/a/b?netrc-file=/n/rc&priority=30&want-mass-query=1&trusted=true"
+        );
+        assert_eq!(
+            CacheUrl::Http(u.clone()).short(),
+            "http://127.0.0.1:8080/a/b"
+        );
+        // the scheme's default port is dropped, as any URL reader does
+        assert_eq!(http("https://h:443/x").port, None);
+        assert_eq!(http("http://h:80").to_string(), "http://h");
+        assert!(CacheUrl::parse("https://h").is_ok_and(|u| u.is_http()));
+    }
+
+    #[test]
     fn display_round_trip() {
         let urls = [
             "s3://bkt",
@@ -942,6 +1168,10 @@ mod tests {
             "s3://bkt?write-nar-listing=true&secret-key=/k/a%2Bb%26c",
             "file:///srv/cache",
             "file:///srv/with%20space/%3Fq%23h%25",
+            "https://cache.nixos.org",
+            "http://127.0.0.1:8080/sub/dir?priority=40&want-mass-query=true",
+            "https://c.example.org?netrc-file=/etc/nix/netrc&trusted=1",
+            "http://[::1]:5000",
         ];
         for s in urls {
             let u = CacheUrl::parse(s).unwrap_or_else(|e| panic!("{e}"));

@@ -138,7 +138,7 @@ fn trust(
             // A directory is kept as its absolute file:// URL; other URLs as given.
             let url = match parsed {
                 CacheUrl::File(..) => parsed.to_string(),
-                CacheUrl::S3(_) => c.trim().to_string(),
+                CacheUrl::S3(_) | CacheUrl::Http(_) => c.trim().to_string(),
             };
             match (name, cfg.cache_for_url(c)) {
                 (Some(n), _) => (

@@ -43,6 +43,8 @@ pub async fn run(
             "the dashboard needs a terminal; for scripts use `narscope ls`, `verify` or `info` (with --json)"
         );
     }
+    // The dashboard lists the whole cache.
+    ctx.require_listable(arg, "the dashboard")?;
     // Key files are checked before the cache is touched.
     let key_file = match (&dash.key_file, &ctx.config().signing_key_file) {
         (Some(f), _) => Some((f.clone(), "--key-file".to_string())),

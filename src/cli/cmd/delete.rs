@@ -66,6 +66,7 @@ pub struct Args {
 
 /// Run `narscope delete`: plan, confirm, then delete under the lease.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    ctx.require_writable(&args.cache, "`narscope delete`")?;
     delete_cmd(ctx, &args).await
 }
 

@@ -97,6 +97,15 @@ pub struct Args {
 /// Run `narscope gc`: plan from the roots, confirm, then collect under the lease (or one of
 /// the plan subcommands).
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    let cache = match &args.action {
+        Some(Action::Restore(a)) => Some(&a.cache),
+        Some(Action::Purge(a)) => Some(&a.cache),
+        Some(Action::Plans(a)) => Some(&a.cache),
+        None => args.cache.as_ref(),
+    };
+    if let Some(cache) = cache {
+        ctx.require_writable(cache, "`narscope gc`")?;
+    }
     match args.action {
         Some(Action::Restore(a)) => restore_cmd(ctx, a).await,
         Some(Action::Purge(a)) => purge_cmd(ctx, a).await,

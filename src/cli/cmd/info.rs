@@ -43,6 +43,7 @@ pub struct Args {
 /// Audit every narinfo, list every object, probe the small ones for keys, print the totals.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let (arg, trust, json) = (args.cache.as_str(), &args.trust, args.json);
+    ctx.require_listable(arg, "`narscope info`")?;
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let ups = ctx.upstreams(&args.upstream, named, &keys).await?;

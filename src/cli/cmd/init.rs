@@ -30,6 +30,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         args.priority,
         args.want_mass_query.then_some(true),
     );
+    ctx.require_writable(arg, "`narscope init`")?;
     // Everything the URL says is checked before the cache is touched: its key files too
     // (a writer of this cache would sign with them).
     let url = ctx.url(arg)?;

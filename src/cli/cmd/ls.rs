@@ -27,6 +27,7 @@ pub struct Args {
 /// Audit every narinfo and print the table (or the JSON document).
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let (arg, trust, json) = (args.cache.as_str(), &args.trust, args.json);
+    ctx.require_listable(arg, "`narscope ls`")?;
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     let opts = AuditOptions {

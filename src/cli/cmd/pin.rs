@@ -43,6 +43,8 @@ pub enum PinAction {
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     let (arg, action) = (args.cache.as_str(), args.action);
     use crate::pins;
+    // Pins are objects in the cache (listed, written, deleted).
+    ctx.require_writable(arg, "`narscope pin`")?;
     let (cache, _) = ctx.open(arg).await?;
     let store = cache.store().clone();
     match action {

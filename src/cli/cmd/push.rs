@@ -77,6 +77,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         .map(|c| c.parse())
         .transpose()
         .map_err(|e| anyhow::anyhow!("--compression: {e}"))?;
+    ctx.require_writable(arg, "`narscope push`")?;
     if paths.is_empty() {
         bail!("give the store paths to push");
     }

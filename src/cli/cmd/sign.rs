@@ -62,6 +62,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         json: json_out,
     } = args;
     let (arg, key_file, trust) = (arg.as_str(), key_file.as_deref(), &trust);
+    ctx.require_writable(arg, "`narscope sign`")?;
     // Every key file (the flag's and the URL's) is checked before the cache is touched.
     let url = ctx.url(arg)?;
     let keys_to_sign =

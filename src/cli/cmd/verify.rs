@@ -81,6 +81,9 @@ async fn verify(ctx: &Ctx, args: &Args, opts: &AuditOptions) -> Result<i32> {
         args.json,
         args.long,
     );
+    if paths.is_empty() {
+        ctx.require_listable(arg, "`narscope verify` without paths")?;
+    }
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
     if keys.is_empty() {
