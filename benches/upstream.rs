@@ -10,7 +10,8 @@
 //! file:// upstream for comparison. Every path must come back served (a check, not a timing).
 //!
 //! NARSCOPE_BENCH_UPSTREAM_PATHS changes the number of paths; NARSCOPE_BENCH_UPSTREAM_CONCURRENCY
-//! the requests in flight (default: narscope's default concurrency).
+//! the requests in flight (default: narscope's default concurrency);
+//! NARSCOPE_BENCH_UPSTREAM_SERVERS which servers, in order (default `python,hyper,file`).
 
 // The tests' harness; each benchmark uses a part of it.
 #[allow(dead_code)]
@@ -72,9 +73,27 @@ async fn measure(
     secs
 }
 
-/// A static-file HTTP/1.1 server on hyper (keep-alive), serving `dir` on 127.0.0.1; returns
-/// its URL. Runs until the process ends.
-async fn hyper_static(dir: PathBuf) -> String {
+/// A static-file HTTP/1.1 server on hyper (keep-alive), serving `dir` on 127.0.0.1 from its
+/// own thread and runtime (so that it does not share the client's scheduler); returns its URL.
+/// Runs until the process ends.
+fn hyper_static(dir: PathBuf) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            let url = hyper_serve(dir).await;
+            tx.send(url).expect("url");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("server up")
+}
+
+async fn hyper_serve(dir: PathBuf) -> String {
     use http_body_util::Full;
     use hyper::body::Bytes;
     use hyper::{Response, StatusCode};
@@ -133,32 +152,40 @@ fn main() {
     let paths = write_cache(&dir, n, &key);
     let keys: Arc<TrustedKeys> = Arc::new([key.public_key()].into_iter().collect());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let python = common::http::PythonServer::serve(&dir);
-    rt.block_on(async {
-        measure(
-            "python3 -m http.server (loopback)",
-            &python.url,
-            &paths,
-            &keys,
-            concurrency,
-        )
-        .await;
-        let url = hyper_static(dir.clone()).await;
-        measure(
-            "hyper static server (loopback)",
-            &url,
-            &paths,
-            &keys,
-            concurrency,
-        )
-        .await;
-        measure(
-            "file:// (no HTTP)",
-            &format!("file://{}", dir.display()),
-            &paths,
-            &keys,
-            concurrency,
-        )
-        .await;
-    });
+    let servers = std::env::var("NARSCOPE_BENCH_UPSTREAM_SERVERS")
+        .unwrap_or_else(|_| "python,hyper,file".to_string());
+    for server in servers.split(',') {
+        match server {
+            "python" => {
+                let python = common::http::PythonServer::serve(&dir);
+                rt.block_on(measure(
+                    "python3 -m http.server (loopback)",
+                    &python.url,
+                    &paths,
+                    &keys,
+                    concurrency,
+                ));
+            }
+            "hyper" => {
+                let url = hyper_static(dir.clone());
+                rt.block_on(measure(
+                    "hyper static server (loopback)",
+                    &url,
+                    &paths,
+                    &keys,
+                    concurrency,
+                ));
+            }
+            "file" => {
+                rt.block_on(measure(
+                    "file:// (no HTTP)",
+                    &format!("file://{}", dir.display()),
+                    &paths,
+                    &keys,
+                    concurrency,
+                ));
+            }
+            other => panic!("NARSCOPE_BENCH_UPSTREAM_SERVERS: unknown server {other:?}"),
+        }
+    }
 }

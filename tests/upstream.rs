@@ -1,5 +1,6 @@
 //! Upstream-aware push, info and gc: an upstream made by real Nix (signed with its own key,
-//! one narinfo signed by a forged key of the same name), `push --upstream` skipping exactly
+//! one narinfo signed by a forged key of the same name) and served over HTTP on 127.0.0.1 by
+//! `python3 -m http.server`, `push --upstream` skipping exactly
 //! what the upstream serves trusted, Nix 2.8 realising the closure from both caches, and
 //! `gc --prune-upstream` deleting exactly the served paths no root keeps itself.
 
@@ -81,8 +82,9 @@ fn world(tag: &str) -> World {
 }
 
 /// The upstream as a client sees it: its directory served over HTTP on 127.0.0.1.
-fn serve(dir: &Path) -> (String, Option<PythonServer>) {
-    (format!("file://{}", dir.display()), None)
+fn serve(dir: &Path) -> (String, PythonServer) {
+    let server = PythonServer::serve(dir);
+    (server.url.clone(), server)
 }
 
 fn narinfo_key(path: &str) -> String {

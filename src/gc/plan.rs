@@ -156,7 +156,7 @@ pub struct GcPlan {
 
 impl GcPlan {
     /// "kept: pin 'release' → app-1 → lib-1" or "garbage: …", for one row; a row an upstream
-    /// serves says so ("served by upstream <url>").
+    /// serves says so (`served by upstream URL`).
     pub fn why(&self, idx: &Index, id: RowId) -> String {
         let Some(up) = self.upstream.serving(id) else {
             return self.why_kept(idx, id);

@@ -128,7 +128,7 @@ impl Served {
         use std::sync::atomic::Ordering;
         let n = self.count.fetch_add(1, Ordering::SeqCst);
         if n < self.opts.fail_first {
-            let status = if n % 2 == 0 { 503 } else { 429 };
+            let status = if n.is_multiple_of(2) { 503 } else { 429 };
             return answer(
                 status,
                 &[("retry-after", "0".into())],
