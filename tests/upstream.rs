@@ -204,6 +204,25 @@ fn push_skips_exactly_what_the_upstream_serves_trusted_and_nix_realises_across_b
     assert_eq!(doc["summary"]["uploaded"], 5, "{doc}");
     assert_eq!(doc["summary"]["upstream"]["served"], 0, "{doc}");
     assert_eq!(doc["summary"]["upstream"]["notTrusted"], 3, "{doc}");
+    // An upstream that cannot be asked serves nothing: everything is pushed, and the summary
+    // says why.
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let dest3 = w.root().join("dest3");
+    let doc = json(w.narscope(&[
+        "push",
+        &format!("file://{}", dest3.display()),
+        &top,
+        "--upstream",
+        &dead,
+        "--upstream-key",
+        &w.up_pk,
+        "--json",
+    ]));
+    assert_eq!(doc["exitCode"], 0, "{doc}");
+    assert_eq!(doc["summary"]["uploaded"], 5, "{doc}");
+    assert_eq!(doc["summary"]["upstream"]["errors"], 5, "{doc}");
+    assert_eq!(doc["summary"]["upstream"]["served"], 0, "{doc}");
+    assert_eq!(narinfos(&dest3).len(), 5);
     // The destination holds referrers of paths only the upstream has: apart from those
     // references every invariant holds.
     let snap = Snapshot::take(&Source::Dir(dest.clone()));
