@@ -54,6 +54,7 @@ fn child(dir: &Path, roots: usize) {
             grace: gc::DEFAULT_GRACE,
             keep_younger: None,
             now: SystemTime::now(),
+            upstream: Default::default(),
         },
     );
     let took = t.elapsed();

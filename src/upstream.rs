@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::audit::{PathReport, Status};
 use crate::cache::Cache;
@@ -175,14 +175,117 @@ impl Upstreams {
         if self.list.is_empty() {
             return out;
         }
-        let mut answers = futures::stream::iter(paths.iter().enumerate())
-            .map(|(i, p)| async move { (i, self.check(p).await) })
+        // By index and boxed as Send here, where the lifetimes are concrete, so that callers
+        // can run this inside spawned jobs.
+        let mut answers = futures::stream::iter(0..paths.len())
+            .map(|i| async move { (i, self.check(&paths[i]).await) }.boxed())
             .buffer_unordered(concurrency.max(1));
         while let Some((i, served)) = answers.next().await {
             done(&paths[i], &served);
             out[i] = served;
         }
         out
+    }
+}
+
+impl Upstreams {
+    /// Every upstream's location, in order (for messages and JSON).
+    pub fn describe_all(&self) -> Vec<String> {
+        (0..self.list.len()).map(|i| self.describe(i)).collect()
+    }
+}
+
+impl Upstreams {
+    /// Asks the upstreams about every live row of `index` (`concurrency` at a time): the rows
+    /// served, each with the upstream that serves it, and the totals by the cache's own
+    /// NarSize and FileSize. Rows whose name is not a store path are left out.
+    pub async fn check_index(
+        &self,
+        index: &std::sync::RwLock<crate::index::Index>,
+        concurrency: usize,
+    ) -> (
+        std::collections::HashMap<crate::index::RowId, usize>,
+        ServedTotals,
+    ) {
+        let (rows, paths, sizes): (Vec<_>, Vec<_>, Vec<_>) = {
+            let idx = index.read().unwrap_or_else(|e| e.into_inner());
+            let mut rows = Vec::new();
+            let mut paths = Vec::new();
+            let mut sizes = Vec::new();
+            for r in idx.live() {
+                if let Ok(p) = StorePath::from_base_name(&idx.base_name(r)) {
+                    let row = idx.row(r);
+                    rows.push(r);
+                    paths.push(p);
+                    sizes.push((row.nar_size, row.file_size));
+                }
+            }
+            (rows, paths, sizes)
+        };
+        let answers = self.check_all(&paths, concurrency, &|_, _| {}).await;
+        let mut served = std::collections::HashMap::new();
+        let mut totals = ServedTotals::default();
+        for (i, a) in answers.iter().enumerate() {
+            totals.add(&paths[i], a, sizes[i].0, sizes[i].1);
+            if let Served::Trusted { upstream, .. } = a {
+                served.insert(rows[i], *upstream);
+            }
+        }
+        (served, totals)
+    }
+}
+
+/// How many of a set of paths the upstreams serve, and what that is worth: the totals
+/// `push`, `info` and `gc` report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServedTotals {
+    /// Paths asked about.
+    pub checked: u64,
+    /// Paths an upstream serves with a trusted signature.
+    pub served: u64,
+    /// Their NarSize, summed.
+    pub nar_bytes: u64,
+    /// Their FileSize (compressed size), summed.
+    pub file_bytes: u64,
+    /// Paths an upstream has a narinfo for that does not verify (not served).
+    pub not_trusted: u64,
+    /// Paths whose standing is unknown because an upstream could not be asked.
+    pub errors: u64,
+    /// The first few reasons of the two above, for people (at most [`ServedTotals::EXAMPLES`]).
+    pub examples: Vec<String>,
+}
+
+impl ServedTotals {
+    /// How many reasons [`ServedTotals::examples`] keeps.
+    pub const EXAMPLES: usize = 5;
+
+    /// Counts one answer for `path`; `nar_bytes` and `file_bytes` are the path's sizes as
+    /// the counting side knows them (they are added when the path is served).
+    pub fn add(&mut self, path: &StorePath, served: &Served, nar_bytes: u64, file_bytes: u64) {
+        self.checked += 1;
+        let example = match served {
+            Served::Trusted { .. } => {
+                self.served += 1;
+                self.nar_bytes += nar_bytes;
+                self.file_bytes += file_bytes;
+                None
+            }
+            Served::NotTrusted { reason, .. } => {
+                self.not_trusted += 1;
+                Some(format!("{}: {reason}", path.to_absolute()))
+            }
+            Served::Error(e) => {
+                self.errors += 1;
+                Some(format!("{}: {e}", path.to_absolute()))
+            }
+            Served::Missing => None,
+        };
+        if let Some(e) = example
+            && self.examples.len() < Self::EXAMPLES
+        {
+            self.examples.push(e);
+        }
     }
 }
 

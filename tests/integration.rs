@@ -50,6 +50,8 @@ mod throttle;
 // The dashboard end to end in tmux against the demo cache on Garage.
 mod tui_e2e;
 mod tui_plans;
+// Upstream-aware push, info and gc against a Nix-made upstream, realised by Nix 2.8.
+mod upstream;
 // `info` on versioned RGW (noncurrent versions, delete markers by kind) and unversioned Garage.
 mod versions;
 // Nix's write parameters in the cache URL, with `nix copy` writing the reference cache.

@@ -211,7 +211,10 @@ pub async fn final_plan(
     // Re-close: a row whose live referrer stays must stay too.
     let mut shrunk = false;
     loop {
-        let d = crate::jobs::delete::plan(&idx, &p.garbage, false);
+        let mut d = crate::jobs::delete::plan(&idx, &p.garbage, false);
+        // A pruned row's referrers stay: they get it from the upstream.
+        let pruned: HashSet<RowId> = p.pruned.iter().copied().collect();
+        d.broken.retain(|(_, t)| !pruned.contains(t));
         if d.broken.is_empty() {
             if shrunk {
                 // NARs and listings of the rows that stay after all stay too.
@@ -225,6 +228,7 @@ pub async fn final_plan(
         shrunk = true;
         let keep: HashSet<RowId> = d.broken.iter().map(|b| b.1).collect();
         p.garbage.retain(|r| !keep.contains(r));
+        p.pruned.retain(|r| !keep.contains(r));
         for l in &mut p.delete.levels {
             l.retain(|r| !keep.contains(r));
         }

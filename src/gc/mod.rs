@@ -33,5 +33,7 @@ pub use collect::{
     Prepared, collect, final_plan, gather_extras, prepare, prepare_given, prepare_request,
 };
 pub use error::GcError;
-pub use plan::{DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, RootSource, intersect, plan};
+pub use plan::{
+    DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, RootSource, UpstreamRows, intersect, plan,
+};
 pub use roots::{GcRequest, GivenRoots, read_roots_file};

@@ -3,6 +3,7 @@
 //! [`GcOptions::now`]; the same inputs always give the same plan.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::index::{Index, RowId, flags, unix_secs};
@@ -57,6 +58,8 @@ pub struct GcOptions {
     pub keep_younger: Option<Duration>,
     /// The time the ages are measured from.
     pub now: SystemTime,
+    /// The paths an upstream serves, and whether to prune them (`gc --upstream`).
+    pub upstream: Arc<UpstreamRows>,
 }
 
 impl Default for GcOptions {
@@ -65,7 +68,32 @@ impl Default for GcOptions {
             grace: DEFAULT_GRACE,
             keep_younger: None,
             now: SystemTime::now(),
+            upstream: Arc::default(),
         }
+    }
+}
+
+/// The rows of the cache an upstream serves with a trusted signature (see
+/// [`crate::upstream`]), for `gc --upstream` and `--prune-upstream`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamRows {
+    /// Served rows, each with the upstream that serves it (an index into `names`).
+    pub served: HashMap<RowId, usize>,
+    /// The upstreams' locations, in the order they were asked.
+    pub names: Vec<String>,
+    /// Delete the served rows that only references keep (`--prune-upstream`): what a root
+    /// itself keeps (a pin's or a roots file's path, a young narinfo, one newer than the
+    /// retention age) stays, and so does everything a kept path reaches that the upstream
+    /// does not serve.
+    pub prune: bool,
+}
+
+impl UpstreamRows {
+    /// The location of the upstream that serves `row`, if one does.
+    pub fn serving(&self, row: RowId) -> Option<&str> {
+        self.served
+            .get(&row)
+            .map(|&i| self.names.get(i).map(String::as_str).unwrap_or("?"))
     }
 }
 
@@ -118,11 +146,35 @@ pub struct GcPlan {
     pub bytes: u64,
     /// Listed narinfos that could not be read: while there is one, nothing is collected.
     pub unknown: Vec<crate::index::UnknownRow>,
+    /// Rows that only references kept and an upstream serves, deleted with
+    /// `--prune-upstream` (part of [`GcPlan::garbage`]); their referrers stay and rely on
+    /// the upstream for them.
+    pub pruned: Vec<RowId>,
+    /// What the upstreams serve (from [`GcOptions::upstream`]).
+    pub upstream: Arc<UpstreamRows>,
 }
 
 impl GcPlan {
-    /// "kept: pin 'release' → app-1 → lib-1" or "garbage: …", for one row.
+    /// "kept: pin 'release' → app-1 → lib-1" or "garbage: …", for one row; a row an upstream
+    /// serves says so (`served by upstream URL`).
     pub fn why(&self, idx: &Index, id: RowId) -> String {
+        let Some(up) = self.upstream.serving(id) else {
+            return self.why_kept(idx, id);
+        };
+        if self.pruned.contains(&id) {
+            format!(
+                "garbage: served by upstream {up} with a trusted signature (--prune-upstream); \
+                 the paths that reference it get it from there"
+            )
+        } else {
+            format!(
+                "{}; served by upstream {up} with a trusted signature",
+                self.why_kept(idx, id)
+            )
+        }
+    }
+
+    fn why_kept(&self, idx: &Index, id: RowId) -> String {
         let mut chain = Vec::new();
         let mut cur = id;
         for _ in 0..1000 {
@@ -263,6 +315,25 @@ pub fn plan(
         }
     }
     mark(&mut p.keep, &mut queue);
+    // Served by an upstream and kept only as a reference (not young: a young narinfo is a
+    // root, whatever reaches it): pruned, when asked. What they
+    // reference stays kept (as the closure of the kept paths), unless served and pruned too.
+    p.upstream = opts.upstream.clone();
+    let mut pruned = vec![false; idx.len()];
+    if opts.upstream.prune {
+        for r in idx.live() {
+            let m = idx.row(r).mtime;
+            let rooted_by_age =
+                young(m, now, opts.grace) || opts.keep_younger.is_some_and(|k| young(m, now, k));
+            if matches!(p.keep[r as usize], Keep::Ref(_))
+                && !rooted_by_age
+                && opts.upstream.served.contains_key(&r)
+            {
+                pruned[r as usize] = true;
+                p.pruned.push(r);
+            }
+        }
+    }
     // Narinfos kept by grace alone (nothing else reaches them) are reported as such.
     p.kept_by_grace = idx
         .live()
@@ -270,10 +341,16 @@ pub fn plan(
         .count() as u64;
     p.garbage = idx
         .live()
-        .filter(|&r| p.keep[r as usize] == Keep::No)
+        .filter(|&r| p.keep[r as usize] == Keep::No || pruned[r as usize])
         .collect();
     let mut del = crate::jobs::delete::plan(idx, &p.garbage, false);
-    debug_assert!(del.broken.is_empty(), "garbage is closed under referrers");
+    // Garbage is closed under referrers, but for pruned rows: their referrers stay, and get
+    // them from the upstream.
+    debug_assert!(
+        del.broken.iter().all(|&(_, t)| pruned[t as usize]),
+        "garbage is closed under referrers"
+    );
+    del.broken.clear();
     p.unknown = del.unknown.clone();
     // A garbage narinfo's NAR that is itself young stays (someone just uploaded it again).
     del.nar_keys.retain(|k| match idx.nar(k) {
@@ -330,7 +407,9 @@ pub fn plan(
     let live_derivers: HashSet<&str> = extras
         .derivers
         .iter()
-        .filter(|(r, _)| p.keep.get(**r as usize).is_some_and(|k| *k != Keep::No))
+        .filter(|(r, _)| {
+            p.keep.get(**r as usize).is_some_and(|k| *k != Keep::No) && !pruned[**r as usize]
+        })
         .map(|(_, d)| d.as_str())
         .collect();
     let all_derivers: HashSet<&str> = extras.derivers.values().map(String::as_str).collect();
@@ -393,7 +472,7 @@ pub fn plan(
     }
     // What is broken already, among what stays.
     for r in idx.live() {
-        if p.keep[r as usize] == Keep::No {
+        if p.keep[r as usize] == Keep::No || pruned[r as usize] {
             continue;
         }
         if idx.row(r).has(flags::NAR_MISSING) {
@@ -428,6 +507,7 @@ pub fn intersect(first: &GcPlan, second: GcPlan) -> GcPlan {
     }
     p.delete.levels.retain(|l| !l.is_empty());
     p.garbage.retain(|r| first_rows.contains(r));
+    p.pruned.retain(|r| first_rows.contains(r));
     p.delete.nar_keys.retain(|k| first_keys.contains(k));
     p.delete.ls_keys.retain(|k| first_keys.contains(k));
     p.delete.extra_keys.retain(|k| first_keys.contains(k));

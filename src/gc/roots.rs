@@ -112,6 +112,7 @@ impl GcRequest {
             grace: self.grace,
             keep_younger: self.keep_younger,
             now: SystemTime::now(),
+            upstream: Default::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ fn opts() -> GcOptions {
         grace: DEFAULT_GRACE,
         keep_younger: None,
         now: std::time::UNIX_EPOCH + Duration::from_secs(NOW as u64),
+        upstream: Default::default(),
     }
 }
 
@@ -289,4 +290,58 @@ async fn gather_extras_reads_every_debuginfo_link_in_listing_order() {
             }
         }
     }
+}
+
+#[test]
+fn pruning_upstream_paths_deletes_only_what_references_alone_keep() {
+    let (idx, all) = cache();
+    let row = |i: usize| idx.find(all[i].store_path.hash_part()).unwrap();
+    let (lib, app, tool) = (row(0), row(1), row(2));
+    let roots = vec![(
+        RootSource::Pin("release".into()),
+        all[1].store_path.to_absolute(),
+    )];
+    let served: std::collections::HashMap<RowId, usize> =
+        [(lib, 0), (app, 0), (tool, 0)].into_iter().collect();
+    let mut o = opts();
+    o.upstream = std::sync::Arc::new(UpstreamRows {
+        served: served.clone(),
+        names: vec!["http://up".into()],
+        prune: false,
+    });
+    // Reported, not pruned: the plan is the one without upstreams.
+    let p = plan(&idx, &roots, &Extras::default(), &o);
+    let plain = plan(&idx, &roots, &Extras::default(), &opts());
+    assert_eq!(p.garbage, plain.garbage);
+    assert!(p.pruned.is_empty());
+    let why = p.why(&idx, lib);
+    assert!(
+        why.contains("pin 'release'") && why.contains("served by upstream http://up"),
+        "{why}"
+    );
+    // Pruned: lib (kept only as app's reference) goes; app, a pinned path, stays.
+    o.upstream = std::sync::Arc::new(UpstreamRows {
+        served,
+        names: vec!["http://up".into()],
+        prune: true,
+    });
+    let p = plan(&idx, &roots, &Extras::default(), &o);
+    assert_eq!(p.pruned, vec![lib]);
+    assert!(p.garbage.contains(&lib) && p.garbage.contains(&tool));
+    assert!(!p.garbage.contains(&app));
+    assert!(p.delete.nar_keys.contains(&all[0].url));
+    assert!(p.delete.is_safe());
+    let why = p.why(&idx, lib);
+    assert!(
+        why.starts_with("garbage: served by upstream http://up"),
+        "{why}"
+    );
+    // Every narinfo that references lib goes before it.
+    let level_of = |r: RowId| p.delete.levels.iter().position(|l| l.contains(&r));
+    assert!(level_of(tool) < level_of(lib));
+    // A young served path stays (a push may rely on it), as does a root itself.
+    let (mut young, _) = cache();
+    young.rows_mut()[lib as usize].mtime = NOW - 60;
+    let p = plan(&young, &roots, &Extras::default(), &o);
+    assert!(!p.garbage.contains(&lib) && p.pruned.is_empty());
 }

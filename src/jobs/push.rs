@@ -1,7 +1,9 @@
 //! Pushing local store paths, with their closures, in Nix's order.
 //!
 //! The closure comes from the local Nix database ([`crate::localstore`]). Paths whose narinfo
-//! is already in the cache are skipped. The others go up level by level (a path after every
+//! is already in the cache are skipped, and so are those an upstream serves with a trusted
+//! signature ([`PushOptions::upstreams`], asked concurrently; a reference an upstream serves
+//! counts as present for the order below). The others go up level by level (a path after every
 //! path it references), several at a time. At most one path per core is packed at once: its
 //! NAR is dumped from the store and hashed, compressed (in memory and in one pass on that
 //! thread up to 64 MiB, streamed through the codec's worker threads above) and written to a
@@ -10,7 +12,7 @@
 //! only then the narinfo, signed as it goes. With a key configured no
 //! narinfo goes up without a signature by it. `nix-cache-info` is written if missing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::localstore::LocalPath;
 use crate::nix::{CacheInfo, Hash, NarInfo, SecretKey, Signature, StorePath};
 use crate::storage::PutCondition;
 use crate::storage::params::StoreParams;
+use crate::upstream::{Served, ServedTotals, Upstreams};
 
 /// What a push does.
 #[derive(Clone)]
@@ -55,6 +58,11 @@ pub struct PushOptions {
     /// Where temp files go (default: `<cache>/nar` for a file:// cache, so they are renamed
     /// into place; the system temp dir otherwise).
     pub temp_dir: Option<PathBuf>,
+    /// Upstreams asked before uploading: a path one of them serves with a trusted signature
+    /// is skipped (none by default).
+    pub upstreams: Arc<Upstreams>,
+    /// narinfo requests to the upstreams in flight at once.
+    pub upstream_concurrency: usize,
 }
 
 /// Where a setting came from.
@@ -171,6 +179,8 @@ impl PushOptions {
             cache_info: new_cache_info(params, None, None)?,
             concurrency: flags.concurrency.unwrap_or_else(default_concurrency).max(1),
             temp_dir: None,
+            upstreams: Arc::new(Upstreams::default()),
+            upstream_concurrency: crate::cache::DEFAULT_CONCURRENCY,
         })
     }
 
@@ -219,6 +229,13 @@ pub struct PushSummary {
     pub listings: u64,
     /// `debuginfo/` links written (existing ones are left as they are).
     pub debuginfo_links: u64,
+    /// The upstreams asked (none: the push did not ask any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<String>,
+    /// What the upstreams answered for the paths the cache lacked: `served` of them were
+    /// skipped (not uploaded), the others were pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<ServedTotals>,
 }
 
 /// Writes through to `inner`, hashing and counting.
@@ -698,6 +715,7 @@ async fn push_registered(
         .map(|(l, _)| l)
         .collect();
     summary.present = present.iter().filter(|p| **p).count() as u64;
+    let (todo, served_upstream) = skip_served(todo, opts, &p, &mut summary).await;
     p.total.store(todo.len() as u64, Ordering::Relaxed);
     p.bytes_total
         .store(todo.iter().map(|l| l.nar_size).sum(), Ordering::Relaxed);
@@ -722,6 +740,7 @@ async fn push_registered(
         .unwrap_or_else(std::env::temp_dir);
     let throttle = Throttle::default();
     let todo = Arc::new(todo);
+    let served_upstream = Arc::new(served_upstream);
     let opts = opts.clone();
     // Paths in flight may wait on the disk or the network; only one per core packs (reads,
     // hashes, compresses) at a time, so they never fight over the CPU and its caches.
@@ -747,6 +766,7 @@ async fn push_registered(
                 buffers: buffers.clone(),
             };
             let reg = reg.clone();
+            let served_upstream = served_upstream.clone();
             async move {
                 let lp = &todo[i];
                 p.set_current(lp.path.to_absolute());
@@ -757,6 +777,7 @@ async fn push_registered(
                             reg: &reg,
                             since: checked_in,
                             if_none_match: inm,
+                            served_upstream: &served_upstream,
                         };
                         push_one(&cache, lp, &opts, &dir, packing, gate.wait(i), relied).await
                     }
@@ -802,6 +823,64 @@ async fn push_registered(
     }
     p.set_current(String::new());
     Ok(summary)
+}
+
+/// Asks the upstreams (if any) about the paths the cache lacks (`todo`): those served with
+/// a trusted signature are taken out (and returned as the second value: references that need
+/// not be pushed), the others stay to be pushed, a narinfo that does not verify or an
+/// upstream that cannot be asked included (counted in `summary.upstream`, with examples).
+async fn skip_served(
+    todo: Vec<LocalPath>,
+    opts: &PushOptions,
+    p: &super::JobProgress,
+    summary: &mut PushSummary,
+) -> (Vec<LocalPath>, HashSet<StorePath>) {
+    let ups = &opts.upstreams;
+    if ups.is_empty() {
+        return (todo, HashSet::new());
+    }
+    summary.upstreams = ups.describe_all();
+    let mut totals = ServedTotals::default();
+    let mut served = HashSet::new();
+    if todo.is_empty() {
+        summary.upstream = Some(totals);
+        return (todo, served);
+    }
+    p.set_current(format!(
+        "asking {} upstream(s) about {} path(s)",
+        ups.len(),
+        todo.len()
+    ));
+    let paths: Vec<StorePath> = todo.iter().map(|l| l.path.clone()).collect();
+    let answers = {
+        use futures::FutureExt;
+        ups.check_all(&paths, opts.upstream_concurrency, &|_, _| {})
+            .boxed()
+            .await
+    };
+    let mut keep = Vec::with_capacity(todo.len());
+    for (lp, answer) in todo.into_iter().zip(answers) {
+        let file = match &answer {
+            Served::Trusted { file_size, .. } => file_size.unwrap_or(0),
+            _ => 0,
+        };
+        totals.add(&lp.path, &answer, lp.nar_size, file);
+        match answer {
+            Served::Trusted { .. } => {
+                served.insert(lp.path);
+            }
+            Served::Error(e) => {
+                tracing::warn!(
+                    "{}: pushed, because the upstream could not be asked: {e}",
+                    lp.path.to_absolute()
+                );
+                keep.push(lp);
+            }
+            _ => keep.push(lp),
+        }
+    }
+    summary.upstream = Some(totals);
+    (keep, served)
 }
 
 /// Which references each path's narinfo waits for, and how each path ended.
@@ -893,6 +972,8 @@ struct Relied<'a> {
     since: u64,
     /// Narinfos are written with If-None-Match (the store honours it).
     if_none_match: bool,
+    /// Paths an upstream serves (skipped by this push): references that need not be here.
+    served_upstream: &'a HashSet<StorePath>,
 }
 
 /// Whether the NAR already at `url` (`meta`) is the one packed, by more than its size where
@@ -1076,7 +1157,7 @@ async fn recheck(
     url: &str,
     packed: &Packed,
     extras: &Extras,
-    if_none_match: bool,
+    relied: &Relied<'_>,
 ) -> Result<(), JobError> {
     let store = cache.store();
     if store.head(url).await?.is_none() {
@@ -1089,8 +1170,12 @@ async fn recheck(
         }
         upload_nar(cache, url, &packed.file.0).await?;
     }
-    extras.write(cache, if_none_match, true).await?;
-    for r in lp.references.iter().filter(|r| **r != lp.path) {
+    extras.write(cache, relied.if_none_match, true).await?;
+    for r in lp
+        .references
+        .iter()
+        .filter(|r| **r != lp.path && !relied.served_upstream.contains(*r))
+    {
         if store.head(&r.narinfo_key()).await?.is_none() {
             return Err(JobError::Failed(format!(
                 "{}: not uploaded, because its reference {} was deleted while this push was \
@@ -1206,7 +1291,7 @@ async fn push_one(
     // since its checks, what it relies on is checked again first.
     let permit = relied.reg.permit().await;
     if permit.epoch != relied.since {
-        recheck(cache, lp, &url, &packed, &extras, relied.if_none_match).await?;
+        recheck(cache, lp, &url, &packed, &extras, &relied).await?;
     }
     drop(packed.file);
     let condition = if relied.if_none_match {

@@ -77,6 +77,14 @@ pub enum Msg {
     Plans(Result<super::overlay::plans::PlanList, String>),
     /// A copy was planned (see [`Effect::PlanCopyTo`]), or why it could not be.
     CopyPlanned(Result<CopyHandle, String>),
+    /// Answers of the upstream check (see [`Effect::CheckUpstream`]): whether an upstream
+    /// serves each row with a trusted signature; `done` on the last batch.
+    UpstreamChecked {
+        /// Rows and whether they are served.
+        rows: Vec<(RowId, bool)>,
+        /// The check ended.
+        done: bool,
+    },
 }
 
 /// How the title of a job restoring a past plan starts (the reducer refreshes the index
@@ -198,4 +206,7 @@ pub enum Effect {
     PlanCopyTo(String, Vec<String>),
     /// Carry out a confirmed copy (a job).
     CopyTo(CopyHandle),
+    /// Ask the upstreams about every row (in the background, replacing a check that runs);
+    /// the answers come back in batches as [`Msg::UpstreamChecked`].
+    CheckUpstream,
 }

@@ -51,6 +51,9 @@ pub struct TuiOptions {
     pub roots: Vec<String>,
 }
 
+/// Rows per answer of the upstream check.
+const UPSTREAM_BATCH: usize = 512;
+
 /// Debounce of detail loads while the cursor moves.
 const DETAIL_DEBOUNCE: Duration = Duration::from_millis(40);
 /// Shortest time between frames.
@@ -73,6 +76,8 @@ struct Runtime {
     versions_task: Option<tokio::task::JoinHandle<()>>,
     /// Root store paths whose closures replace the listing scan (`--root`).
     roots: Vec<String>,
+    /// The running upstream check (a new one replaces it).
+    upstream_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -98,6 +103,7 @@ impl Runtime {
         match fx {
             Effect::Quit => return false,
             Effect::Scan => self.start_scan(),
+            Effect::CheckUpstream => self.start_upstream(),
             Effect::LoadDetail(id) => {
                 self.pending_detail = Some((id, Instant::now() + DETAIL_DEBOUNCE));
             }
@@ -455,6 +461,54 @@ impl Runtime {
         true
     }
 
+    /// Asks the upstreams (the push options', see [`TuiOptions::push`]) about every live row,
+    /// off the UI thread, in batches of [`UPSTREAM_BATCH`]: each batch's answers come back as
+    /// a [`Msg::UpstreamChecked`].
+    fn start_upstream(&mut self) {
+        if let Some(t) = self.upstream_task.take() {
+            t.abort();
+        }
+        let ups = self.push.upstreams.clone();
+        let (index, tx, concurrency) =
+            (self.opened.index.clone(), self.tx.clone(), self.concurrency);
+        self.upstream_task = Some(tokio::spawn(async move {
+            let (rows, paths): (Vec<_>, Vec<_>) = {
+                let idx = index.read().unwrap_or_else(|e| e.into_inner());
+                idx.live()
+                    .filter_map(|r| {
+                        crate::nix::StorePath::from_base_name(&idx.base_name(r))
+                            .ok()
+                            .map(|p| (r, p))
+                    })
+                    .unzip()
+            };
+            for start in (0..rows.len()).step_by(UPSTREAM_BATCH) {
+                let end = (start + UPSTREAM_BATCH).min(rows.len());
+                let answers = ups
+                    .check_all(&paths[start..end], concurrency, &|_, _| {})
+                    .await;
+                let batch = rows[start..end]
+                    .iter()
+                    .zip(&answers)
+                    .map(|(&r, a)| (r, a.is_trusted()))
+                    .collect();
+                if tx
+                    .send(Msg::UpstreamChecked {
+                        rows: batch,
+                        done: false,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::UpstreamChecked {
+                rows: Vec::new(),
+                done: true,
+            });
+        }));
+    }
+
     fn started(&mut self, h: Arc<JobHandle>) {
         self.jobs.push(h.clone());
         let _ = self.tx.send(Msg::JobStarted(h));
@@ -600,6 +654,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
             warm: opened.loaded,
             signing_key: (!opts.push.keys.is_empty())
                 .then(|| crate::jobs::sign::key_names(&opts.push.keys)),
+            upstreams: opts.push.upstreams.describe_all(),
             ..AppOptions::new(&opts.url, opts.keymap, opts.theme)
         },
     );
@@ -619,6 +674,7 @@ pub async fn run(opts: TuiOptions) -> Result<()> {
         push: opts.push.clone(),
         versions_task: None,
         roots: opts.roots.clone(),
+        upstream_task: None,
     };
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

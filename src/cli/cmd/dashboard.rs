@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-use crate::cli::ctx::{Ctx, TrustArgs};
+use crate::cli::ctx::{Ctx, TrustArgs, UpstreamArgs};
 
 /// Options of the dashboard.
 // The group keeps its old id: two flattened structs named `Args` (in `demo`) would clash.
@@ -26,6 +26,11 @@ pub struct Args {
     /// index is then not kept.
     #[arg(long = "root", value_name = "PATH")]
     pub roots: Vec<String>,
+    /// Upstreams [default: the cache's `upstreams` in the config]: the list marks the paths
+    /// they serve with a trusted signature (filter: upstream:yes / upstream:no), and pushes
+    /// from the dashboard skip them.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 }
 
 /// Open the dashboard on the cache `arg` names (refused when stdout is not a terminal); its
@@ -57,7 +62,7 @@ pub async fn run(
         (None, Some(f)) => Some((f.clone(), "signing-key-file in the config".to_string())),
         (None, None) => None,
     };
-    let push = crate::jobs::push::PushOptions::resolve(
+    let mut push = crate::jobs::push::PushOptions::resolve(
         ctx.url(arg)?.params(),
         &crate::jobs::push::PushFlags {
             key_files: key_file.into_iter().collect(),
@@ -67,6 +72,8 @@ pub async fn run(
     .map_err(anyhow::Error::msg)?;
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
+    push.upstreams = std::sync::Arc::new(ctx.upstreams(&dash.upstream, named, &keys).await?);
+    push.upstream_concurrency = ctx.concurrency();
     let keymap = crate::tui::keymap::Keymap::with_user(
         crate::config::paths::user_file("keymap.toml")?.as_deref(),
     )

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::ctx::{CACHE_HELP, Ctx, EXIT_REFUSED, TrustArgs, confirm, scanned_index};
+use crate::cli::ctx::{
+    CACHE_HELP, Ctx, EXIT_REFUSED, TrustArgs, UpstreamArgs, confirm, scanned_index,
+};
 use crate::cli::output::{kept_note, not_run_doc, print_unknown, report};
 use crate::cli::progress::run_job;
 use crate::index::Index;
@@ -30,6 +32,12 @@ use crate::versioned;
 /// On a bucket that keeps versions, deleting only hides objects behind delete markers: gc
 /// records what it hid as a plan (narscope/gc/<id>.json) that `gc restore` undoes and `gc
 /// purge` frees; --permanent frees at once. `gc plans` lists the recorded plans.
+///
+/// With --upstream (or the cache's configured `upstreams`), the plan reports the paths an
+/// upstream serves with a trusted signature; --prune-upstream deletes those that only
+/// references keep (a root's own path, and anything younger than the grace period or the
+/// retention age, stays). Kept paths may then reference a path only the upstream has: clients
+/// must list both caches as substituters (Nix resolves a closure across substituters).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = CACHE_HELP,
@@ -77,6 +85,13 @@ pub struct Args {
     /// Print the result as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Upstreams whose trusted paths are reported (and pruned with --prune-upstream).
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// Delete the paths an upstream serves with a trusted signature, unless a root keeps
+    /// them itself (not merely as a reference); clients must then list the upstream too.
+    #[arg(long)]
+    pub prune_upstream: bool,
 }
 
 /// Run `narscope gc`: plan from the roots, confirm, then collect under the lease (or one of
@@ -435,8 +450,12 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
             p.kept_by_grace, p.young_orphans
         );
     }
+    let pruned: std::collections::HashSet<_> = p.pruned.iter().collect();
     for r in &p.garbage {
-        println!("  garbage  {}", idx.store_path(*r));
+        match pruned.contains(r).then(|| p.upstream.serving(*r)).flatten() {
+            Some(up) => println!("  upstream {} (served by {up})", idx.store_path(*r)),
+            None => println!("  garbage  {}", idx.store_path(*r)),
+        }
     }
     for k in &p.orphan_nars {
         println!("  orphan   {k}");
@@ -464,6 +483,40 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
         "(provisional: just before deleting, the cache is looked at again and only what both \
          looks call garbage goes)"
     );
+}
+
+/// What the upstreams serve of the cache, and what the plan prunes of it.
+fn upstream_line(
+    t: &crate::upstream::ServedTotals,
+    plan: &crate::gc::GcPlan,
+    prune: bool,
+) -> String {
+    let mut s = format!(
+        "upstream: {} of {} path(s) served by {} with a trusted signature ({} NAR, {} file)",
+        t.served,
+        t.checked,
+        plan.upstream.names.join(", "),
+        human_size(t.nar_bytes),
+        human_size(t.file_bytes)
+    );
+    if prune {
+        s.push_str(&format!(
+            "; {} of them pruned (the others are kept by a root itself or are young); clients \
+             must list the upstream as a substituter too",
+            plan.pruned.len()
+        ));
+    }
+    if t.not_trusted > 0 || t.errors > 0 {
+        s.push_str(&format!(
+            "\n  not served: {} whose upstream narinfo does not verify, {} the upstream could \
+             not be asked about",
+            t.not_trusted, t.errors
+        ));
+    }
+    for e in &t.examples {
+        s.push_str(&format!("\n  {e}"));
+    }
+    s
 }
 
 /// What a deletion on a versioned bucket left: the plan that restores or purges it, or the
@@ -518,8 +571,33 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         );
         return Ok(EXIT_REFUSED);
     }
+    let ups = ctx.upstreams(&args.upstream, named, &keys).await?;
+    if args.prune_upstream && ups.is_empty() {
+        anyhow::bail!(
+            "--prune-upstream: no upstream: give --upstream URL or configure the cache's upstreams"
+        );
+    }
     let opened = scanned_index(ctx, &cache, &keys).await?;
-    let prepared = gc::prepare_given(cache.store().as_ref(), &opened.index, &req, given).await?;
+    let mut opts = req.options();
+    let mut served_totals = None;
+    if !ups.is_empty() {
+        let (served, totals) = ups.check_index(&opened.index, ctx.concurrency()).await;
+        opts.upstream = Arc::new(gc::UpstreamRows {
+            served,
+            names: ups.describe_all(),
+            prune: args.prune_upstream,
+        });
+        served_totals = Some(totals);
+    }
+    let mut prepared = gc::prepare(
+        cache.store().as_ref(),
+        &opened.index,
+        given.pins,
+        given.extra,
+        opts,
+    )
+    .await?;
+    prepared.allow_no_roots = req.allow_no_roots;
     let plan = &prepared.plan;
     let versioning = cache.versioning().await;
     let objects = (plan.delete.narinfos()
@@ -584,12 +662,18 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                 "why": why.iter().map(|(p, r)| json!({"path": p, "reason": r})).collect::<Vec<_>>(),
                 "refusal": refusal,
                 "unknown": plan.unknown,
+                "upstreams": plan.upstream.names,
+                "upstream": served_totals,
+                "pruned": plan.pruned.iter().map(|&r| idx.store_path(r)).collect::<Vec<_>>(),
                 "provisional": true,
                 "deletion": meaning,
             });
             println!("{}", not_run_doc("gc", state, code, Some(doc)));
         } else if !args.json {
             print_gc_plan(&idx, plan);
+            if let Some(t) = &served_totals {
+                println!("{}", upstream_line(t, plan, args.prune_upstream));
+            }
             println!("deletion: {}", meaning.note);
             for (p, r) in &why {
                 println!("why {p}: {r}");

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::audit::{self, AuditOptions};
-use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, run_audit};
+use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, UpstreamArgs, run_audit};
 use crate::cli::output::table;
 use crate::storage;
 use crate::units::human_size;
@@ -21,6 +21,9 @@ use crate::units::human_size;
 /// *.sec, *.key or *.secret are read, at most 100; the key itself is never printed), and
 /// whether the bucket keeps versions: where it does, the noncurrent versions and delete
 /// markers, by kind (narinfos, NARs, listings, other), from a version listing.
+///
+/// With --upstream (or the cache's configured `upstreams`): how many of its paths an upstream
+/// serves with a signature that verifies under a trusted key, and their NAR and file bytes.
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
@@ -32,6 +35,9 @@ pub struct Args {
     /// Print the result as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Upstreams to relate the cache to: the paths they serve trusted are counted.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 }
 
 /// Audit every narinfo, list every object, probe the small ones for keys, print the totals.
@@ -40,6 +46,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     ctx.require_listable(arg, "`narscope info`")?;
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
+    let ups = ctx.upstreams(&args.upstream, named, &keys).await?;
     let cache_info = cache.cache_info().await?;
     let opts = AuditOptions {
         concurrency: ctx.concurrency(),
@@ -89,6 +96,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         }
     }
     let summary = audit::summarize(&reports);
+    let upstream = served_by(&ups, &reports, ctx.concurrency()).await;
     let versions = learn_versions(&cache, ctx.concurrency()).await;
     let mut out = std::io::stdout().lock();
     if json {
@@ -116,6 +124,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         });
         if let Some(map) = doc.as_object_mut() {
             map.extend(versions.to_json());
+            if let Some(u) = &upstream {
+                map.insert("upstreams".into(), json!(ups.describe_all()));
+                map.insert("upstream".into(), json!(u));
+            }
         }
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(0);
@@ -179,6 +191,32 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         vec!["compression:".into(), mix_s.join(", ")],
         vec!["verdicts:".into(), verdicts.join(", ")],
     ];
+    if let Some(u) = &upstream {
+        rows.push(vec![
+            "upstream:".into(),
+            format!(
+                "{} of {} path(s) served by {} with a trusted signature ({} NAR, {} file)",
+                u.served,
+                u.checked,
+                ups.describe_all().join(", "),
+                human_size(u.nar_bytes),
+                human_size(u.file_bytes)
+            ),
+        ]);
+        if u.not_trusted > 0 || u.errors > 0 {
+            rows.push(vec![
+                "".into(),
+                format!(
+                    "not served: {} whose upstream narinfo does not verify, {} the upstream \
+                     could not be asked about",
+                    u.not_trusted, u.errors
+                ),
+            ]);
+        }
+        for e in &u.examples {
+            rows.push(vec!["".into(), e.clone()]);
+        }
+    }
     rows.extend(versions.rows());
     write!(out, "{}", table(&["", ""], &rows).trim_start_matches('\n'))?;
     write_info_problems(&mut out, &problems, &leaked)?;
@@ -315,4 +353,30 @@ fn write_info_problems(
         )?;
     }
     Ok(())
+}
+
+/// What the upstreams serve of the audited paths (`None` without upstreams), with the cache's
+/// own NarSize and FileSize.
+async fn served_by(
+    ups: &crate::upstream::Upstreams,
+    reports: &[audit::PathReport],
+    concurrency: usize,
+) -> Option<crate::upstream::ServedTotals> {
+    if ups.is_empty() {
+        return None;
+    }
+    let mine: Vec<(crate::nix::StorePath, u64, u64)> = reports
+        .iter()
+        .filter_map(|r| {
+            let p = crate::nix::StorePath::parse_any(r.store_path.as_deref()?).ok()?;
+            Some((p, r.nar_size.unwrap_or(0), r.file_size.unwrap_or(0)))
+        })
+        .collect();
+    let paths: Vec<crate::nix::StorePath> = mine.iter().map(|m| m.0.clone()).collect();
+    let answers = ups.check_all(&paths, concurrency, &|_, _| {}).await;
+    let mut t = crate::upstream::ServedTotals::default();
+    for ((p, nar, file), a) in mine.iter().zip(&answers) {
+        t.add(p, a, *nar, *file);
+    }
+    Some(t)
 }

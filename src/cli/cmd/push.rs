@@ -1,10 +1,11 @@
 //! `narscope push`: upload local store paths with their closures, as Nix's `nix copy --to`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 
-use crate::cli::ctx::{Ctx, key_flag, write_help};
+use crate::cli::ctx::{Ctx, TrustArgs, UpstreamArgs, key_flag, write_help};
 use crate::cli::output::report;
 use crate::cli::progress::run_job;
 use crate::compression::Compression;
@@ -20,6 +21,12 @@ use crate::units::human_size;
 /// the URL's secret-key= and secret-keys=); the URL's compression=, compression-level=,
 /// parallel-compression=, write-nar-listing= and index-debug-info= are honoured as Nix
 /// does (see below). Key files are checked before anything touches the cache.
+///
+/// With --upstream (or the cache's `upstreams` in the config), every path the cache lacks is
+/// first looked up in the upstreams, concurrently: a path an upstream serves with a signature
+/// that verifies under a trusted key (--upstream-key, --trusted-key, the config's, nix.conf's)
+/// is not uploaded; clients then need both caches as substituters. A narinfo that does not
+/// verify, or an upstream that cannot be asked, does not skip the path.
 #[derive(Debug, clap::Args)]
 #[command(after_help = write_help())]
 pub struct Args {
@@ -45,6 +52,13 @@ pub struct Args {
     /// Print one JSON document.
     #[arg(long)]
     pub json: bool,
+    /// Upstreams: paths they serve with a trusted signature are not uploaded.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// Keys the upstreams' signatures are judged under (--trusted-key), besides the
+    /// config's and nix.conf's.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// `narscope push`: settle the options (key files checked first), compute the closure, run
@@ -76,12 +90,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         level,
         concurrency: jobs,
     };
-    let opts = PushOptions::resolve(url.params(), &flags).map_err(anyhow::Error::msg)?;
+    let mut opts = PushOptions::resolve(url.params(), &flags).map_err(anyhow::Error::msg)?;
     let closure = {
         let p = paths.to_vec();
         tokio::task::spawn_blocking(move || crate::localstore::closure(&p)).await??
     };
-    let (cache, _) = ctx.open(arg).await?;
+    let (cache, named) = ctx.open(arg).await?;
+    let trusted = ctx.keys(&args.trust, named)?;
+    opts.upstreams = Arc::new(ctx.upstreams(&args.upstream, named, &trusted).await?);
+    opts.upstream_concurrency = ctx.concurrency();
     let n = closure.len();
     let note = opts.compression_note();
     let c2 = cache.clone();
@@ -114,6 +131,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
                     s.listings, s.debuginfo_links
                 ));
             }
+            if let Some(u) = &s.upstream {
+                t.push('\n');
+                t.push_str(&upstream_note(u, &s.upstreams));
+            }
             if s.uploaded > 0 {
                 t.push('\n');
                 t.push_str(&note);
@@ -121,4 +142,32 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             t
         },
     )
+}
+
+/// What the upstreams saved a push, in words: the paths skipped and their bytes, and the
+/// paths pushed although an upstream has them (a narinfo that does not verify, an error).
+fn upstream_note(u: &crate::upstream::ServedTotals, upstreams: &[String]) -> String {
+    let mut t = format!(
+        "{} path(s) skipped ({} NAR, {} compressed): served by {} with a trusted signature",
+        u.served,
+        human_size(u.nar_bytes),
+        human_size(u.file_bytes),
+        upstreams.join(", ")
+    );
+    if u.not_trusted > 0 {
+        t.push_str(&format!(
+            "\n{} path(s) pushed although an upstream has a narinfo for them: it does not verify",
+            u.not_trusted
+        ));
+    }
+    if u.errors > 0 {
+        t.push_str(&format!(
+            "\n{} path(s) pushed because an upstream could not be asked about them",
+            u.errors
+        ));
+    }
+    for e in &u.examples {
+        t.push_str(&format!("\n  {e}"));
+    }
+    t
 }

@@ -44,6 +44,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         ticks: app.ticks,
         running_jobs: app.running_jobs(),
         versions: &app.versions,
+        upstream: &app.list.view.upstream,
     };
     pane::header::draw_header(f.buffer_mut(), header, &ctx, &info);
 

@@ -137,6 +137,9 @@ pub struct AppOptions {
     pub warm: bool,
     /// The name(s) of the signing key; `None` turns signing off.
     pub signing_key: Option<String>,
+    /// The cache's upstreams (their locations): the list marks the paths they serve, checked
+    /// in the background after each scan. Empty: none.
+    pub upstreams: Vec<String>,
 }
 
 impl AppOptions {
@@ -150,6 +153,7 @@ impl AppOptions {
             log_path: None,
             warm: false,
             signing_key: None,
+            upstreams: Vec::new(),
         }
     }
 }
@@ -165,6 +169,7 @@ impl App {
             log_path,
             warm,
             signing_key,
+            upstreams,
         } = opts;
         let mut app = App {
             index,
@@ -203,6 +208,7 @@ impl App {
             rebuild_cost: Duration::ZERO,
             stats: None,
         };
+        app.list.view.upstream = crate::tui::pane::list::query::UpstreamMarks::new(upstreams);
         app.rebuild();
         app
     }

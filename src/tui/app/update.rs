@@ -62,6 +62,10 @@ impl App {
                             ),
                         );
                         fx.push(Effect::Save);
+                        if self.list.view.upstream.configured() {
+                            self.list.view.upstream.running = true;
+                            fx.push(Effect::CheckUpstream);
+                        }
                     }
                     // Cancelling is the user's own doing, not a failure.
                     Err(ScanError::Cancelled) => self.notify(Level::Warn, "scan cancelled"),
@@ -70,6 +74,24 @@ impl App {
                 self.scan.last = Some(r);
                 self.view_dirty = true;
                 self.maybe_rebuild(&mut fx, true);
+            }
+            Msg::UpstreamChecked { rows, done } => {
+                let marks = &mut self.list.view.upstream;
+                for (id, served) in rows {
+                    marks.set(id, served);
+                }
+                if done {
+                    marks.running = false;
+                    let text = format!(
+                        "upstream: {} of {} served by {} (filter: upstream:yes, upstream:no)",
+                        crate::units::thousands(marks.served),
+                        crate::units::thousands(marks.checked),
+                        marks.names.join(", ")
+                    );
+                    self.notify(Level::Info, text);
+                }
+                self.view_dirty = true;
+                self.maybe_rebuild(&mut fx, done);
             }
             Msg::DetailLoaded(d) => {
                 if Some(d.id) == self.list.selected && self.details.show(*d) {

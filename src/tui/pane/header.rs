@@ -91,6 +91,8 @@ pub(crate) struct HeaderInfo<'a> {
     pub(crate) running_jobs: usize,
     /// Whether the bucket keeps versions.
     pub(crate) versions: &'a Versions,
+    /// What the upstreams serve (a badge when the cache has upstreams).
+    pub(crate) upstream: &'a crate::tui::pane::list::query::UpstreamMarks,
 }
 
 pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, ctx: &Ctx, h: &HeaderInfo) {
@@ -114,6 +116,10 @@ pub(crate) fn draw_header(buf: &mut Buffer, area: Rect, ctx: &Ctx, h: &HeaderInf
         };
         spans.push(Span::raw(" │ "));
         spans.push(Span::styled(b, st));
+    }
+    if let Some(b) = h.upstream.badge(live) {
+        spans.push(Span::raw(" │ "));
+        spans.push(Span::styled(b, ctx.theme.dim));
     }
     if h.scan.running {
         let sp = SPINNER[(h.ticks as usize) % SPINNER.len()];

@@ -12,6 +12,7 @@ mod jobs;
 mod list;
 mod panes;
 mod plans;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -171,6 +171,9 @@ pub(crate) fn draw_list(
         if r.has(flags::KEY_MISMATCH) {
             warn.push_str(" [wrong key]");
         }
+        if l.view.upstream.get(id) == Some(true) {
+            warn.push_str(" ↑");
+        }
         let name_cell = pad(&format!("{name}{warn}"), name_w);
         let mut spans = vec![
             Span::styled(if marked { "●" } else { " " }, base.patch(ctx.theme.marked)),

@@ -110,10 +110,105 @@ impl StatusFilter {
     }
 }
 
+/// The filter term that keeps the rows an upstream serves (`upstream:yes`) or does not
+/// (`upstream:no`).
+pub const UPSTREAM_TERM: &str = "upstream:";
+
+/// Which rows the cache's upstreams serve with a trusted signature (see [`crate::upstream`]),
+/// as the dashboard's background check finds them.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamMarks {
+    /// The upstreams' locations, in the order they are asked; empty: none configured.
+    pub names: Vec<String>,
+    /// By row id: 0 not answered yet, 1 served, 2 not served (or the upstream failed).
+    by_row: Vec<u8>,
+    /// Rows answered.
+    pub checked: u64,
+    /// Rows served.
+    pub served: u64,
+    /// Whether a check runs.
+    pub running: bool,
+    /// Bumped on every change (views filtered on it rebuild).
+    generation: u64,
+}
+
+impl UpstreamMarks {
+    /// Marks for these upstreams, nothing answered yet.
+    pub fn new(names: Vec<String>) -> UpstreamMarks {
+        UpstreamMarks {
+            names,
+            ..UpstreamMarks::default()
+        }
+    }
+
+    /// Whether the cache has upstreams.
+    pub fn configured(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    /// Whether an upstream serves row `id` (`None`: not answered yet).
+    pub fn get(&self, id: RowId) -> Option<bool> {
+        match self.by_row.get(id as usize) {
+            Some(1) => Some(true),
+            Some(2) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records the answer for row `id`.
+    pub fn set(&mut self, id: RowId, served: bool) {
+        let i = id as usize;
+        if self.by_row.len() <= i {
+            self.by_row.resize(i + 1, 0);
+        }
+        match self.by_row[i] {
+            0 => self.checked += 1,
+            1 => self.served -= 1,
+            _ => {}
+        }
+        self.by_row[i] = if served { 1 } else { 2 };
+        self.served += u64::from(served);
+        self.generation += 1;
+    }
+
+    /// The header badge: "upstream: N of M served" (M: the paths in the cache), and
+    /// "checking" while the check runs; `None` without upstreams.
+    pub fn badge(&self, paths: u64) -> Option<String> {
+        self.configured().then(|| {
+            format!(
+                "upstream: {} of {} served{}",
+                crate::units::thousands(self.served),
+                crate::units::thousands(paths),
+                if self.running { ", checking…" } else { "" }
+            )
+        })
+    }
+}
+
+/// The query without its `upstream:yes` / `upstream:no` terms, and what they ask for (the
+/// last one wins); the query itself when it has none.
+pub fn upstream_term(query: &str) -> (String, Option<bool>) {
+    if !query.contains(UPSTREAM_TERM) {
+        return (query.to_string(), None);
+    }
+    let mut want = None;
+    let mut rest = Vec::new();
+    for word in query.split_whitespace() {
+        match word.strip_prefix(UPSTREAM_TERM) {
+            Some("yes") => want = Some(true),
+            Some("no") => want = Some(false),
+            _ => rest.push(word),
+        }
+    }
+    (rest.join(" "), want)
+}
+
 /// The parameters a view was built with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Built {
     generation: u64,
+    /// The upstream marks' generation, when the query filters on them (0 otherwise).
+    upstream: u64,
     sort: SortKey,
     desc: bool,
     query: String,
@@ -134,6 +229,8 @@ pub struct View {
     pub fuzzy: bool,
     /// Which verdicts are shown.
     pub status: StatusFilter,
+    /// What the upstreams serve (the `upstream:` filter term and the list's badge).
+    pub upstream: UpstreamMarks,
     order: Vec<RowId>,
     rows: Vec<RowId>,
     built: Option<Built>,
@@ -204,6 +301,7 @@ impl Default for View {
             query: String::new(),
             fuzzy: false,
             status: StatusFilter::All,
+            upstream: UpstreamMarks::default(),
             order: Vec::new(),
             rows: Vec::new(),
             built: None,
@@ -313,6 +411,11 @@ impl View {
     fn wanted(&self, idx: &Index) -> Built {
         Built {
             generation: idx.generation,
+            upstream: if self.query.contains(UPSTREAM_TERM) {
+                self.upstream.generation
+            } else {
+                0
+            },
             sort: self.sort,
             desc: self.desc,
             query: self.query.clone(),
@@ -344,15 +447,21 @@ impl View {
                         == want.query.chars().any(|c| c.is_uppercase())
                     // A query that starts matching hashes matches more, not less.
                     && (hashlike(&b.query) || !hashlike(&want.query))
+                    // A term being typed ("upstream:y") is text until it is complete.
+                    && !want.query.contains(UPSTREAM_TERM)
             });
         // Built with the order, so that no keystroke pays for it.
         if self.lower.generation != idx.generation || self.lower.spans.len() != idx.len() {
             self.lower = Lower::build(idx);
         }
-        let m = Matcher::new(&self.query, self.fuzzy);
+        let (text, upstream) = upstream_term(&self.query);
+        let m = Matcher::new(&text, self.fuzzy);
         let (lower, status, rows) = (&self.lower, self.status, idx.rows());
+        let marks = &self.upstream;
         let keep = |nm: &mut nucleo_matcher::Matcher, buf: &mut Vec<char>, id: RowId| {
-            accepts(status, &rows[id as usize]) && m.matches(idx, lower, id, nm, buf)
+            accepts(status, &rows[id as usize])
+                && upstream.is_none_or(|w| marks.get(id) == Some(w))
+                && m.matches(idx, lower, id, nm, buf)
         };
         self.rows = if self.query.is_empty() && self.status == StatusFilter::All {
             self.order.clone()
