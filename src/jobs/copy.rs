@@ -424,43 +424,23 @@ fn levels(paths: &[PlannedPath]) -> Vec<Vec<usize>> {
         .enumerate()
         .map(|(i, p)| (p.key.as_str(), i))
         .collect();
-    let mut waiting = vec![0usize; paths.len()];
-    let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); paths.len()];
-    for (i, p) in paths.iter().enumerate() {
-        let mut refs: Vec<usize> = p
-            .info
-            .references
-            .iter()
-            .filter_map(|r| pos.get(r.narinfo_key().as_str()).copied())
-            .filter(|&j| j != i)
-            .collect();
-        refs.sort_unstable();
-        refs.dedup();
-        waiting[i] = refs.len();
-        for j in refs {
-            referrers[j].push(i);
-        }
-    }
-    let mut out = Vec::new();
-    let mut current: Vec<usize> = (0..paths.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut placed = 0;
-    while !current.is_empty() {
-        placed += current.len();
-        let mut next = Vec::new();
-        for &j in &current {
-            for &i in &referrers[j] {
-                waiting[i] -= 1;
-                if waiting[i] == 0 {
-                    next.push(i);
-                }
-            }
-        }
-        out.push(std::mem::replace(&mut current, next));
-    }
-    if placed < paths.len() {
-        out.push((0..paths.len()).filter(|&i| waiting[i] > 0).collect());
-    }
-    out
+    let refs: Vec<Vec<usize>> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut refs: Vec<usize> = p
+                .info
+                .references
+                .iter()
+                .filter_map(|r| pos.get(r.narinfo_key().as_str()).copied())
+                .filter(|&j| j != i)
+                .collect();
+            refs.sort_unstable();
+            refs.dedup();
+            refs
+        })
+        .collect();
+    super::reference_levels(&refs)
 }
 
 /// How NARs move: on the server while it lets us, streamed otherwise.

@@ -562,32 +562,7 @@ fn references_among(paths: &[LocalPath]) -> Vec<Vec<usize>> {
 /// deep chain needs no stack; paths on a reference cycle, which Nix does not allow beyond
 /// self-references, go last.
 fn levels(paths: &[LocalPath], refs: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut waiting: Vec<usize> = refs.iter().map(Vec::len).collect();
-    let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); paths.len()];
-    for (i, rs) in refs.iter().enumerate() {
-        for &j in rs {
-            referrers[j].push(i);
-        }
-    }
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = (0..paths.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut placed = 0;
-    while !current.is_empty() {
-        placed += current.len();
-        let mut next = Vec::new();
-        for &j in &current {
-            for &i in &referrers[j] {
-                waiting[i] -= 1;
-                if waiting[i] == 0 {
-                    next.push(i);
-                }
-            }
-        }
-        out.push(std::mem::replace(&mut current, next));
-    }
-    if placed < paths.len() {
-        out.push((0..paths.len()).filter(|&i| waiting[i] > 0).collect());
-    }
+    let mut out = super::reference_levels(refs);
     for level in &mut out {
         level.sort_by_key(|&i| (std::cmp::Reverse(paths[i].nar_size), i));
     }

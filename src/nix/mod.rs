@@ -9,6 +9,7 @@
 //! ← `keys`.
 
 pub mod cache_info;
+pub mod conf;
 pub mod content_address;
 pub mod fingerprint;
 pub mod hash;

@@ -292,7 +292,7 @@ pub fn netrc_source(param: Option<&Path>) -> NetrcSource {
     if let Some(p) = param {
         return NetrcSource::UrlParam(p.to_path_buf());
     }
-    let conf = crate::config::NixConf::load_default();
+    let conf = crate::nix::conf::NixConf::load_default();
     if let Some((file, origin)) = conf.netrc_file {
         return NetrcSource::NixConf(PathBuf::from(file), origin);
     }
