@@ -312,6 +312,43 @@ pub(crate) fn cores() -> usize {
         .unwrap_or(1)
 }
 
+/// Levels of a set of paths by their references among themselves: `refs[i]` are the indices
+/// path `i` references (deduplicated, without itself). Level 0 references nothing in the set,
+/// level n only paths of lower levels, so writing level after level puts references before
+/// referrers (Nix's upload order). Iterative (Kahn's algorithm), so a deep chain needs no
+/// stack; paths on a reference cycle, which Nix does not allow beyond self-references, form a
+/// last level.
+pub(crate) fn reference_levels(refs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = refs.len();
+    let mut waiting: Vec<usize> = refs.iter().map(Vec::len).collect();
+    let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, rs) in refs.iter().enumerate() {
+        for &j in rs {
+            referrers[j].push(i);
+        }
+    }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut placed = 0;
+    while !current.is_empty() {
+        placed += current.len();
+        let mut next = Vec::new();
+        for &j in &current {
+            for &i in &referrers[j] {
+                waiting[i] -= 1;
+                if waiting[i] == 0 {
+                    next.push(i);
+                }
+            }
+        }
+        out.push(std::mem::replace(&mut current, next));
+    }
+    if placed < n {
+        out.push((0..n).filter(|&i| waiting[i] > 0).collect());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,41 +401,4 @@ mod tests {
         assert!(!slow.is_running());
         assert_ne!(ok.id, bad.id);
     }
-}
-
-/// Levels of a set of paths by their references among themselves: `refs[i]` are the indices
-/// path `i` references (deduplicated, without itself). Level 0 references nothing in the set,
-/// level n only paths of lower levels, so writing level after level puts references before
-/// referrers (Nix's upload order). Iterative (Kahn's algorithm), so a deep chain needs no
-/// stack; paths on a reference cycle, which Nix does not allow beyond self-references, form a
-/// last level.
-pub(crate) fn reference_levels(refs: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let n = refs.len();
-    let mut waiting: Vec<usize> = refs.iter().map(Vec::len).collect();
-    let mut referrers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, rs) in refs.iter().enumerate() {
-        for &j in rs {
-            referrers[j].push(i);
-        }
-    }
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
-    let mut placed = 0;
-    while !current.is_empty() {
-        placed += current.len();
-        let mut next = Vec::new();
-        for &j in &current {
-            for &i in &referrers[j] {
-                waiting[i] -= 1;
-                if waiting[i] == 0 {
-                    next.push(i);
-                }
-            }
-        }
-        out.push(std::mem::replace(&mut current, next));
-    }
-    if placed < n {
-        out.push((0..n).filter(|&i| waiting[i] > 0).collect());
-    }
-    out
 }
