@@ -39,6 +39,9 @@ pub enum Served {
         file_size: Option<u64>,
         /// The upstream narinfo's NarSize.
         nar_size: u64,
+        /// The upstream narinfo's References: what a client must also get from some
+        /// substituter.
+        references: Vec<StorePath>,
     },
     /// Some upstream has a narinfo for the path but none that Nix would accept: the first
     /// such upstream and why (e.g. "untrusted: no signature verifies under a trusted key").
@@ -143,6 +146,7 @@ impl Upstreams {
                         upstream: i,
                         file_size: info.file_size,
                         nar_size: info.nar_size,
+                        references: info.references,
                     };
                 }
                 status => {
