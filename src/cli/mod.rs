@@ -46,7 +46,7 @@ Examples:
   narscope config trust my-cache cache.pub           # trust it for the named cache my-cache
   narscope key public cache.sec                      # the public key of a secret key file";
 
-/// narscope: see, audit and maintain Nix binary caches in S3-compatible storage or local directories.
+/// narscope: see, audit and maintain Nix binary caches in S3-compatible storage, local directories or behind HTTP.
 #[derive(Debug, Parser)]
 #[command(
     name = "narscope",
