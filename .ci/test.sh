@@ -13,6 +13,8 @@ SUDO=""
 missing=""
 command -v nix-store >/dev/null 2>&1 || missing="$missing nix-bin"
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+# python3: the HTTP cache tests serve caches with `python3 -m http.server`.
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 # A C toolchain (Garage's bundled LMDB and SQLite, and some crates, compile C) and curl (rustup).
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
