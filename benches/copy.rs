@@ -43,23 +43,10 @@ struct Run {
     cpu: Duration,
 }
 
-/// User and system CPU time of this process's waited-for children (clock ticks of 1/100 s).
-fn children_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after
-        .split_whitespace()
-        .skip(13)
-        .take(2)
-        .filter_map(|f| f.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
-
 /// Run `c` and time it (after a `sync`); `None` (with its error) when it fails.
 fn timed(mut c: Command) -> Result<Run, String> {
     let _ = Command::new("sync").status();
-    let cpu = children_cpu();
+    let cpu = measure::children_cpu();
     let t = Instant::now();
     let out = c
         .stdout(Stdio::null())
@@ -72,7 +59,7 @@ fn timed(mut c: Command) -> Result<Run, String> {
     }
     Ok(Run {
         wall,
-        cpu: children_cpu().saturating_sub(cpu),
+        cpu: measure::children_cpu().saturating_sub(cpu),
     })
 }
 

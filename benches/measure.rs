@@ -37,3 +37,17 @@ pub fn rss_mb(field: &str) -> f64 {
         .unwrap_or(0.0)
         / 1024.0
 }
+
+/// User and system CPU time of this process's waited-for children (and theirs), from
+/// /proc/self/stat (`cutime` and `cstime`, in clock ticks of 1/100 s on Linux).
+pub fn children_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(13)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    std::time::Duration::from_millis(ticks * 10)
+}
