@@ -18,34 +18,15 @@ use common::fs::list_files;
 use common::http::PythonServer;
 use common::invariants::{Source, violations_now};
 use common::nix::skip_nix;
+use common::scratch::{Scratch as Env, keygen, narscope, nix};
 
 /// This module's scratch root (narscope's and Nix's settings live under it), once per run.
-struct Env {
-    root: tempfile::TempDir,
-}
-
 fn env() -> Option<&'static Env> {
     if skip_nix() {
         return None;
     }
     static E: OnceLock<Env> = OnceLock::new();
-    Some(E.get_or_init(|| Env {
-        root: tempfile::tempdir().unwrap(),
-    }))
-}
-
-fn nix(program: &str, e: &Env) -> Command {
-    common::nix::nix(program, e.root.path())
-}
-
-fn narscope(e: &Env, args: &[&str]) -> Command {
-    common::cmd::narscope(args, e.root.path())
-}
-
-fn keygen(e: &Env, name: &str) -> (PathBuf, String) {
-    common::nix::keygen_in(e.root.path(), name, |args| {
-        ok(narscope(e, args));
-    })
+    Some(E.get_or_init(Env::new))
 }
 
 /// Two paths made by real Nix (a content-addressed leaf with a script, an input-addressed top

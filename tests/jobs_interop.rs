@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -15,30 +15,15 @@ use common::Garage;
 use common::cmd::{ok, run};
 use common::fs::copy_dir;
 use common::nix::skip_nix;
+use common::scratch::{Scratch as Env, keygen, narscope, nix};
 
 /// This module's scratch root (narscope's and Nix's settings live under it), once per run.
-struct Env {
-    root: tempfile::TempDir,
-}
-
 fn env() -> Option<&'static Env> {
     if skip_nix() {
         return None;
     }
     static E: OnceLock<Env> = OnceLock::new();
-    Some(E.get_or_init(|| Env {
-        root: tempfile::tempdir().unwrap(),
-    }))
-}
-
-/// A Nix command under this module's root ([`common::nix::nix`]).
-fn nix(program: &str, e: &Env) -> Command {
-    common::nix::nix(program, e.root.path())
-}
-
-/// narscope under this module's root ([`common::cmd::narscope`]).
-fn narscope(e: &Env, args: &[&str]) -> Command {
-    common::cmd::narscope(args, e.root.path())
+    Some(E.get_or_init(Env::new))
 }
 
 /// A closure of two paths made by real Nix: a content-addressed directory with a script, and
@@ -87,12 +72,6 @@ fn delete_local(e: &Env, paths: &[&str]) {
     for p in paths {
         assert!(!Path::new(p).exists(), "{p} still in the store");
     }
-}
-
-fn keygen(e: &Env, name: &str) -> (PathBuf, String) {
-    common::nix::keygen_in(e.root.path(), name, |args| {
-        ok(narscope(e, args));
-    })
 }
 
 fn nar_hash_of(path: &Path) -> String {

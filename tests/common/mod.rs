@@ -8,6 +8,7 @@
 //!   fault-injecting proxy; [`invariants`]: a checker that reads storage directly;
 //! - [`http`]: directories served over HTTP on 127.0.0.1 (HTTP binary caches);
 //! - [`graph`]: synthetic caches with known answers; [`nixfix`]: caches made by real Nix;
+//! - [`scratch`]: a module's scratch root and the narscope/Nix commands run under it;
 //! - [`fs`], [`upload`], [`rng`]: copying, listing and uploading trees; seeded randomness.
 
 pub mod cmd;
@@ -15,7 +16,6 @@ pub mod faults;
 pub mod fs;
 pub mod garage;
 pub mod graph;
-#[allow(dead_code)] // until the HTTP cache tests use it
 pub mod http;
 pub mod invariants;
 pub mod nix;
@@ -23,6 +23,7 @@ pub mod nixfix;
 pub mod rgw;
 pub mod rng;
 pub mod s3s;
+pub mod scratch;
 pub mod upload;
 
 pub use garage::Garage;
