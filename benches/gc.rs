@@ -55,6 +55,7 @@ fn child(dir: &Path, roots: usize) {
             keep_younger: None,
             now: SystemTime::now(),
             upstream: Default::default(),
+            retention: Default::default(),
         },
     );
     let took = t.elapsed();

@@ -1,7 +1,7 @@
 //! narscope: read, audit and maintain Nix binary caches.
 //!
 //! The cache core (`nix`, `nar`, `compression`, `storage`, `cache`, `audit`, `config`, `demo`,
-//! `index`, `closure`, `pins`, `gc`, `doctor`, `lease`, `jobs`, `keyprobe`, `units`) never touches a
+//! `index`, `closure`, `pins`, `space`, `gc`, `doctor`, `lease`, `jobs`, `keyprobe`, `units`) never touches a
 //! terminal; the CLI (`cli`) and the dashboard (`tui`) are built on top of it.
 
 pub mod audit;
@@ -21,6 +21,7 @@ pub mod localstore;
 pub mod nar;
 pub mod nix;
 pub mod pins;
+pub mod space;
 pub mod storage;
 pub mod tui;
 pub mod units;

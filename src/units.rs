@@ -92,6 +92,43 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
 }
 
+/// Parse a size: a number (decimals allowed) and a unit: none or `B` (bytes), `K`/`KiB`,
+/// `M`/`MiB`, `G`/`GiB`, `T`/`TiB` (powers of 1024), `KB`, `MB`, `GB`, `TB` (powers of
+/// 1000), e.g. `500M`, `1.5GiB`, `10GB`. Case does not matter.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite())
+        .ok_or_else(|| format!("'{s}' is not a size (e.g. 500M, 10GiB, 2TB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        u => {
+            return Err(format!(
+                "'{s}': unknown unit '{u}' (B, K/KiB, M/MiB, G/GiB, T/TiB, KB, MB, GB, TB)"
+            ));
+        }
+    };
+    let bytes = n * mult as f64;
+    if bytes > u64::MAX as f64 {
+        return Err(format!("'{s}' is too large"));
+    }
+    Ok(bytes.round() as u64)
+}
+
 /// A whole number of seconds as [`parse_duration`] reads it: "6h", "30d", "90s".
 pub fn format_duration(s: u64) -> String {
     if s >= 86_400 && s.is_multiple_of(86_400) {
@@ -110,6 +147,27 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("10GB"), Ok(10_000_000_000));
+        assert_eq!(parse_size(" 2t "), Ok(2 << 40));
+        assert!(
+            parse_size("ten")
+                .unwrap_err()
+                .contains("'ten' is not a size")
+        );
+        assert!(parse_size("5X").unwrap_err().contains("unknown unit 'x'"));
+        assert!(parse_size("1e30").is_err());
+        assert!(
+            parse_size("99999999999T")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -34,6 +34,7 @@ pub use collect::{
 };
 pub use error::GcError;
 pub use plan::{
-    DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, RootSource, UpstreamRows, intersect, plan,
+    DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, Retention, RootSource, UpstreamRows, intersect,
+    plan,
 };
 pub use roots::{GcRequest, GivenRoots, read_roots_file};

@@ -49,6 +49,16 @@ pub struct Extras {
     pub probes: Vec<ObjectMeta>,
 }
 
+/// Retention policies beyond roots and ages (`gc --keep-versions`, `--max-size`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep the newest N versions (by LastModified) of each package, with their closures.
+    pub keep_versions: Option<u32>,
+    /// Evict unpinned closures, least recently pushed first, until the stored bytes (shared
+    /// NARs once) fit this budget.
+    pub max_size: Option<u64>,
+}
+
 /// What collecting does.
 #[derive(Clone, Debug)]
 pub struct GcOptions {
@@ -60,6 +70,8 @@ pub struct GcOptions {
     pub now: SystemTime,
     /// The paths an upstream serves, and whether to prune them (`gc --upstream`).
     pub upstream: Arc<UpstreamRows>,
+    /// Retention policies (`--keep-versions`, `--max-size`).
+    pub retention: Retention,
 }
 
 impl Default for GcOptions {
@@ -69,6 +81,7 @@ impl Default for GcOptions {
             keep_younger: None,
             now: SystemTime::now(),
             upstream: Arc::default(),
+            retention: Retention::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::storage::Store;
 
 use super::GcError;
-use super::plan::{DEFAULT_GRACE, GcOptions, RootSource};
+use super::plan::{DEFAULT_GRACE, GcOptions, Retention, RootSource};
 use crate::pins::{Pin, list_pins, parse_paths};
 
 /// The store paths of a roots file (one a line; blank lines and `#` comments skipped).
@@ -47,6 +47,8 @@ pub struct GcRequest {
     pub keep_younger: Option<Duration>,
     /// Collecting without any root in the cache is allowed (`--allow-no-roots`).
     pub allow_no_roots: bool,
+    /// Retention policies (`--keep-versions`, `--max-size`).
+    pub retention: Retention,
 }
 
 impl Default for GcRequest {
@@ -57,6 +59,7 @@ impl Default for GcRequest {
             grace: DEFAULT_GRACE,
             keep_younger: None,
             allow_no_roots: false,
+            retention: Retention::default(),
         }
     }
 }
@@ -113,6 +116,7 @@ impl GcRequest {
             keep_younger: self.keep_younger,
             now: SystemTime::now(),
             upstream: Default::default(),
+            retention: self.retention,
         }
     }
 }

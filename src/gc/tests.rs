@@ -18,6 +18,7 @@ fn opts() -> GcOptions {
         keep_younger: None,
         now: std::time::UNIX_EPOCH + Duration::from_secs(NOW as u64),
         upstream: Default::default(),
+        retention: Default::default(),
     }
 }
 

@@ -560,6 +560,7 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         grace,
         keep_younger,
         allow_no_roots: args.allow_no_roots,
+        retention: gc::Retention::default(),
     };
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;

@@ -153,6 +153,7 @@ async fn gc_without_roots_is_refused_and_pins_are_commands() {
             roots_files: vec![],
             roots_from_nix: false,
             allow_no_roots: true,
+            retention: Default::default(),
         })]
     );
     f.send(Msg::GcPlanned(Ok(summary(&f, prepared, true))))
