@@ -528,3 +528,128 @@ fn verify_json_is_one_document_even_when_the_listing_fails_and_warnings_have_no_
     assert!(err.contains("WARN"), "a warning is expected: {err}");
     assert!(!err.contains('\u{1b}'), "colour codes in {err:?}");
 }
+
+/// Writes a narinfo for `name` under hash `h` (32 nix32 characters) pointing at `nar`, and the
+/// NAR object itself with `size` bytes (when not written yet).
+fn put_path(c: &Path, h: &str, name: &str, nar: &str, size: usize, nar_size: u64) {
+    let text = format!(
+        "StorePath: /nix/store/{h}-{name}\nURL: {nar}\nCompression: none\n\
+         NarHash: sha256:1xngcmsdkdvaycaqjfzvq4gr3gib56p2l8illglnsqzhpss47pxz\n\
+         NarSize: {nar_size}\nReferences: \n"
+    );
+    std::fs::write(c.join(format!("{h}.narinfo")), text).unwrap();
+    std::fs::create_dir_all(c.join("nar")).unwrap();
+    if !c.join(nar).exists() {
+        std::fs::write(c.join(nar), vec![0u8; size]).unwrap();
+    }
+}
+
+#[test]
+fn info_by_package_groups_versions_keeps_outputs_apart_and_counts_shared_nars_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path();
+    std::fs::write(c.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    put_path(
+        c,
+        "00000000000000000000000000000001",
+        "openssl-3.0.13",
+        "nar/a.nar",
+        1000,
+        5000,
+    );
+    put_path(
+        c,
+        "00000000000000000000000000000002",
+        "openssl-3.0.14",
+        "nar/b.nar",
+        2000,
+        6000,
+    );
+    put_path(
+        c,
+        "00000000000000000000000000000003",
+        "openssl-3.0.14-dev",
+        "nar/c.nar",
+        300,
+        900,
+    );
+    put_path(
+        c,
+        "00000000000000000000000000000004",
+        "hello-2.12.1",
+        "nar/d.nar",
+        400,
+        700,
+    );
+    // The same contents under a second name: one NAR object for two narinfos.
+    put_path(
+        c,
+        "00000000000000000000000000000005",
+        "hello-2.12.2",
+        "nar/d.nar",
+        400,
+        700,
+    );
+    put_path(
+        c,
+        "00000000000000000000000000000006",
+        "source",
+        "nar/e.nar",
+        50,
+        60,
+    );
+    let dir = c.to_str().unwrap();
+    let out = narscope(&["info", dir, "--by-package", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["paths"], 6);
+    assert_eq!(doc["storedBytes"], 1000 + 2000 + 300 + 400 + 50);
+    assert_eq!(doc["narBytes"], 5000 + 6000 + 900 + 700 + 700 + 60);
+    let rows: Vec<(String, u64, u64, u64)> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["versions"].as_u64().unwrap(),
+                p["narBytes"].as_u64().unwrap(),
+                p["storedBytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("openssl".to_string(), 2, 11000, 3000),
+            ("hello".to_string(), 2, 1400, 400),
+            ("openssl-dev".to_string(), 1, 900, 300),
+            ("source".to_string(), 1, 60, 50),
+        ]
+    );
+    // --top and --sort; the text table names every column and the total.
+    let out = narscope(&["info", dir, "--by-package", "--top", "2", "--sort", "name"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("PACKAGE") && lines[0].contains("STORED"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("hello ") && lines[2].starts_with("openssl "),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("6 path(s) in 4 package group(s) (2 more not shown)"),
+        "{text}"
+    );
+    // A bad column is a usage error naming the choices.
+    let out = narscope(&["info", dir, "--by-package", "--sort", "size"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("one of name, versions"),
+        "{}",
+        stderr(&out)
+    );
+}

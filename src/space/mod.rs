@@ -34,6 +34,101 @@ pub fn nar_identity(idx: &Index, id: RowId) -> &str {
     idx.url_of(id)
 }
 
+/// The stored size of every live path's NAR, computed once for a whole report: each NAR
+/// object gets a slot (paths sharing a NAR share its slot), so sums that count a shared NAR
+/// once need no hashing per path.
+#[derive(Clone, Debug, Default)]
+pub struct Sizes {
+    /// Slot of each row's NAR (`u32::MAX`: no NAR URL, the row's own FileSize counts).
+    slot: Vec<u32>,
+    /// Stored size of each slot.
+    size: Vec<u64>,
+}
+
+impl Sizes {
+    /// The slots of the live rows of `idx`.
+    pub fn of(idx: &Index) -> Sizes {
+        let mut slot = vec![u32::MAX; idx.len()];
+        let mut size = Vec::new();
+        let mut slots: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        for r in idx.live() {
+            let id = nar_identity(idx, r);
+            if id.is_empty() {
+                continue;
+            }
+            slot[r as usize] = *slots.entry(id).or_insert_with(|| {
+                size.push(stored_size(idx, r));
+                (size.len() - 1) as u32
+            });
+        }
+        Sizes { slot, size }
+    }
+
+    /// The slot of a row's NAR, if it has a NAR URL.
+    pub fn slot(&self, r: RowId) -> Option<u32> {
+        self.slot
+            .get(r as usize)
+            .copied()
+            .filter(|&s| s != u32::MAX)
+    }
+
+    /// How many NAR objects (slots) there are.
+    pub fn slots(&self) -> usize {
+        self.size.len()
+    }
+
+    /// The stored size of a slot.
+    pub fn slot_size(&self, s: u32) -> u64 {
+        self.size[s as usize]
+    }
+
+    /// Scratch marks over the slots, for [`Sizes::sum`].
+    pub fn marks(&self) -> Marks {
+        Marks {
+            marks: vec![0; self.size.len()],
+            round: 0,
+        }
+    }
+
+    /// Stored bytes of `rows`, each NAR object once (`marks` from [`Sizes::marks`]; any
+    /// earlier sum's marks are forgotten).
+    pub fn sum(&self, idx: &Index, rows: impl Iterator<Item = RowId>, marks: &mut Marks) -> u64 {
+        marks.next_round();
+        rows.map(|r| match self.slot(r) {
+            Some(s) if marks.first(s) => self.size[s as usize],
+            Some(_) => 0,
+            None => stored_size(idx, r),
+        })
+        .sum()
+    }
+}
+
+/// Which slots a sum has counted (see [`Sizes::sum`]).
+#[derive(Clone, Debug)]
+pub struct Marks {
+    marks: Vec<u32>,
+    round: u32,
+}
+
+impl Marks {
+    /// Forget every mark.
+    pub fn next_round(&mut self) {
+        self.round = self.round.wrapping_add(1);
+        if self.round == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.round = 1;
+        }
+    }
+
+    /// Marks slot `s`; whether it was unmarked in this round.
+    pub fn first(&mut self, s: u32) -> bool {
+        let m = &mut self.marks[s as usize];
+        let first = *m != self.round;
+        *m = self.round;
+        first
+    }
+}
+
 /// Everything the space view shows, computed at once (see [`Report::build`]).
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -54,16 +149,32 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds the whole report from the live rows of `idx`.
-    pub fn build(idx: &Index, granularity: timeline::Granularity) -> Report {
-        let packages = group::by_package(idx);
+    /// Only the packages and the totals (no timeline, no closures): what `info --by-package`
+    /// prints.
+    pub fn build_packages(idx: &Index) -> Report {
         let live: Vec<RowId> = idx.live().collect();
+        let sizes = Sizes::of(idx);
         Report {
-            stored_bytes: group::stored_sum(idx, live.iter().copied()),
+            stored_bytes: sizes.sum(idx, live.iter().copied(), &mut sizes.marks()),
             nar_bytes: live.iter().map(|&r| idx.row(r).nar_size).sum(),
             paths: live.len() as u64,
-            timeline: timeline::build(idx, &live, granularity),
-            closures: closures::biggest(idx),
+            packages: group::by_package_sized(idx, &sizes, |_| true),
+            generation: idx.generation,
+            ..Report::default()
+        }
+    }
+
+    /// Builds the whole report from the live rows of `idx`.
+    pub fn build(idx: &Index, granularity: timeline::Granularity) -> Report {
+        let sizes = Sizes::of(idx);
+        let packages = group::by_package_sized(idx, &sizes, |_| true);
+        let live: Vec<RowId> = idx.live().collect();
+        Report {
+            stored_bytes: sizes.sum(idx, live.iter().copied(), &mut sizes.marks()),
+            nar_bytes: live.iter().map(|&r| idx.row(r).nar_size).sum(),
+            paths: live.len() as u64,
+            timeline: timeline::build_sized(idx, &sizes, &live, granularity),
+            closures: closures::biggest_sized(idx, &sizes, closures::WALK_BUDGET),
             packages,
             generation: idx.generation,
         }

@@ -9,10 +9,11 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::audit::{self, AuditOptions};
-use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, UpstreamArgs, run_audit};
+use crate::cli::ctx::{CACHE_HELP, Ctx, TrustArgs, UpstreamArgs, run_audit, scanned_index};
 use crate::cli::output::table;
+use crate::space::group::{Column, Package, sort_packages};
 use crate::storage;
-use crate::units::human_size;
+use crate::units::{age, human_size};
 
 /// Totals: paths, NAR bytes, stored bytes, compression mix and verdict counts.
 ///
@@ -24,6 +25,14 @@ use crate::units::human_size;
 ///
 /// With --upstream (or the cache's configured `upstreams`): how many of its paths an upstream
 /// serves with a signature that verifies under a trusted key, and their NAR and file bytes.
+///
+/// With --by-package: where the space goes instead. Store paths are grouped by package name,
+/// split from the version the way Nix splits a derivation name (`openssl-3.0.13` → openssl;
+/// outputs stay apart: `openssl-3.0.13-dev` → openssl-dev), and each group shows its
+/// versions (paths), NAR bytes, stored bytes (a NAR object two narinfos share counts once),
+/// the age of its newest and oldest path (from the narinfo's LastModified) and its share of
+/// the cache's stored bytes. Biggest stored bytes first (--sort), all groups (--top N for the
+/// first N).
 #[derive(Debug, clap::Args)]
 #[command(after_help = CACHE_HELP)]
 pub struct Args {
@@ -38,10 +47,30 @@ pub struct Args {
     /// Upstreams to relate the cache to: the paths they serve trusted are counted.
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    /// Show the space by package (name without version; outputs apart) instead of the totals.
+    #[arg(long)]
+    pub by_package: bool,
+    /// With --by-package: only the first N groups (a total line still counts all).
+    #[arg(long, value_name = "N", requires = "by_package")]
+    pub top: Option<usize>,
+    /// With --by-package: the column to sort by (descending; name sorts A to Z): name,
+    /// versions, nar, stored, newest, oldest.
+    #[arg(long, value_name = "COLUMN", default_value = "stored", value_parser = parse_column, requires = "by_package")]
+    pub sort: Column,
+}
+
+fn parse_column(s: &str) -> Result<Column, String> {
+    Column::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Column::ALL.iter().map(|c| c.as_str()).collect();
+        format!("unknown column '{s}': one of {}", names.join(", "))
+    })
 }
 
 /// Audit every narinfo, list every object, probe the small ones for keys, print the totals.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
+    if args.by_package {
+        return by_package(ctx, &args).await;
+    }
     let (arg, trust, json) = (args.cache.as_str(), &args.trust, args.json);
     ctx.require_listable(arg, "`narscope info`")?;
     let (cache, named) = ctx.open(arg).await?;
@@ -379,4 +408,96 @@ async fn served_by(
         t.add(p, a, *nar, *file);
     }
     Some(t)
+}
+
+/// `info --by-package`: the groups of the scanned index, as a table or JSON.
+async fn by_package(ctx: &Ctx, args: &Args) -> Result<i32> {
+    ctx.require_listable(&args.cache, "`narscope info --by-package`")?;
+    let (cache, named) = ctx.open(&args.cache).await?;
+    let keys = ctx.keys(&args.trust, named)?;
+    let opened = scanned_index(ctx, &cache, &keys).await?;
+    let idx = opened.index.read().unwrap_or_else(|e| e.into_inner());
+    let report = crate::space::Report::build_packages(&idx);
+    let mut packages = report.packages;
+    sort_packages(&mut packages, args.sort, args.sort.natural_descending());
+    let shown = &packages[..args.top.unwrap_or(usize::MAX).min(packages.len())];
+    let total = report.stored_bytes;
+    let now = std::time::SystemTime::now();
+    let share = |p: &Package| {
+        if total == 0 {
+            0.0
+        } else {
+            p.stored_bytes as f64 / total as f64
+        }
+    };
+    let when = |t: i64| {
+        (t != i64::MIN)
+            .then(|| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
+    };
+    let unix = |t: i64| (t != i64::MIN).then_some(t);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({
+            "cache": cache.url().to_string(),
+            "paths": report.paths,
+            "narBytes": report.nar_bytes,
+            "storedBytes": total,
+            "groups": packages.len(),
+            "sort": args.sort.as_str(),
+            "packages": shown.iter().map(|p| json!({
+                "name": p.name,
+                "versions": p.versions(),
+                "narBytes": p.nar_bytes,
+                "storedBytes": p.stored_bytes,
+                "newest": unix(p.newest),
+                "oldest": unix(p.oldest),
+                "share": share(p),
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.versions().to_string(),
+                human_size(p.nar_bytes),
+                human_size(p.stored_bytes),
+                age(now, when(p.newest)),
+                age(now, when(p.oldest)),
+                format!(
+                    "{:<10} {:>5.1}%",
+                    crate::units::bar(p.stored_bytes, total, 10),
+                    share(p) * 100.0
+                ),
+            ]
+        })
+        .collect();
+    write!(
+        out,
+        "{}",
+        table(
+            &[
+                "PACKAGE", "VERSIONS", "NAR", "STORED", "NEWEST", "OLDEST", "SHARE"
+            ],
+            &rows
+        )
+    )?;
+    let more = packages.len() - shown.len();
+    writeln!(
+        out,
+        "{} path(s) in {} package group(s){}: {} NAR, {} stored (shared NARs once)",
+        report.paths,
+        packages.len(),
+        if more > 0 {
+            format!(" ({more} more not shown)")
+        } else {
+            String::new()
+        },
+        human_size(report.nar_bytes),
+        human_size(total),
+    )?;
+    Ok(0)
 }
