@@ -7,9 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::gc::{Keep, Prepared};
+use crate::gc::{GcPlan, Keep, Prepared};
 use crate::index::{Index, RowId};
-use crate::units::{human_size, thousands};
+use crate::tui::overlay::gc::effect::PackageEffect;
+use crate::units::{format_duration, human_size, thousands};
 
 /// What a group lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub struct GcSummary {
     pub allow_no_roots: bool,
     /// The groups, deleted first.
     pub groups: Vec<Group>,
+    /// Stored bytes per package before and after (computed with the groups, off the UI
+    /// thread).
+    pub effect: PackageEffect,
 }
 
 /// A line of the view.
@@ -203,11 +207,13 @@ impl GcSummary {
             about: "NAR missing or a reference missing before gc; gc neither fixes nor worsens them",
             items: Items::Rows(broken.into_iter().collect()),
         });
+        let effect = PackageEffect::compute(idx, &p.garbage);
         GcSummary {
-            prepared,
             generation: idx.generation,
             allow_no_roots,
             groups,
+            effect,
+            prepared,
         }
     }
 
@@ -309,6 +315,26 @@ impl GcSummary {
         )
     }
 
+    /// The policies the plan was made with, for the view's header: "keep 3 versions · max
+    /// 10 GiB · keep younger than 30d · grace 6h".
+    pub fn policies(&self) -> String {
+        let o = &self.prepared.opts;
+        let mut parts = Vec::new();
+        match o.retention.keep_versions {
+            Some(1) => parts.push("keep 1 version".to_string()),
+            Some(n) => parts.push(format!("keep {n} versions")),
+            None => {}
+        }
+        if let Some(m) = o.retention.max_size {
+            parts.push(format!("max {}", human_size(m)));
+        }
+        if let Some(k) = o.keep_younger {
+            parts.push(format!("keep younger than {}", format_duration(k.as_secs())));
+        }
+        parts.push(format!("grace {}", format_duration(o.grace.as_secs())));
+        parts.join(" · ")
+    }
+
     /// Totals for the status line and the confirmation.
     pub fn totals(&self) -> String {
         let p = &self.prepared.plan;
@@ -322,4 +348,23 @@ impl GcSummary {
             p.kept
         )
     }
+}
+
+/// What the plan's size budget (`--max-size`) reached, in one line, when it has one.
+///
+/// TODO(merge): wire up with helper B's `GcPlan.budget: Option<gc::BudgetReport>`:
+///
+/// ```text
+/// plan.budget.as_ref().map(|b| if b.reached {
+///     format!("budget {} reached: stored {} → {}", human_size(b.budget),
+///             human_size(b.before), human_size(b.after))
+/// } else {
+///     format!("budget {} not reached: stored {} → {}; the roots and the grace period hold {}",
+///             human_size(b.budget), human_size(b.before), human_size(b.after),
+///             human_size(b.held_by_roots))
+/// })
+/// ```
+pub fn budget_line(plan: &GcPlan) -> Option<String> {
+    let _ = plan;
+    None
 }
