@@ -431,12 +431,13 @@ fn a_plan_shows_its_effect_by_package_with_exact_numbers() {
     };
     assert_eq!(v.section, Section::Effect);
     let t = text(&app, 120, 40);
+    // A row of the table: the cell of the overlay that starts with the name, its words.
     let row = |name: &str| {
         t.lines()
-            .find(|l| l.contains(name))
+            .flat_map(|l| l.split('│'))
+            .find(|cell| cell.starts_with(&format!("{name} ")))
             .unwrap_or_else(|| panic!("no {name} row in {t}"))
             .split_whitespace()
-            .skip_while(|w| !w.contains(name))
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -457,9 +458,13 @@ fn a_plan_shows_its_effect_by_package_with_exact_numbers() {
     );
     assert!(t.contains("1 package(s) unchanged (400 B)"), "{t}");
     assert!(t.contains("openssl: 1 of 3 version(s) stay; 2.93 KiB of 7.81 KiB"), "{t}");
-    let open = t.lines().position(|l| l.contains("openssl 7.81")).unwrap();
-    let zl = t.lines().position(|l| l.contains("zlib  ")).unwrap();
-    assert!(open < zl, "most freed first");
+    let at = |name: &str| {
+        t.lines()
+            .position(|l| l.split('│').any(|c| c.starts_with(&format!("{name} "))))
+            .unwrap()
+    };
+    assert!(at("openssl") < at("zlib"), "most freed first");
+    assert!(at("zlib") < at("total"), "the total after the packages");
     press(&mut app, KeyCode::Char('j'));
     press(&mut app, KeyCode::Char('j'));
     let t = text(&app, 120, 40);
@@ -486,14 +491,11 @@ fn a_plan_shows_its_effect_by_package_with_exact_numbers() {
     };
     let l = &c.lines;
     assert!(l[0].starts_with("delete 3 narinfo(s)"), "{l:?}");
-    assert_eq!(
-        l[2],
-        "Effect by package: stored 9.67 KiB → 6.05 KiB (−3.61 KiB) · 6 → 3 paths · 2 \
-         package(s) change."
-    );
-    assert_eq!(l[3], "    −2.93 KiB        3→1  openssl");
-    assert_eq!(l[4], "        −700 B       2→1  zlib");
-    assert_eq!(l[5], "");
+    assert_eq!(l[2], "Effect: stored 9.67 KiB → 6.05 KiB (−3.61 KiB)");
+    assert_eq!(l[3], "6 → 3 paths; 2 package(s) change, most freed:");
+    assert_eq!(l[4], "    −2.93 KiB        3→1  openssl");
+    assert_eq!(l[5], "       −700 B        2→1  zlib");
+    assert_eq!(l[6], "");
 }
 
 /// The effect table drawn at 80×24 and 160×48, with colours and with NO_COLOR (then no cell
@@ -521,6 +523,10 @@ fn gc_effect_snapshots() {
             assert_eq!(coloured, 0, "NO_COLOR draws no colour");
         } else {
             assert!(coloured > 0, "the theme colours something");
+            // The confirmation repeats the effect: the totals and the top packages.
+            press(&mut app, KeyCode::Char('c'));
+            assert!(matches!(app.overlay, Overlay::Confirm(_)));
+            snap("gc_effect_confirm_80x24", &app, 80, 24);
         }
     }
 }

@@ -174,10 +174,13 @@ const SIZE_W: usize = 11;
 /// Width of the versions column ("12,345→12,345").
 const VERSIONS_W: usize = 9;
 
+/// Widest package name column: on a wide screen the numbers stay near the names.
+const NAME_MAX_W: usize = 40;
+
 /// One row of the effect table: name, before, after, freed, versions.
 fn effect_row(name: &str, cells: [&str; 4], w: usize) -> String {
     let fixed = 3 * (SIZE_W + 1) + VERSIONS_W + 1;
-    let name_w = w.saturating_sub(fixed).max(8);
+    let name_w = w.saturating_sub(fixed).clamp(8, NAME_MAX_W);
     format!(
         "{} {} {} {} {}",
         pad(name, name_w),

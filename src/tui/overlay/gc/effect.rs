@@ -188,7 +188,26 @@ impl PackageEffect {
 
     /// The confirmation's lines: the totals and the `top` packages that free the most.
     pub fn confirm_lines(&self, top: usize) -> Vec<String> {
-        let mut lines = vec![format!("Effect by package: {}.", self.totals())];
+        // Short lines: the confirmation is narrow and does not wrap.
+        let mut lines = vec![
+            format!(
+                "Effect: stored {} → {} (−{})",
+                human_size(self.before),
+                human_size(self.after),
+                human_size(self.freed())
+            ),
+            format!(
+                "{} → {} paths; {} package(s) change{}",
+                thousands(self.paths_before),
+                thousands(self.paths_after),
+                thousands(self.changed.len() as u64),
+                if self.changed.is_empty() {
+                    "."
+                } else {
+                    ", most freed:"
+                }
+            ),
+        ];
         for p in self.changed.iter().take(top) {
             lines.push(format!(
                 "  {:>11}  {:>9}  {}",
@@ -199,7 +218,7 @@ impl PackageEffect {
         }
         if self.changed.len() > top {
             lines.push(format!(
-                "  … and {} more package(s) (the GC view's \"Effect by package\" lists them all)",
+                "  … and {} more (the GC view's Effect by package)",
                 self.changed.len() - top
             ));
         }

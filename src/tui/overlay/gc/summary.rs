@@ -162,11 +162,25 @@ impl GcSummary {
                 crate::units::format_duration(k.as_secs())
             ));
         }
+        let retention = prepared.opts.retention;
+        if let Some(n) = retention.keep_versions {
+            roots.push(format!(
+                "the newest {n} version(s) of each package, by LastModified (--keep-versions)"
+            ));
+        }
+        if let Some(m) = retention.max_size {
+            roots.push(format!(
+                "what fits a budget of {} stored bytes, least recently pushed evicted first \
+                 (--max-size)",
+                human_size(m)
+            ));
+        }
         groups.push(Group {
             title: "roots".into(),
             bytes: None,
             deleted: false,
-            about: "pins in the cache, roots files, and the retention age keep these closures",
+            about: "pins in the cache, roots files, the retention age and the retention \
+                    policies keep these closures",
             items: Items::Text(roots),
         });
         let grace: Vec<RowId> = idx
