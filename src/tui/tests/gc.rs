@@ -264,7 +264,10 @@ async fn gc_retention_options_reach_the_request_and_bad_values_are_refused() {
     assert!(f.app.gc.planning);
     f.app.gc.planning = false;
     for (line, says) in [
-        ("gc --keep-versions 0", "--keep-versions 0 would keep no version"),
+        (
+            "gc --keep-versions 0",
+            "--keep-versions 0 would keep no version",
+        ),
         ("gc --keep-versions many", "not 'many'"),
         ("gc --keep-versions", "--keep-versions needs a number"),
         ("gc --max-size huge", "--max-size: 'huge' is not a size"),
@@ -424,7 +427,10 @@ fn a_plan_shows_its_effect_by_package_with_exact_numbers() {
     // The header names the policies; tab shows the table, j/k move, tab goes back.
     let t = text(&app, 120, 40);
     assert!(t.contains("policies: keep 1 version · grace 6h"), "{t}");
-    assert!(t.contains("[Plan]") && t.contains("Effect by package (2 changed)"), "{t}");
+    assert!(
+        t.contains("[Plan]") && t.contains("Effect by package (2 changed)"),
+        "{t}"
+    );
     press(&mut app, KeyCode::Tab);
     let Overlay::Gc(v) = &app.overlay else {
         panic!("no gc view: {:?}", app.overlay)
@@ -457,7 +463,10 @@ fn a_plan_shows_its_effect_by_package_with_exact_numbers() {
         row("total")
     );
     assert!(t.contains("1 package(s) unchanged (400 B)"), "{t}");
-    assert!(t.contains("openssl: 1 of 3 version(s) stay; 2.93 KiB of 7.81 KiB"), "{t}");
+    assert!(
+        t.contains("openssl: 1 of 3 version(s) stay; 2.93 KiB of 7.81 KiB"),
+        "{t}"
+    );
     let at = |name: &str| {
         t.lines()
             .position(|l| l.split('│').any(|c| c.starts_with(&format!("{name} "))))
@@ -477,7 +486,10 @@ fn a_plan_shows_its_effect_by_package_with_exact_numbers() {
     assert_eq!(v.effect.cursor, 3, "the cursor stops at the last line");
     assert_eq!(v.scroll.cursor, 0, "the plan's cursor did not move");
     press(&mut app, KeyCode::Enter);
-    assert!(matches!(app.overlay, Overlay::Gc(_)), "Enter opens nothing here");
+    assert!(
+        matches!(app.overlay, Overlay::Gc(_)),
+        "Enter opens nothing here"
+    );
     press(&mut app, KeyCode::Tab);
     let Overlay::Gc(v) = &app.overlay else {
         panic!("no gc view")

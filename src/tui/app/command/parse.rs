@@ -541,7 +541,10 @@ mod tests {
             assert_eq!(usage(line), format!("{want}; {GC_USAGE}"), "{line}");
         }
         let u = usage("gc --max-size 10XB");
-        assert!(u.starts_with("--max-size: '10XB': unknown unit 'xb'"), "{u}");
+        assert!(
+            u.starts_with("--max-size: '10XB': unknown unit 'xb'"),
+            "{u}"
+        );
         let u = usage("gc --max-size lots");
         assert!(u.starts_with("--max-size: 'lots' is not a size"), "{u}");
         assert!(u.ends_with(GC_USAGE), "{u}");

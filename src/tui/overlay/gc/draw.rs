@@ -95,7 +95,15 @@ pub(crate) fn draw_gc(
 }
 
 /// The line naming the sections, the one shown in brackets, and the key that switches.
-fn draw_sections(buf: &mut Buffer, x: u16, y: u16, width: u16, ctx: &Ctx, g: &GcSummary, v: &GcView) {
+fn draw_sections(
+    buf: &mut Buffer,
+    x: u16,
+    y: u16,
+    width: u16,
+    ctx: &Ctx,
+    g: &GcSummary,
+    v: &GcView,
+) {
     let tab = ctx.keymap.first(Mode::Gc, Action::NextPane);
     let name = |s: Section, text: String| {
         if v.section == s {

@@ -343,7 +343,10 @@ impl GcSummary {
             parts.push(format!("max {}", human_size(m)));
         }
         if let Some(k) = o.keep_younger {
-            parts.push(format!("keep younger than {}", format_duration(k.as_secs())));
+            parts.push(format!(
+                "keep younger than {}",
+                format_duration(k.as_secs())
+            ));
         }
         parts.push(format!("grace {}", format_duration(o.grace.as_secs())));
         parts.join(" · ")
