@@ -225,3 +225,74 @@ impl PackageEffect {
         lines
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::NarObject;
+    use crate::index::testdata::info;
+    use crate::nix::TrustedKeys;
+
+    /// curl goes entirely; jq stays, and shares its NAR object with curl-8.0 (another
+    /// package): each package counts it, the cache's totals count it once, and deleting curl
+    /// does not free it from the cache.
+    #[test]
+    fn a_package_that_goes_and_a_nar_shared_across_packages() {
+        let curl_a = info("curl-a", "curl-8.0.0", &[]);
+        let curl_b = info("curl-b", "curl-8.1.0", &[]);
+        let mut jq = info("jq-a", "jq-1.7.1", &[]);
+        jq.url = curl_a.url.clone();
+        let all = [(&curl_a, 2000), (&curl_b, 3000), (&jq, 2000)];
+        let mut idx =
+            Index::from_narinfos("file:///c", &TrustedKeys::new(), all.iter().map(|x| x.0));
+        idx.set_nars(
+            all.iter()
+                .map(|(i, size)| NarObject {
+                    key: i.url.clone(),
+                    size: *size,
+                    mtime: 0,
+                })
+                .collect(),
+        );
+        let row = |n: &str| idx.live().find(|&r| idx.name(r) == n).unwrap();
+        let e = PackageEffect::compute(&idx, &[row("curl-8.0.0"), row("curl-8.1.0")]);
+        assert_eq!(
+            e.changed,
+            vec![PackageChange {
+                name: "curl".into(),
+                before: 5000,
+                after: 0,
+                versions_before: 2,
+                versions_after: 0,
+            }]
+        );
+        assert_eq!((e.unchanged, e.unchanged_bytes), (1, 2000));
+        // 2000 (shared, once) + 3000 before; the shared NAR stays with jq.
+        assert_eq!((e.before, e.after, e.freed()), (5000, 2000, 3000));
+        assert_eq!((e.paths_before, e.paths_after), (3, 1));
+        assert!(
+            e.why(0).starts_with("curl: every version goes (2)"),
+            "{}",
+            e.why(0)
+        );
+        assert_eq!(
+            e.confirm_lines(0)[1],
+            "3 → 1 paths; 1 package(s) change, most freed:"
+        );
+        assert_eq!(
+            e.confirm_lines(0)[2],
+            "  … and 1 more (the GC view's Effect by package)"
+        );
+
+        // Nothing to delete: no package changes, the totals stay.
+        let none = PackageEffect::compute(&idx, &[]);
+        assert!(none.changed.is_empty());
+        assert_eq!((none.before, none.after, none.unchanged), (5000, 5000, 2));
+        assert_eq!(none.line(0), Some(EffectLine::Total));
+        assert_eq!(none.line(1), Some(EffectLine::Unchanged));
+        assert_eq!(
+            none.confirm_lines(3)[1],
+            "3 → 3 paths; 0 package(s) change."
+        );
+    }
+}

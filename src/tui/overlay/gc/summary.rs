@@ -1,8 +1,10 @@
 //! The garbage-collection view: a plan grouped by reason, with bytes, that the operator can
 //! open group by group and drill into ("why is this garbage / why is this kept").
 //!
-//! The groups are computed once when a plan arrives; lines are produced only for the rows
-//! on screen, so a plan with a million candidates opens and scrolls like a small one.
+//! The groups, and the plan's effect by package ([`super::effect`]), are computed once
+//! where the plan is made (the runtime's blocking task), not when drawing; lines are
+//! produced only for the rows on screen, so a plan with a million candidates opens and
+//! scrolls like a small one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
