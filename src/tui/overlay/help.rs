@@ -80,6 +80,10 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
         ),
         ("   [--roots-file F] [--allow-no-roots]", gc_hint.as_str()),
         (
+            "   [--keep-versions N] [--max-size SIZE]",
+            "retention: newest N versions; a size budget",
+        ),
+        (
             "pin add NAME [PATH…]",
             "pin paths (default: marked/selected)",
         ),

@@ -115,8 +115,8 @@ impl Command {
 pub(super) const COPY_USAGE: &str =
     "usage: copy --to DST (a store URL; the marked or selected paths, with their closures)";
 
-pub(super) const GC_USAGE: &str =
-    "usage: gc [--grace D] [--keep-younger-than D] [--roots-file F] [--allow-no-roots]";
+pub(super) const GC_USAGE: &str = "usage: gc [--grace D] [--keep-younger-than D] \
+     [--keep-versions N] [--max-size SIZE] [--roots-file F] [--allow-no-roots]";
 
 /// Parse one `:` line. Words are separated by spaces; the first names the command.
 pub fn parse(line: &str) -> Result<Command, Usage> {
@@ -274,10 +274,46 @@ fn parse_gc(words: &[&str]) -> Result<GcRequest, String> {
                 let f = it.next().ok_or("--roots-file needs a file")?;
                 req.roots_files.push(f.into());
             }
-            other => return Err(format!("unknown option '{other}'")),
+            "--keep-versions" => {
+                let n = it.next().ok_or("--keep-versions needs a number")?;
+                req.retention.keep_versions = Some(parse_keep_versions(n)?);
+            }
+            "--max-size" => {
+                let s = it.next().ok_or("--max-size needs a size (e.g. 500G)")?;
+                req.retention.max_size = Some(parse_max_size(s)?);
+            }
+            other => match other.split_once('=') {
+                Some(("--keep-versions", n)) => {
+                    req.retention.keep_versions = Some(parse_keep_versions(n)?)
+                }
+                Some(("--max-size", s)) => req.retention.max_size = Some(parse_max_size(s)?),
+                _ => return Err(format!("unknown option '{other}'")),
+            },
         }
     }
     Ok(req)
+}
+
+/// `--keep-versions N`: a whole number of versions, at least 1.
+fn parse_keep_versions(n: &str) -> Result<u32, String> {
+    match n.parse::<u32>() {
+        Ok(0) => Err("--keep-versions 0 would keep no version: give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "--keep-versions needs a whole number of versions (e.g. 3), not '{n}'"
+        )),
+    }
+}
+
+/// `--max-size SIZE`: a size (`500M`, `10GiB`, `2TB`) above zero.
+fn parse_max_size(s: &str) -> Result<u64, String> {
+    match crate::units::parse_size(s) {
+        Ok(0) => Err(format!(
+            "--max-size {s} would evict every unpinned path: give a budget above 0"
+        )),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("--max-size: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -468,6 +504,50 @@ mod tests {
             format!("unknown option '--now'; {GC_USAGE}")
         );
         assert!(usage("gc --grace soon").ends_with(GC_USAGE));
+    }
+
+    #[test]
+    fn gc_retention_options() {
+        let Ok(Command::Gc(req)) = parse("gc --keep-versions 3 --max-size 10GiB") else {
+            panic!("gc did not parse");
+        };
+        assert_eq!(req.retention.keep_versions, Some(3));
+        assert_eq!(req.retention.max_size, Some(10 << 30));
+        let Ok(Command::Gc(req)) = parse("gc --max-size=500MB --keep-versions=1") else {
+            panic!("gc with = did not parse");
+        };
+        assert_eq!(req.retention.keep_versions, Some(1));
+        assert_eq!(req.retention.max_size, Some(500_000_000));
+        for (line, want) in [
+            ("gc --keep-versions", "--keep-versions needs a number"),
+            (
+                "gc --keep-versions three",
+                "--keep-versions needs a whole number of versions (e.g. 3), not 'three'",
+            ),
+            (
+                "gc --keep-versions -1",
+                "--keep-versions needs a whole number of versions (e.g. 3), not '-1'",
+            ),
+            (
+                "gc --keep-versions 0",
+                "--keep-versions 0 would keep no version: give at least 1",
+            ),
+            ("gc --max-size", "--max-size needs a size (e.g. 500G)"),
+            (
+                "gc --max-size 0",
+                "--max-size 0 would evict every unpinned path: give a budget above 0",
+            ),
+        ] {
+            assert_eq!(usage(line), format!("{want}; {GC_USAGE}"), "{line}");
+        }
+        let u = usage("gc --max-size 10XB");
+        assert!(
+            u.starts_with("--max-size: '10XB': unknown unit 'xb'"),
+            "{u}"
+        );
+        let u = usage("gc --max-size lots");
+        assert!(u.starts_with("--max-size: 'lots' is not a size"), "{u}");
+        assert!(u.ends_with(GC_USAGE), "{u}");
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! The garbage-collection view: a plan grouped by reason, with bytes, that the operator can
 //! open group by group and drill into ("why is this garbage / why is this kept").
 //!
-//! The groups are computed once when a plan arrives; lines are produced only for the rows
-//! on screen, so a plan with a million candidates opens and scrolls like a small one.
+//! The groups, and the plan's effect by package ([`super::effect`]), are computed once
+//! where the plan is made (the runtime's blocking task), not when drawing; lines are
+//! produced only for the rows on screen, so a plan with a million candidates opens and
+//! scrolls like a small one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::gc::{Keep, Prepared};
+use crate::gc::{GcPlan, Keep, Prepared};
 use crate::index::{Index, RowId};
-use crate::units::{human_size, thousands};
+use crate::tui::overlay::gc::effect::PackageEffect;
+use crate::units::{format_duration, human_size, thousands};
 
 /// What a group lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +67,9 @@ pub struct GcSummary {
     pub allow_no_roots: bool,
     /// The groups, deleted first.
     pub groups: Vec<Group>,
+    /// Stored bytes per package before and after (computed with the groups, off the UI
+    /// thread).
+    pub effect: PackageEffect,
 }
 
 /// A line of the view.
@@ -158,11 +164,25 @@ impl GcSummary {
                 crate::units::format_duration(k.as_secs())
             ));
         }
+        let retention = prepared.opts.retention;
+        if let Some(n) = retention.keep_versions {
+            roots.push(format!(
+                "the newest {n} version(s) of each package, by LastModified (--keep-versions)"
+            ));
+        }
+        if let Some(m) = retention.max_size {
+            roots.push(format!(
+                "what fits a budget of {} stored bytes, least recently pushed evicted first \
+                 (--max-size)",
+                human_size(m)
+            ));
+        }
         groups.push(Group {
             title: "roots".into(),
             bytes: None,
             deleted: false,
-            about: "pins in the cache, roots files, and the retention age keep these closures",
+            about: "pins in the cache, roots files, the retention age and the retention \
+                    policies keep these closures",
             items: Items::Text(roots),
         });
         let grace: Vec<RowId> = idx
@@ -203,11 +223,13 @@ impl GcSummary {
             about: "NAR missing or a reference missing before gc; gc neither fixes nor worsens them",
             items: Items::Rows(broken.into_iter().collect()),
         });
+        let effect = PackageEffect::compute(idx, &p.garbage);
         GcSummary {
-            prepared,
             generation: idx.generation,
             allow_no_roots,
             groups,
+            effect,
+            prepared,
         }
     }
 
@@ -309,6 +331,29 @@ impl GcSummary {
         )
     }
 
+    /// The policies the plan was made with, for the view's header: "keep 3 versions · max
+    /// 10 GiB · keep younger than 30d · grace 6h".
+    pub fn policies(&self) -> String {
+        let o = &self.prepared.opts;
+        let mut parts = Vec::new();
+        match o.retention.keep_versions {
+            Some(1) => parts.push("keep 1 version".to_string()),
+            Some(n) => parts.push(format!("keep {n} versions")),
+            None => {}
+        }
+        if let Some(m) = o.retention.max_size {
+            parts.push(format!("max {}", human_size(m)));
+        }
+        if let Some(k) = o.keep_younger {
+            parts.push(format!(
+                "keep younger than {}",
+                format_duration(k.as_secs())
+            ));
+        }
+        parts.push(format!("grace {}", format_duration(o.grace.as_secs())));
+        parts.join(" · ")
+    }
+
     /// Totals for the status line and the confirmation.
     pub fn totals(&self) -> String {
         let p = &self.prepared.plan;
@@ -322,4 +367,23 @@ impl GcSummary {
             p.kept
         )
     }
+}
+
+/// What the plan's size budget (`--max-size`) reached, in one line, when it has one.
+///
+/// TODO(merge): wire up with helper B's `GcPlan.budget: Option<gc::BudgetReport>`:
+///
+/// ```text
+/// plan.budget.as_ref().map(|b| if b.reached {
+///     format!("budget {} reached: stored {} → {}", human_size(b.budget),
+///             human_size(b.before), human_size(b.after))
+/// } else {
+///     format!("budget {} not reached: stored {} → {}; the roots and the grace period hold {}",
+///             human_size(b.budget), human_size(b.before), human_size(b.after),
+///             human_size(b.held_by_roots))
+/// })
+/// ```
+pub fn budget_line(plan: &GcPlan) -> Option<String> {
+    let _ = plan;
+    None
 }
