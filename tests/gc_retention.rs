@@ -187,10 +187,7 @@ fn keep_versions_and_max_size_keep_what_nix_can_still_substitute() {
     assert!(
         why.contains(&format!(
             "why {}: kept: the newest version of {}: {}-2.0 → {}-1.0",
-            b.paths[LIB1],
-            b.app,
-            b.app,
-            b.lib
+            b.paths[LIB1], b.app, b.app, b.lib
         )),
         "{why}"
     );
@@ -206,7 +203,10 @@ fn keep_versions_and_max_size_keep_what_nix_can_still_substitute() {
         "{why}"
     );
     assert_eq!(present(&dir, &b), [true; 5], "a dry run deletes nothing");
-    let out = ok(narscope(&["gc", &url, "--keep-versions", "1", "--yes"], &state));
+    let out = ok(narscope(
+        &["gc", &url, "--keep-versions", "1", "--yes"],
+        &state,
+    ));
     assert!(out.contains("collected 2 narinfo(s), 2 NAR(s)"), "{out}");
     assert_eq!(present(&dir, &b), [true, false, true, false, true]);
     assert_sound(&dir, &pk);
@@ -257,14 +257,27 @@ fn keep_versions_and_max_size_keep_what_nix_can_still_substitute() {
     // A budget the pins do not allow: stated plainly, not an error; what may go goes.
     let (dir, url) = fresh(root, &pristine, "pinned");
     ok(narscope(
-        &["pin", &url, "add", "release", &b.paths[APP1], &b.paths[LIB2]],
+        &[
+            "pin",
+            &url,
+            "add",
+            "release",
+            &b.paths[APP1],
+            &b.paths[LIB2],
+        ],
         &state,
     ));
-    let out = run(narscope(&["gc", &url, "--max-size", "1K", "--yes", "--json"], &state));
+    let out = run(narscope(
+        &["gc", &url, "--max-size", "1K", "--yes", "--json"],
+        &state,
+    ));
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["state"], "done", "{doc:#}");
-    let out = ok(narscope(&["gc", &url, "--max-size", "1K", "--dry-run"], &state));
+    let out = ok(narscope(
+        &["gc", &url, "--max-size", "1K", "--dry-run"],
+        &state,
+    ));
     assert!(
         out.contains("budget 1 KiB: NOT reached:") && out.contains("is held by pins"),
         "{out}"

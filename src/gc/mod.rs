@@ -32,9 +32,9 @@ mod collect;
 mod error;
 mod plan;
 mod retention;
-mod roots;
 #[cfg(test)]
 mod retention_tests;
+mod roots;
 #[cfg(test)]
 mod tests;
 
