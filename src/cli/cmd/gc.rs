@@ -920,4 +920,61 @@ mod tests {
             Some(Action::Plans(_))
         ));
     }
+
+    #[test]
+    fn retention_flags_parse_and_bad_values_name_the_flag() {
+        let a = gc(&["s3://b", "--keep-versions", "3", "--max-size", "1.5GiB"]);
+        assert_eq!((a.keep_versions, a.max_size), (Some(3), Some(3 << 29)));
+        let a = gc(&["s3://b"]);
+        assert_eq!((a.keep_versions, a.max_size), (None, None));
+        let err = |args: &[&str]| {
+            let mut argv = vec!["narscope", "gc", "s3://b"];
+            argv.extend(args);
+            Cli::try_parse_from(argv).unwrap_err().to_string()
+        };
+        let e = err(&["--max-size", "10X"]);
+        assert!(e.contains("--max-size") && e.contains("'10X'"), "{e}");
+        let e = err(&["--keep-versions", "0"]);
+        assert!(e.contains("--keep-versions") && e.contains("'0'"), "{e}");
+    }
+
+    #[test]
+    fn the_budget_line_says_reached_or_what_holds_the_bytes() {
+        let mut b = crate::gc::BudgetReport {
+            budget: 10 << 30,
+            before: 14 << 30,
+            after: 9 << 30,
+            reached: true,
+            held_by_roots: 2 << 30,
+        };
+        assert_eq!(
+            super::budget_line(&b),
+            "budget 10 GiB: reached (cache 14 GiB → 9 GiB)"
+        );
+        b.after = 12 << 30;
+        b.held_by_roots = 12 << 30;
+        b.reached = false;
+        assert_eq!(
+            super::budget_line(&b),
+            "budget 10 GiB: NOT reached: 12 GiB is held by pins, roots and the grace period \
+             (nothing else to evict; cache 14 GiB → 12 GiB)"
+        );
+        let plan = crate::gc::GcPlan {
+            retention: crate::gc::Retention {
+                keep_versions: Some(2),
+                max_size: Some(10 << 30),
+            },
+            evicted: vec![4, 5],
+            kept_by_policy: 7,
+            dropped_by_versions: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::retention_line(&plan).unwrap(),
+            "retention: --keep-versions 2 drops 3 older version(s) no kept path references; \
+             --max-size 10 GiB evicts 2 path(s), least recently pushed first; 7 path(s) no root \
+             reaches stay (the newest versions and their closures)"
+        );
+        assert_eq!(super::retention_line(&crate::gc::GcPlan::default()), None);
+    }
 }
