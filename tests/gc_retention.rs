@@ -274,6 +274,18 @@ fn keep_versions_and_max_size_keep_what_nix_can_still_substitute() {
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["state"], "done", "{doc:#}");
+    let budget = &doc["summary"]["budget"];
+    assert_eq!(budget["reached"], false, "{doc:#}");
+    assert_eq!(budget["budget"], 1024, "{doc:#}");
+    assert!(budget["heldByRoots"].as_u64().unwrap() > 1024, "{doc:#}");
+    assert_eq!(doc["summary"]["narinfos"], 2, "{doc:#}");
+    let out = ok(narscope(
+        &["gc", &url, "--max-size", "1K", "--dry-run", "--json"],
+        &state,
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["budget"]["reached"], false, "{doc:#}");
+    assert_eq!(doc["retention"]["maxSize"], 1024, "{doc:#}");
     let out = ok(narscope(
         &["gc", &url, "--max-size", "1K", "--dry-run"],
         &state,

@@ -823,6 +823,7 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     // goes: a push or a pin since can only keep more.
     let index = opened.index.clone();
     let n = prepared.plan.garbage.len();
+    let budget = prepared.plan.budget;
     let scan_opts = ScanOptions {
         concurrency: ctx.concurrency(),
         list_nars: true,
@@ -848,6 +849,9 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     if let Err(e) = opened.save() {
         tracing::warn!("index not saved: {e}");
     }
+    let summary = summary
+        .as_ref()
+        .map(|collected| GcSummary { collected, budget });
     report(
         args.json,
         "gc",
@@ -855,7 +859,8 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         &job,
         &state,
         summary.as_ref(),
-        |s: &delete::DeleteSummary| {
+        |g: &GcSummary| {
+            let s = g.collected;
             format!(
                 "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed{}{}",
                 s.narinfos,
@@ -868,6 +873,16 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
             )
         },
     )
+}
+
+/// What `gc` reports when it ran: the deletion's summary, and with `--max-size` the budget
+/// the plan reached (`budget` in the JSON).
+#[derive(serde::Serialize)]
+struct GcSummary<'a> {
+    #[serde(flatten)]
+    collected: &'a delete::DeleteSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget: Option<crate::gc::BudgetReport>,
 }
 
 #[cfg(test)]
