@@ -4,7 +4,8 @@
 //!
 //! 1. Plan: a 1,000,000-narinfo index (synthetic rows with references, one NAR object each,
 //!    1% orphan NARs) is saved as a persistent local index; a fresh process loads it and plans
-//!    a collection with 1,000 pinned roots. Load time, plan time and that process's peak RSS.
+//!    a collection with 1,000 pinned roots. Load time, plan time and that process's peak RSS;
+//!    then a plan with `--max-size` half the cache's stored bytes (eviction at scale).
 //! 2. Delete: a 10,000-path cache (narinfos and NARs) on Garage over loopback, collected
 //!    entirely (`gc --allow-no-roots --grace 0s --yes`): objects deleted per second.
 //!
@@ -68,6 +69,34 @@ fn child(dir: &Path, roots: usize) {
         plan.delete.nar_keys.len(),
         plan.orphan_nars.len(),
         plan.requests()
+    );
+    // --max-size: the same roots, a budget of half the cache's stored bytes (eviction over
+    // a priority queue of the unrooted paths).
+    let opts = |max_size: u64| GcOptions {
+        grace: gc::DEFAULT_GRACE,
+        keep_younger: None,
+        now: SystemTime::now(),
+        upstream: Default::default(),
+        retention: gc::Retention {
+            keep_versions: None,
+            max_size: Some(max_size),
+        },
+    };
+    let before = gc::plan(&idx, &roots, &gc::Extras::default(), &opts(u64::MAX))
+        .budget
+        .map_or(0, |b| b.before);
+    let t = Instant::now();
+    let plan = gc::plan(&idx, &roots, &gc::Extras::default(), &opts(before / 2));
+    let took = t.elapsed();
+    let b = plan.budget.unwrap_or_default();
+    println!(
+        "plan with --max-size (half of {:.1} GiB): {:.2} s ({} evicted, {} kept, budget reached: {}, {:.1} GiB held by roots)",
+        before as f64 / (1u64 << 30) as f64,
+        took.as_secs_f64(),
+        plan.evicted.len(),
+        plan.kept,
+        b.reached,
+        b.held_by_roots as f64 / (1u64 << 30) as f64
     );
     println!(
         "peak RSS of the planning process: {:.0} MB (the loaded index alone: {loaded_rss:.0} MB)",

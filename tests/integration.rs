@@ -21,6 +21,8 @@ mod file_links;
 mod gate;
 // Garbage collection on file:// and Garage, refereed by known graphs and by real Nix.
 mod gc_interop;
+// gc retention policies (--keep-versions, --max-size) on a Nix-made file:// cache, read by Nix.
+mod gc_retention;
 // Deletion on versioned buckets (Ceph RGW): reversible gc, restore, purge, --permanent, object lock.
 mod gc_versioned;
 // HTTP(S) caches (Nix-made caches served on 127.0.0.1): verdicts as file:// and Nix, encodings, netrc.

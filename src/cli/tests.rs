@@ -63,6 +63,8 @@ fn completion_scripts_know_every_subcommand_and_flag() {
         }
         for flag in [
             "keep-younger-than",
+            "keep-versions",
+            "max-size",
             "trusted-key",
             "nar-concurrency",
             "even-if-pinned",
@@ -114,7 +116,7 @@ fn bash_completes_subcommands_nested_ones_and_flags() {
     .unwrap();
     assert_eq!(bash_completes(&script, &["narscope", "pi"]), ["pin"]);
     assert_eq!(
-        bash_completes(&script, &["narscope", "gc", "--keep"]),
+        bash_completes(&script, &["narscope", "gc", "--keep-y"]),
         ["--keep-younger-than"]
     );
     assert_eq!(

@@ -104,9 +104,12 @@ pub struct Prepared {
 
 impl Prepared {
     /// Whether anything keeps paths alive besides the grace period: a root that is in the
-    /// cache, or a retention age. Roots that name nothing in the cache are no roots.
+    /// cache, a retention age, or a retention policy (`--keep-versions`, `--max-size`).
+    /// Roots that name nothing in the cache are no roots.
     pub fn has_roots(&self) -> bool {
-        !self.plan.roots.is_empty() || self.opts.keep_younger.is_some()
+        !self.plan.roots.is_empty()
+            || self.opts.keep_younger.is_some()
+            || self.opts.retention.is_set()
     }
 
     /// Why collecting would go ahead without roots: what the operator gave that named

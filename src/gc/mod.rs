@@ -7,6 +7,11 @@
 //! younger than the grace period is deleted, and a young narinfo counts as a root, so a push
 //! that is running (NARs first, narinfos last) loses nothing.
 //!
+//! Retention policies ([`Retention`]) keep more, or less, of what no root reaches:
+//! `--keep-versions N` keeps the newest N versions of each package with their closures,
+//! `--max-size` evicts the least recently pushed paths no root reaches until the stored
+//! bytes fit a budget ([`GcPlan::budget`] says whether they did).
+//!
 //! [`plan()`] is pure (all of `plan.rs`): it works on a complete
 //! [`Index`](crate::index::Index) (and the extra listings of `log/` and `debuginfo/`).
 //! Execution reuses [`crate::jobs::delete::execute`]: narinfos first, referrers before what
@@ -18,13 +23,17 @@
 //! [`prepare_given`], to refuse a request without roots before scanning), and [`collect`]
 //! carries it out as a job, under the deletion lease and after a second look
 //! ([`final_plan`]). Files: `roots.rs` (roots and the request), `plan.rs`
-//! (the pure plan and where a root came from), `collect.rs` (the looks and the job), `error.rs`
-//! ([`GcError`]). Imports run one way: `collect` → `roots` → `plan`; pins are [`crate::pins`], below
+//! (the pure plan and where a root came from), `retention.rs` (`--keep-versions` and
+//! `--max-size`, pure, used by the plan), `collect.rs` (the looks and the job), `error.rs`
+//! ([`GcError`]). Imports run one way: `collect` → `roots` → `plan` (with `retention`); pins are [`crate::pins`], below
 //! both gc and the jobs.
 
 mod collect;
 mod error;
 mod plan;
+mod retention;
+#[cfg(test)]
+mod retention_tests;
 mod roots;
 #[cfg(test)]
 mod tests;
@@ -37,4 +46,5 @@ pub use plan::{
     DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, Retention, RootSource, UpstreamRows, intersect,
     plan,
 };
+pub use retention::{BudgetReport, pushed_date};
 pub use roots::{GcRequest, GivenRoots, read_roots_file};

@@ -9,6 +9,9 @@ use std::time::{Duration, SystemTime};
 use crate::index::{Index, RowId, flags, unix_secs};
 use crate::jobs::delete::DeletePlan;
 use crate::storage::{ObjectMeta, is_temp_litter};
+use crate::units::human_size;
+
+use super::retention::{self, BudgetReport};
 
 /// Where a root came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -50,6 +53,14 @@ pub struct Extras {
 }
 
 /// Retention policies beyond roots and ages (`gc --keep-versions`, `--max-size`).
+///
+/// The hard roots always hold: pins, roots files, local Nix GC roots, the grace period
+/// (young and undatable narinfos), `--keep-younger-than`, with their closures. Without a
+/// policy, everything else is garbage. With `keep_versions`, the newest N live paths of each
+/// package group ([`crate::space::name::Split::group`]: `openssl` and `openssl-dev` apart)
+/// are kept too, with their closures, and only the rest is garbage. With `max_size`, what
+/// would be kept beyond the hard roots is evicted, least recently pushed first and only
+/// where no kept path references it, until the stored bytes (shared NARs once) fit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Retention {
     /// Keep the newest N versions (by LastModified) of each package, with their closures.
@@ -57,6 +68,26 @@ pub struct Retention {
     /// Evict unpinned closures, least recently pushed first, until the stored bytes (shared
     /// NARs once) fit this budget.
     pub max_size: Option<u64>,
+}
+
+impl Retention {
+    /// Whether any policy is set (then a request without roots is not refused: the policy
+    /// says what to keep).
+    pub fn is_set(&self) -> bool {
+        self.keep_versions.is_some() || self.max_size.is_some()
+    }
+
+    /// The policies in words, as flags: "--keep-versions 3 --max-size 10 GiB".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = self.keep_versions {
+            parts.push(format!("--keep-versions {n}"));
+        }
+        if let Some(b) = self.max_size {
+            parts.push(format!("--max-size {}", crate::units::human_size(b)));
+        }
+        parts.join(" ")
+    }
 }
 
 /// What collecting does.
@@ -126,6 +157,15 @@ pub enum Keep {
     /// A narinfo that could not be read (or not yet): what it references is unknown, so it
     /// is never garbage, and while one exists nothing is collected (see [`GcPlan::refusal`]).
     Unknown,
+    /// One of the newest versions of its package group (`--keep-versions`); `rank` 1 is
+    /// the newest.
+    Version {
+        /// Its place among the group's versions, newest first (1 = newest).
+        rank: u32,
+    },
+    /// Beyond the hard roots, and within the `--max-size` budget (without
+    /// `--keep-versions`: least recently pushed paths were evicted first).
+    Budget,
 }
 
 /// A garbage-collection plan.
@@ -165,6 +205,18 @@ pub struct GcPlan {
     pub pruned: Vec<RowId>,
     /// What the upstreams serve (from [`GcOptions::upstream`]).
     pub upstream: Arc<UpstreamRows>,
+    /// The retention policies the plan applied (from [`GcOptions::retention`]).
+    pub retention: Retention,
+    /// What `--max-size` reached (`None` without it).
+    pub budget: Option<BudgetReport>,
+    /// Rows `--max-size` evicted (part of [`GcPlan::garbage`]), by row id.
+    pub evicted: Vec<RowId>,
+    /// Live paths that stay only because of a retention policy (the newest versions and
+    /// their closures, or what fits the budget), not because a hard root reaches them.
+    pub kept_by_policy: u64,
+    /// Live paths `--keep-versions` leaves as garbage: older versions no root, young path
+    /// or kept version reaches (not counting what `--max-size` evicted).
+    pub dropped_by_versions: u64,
 }
 
 impl GcPlan {
@@ -191,31 +243,33 @@ impl GcPlan {
         let mut chain = Vec::new();
         let mut cur = id;
         for _ in 0..1000 {
+            let done = |mut chain: Vec<String>, last: String| {
+                chain.push(last);
+                chain.reverse();
+                chain.join(" → ")
+            };
             match self.keep.get(cur as usize).copied().unwrap_or(Keep::No) {
                 Keep::No => {
                     return if chain.is_empty() {
-                        "garbage: no root reaches it and it is older than the grace period".into()
+                        self.why_garbage(idx, id)
                     } else {
                         "kept".into()
                     };
                 }
                 Keep::Root(r) => {
                     let (src, _) = &self.roots[r as usize];
-                    chain.push(idx.name(cur).to_string());
-                    chain.reverse();
-                    return format!("kept by {src}: {}", chain.join(" → "));
+                    return format!("kept by {src}: {}", done(chain, idx.name(cur).into()));
                 }
                 Keep::Young => {
-                    chain.push(idx.name(cur).to_string());
-                    chain.reverse();
-                    return format!("kept: newer than the retention age: {}", chain.join(" → "));
+                    return format!(
+                        "kept: newer than the retention age: {}",
+                        done(chain, idx.name(cur).into())
+                    );
                 }
                 Keep::Grace => {
-                    chain.push(idx.name(cur).to_string());
-                    chain.reverse();
                     return format!(
                         "kept: younger than the grace period (a push may be running): {}",
-                        chain.join(" → ")
+                        done(chain, idx.name(cur).into())
                     );
                 }
                 Keep::Ref(parent) => {
@@ -223,17 +277,66 @@ impl GcPlan {
                     cur = parent;
                 }
                 Keep::Unknown => {
-                    chain.push(idx.narinfo_key(cur));
-                    chain.reverse();
                     return format!(
                         "kept: the narinfo could not be read, so nothing it might reference is \
                          collected: {}",
-                        chain.join(" → ")
+                        done(chain, idx.narinfo_key(cur))
+                    );
+                }
+                Keep::Version { rank } => {
+                    let n = self.retention.keep_versions.unwrap_or(rank);
+                    let group = retention::group_of(idx, cur);
+                    let policy = if n == 1 {
+                        format!("the newest version of {group}")
+                    } else {
+                        format!(
+                            "one of the {n} newest versions of {group} ({} newest)",
+                            retention::ordinal(rank)
+                        )
+                    };
+                    let fits = match self.retention.max_size {
+                        Some(b) => format!(
+                            "; within the --max-size budget of {} (least recently pushed are \
+                             evicted first)",
+                            human_size(b)
+                        ),
+                        None => String::new(),
+                    };
+                    return format!(
+                        "kept: {policy}: {}{fits}",
+                        done(chain, idx.name(cur).into())
+                    );
+                }
+                Keep::Budget => {
+                    return format!(
+                        "kept: fits the --max-size budget of {} (least recently pushed are \
+                         evicted first): {}",
+                        human_size(self.retention.max_size.unwrap_or(0)),
+                        done(chain, idx.name(cur).into())
                     );
                 }
             }
         }
         "kept".into()
+    }
+
+    /// Why a garbage row is garbage, naming the policy that drops it.
+    fn why_garbage(&self, idx: &Index, id: RowId) -> String {
+        if self.evicted.binary_search(&id).is_ok() {
+            return format!(
+                "garbage: evicted by --max-size {} (pushed {}, least recently pushed first)",
+                human_size(self.retention.max_size.unwrap_or(0)),
+                retention::pushed_date(idx, id)
+            );
+        }
+        if let Some(n) = self.retention.keep_versions {
+            return format!(
+                "garbage: older than the {n} newest version(s) of {}, and no root, young path \
+                 or kept version reaches it",
+                retention::group_of(idx, id)
+            );
+        }
+        "garbage: no root reaches it and it is older than the grace period".into()
     }
 
     /// Delete requests the plan costs.
@@ -328,6 +431,24 @@ pub fn plan(
         }
     }
     mark(&mut p.keep, &mut queue);
+    // What the hard roots hold; then the retention policies keep more of the rest.
+    let hard: Vec<bool> = p.keep.iter().map(|k| *k != Keep::No).collect();
+    p.retention = opts.retention;
+    if let Some(n) = opts.retention.keep_versions {
+        for (r, rank) in retention::newest_versions(idx, n) {
+            if p.keep[r as usize] == Keep::No {
+                p.keep[r as usize] = Keep::Version { rank };
+                queue.push(r);
+            }
+        }
+        mark(&mut p.keep, &mut queue);
+    } else if opts.retention.max_size.is_some() {
+        for r in idx.live() {
+            if p.keep[r as usize] == Keep::No {
+                p.keep[r as usize] = Keep::Budget;
+            }
+        }
+    }
     // Served by an upstream and kept only as a reference (not young: a young narinfo is a
     // root, whatever reaches it): pruned, when asked. What they
     // reference stays kept (as the closure of the kept paths), unless served and pruned too.
@@ -347,6 +468,23 @@ pub fn plan(
             }
         }
     }
+    // --max-size: evict the least recently pushed of what the policies keep (never what a
+    // hard root reaches), tops first, until the stored bytes fit.
+    if opts.retention.keep_versions.is_some() {
+        p.dropped_by_versions = idx
+            .live()
+            .filter(|&r| p.keep[r as usize] == Keep::No)
+            .count() as u64;
+    }
+    if let Some(budget) = opts.retention.max_size {
+        let ev = retention::evict(idx, &mut p.keep, &hard, &pruned, budget);
+        p.evicted = ev.evicted;
+        p.budget = Some(ev.report);
+    }
+    p.kept_by_policy = idx
+        .live()
+        .filter(|&r| !hard[r as usize] && p.keep[r as usize] != Keep::No && !pruned[r as usize])
+        .count() as u64;
     // Narinfos kept by grace alone (nothing else reaches them) are reported as such.
     p.kept_by_grace = idx
         .live()
@@ -504,7 +642,8 @@ pub fn plan(
 }
 
 /// Only what both plans delete: the plan made just before deleting may keep more (a push
-/// arrived), never less.
+/// arrived), never less. (The caller closes the result under referrers again, see
+/// [`super::final_plan`].)
 pub fn intersect(first: &GcPlan, second: GcPlan) -> GcPlan {
     let mut p = second;
     let first_rows: HashSet<RowId> = first.garbage.iter().copied().collect();
@@ -521,6 +660,9 @@ pub fn intersect(first: &GcPlan, second: GcPlan) -> GcPlan {
     p.delete.levels.retain(|l| !l.is_empty());
     p.garbage.retain(|r| first_rows.contains(r));
     p.pruned.retain(|r| first_rows.contains(r));
+    // With --max-size the second look may evict other paths (a push arrived): only those
+    // both looks evict go. The budget report stays the second look's.
+    p.evicted.retain(|r| first_rows.contains(r));
     p.delete.nar_keys.retain(|k| first_keys.contains(k));
     p.delete.ls_keys.retain(|k| first_keys.contains(k));
     p.delete.extra_keys.retain(|k| first_keys.contains(k));

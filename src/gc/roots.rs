@@ -104,9 +104,13 @@ impl GcRequest {
     }
 
     /// Whether to refuse before looking at the cache: no root given or pinned, no retention
-    /// age, and collecting without roots not allowed.
+    /// age, no retention policy (`--keep-versions`, `--max-size`: the policy says what to
+    /// keep), and collecting without roots not allowed.
     pub fn refuses_without(&self, roots: &GivenRoots) -> bool {
-        roots.is_empty() && self.keep_younger.is_none() && !self.allow_no_roots
+        roots.is_empty()
+            && self.keep_younger.is_none()
+            && !self.retention.is_set()
+            && !self.allow_no_roots
     }
 
     /// The plan's options, measured from now.

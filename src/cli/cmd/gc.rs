@@ -38,6 +38,15 @@ use crate::versioned;
 /// references keep (a root's own path, and anything younger than the grace period or the
 /// retention age, stays). Kept paths may then reference a path only the upstream has: clients
 /// must list both caches as substituters (Nix resolves a closure across substituters).
+///
+/// Retention policies keep more, or less, of what no root reaches (pins, roots files, local
+/// Nix GC roots, the grace period and --keep-younger-than always hold, with their closures):
+/// --keep-versions N keeps the newest N versions of each package (by LastModified; outputs
+/// such as -dev are packages of their own) with their closures, and older versions go
+/// unless a kept path references them. --max-size SIZE then evicts, least recently pushed
+/// first, what no root reaches, only paths no kept path references, until the cache's
+/// stored bytes (shared NARs once) fit; the plan says whether the budget was reached, or
+/// how much the roots hold. With a policy, gc runs without roots.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = CACHE_HELP,
@@ -66,11 +75,23 @@ pub struct Args {
     /// Never delete an object younger than this (by LastModified).
     #[arg(long, value_name = "DURATION", default_value = "6h")]
     pub grace: String,
+    /// Keep the newest N versions (by LastModified) of each package with their closures;
+    /// older versions are garbage unless a root or a kept path references them. Packages
+    /// are store path names without the version, outputs apart (openssl, openssl-dev).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_versions: Option<u32>,
+    /// Evict paths no root reaches, least recently pushed first (never one a kept path
+    /// references), until the cache's stored bytes (shared NARs once) fit SIZE: 10G,
+    /// 500MiB, 1.5TB. Roots, pins and the grace period always hold; the plan says whether
+    /// the budget is reached.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    pub max_size: Option<u64>,
     /// Collect even when there is no root at all.
     #[arg(long)]
     pub allow_no_roots: bool,
-    /// Say why this path is garbage or kept: the root and the chain of references that
-    /// keep it (repeatable; a store path, base name or hash).
+    /// Say why this path is garbage or kept: the root or policy (--keep-versions,
+    /// --max-size) and the chain of references that keep it (repeatable; a store path,
+    /// base name or hash).
     #[arg(long, value_name = "PATH")]
     pub why: Vec<String>,
     /// Print the plan only.
@@ -92,6 +113,11 @@ pub struct Args {
     /// them itself (not merely as a reference); clients must then list the upstream too.
     #[arg(long)]
     pub prune_upstream: bool,
+}
+
+/// `--max-size`: a size as [`crate::units::parse_size`] reads it.
+fn parse_max_size(s: &str) -> Result<u64, String> {
+    crate::units::parse_size(s).map_err(|e| format!("{e}; a size like 10G, 500MiB or 1.5TB"))
 }
 
 /// Run `narscope gc`: plan from the roots, confirm, then collect under the lease (or one of
@@ -444,6 +470,12 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
         human_size(p.bytes),
         p.requests()
     );
+    if let Some(line) = retention_line(p) {
+        println!("{line}");
+    }
+    if let Some(b) = &p.budget {
+        println!("{}", budget_line(b));
+    }
     if p.kept_by_grace > 0 || p.young_orphans > 0 {
         println!(
             "kept for now, younger than the grace period: {} narinfo(s) and {} other object(s)",
@@ -454,6 +486,11 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
     for r in &p.garbage {
         match pruned.contains(r).then(|| p.upstream.serving(*r)).flatten() {
             Some(up) => println!("  upstream {} (served by {up})", idx.store_path(*r)),
+            None if p.evicted.binary_search(r).is_ok() => println!(
+                "  evicted  {} (pushed {})",
+                idx.store_path(*r),
+                crate::gc::pushed_date(idx, *r)
+            ),
             None => println!("  garbage  {}", idx.store_path(*r)),
         }
     }
@@ -483,6 +520,59 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
         "(provisional: just before deleting, the cache is looked at again and only what both \
          looks call garbage goes)"
     );
+}
+
+/// How many paths each retention policy keeps and drops (`None` without a policy).
+fn retention_line(p: &crate::gc::GcPlan) -> Option<String> {
+    let r = p.retention;
+    if !r.is_set() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(n) = r.keep_versions {
+        parts.push(format!(
+            "--keep-versions {n} drops {} older version(s) no kept path references",
+            p.dropped_by_versions
+        ));
+    }
+    if let Some(b) = r.max_size {
+        parts.push(format!(
+            "--max-size {} evicts {} path(s), least recently pushed first",
+            human_size(b),
+            p.evicted.len()
+        ));
+    }
+    let kept_by = if r.keep_versions.is_some() {
+        "the newest versions and their closures"
+    } else {
+        "within the budget"
+    };
+    Some(format!(
+        "retention: {}; {} path(s) no root reaches stay ({kept_by})",
+        parts.join("; "),
+        p.kept_by_policy
+    ))
+}
+
+/// The budget line: reached, or what holds the bytes when it is not.
+fn budget_line(b: &crate::gc::BudgetReport) -> String {
+    if b.reached {
+        format!(
+            "budget {}: reached (cache {} → {})",
+            human_size(b.budget),
+            human_size(b.before),
+            human_size(b.after)
+        )
+    } else {
+        format!(
+            "budget {}: NOT reached: {} is held by pins, roots and the grace period (nothing \
+             else to evict; cache {} → {})",
+            human_size(b.budget),
+            human_size(b.held_by_roots),
+            human_size(b.before),
+            human_size(b.after)
+        )
+    }
 }
 
 /// What the upstreams serve of the cache, and what the plan prunes of it.
@@ -560,7 +650,10 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         grace,
         keep_younger,
         allow_no_roots: args.allow_no_roots,
-        retention: gc::Retention::default(),
+        retention: gc::Retention {
+            keep_versions: args.keep_versions,
+            max_size: args.max_size,
+        },
     };
     let (cache, named) = ctx.open(arg).await?;
     let keys = ctx.keys(trust, named)?;
@@ -668,6 +761,15 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
                 "pruned": plan.pruned.iter().map(|&r| idx.store_path(r)).collect::<Vec<_>>(),
                 "provisional": true,
                 "deletion": meaning,
+                "retention": {
+                    "keepVersions": plan.retention.keep_versions,
+                    "maxSize": plan.retention.max_size,
+                    "keptByPolicy": plan.kept_by_policy,
+                    "droppedByVersions": plan.dropped_by_versions,
+                    "evicted": plan.evicted.len(),
+                },
+                "budget": plan.budget,
+                "garbageWhy": plan.garbage.iter().map(|&r| json!({"path": idx.store_path(r), "why": plan.why(&idx, r)})).collect::<Vec<_>>(),
             });
             println!("{}", not_run_doc("gc", state, code, Some(doc)));
         } else if !args.json {
@@ -721,6 +823,7 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     // goes: a push or a pin since can only keep more.
     let index = opened.index.clone();
     let n = prepared.plan.garbage.len();
+    let budget = prepared.plan.budget;
     let scan_opts = ScanOptions {
         concurrency: ctx.concurrency(),
         list_nars: true,
@@ -746,6 +849,9 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
     if let Err(e) = opened.save() {
         tracing::warn!("index not saved: {e}");
     }
+    let summary = summary
+        .as_ref()
+        .map(|collected| GcSummary { collected, budget });
     report(
         args.json,
         "gc",
@@ -753,7 +859,8 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
         &job,
         &state,
         summary.as_ref(),
-        |s: &delete::DeleteSummary| {
+        |g: &GcSummary| {
+            let s = g.collected;
             format!(
                 "collected {} narinfo(s), {} NAR(s), {} listing(s), {} other object(s); {} failed{}{}",
                 s.narinfos,
@@ -766,6 +873,16 @@ async fn gc_cmd(ctx: &Ctx, args: &Args) -> Result<i32> {
             )
         },
     )
+}
+
+/// What `gc` reports when it ran: the deletion's summary, and with `--max-size` the budget
+/// the plan reached (`budget` in the JSON).
+#[derive(serde::Serialize)]
+struct GcSummary<'a> {
+    #[serde(flatten)]
+    collected: &'a delete::DeleteSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget: Option<crate::gc::BudgetReport>,
 }
 
 #[cfg(test)]
@@ -817,5 +934,62 @@ mod tests {
             gc(&["plans", "s3://b"]).action,
             Some(Action::Plans(_))
         ));
+    }
+
+    #[test]
+    fn retention_flags_parse_and_bad_values_name_the_flag() {
+        let a = gc(&["s3://b", "--keep-versions", "3", "--max-size", "1.5GiB"]);
+        assert_eq!((a.keep_versions, a.max_size), (Some(3), Some(3 << 29)));
+        let a = gc(&["s3://b"]);
+        assert_eq!((a.keep_versions, a.max_size), (None, None));
+        let err = |args: &[&str]| {
+            let mut argv = vec!["narscope", "gc", "s3://b"];
+            argv.extend(args);
+            Cli::try_parse_from(argv).unwrap_err().to_string()
+        };
+        let e = err(&["--max-size", "10X"]);
+        assert!(e.contains("--max-size") && e.contains("'10X'"), "{e}");
+        let e = err(&["--keep-versions", "0"]);
+        assert!(e.contains("--keep-versions") && e.contains("'0'"), "{e}");
+    }
+
+    #[test]
+    fn the_budget_line_says_reached_or_what_holds_the_bytes() {
+        let mut b = crate::gc::BudgetReport {
+            budget: 10 << 30,
+            before: 14 << 30,
+            after: 9 << 30,
+            reached: true,
+            held_by_roots: 2 << 30,
+        };
+        assert_eq!(
+            super::budget_line(&b),
+            "budget 10 GiB: reached (cache 14 GiB → 9 GiB)"
+        );
+        b.after = 12 << 30;
+        b.held_by_roots = 12 << 30;
+        b.reached = false;
+        assert_eq!(
+            super::budget_line(&b),
+            "budget 10 GiB: NOT reached: 12 GiB is held by pins, roots and the grace period \
+             (nothing else to evict; cache 14 GiB → 12 GiB)"
+        );
+        let plan = crate::gc::GcPlan {
+            retention: crate::gc::Retention {
+                keep_versions: Some(2),
+                max_size: Some(10 << 30),
+            },
+            evicted: vec![4, 5],
+            kept_by_policy: 7,
+            dropped_by_versions: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::retention_line(&plan).unwrap(),
+            "retention: --keep-versions 2 drops 3 older version(s) no kept path references; \
+             --max-size 10 GiB evicts 2 path(s), least recently pushed first; 7 path(s) no root \
+             reaches stay (the newest versions and their closures)"
+        );
+        assert_eq!(super::retention_line(&crate::gc::GcPlan::default()), None);
     }
 }
