@@ -35,6 +35,30 @@ pub struct BudgetReport {
     pub held_by_roots: u64,
 }
 
+impl BudgetReport {
+    /// The budget in one line: reached, or what holds the bytes when it is not.
+    pub fn line(&self) -> String {
+        use crate::units::human_size;
+        if self.reached {
+            format!(
+                "budget {}: reached (cache {} → {})",
+                human_size(self.budget),
+                human_size(self.before),
+                human_size(self.after)
+            )
+        } else {
+            format!(
+                "budget {}: NOT reached: {} is held by pins, roots and the grace period \
+                 (nothing else to evict; cache {} → {})",
+                human_size(self.budget),
+                human_size(self.held_by_roots),
+                human_size(self.before),
+                human_size(self.after)
+            )
+        }
+    }
+}
+
 /// The order of versions in a group: newest first by LastModified (unknown ages count as
 /// newest), ties by the greater name (`hello-2.12` before `hello-2.11`), then by the hash.
 fn newer_first(idx: &Index, a: RowId, b: RowId) -> std::cmp::Ordering {

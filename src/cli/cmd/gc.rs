@@ -474,7 +474,7 @@ fn print_gc_plan(idx: &Index, p: &crate::gc::GcPlan) {
         println!("{line}");
     }
     if let Some(b) = &p.budget {
-        println!("{}", budget_line(b));
+        println!("{}", b.line());
     }
     if p.kept_by_grace > 0 || p.young_orphans > 0 {
         println!(
@@ -552,27 +552,6 @@ fn retention_line(p: &crate::gc::GcPlan) -> Option<String> {
         parts.join("; "),
         p.kept_by_policy
     ))
-}
-
-/// The budget line: reached, or what holds the bytes when it is not.
-fn budget_line(b: &crate::gc::BudgetReport) -> String {
-    if b.reached {
-        format!(
-            "budget {}: reached (cache {} → {})",
-            human_size(b.budget),
-            human_size(b.before),
-            human_size(b.after)
-        )
-    } else {
-        format!(
-            "budget {}: NOT reached: {} is held by pins, roots and the grace period (nothing \
-             else to evict; cache {} → {})",
-            human_size(b.budget),
-            human_size(b.held_by_roots),
-            human_size(b.before),
-            human_size(b.after)
-        )
-    }
 }
 
 /// What the upstreams serve of the cache, and what the plan prunes of it.
@@ -963,14 +942,14 @@ mod tests {
             held_by_roots: 2 << 30,
         };
         assert_eq!(
-            super::budget_line(&b),
+            b.line(),
             "budget 10 GiB: reached (cache 14 GiB → 9 GiB)"
         );
         b.after = 12 << 30;
         b.held_by_roots = 12 << 30;
         b.reached = false;
         assert_eq!(
-            super::budget_line(&b),
+            b.line(),
             "budget 10 GiB: NOT reached: 12 GiB is held by pins, roots and the grace period \
              (nothing else to evict; cache 14 GiB → 12 GiB)"
         );

@@ -370,20 +370,6 @@ impl GcSummary {
 }
 
 /// What the plan's size budget (`--max-size`) reached, in one line, when it has one.
-///
-/// TODO(merge): wire up with helper B's `GcPlan.budget: Option<gc::BudgetReport>`:
-///
-/// ```text
-/// plan.budget.as_ref().map(|b| if b.reached {
-///     format!("budget {} reached: stored {} → {}", human_size(b.budget),
-///             human_size(b.before), human_size(b.after))
-/// } else {
-///     format!("budget {} not reached: stored {} → {}; the roots and the grace period hold {}",
-///             human_size(b.budget), human_size(b.before), human_size(b.after),
-///             human_size(b.held_by_roots))
-/// })
-/// ```
 pub fn budget_line(plan: &GcPlan) -> Option<String> {
-    let _ = plan;
-    None
+    plan.budget.as_ref().map(|b| b.line())
 }
