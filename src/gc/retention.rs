@@ -12,7 +12,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::index::{Index, RowId};
 use crate::space::name::split;
-use crate::space::{nar_identity, stored_size};
+use crate::space::stored_size;
 
 use super::plan::Keep;
 
@@ -115,16 +115,7 @@ pub fn date(secs: i64) -> String {
     if secs == i64::MIN {
         return "an unknown date".into();
     }
-    // Civil date from days since the epoch (Hinnant's algorithm).
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d, _) = crate::units::civil(secs);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -139,25 +130,21 @@ struct Nars {
 
 impl Nars {
     fn new(idx: &Index) -> Nars {
-        let mut ids: HashMap<&str, u32> = HashMap::new();
-        let mut n = Nars {
-            ident: vec![u32::MAX; idx.len()],
-            size: Vec::new(),
-        };
+        let sizes = crate::space::Sizes::of(idx);
+        let mut size: Vec<u64> = (0..sizes.slots() as u32)
+            .map(|s| sizes.slot_size(s))
+            .collect();
+        let mut ident = vec![u32::MAX; idx.len()];
         for r in idx.live() {
-            let k = nar_identity(idx, r);
-            let next = n.size.len() as u32;
-            let i = if k.is_empty() {
-                next
-            } else {
-                *ids.entry(k).or_insert(next)
+            ident[r as usize] = match sizes.slot(r) {
+                Some(s) => s,
+                None => {
+                    size.push(stored_size(idx, r));
+                    (size.len() - 1) as u32
+                }
             };
-            if i == next {
-                n.size.push(stored_size(idx, r));
-            }
-            n.ident[r as usize] = i;
         }
-        n
+        Nars { ident, size }
     }
 
     /// Stored bytes of the live rows `kept` accepts, and the users of each identity among

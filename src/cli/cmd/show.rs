@@ -79,7 +79,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
             "fingerprint": fp,
             "narExists": nar.is_some(),
             "narObjectSize": nar.as_ref().map(|(_, m)| m.size),
-            "lastModified": meta.last_modified.map(rfc3339),
+            "lastModified": meta.last_modified.map(crate::units::rfc3339),
             "quirks": info.quirks().iter().map(|q| q.to_string()).collect::<Vec<_>>(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -124,7 +124,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
         },
     ]);
     if let Some(t) = meta.last_modified {
-        rows.push(vec!["Modified".into(), rfc3339(t)]);
+        rows.push(vec!["Modified".into(), crate::units::rfc3339(t)]);
     }
     for r in &mut rows {
         r[0].push(':');
@@ -151,43 +151,4 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<i32> {
     }
     writeln!(out, "Fingerprint: {fp}")?;
     Ok(0)
-}
-
-/// A time as RFC 3339 in UTC, to the second.
-fn rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_072_000);
-        assert_eq!(rfc3339(t), "2025-11-25T12:00:00Z");
-        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    }
 }
