@@ -111,7 +111,11 @@ fn space_view(app: &mut App, n: u64) {
         packages,
     };
     let t_totals = t.elapsed();
-    let biggest = report.packages.first().map(|p| p.rows.clone()).unwrap_or_default();
+    let biggest = report
+        .packages
+        .first()
+        .map(|p| p.rows.clone())
+        .unwrap_or_default();
     let t = Instant::now();
     let _ = timeline::build(&idx, &biggest, timeline::Granularity::Day);
     let t_group = t.elapsed();
@@ -136,18 +140,28 @@ fn space_view(app: &mut App, n: u64) {
     term.draw(|f| narscope::tui::draw(f, app)).unwrap();
     let downs: Vec<Msg> = (0..100).map(|_| key('j')).collect();
     let (mean, max) = space_keys(app, &mut term, &downs);
-    println!("space view keystroke: move down, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms");
-    let sorts: Vec<Msg> = (0..14).map(|i| key(if i % 2 == 0 { 's' } else { 'S' })).collect();
+    println!(
+        "space view keystroke: move down, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
+    let sorts: Vec<Msg> = (0..14)
+        .map(|i| key(if i % 2 == 0 { 's' } else { 'S' }))
+        .collect();
     let (mean, max) = space_keys(app, &mut term, &sorts);
-    println!("space view keystroke: sort (s, S), drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms");
+    println!(
+        "space view keystroke: sort (s, S), drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
     let filter: Vec<Msg> = std::iter::once(key('/'))
         .chain("python".chars().map(key))
         .chain(std::iter::once(code(KeyCode::Esc)))
         .collect();
     let (mean, max) = space_keys(app, &mut term, &filter);
-    println!("space view keystroke: filter char (\"python\", esc), drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms");
+    println!(
+        "space view keystroke: filter char (\"python\", esc), drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
     let (mean, max) = space_keys(app, &mut term, &[key('t'), key('f'), key('j'), key('f')]);
-    println!("space view keystroke: day/week, chart follow, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms");
+    println!(
+        "space view keystroke: day/week, chart follow, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
     app.update(key('q'));
 }
 

@@ -139,7 +139,9 @@ impl App {
         self.refilter(fx);
         self.select_pos(0, fx);
         let n = self.list.view.rows().len();
-        let k = self.keymap.first(Mode::Normal, crate::tui::keymap::Action::ClearFilter);
+        let k = self
+            .keymap
+            .first(Mode::Normal, crate::tui::keymap::Action::ClearFilter);
         self.notify(
             Level::Info,
             format!("{n} path(s) of {name} ({k} shows every path)"),

@@ -100,7 +100,10 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
         ),
         ("pin rm NAME, pins", "remove a pin / list the pins"),
         ("plans", "past deletion plans (restore, purge)"),
-        ("space", "where the space goes (packages, over time, closures)"),
+        (
+            "space",
+            "where the space goes (packages, over time, closures)",
+        ),
         ("mark all|none", "mark every row in view / none"),
         ("cancel [#ID]", "cancel a job"),
         ("refresh", "re-read the cache"),

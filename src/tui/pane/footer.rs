@@ -129,14 +129,14 @@ const SPACE_HINTS: [(Action, &str); 8] = [
 
 /// Key hints of the panes, first ones first.
 const NORMAL_HINTS: [(Action, &str); 10] = [
-        (Action::Help, "help"),
-        (Action::Filter, "filter"),
-        (Action::CycleStatusFilter, "verdicts"),
-        (Action::SortNext, "sort"),
-        (Action::NextPane, "pane"),
-        (Action::ToggleMark, "mark"),
-        (Action::VerifyContents, "verify"),
-        (Action::CommandLine, "command"),
-        (Action::Refresh, "refresh"),
-        (Action::Quit, "quit"),
+    (Action::Help, "help"),
+    (Action::Filter, "filter"),
+    (Action::CycleStatusFilter, "verdicts"),
+    (Action::SortNext, "sort"),
+    (Action::NextPane, "pane"),
+    (Action::ToggleMark, "mark"),
+    (Action::VerifyContents, "verify"),
+    (Action::CommandLine, "command"),
+    (Action::Refresh, "refresh"),
+    (Action::Quit, "quit"),
 ];

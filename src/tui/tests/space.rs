@@ -104,7 +104,11 @@ impl Fixture {
 async fn opening_builds_the_report_off_the_ui_thread_and_shows_it() {
     let mut f = spread().await;
     let fx = f.key('W').await;
-    assert_eq!(fx, vec![Effect::BuildSpace], "W asks the runtime for a report");
+    assert_eq!(
+        fx,
+        vec![Effect::BuildSpace],
+        "W asks the runtime for a report"
+    );
     assert!(f.app.space.building);
     let t = text(&f.app, 80, 24);
     assert!(t.contains("building…"), "{t}");
@@ -171,7 +175,11 @@ async fn sorting_cycles_every_column_and_reverses() {
             };
             let (ka, kb) = (key(&a), key(&b));
             let ordered = if col == SortCol::Name {
-                if desc { a.name >= b.name } else { a.name <= b.name }
+                if desc {
+                    a.name >= b.name
+                } else {
+                    a.name <= b.name
+                }
             } else if desc {
                 ka > kb || (ka == kb && a.name <= b.name)
             } else {
@@ -203,7 +211,11 @@ async fn sorting_cycles_every_column_and_reverses() {
         seen.push(col);
     }
     assert_eq!(seen.len(), 8);
-    assert_eq!(seen[7], SortCol::Stored, "s walks all seven columns and wraps");
+    assert_eq!(
+        seen[7],
+        SortCol::Stored,
+        "s walks all seven columns and wraps"
+    );
     let all: BTreeSet<String> = seen.iter().map(|c| format!("{c:?}")).collect();
     assert_eq!(all.len(), 7);
 }
@@ -221,7 +233,10 @@ async fn the_filter_narrows_live_and_esc_clears_it() {
     assert!(t.contains("filter /gl█"), "{t}");
     f.code(KeyCode::Backspace).await;
     let shown = f.shown();
-    assert!(shown.len() > 1 && shown.iter().all(|n| n.contains('g')), "{shown:?}");
+    assert!(
+        shown.len() > 1 && shown.iter().all(|n| n.contains('g')),
+        "{shown:?}"
+    );
     f.code(KeyCode::Esc).await;
     assert_eq!(f.shown().len(), all, "esc clears");
     assert!(f.view().typing.is_none());
@@ -376,7 +391,10 @@ async fn the_chart_follows_the_selection_per_day_or_week() {
     );
     // Moving asks for the next package's timeline; coming back uses the one built.
     let fx = f.key('j').await;
-    assert!(matches!(fx.as_slice(), [Effect::SpaceGroupTimeline(_, _)]), "{fx:?}");
+    assert!(
+        matches!(fx.as_slice(), [Effect::SpaceGroupTimeline(_, _)]),
+        "{fx:?}"
+    );
     f.run_space(fx).await;
     assert!(f.key('k').await.is_empty(), "cached");
     // Back to the whole cache.
@@ -428,6 +446,10 @@ async fn snapshots_with_and_without_colour() {
         f.open_space().await;
         let suffix = if mono { "_no_color" } else { "" };
         snap(&format!("space{suffix}_80x24"), &f.app, 80, 24);
+        if !mono {
+            // README's capture.
+            snap("space_100x30", &f.app, 100, 30);
+        }
         f.key('j').await;
         snap(&format!("space{suffix}_160x48"), &f.app, 160, 48);
         let t = render(&f.app, 160, 48);

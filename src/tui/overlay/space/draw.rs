@@ -79,8 +79,7 @@ pub(crate) fn draw_space(
     if inner.height < 6 || inner.width < 30 {
         return;
     }
-    let [top, body] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let [top, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
     let Some(r) = s.report.as_deref() else {
         buf.set_string(top.x, top.y, "building…", ctx.theme.status_warn);
         return;
@@ -105,9 +104,8 @@ pub(crate) fn draw_space(
     let (packages, chart, closures) = if body.width >= 120 {
         let [p, rest] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
-        let [c, b] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                .areas(rest);
+        let [c, b] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .areas(rest);
         (p, c, b)
     } else {
         let [p, c, b] = Layout::vertical([
@@ -257,7 +255,11 @@ fn draw_chart(buf: &mut Buffer, area: Rect, ctx: &Ctx, s: &SpaceState, r: &Repor
     let title = format!(
         " Added per {per} — {whose} ({} {}) ",
         ctx.keymap.first(Mode::Space, Action::ChartFollow),
-        if v.follow { "whole cache" } else { "follow selection" }
+        if v.follow {
+            "whole cache"
+        } else {
+            "follow selection"
+        }
     );
     let inner = section(buf, area, ctx, title, focused);
     if inner.height == 0 || inner.width < 10 {
@@ -270,7 +272,10 @@ fn draw_chart(buf: &mut Buffer, area: Rect, ctx: &Ctx, s: &SpaceState, r: &Repor
     };
     if t.buckets.is_empty() {
         let msg = if t.undated > 0 {
-            format!("no dated paths ({} without LastModified)", thousands(t.undated))
+            format!(
+                "no dated paths ({} without LastModified)",
+                thousands(t.undated)
+            )
         } else {
             "no paths".to_string()
         };
@@ -315,8 +320,7 @@ fn draw_chart(buf: &mut Buffer, area: Rect, ctx: &Ctx, s: &SpaceState, r: &Repor
             0
         } else {
             // Any non-zero period shows at least one eighth.
-            ((u128::from(b.stored_bytes) * (bars_h as u128 * 8)).div_ceil(u128::from(max)))
-                as usize
+            ((u128::from(b.stored_bytes) * (bars_h as u128 * 8)).div_ceil(u128::from(max))) as usize
         };
         for row in 0..bars_h {
             let y = inner.y + 1 + (bars_h - 1 - row) as u16;
@@ -357,14 +361,7 @@ fn draw_chart(buf: &mut Buffer, area: Rect, ctx: &Ctx, s: &SpaceState, r: &Repor
     }
 }
 
-fn draw_closures(
-    buf: &mut Buffer,
-    area: Rect,
-    ctx: &Ctx,
-    r: &Report,
-    idx: &Index,
-    v: &SpaceView,
-) {
+fn draw_closures(buf: &mut Buffer, area: Rect, ctx: &Ctx, r: &Report, idx: &Index, v: &SpaceView) {
     let focused = v.section == Section::Closures;
     let title = format!(
         " Biggest closures: {} roots ({} selects) ",

@@ -469,7 +469,11 @@ mod tests {
         assert_eq!(date(w.buckets[0].start), "2024-02-26");
         assert_eq!(date(w.buckets[1].start), "2024-03-04");
         assert_eq!(
-            (w.buckets[1].paths, w.buckets[1].stored_bytes, w.buckets[1].cumulative),
+            (
+                w.buckets[1].paths,
+                w.buckets[1].stored_bytes,
+                w.buckets[1].cumulative
+            ),
             (2, 12, 22)
         );
         assert_eq!(w.buckets[1].nar_bytes, 24);
