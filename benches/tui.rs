@@ -4,7 +4,9 @@
 //!
 //! 1. A 1,000,000-row index (synthetic rows with references): the time to draw one frame
 //!    (160×48 and 80×24), the time a filter keystroke takes (substring and fuzzy, typed one
-//!    character at a time through the reducer, including the view rebuild), and peak RSS.
+//!    character at a time through the reducer, including the view rebuild), the space view
+//!    (its report by part, and a keystroke in it redrawn at 160×48), and peak RSS. The
+//!    biggest closures of the space report are timed last, with a time limit.
 //! 2. A 100,000-path file:// cache scanned once into a persistent index: the warm open (load
 //!    the index, build the view, draw the first full frame), as the dashboard does it.
 //!
@@ -56,6 +58,133 @@ fn esc() -> Msg {
         kind: KeyEventKind::Press,
         state: KeyEventState::NONE,
     })
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent {
+        code: c,
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+/// Keystrokes in the space view, each handled and drawn at 160×48: (mean, worst) in ms.
+fn space_keys(app: &mut App, term: &mut Terminal<TestBackend>, keys: &[Msg]) -> (f64, f64) {
+    let mut times = Vec::new();
+    for k in keys {
+        let k = match k {
+            Msg::Key(e) => Msg::Key(*e),
+            _ => unreachable!("keys only"),
+        };
+        let s = Instant::now();
+        app.update(k);
+        term.draw(|f| narscope::tui::draw(f, app)).unwrap();
+        times.push(s.elapsed());
+    }
+    let max = times.iter().max().copied().unwrap_or_default();
+    let mean = times.iter().sum::<Duration>() / times.len().max(1) as u32;
+    (ms(mean), ms(max))
+}
+
+/// The space view over `app`'s index: the report by part (closures apart: see
+/// [`closures_last`]), then keystrokes in the view.
+fn space_view(app: &mut App, n: u64) {
+    use narscope::space::{Report, group, timeline};
+    let index = app.index.clone();
+    let idx = index.read().unwrap();
+    let t = Instant::now();
+    let packages = group::by_package(&idx);
+    let t_packages = t.elapsed();
+    let t = Instant::now();
+    let live: Vec<u32> = idx.live().collect();
+    let tl = timeline::build(&idx, &live, timeline::Granularity::Day);
+    let t_timeline = t.elapsed();
+    let t = Instant::now();
+    let report = Report {
+        stored_bytes: group::stored_sum(&idx, live.iter().copied()),
+        nar_bytes: live.iter().map(|&r| idx.row(r).nar_size).sum(),
+        paths: live.len() as u64,
+        timeline: tl,
+        closures: Vec::new(),
+        generation: idx.generation,
+        packages,
+    };
+    let t_totals = t.elapsed();
+    let biggest = report
+        .packages
+        .first()
+        .map(|p| p.rows.clone())
+        .unwrap_or_default();
+    let t = Instant::now();
+    let _ = timeline::build(&idx, &biggest, timeline::Granularity::Day);
+    let t_group = t.elapsed();
+    drop(idx);
+    let sum = t_packages + t_timeline + t_totals;
+    println!(
+        "space report at {n} rows without closures: {:.0} ms (by_package {:.0} ms, timeline {:.0} ms, totals {:.0} ms; {} packages) — target for the whole report < 1000 ms",
+        ms(sum),
+        ms(t_packages),
+        ms(t_timeline),
+        ms(t_totals),
+        report.packages.len()
+    );
+    println!(
+        "space chart of one package ({} paths, built off the UI thread): {:.1} ms",
+        biggest.len(),
+        ms(t_group)
+    );
+    app.update(key('W'));
+    app.update(Msg::SpaceBuilt(Arc::new(report)));
+    let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    term.draw(|f| narscope::tui::draw(f, app)).unwrap();
+    let downs: Vec<Msg> = (0..100).map(|_| key('j')).collect();
+    let (mean, max) = space_keys(app, &mut term, &downs);
+    println!(
+        "space view keystroke: move down, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
+    let sorts: Vec<Msg> = (0..14)
+        .map(|i| key(if i % 2 == 0 { 's' } else { 'S' }))
+        .collect();
+    let (mean, max) = space_keys(app, &mut term, &sorts);
+    println!(
+        "space view keystroke: sort (s, S), drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
+    let filter: Vec<Msg> = std::iter::once(key('/'))
+        .chain("python".chars().map(key))
+        .chain(std::iter::once(code(KeyCode::Esc)))
+        .collect();
+    let (mean, max) = space_keys(app, &mut term, &filter);
+    println!(
+        "space view keystroke: filter char (\"python\", esc), drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
+    let (mean, max) = space_keys(app, &mut term, &[key('t'), key('f'), key('j'), key('f')]);
+    println!(
+        "space view keystroke: day/week, chart follow, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
+    );
+    app.update(key('q'));
+}
+
+/// The biggest closures of the space report at `n` rows, in a thread given `limit`: its
+/// time, or that it did not finish (it then runs on until the process ends).
+fn closures_last(index: Arc<std::sync::RwLock<narscope::index::Index>>, n: u64, limit: Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let idx = index.read().unwrap();
+        let t = Instant::now();
+        let c = narscope::space::closures::biggest(&idx);
+        let _ = tx.send((t.elapsed(), c.len()));
+    });
+    match rx.recv_timeout(limit) {
+        Ok((d, roots)) => println!(
+            "space report at {n} rows, biggest closures: {:.0} ms ({roots} roots) — target for the whole report < 1000 ms",
+            ms(d)
+        ),
+        Err(_) => println!(
+            "space report at {n} rows, biggest closures: not done after {:.0} s — target for the whole report < 1000 ms",
+            limit.as_secs_f64()
+        ),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -154,11 +283,13 @@ fn main() {
     let t = Instant::now();
     app.update(key('s'));
     println!("re-sort {n} rows by NAR size: {:.0} ms", ms(t.elapsed()));
+    space_view(&mut app, n);
     println!(
-        "RSS with {n} rows indexed: {:.0} MB now, peak {:.0} MB",
+        "RSS with {n} rows indexed (and the space report): {:.0} MB now, peak {:.0} MB — target < 500 MB",
         measure::rss_mb("VmRSS:"),
         measure::rss_mb("VmHWM:")
     );
+    let kept = app.index.clone();
     drop(app);
 
     // Part 2: warm open of a 100k-path cache.
@@ -223,4 +354,11 @@ fn main() {
         ms(total),
         ms(load)
     );
+
+    // Last, as it may not finish: the space report's closures over part 1's index.
+    let limit = std::env::var("NARSCOPE_BENCH_CLOSURES_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    closures_last(kept, n, Duration::from_secs(limit));
 }

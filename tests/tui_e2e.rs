@@ -210,3 +210,83 @@ async fn dashboard_in_a_real_terminal_against_garage() {
         .any(|d| d.path().join("index.bin").is_file());
     assert!(kept, "no index.bin written");
 }
+
+/// The space view in a real terminal, on the demo cache as a directory (file://): open it,
+/// see the packages, drill into one (the list then shows only its paths), lift the filter,
+/// quit.
+#[test]
+fn space_view_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is needed for this test (apt-get install tmux)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = narscope::demo::write_demo_cache(&tmp.path().join("demo")).unwrap();
+    let tmux = Tmux {
+        socket: format!("narscope-e2e-{}", common::random_hex(4)),
+        exit_file: tmp.path().join("exit"),
+    };
+    let pk = demo.public_key.to_string();
+    let dir = demo.dir.to_str().unwrap().to_string();
+    let ns = common::cmd::narscope(&[&dir, "--trusted-key", &pk], tmp.path());
+    let cmd = format!(
+        "{}; echo $? > {}",
+        common::cmd::shell_line(&ns),
+        tmux.exit_file.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &cmd,
+    ]);
+    tmux.wait("the scan", |s| s.contains("scanned 12 narinfos"));
+
+    // Open: the report is built in the background, then shown.
+    tmux.keys(&["W"]);
+    let s = tmux.wait("the space view", |s| {
+        s.contains("By package") && s.contains("Biggest closures") && !s.contains("building…")
+    });
+    assert!(s.contains("12 paths"), "{s}");
+    for want in ["hello", "glibc", "Added per day", "%"] {
+        assert!(s.contains(want), "{want} missing:\n{s}");
+    }
+
+    // Filter the packages, then Enter lists the package's paths only.
+    tmux.keys(&["/"]);
+    tmux.literal("hello");
+    tmux.wait("the package filter", |s| s.contains("By package: 1 of"));
+    tmux.keys(&["Enter", "Enter"]);
+    let s = tmux.wait("the package's paths", |s| {
+        s.contains("filter \"pkg:hello\"") && !s.contains("By package")
+    });
+    assert!(s.contains("1 of 12"), "{s}");
+    assert!(s.contains("hello-2.12.1"), "{s}");
+    for other in ["zlib-1.3.1", "bash-5.2p37"] {
+        assert!(!s.contains(other), "{other} shown:\n{s}");
+    }
+    // Esc lifts the package filter.
+    tmux.keys(&["Escape"]);
+    let s = tmux.wait("every path", |s| s.contains("12 of 12"));
+    assert!(s.contains("zlib-1.3.1"), "{s}");
+
+    // Quit: a clean exit.
+    tmux.keys(&["q"]);
+    let t = Instant::now();
+    let code = loop {
+        if let Ok(c) = std::fs::read_to_string(&tmux.exit_file) {
+            break c;
+        }
+        if t.elapsed() > Duration::from_secs(15) {
+            panic!("narscope did not exit; screen:\n{}", tmux.screen());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code.trim(), "0");
+}

@@ -25,6 +25,8 @@ pub enum Mode {
     Confirm,
     /// The garbage-collection view.
     Gc,
+    /// The space view (where the space goes).
+    Space,
 }
 
 impl Mode {
@@ -34,6 +36,7 @@ impl Mode {
             Mode::Help => "help",
             Mode::Confirm => "confirm",
             Mode::Gc => "gc",
+            Mode::Space => "space",
         }
     }
 }
@@ -154,6 +157,16 @@ actions! {
     Doctor = "doctor", "bucket doctor: check versioning, lifecycle rules, uploads, object lock, keys…", false;
     /// List the past deletion plans of a versioned bucket (restore, purge).
     Plans = "plans", "past deletion plans of a versioned bucket: restore or purge them", false;
+    /// Open the space view: packages, bytes over time, biggest closures.
+    SpaceView = "space_view", "where the space goes: packages, bytes added over time, biggest closures", false;
+    /// The next section of a view with several (the space view).
+    NextSection = "next_section", "the next section", false;
+    /// The previous section.
+    PrevSection = "prev_section", "the previous section", false;
+    /// Bars per day or per week.
+    TogglePeriod = "toggle_period", "bars per day / per week", false;
+    /// Whether the chart follows the selected row.
+    ChartFollow = "chart_follow", "chart: the whole cache / the selected package", false;
     /// Purge the selected past plan (asks first).
     Purge = "purge", "purge the selected past plan: free its hidden versions for good (asks first)", true;
     /// Collect the garbage of the plan shown.
@@ -374,9 +387,10 @@ impl Keymap {
                     "help" => Mode::Help,
                     "confirm" => Mode::Confirm,
                     "gc" => Mode::Gc,
+                    "space" => Mode::Space,
                     other => {
                         return Err(format!(
-                            "keymap.toml: unknown section [{other}] (normal, help, confirm, gc)"
+                            "keymap.toml: unknown section [{other}] (normal, help, confirm, gc, space)"
                         ));
                     }
                 };

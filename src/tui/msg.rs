@@ -77,6 +77,17 @@ pub enum Msg {
     Plans(Result<super::overlay::plans::PlanList, String>),
     /// A copy was planned (see [`Effect::PlanCopyTo`]), or why it could not be.
     CopyPlanned(Result<CopyHandle, String>),
+    /// The space report (see [`Effect::BuildSpace`]).
+    SpaceBuilt(Arc<crate::space::Report>),
+    /// The day timeline of one package (see [`Effect::SpaceGroupTimeline`]).
+    SpaceGroupTimeline {
+        /// The index generation of the report it was built from.
+        generation: u64,
+        /// The package.
+        name: String,
+        /// Its timeline, per day.
+        timeline: Arc<crate::space::timeline::Timeline>,
+    },
     /// Answers of the upstream check (see [`Effect::CheckUpstream`]): whether an upstream
     /// serves each row with a trusted signature; `done` on the last batch.
     UpstreamChecked {
@@ -121,6 +132,18 @@ pub enum PinChange {
 /// What a garbage-collection plan is made from: the core's request, which the dashboard's
 /// `:gc` form and the CLI's flags both fill.
 pub use crate::gc::GcRequest;
+
+/// A space report handed to the runtime (compared by identity).
+#[derive(Clone, Debug)]
+pub struct ReportHandle(pub Arc<crate::space::Report>);
+
+impl PartialEq for ReportHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ReportHandle {}
 
 /// A plan handed to the runtime (compared by identity).
 #[derive(Clone, Debug)]
@@ -209,4 +232,10 @@ pub enum Effect {
     /// Ask the upstreams about every row (in the background, replacing a check that runs);
     /// the answers come back in batches as [`Msg::UpstreamChecked`].
     CheckUpstream,
+    /// Build the space report from the index (off the UI thread, under a read lock); the
+    /// answer is [`Msg::SpaceBuilt`].
+    BuildSpace,
+    /// Build the day timeline of the report's package at this index (off the UI thread);
+    /// the answer is [`Msg::SpaceGroupTimeline`].
+    SpaceGroupTimeline(ReportHandle, usize),
 }

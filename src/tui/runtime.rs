@@ -104,6 +104,37 @@ impl Runtime {
             Effect::Quit => return false,
             Effect::Scan => self.start_scan(),
             Effect::CheckUpstream => self.start_upstream(),
+            Effect::BuildSpace => {
+                let (index, tx) = (self.opened.index.clone(), self.tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    let report = {
+                        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+                        crate::space::Report::build(&idx, crate::space::timeline::Granularity::Day)
+                    };
+                    let _ = tx.send(Msg::SpaceBuilt(Arc::new(report)));
+                });
+            }
+            Effect::SpaceGroupTimeline(report, i) => {
+                let (index, tx) = (self.opened.index.clone(), self.tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    let Some(p) = report.0.packages.get(i) else {
+                        return;
+                    };
+                    let timeline = {
+                        let idx = index.read().unwrap_or_else(|e| e.into_inner());
+                        crate::space::timeline::build(
+                            &idx,
+                            &p.rows,
+                            crate::space::timeline::Granularity::Day,
+                        )
+                    };
+                    let _ = tx.send(Msg::SpaceGroupTimeline {
+                        generation: report.0.generation,
+                        name: p.name.clone(),
+                        timeline: Arc::new(timeline),
+                    });
+                });
+            }
             Effect::LoadDetail(id) => {
                 self.pending_detail = Some((id, Instant::now() + DETAIL_DEBOUNCE));
             }

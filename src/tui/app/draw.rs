@@ -129,6 +129,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         fuzzy: app.list.view.fuzzy,
         command,
         notice: app.notice.as_ref(),
+        space: matches!(app.overlay, Overlay::Space(_)),
     };
     pane::footer::draw_footer(f.buffer_mut(), footer, &ctx, &info);
     app.areas.set(areas);
@@ -154,5 +155,15 @@ fn draw_overlay(buf: &mut Buffer, area: Rect, app: &App, ctx: &Ctx) {
         } => overlay::info::draw_info(buf, area, ctx, title, lines, scroll),
         Overlay::Doctor(v) => overlay::doctor::draw_doctor(buf, area, ctx, v),
         Overlay::Plans(v) => overlay::plans::draw_plans(buf, area, ctx, v),
+        Overlay::Space(v) => {
+            // The screen between the header and the footer.
+            let body = Rect::new(
+                area.x,
+                area.y + 1,
+                area.width,
+                area.height.saturating_sub(2),
+            );
+            overlay::space::draw::draw_space(buf, body, ctx, &app.space, &app.idx(), v);
+        }
     }
 }

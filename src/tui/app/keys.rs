@@ -242,12 +242,17 @@ impl App {
             Action::Collect => self.confirm_collect(),
             Action::Doctor => self.open_doctor(fx),
             Action::Plans => self.open_plans(fx),
+            Action::SpaceView => self.open_space(fx),
             Action::Close
             | Action::Confirm
             | Action::Cancel
             | Action::ToggleChoice
             | Action::Purge
-            | Action::Choose => {}
+            | Action::Choose
+            | Action::NextSection
+            | Action::PrevSection
+            | Action::TogglePeriod
+            | Action::ChartFollow => {}
         }
     }
 

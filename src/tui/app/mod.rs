@@ -21,6 +21,7 @@ mod notice;
 mod overlays;
 mod plans;
 mod select;
+mod space;
 mod update;
 
 pub use crate::tui::msg::DeleteProposal;
@@ -39,6 +40,7 @@ use crate::tui::input::LineInput;
 use crate::tui::keymap::Keymap;
 use crate::tui::overlay::Overlay;
 use crate::tui::overlay::gc::GcState;
+use crate::tui::overlay::space::SpaceState;
 use crate::tui::pane::Areas;
 use crate::tui::pane::details::Details;
 use crate::tui::pane::jobs::Jobs;
@@ -108,6 +110,8 @@ pub struct App {
     pub user_moved: bool,
     /// The garbage-collection plan last made, and whether one is being made.
     pub gc: GcState,
+    /// The space view's report (kept between openings) and per-package timelines.
+    pub space: SpaceState,
     /// Whether a key is being handled (its notices may replace a warning).
     pub(crate) in_key: bool,
     /// Whether the list must be rebuilt from the index.
@@ -202,6 +206,7 @@ impl App {
             ticks: 0,
             user_moved: false,
             gc: GcState::default(),
+            space: SpaceState::default(),
             in_key: false,
             view_dirty: true,
             last_rebuild: None,

@@ -58,6 +58,7 @@ impl App {
                 let action = key.and_then(|k| self.keymap.action(Mode::Gc, &k));
                 self.gc_key(v, action, fx);
             }
+            Overlay::Space(v) => self.space_key(v, k, key, fx),
             Overlay::Command(input) => self.command_key(input, k, fx),
             Overlay::Confirm(c) => self.confirm_key(c, key, fx),
         }

@@ -251,7 +251,15 @@ impl App {
                 }
             }
             Msg::Pins(Err(e)) => self.notify(Level::Error, format!("cannot list pins: {e}")),
+            Msg::SpaceBuilt(r) => self.space_built(r, &mut fx),
+            Msg::SpaceGroupTimeline {
+                generation,
+                name,
+                timeline,
+            } => self.space_group_built(generation, name, timeline),
         }
+        // The space view follows the index: a report of an older generation is rebuilt.
+        self.space_check(&mut fx);
         fx
     }
 

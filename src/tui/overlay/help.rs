@@ -43,6 +43,21 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
         ]));
     }
     lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "Space view ({})",
+            ctx.keymap.first(Mode::Normal, Action::SpaceView)
+        ),
+        bold,
+    ));
+    for (a, keys) in ctx.keymap.bindings(Mode::Space) {
+        let ks: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<22}", ks.join(", ")), ctx.theme.border_focused),
+            Span::raw(crate::tui::overlay::space::describe(a)),
+        ]));
+    }
+    lines.push(Line::raw(""));
     lines.push(Line::styled("Command line (:)", bold));
     let gc_hint = format!(
         "({} plans with the defaults)",
@@ -89,6 +104,10 @@ pub fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
         ),
         ("pin rm NAME, pins", "remove a pin / list the pins"),
         ("plans", "past deletion plans (restore, purge)"),
+        (
+            "space",
+            "where the space goes (packages, over time, closures)",
+        ),
         ("mark all|none", "mark every row in view / none"),
         ("cancel [#ID]", "cancel a job"),
         ("refresh", "re-read the cache"),

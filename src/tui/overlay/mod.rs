@@ -9,6 +9,7 @@ pub mod gc;
 pub mod help;
 pub mod info;
 pub mod plans;
+pub mod space;
 
 use ratatui::layout::Rect;
 
@@ -17,6 +18,7 @@ use crate::tui::overlay::confirm::Confirm;
 use crate::tui::overlay::doctor::DoctorView;
 use crate::tui::overlay::gc::GcView;
 use crate::tui::overlay::plans::PlansView;
+use crate::tui::overlay::space::SpaceView;
 use crate::tui::scroll::Scroll;
 
 /// An overlay on top of the panes; it takes the keys while open.
@@ -40,6 +42,9 @@ pub enum Overlay {
     Doctor(DoctorView),
     /// The past deletion plans of a versioned bucket (keys of the gc view).
     Plans(PlansView),
+    /// The space view: packages, bytes over time, biggest closures (it takes the screen
+    /// between the header and the footer).
+    Space(SpaceView),
     /// Information to read (closes with the help keys).
     Info {
         /// What the overlay is about, in its border.

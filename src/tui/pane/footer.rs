@@ -44,6 +44,8 @@ pub(crate) struct FooterInfo<'a> {
     pub(crate) command: Option<&'a LineInput>,
     /// The status line's notice.
     pub(crate) notice: Option<&'a Notice>,
+    /// The space view is open: hints for its keys.
+    pub(crate) space: bool,
 }
 
 pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, ctx: &Ctx, info: &FooterInfo) {
@@ -87,22 +89,15 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, ctx: &Ctx, info: &Footer
         );
         return;
     }
-    let hints = [
-        (Action::Help, "help"),
-        (Action::Filter, "filter"),
-        (Action::CycleStatusFilter, "verdicts"),
-        (Action::SortNext, "sort"),
-        (Action::NextPane, "pane"),
-        (Action::ToggleMark, "mark"),
-        (Action::VerifyContents, "verify"),
-        (Action::CommandLine, "command"),
-        (Action::Refresh, "refresh"),
-        (Action::Quit, "quit"),
-    ];
+    let (mode, hints) = if info.space {
+        (Mode::Space, &SPACE_HINTS[..])
+    } else {
+        (Mode::Normal, &NORMAL_HINTS[..])
+    };
     let mut spans = Vec::new();
     let mut used = 0usize;
-    for (a, label) in hints {
-        let k = ctx.keymap.first(Mode::Normal, a);
+    for &(a, label) in hints {
+        let k = ctx.keymap.first(mode, a);
         if k.is_empty() || (ctx.read_only && a.is_mutating()) {
             continue;
         }
@@ -119,3 +114,29 @@ pub(crate) fn draw_footer(buf: &mut Buffer, area: Rect, ctx: &Ctx, info: &Footer
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }
+
+/// Key hints of the space view, first ones first.
+const SPACE_HINTS: [(Action, &str); 8] = [
+    (Action::Follow, "open"),
+    (Action::SortNext, "sort"),
+    (Action::SortReverse, "reverse"),
+    (Action::Filter, "filter"),
+    (Action::NextSection, "section"),
+    (Action::TogglePeriod, "day/week"),
+    (Action::ChartFollow, "chart"),
+    (Action::Close, "close"),
+];
+
+/// Key hints of the panes, first ones first.
+const NORMAL_HINTS: [(Action, &str); 10] = [
+    (Action::Help, "help"),
+    (Action::Filter, "filter"),
+    (Action::CycleStatusFilter, "verdicts"),
+    (Action::SortNext, "sort"),
+    (Action::NextPane, "pane"),
+    (Action::ToggleMark, "mark"),
+    (Action::VerifyContents, "verify"),
+    (Action::CommandLine, "command"),
+    (Action::Refresh, "refresh"),
+    (Action::Quit, "quit"),
+];

@@ -12,6 +12,7 @@ mod jobs;
 mod list;
 mod panes;
 mod plans;
+mod space;
 mod upstream;
 
 use std::sync::Arc;

@@ -213,6 +213,7 @@ pub fn parse(line: &str) -> Result<Command, Usage> {
         "pins" => Command::Pins,
         "doctor" => Command::Doctor,
         "plans" => Command::Plans,
+        "space" => Command::Action(Action::SpaceView),
         "pin" => match rest.first().copied() {
             Some("ls") | Some("list") | None => Command::Pins,
             Some("add") => {

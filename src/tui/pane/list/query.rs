@@ -203,6 +203,41 @@ pub fn upstream_term(query: &str) -> (String, Option<bool>) {
     (rest.join(" "), want)
 }
 
+/// The filter term that keeps exactly the paths of one package, as the space view groups
+/// them (`pkg:openssl`, `pkg:openssl-dev`; see [`crate::space::name`]).
+pub const PKG_TERM: &str = "pkg:";
+
+/// The query without its `pkg:NAME` terms, and the package they ask for (the last one
+/// wins); the query itself when it has none.
+pub fn pkg_term(query: &str) -> (String, Option<String>) {
+    if !query.contains(PKG_TERM) {
+        return (query.to_string(), None);
+    }
+    let mut want = None;
+    let mut rest = Vec::new();
+    for word in query.split_whitespace() {
+        match word.strip_prefix(PKG_TERM) {
+            Some(name) if !name.is_empty() => want = Some(name.to_string()),
+            _ => rest.push(word),
+        }
+    }
+    (rest.join(" "), want)
+}
+
+/// Whether the store path name `name` belongs to package `group` (what
+/// `space::name::split(name).group() == group` says, without allocating).
+pub fn in_package(name: &str, group: &str) -> bool {
+    let s = crate::space::name::split(name);
+    match s.output {
+        None => s.name == group,
+        Some("drv") => group.strip_suffix(".drv") == Some(s.name),
+        Some(o) => group
+            .strip_suffix(o)
+            .and_then(|g| g.strip_suffix('-'))
+            .is_some_and(|g| g == s.name),
+    }
+}
+
 /// The parameters a view was built with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Built {
@@ -449,18 +484,22 @@ impl View {
                     && (hashlike(&b.query) || !hashlike(&want.query))
                     // A term being typed ("upstream:y") is text until it is complete.
                     && !want.query.contains(UPSTREAM_TERM)
+                    // A package is an exact name: a longer one is another package.
+                    && !want.query.contains(PKG_TERM)
             });
         // Built with the order, so that no keystroke pays for it.
         if self.lower.generation != idx.generation || self.lower.spans.len() != idx.len() {
             self.lower = Lower::build(idx);
         }
         let (text, upstream) = upstream_term(&self.query);
+        let (text, pkg) = pkg_term(&text);
         let m = Matcher::new(&text, self.fuzzy);
         let (lower, status, rows) = (&self.lower, self.status, idx.rows());
         let marks = &self.upstream;
         let keep = |nm: &mut nucleo_matcher::Matcher, buf: &mut Vec<char>, id: RowId| {
             accepts(status, &rows[id as usize])
                 && upstream.is_none_or(|w| marks.get(id) == Some(w))
+                && pkg.as_deref().is_none_or(|g| in_package(idx.name(id), g))
                 && m.matches(idx, lower, id, nm, buf)
         };
         self.rows = if self.query.is_empty() && self.status == StatusFilter::All {
@@ -664,6 +703,55 @@ mod tests {
         assert_eq!(names(&idx, &v), ["Glibc-2.40", "hello-2.12"]);
         let id = v.rows()[1];
         assert_eq!(v.position(id), Some(1));
+    }
+
+    #[test]
+    fn the_pkg_term_keeps_exactly_one_package() {
+        let keys = TrustedKeys::new();
+        let infos = [
+            info("1", "hello-2.12.1", &[]),
+            info("22", "hello-2.10", &[]),
+            info("333", "hello-2.12.1-dev", &[]),
+            info("4444", "hello-world", &[]),
+            info("55555", "hello-2.12.1.drv", &[]),
+            info("666666", "openssl-3.0.13-dev", &[]),
+            info("7777777", "hellox-1.0", &[]),
+        ];
+        let idx = Index::from_narinfos("file:///s", &keys, infos.iter());
+        let mut v = View::default();
+        for (q, want) in [
+            ("pkg:hello", &["hello-2.10", "hello-2.12.1"][..]),
+            ("pkg:hello-dev", &["hello-2.12.1-dev"]),
+            ("pkg:hello.drv", &["hello-2.12.1.drv"]),
+            ("pkg:hello-world", &["hello-world"]),
+            ("pkg:openssl-dev", &["openssl-3.0.13-dev"]),
+            ("pkg:hell", &[]),
+            ("pkg:hello 2.10", &["hello-2.10"]),
+            ("2.12 pkg:hello", &["hello-2.12.1"]),
+        ] {
+            v.query = q.into();
+            v.refresh(&idx);
+            assert_eq!(names(&idx, &v), want, "{q}");
+        }
+        // Typed one character at a time: a longer name is another package, not a subset.
+        v.query.clear();
+        for c in "pkg:hellox".chars() {
+            v.query.push(c);
+            v.refresh(&idx);
+        }
+        assert_eq!(names(&idx, &v), ["hellox-1.0"]);
+        // Every package of the space report, exactly.
+        for p in crate::space::group::by_package(&idx) {
+            v.query = format!("{PKG_TERM}{}", p.name);
+            v.refresh(&idx);
+            let mut got = v.rows().to_vec();
+            let mut want = p.rows.clone();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{}", p.name);
+        }
+        assert_eq!(pkg_term("a pkg:x b"), ("a b".to_string(), Some("x".into())));
+        assert_eq!(pkg_term("pkg:"), ("pkg:".to_string(), None));
     }
 
     #[test]
