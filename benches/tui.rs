@@ -5,8 +5,8 @@
 //! 1. A 1,000,000-row index (synthetic rows with references): the time to draw one frame
 //!    (160×48 and 80×24), the time a filter keystroke takes (substring and fuzzy, typed one
 //!    character at a time through the reducer, including the view rebuild), the space view
-//!    (its report by part, and a keystroke in it redrawn at 160×48), and peak RSS. The
-//!    biggest closures of the space report are timed last, with a time limit.
+//!    (its whole report as the dashboard builds it, then by part, and keystrokes in it
+//!    redrawn at 160×48), and peak RSS.
 //! 2. A 100,000-path file:// cache scanned once into a persistent index: the warm open (load
 //!    the index, build the view, draw the first full frame), as the dashboard does it.
 //!
@@ -87,30 +87,29 @@ fn space_keys(app: &mut App, term: &mut Terminal<TestBackend>, keys: &[Msg]) -> 
     (ms(mean), ms(max))
 }
 
-/// The space view over `app`'s index: the report by part (closures apart: see
-/// [`closures_last`]), then keystrokes in the view.
+/// The space view over `app`'s index: the whole report as the dashboard builds it, then by
+/// part, then keystrokes in the view.
 fn space_view(app: &mut App, n: u64) {
-    use narscope::space::{Report, group, timeline};
+    use narscope::space::{Report, Sizes, closures, group, timeline};
     let index = app.index.clone();
     let idx = index.read().unwrap();
     let t = Instant::now();
-    let packages = group::by_package(&idx);
-    let t_packages = t.elapsed();
+    let report = Report::build(&idx, timeline::Granularity::Day);
+    let t_report = t.elapsed();
     let t = Instant::now();
+    let sizes = Sizes::of(&idx);
+    let t_sizes = t.elapsed();
+    let t = Instant::now();
+    let _ = group::by_package_sized(&idx, &sizes, |_| true);
+    let t_packages = t.elapsed();
     let live: Vec<u32> = idx.live().collect();
-    let tl = timeline::build(&idx, &live, timeline::Granularity::Day);
+    let t = Instant::now();
+    let _ = timeline::build_sized(&idx, &sizes, &live, timeline::Granularity::Day);
     let t_timeline = t.elapsed();
     let t = Instant::now();
-    let report = Report {
-        stored_bytes: group::stored_sum(&idx, live.iter().copied()),
-        nar_bytes: live.iter().map(|&r| idx.row(r).nar_size).sum(),
-        paths: live.len() as u64,
-        timeline: tl,
-        closures: Vec::new(),
-        generation: idx.generation,
-        packages,
-    };
-    let t_totals = t.elapsed();
+    let c = closures::biggest_sized(&idx, &sizes, closures::WALK_BUDGET);
+    let t_closures = t.elapsed();
+    let measured = c.iter().filter(|c| c.measured).count();
     let biggest = report
         .packages
         .first()
@@ -120,14 +119,15 @@ fn space_view(app: &mut App, n: u64) {
     let _ = timeline::build(&idx, &biggest, timeline::Granularity::Day);
     let t_group = t.elapsed();
     drop(idx);
-    let sum = t_packages + t_timeline + t_totals;
     println!(
-        "space report at {n} rows without closures: {:.0} ms (by_package {:.0} ms, timeline {:.0} ms, totals {:.0} ms; {} packages) — target for the whole report < 1000 ms",
-        ms(sum),
+        "space report at {n} rows: {:.0} ms — target < 1000 ms (parts: NAR sizes {:.0} ms, by package {:.0} ms, timeline {:.0} ms, closures {:.0} ms; {} packages, {} roots, {measured} measured within the walk budget)",
+        ms(t_report),
+        ms(t_sizes),
         ms(t_packages),
         ms(t_timeline),
-        ms(t_totals),
-        report.packages.len()
+        ms(t_closures),
+        report.packages.len(),
+        c.len(),
     );
     println!(
         "space chart of one package ({} paths, built off the UI thread): {:.1} ms",
@@ -163,28 +163,6 @@ fn space_view(app: &mut App, n: u64) {
         "space view keystroke: day/week, chart follow, drawn 160x48: mean {mean:.2} ms, worst {max:.2} ms — target < 50 ms"
     );
     app.update(key('q'));
-}
-
-/// The biggest closures of the space report at `n` rows, in a thread given `limit`: its
-/// time, or that it did not finish (it then runs on until the process ends).
-fn closures_last(index: Arc<std::sync::RwLock<narscope::index::Index>>, n: u64, limit: Duration) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let idx = index.read().unwrap();
-        let t = Instant::now();
-        let c = narscope::space::closures::biggest(&idx);
-        let _ = tx.send((t.elapsed(), c.len()));
-    });
-    match rx.recv_timeout(limit) {
-        Ok((d, roots)) => println!(
-            "space report at {n} rows, biggest closures: {:.0} ms ({roots} roots) — target for the whole report < 1000 ms",
-            ms(d)
-        ),
-        Err(_) => println!(
-            "space report at {n} rows, biggest closures: not done after {:.0} s — target for the whole report < 1000 ms",
-            limit.as_secs_f64()
-        ),
-    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -289,7 +267,6 @@ fn main() {
         measure::rss_mb("VmRSS:"),
         measure::rss_mb("VmHWM:")
     );
-    let kept = app.index.clone();
     drop(app);
 
     // Part 2: warm open of a 100k-path cache.
@@ -355,10 +332,4 @@ fn main() {
         ms(load)
     );
 
-    // Last, as it may not finish: the space report's closures over part 1's index.
-    let limit = std::env::var("NARSCOPE_BENCH_CLOSURES_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    closures_last(kept, n, Duration::from_secs(limit));
 }
