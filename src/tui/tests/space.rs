@@ -468,3 +468,27 @@ async fn snapshots_with_and_without_colour() {
         }
     }
 }
+
+#[tokio::test]
+async fn closures_past_the_walk_budget_show_as_lower_bounds() {
+    let mut f = spread().await;
+    f.open_space().await;
+    let measured = text(&f.app, 160, 48);
+    assert!(!measured.contains('≥'), "{measured}");
+    // The same report as if the walk budget had run out before every closure.
+    let mut r = Report::build(&f.app.idx(), Granularity::Day);
+    r.closures = crate::space::closures::biggest_sized(
+        &f.app.idx(),
+        &crate::space::Sizes::of(&f.app.idx()),
+        0,
+    );
+    let n = r.closures.len();
+    assert!(n > 0 && r.closures.iter().all(|c| !c.measured));
+    f.send(Msg::SpaceBuilt(Arc::new(r))).await;
+    let screen = text(&f.app, 160, 48);
+    assert!(
+        screen.contains(&format!("{n} roots, {n} not measured (≥: lower bound)")),
+        "{screen}"
+    );
+    assert!(screen.contains('≥'), "{screen}");
+}

@@ -363,11 +363,22 @@ fn draw_chart(buf: &mut Buffer, area: Rect, ctx: &Ctx, s: &SpaceState, r: &Repor
 
 fn draw_closures(buf: &mut Buffer, area: Rect, ctx: &Ctx, r: &Report, idx: &Index, v: &SpaceView) {
     let focused = v.section == Section::Closures;
-    let title = format!(
-        " Biggest closures: {} roots ({} selects) ",
-        thousands(r.closures.len() as u64),
-        ctx.keymap.first(Mode::Space, Action::Follow)
-    );
+    let unmeasured = r.closures.iter().filter(|c| !c.measured).count();
+    let title = if unmeasured == 0 {
+        format!(
+            " Biggest closures: {} roots ({} selects) ",
+            thousands(r.closures.len() as u64),
+            ctx.keymap.first(Mode::Space, Action::Follow)
+        )
+    } else {
+        // The walk budget ran out: those roots show their unshared part as "≥".
+        format!(
+            " Biggest closures: {} roots, {} not measured (≥: lower bound) ({} selects) ",
+            thousands(r.closures.len() as u64),
+            thousands(unmeasured as u64),
+            ctx.keymap.first(Mode::Space, Action::Follow)
+        )
+    };
     let inner = section(buf, area, ctx, title, focused);
     if inner.height < 2 {
         return;
@@ -399,10 +410,14 @@ fn draw_closures(buf: &mut Buffer, area: Rect, ctx: &Ctx, r: &Report, idx: &Inde
         } else {
             String::new()
         };
+        let at_least = if c.measured { "" } else { "≥" };
         let spans = vec![
             Span::styled(pad(&name, name_w), base),
-            Span::styled(rpad(&thousands(c.paths), 7), base),
-            Span::styled(rpad(&human_size(c.stored_bytes), 11), base),
+            Span::styled(rpad(&format!("{at_least}{}", thousands(c.paths)), 7), base),
+            Span::styled(
+                rpad(&format!("{at_least}{}", human_size(c.stored_bytes)), 11),
+                base,
+            ),
             Span::styled(rpad(&human_size(c.unshared_bytes), 11), base),
         ];
         buf.set_style(Rect::new(inner.x, y, inner.width, 1), base);
