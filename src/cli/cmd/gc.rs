@@ -941,10 +941,7 @@ mod tests {
             reached: true,
             held_by_roots: 2 << 30,
         };
-        assert_eq!(
-            b.line(),
-            "budget 10 GiB: reached (cache 14 GiB → 9 GiB)"
-        );
+        assert_eq!(b.line(), "budget 10 GiB: reached (cache 14 GiB → 9 GiB)");
         b.after = 12 << 30;
         b.held_by_roots = 12 << 30;
         b.reached = false;
