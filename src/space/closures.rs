@@ -6,14 +6,16 @@
 //! one pass over the reference graph in topological order (referrers before what they
 //! reference), so the unshared part of every closure is exact in time linear in paths plus
 //! references. A closure's full size needs a walk per root; the walks share a budget of
-//! [`WALK_BUDGET`] steps, biggest unshared part first, so a cache whose closures are huge and
+//! [`WALK_BUDGET`] steps, likely biggest first (by an upper bound of the closure's bytes
+//! from the same pass, which counts shared parts again), so a cache whose closures are huge and
 //! overlap (every root reaching most of the cache) still answers at once: roots left over are
 //! marked as not measured ([`BigClosure::measured`]) and carry their unshared part only.
 
 use crate::index::{Index, RowId};
 
-/// Steps (paths plus references walked) all closure walks of one report may take together.
-pub const WALK_BUDGET: u64 = 40_000_000;
+/// Steps (paths plus references walked) all closure walks of one report may take together:
+/// about a third of a second on this project's benchmark machine.
+pub const WALK_BUDGET: u64 = 6_000_000;
 
 /// One root and its closure.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,8 +80,11 @@ pub fn biggest_sized(idx: &Index, sizes: &super::Sizes, budget: u64) -> Vec<BigC
         queue.push(r);
     }
     let mut done = vec![false; n];
+    // The order paths were taken in: referrers before what they reference.
+    let mut topo: Vec<RowId> = Vec::with_capacity(n);
     while let Some(x) = queue.pop() {
         done[x as usize] = true;
+        topo.push(x);
         let o = owner[x as usize];
         for t in edges(x) {
             let ot = &mut owner[t as usize];
@@ -134,13 +139,24 @@ pub fn biggest_sized(idx: &Index, sizes: &super::Sizes, budget: u64) -> Vec<BigC
             out[o as usize].unshared_bytes += nar_size[nar];
         }
     }
-    // Whole closures, biggest unshared part first, within the budget.
+    // Whole closures within the budget, likely biggest first: by an upper bound of each
+    // closure's bytes (a path's own plus its references' bounds, shared parts counted again),
+    // one pass in reverse topological order.
+    let own = |r: RowId| match nar_of[r as usize] {
+        u32::MAX => super::stored_size(idx, r),
+        s => nar_size[s as usize],
+    };
+    let mut bound = vec![0u64; n];
+    for &x in topo.iter().rev() {
+        bound[x as usize] = edges(x).fold(own(x), |b, t| b.saturating_add(bound[t as usize]));
+    }
     let mut order: Vec<usize> = (0..out.len()).collect();
     order.sort_by(|&a, &b| {
-        out[b]
-            .unshared_bytes
-            .cmp(&out[a].unshared_bytes)
-            .then(out[a].root.cmp(&out[b].root))
+        let (ra, rb) = (out[a].root as usize, out[b].root as usize);
+        bound[rb]
+            .cmp(&bound[ra])
+            .then(out[b].unshared_bytes.cmp(&out[a].unshared_bytes))
+            .then(ra.cmp(&rb))
     });
     let mut visited = vec![u32::MAX; n];
     let mut nar_stamp = vec![u32::MAX; nar_size.len()];

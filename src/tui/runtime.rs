@@ -122,8 +122,9 @@ impl Runtime {
                     };
                     let timeline = {
                         let idx = index.read().unwrap_or_else(|e| e.into_inner());
-                        crate::space::timeline::build(
+                        crate::space::timeline::build_sized(
                             &idx,
+                            &report.0.sizes,
                             &p.rows,
                             crate::space::timeline::Granularity::Day,
                         )
