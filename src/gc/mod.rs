@@ -46,5 +46,5 @@ pub use plan::{
     DEFAULT_GRACE, Extras, GcOptions, GcPlan, Keep, Retention, RootSource, UpstreamRows, intersect,
     plan,
 };
-pub use retention::{BudgetReport, pushed_date};
+pub use retention::{BudgetReport, parse_keep_versions, parse_max_size, pushed_date};
 pub use roots::{GcRequest, GivenRoots, read_roots_file};

@@ -35,6 +35,30 @@ pub struct BudgetReport {
     pub held_by_roots: u64,
 }
 
+/// `--keep-versions N`: a whole number of versions, at least 1 (the CLI and the dashboard's
+/// `:gc` read it alike).
+pub fn parse_keep_versions(n: &str) -> Result<u32, String> {
+    match n.parse::<u32>() {
+        Ok(0) => Err("--keep-versions 0 would keep no version: give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "--keep-versions needs a whole number of versions (e.g. 3), not '{n}'"
+        )),
+    }
+}
+
+/// `--max-size SIZE`: a size (`500M`, `10GiB`, `2TB`, see [`crate::units::parse_size`])
+/// above zero.
+pub fn parse_max_size(s: &str) -> Result<u64, String> {
+    match crate::units::parse_size(s) {
+        Ok(0) => Err(format!(
+            "--max-size {s} would evict every unpinned path: give a budget above 0"
+        )),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("--max-size: {e}; a size like 10G, 500MiB or 1.5TB")),
+    }
+}
+
 impl BudgetReport {
     /// The budget in one line: reached, or what holds the bytes when it is not.
     pub fn line(&self) -> String {

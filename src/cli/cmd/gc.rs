@@ -78,13 +78,13 @@ pub struct Args {
     /// Keep the newest N versions (by LastModified) of each package with their closures;
     /// older versions are garbage unless a root or a kept path references them. Packages
     /// are store path names without the version, outputs apart (openssl, openssl-dev).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = crate::gc::parse_keep_versions)]
     pub keep_versions: Option<u32>,
     /// Evict paths no root reaches, least recently pushed first (never one a kept path
     /// references), until the cache's stored bytes (shared NARs once) fit SIZE: 10G,
     /// 500MiB, 1.5TB. Roots, pins and the grace period always hold; the plan says whether
     /// the budget is reached.
-    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::gc::parse_max_size)]
     pub max_size: Option<u64>,
     /// Collect even when there is no root at all.
     #[arg(long)]
@@ -113,11 +113,6 @@ pub struct Args {
     /// them itself (not merely as a reference); clients must then list the upstream too.
     #[arg(long)]
     pub prune_upstream: bool,
-}
-
-/// `--max-size`: a size as [`crate::units::parse_size`] reads it.
-fn parse_max_size(s: &str) -> Result<u64, String> {
-    crate::units::parse_size(s).map_err(|e| format!("{e}; a size like 10G, 500MiB or 1.5TB"))
 }
 
 /// Run `narscope gc`: plan from the roots, confirm, then collect under the lease (or one of

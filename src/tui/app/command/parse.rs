@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::gc::{parse_keep_versions, parse_max_size};
 use crate::tui::keymap::Action;
 use crate::tui::msg::GcRequest;
 use crate::tui::pane::list::query::{SortKey, StatusFilter};
@@ -293,28 +294,6 @@ fn parse_gc(words: &[&str]) -> Result<GcRequest, String> {
         }
     }
     Ok(req)
-}
-
-/// `--keep-versions N`: a whole number of versions, at least 1.
-fn parse_keep_versions(n: &str) -> Result<u32, String> {
-    match n.parse::<u32>() {
-        Ok(0) => Err("--keep-versions 0 would keep no version: give at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!(
-            "--keep-versions needs a whole number of versions (e.g. 3), not '{n}'"
-        )),
-    }
-}
-
-/// `--max-size SIZE`: a size (`500M`, `10GiB`, `2TB`) above zero.
-fn parse_max_size(s: &str) -> Result<u64, String> {
-    match crate::units::parse_size(s) {
-        Ok(0) => Err(format!(
-            "--max-size {s} would evict every unpinned path: give a budget above 0"
-        )),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("--max-size: {e}")),
-    }
 }
 
 #[cfg(test)]
