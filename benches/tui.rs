@@ -331,5 +331,4 @@ fn main() {
         ms(total),
         ms(load)
     );
-
 }
