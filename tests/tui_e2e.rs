@@ -16,6 +16,28 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// Runs `ns` in a detached 120×40 session; its exit code goes to `exit_file`.
+    fn start(&self, ns: &std::process::Command) {
+        let cmd = format!(
+            "{}; echo $? > {}",
+            common::cmd::shell_line(ns),
+            self.exit_file.display()
+        );
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sh",
+            "-c",
+            &cmd,
+        ]);
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -93,24 +115,7 @@ async fn dashboard_in_a_real_terminal_against_garage() {
     let pk = demo.public_key.to_string();
     let mut ns = common::cmd::narscope(&[&url, "--trusted-key", &pk], tmp.path());
     ns.envs(g.env());
-    let cmd = format!(
-        "{}; echo $? > {}",
-        common::cmd::shell_line(&ns),
-        tmux.exit_file.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &cmd,
-    ]);
+    tmux.start(&ns);
 
     // Rows arrive, and the scan finishes with every narinfo and NAR listed.
     let s = tmux.wait("the scan", |s| s.contains("scanned 12 narinfos"));
@@ -228,24 +233,7 @@ fn space_view_in_a_real_terminal() {
     let pk = demo.public_key.to_string();
     let dir = demo.dir.to_str().unwrap().to_string();
     let ns = common::cmd::narscope(&[&dir, "--trusted-key", &pk], tmp.path());
-    let cmd = format!(
-        "{}; echo $? > {}",
-        common::cmd::shell_line(&ns),
-        tmux.exit_file.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &cmd,
-    ]);
+    tmux.start(&ns);
     tmux.wait("the scan", |s| s.contains("scanned 12 narinfos"));
 
     // Open: the report is built in the background, then shown.
