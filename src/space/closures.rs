@@ -14,8 +14,8 @@
 use crate::index::{Index, RowId};
 
 /// Steps (paths plus references walked) all closure walks of one report may take together:
-/// about a third of a second on this project's benchmark machine.
-pub const WALK_BUDGET: u64 = 6_000_000;
+/// about a quarter of a second on this project's benchmark machine.
+pub const WALK_BUDGET: u64 = 3_000_000;
 
 /// One root and its closure.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -176,14 +176,24 @@ impl Report {
     /// Builds the whole report from the live rows of `idx`.
     pub fn build(idx: &Index, granularity: timeline::Granularity) -> Report {
         let sizes = std::sync::Arc::new(Sizes::of(idx));
-        let packages = group::by_package_sized(idx, &sizes, |_| true);
+        // The closures on a second thread: they take as long as the rest together.
+        let (closures, packages) = std::thread::scope(|s| {
+            let closures = s.spawn(|| closures::biggest_sized(idx, &sizes, closures::WALK_BUDGET));
+            let packages = group::by_package_sized(idx, &sizes, |_| true);
+            (
+                closures
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                packages,
+            )
+        });
         let live: Vec<RowId> = idx.live().collect();
         Report {
             stored_bytes: sizes.sum(idx, live.iter().copied(), &mut sizes.marks()),
             nar_bytes: live.iter().map(|&r| idx.row(r).nar_size).sum(),
             paths: live.len() as u64,
             timeline: timeline::build_sized(idx, &sizes, &live, granularity),
-            closures: closures::biggest_sized(idx, &sizes, closures::WALK_BUDGET),
+            closures,
             sizes,
             packages,
             generation: idx.generation,
