@@ -79,11 +79,9 @@ pub fn biggest_sized(idx: &Index, sizes: &super::Sizes, budget: u64) -> Vec<BigC
         owner[r as usize] = i as u32;
         queue.push(r);
     }
-    let mut done = vec![false; n];
     // The order paths were taken in: referrers before what they reference.
     let mut topo: Vec<RowId> = Vec::with_capacity(n);
     while let Some(x) = queue.pop() {
-        done[x as usize] = true;
         topo.push(x);
         let o = owner[x as usize];
         for t in edges(x) {
@@ -101,10 +99,11 @@ pub fn biggest_sized(idx: &Index, sizes: &super::Sizes, budget: u64) -> Vec<BigC
     }
     // A reference cycle (impossible in a valid cache): what is on it is counted shared.
     for r in idx.live() {
-        if !done[r as usize] {
+        if indeg[r as usize] > 0 {
             owner[r as usize] = MANY;
         }
     }
+    drop(indeg);
     // Unshared part of each root: the paths it alone owns, and the NARs only its paths use
     // (a NAR two roots' paths share is freed by neither deletion alone).
     let mut out: Vec<BigClosure> = roots

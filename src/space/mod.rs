@@ -48,23 +48,36 @@ pub struct Sizes {
 impl Sizes {
     /// The slots of the live rows of `idx`.
     pub fn of(idx: &Index) -> Sizes {
+        use std::hash::BuildHasher;
         let mut slot = vec![u32::MAX; idx.len()];
         let mut size = Vec::new();
-        // A fast hasher: a million URLs hash in a fraction of what SipHash takes.
-        let mut slots: std::collections::HashMap<&str, u32, foldhash::fast::RandomState> =
-            std::collections::HashMap::with_capacity_and_hasher(
-                idx.len(),
-                foldhash::fast::RandomState::default(),
-            );
-        for r in idx.live() {
-            let id = nar_identity(idx, r);
-            if id.is_empty() {
-                continue;
-            }
-            slot[r as usize] = *slots.entry(id).or_insert_with(|| {
+        // Rows by a 64-bit hash of their NAR URL, sorted: equal URLs end up next to each
+        // other (a sort is a sequential pass; a hash map of a million URLs is a million
+        // cache misses). Equal hashes are told apart by comparing the URLs.
+        let hasher = foldhash::fast::FixedState::default();
+        let mut keyed: Vec<(u64, RowId)> = idx
+            .live()
+            .filter_map(|r| {
+                let id = nar_identity(idx, r);
+                (!id.is_empty()).then(|| (hasher.hash_one(id), r))
+            })
+            .collect();
+        keyed.sort_unstable();
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            for (k, &(_, r)) in run.iter().enumerate() {
+                if slot[r as usize] != u32::MAX {
+                    continue;
+                }
+                let s = size.len() as u32;
                 size.push(stored_size(idx, r));
-                (size.len() - 1) as u32
-            });
+                slot[r as usize] = s;
+                let id = nar_identity(idx, r);
+                for &(_, other) in &run[k + 1..] {
+                    if slot[other as usize] == u32::MAX && nar_identity(idx, other) == id {
+                        slot[other as usize] = s;
+                    }
+                }
+            }
         }
         Sizes { slot, size }
     }
