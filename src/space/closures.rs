@@ -48,13 +48,28 @@ pub fn biggest(idx: &Index) -> Vec<BigClosure> {
 /// [`biggest`] with the NAR sizes already known and a given walk budget.
 pub fn biggest_sized(idx: &Index, sizes: &super::Sizes, budget: u64) -> Vec<BigClosure> {
     let n = idx.len();
+    // The live references (none to itself) of every live path, built once as a compact
+    // adjacency (offsets into one array): every pass below reads it instead of the rows.
     let live: Vec<bool> = (0..n as RowId).map(|r| idx.row(r).is_live()).collect();
-    let live = &live;
+    let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
+    let mut targets: Vec<RowId> = Vec::new();
+    offsets.push(0);
+    for x in 0..n as RowId {
+        if live[x as usize] {
+            targets.extend(
+                idx.refs(x)
+                    .iter()
+                    .copied()
+                    .filter(|&t| t != x && live.get(t as usize).copied().unwrap_or(false)),
+            );
+        }
+        offsets.push(targets.len() as u32);
+    }
+    drop(live);
     let edges = |x: RowId| {
-        idx.refs(x)
+        targets[offsets[x as usize] as usize..offsets[x as usize + 1] as usize]
             .iter()
             .copied()
-            .filter(move |&t| t != x && live.get(t as usize).copied().unwrap_or(false))
     };
     // Live referrers of each path.
     let mut indeg = vec![0u32; n];
