@@ -75,3 +75,22 @@ pub(crate) fn centered(area: Rect, w_pct: u16, h_pct: u16, min_w: u16, min_h: u1
         h,
     )
 }
+
+/// Clears `area` and draws a focused border titled `title` around it; returns the inside.
+pub(crate) fn frame(
+    buf: &mut ratatui::buffer::Buffer,
+    area: Rect,
+    theme: &crate::tui::theme::Theme,
+    title: String,
+) -> Rect {
+    use ratatui::widgets::{Block, Borders, Clear, Widget};
+    Clear.render(area, buf);
+    let st = theme.border(true);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(st)
+        .title(ratatui::text::Span::styled(title, st));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    inner
+}

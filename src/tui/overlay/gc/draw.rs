@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use crate::index::Index;
 use crate::tui::keymap::{Action, Mode};
@@ -29,23 +29,18 @@ pub(crate) fn draw_gc(
     v: &GcView,
 ) {
     let r = centered(area, 90, 85, 60, 12);
-    Clear.render(r, buf);
     let k = |a| ctx.keymap.first(Mode::Gc, a);
-    let st = ctx.theme.border(true);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(st)
-        .title(Span::styled(
-            format!(
-                " Garbage collection plan: {} open · {} collect · {} close ",
-                k(Action::Follow),
-                k(Action::Collect),
-                k(Action::Close)
-            ),
-            st,
-        ));
-    let inner = block.inner(r);
-    block.render(r, buf);
+    let inner = super::super::frame(
+        buf,
+        r,
+        &ctx.theme,
+        format!(
+            " Garbage collection plan: {} open · {} collect · {} close ",
+            k(Action::Follow),
+            k(Action::Collect),
+            k(Action::Close)
+        ),
+    );
     if inner.height < 6 {
         return;
     }

@@ -7,7 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Widget};
+use ratatui::widgets::{Block, Borders, Widget};
 
 use crate::index::Index;
 use crate::space::Report;
@@ -59,23 +59,18 @@ pub(crate) fn draw_space(
     idx: &Index,
     v: &SpaceView,
 ) {
-    Clear.render(area, buf);
     let k = |a| ctx.keymap.first(Mode::Space, a);
-    let st = ctx.theme.border(true);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(st)
-        .title(Span::styled(
-            format!(
-                " Where the space goes: {} section · {} day/week · {} close ",
-                k(Action::NextSection),
-                k(Action::TogglePeriod),
-                k(Action::Close)
-            ),
-            st,
-        ));
-    let inner = block.inner(area);
-    block.render(area, buf);
+    let inner = super::super::frame(
+        buf,
+        area,
+        &ctx.theme,
+        format!(
+            " Where the space goes: {} section · {} day/week · {} close ",
+            k(Action::NextSection),
+            k(Action::TogglePeriod),
+            k(Action::Close)
+        ),
+    );
     if inner.height < 6 || inner.width < 30 {
         return;
     }
