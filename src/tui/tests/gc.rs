@@ -522,15 +522,7 @@ fn gc_effect_snapshots() {
         press(&mut app, KeyCode::Tab);
         snap(&format!("gc_effect_80x24{suffix}"), &app, 80, 24);
         snap(&format!("gc_effect_160x48{suffix}"), &app, 160, 48);
-        let t = render(&app, 160, 48);
-        let buf = t.backend().buffer();
-        let coloured = (0..48u16)
-            .flat_map(|y| (0..160u16).map(move |x| (x, y)))
-            .filter(|&(x, y)| {
-                let c = &buf[(x, y)];
-                !matches!(c.fg, Color::Reset) || !matches!(c.bg, Color::Reset)
-            })
-            .count();
+        let coloured = coloured_cells(&app, 160, 48);
         if no_color {
             assert_eq!(coloured, 0, "NO_COLOR draws no colour");
         } else {

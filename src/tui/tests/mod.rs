@@ -218,6 +218,20 @@ fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
     t
 }
 
+/// Cells drawn with a foreground or background colour (none under NO_COLOR).
+fn coloured_cells(app: &App, w: u16, h: u16) -> usize {
+    let t = render(app, w, h);
+    let buf = t.backend().buffer();
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let c = &buf[(x, y)];
+            !matches!(c.fg, ratatui::style::Color::Reset)
+                || !matches!(c.bg, ratatui::style::Color::Reset)
+        })
+        .count()
+}
+
 fn text(app: &App, w: u16, h: u16) -> String {
     let t = render(app, w, h);
     let buf = t.backend().buffer();

@@ -452,15 +452,7 @@ async fn snapshots_with_and_without_colour() {
         }
         f.key('j').await;
         snap(&format!("space{suffix}_160x48"), &f.app, 160, 48);
-        let t = render(&f.app, 160, 48);
-        let buf = t.backend().buffer();
-        let coloured = (0..48u16)
-            .flat_map(|y| (0..160u16).map(move |x| (x, y)))
-            .filter(|&(x, y)| {
-                let c = &buf[(x, y)];
-                !matches!(c.fg, Color::Reset) || !matches!(c.bg, Color::Reset)
-            })
-            .count();
+        let coloured = coloured_cells(&f.app, 160, 48);
         if mono {
             assert_eq!(coloured, 0, "NO_COLOR: no colour at all");
         } else {
