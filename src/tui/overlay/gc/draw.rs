@@ -33,7 +33,7 @@ pub(crate) fn draw_gc(
     let inner = super::super::frame(
         buf,
         r,
-        &ctx.theme,
+        ctx.theme,
         format!(
             " Garbage collection plan: {} open · {} collect · {} close ",
             k(Action::Follow),

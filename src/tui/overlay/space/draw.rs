@@ -63,7 +63,7 @@ pub(crate) fn draw_space(
     let inner = super::super::frame(
         buf,
         area,
-        &ctx.theme,
+        ctx.theme,
         format!(
             " Where the space goes: {} section · {} day/week · {} close ",
             k(Action::NextSection),
